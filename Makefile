@@ -1,0 +1,46 @@
+# The front door. Every target makes the venv (and the Node tools) on demand.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export SPARK_LOCAL_IP := 127.0.0.1
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+
+.PHONY: run test lint fmt synth bench bench-realtime bench-batch clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	npm install --no-audit --no-fund --silent
+	touch $(STAMP)
+
+run: $(STAMP)  ## the whole pipeline locally: simulate yesterday and today, print the answers, keep serving
+	$(BIN)/headcount demo
+
+test: $(STAMP)  ## lint + every test (unit, integration, e2e)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy headcount/core
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: bench-realtime bench-batch
+
+bench-realtime: $(STAMP)
+	$(BIN)/python -m bench.realtime
+
+bench-batch: $(STAMP)
+	$(BIN)/python -m bench.batch
+
+clean:
+	rm -rf .headcount cdk.out

@@ -1,0 +1,88 @@
+"""Serve Lambda: the REST API behind API Gateway (proxy integration), merging the batch and real-time views."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from functools import lru_cache
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from headcount.core.catalog import load_catalog
+from headcount.observability import logger, metrics, tracer
+from headcount.serving import BadRequest, MetricsService, UnknownMetric
+from headcount.settings import Settings
+from headcount.views.batch import DynamoBatchView
+from headcount.views.realtime import DynamoRealtimeStore
+
+app = APIGatewayRestResolver()
+
+
+@lru_cache(maxsize=1)
+def _runtime() -> tuple[Settings, MetricsService]:
+    settings = Settings()
+    service = MetricsService(load_catalog(settings.catalog_path), DynamoRealtimeStore(settings.realtime_table),
+                             DynamoBatchView(settings.batch_table), settings.tz)
+    return settings, service
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return Response(status, content_types.APPLICATION_JSON, {"error": {"code": code, "message": message}})
+
+
+def require_api_key(router: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    if router.current_event.path.rstrip("/") != "/v1/health":
+        given = router.current_event.headers.get("x-api-key") or router.current_event.headers.get("X-Api-Key") or ""
+        if not hmac.compare_digest(given.encode(), _runtime()[0].api_key.encode()):
+            return _error(403, "forbidden", "missing or wrong x-api-key header")
+    return next_middleware(router)
+
+
+app.use(middlewares=[require_api_key])
+
+
+@app.get("/v1/health")
+def health() -> dict:
+    return {"status": "ok"}
+
+
+@app.get("/v1/metrics")
+def list_metrics() -> dict:
+    return {"metrics": _runtime()[1].list_metrics()}
+
+
+@app.get("/v1/metrics/<name>")
+def series(name: str) -> dict:
+    q = app.current_event.query_string_parameters or {}
+    return _runtime()[1].series(name, q.get("from"), q.get("to"), q.get("group"), int(time.time() * 1000))
+
+
+@app.get("/v1/metrics/<name>/distinct")
+def distinct(name: str) -> dict:
+    q = app.current_event.query_string_parameters or {}
+    return _runtime()[1].distinct(name, q.get("from"), q.get("to"), q.get("group"), int(time.time() * 1000))
+
+
+@app.exception_handler(UnknownMetric)
+def unknown_metric(exc: UnknownMetric) -> Response:
+    return _error(404, "unknown_metric", str(exc))
+
+
+@app.exception_handler(BadRequest)
+def bad_request(exc: BadRequest) -> Response:
+    return _error(400, "bad_request", str(exc))
+
+
+@app.not_found
+def not_found(exc: Exception) -> Response:
+    return _error(404, "not_found", "no such route")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,188 @@
+"""The `headcount` command: run the pipeline locally, feed it a simulated game, ask it questions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from headcount import names
+from headcount.local.config import LocalConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="headcount", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the whole pipeline on this machine until Ctrl-C")
+    up.add_argument("--shards", type=int, default=None, help="stream shards (default 4)")
+    demo = commands.add_parser("demo", help="up + simulate yesterday and today + print the answers, then keep serving")
+    demo.add_argument("--events", type=int, default=100_000)
+    demo.add_argument("--no-serve", action="store_true", help="stop after printing the answers")
+    sim = commands.add_parser("simulate", help="send a simulated game (yesterday and today so far) to the stream")
+    sim.add_argument("--events", type=int, default=100_000)
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--wait", action="store_true", help="wait until the fold has applied everything sent")
+    commands.add_parser("report", help="print today's and yesterday's answers from the local API")
+    args = parser.parse_args(argv)
+
+    config = LocalConfig.from_env()
+    if args.command == "up":
+        if args.shards:
+            config = LocalConfig(**{**config.__dict__, "shards": args.shards})
+        return run_up(config)
+    if args.command == "demo":
+        return run_demo(config, args.events, serve=not args.no_serve)
+    config.apply_aws_environment()
+    if args.command == "simulate":
+        run_simulate(config, args.events, args.seed, wait=args.wait)
+        return 0
+    if args.command == "report":
+        print_report(config)
+        return 0
+    return 2
+
+
+def _stack(config: LocalConfig):  # noqa: ANN202
+    from headcount.local.stack import LocalStack
+    from headcount.local.workers import WorkerSettings
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("HEADCOUNT_") or k.startswith("POWERTOOLS_")}
+    return LocalStack(WorkerSettings(config, environment=env))
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def run_up(config: LocalConfig) -> int:
+    with _stack(config) as stack:
+        endpoints = stack.endpoints()
+        print(f"headcount is up: API {endpoints['api']} (x-api-key: {os.environ.get('HEADCOUNT_API_KEY', 'local-dev-key')})")
+        print(f"  Kinesis {endpoints['kinesis']} stream {endpoints['stream']}; DynamoDB/SQS/S3 {endpoints['aws']}")
+        print(f"  raw archive {endpoints['lake']}; logs {config.log_dir}. Ctrl-C stops everything.", flush=True)
+        _wait_for_signal()
+        print("stopping ...", flush=True)
+    return 0
+
+
+def run_demo(config: LocalConfig, events: int, serve: bool) -> int:
+    with _stack(config) as stack:
+        print(f"local stack up: API {stack.endpoints()['api']}", flush=True)
+        run_simulate(config, events, seed=7, wait=True)
+        print_report(config)
+        if serve:
+            print(f"\nserving on {stack.endpoints()['api']} until Ctrl-C, e.g.\n  curl -H 'x-api-key: "
+                  f"{os.environ.get('HEADCOUNT_API_KEY', 'local-dev-key')}' "
+                  f"'{stack.endpoints()['api']}/v1/metrics/active_players?from=yesterday&to=today'", flush=True)
+            _wait_for_signal()
+    return 0
+
+
+def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dict[str, int]:
+    from headcount.aws import client
+    from headcount.core.buckets import day_bounds_ms, local_date
+    from headcount.core.catalog import load_catalog
+    from headcount.settings import Settings
+    from headcount.simulator import send, simulate
+
+    settings = Settings()
+    now_ms = int(time.time() * 1000)
+    yesterday_start, _ = day_bounds_ms(local_date(now_ms, settings.tz).fromordinal(
+        local_date(now_ms, settings.tz).toordinal() - 1), settings.tz)
+    started = time.monotonic()
+    sim = simulate(load_catalog(settings.catalog_path), settings.tz, yesterday_start, now_ms, events, seed=seed)
+    truth_path = config.state_dir / "truth.json"
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    truth_path.write_text(json.dumps(sim.truth.to_json()))
+    print(f"simulated {sim.valid} valid events ({sim.late} late), {sim.duplicates} re-sent duplicates, "
+          f"{sim.malformed} malformed; truth in {truth_path}", flush=True)
+
+    kinesis = client("kinesis")
+    last_sequence: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def put_records(records: list[dict]) -> dict:
+        response = kinesis.put_records(StreamName=names.STREAM, Records=records)
+        with lock:
+            for result in response["Records"]:
+                if "SequenceNumber" in result:
+                    seq = int(result["SequenceNumber"])
+                    last_sequence[result["ShardId"]] = max(seq, last_sequence.get(result["ShardId"], 0))
+        return response
+
+    step = max(1, len(sim.records) // 10)
+    marks = iter(range(step, len(sim.records) + step, step))
+    next_mark = [next(marks)]
+
+    def progress(sent: int) -> None:
+        if sent >= next_mark[0]:
+            print(f"  sent {sent:,}/{len(sim.records):,} records", flush=True)
+            next_mark[0] = next(marks, len(sim.records) + 1)
+
+    send(sim.records, put_records, progress=progress)
+    took = time.monotonic() - started
+    print(f"sent {len(sim.records):,} records in {took:.1f} s", flush=True)
+    if wait:
+        wait_for_fold(config, last_sequence)
+    return last_sequence
+
+
+def wait_for_fold(config: LocalConfig, last_sequence: dict[str, int], timeout: float = 600) -> None:
+    """Until every shard's fold checkpoint has reached the last record sent to it."""
+    from headcount.local.shards import CheckpointStore
+    from headcount.local.workers import FOLD
+
+    checkpoints = CheckpointStore(config.checkpoint_dir, FOLD)
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        behind = [s for s, seq in last_sequence.items()
+                  if (cp := checkpoints.get(s)) is None or cp.sequence_number is None or int(cp.sequence_number) < seq]
+        if not behind:
+            print(f"fold caught up in {time.monotonic() - started:.1f} s", flush=True)
+            return
+        time.sleep(0.25)
+    raise TimeoutError(f"the fold did not catch up within {timeout} s; see {config.log_dir}")
+
+
+def api_get(config: LocalConfig, path: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{config.api_port}{path}",
+                                     headers={"x-api-key": os.environ.get("HEADCOUNT_API_KEY", "local-dev-key")})
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1 only
+        return json.loads(response.read())
+
+
+def print_report(config: LocalConfig) -> None:
+    def one(metric: str, day: str) -> dict:
+        return api_get(config, f"/v1/metrics/{metric}?from={day}&to={day}")["points"][0]
+
+    def describe(point: dict) -> str:
+        if point["exact"]:
+            return f"{point['value']:,} (exact, {point['source']})"
+        if point["low"] == point["high"]:
+            return f"{point['value']:,} ({point['source']})"
+        return f"{point['value']:,} (95 % between {point['low']:,} and {point['high']:,}, {point['source']})"
+
+    print()
+    print(f"unique players yesterday: {describe(one('active_players', 'yesterday'))}")
+    print(f"unique players today so far: {describe(one('active_players', 'today'))}")
+    print(f"matches played today: {describe(one('matches_played', 'today'))}")
+    countries = api_get(config, "/v1/metrics/active_players_by_country?from=today&to=today")["points"]
+    top = sorted(countries, key=lambda p: -p["value"])[:5]
+    print("top countries today: " + ", ".join(f"{p.get('group')} {p['value']:,}" for p in top))
+    week = api_get(config, "/v1/metrics/active_players/distinct?from=yesterday&to=today")
+    print(f"unique players yesterday and today together: {week['value']:,} "
+          f"(95 % between {week['low']:,} and {week['high']:,})")
+    print(f"API: http://127.0.0.1:{config.api_port}/v1/metrics (header x-api-key)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

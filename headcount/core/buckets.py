@@ -1,0 +1,85 @@
+"""Time buckets in the reporting time zone.
+
+A day bucket is the local date, `2026-11-25`. An hour bucket is the local hour with its UTC offset,
+`2026-10-25T02:00+01:00`, so the repeated hour of a DST fall-back day is two distinct buckets and a day has 23, 24 or 25 of them.
+Every bucket starts with its local day, which is what partitions the stores.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from headcount.core.catalog import Granularity
+
+_SLOT_MS = 15 * 60 * 1000  # every UTC offset in use is a multiple of 15 minutes, so a slot lies within one local hour
+
+
+class BadDate(ValueError):
+    """A date parameter that is not YYYY-MM-DD, today or yesterday."""
+
+
+def bucket_of(ts_ms: int, granularity: Granularity, tz: str) -> str:
+    return _bucket_of_slot(ts_ms // _SLOT_MS, granularity, tz)
+
+
+@lru_cache(maxsize=65536)
+def _bucket_of_slot(slot: int, granularity: Granularity, tz: str) -> str:
+    local = datetime.fromtimestamp(slot * _SLOT_MS / 1000, ZoneInfo(tz))
+    if granularity is Granularity.DAY:
+        return local.date().isoformat()
+    return _hour_bucket(local)
+
+
+def _hour_bucket(local: datetime) -> str:
+    return local.replace(minute=0, second=0, microsecond=0).isoformat(timespec="minutes")
+
+
+def day_of_bucket(bucket: str) -> str:
+    return bucket[:10]
+
+
+def local_date(now_ms: int, tz: str) -> date:
+    return datetime.fromtimestamp(now_ms / 1000, ZoneInfo(tz)).date()
+
+
+def resolve_day(text: str, now_ms: int, tz: str) -> date:
+    """`YYYY-MM-DD`, `today` or `yesterday` (in the reporting time zone) as a date."""
+    if text == "today":
+        return local_date(now_ms, tz)
+    if text == "yesterday":
+        return local_date(now_ms, tz) - timedelta(days=1)
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadDate(f"{text!r} is not YYYY-MM-DD, today or yesterday") from None
+
+
+def days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def day_bounds_ms(day: date, tz: str) -> tuple[int, int]:
+    """[start, end) of a local day in epoch milliseconds."""
+    zone = ZoneInfo(tz)
+    start = datetime(day.year, day.month, day.day, tzinfo=zone)
+    nxt = day + timedelta(days=1)
+    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone)
+    return int(start.timestamp()) * 1000, int(end.timestamp()) * 1000
+
+
+def buckets_of_day(day: date, granularity: Granularity, tz: str) -> list[str]:
+    """Every bucket of a local day, in time order (dense: 23, 24 or 25 hours on DST days)."""
+    if granularity is Granularity.DAY:
+        return [day.isoformat()]
+    start_ms, end_ms = day_bounds_ms(day, tz)
+    zone = ZoneInfo(tz)
+    buckets: list[str] = []
+    for slot_ms in range(start_ms, end_ms, _SLOT_MS):
+        bucket = _hour_bucket(datetime.fromtimestamp(slot_ms / 1000, UTC).astimezone(zone))
+        if not buckets or buckets[-1] != bucket:
+            buckets.append(bucket)
+    return buckets

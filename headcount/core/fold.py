@@ -1,0 +1,81 @@
+"""Folding a shard's batch of records into per-item deltas (pure: no store, no clock).
+
+A batch from one shard arrives in sequence order. Each valid event adds to the items (metric, bucket, group) of every metric
+of its type. Each item keeps the ascending sequence numbers of its records, so that whoever applies the delta can skip the
+records an earlier delivery already applied (Kinesis sequence numbers grow within a shard).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from headcount.core.buckets import bucket_of
+from headcount.core.catalog import Catalog, Kind, Metric
+from headcount.core.events import Event, Rejection, parse_event
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kinesis record, as the fold needs it."""
+
+    data: bytes
+    sequence_number: int
+    arrival_ms: int
+
+
+@dataclass(slots=True)
+class ItemDelta:
+    """What one batch adds to one (metric, bucket, group) item of its shard."""
+
+    metric: Metric
+    bucket: str
+    group: str
+    sequence_numbers: list[int] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)  # distinct metrics: the id of each record
+
+    def unapplied_from(self, stored_sequence_number: int | None) -> int:
+        """Index of the first record newer than what the item already holds."""
+        if stored_sequence_number is None:
+            return 0
+        return bisect_right(self.sequence_numbers, stored_sequence_number)
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    sequence_number: int
+    rejection: Rejection
+
+
+@dataclass
+class FoldedBatch:
+    deltas: dict[tuple[str, str, str], ItemDelta]
+    rejected: list[RejectedRecord]
+    valid: int
+
+
+def fold_records(records: list[Record], catalog: Catalog, tz: str) -> FoldedBatch:
+    deltas: dict[tuple[str, str, str], ItemDelta] = {}
+    rejected: list[RejectedRecord] = []
+    valid = 0
+    for record in records:
+        parsed = parse_event(record.data, record.arrival_ms)
+        if isinstance(parsed, Rejection):
+            rejected.append(RejectedRecord(record.sequence_number, parsed))
+            continue
+        valid += 1
+        for metric in catalog.for_event_type(parsed.type):
+            _add(deltas, metric, parsed, record.sequence_number, tz)
+    return FoldedBatch(deltas, rejected, valid)
+
+
+def _add(deltas: dict[tuple[str, str, str], ItemDelta], metric: Metric, event: Event, seq: int, tz: str) -> None:
+    bucket = bucket_of(event.ts_ms, metric.granularity, tz)
+    group = metric.group_of(event.attrs)
+    key = (metric.name, bucket, group)
+    delta = deltas.get(key)
+    if delta is None:
+        delta = deltas[key] = ItemDelta(metric, bucket, group)
+    delta.sequence_numbers.append(seq)
+    if metric.kind is Kind.DISTINCT:
+        delta.values.append(event.player_id)

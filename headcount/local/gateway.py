@@ -1,0 +1,112 @@
+"""A local API Gateway: HTTP requests on 127.0.0.1 become REST API proxy events for the serve handler."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from headcount.local.esm import LocalLambdaContext
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """The event API Gateway's REST proxy integration sends to Lambda (`{proxy+}` resource)."""
+    url = urlsplit(raw_path)
+    query = parse_qs(url.query, keep_blank_values=True)
+    text_body: str | None = None
+    is_base64 = False
+    if body:
+        try:
+            text_body = body.decode()
+        except UnicodeDecodeError:
+            text_body, is_base64 = base64.b64encode(body).decode(), True
+    return {
+        "resource": "/{proxy+}",
+        "path": url.path,
+        "httpMethod": method,
+        "headers": dict(headers),
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": {"proxy": url.path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}", "httpMethod": method, "path": f"/prod{url.path}", "stage": "prod",
+            "requestId": str(uuid.uuid4()), "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
+            "accountId": "123456789012", "apiId": "local",
+        },
+        "body": text_body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+class LocalApiGateway:
+    def __init__(self, handler: Handler, port: int, function_name: str = "headcount-serve") -> None:
+        self.handler, self.function_name = handler, function_name
+        gateway = self
+
+        class _Request(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                gateway._proxy(self)
+
+            def do_POST(self) -> None:  # noqa: N802
+                gateway._proxy(self)
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _Request)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _proxy(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._reply(request, 413, {"content-type": "application/json"},
+                        json.dumps({"error": {"code": "too_large", "message": "request body exceeds 10 MiB"}}).encode())
+            return
+        body = request.rfile.read(length) if length else b""
+        event = proxy_event(request.command, request.path, dict(request.headers.items()), body)
+        context = LocalLambdaContext(self.function_name, event["requestContext"]["requestId"],
+                                     f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}", timeout_s=29)
+        try:
+            response = self.handler(event, context)
+        except Exception:  # noqa: BLE001 - API Gateway answers 502 when the integration fails
+            self._reply(request, 502, {"content-type": "application/json"}, b'{"message": "Internal server error"}')
+            return
+        payload = response.get("body") or ""
+        data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+        headers = dict(response.get("headers") or {})
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            headers[name] = ", ".join(values)
+        self._reply(request, int(response.get("statusCode", 200)), headers, data)
+
+    @staticmethod
+    def _reply(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], data: bytes) -> None:
+        request.send_response(status)
+        for name, value in headers.items():
+            if name.lower() != "content-length":
+                request.send_header(name, value)
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)

@@ -1,0 +1,57 @@
+"""Create the stack's resources on the emulators, under the names the CDK stack uses. Idempotent."""
+
+from __future__ import annotations
+
+import time
+
+from botocore.exceptions import ClientError
+
+from headcount import names
+from headcount.aws import client
+
+ACCOUNT = "123456789012"  # moto's default account
+
+
+def stream_arn(stream: str = names.STREAM) -> str:
+    return f"arn:aws:kinesis:{names.REGION}:{ACCOUNT}:stream/{stream}"
+
+
+def create_stream(shards: int, stream: str = names.STREAM) -> None:
+    kinesis = client("kinesis")
+    try:
+        kinesis.create_stream(StreamName=stream, ShardCount=shards)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    for _ in range(100):
+        if kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"stream {stream} did not become ACTIVE")
+
+
+def create_table(name: str, ttl_attribute: str | None = None) -> None:
+    ddb = client("dynamodb")
+    try:
+        ddb.create_table(
+            TableName=name,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    if ttl_attribute:
+        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute})
+
+
+def create_queue(name: str) -> str:
+    return client("sqs").create_queue(QueueName=name)["QueueUrl"]
+
+
+def create_all(shards: int) -> None:
+    create_stream(shards)
+    create_table(names.REALTIME_TABLE, ttl_attribute="expires_at")
+    create_table(names.BATCH_TABLE)
+    create_queue(names.ON_FAILURE_QUEUE)

@@ -1,0 +1,121 @@
+"""Reading one Kinesis shard with a checkpoint: the part every local stream consumer shares.
+
+Kinesis facts relied on: sequence numbers grow within a shard (compared as integers); a closed shard, once read to its end,
+returns no NextShardIterator; a child shard may only be read after its parents are read to the end (ordering by player).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from headcount.aws import client
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    sequence_number: str | None
+    finished: bool = False
+
+
+class CheckpointStore:
+    """One small JSON file per (consumer, shard), replaced atomically (write, fsync, rename)."""
+
+    def __init__(self, root: Path, consumer: str) -> None:
+        self.dir = root / consumer
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def get(self, shard_id: str) -> Checkpoint | None:
+        path = self.dir / f"{shard_id}.json"
+        if not path.exists():
+            return None
+        doc = json.loads(path.read_text())
+        return Checkpoint(doc["sequence_number"], doc["finished"])
+
+    def put(self, shard_id: str, checkpoint: Checkpoint) -> None:
+        path = self.dir / f"{shard_id}.json"
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "w") as out:
+            json.dump({"sequence_number": checkpoint.sequence_number, "finished": checkpoint.finished}, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+
+    def reset(self) -> None:
+        for path in self.dir.glob("*.json"):
+            path.unlink()
+
+
+class ShardReader:
+    """GetRecords over one shard, from a checkpoint or a starting position; survives expired iterators."""
+
+    def __init__(self, stream: str, shard_id: str, after: str | None, starting_position: str = "TRIM_HORIZON") -> None:
+        self.kinesis = client("kinesis")
+        self.stream, self.shard_id = stream, shard_id
+        self.last_sequence_number = after
+        self.starting_position = starting_position
+        self.iterator: str | None = None
+        self.closed = False
+
+    def read(self, limit: int) -> list[dict[str, Any]]:
+        if self.closed:
+            return []
+        if self.iterator is None:
+            self.iterator = self._new_iterator()
+        try:
+            response = self.kinesis.get_records(ShardIterator=self.iterator, Limit=max(1, min(limit, 10000)))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ExpiredIteratorException":
+                self.iterator = None
+                return []
+            raise
+        records = response["Records"]
+        if records:
+            self.last_sequence_number = records[-1]["SequenceNumber"]
+        self.iterator = response.get("NextShardIterator")
+        if self.iterator is None:
+            self.closed = True  # a closed shard read to its end
+        return records
+
+    def _new_iterator(self) -> str:
+        if self.last_sequence_number is not None:
+            kwargs = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": self.last_sequence_number}
+        else:
+            kwargs = {"ShardIteratorType": self.starting_position}
+        return self.kinesis.get_shard_iterator(StreamName=self.stream, ShardId=self.shard_id, **kwargs)["ShardIterator"]
+
+
+def list_shards(stream: str) -> list[dict[str, Any]]:
+    kinesis = client("kinesis")
+    shards: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"StreamName": stream}
+    while True:
+        response = kinesis.list_shards(**kwargs)
+        shards += response["Shards"]
+        if not response.get("NextToken"):
+            return shards
+        kwargs = {"NextToken": response["NextToken"]}
+
+
+def ready_shards(shards: list[dict[str, Any]], checkpoints: CheckpointStore) -> list[str]:
+    """Shards to read now: not finished, and every parent still in the stream is finished (parents before children)."""
+    present = {s["ShardId"] for s in shards}
+    ready = []
+    for shard in shards:
+        checkpoint = checkpoints.get(shard["ShardId"])
+        if checkpoint and checkpoint.finished:
+            continue
+        parents = [shard.get("ParentShardId"), shard.get("AdjacentParentShardId")]
+        if all(p is None or p not in present or _finished(checkpoints, p) for p in parents):
+            ready.append(shard["ShardId"])
+    return ready
+
+
+def _finished(checkpoints: CheckpointStore, shard_id: str) -> bool:
+    checkpoint = checkpoints.get(shard_id)
+    return bool(checkpoint and checkpoint.finished)

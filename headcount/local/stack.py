@@ -1,0 +1,86 @@
+"""`headcount up`: the whole pipeline on one machine, started in order and stopped for sure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from headcount import names
+from headcount.local import resources
+from headcount.local.config import LocalConfig
+from headcount.local.gateway import LocalApiGateway
+from headcount.local.processes import ChildProcess, port_in_use, wait_for_port
+from headcount.local.shards import CheckpointStore
+from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class LocalStack:
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.config = settings.config
+        self.children: list[ChildProcess] = []
+        self.supervisor: Supervisor | None = None
+        self.gateway: LocalApiGateway | None = None
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        config = self.config
+        for port in (config.moto_port, config.kinesis_port, config.api_port):
+            if port_in_use(port):
+                raise RuntimeError(f"127.0.0.1:{port} is already in use: is another `headcount up` running?")
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError("node is not installed: kinesalite (the local Kinesis) needs Node.js 20")
+        kinesis_dir = config.state_dir / "kinesis"
+        fresh_stream = not kinesis_dir.exists()
+        kinesis_dir.mkdir(exist_ok=True)
+        self.children.append(ChildProcess("kinesalite", [node, str(Path(__file__).with_name("kinesalite.js")),
+                                                          str(config.kinesis_port), str(kinesis_dir)],
+                                          config.log_dir, cwd=REPO_ROOT))
+        self.children.append(ChildProcess("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                                    "-p", str(config.moto_port)], config.log_dir))
+        wait_for_port(config.kinesis_port, 30, self.children[0])
+        wait_for_port(config.moto_port, 60, self.children[1])
+        config.apply_aws_environment()
+        os.environ.update(self.settings.environment)
+        resources.create_all(config.shards)
+        # moto keeps state in memory only, so the real-time view starts empty: the fold re-reads the stream from its
+        # start (the writes are idempotent, so this rebuilds the view exactly). The archive lives on disk with its
+        # checkpoints; it starts over only with a new stream.
+        CheckpointStore(config.checkpoint_dir, FOLD).reset()
+        if fresh_stream:
+            CheckpointStore(config.checkpoint_dir, ARCHIVE).reset()
+        self.supervisor = Supervisor(self.settings)
+        self.supervisor.start()
+        from functions.serve.handler import handler
+
+        self.gateway = LocalApiGateway(handler, config.api_port)
+        self.gateway.start()
+
+    def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        for child in reversed(self.children):
+            child.stop()
+
+    def endpoints(self) -> dict[str, str]:
+        env = self.config.aws_environment()
+        return {"api": f"http://127.0.0.1:{self.config.api_port}", "kinesis": env["AWS_ENDPOINT_URL_KINESIS"],
+                "aws": env["AWS_ENDPOINT_URL"], "stream": names.STREAM, "lake": str(self.config.lake_dir)}

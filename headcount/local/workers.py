@@ -1,0 +1,139 @@
+"""Stream consumers as worker processes, one per (consumer, shard), kept running by a supervisor.
+
+A worker can be killed at any moment (SIGKILL included) and restarted: it resumes from its checkpoint, and everything it
+did after that checkpoint is either idempotent (the fold's conditional writes) or replaced (the archiver's files).
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from headcount import names
+from headcount.local.archiver import ArchiveSettings, ShardArchiver
+from headcount.local.config import LocalConfig
+from headcount.local.esm import MappingSettings, ShardMapping, sqs_sender
+from headcount.local.resources import stream_arn
+from headcount.local.shards import Checkpoint, CheckpointStore, ShardReader, list_shards, ready_shards
+
+FOLD, ARCHIVE = "fold", "archive"
+POLL_INTERVAL_S = 0.2
+FOLD_HANDLER = "functions.fold.handler.handler"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    config: LocalConfig
+    mapping: MappingSettings = field(default_factory=MappingSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    consumers: tuple[str, ...] = (FOLD, ARCHIVE)
+    environment: dict[str, str] = field(default_factory=dict)  # handler settings (HEADCOUNT_TZ, ...)
+
+
+def worker_main(kind: str, shard_id: str, settings: WorkerSettings) -> None:
+    """Entry of a worker process."""
+    config = settings.config
+    log = open(config.log_dir / f"{kind}-{shard_id}.log", "ab", buffering=0)  # noqa: SIM115 - lives as long as the process
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    os.environ.update(settings.environment)
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon on this machine
+    config.apply_aws_environment()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+
+    checkpoints = CheckpointStore(config.checkpoint_dir, kind)
+    start = checkpoints.get(shard_id)
+    reader = ShardReader(names.STREAM, shard_id, start.sequence_number if start else None,
+                         settings.mapping.starting_position if kind == FOLD else "TRIM_HORIZON")
+    committed = [start.sequence_number if start else None]
+
+    def commit(sequence_number: str) -> None:
+        committed[0] = sequence_number
+        checkpoints.put(shard_id, Checkpoint(sequence_number))
+
+    consumer: Any
+    if kind == FOLD:
+        handler = getattr(importlib.import_module(FOLD_HANDLER.rsplit(".", 1)[0]), FOLD_HANDLER.rsplit(".", 1)[1])
+        queue_url = f"{config.aws_environment()['AWS_ENDPOINT_URL']}/123456789012/{names.ON_FAILURE_QUEUE}"
+        consumer = ShardMapping(settings.mapping, shard_id, stream_arn(), handler, commit, sqs_sender(queue_url))
+    else:
+        consumer = ShardArchiver(settings.archive, config.lake_dir, shard_id, commit)
+
+    while not stop.is_set():
+        capacity = consumer.capacity()
+        records = reader.read(capacity) if capacity > 0 else []
+        consumer.offer(records)
+        consumer.tick(closed=reader.closed)
+        if reader.closed and consumer.empty():
+            checkpoints.put(shard_id, Checkpoint(committed[0], finished=True))
+            print(f"{kind} {shard_id}: closed shard read to its end", flush=True)
+            return
+        if not records:
+            stop.wait(POLL_INTERVAL_S)
+    consumer.shutdown()
+    sys.exit(0)
+
+
+class Supervisor(threading.Thread):
+    """Starts a worker for every ready (consumer, shard), restarts any that dies, stops them all on request."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        super().__init__(name="supervisor", daemon=True)
+        self.settings = settings
+        self.workers: dict[tuple[str, str], BaseProcess] = {}
+        self.restarts = 0
+        self._stop_requested = threading.Event()
+        self._context = multiprocessing.get_context("spawn")
+        self.settings.config.pid_dir.mkdir(parents=True, exist_ok=True)
+
+    def run(self) -> None:
+        while not self._stop_requested.is_set():
+            try:
+                self.reconcile()
+            except Exception as exc:  # noqa: BLE001 - the emulator may be briefly unreachable; try again next round
+                print(f"supervisor: {exc}", file=sys.stderr, flush=True)
+            self._stop_requested.wait(0.5)
+
+    def reconcile(self) -> None:
+        shards = list_shards(names.STREAM)
+        for kind in self.settings.consumers:
+            checkpoints = CheckpointStore(self.settings.config.checkpoint_dir, kind)
+            for shard_id in ready_shards(shards, checkpoints):
+                process = self.workers.get((kind, shard_id))
+                if process is not None and process.is_alive():
+                    continue
+                if process is not None:
+                    self.restarts += 1
+                    print(f"supervisor: {kind} {shard_id} exited with {process.exitcode}; restarting", file=sys.stderr,
+                          flush=True)
+                self._start(kind, shard_id)
+
+    def _start(self, kind: str, shard_id: str) -> None:
+        process = self._context.Process(target=worker_main, args=(kind, shard_id, self.settings),
+                                        name=f"{kind}-{shard_id}", daemon=True)
+        process.start()
+        self.workers[(kind, shard_id)] = process
+        (self.settings.config.pid_dir / f"{kind}-{shard_id}.pid").write_text(str(process.pid))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop_requested.set()
+        self.join(timeout)
+        for process in self.workers.values():
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + timeout
+        for process in self.workers.values():
+            process.join(max(0.1, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()

@@ -1,0 +1,87 @@
+"""What the REST API answers: series and range-distinct values of a metric, merged from both views."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from headcount.core import buckets as bk
+from headcount.core.catalog import Catalog, Kind, Metric
+from headcount.core.merge import Partial, distinct_over, merge_day
+from headcount.views.batch import BatchView
+from headcount.views.realtime import RealtimeStore
+
+MAX_RANGE_DAYS = 400
+
+
+class UnknownMetric(LookupError):
+    pass
+
+
+class BadRequest(ValueError):
+    pass
+
+
+class MetricsService:
+    def __init__(self, catalog: Catalog, realtime: RealtimeStore, batch: BatchView, tz: str) -> None:
+        self.catalog, self.realtime, self.batch, self.tz = catalog, realtime, batch, tz
+
+    def list_metrics(self) -> list[dict[str, object]]:
+        return [m.describe() for m in self.catalog.metrics]
+
+    def series(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> dict[str, object]:
+        metric = self._metric(name)
+        first, last = self._range(start, end, now_ms)
+        points = []
+        for day in bk.days(first, last):
+            batch, realtime = self._day(metric, day)
+            points += merge_day(metric, bk.buckets_of_day(day, metric.granularity, self.tz), batch, realtime, group)
+        return {"metric": name, "timezone": self.tz, "points": [p.to_json() for p in points]}
+
+    def distinct(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> dict[str, object]:
+        metric = self._metric(name)
+        if metric.kind is not Kind.DISTINCT:
+            raise BadRequest(f"{name} is a count metric; /distinct is for distinct metrics")
+        first, last = self._range(start, end, now_ms)
+        pieces: list[Partial] = []
+        sources: set[str] = set()
+        for day in bk.days(first, last):
+            batch, realtime = self._day(metric, day)
+            chosen = batch if batch is not None else realtime
+            chosen = [p for p in chosen if group is None or p.group == group]
+            if chosen:
+                sources.add("batch" if batch is not None else "realtime")
+            pieces += chosen
+        estimate = distinct_over(metric, pieces)
+        # A single published day is exact; across days only the sketches' union is known.
+        if first == last and sources == {"batch"}:
+            value = sum(p.count or 0 for p in pieces)
+            exact, low, high = True, value, value
+        else:
+            value, exact, low, high = estimate.value, False, estimate.low, estimate.high
+        return {"metric": name, "from": first.isoformat(), "to": last.isoformat(), "value": value, "low": low,
+                "high": high, "exact": exact, "sources": sorted(sources) or ["none"]}
+
+    def _metric(self, name: str) -> Metric:
+        metric = self.catalog.get(name)
+        if metric is None:
+            raise UnknownMetric(f"no metric named {name!r}")
+        return metric
+
+    def _range(self, start: str | None, end: str | None, now_ms: int) -> tuple[date, date]:
+        try:
+            first = bk.resolve_day(start or "today", now_ms, self.tz)
+            last = bk.resolve_day(end or start or "today", now_ms, self.tz)
+        except bk.BadDate as exc:
+            raise BadRequest(str(exc)) from None
+        if first > last:
+            raise BadRequest(f"from ({first}) is after to ({last})")
+        if (last - first).days + 1 > MAX_RANGE_DAYS:
+            raise BadRequest(f"the range spans more than {MAX_RANGE_DAYS} days")
+        return first, last
+
+    def _day(self, metric: Metric, day: date) -> tuple[list[Partial] | None, list[Partial]]:
+        batch = self.batch.day_rows(metric.name, day.isoformat())
+        if batch is not None:
+            return batch, []
+        items = self.realtime.day_items(metric.name, day.isoformat())
+        return None, [Partial(i.key.bucket, i.key.group, i.count, i.sketch) for i in items]

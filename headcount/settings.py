@@ -1,0 +1,32 @@
+"""Typed settings, validated where a handler or command starts (never at import time)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from headcount import names
+
+
+class Settings(BaseSettings):
+    """Everything configurable, from HEADCOUNT_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADCOUNT_", frozen=True)
+
+    realtime_table: str = names.REALTIME_TABLE
+    batch_table: str = names.BATCH_TABLE
+    tz: str = "UTC"
+    catalog_path: str | None = None
+    ttl_days: int = 35
+    api_key: str = "local-dev-key"
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value

@@ -6,7 +6,7 @@ AWS or to the emulators on 127.0.0.1.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -15,6 +15,6 @@ from botocore.config import Config
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str, region: str | None = None) -> Any:
     return boto3.session.Session().client(service, region_name=region, config=_CONFIG)

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 from headcount import names
 from headcount.local.config import LocalConfig
@@ -66,7 +65,9 @@ def _wait_for_signal() -> None:
 def run_up(config: LocalConfig) -> int:
     with _stack(config) as stack:
         endpoints = stack.endpoints()
-        print(f"headcount is up: API {endpoints['api']} (x-api-key: {os.environ.get('HEADCOUNT_API_KEY', 'local-dev-key')})")
+        print(
+            f"headcount is up: API {endpoints['api']} (x-api-key: {os.environ.get('HEADCOUNT_API_KEY', 'local-dev-key')})"
+        )
         print(f"  Kinesis {endpoints['kinesis']} stream {endpoints['stream']}; DynamoDB/SQS/S3 {endpoints['aws']}")
         print(f"  raw archive {endpoints['lake']}; logs {config.log_dir}. Ctrl-C stops everything.", flush=True)
         _wait_for_signal()
@@ -80,9 +81,12 @@ def run_demo(config: LocalConfig, events: int, serve: bool) -> int:
         run_simulate(config, events, seed=7, wait=True)
         print_report(config)
         if serve:
-            print(f"\nserving on {stack.endpoints()['api']} until Ctrl-C, e.g.\n  curl -H 'x-api-key: "
-                  f"{os.environ.get('HEADCOUNT_API_KEY', 'local-dev-key')}' "
-                  f"'{stack.endpoints()['api']}/v1/metrics/active_players?from=yesterday&to=today'", flush=True)
+            print(
+                f"\nserving on {stack.endpoints()['api']} until Ctrl-C, e.g.\n  curl -H 'x-api-key: "
+                f"{os.environ.get('HEADCOUNT_API_KEY', 'local-dev-key')}' "
+                f"'{stack.endpoints()['api']}/v1/metrics/active_players?from=yesterday&to=today'",
+                flush=True,
+            )
             _wait_for_signal()
     return 0
 
@@ -96,15 +100,19 @@ def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dic
 
     settings = Settings()
     now_ms = int(time.time() * 1000)
-    yesterday_start, _ = day_bounds_ms(local_date(now_ms, settings.tz).fromordinal(
-        local_date(now_ms, settings.tz).toordinal() - 1), settings.tz)
+    yesterday_start, _ = day_bounds_ms(
+        local_date(now_ms, settings.tz).fromordinal(local_date(now_ms, settings.tz).toordinal() - 1), settings.tz
+    )
     started = time.monotonic()
     sim = simulate(load_catalog(settings.catalog_path), settings.tz, yesterday_start, now_ms, events, seed=seed)
     truth_path = config.state_dir / "truth.json"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth_path.write_text(json.dumps(sim.truth.to_json()))
-    print(f"simulated {sim.valid} valid events ({sim.late} late), {sim.duplicates} re-sent duplicates, "
-          f"{sim.malformed} malformed; truth in {truth_path}", flush=True)
+    print(
+        f"simulated {sim.valid} valid events ({sim.late} late), {sim.duplicates} re-sent duplicates, "
+        f"{sim.malformed} malformed; truth in {truth_path}",
+        flush=True,
+    )
 
     kinesis = client("kinesis")
     last_sequence: dict[str, int] = {}
@@ -144,8 +152,11 @@ def wait_for_fold(config: LocalConfig, last_sequence: dict[str, int], timeout: f
     checkpoints = CheckpointStore(config.checkpoint_dir, FOLD)
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        behind = [s for s, seq in last_sequence.items()
-                  if (cp := checkpoints.get(s)) is None or cp.sequence_number is None or int(cp.sequence_number) < seq]
+        behind = [
+            s
+            for s, seq in last_sequence.items()
+            if (cp := checkpoints.get(s)) is None or cp.sequence_number is None or int(cp.sequence_number) < seq
+        ]
         if not behind:
             print(f"fold caught up in {time.monotonic() - started:.1f} s", flush=True)
             return
@@ -154,8 +165,10 @@ def wait_for_fold(config: LocalConfig, last_sequence: dict[str, int], timeout: f
 
 
 def api_get(config: LocalConfig, path: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{config.api_port}{path}",
-                                     headers={"x-api-key": os.environ.get("HEADCOUNT_API_KEY", "local-dev-key")})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{config.api_port}{path}",
+        headers={"x-api-key": os.environ.get("HEADCOUNT_API_KEY", "local-dev-key")},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1 only
         return json.loads(response.read())
 
@@ -179,8 +192,10 @@ def print_report(config: LocalConfig) -> None:
     top = sorted(countries, key=lambda p: -p["value"])[:5]
     print("top countries today: " + ", ".join(f"{p.get('group')} {p['value']:,}" for p in top))
     week = api_get(config, "/v1/metrics/active_players/distinct?from=yesterday&to=today")
-    print(f"unique players yesterday and today together: {week['value']:,} "
-          f"(95 % between {week['low']:,} and {week['high']:,})")
+    print(
+        f"unique players yesterday and today together: {week['value']:,} "
+        f"(95 % between {week['low']:,} and {week['high']:,})"
+    )
     print(f"API: http://127.0.0.1:{config.api_port}/v1/metrics (header x-api-key)")
 
 

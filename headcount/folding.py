@@ -69,12 +69,9 @@ def _apply(key: ItemKey, delta: ItemDelta, start: int, current: RealtimeItem | N
         return RealtimeItem(key, last, count=previous + len(delta.sequence_numbers) - start)
     assert delta.metric.lg_k is not None  # every distinct metric has one (catalog)
     sketch = sketches.decode(current.sketch) if current and current.sketch else sketches.new_sketch(delta.metric.lg_k)
-    for value in delta.values[start:]:
-        sketch.update(value)
-    encoded = sketches.encode(sketch)
-    if current is not None and encoded == current.sketch:
+    if not sketches.update_all(sketch, delta.values[start:]):
         return None
-    return RealtimeItem(key, last, sketch=encoded)
+    return RealtimeItem(key, last, sketch=sketches.encode(sketch))
 
 
 def _expires_at(day: str, tz: str, ttl_days: int) -> int:

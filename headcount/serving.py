@@ -28,7 +28,9 @@ class MetricsService:
     def list_metrics(self) -> list[dict[str, object]]:
         return [m.describe() for m in self.catalog.metrics]
 
-    def series(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> dict[str, object]:
+    def series(
+        self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int
+    ) -> dict[str, object]:
         metric = self._metric(name)
         first, last = self._range(start, end, now_ms)
         points = []
@@ -37,7 +39,9 @@ class MetricsService:
             points += merge_day(metric, bk.buckets_of_day(day, metric.granularity, self.tz), batch, realtime, group)
         return {"metric": name, "timezone": self.tz, "points": [p.to_json() for p in points]}
 
-    def distinct(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> dict[str, object]:
+    def distinct(
+        self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int
+    ) -> dict[str, object]:
         metric = self._metric(name)
         if metric.kind is not Kind.DISTINCT:
             raise BadRequest(f"{name} is a count metric; /distinct is for distinct metrics")
@@ -58,8 +62,16 @@ class MetricsService:
             exact, low, high = True, value, value
         else:
             value, exact, low, high = estimate.value, False, estimate.low, estimate.high
-        return {"metric": name, "from": first.isoformat(), "to": last.isoformat(), "value": value, "low": low,
-                "high": high, "exact": exact, "sources": sorted(sources) or ["none"]}
+        return {
+            "metric": name,
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "value": value,
+            "low": low,
+            "high": high,
+            "exact": exact,
+            "sources": sorted(sources) or ["none"],
+        }
 
     def _metric(self, name: str) -> Metric:
         metric = self.catalog.get(name)

@@ -23,7 +23,20 @@ from datetime import UTC, datetime
 from headcount.core.buckets import bucket_of
 from headcount.core.catalog import Catalog, Kind
 
-COUNTRIES = {"US": 30, "DE": 12, "BR": 10, "GB": 8, "FR": 7, "JP": 7, "IN": 6, "KR": 5, "CA": 5, "MX": 4, "PL": 3, "ES": 3}
+COUNTRIES = {
+    "US": 30,
+    "DE": 12,
+    "BR": 10,
+    "GB": 8,
+    "FR": 7,
+    "JP": 7,
+    "IN": 6,
+    "KR": 5,
+    "CA": 5,
+    "MX": 4,
+    "PL": 3,
+    "ES": 3,
+}
 PLATFORMS = {"ios": 45, "android": 45, "pc": 10}
 LATE_SHARE, DUPLICATE_SHARE, MALFORMED_SHARE = 0.01, 0.005, 0.001
 
@@ -36,6 +49,7 @@ class Truth:
     def to_json(self) -> dict:
         def plain(tree: dict) -> dict:
             return {m: {b: dict(g) for b, g in buckets.items()} for m, buckets in tree.items()}
+
         return {"as_sent": plain(self.as_sent), "deduplicated": plain(self.deduplicated)}
 
 
@@ -49,8 +63,9 @@ class Simulation:
     late: int = 0
 
 
-def simulate(catalog: Catalog, tz: str, start_ms: int, end_ms: int, events: int, seed: int = 7,
-             players: int | None = None) -> Simulation:
+def simulate(
+    catalog: Catalog, tz: str, start_ms: int, end_ms: int, events: int, seed: int = 7, players: int | None = None
+) -> Simulation:
     """Events whose ts fall in [start_ms, end_ms) (late ones earlier), as records sent at or after end_ms."""
     rng = random.Random(seed)
     players = players or max(100, events // 12)
@@ -70,8 +85,15 @@ def simulate(catalog: Catalog, tz: str, start_ms: int, end_ms: int, events: int,
             t = min(end_ms - 1, t + rng.randint(60_000, 900_000))
             valid.append(_event(rng, "match_end", player_id, t, {"platform": platform}))
         for _ in range(rng.choice((0, 0, 1, 2, 3, 6))):
-            valid.append(_event(rng, "ad_impression", player_id, min(end_ms - 1, t + rng.randint(0, 600_000)),
-                                {"platform": platform}))
+            valid.append(
+                _event(
+                    rng,
+                    "ad_impression",
+                    player_id,
+                    min(end_ms - 1, t + rng.randint(0, 600_000)),
+                    {"platform": platform},
+                )
+            )
     valid = valid[:events]
     late = 0
     for event in valid:
@@ -88,8 +110,9 @@ def simulate(catalog: Catalog, tz: str, start_ms: int, end_ms: int, events: int,
         sim.records.append(_record(event))
         sim.valid += 1
         if rng.random() < DUPLICATE_SHARE:  # the client re-sends an event it already sent
-            sim.records.insert(rng.randint(len(sim.records) - min(len(sim.records), 2000), len(sim.records)),
-                               _record(event))
+            sim.records.insert(
+                rng.randint(len(sim.records) - min(len(sim.records), 2000), len(sim.records)), _record(event)
+            )
             _count(catalog, tz, event, truth.as_sent)
             sim.duplicates += 1
         if rng.random() < MALFORMED_SHARE:
@@ -118,29 +141,40 @@ def _finish_distinct(truth: Truth) -> None:
 
 
 def _event(rng: random.Random, event_type: str, player_id: str, ts: int, attrs: dict) -> dict:
-    return {"event_id": str(uuid.UUID(int=rng.getrandbits(128))), "type": event_type, "player_id": player_id,
-            "ts": ts, "attrs": attrs}
+    return {
+        "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+        "type": event_type,
+        "player_id": player_id,
+        "ts": ts,
+        "attrs": attrs,
+    }
 
 
 def _record(event: dict) -> tuple[bytes, str]:
     # Producers send ISO-8601; the simulator alternates with epoch milliseconds, both allowed by the contract.
     doc = dict(event)
     if int(event["event_id"][-1], 16) % 2:
-        doc["ts"] = datetime.fromtimestamp(event["ts"] / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        doc["ts"] = (
+            datetime.fromtimestamp(event["ts"] / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
     return (json.dumps(doc, separators=(",", ":")) + "\n").encode(), event["player_id"]
 
 
 def _malformed(rng: random.Random, now_ms: int) -> bytes:
-    return rng.choice([
-        b'{"type": "session_start", "player_id": "p-1", "ts": ',
-        b'["not", "an", "object"]\n',
-        b'{"type": "Session Start", "player_id": "p-1", "ts": 1}\n',
-        json.dumps({"type": "session_start", "ts": now_ms}).encode() + b"\n",
-        json.dumps({"type": "match_end", "player_id": "p-1", "ts": now_ms + 86_400_000}).encode() + b"\n",
-        json.dumps({"type": "match_end", "player_id": "p-1", "ts": "yesterday"}).encode() + b"\n",
-        json.dumps({"type": "ad_impression", "player_id": "p-1", "ts": now_ms,
-                    "attrs": {f"k{i}": i for i in range(20)}}).encode() + b"\n",
-    ])
+    return rng.choice(
+        [
+            b'{"type": "session_start", "player_id": "p-1", "ts": ',
+            b'["not", "an", "object"]\n',
+            b'{"type": "Session Start", "player_id": "p-1", "ts": 1}\n',
+            json.dumps({"type": "session_start", "ts": now_ms}).encode() + b"\n",
+            json.dumps({"type": "match_end", "player_id": "p-1", "ts": now_ms + 86_400_000}).encode() + b"\n",
+            json.dumps({"type": "match_end", "player_id": "p-1", "ts": "yesterday"}).encode() + b"\n",
+            json.dumps(
+                {"type": "ad_impression", "player_id": "p-1", "ts": now_ms, "attrs": {f"k{i}": i for i in range(20)}}
+            ).encode()
+            + b"\n",
+        ]
+    )
 
 
 def _diurnal_time(rng: random.Random, start_ms: int, end_ms: int, span_h: float) -> int:
@@ -163,10 +197,14 @@ def _accumulate(values: list[float]) -> Iterator[float]:
         yield total
 
 
-def send(records: list[tuple[bytes, str]], put_records: Callable[[list[dict]], dict], writers: int = 4,
-         progress: Callable[[int], None] | None = None) -> int:
+def send(
+    records: list[tuple[bytes, str]],
+    put_records: Callable[[list[dict]], dict],
+    writers: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """PutRecords in calls of at most 500 records, retrying the records a call reports as failed (throttling)."""
-    chunks = [records[i:i + 500] for i in range(0, len(records), 500)]
+    chunks = [records[i : i + 500] for i in range(0, len(records), 500)]
 
     def put(chunk: list[tuple[bytes, str]]) -> int:
         pending = [{"Data": data, "PartitionKey": key} for data, key in chunk]
@@ -175,7 +213,7 @@ def send(records: list[tuple[bytes, str]], put_records: Callable[[list[dict]], d
             if not response.get("FailedRecordCount"):
                 return len(chunk)
             pending = [r for r, result in zip(pending, response["Records"], strict=True) if "ErrorCode" in result]
-            _sleep(min(0.05 * 2 ** attempt, 2.0))
+            _sleep(min(0.05 * 2**attempt, 2.0))
         raise RuntimeError(f"{len(pending)} records still failing after 20 attempts")
 
     sent = 0

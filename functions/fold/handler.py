@@ -38,7 +38,11 @@ def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict[str, Any]
         return {"batchItemFailures": []}
     shard_id = raw[0]["eventID"].split(":", 1)[0]  # eventID is "shardId-…:sequenceNumber"
     records = [
-        Record(r.kinesis.data_as_bytes(), int(r.kinesis.sequence_number), int(r.kinesis.approximate_arrival_timestamp * 1000))
+        Record(
+            r.kinesis.data_as_bytes(),
+            int(r.kinesis.sequence_number),
+            int(r.kinesis.approximate_arrival_timestamp * 1000),
+        )
         for r in event.records
     ]
     report = fold_batch(records, shard_id, store, catalog, settings.tz, settings.ttl_days)
@@ -47,20 +51,29 @@ def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict[str, Any]
     metrics.add_metric(name="ItemsWritten", unit=MetricUnit.Count, value=report.items_written)
     metrics.add_metric(name="ItemsUnchanged", unit=MetricUnit.Count, value=report.items_unchanged)
     for reason, count in report.rejected_by_reason().items():
-        with single_metric(name="EventsRejected", unit=MetricUnit.Count, value=count, namespace=metrics.namespace) as metric:
+        with single_metric(
+            name="EventsRejected", unit=MetricUnit.Count, value=count, namespace=metrics.namespace
+        ) as metric:
             metric.add_dimension(name="reason", value=reason)
     for rejected in report.rejected:
         logger.warning(
             "event rejected",
-            extra={"reason": rejected.rejection.reason.value, "detail": rejected.rejection.detail,
-                   "shard_id": shard_id, "sequence_number": str(rejected.sequence_number)},
+            extra={
+                "reason": rejected.rejection.reason.value,
+                "detail": rejected.rejection.detail,
+                "shard_id": shard_id,
+                "sequence_number": str(rejected.sequence_number),
+            },
         )
     if report.first_failed_sequence_number is None:
         return {"batchItemFailures": []}
     metrics.add_metric(name="ItemWriteFailures", unit=MetricUnit.Count, value=len(report.failed_items))
     logger.error(
         "items not written; the shard resumes from the first unapplied record",
-        extra={"shard_id": shard_id, "resume_at": str(report.first_failed_sequence_number),
-               "errors": sorted({type(e).__name__ + ": " + str(e)[:200] for _, e in report.failed_items})[:5]},
+        extra={
+            "shard_id": shard_id,
+            "resume_at": str(report.first_failed_sequence_number),
+            "errors": sorted({type(e).__name__ + ": " + str(e)[:200] for _, e in report.failed_items})[:5],
+        },
     )
     return {"batchItemFailures": [{"itemIdentifier": str(report.first_failed_sequence_number)}]}

@@ -9,6 +9,7 @@ from functools import lru_cache
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from headcount.core.catalog import load_catalog
@@ -24,8 +25,12 @@ app = APIGatewayRestResolver()
 @lru_cache(maxsize=1)
 def _runtime() -> tuple[Settings, MetricsService]:
     settings = Settings()
-    service = MetricsService(load_catalog(settings.catalog_path), DynamoRealtimeStore(settings.realtime_table),
-                             DynamoBatchView(settings.batch_table), settings.tz)
+    service = MetricsService(
+        load_catalog(settings.catalog_path),
+        DynamoRealtimeStore(settings.realtime_table),
+        DynamoBatchView(settings.batch_table),
+        settings.tz,
+    )
     return settings, service
 
 
@@ -85,4 +90,5 @@ def not_found(exc: Exception) -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
+    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     return app.resolve(event, context)

@@ -103,7 +103,9 @@ def _player_id(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_CHARS:
-        raise _Invalid(Reason.BAD_PLAYER_ID, "player_id must be a non-empty string of at most 128 characters or an integer")
+        raise _Invalid(
+            Reason.BAD_PLAYER_ID, "player_id must be a non-empty string of at most 128 characters or an integer"
+        )
     return value
 
 

@@ -55,8 +55,11 @@ class ShardArchiver:
     def tick(self, closed: bool) -> None:
         if not self.buffer:
             return
-        if closed or self.size >= self.settings.buffer_bytes or \
-                time.monotonic() - (self.started or 0) >= self.settings.buffer_interval_s:
+        if (
+            closed
+            or self.size >= self.settings.buffer_bytes
+            or time.monotonic() - (self.started or 0) >= self.settings.buffer_interval_s
+        ):
             self.flush()
 
     def shutdown(self) -> None:

@@ -65,8 +65,15 @@ class _Outcome:
 class ShardMapping:
     """Buffers one shard's records and delivers them to the handler; `commit(seq)` checkpoints what is done."""
 
-    def __init__(self, settings: MappingSettings, shard_id: str, stream_arn: str, invoke: Invoke,
-                 commit: Callable[[str], None], on_failure: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        settings: MappingSettings,
+        shard_id: str,
+        stream_arn: str,
+        invoke: Invoke,
+        commit: Callable[[str], None],
+        on_failure: Callable[[dict[str, Any]], None],
+    ) -> None:
         self.settings, self.shard_id, self.stream_arn = settings, shard_id, stream_arn
         self.invoke, self.commit, self.on_failure = invoke, commit, on_failure
         self.buffer: list[dict[str, Any]] = []
@@ -108,10 +115,13 @@ class ShardMapping:
                 done = [r for r in batch if int(r["SequenceNumber"]) < outcome.resume_at]
                 if done:
                     self.commit(done[-1]["SequenceNumber"])
-                batch = batch[len(done):]
+                batch = batch[len(done) :]
             attempts += 1
-            print(f"{self.shard_id}: batch of {len(batch)} from {batch[0]['SequenceNumber']} failed (attempt {attempts}): "
-                  f"{outcome.error or f'partial failure, resuming at {outcome.resume_at}'}", flush=True)
+            print(
+                f"{self.shard_id}: batch of {len(batch)} from {batch[0]['SequenceNumber']} failed (attempt {attempts}): "
+                f"{outcome.error or f'partial failure, resuming at {outcome.resume_at}'}",
+                flush=True,
+            )
             if 0 <= self.settings.max_retry_attempts < attempts:
                 self._send_to_on_failure(batch, attempts, outcome)
                 self.commit(batch[-1]["SequenceNumber"])
@@ -125,8 +135,11 @@ class ShardMapping:
 
     def _invoke(self, batch: list[dict[str, Any]]) -> _Outcome:
         self.invocations += 1
-        context = LocalLambdaContext(self.settings.function_name, str(uuid.uuid4()),
-                                     f"arn:aws:lambda:{names.REGION}:123456789012:function:{self.settings.function_name}")
+        context = LocalLambdaContext(
+            self.settings.function_name,
+            str(uuid.uuid4()),
+            f"arn:aws:lambda:{names.REGION}:123456789012:function:{self.settings.function_name}",
+        )
         try:
             response = self.invoke(self.event(batch), context)
         except Exception:  # noqa: BLE001 - a function error, as Lambda sees it
@@ -145,46 +158,56 @@ class ShardMapping:
 
     def event(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
         """The event Lambda sends for a Kinesis batch."""
-        return {"Records": [{
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0",
-                "partitionKey": r["PartitionKey"],
-                "sequenceNumber": r["SequenceNumber"],
-                "data": base64.b64encode(r["Data"]).decode(),
-                "approximateArrivalTimestamp": r["ApproximateArrivalTimestamp"].timestamp(),
-            },
-            "eventSource": "aws:kinesis",
-            "eventVersion": "1.0",
-            "eventID": f"{self.shard_id}:{r['SequenceNumber']}",
-            "eventName": "aws:kinesis:record",
-            "invokeIdentityArn": f"arn:aws:iam::123456789012:role/{self.settings.function_name}",
-            "awsRegion": names.REGION,
-            "eventSourceARN": self.stream_arn,
-        } for r in batch]}
+        return {
+            "Records": [
+                {
+                    "kinesis": {
+                        "kinesisSchemaVersion": "1.0",
+                        "partitionKey": r["PartitionKey"],
+                        "sequenceNumber": r["SequenceNumber"],
+                        "data": base64.b64encode(r["Data"]).decode(),
+                        "approximateArrivalTimestamp": r["ApproximateArrivalTimestamp"].timestamp(),
+                    },
+                    "eventSource": "aws:kinesis",
+                    "eventVersion": "1.0",
+                    "eventID": f"{self.shard_id}:{r['SequenceNumber']}",
+                    "eventName": "aws:kinesis:record",
+                    "invokeIdentityArn": f"arn:aws:iam::123456789012:role/{self.settings.function_name}",
+                    "awsRegion": names.REGION,
+                    "eventSourceARN": self.stream_arn,
+                }
+                for r in batch
+            ]
+        }
 
     def _send_to_on_failure(self, batch: list[dict[str, Any]], attempts: int, outcome: _Outcome) -> None:
         """The record Lambda sends to an on-failure destination: metadata only, the records stay in the stream."""
-        self.on_failure({
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": f"arn:aws:lambda:{names.REGION}:123456789012:function:{self.settings.function_name}",
-                "condition": "RetryAttemptsExhausted",
-                "approximateInvokeCount": attempts,
-            },
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
-                                "functionError": "Unhandled" if outcome.error else None},
-            "version": "1.0",
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "KinesisBatchInfo": {
-                "shardId": self.shard_id,
-                "startSequenceNumber": batch[0]["SequenceNumber"],
-                "endSequenceNumber": batch[-1]["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": batch[0]["ApproximateArrivalTimestamp"].isoformat(),
-                "approximateArrivalOfLastRecord": batch[-1]["ApproximateArrivalTimestamp"].isoformat(),
-                "batchSize": len(batch),
-                "streamArn": self.stream_arn,
-            },
-        })
+        self.on_failure(
+            {
+                "requestContext": {
+                    "requestId": str(uuid.uuid4()),
+                    "functionArn": f"arn:aws:lambda:{names.REGION}:123456789012:function:{self.settings.function_name}",
+                    "condition": "RetryAttemptsExhausted",
+                    "approximateInvokeCount": attempts,
+                },
+                "responseContext": {
+                    "statusCode": 200,
+                    "executedVersion": "$LATEST",
+                    "functionError": "Unhandled" if outcome.error else None,
+                },
+                "version": "1.0",
+                "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "KinesisBatchInfo": {
+                    "shardId": self.shard_id,
+                    "startSequenceNumber": batch[0]["SequenceNumber"],
+                    "endSequenceNumber": batch[-1]["SequenceNumber"],
+                    "approximateArrivalOfFirstRecord": batch[0]["ApproximateArrivalTimestamp"].isoformat(),
+                    "approximateArrivalOfLastRecord": batch[-1]["ApproximateArrivalTimestamp"].isoformat(),
+                    "batchSize": len(batch),
+                    "streamArn": self.stream_arn,
+                },
+            }
+        )
 
 
 def sqs_sender(queue_url: str) -> Callable[[dict[str, Any]], None]:

@@ -40,10 +40,15 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
         "pathParameters": {"proxy": url.path.lstrip("/")},
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": "/{proxy+}", "httpMethod": method, "path": f"/prod{url.path}", "stage": "prod",
-            "requestId": str(uuid.uuid4()), "requestTimeEpoch": int(time.time() * 1000),
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": f"/prod{url.path}",
+            "stage": "prod",
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(time.time() * 1000),
             "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
-            "accountId": "123456789012", "apiId": "local",
+            "accountId": "123456789012",
+            "apiId": "local",
         },
         "body": text_body,
         "isBase64Encoded": is_base64,
@@ -82,13 +87,21 @@ class LocalApiGateway:
     def _proxy(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
-            self._reply(request, 413, {"content-type": "application/json"},
-                        json.dumps({"error": {"code": "too_large", "message": "request body exceeds 10 MiB"}}).encode())
+            self._reply(
+                request,
+                413,
+                {"content-type": "application/json"},
+                json.dumps({"error": {"code": "too_large", "message": "request body exceeds 10 MiB"}}).encode(),
+            )
             return
         body = request.rfile.read(length) if length else b""
         event = proxy_event(request.command, request.path, dict(request.headers.items()), body)
-        context = LocalLambdaContext(self.function_name, event["requestContext"]["requestId"],
-                                     f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}", timeout_s=29)
+        context = LocalLambdaContext(
+            self.function_name,
+            event["requestContext"]["requestId"],
+            f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}",
+            timeout_s=29,
+        )
         try:
             response = self.handler(event, context)
         except Exception:  # noqa: BLE001 - API Gateway answers 502 when the integration fails

@@ -11,15 +11,17 @@ from pathlib import Path
 
 
 class ChildProcess:
-    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         self.name = name
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
         with open(self.log_path, "ab") as log:
             # A new session: a Ctrl-C in the terminal reaches `headcount up`, which then stops its children in order.
-            self.popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                          start_new_session=True)
+            self.popen = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+            )
 
     def alive(self) -> bool:
         return self.popen.poll() is None

@@ -35,7 +35,10 @@ def create_table(name: str, ttl_attribute: str | None = None) -> None:
     try:
         ddb.create_table(
             TableName=name,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             BillingMode="PAY_PER_REQUEST",
         )
@@ -43,7 +46,9 @@ def create_table(name: str, ttl_attribute: str | None = None) -> None:
         if exc.response["Error"]["Code"] != "ResourceInUseException":
             raise
     if ttl_attribute:
-        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute})
+        ddb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+        )
 
 
 def create_queue(name: str) -> str:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from headcount import names
 from headcount.local import resources
-from headcount.local.config import LocalConfig
 from headcount.local.gateway import LocalApiGateway
 from headcount.local.processes import ChildProcess, port_in_use, wait_for_port
 from headcount.local.shards import CheckpointStore
@@ -49,11 +48,21 @@ class LocalStack:
         kinesis_dir = config.state_dir / "kinesis"
         fresh_stream = not kinesis_dir.exists()
         kinesis_dir.mkdir(exist_ok=True)
-        self.children.append(ChildProcess("kinesalite", [node, str(Path(__file__).with_name("kinesalite.js")),
-                                                          str(config.kinesis_port), str(kinesis_dir)],
-                                          config.log_dir, cwd=REPO_ROOT))
-        self.children.append(ChildProcess("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                                    "-p", str(config.moto_port)], config.log_dir))
+        self.children.append(
+            ChildProcess(
+                "kinesalite",
+                [node, str(Path(__file__).with_name("kinesalite.js")), str(config.kinesis_port), str(kinesis_dir)],
+                config.log_dir,
+                cwd=REPO_ROOT,
+            )
+        )
+        self.children.append(
+            ChildProcess(
+                "moto",
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(config.moto_port)],
+                config.log_dir,
+            )
+        )
         wait_for_port(config.kinesis_port, 30, self.children[0])
         wait_for_port(config.moto_port, 60, self.children[1])
         config.apply_aws_environment()
@@ -82,5 +91,10 @@ class LocalStack:
 
     def endpoints(self) -> dict[str, str]:
         env = self.config.aws_environment()
-        return {"api": f"http://127.0.0.1:{self.config.api_port}", "kinesis": env["AWS_ENDPOINT_URL_KINESIS"],
-                "aws": env["AWS_ENDPOINT_URL"], "stream": names.STREAM, "lake": str(self.config.lake_dir)}
+        return {
+            "api": f"http://127.0.0.1:{self.config.api_port}",
+            "kinesis": env["AWS_ENDPOINT_URL_KINESIS"],
+            "aws": env["AWS_ENDPOINT_URL"],
+            "stream": names.STREAM,
+            "lake": str(self.config.lake_dir),
+        }

@@ -53,8 +53,12 @@ def worker_main(kind: str, shard_id: str, settings: WorkerSettings) -> None:
 
     checkpoints = CheckpointStore(config.checkpoint_dir, kind)
     start = checkpoints.get(shard_id)
-    reader = ShardReader(names.STREAM, shard_id, start.sequence_number if start else None,
-                         settings.mapping.starting_position if kind == FOLD else "TRIM_HORIZON")
+    reader = ShardReader(
+        names.STREAM,
+        shard_id,
+        start.sequence_number if start else None,
+        settings.mapping.starting_position if kind == FOLD else "TRIM_HORIZON",
+    )
     committed = [start.sequence_number if start else None]
 
     def commit(sequence_number: str) -> None:
@@ -114,13 +118,17 @@ class Supervisor(threading.Thread):
                     continue
                 if process is not None:
                     self.restarts += 1
-                    print(f"supervisor: {kind} {shard_id} exited with {process.exitcode}; restarting", file=sys.stderr,
-                          flush=True)
+                    print(
+                        f"supervisor: {kind} {shard_id} exited with {process.exitcode}; restarting",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 self._start(kind, shard_id)
 
     def _start(self, kind: str, shard_id: str) -> None:
-        process = self._context.Process(target=worker_main, args=(kind, shard_id, self.settings),
-                                        name=f"{kind}-{shard_id}", daemon=True)
+        process = self._context.Process(
+            target=worker_main, args=(kind, shard_id, self.settings), name=f"{kind}-{shard_id}", daemon=True
+        )
         process.start()
         self.workers[(kind, shard_id)] = process
         (self.settings.config.pid_dir / f"{kind}-{shard_id}.pid").write_text(str(process.pid))

@@ -41,15 +41,23 @@ class DynamoBatchView:
         fresh = {keys.batch_sort_key(r.bucket, r.group) for r in rows}
         requests = [{"PutRequest": {"Item": _row_item(pk, r, run_id)}} for r in rows]
         # Rows of an earlier run that this run no longer has (a group that vanished) go, except the marker.
-        requests += [{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
-                     for sk in existing - fresh - {keys.PUBLICATION_SK}]
+        requests += [
+            {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
+            for sk in existing - fresh - {keys.PUBLICATION_SK}
+        ]
         for start in range(0, len(requests), 25):  # BatchWriteItem takes at most 25 requests
-            pending = {self.table: requests[start:start + 25]}
+            pending = {self.table: requests[start : start + 25]}
             while pending:
                 pending = self.ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-        self.ddb.put_item(TableName=self.table, Item={
-            "pk": {"S": pk}, "sk": {"S": keys.PUBLICATION_SK}, "run_id": {"S": run_id}, "rows": {"N": str(len(rows))},
-        })
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": pk},
+                "sk": {"S": keys.PUBLICATION_SK},
+                "run_id": {"S": run_id},
+                "rows": {"N": str(len(rows))},
+            },
+        )
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
         items = self._query(keys.partition_key(metric, day))
@@ -65,13 +73,20 @@ class DynamoBatchView:
         return rows
 
     def published_run(self, metric: str, day: str) -> str | None:
-        item = self.ddb.get_item(TableName=self.table, Key={
-            "pk": {"S": keys.partition_key(metric, day)}, "sk": {"S": keys.PUBLICATION_SK}}, ConsistentRead=True).get("Item")
+        item = self.ddb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": keys.partition_key(metric, day)}, "sk": {"S": keys.PUBLICATION_SK}},
+            ConsistentRead=True,
+        ).get("Item")
         return item["run_id"]["S"] if item else None
 
     def _query(self, pk: str, projection: str | None = None) -> list[dict]:
-        kwargs: dict = {"TableName": self.table, "KeyConditionExpression": "pk = :pk",
-                        "ExpressionAttributeValues": {":pk": {"S": pk}}, "ConsistentRead": True}
+        kwargs: dict = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ConsistentRead": True,
+        }
         if projection:
             kwargs["ProjectionExpression"] = projection
         items: list[dict] = []
@@ -95,8 +110,12 @@ class InMemoryBatchView:
 
 
 def _row_item(pk: str, row: BatchRow, run_id: str) -> dict:
-    item = {"pk": {"S": pk}, "sk": {"S": keys.batch_sort_key(row.bucket, row.group)},
-            "value": {"N": str(row.value)}, "run_id": {"S": run_id}}
+    item = {
+        "pk": {"S": pk},
+        "sk": {"S": keys.batch_sort_key(row.bucket, row.group)},
+        "value": {"N": str(row.value)},
+        "run_id": {"S": run_id},
+    }
     if row.sketch is not None:
         item["sketch"] = {"B": row.sketch}
     return item

@@ -55,7 +55,10 @@ class DynamoRealtimeStore:
         self.ddb = client("dynamodb")
 
     def read(self, item_keys: Iterable[ItemKey]) -> dict[ItemKey, RealtimeItem]:
-        wanted = {(keys.partition_key(k.metric, k.day), keys.realtime_sort_key(k.bucket, k.group, k.shard_id)): k for k in item_keys}
+        wanted = {
+            (keys.partition_key(k.metric, k.day), keys.realtime_sort_key(k.bucket, k.group, k.shard_id)): k
+            for k in item_keys
+        }
         pending = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
         found: dict[ItemKey, RealtimeItem] = {}
         while pending:

@@ -1,0 +1,67 @@
+"""The local stack as a user starts it: `headcount up` in its own process, on ports of its own, stopped at teardown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from headcount.local.config import LocalConfig
+
+PORTS = {"HEADCOUNT_MOTO_PORT": "14566", "HEADCOUNT_KINESIS_PORT": "14567", "HEADCOUNT_API_PORT": "18080"}
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory):
+    state = tmp_path_factory.mktemp("headcount-state")
+    env = {**os.environ, **PORTS, "HEADCOUNT_STATE_DIR": str(state), "HEADCOUNT_TZ": "UTC"}
+    log = open(state / "up.log", "wb")  # noqa: SIM115 - closed in teardown
+    process = subprocess.Popen(
+        [sys.executable, "-m", "headcount", "up"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    config = LocalConfig(state_dir=state, moto_port=14566, kinesis_port=14567, api_port=18080)
+    try:
+        _wait_healthy(config, process, state)
+        old = {k: os.environ.get(k) for k in config.aws_environment()}
+        config.apply_aws_environment()
+        yield config
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        from headcount.aws import client
+
+        client.cache_clear()
+
+
+def _wait_healthy(config: LocalConfig, process: subprocess.Popen, state: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"headcount up exited: {(state / 'up.log').read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{config.api_port}/v1/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError("the local stack did not become healthy in 90 s")

@@ -1,0 +1,127 @@
+"""The fold Lambda handler on a Lambda-shaped Kinesis event, against DynamoDB (moto in-process)."""
+
+import base64
+import json
+from unittest import mock
+
+import pytest
+from botocore.exceptions import ClientError
+
+from functions.fold.handler import handler
+from headcount import names
+from headcount.local.esm import LocalLambdaContext
+from headcount.views.realtime import DynamoRealtimeStore
+
+NOW_S = 1_795_000_000
+SHARD = "shardId-000000000001"
+
+
+def kinesis_event(docs, first_seq=49_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000):
+    records = []
+    for i, doc in enumerate(docs):
+        data = doc if isinstance(doc, bytes) else json.dumps(doc).encode() + b"\n"
+        seq = str(first_seq + i)
+        records.append(
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": "p",
+                    "sequenceNumber": seq,
+                    "data": base64.b64encode(data).decode(),
+                    "approximateArrivalTimestamp": NOW_S + 0.5,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{SHARD}:{seq}",
+                "eventName": "aws:kinesis:record",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/headcount-events",
+            }
+        )
+    return {"Records": records}
+
+
+def context():
+    return LocalLambdaContext(
+        "headcount-fold", "req-1", "arn:aws:lambda:us-east-1:123456789012:function:headcount-fold"
+    )
+
+
+def game(n):
+    return [
+        {
+            "event_id": f"e{i}",
+            "type": ["session_start", "match_end", "ad_impression"][i % 3],
+            "player_id": f"p{i % 40}",
+            "ts": (NOW_S - i * 60) * 1000,
+            "attrs": {"country": ["DE", "US"][i % 2]},
+        }
+        for i in range(n)
+    ]
+
+
+def table_items():
+    from headcount.aws import client
+
+    items = client("dynamodb").scan(TableName=names.REALTIME_TABLE)["Items"]
+    return sorted((i["pk"]["S"], i["sk"]["S"], i.get("count", {}).get("N"), i["seq"]["S"]) for i in items)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runtime():
+    from functions.fold import handler as module
+
+    module._runtime.cache_clear()
+    yield
+    module._runtime.cache_clear()
+
+
+def test_a_batch_is_folded_into_one_item_per_metric_bucket_group_and_shard(aws):
+    response = handler(kinesis_event(game(300)), context())
+    assert response == {"batchItemFailures": []}
+    items = table_items()
+    assert all(sk.endswith(SHARD) for _, sk, _, _ in items)
+    matches = sum(int(c) for pk, _, c, _ in items if pk.startswith("matches_played#"))
+    assert matches == 100
+
+
+def test_redelivering_the_batch_changes_no_item(aws):
+    event = kinesis_event(game(300))
+    handler(event, context())
+    before = table_items()
+    for _ in range(3):
+        assert handler(event, context()) == {"batchItemFailures": []}
+    assert table_items() == before
+
+
+def test_rejected_events_are_never_retried(aws):
+    event = kinesis_event([b"{broken", {"type": "match_end"}] + game(5))
+    assert handler(event, context()) == {"batchItemFailures": []}
+    assert any(pk.startswith("matches_played#") for pk, *_ in table_items())
+
+
+def test_a_dynamodb_failure_reports_the_first_unapplied_record(aws):
+    event = kinesis_event(game(30))
+    real_put = DynamoRealtimeStore.write
+
+    def flaky(self, item, expected, expires_at):
+        if item.key.metric == "ad_impressions":
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem"
+            )
+        return real_put(self, item, expected, expires_at)
+
+    with mock.patch.object(DynamoRealtimeStore, "write", flaky):
+        response = handler(event, context())
+    first_ad = event["Records"][2]["kinesis"]["sequenceNumber"]  # game(): every third event is an ad impression
+    assert response == {"batchItemFailures": [{"itemIdentifier": first_ad}]}
+    # Lambda re-delivers from that record on: the result is as if nothing had failed.
+    retry = {"Records": event["Records"][2:]}
+    assert handler(retry, context()) == {"batchItemFailures": []}
+    after_retry = table_items()
+    from headcount.aws import client
+
+    for item in client("dynamodb").scan(TableName=names.REALTIME_TABLE)["Items"]:
+        client("dynamodb").delete_item(TableName=names.REALTIME_TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
+    handler(event, context())
+    assert table_items() == after_retry

@@ -1,0 +1,117 @@
+"""The serve Lambda handler on API Gateway proxy events: routes, merge, errors and the API key."""
+
+import json
+import time
+
+import pytest
+
+from functions.serve.handler import handler
+from headcount.core import sketches
+from headcount.core.buckets import bucket_of, local_date
+from headcount.core.catalog import Granularity
+from headcount.local.esm import LocalLambdaContext
+from headcount.local.gateway import proxy_event
+from headcount.settings import Settings
+from headcount.views.batch import BatchRow, DynamoBatchView
+from headcount.views.realtime import DynamoRealtimeStore, ItemKey, RealtimeItem
+
+KEY = {"x-api-key": "local-dev-key"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runtime():
+    from functions.serve import handler as module
+
+    module._runtime.cache_clear()
+    yield
+    module._runtime.cache_clear()
+
+
+def get(path, headers=KEY):
+    response = handler(proxy_event("GET", path, dict(headers), b""), LocalLambdaContext("serve", "r", "arn:x"))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def sketch_of(ids):
+    s = sketches.new_sketch(14)
+    for i in ids:
+        s.update(i)
+    return sketches.encode(s)
+
+
+def test_health_needs_no_key(aws):
+    assert get("/v1/health", headers={}) == (200, {"status": "ok"})
+
+
+def test_every_other_route_needs_the_key(aws):
+    assert get("/v1/metrics", headers={})[0] == 403
+    status, body = get("/v1/metrics", headers={"x-api-key": "wrong"})
+    assert status == 403 and body["error"]["code"] == "forbidden"
+
+
+def test_the_catalog_is_listed(aws):
+    status, body = get("/v1/metrics")
+    assert status == 200 and [m["name"] for m in body["metrics"]][:2] == ["active_players", "active_players_by_country"]
+
+
+def test_bad_requests_say_what_is_wrong(aws):
+    assert get("/v1/metrics/nope")[0] == 404
+    assert get("/v1/metrics/active_players?from=2026-13-01")[0] == 400
+    assert get("/v1/metrics/active_players?from=2026-11-02&to=2026-11-01")[0] == 400
+    status, body = get("/v1/metrics/active_players?from=2024-01-01&to=2026-01-01")
+    assert status == 400 and "400 days" in body["error"]["message"]
+    assert get("/v1/metrics/matches_played/distinct")[0] == 400
+
+
+def test_realtime_shards_are_merged_and_buckets_are_dense(aws):
+    now_ms = int(time.time() * 1000)
+    today = local_date(now_ms, "UTC").isoformat()
+    store = DynamoRealtimeStore(Settings().realtime_table)
+    store.write(
+        RealtimeItem(ItemKey("active_players", today, "", "shardId-0"), 1, sketch=sketch_of(range(0, 600))), None, 0
+    )
+    store.write(
+        RealtimeItem(ItemKey("active_players", today, "", "shardId-1"), 1, sketch=sketch_of(range(400, 1000))), None, 0
+    )
+    hour = bucket_of(now_ms, Granularity.HOUR, "UTC")
+    store.write(RealtimeItem(ItemKey("ad_impressions", hour, "", "shardId-0"), 5, count=7), None, 0)
+    store.write(RealtimeItem(ItemKey("ad_impressions", hour, "", "shardId-1"), 9, count=5), None, 0)
+
+    status, body = get("/v1/metrics/active_players?from=today&to=today")
+    point = body["points"][0]
+    assert status == 200 and point["source"] == "realtime" and point["exact"] is False
+    assert point["low"] <= 1000 <= point["high"]
+
+    status, body = get("/v1/metrics/ad_impressions?from=yesterday&to=today")
+    assert len(body["points"]) == 48
+    filled = [p for p in body["points"] if p["source"] != "none"]
+    assert filled == [{"bucket": hour, "value": 12, "exact": False, "source": "realtime", "low": 12, "high": 12}]
+
+
+def test_a_published_batch_day_wins_and_is_exact(aws):
+    now_ms = int(time.time() * 1000)
+    today = local_date(now_ms, "UTC").isoformat()
+    store = DynamoRealtimeStore(Settings().realtime_table)
+    store.write(
+        RealtimeItem(ItemKey("active_players_by_country", today, "DE", "shardId-0"), 1, sketch=sketch_of(range(90))),
+        None,
+        0,
+    )
+    DynamoBatchView(Settings().batch_table).publish(
+        "active_players_by_country",
+        today,
+        [
+            BatchRow("active_players_by_country", today, today, "DE", 100, sketch_of(range(100))),
+            BatchRow("active_players_by_country", today, today, "US", 40, sketch_of(range(200, 240))),
+        ],
+        "run-1",
+    )
+    status, body = get("/v1/metrics/active_players_by_country?from=today")
+    assert [(p["group"], p["value"], p["exact"], p["source"]) for p in body["points"]] == [
+        ("DE", 100, True, "batch"),
+        ("US", 40, True, "batch"),
+    ]
+    status, body = get("/v1/metrics/active_players_by_country?from=today&group=US")
+    assert [(p["group"], p["value"]) for p in body["points"]] == [("US", 40)]
+    status, body = get("/v1/metrics/active_players_by_country/distinct?from=today")
+    assert body["value"] == 140 and body["exact"] is True and body["sources"] == ["batch"]

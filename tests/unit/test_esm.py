@@ -1,0 +1,107 @@
+"""The local event-source mapping follows Lambda's rules for Kinesis."""
+
+from datetime import UTC, datetime
+
+from headcount.local.esm import MappingSettings, ShardMapping
+
+
+def kinesis_records(n, first=1000):
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    return [
+        {
+            "SequenceNumber": str(first + i),
+            "Data": b'{"i": %d}\n' % i,
+            "PartitionKey": "p",
+            "ApproximateArrivalTimestamp": now,
+        }
+        for i in range(n)
+    ]
+
+
+class Recorder:
+    def __init__(self, respond):
+        self.respond, self.calls, self.commits, self.failures = respond, [], [], []
+
+    def invoke(self, event, context):
+        seqs = [int(r["kinesis"]["sequenceNumber"]) for r in event["Records"]]
+        self.calls.append(seqs)
+        return self.respond(seqs, event)
+
+    def mapping(self, **settings):
+        base = {"batch_size": 10, "batching_window_s": 0, "retry_backoff_s": 0}
+        return ShardMapping(
+            MappingSettings(**{**base, **settings}),
+            "shardId-000000000000",
+            "arn:aws:kinesis:us-east-1:123456789012:stream/s",
+            self.invoke,
+            self.commits.append,
+            self.failures.append,
+        )
+
+
+def test_the_event_has_lambdas_kinesis_shape():
+    recorder = Recorder(lambda seqs, event: None)
+    recorder.mapping().offer(kinesis_records(1))
+    event = recorder.mapping().event(kinesis_records(1))
+    record = event["Records"][0]
+    assert record["eventID"] == "shardId-000000000000:1000" and record["eventSource"] == "aws:kinesis"
+    assert record["kinesis"]["data"] == "eyJpIjogMH0K" and record["kinesis"]["sequenceNumber"] == "1000"
+    assert isinstance(record["kinesis"]["approximateArrivalTimestamp"], float)
+
+
+def test_batches_are_cut_at_batch_size_and_checkpointed():
+    recorder = Recorder(lambda seqs, event: {"batchItemFailures": []})
+    mapping = recorder.mapping()
+    mapping.offer(kinesis_records(25))
+    mapping.tick(closed=False)
+    mapping.tick(closed=False)
+    mapping.tick(closed=True)
+    assert [len(c) for c in recorder.calls] == [10, 10, 5] and recorder.commits[-1] == "1024"
+
+
+def test_the_batching_window_holds_a_small_batch():
+    recorder = Recorder(lambda seqs, event: None)
+    mapping = recorder.mapping(batching_window_s=60)
+    mapping.offer(kinesis_records(3))
+    mapping.tick(closed=False)
+    assert recorder.calls == []
+
+
+def test_partial_failure_resumes_at_the_lowest_reported_record():
+    answers = iter(
+        [{"batchItemFailures": [{"itemIdentifier": "1007"}, {"itemIdentifier": "1004"}]}, {"batchItemFailures": []}]
+    )
+    recorder = Recorder(lambda seqs, event: next(answers))
+    mapping = recorder.mapping()
+    mapping.offer(kinesis_records(10))
+    mapping.tick(closed=True)
+    assert recorder.calls[1] == list(range(1004, 1010))
+    assert recorder.commits == ["1003", "1009"]
+
+
+def test_an_identifier_not_in_the_batch_fails_the_whole_batch():
+    answers = iter([{"batchItemFailures": [{"itemIdentifier": "42"}]}, None])
+    recorder = Recorder(lambda seqs, event: next(answers))
+    mapping = recorder.mapping(bisect_on_error=False)
+    mapping.offer(kinesis_records(4))
+    mapping.tick(closed=True)
+    assert recorder.calls == [[1000, 1001, 1002, 1003]] * 2
+
+
+def test_errors_bisect_until_the_poison_record_is_isolated_then_go_to_the_on_failure_queue():
+    def respond(seqs, event):
+        if 1005 in seqs:
+            raise RuntimeError("poison")
+
+    recorder = Recorder(respond)
+    mapping = recorder.mapping(max_retry_attempts=2)
+    mapping.offer(kinesis_records(10))
+    mapping.tick(closed=True)
+    assert [1005] in recorder.calls
+    assert len(recorder.failures) == 1
+    info = recorder.failures[0]["KinesisBatchInfo"]
+    assert info["startSequenceNumber"] == info["endSequenceNumber"] == "1005" and info["batchSize"] == 1
+    assert recorder.failures[0]["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert recorder.commits[-1] == "1009"  # the shard moved on; nothing else was skipped
+    delivered = {s for call in recorder.calls for s in call if 1005 not in call}
+    assert delivered == set(range(1000, 1010)) - {1005}

@@ -1,0 +1,110 @@
+"""fold_batch against the in-memory store: replays, overlaps and failures never change a number."""
+
+import json
+import random
+
+from headcount.core import sketches
+from headcount.core.catalog import load_catalog
+from headcount.core.fold import Record
+from headcount.folding import fold_batch
+from headcount.views.realtime import InMemoryRealtimeStore
+
+NOW = 1_795_000_000_000
+CATALOG = load_catalog()
+SHARD = "shardId-000000000000"
+
+
+def records(n, players=300, start_seq=10**50, seed=1):
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        kind = rng.choice(["session_start", "match_end", "ad_impression"])
+        doc = {
+            "event_id": f"e{i}",
+            "type": kind,
+            "player_id": f"p{rng.randrange(players)}",
+            "ts": NOW - rng.randrange(3 * 86_400_000),
+            "attrs": {"country": rng.choice(["DE", "US", "FR"])},
+        }
+        out.append(Record(json.dumps(doc).encode(), start_seq + i * 7, NOW))
+    return out
+
+
+def snapshot(store):
+    return {
+        k: (i.count, sketches.estimate(sketches.decode(i.sketch)) if i.sketch else None) for k, i in store.items.items()
+    }
+
+
+def fold(batch, store):
+    return fold_batch(batch, SHARD, store, CATALOG, "UTC", 35)
+
+
+def test_a_batch_writes_each_touched_item_once():
+    store = InMemoryRealtimeStore()
+    report = fold(records(2000), store)
+    assert report.first_failed_sequence_number is None
+    assert report.items_written == report.items_touched == len(store.items) == store.writes
+
+
+def test_counts_equal_the_valid_records_and_distincts_the_players():
+    store = InMemoryRealtimeStore()
+    batch = records(3000)
+    fold(batch, store)
+    docs = [json.loads(r.data) for r in batch]
+    matches = sum(i.count for k, i in store.items.items() if k.metric == "matches_played")
+    assert matches == sum(d["type"] == "match_end" for d in docs)
+
+
+def test_redelivering_any_batch_any_number_of_times_changes_nothing():
+    store = InMemoryRealtimeStore()
+    batch = records(3000)
+    for start in range(0, 3000, 500):
+        fold(batch[start : start + 500], store)
+    before, writes = snapshot(store), store.writes
+    for start in (0, 1000, 2500):
+        fold(batch[start : start + 500], store)  # redelivered batches
+    fold(batch[250:1750], store)  # a retry whose boundaries differ from the original batches
+    assert snapshot(store) == before and store.writes == writes
+
+
+def test_overlapping_retry_applies_only_the_new_records():
+    whole = InMemoryRealtimeStore()
+    fold(records(2000), whole)
+    pieces = InMemoryRealtimeStore()
+    batch = records(2000)
+    fold(batch[:1200], pieces)
+    fold(batch[800:], pieces)  # overlaps 800..1200
+    assert snapshot(pieces) == snapshot(whole)
+
+
+def test_a_store_failure_reports_where_to_resume_and_the_retry_completes_exactly():
+    expected = InMemoryRealtimeStore()
+    batch = records(1000)
+    fold(batch, expected)
+    store = InMemoryRealtimeStore()
+    store.fail_writes_for = {"matches_played"}
+    report = fold(batch, store)
+    first_match = min(r.sequence_number for r in batch if b"match_end" in r.data)
+    assert report.first_failed_sequence_number == first_match
+    store.fail_writes_for = set()
+    fold([r for r in batch if r.sequence_number >= report.first_failed_sequence_number], store)  # Lambda resumes there
+    assert snapshot(store) == snapshot(expected)
+
+
+def test_rejected_records_are_counted_by_reason_and_do_not_stop_the_batch():
+    store = InMemoryRealtimeStore()
+    batch = records(10) + [Record(b"{oops", 10**51, NOW), Record(b'{"type": "x"}', 10**51 + 1, NOW)]
+    report = fold(batch, store)
+    assert report.valid == 10 and report.rejected_by_reason() == {"not_json": 1, "bad_player_id": 1}
+    assert report.first_failed_sequence_number is None
+
+
+def test_an_unchanged_sketch_is_not_rewritten():
+    store = InMemoryRealtimeStore()
+    sessions = [r for r in records(2000) if b"session_start" in r.data]
+    fold(sessions, store)
+    writes = store.writes
+    resent = [Record(r.data, r.sequence_number + 10**6, r.arrival_ms) for r in sessions]  # new records, same players
+    report = fold(resent, store)
+    assert report.items_touched > 0 and report.items_written == 0 and store.writes == writes

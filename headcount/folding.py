@@ -20,6 +20,7 @@ class FoldReport:
     rejected: list[RejectedRecord]
     items_touched: int = 0
     items_written: int = 0
+    write_units: int = 0
     items_unchanged: int = 0  # sketches the batch did not change, or records already applied
     failed_items: list[tuple[ItemKey, Exception]] = field(default_factory=list)
     first_failed_sequence_number: int | None = None  # where the stream must resume; None: the whole batch is applied
@@ -51,7 +52,9 @@ def fold_batch(
             report.items_unchanged += 1
             continue
         try:
-            store.write(updated, current.sequence_number if current else None, _expires_at(key.day, tz, ttl_days))
+            report.write_units += store.write(
+                updated, current.sequence_number if current else None, _expires_at(key.day, tz, ttl_days)
+            )
             report.items_written += 1
         except Exception as exc:  # noqa: BLE001 - the item is retried from its first unapplied record
             report.failed_items.append((key, exc))

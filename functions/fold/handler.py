@@ -6,6 +6,7 @@ shard from the first record not yet applied, while rejected events are counted, 
 
 from __future__ import annotations
 
+from binascii import a2b_base64
 from functools import lru_cache
 from typing import Any
 
@@ -37,19 +38,21 @@ def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict[str, Any]
     if not raw:
         return {"batchItemFailures": []}
     shard_id = raw[0]["eventID"].split(":", 1)[0]  # eventID is "shardId-…:sequenceNumber"
+    # Read straight from the raw records: the data-class accessors cost a third of the fold's CPU (bench/realtime).
     records = [
         Record(
-            r.kinesis.data_as_bytes(),
-            int(r.kinesis.sequence_number),
-            int(r.kinesis.approximate_arrival_timestamp * 1000),
+            a2b_base64(r["kinesis"]["data"]),
+            int(r["kinesis"]["sequenceNumber"]),
+            int(r["kinesis"]["approximateArrivalTimestamp"] * 1000),
         )
-        for r in event.records
+        for r in raw
     ]
     report = fold_batch(records, shard_id, store, catalog, settings.tz, settings.ttl_days)
 
     metrics.add_metric(name="EventsFolded", unit=MetricUnit.Count, value=report.valid)
     metrics.add_metric(name="ItemsWritten", unit=MetricUnit.Count, value=report.items_written)
     metrics.add_metric(name="ItemsUnchanged", unit=MetricUnit.Count, value=report.items_unchanged)
+    metrics.add_metric(name="WriteUnits", unit=MetricUnit.Count, value=report.write_units)
     for reason, count in report.rejected_by_reason().items():
         with single_metric(
             name="EventsRejected", unit=MetricUnit.Count, value=count, namespace=metrics.namespace

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from headcount.core.catalog import Granularity
 
-_SLOT_MS = 15 * 60 * 1000  # every UTC offset in use is a multiple of 15 minutes, so a slot lies within one local hour
+SLOT_MS = 15 * 60 * 1000  # every UTC offset in use is a multiple of 15 minutes, so a slot lies within one local hour
 
 
 class BadDate(ValueError):
@@ -21,12 +21,12 @@ class BadDate(ValueError):
 
 
 def bucket_of(ts_ms: int, granularity: Granularity, tz: str) -> str:
-    return _bucket_of_slot(ts_ms // _SLOT_MS, granularity, tz)
+    return _bucket_of_slot(ts_ms // SLOT_MS, granularity, tz)
 
 
 @lru_cache(maxsize=65536)
 def _bucket_of_slot(slot: int, granularity: Granularity, tz: str) -> str:
-    local = datetime.fromtimestamp(slot * _SLOT_MS / 1000, ZoneInfo(tz))
+    local = datetime.fromtimestamp(slot * SLOT_MS / 1000, ZoneInfo(tz))
     if granularity is Granularity.DAY:
         return local.date().isoformat()
     return _hour_bucket(local)
@@ -78,7 +78,7 @@ def buckets_of_day(day: date, granularity: Granularity, tz: str) -> list[str]:
     start_ms, end_ms = day_bounds_ms(day, tz)
     zone = ZoneInfo(tz)
     buckets: list[str] = []
-    for slot_ms in range(start_ms, end_ms, _SLOT_MS):
+    for slot_ms in range(start_ms, end_ms, SLOT_MS):
         bucket = _hour_bucket(datetime.fromtimestamp(slot_ms / 1000, UTC).astimezone(zone))
         if not buckets or buckets[-1] != bucket:
             buckets.append(bucket)

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
+from typing import NamedTuple
+
+import orjson
 
 MAX_RECORD_BYTES = 8 * 1024
 MAX_ID_CHARS = 128
@@ -38,8 +41,7 @@ class Reason(str, Enum):
     BAD_ATTRS = "bad_attrs"
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):  # a NamedTuple: built once per record, several times cheaper than a frozen dataclass
     type: str
     player_id: str
     ts_ms: int
@@ -77,14 +79,17 @@ def _parse(raw: bytes, earliest_ms: int, latest_ms: int) -> Event:
     if len(raw) > MAX_RECORD_BYTES:
         raise _Invalid(Reason.TOO_LARGE, f"record is {len(raw)} bytes, limit {MAX_RECORD_BYTES}")
     try:
-        doc = json.loads(raw)
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+        # orjson: strict RFC 8259 (no NaN, no invalid UTF-8), and about 4x faster than json on these small documents.
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise _Invalid(Reason.NOT_JSON, str(exc)[:200]) from None
-    if not isinstance(doc, dict):
+    if type(doc) is not dict:
         raise _Invalid(Reason.NOT_OBJECT, f"record is a JSON {type(doc).__name__}, not an object")
 
     event_type = doc.get("type")
-    if not isinstance(event_type, str) or not TYPE_RE.fullmatch(event_type):
+    if type(event_type) is not str or (
+        event_type not in _VALID_TYPES and not _remember_valid(_VALID_TYPES, TYPE_RE, event_type)
+    ):
         raise _Invalid(Reason.BAD_TYPE, "type must match ^[a-z][a-z0-9_]{0,63}$")
     player_id = _player_id(doc.get("player_id"))
     ts_ms = _timestamp_ms(doc.get("ts"))
@@ -98,9 +103,23 @@ def _parse(raw: bytes, earliest_ms: int, latest_ms: int) -> Event:
     return Event(event_type, player_id, ts_ms, event_id, _attrs(doc.get("attrs")))
 
 
+# Names seen valid before: most events repeat a handful of types and attribute names, so skip their regex.
+_VALID_TYPES: set[str] = set()
+_VALID_ATTR_KEYS: set[str] = set()
+_MAX_REMEMBERED = 10_000
+
+
+def _remember_valid(seen: set[str], pattern: re.Pattern[str], name: str) -> bool:
+    if not pattern.fullmatch(name):
+        return False
+    if len(seen) < _MAX_REMEMBERED:
+        seen.add(name)
+    return True
+
+
 def _player_id(value: object) -> str:
-    # bool is an int subclass in Python but a distinct JSON type: reject it.
-    if isinstance(value, int) and not isinstance(value, bool):
+    # `type(...) is int`: bool is an int subclass in Python but a distinct JSON type, rejected.
+    if type(value) is int:
         value = str(value)
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_CHARS:
         raise _Invalid(
@@ -110,9 +129,9 @@ def _player_id(value: object) -> str:
 
 
 def _timestamp_ms(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if type(value) is int:  # not bool
         return value
-    if isinstance(value, str):
+    if type(value) is str:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
@@ -123,21 +142,32 @@ def _timestamp_ms(value: object) -> int:
     raise _Invalid(Reason.BAD_TS, "ts must be an ISO-8601 string with offset or epoch milliseconds")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
 def _epoch_ms(parsed: datetime) -> int:
-    # Integer arithmetic: float timestamps would round some milliseconds the wrong way.
-    whole = int(parsed.replace(microsecond=0).timestamp())
-    return whole * 1000 + parsed.microsecond // 1000
+    # Integer arithmetic (floored to the millisecond): float timestamps would round some milliseconds the wrong way.
+    return (parsed - _EPOCH) // _MILLISECOND
 
 
 def _attrs(value: object) -> dict[str, str]:
     if value is None:
         return {}
-    if not isinstance(value, dict) or len(value) > MAX_ATTRS:
+    if type(value) is not dict or len(value) > MAX_ATTRS:
         raise _Invalid(Reason.BAD_ATTRS, "attrs must be an object of at most 16 keys")
+    all_text = True
+    for key, item in value.items():
+        if key not in _VALID_ATTR_KEYS and not _remember_valid(_VALID_ATTR_KEYS, ATTR_KEY_RE, key):
+            raise _Invalid(Reason.BAD_ATTRS, f"attribute name {key[:40]!r} must match ^[a-z][a-z0-9_]{{0,31}}$")
+        if type(item) is not str:
+            all_text = False
+        elif len(item) > MAX_ATTR_VALUE_CHARS:
+            raise _Invalid(Reason.BAD_ATTRS, f"attribute {key!r} must be a scalar of at most 64 characters")
+    if all_text:
+        return value  # the usual case: the parsed document's own dict, already all strings
     attrs: dict[str, str] = {}
     for key, item in value.items():
-        if not ATTR_KEY_RE.fullmatch(key):
-            raise _Invalid(Reason.BAD_ATTRS, f"attribute name {key[:40]!r} must match ^[a-z][a-z0-9_]{{0,31}}$")
         text = _scalar_text(item)
         if text is None or len(text) > MAX_ATTR_VALUE_CHARS:
             raise _Invalid(Reason.BAD_ATTRS, f"attribute {key!r} must be a scalar of at most 64 characters")
@@ -147,10 +177,10 @@ def _attrs(value: object) -> dict[str, str]:
 
 def _scalar_text(item: object) -> str | None:
     """A scalar attribute as the string every layer uses: JSON's own spelling for true/false, decimal for integers."""
-    if isinstance(item, bool):
-        return "true" if item else "false"
     if isinstance(item, str):
         return item
+    if isinstance(item, bool):
+        return "true" if item else "false"
     if isinstance(item, int):
         return str(item)
     if isinstance(item, float):

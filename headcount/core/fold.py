@@ -10,9 +10,9 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from headcount.core.buckets import bucket_of
-from headcount.core.catalog import Catalog, Kind, Metric
-from headcount.core.events import Event, Rejection, parse_event
+from headcount.core.buckets import SLOT_MS, bucket_of
+from headcount.core.catalog import NO_GROUP, UNKNOWN_GROUP, Catalog, Granularity, Kind, Metric
+from headcount.core.events import Rejection, parse_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,27 +55,28 @@ class FoldedBatch:
 
 
 def fold_records(records: list[Record], catalog: Catalog, tz: str) -> FoldedBatch:
+    # The hot loop of the fold (bench/realtime): buckets cached per 15-minute slot, no per-metric function calls.
     deltas: dict[tuple[str, str, str], ItemDelta] = {}
     rejected: list[RejectedRecord] = []
+    buckets: dict[tuple[int, Granularity], str] = {}
     valid = 0
     for record in records:
-        parsed = parse_event(record.data, record.arrival_ms)
-        if isinstance(parsed, Rejection):
-            rejected.append(RejectedRecord(record.sequence_number, parsed))
+        event = parse_event(record.data, record.arrival_ms)
+        if type(event) is Rejection:
+            rejected.append(RejectedRecord(record.sequence_number, event))
             continue
         valid += 1
-        for metric in catalog.for_event_type(parsed.type):
-            _add(deltas, metric, parsed, record.sequence_number, tz)
+        slot = event.ts_ms // SLOT_MS
+        for metric in catalog.for_event_type(event.type):
+            bucket = buckets.get((slot, metric.granularity))
+            if bucket is None:
+                bucket = buckets[(slot, metric.granularity)] = bucket_of(event.ts_ms, metric.granularity, tz)
+            group = NO_GROUP if metric.group_by is None else event.attrs.get(metric.group_by, UNKNOWN_GROUP)
+            key = (metric.name, bucket, group)
+            delta = deltas.get(key)
+            if delta is None:
+                delta = deltas[key] = ItemDelta(metric, bucket, group)
+            delta.sequence_numbers.append(record.sequence_number)
+            if metric.kind is Kind.DISTINCT:
+                delta.values.append(event.player_id)
     return FoldedBatch(deltas, rejected, valid)
-
-
-def _add(deltas: dict[tuple[str, str, str], ItemDelta], metric: Metric, event: Event, seq: int, tz: str) -> None:
-    bucket = bucket_of(event.ts_ms, metric.granularity, tz)
-    group = metric.group_of(event.attrs)
-    key = (metric.name, bucket, group)
-    delta = deltas.get(key)
-    if delta is None:
-        delta = deltas[key] = ItemDelta(metric, bucket, group)
-    delta.sequence_numbers.append(seq)
-    if metric.kind is Kind.DISTINCT:
-        delta.values.append(event.player_id)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import json
+import multiprocessing
+import os
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from headcount.local.esm import LocalLambdaContext
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
@@ -55,9 +58,47 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
     }
 
 
+_handler: Any = None
+
+
+def _start_function(handler_path: str, log_path: str, environment: dict[str, str]) -> None:
+    """A function instance, as Lambda runs one: its own process, its output (logs, EMF metrics) in its log."""
+    global _handler
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.environ.update(environment)
+    module, name = handler_path.rsplit(".", 1)
+    _handler = getattr(importlib.import_module(module), name)
+
+
+def _invoke(event: dict[str, Any], function_name: str) -> dict[str, Any]:
+    context = LocalLambdaContext(
+        function_name,
+        event["requestContext"]["requestId"],
+        f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
+        timeout_s=29,
+    )
+    return _handler(event, context)
+
+
 class LocalApiGateway:
-    def __init__(self, handler: Handler, port: int, function_name: str = "headcount-serve") -> None:
-        self.handler, self.function_name = handler, function_name
+    def __init__(
+        self,
+        handler_path: str,
+        port: int,
+        log_path: str,
+        environment: dict[str, str],
+        function_name: str = "headcount-serve",
+        instances: int = 2,
+    ) -> None:
+        self.function_name = function_name
+        self.functions = ProcessPoolExecutor(
+            instances,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_function,
+            initargs=(handler_path, log_path, environment),
+        )
         gateway = self
 
         class _Request(BaseHTTPRequestHandler):
@@ -83,6 +124,7 @@ class LocalApiGateway:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.functions.shutdown(cancel_futures=True)
 
     def _proxy(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
@@ -96,15 +138,14 @@ class LocalApiGateway:
             return
         body = request.rfile.read(length) if length else b""
         event = proxy_event(request.command, request.path, dict(request.headers.items()), body)
-        context = LocalLambdaContext(
-            self.function_name,
-            event["requestContext"]["requestId"],
-            f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}",
-            timeout_s=29,
-        )
         try:
-            response = self.handler(event, context)
-        except Exception:  # noqa: BLE001 - API Gateway answers 502 when the integration fails
+            response = self.functions.submit(_invoke, event, self.function_name).result(timeout=29)
+        except Exception as exc:  # noqa: BLE001 - API Gateway answers 502 when the integration fails
+            print(
+                f"api: {request.command} {request.path} failed: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+                flush=True,
+            )
             self._reply(request, 502, {"content-type": "application/json"}, b'{"message": "Internal server error"}')
             return
         payload = response.get("body") or ""

@@ -67,6 +67,7 @@ class LocalStack:
         wait_for_port(config.moto_port, 60, self.children[1])
         config.apply_aws_environment()
         os.environ.update(self.settings.environment)
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon on this machine
         resources.create_all(config.shards)
         # moto keeps state in memory only, so the real-time view starts empty: the fold re-reads the stream from its
         # start (the writes are idempotent, so this rebuilds the view exactly). The archive lives on disk with its
@@ -76,9 +77,12 @@ class LocalStack:
             CheckpointStore(config.checkpoint_dir, ARCHIVE).reset()
         self.supervisor = Supervisor(self.settings)
         self.supervisor.start()
-        from functions.serve.handler import handler
-
-        self.gateway = LocalApiGateway(handler, config.api_port)
+        self.gateway = LocalApiGateway(
+            "functions.serve.handler.handler",
+            config.api_port,
+            str(config.log_dir / "serve.log"),
+            self.settings.environment,
+        )
         self.gateway.start()
 
     def stop(self) -> None:

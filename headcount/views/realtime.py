@@ -40,11 +40,23 @@ class StaleItem(Exception):
     """The item changed since it was read: another writer applied records to it."""
 
 
+def write_units(attrs: dict) -> int:
+    """DynamoDB's standard write units for an item: one per started KiB (names and values, numbers ~ digits/2 + 1)."""
+    size = 0
+    for name, value in attrs.items():
+        ((kind, data),) = value.items()
+        size += len(name.encode()) + (
+            len(data) if kind == "B" else len(data) // 2 + 1 if kind == "N" else len(data.encode())
+        )
+    return -(-size // 1024)
+
+
 class RealtimeStore(Protocol):
     def read(self, item_keys: Iterable[ItemKey]) -> dict[ItemKey, RealtimeItem]: ...
 
-    def write(self, item: RealtimeItem, expected_sequence_number: int | None, expires_at: int) -> None:
-        """Write the item if its stored sequence number is still `expected_sequence_number` (None: absent); else StaleItem."""
+    def write(self, item: RealtimeItem, expected_sequence_number: int | None, expires_at: int) -> int:
+        """Write the item if its stored sequence number is still `expected_sequence_number` (None: absent), else raise
+        StaleItem; returns the write units consumed."""
 
     def day_items(self, metric: str, day: str) -> list[RealtimeItem]: ...
 
@@ -72,21 +84,8 @@ class DynamoRealtimeStore:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
-    def write(self, item: RealtimeItem, expected_sequence_number: int | None, expires_at: int) -> None:
-        attrs = {
-            **_key_attrs(item.key),
-            "metric": {"S": item.key.metric},
-            "bucket": {"S": item.key.bucket},
-            "group": {"S": item.key.group},
-            "shard": {"S": item.key.shard_id},
-            # Sequence numbers exceed DynamoDB's 38 digits: stored as text, compared as integers by the reader.
-            "seq": {"S": str(item.sequence_number)},
-            "expires_at": {"N": str(expires_at)},
-        }
-        if item.sketch is not None:
-            attrs["sketch"] = {"B": item.sketch}
-        else:
-            attrs["count"] = {"N": str(item.count)}
+    def write(self, item: RealtimeItem, expected_sequence_number: int | None, expires_at: int) -> int:
+        attrs = _item_attrs(item, expires_at)
         if expected_sequence_number is None:
             condition, values = "attribute_not_exists(pk)", {}
         else:
@@ -102,6 +101,7 @@ class DynamoRealtimeStore:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise StaleItem(f"{item.key} changed since it was read") from None
             raise
+        return write_units(attrs)
 
     def day_items(self, metric: str, day: str) -> list[RealtimeItem]:
         items: list[RealtimeItem] = []
@@ -131,7 +131,7 @@ class InMemoryRealtimeStore:
     def read(self, item_keys: Iterable[ItemKey]) -> dict[ItemKey, RealtimeItem]:
         return {k: self.items[k] for k in item_keys if k in self.items}
 
-    def write(self, item: RealtimeItem, expected_sequence_number: int | None, expires_at: int) -> None:
+    def write(self, item: RealtimeItem, expected_sequence_number: int | None, expires_at: int) -> int:
         if item.key.metric in self.fail_writes_for:
             raise ConnectionError("injected store failure")
         current = self.items.get(item.key)
@@ -139,6 +139,7 @@ class InMemoryRealtimeStore:
             raise StaleItem(f"{item.key} changed since it was read")
         self.items[item.key] = item
         self.writes += 1
+        return write_units(_item_attrs(item, expires_at))
 
     def day_items(self, metric: str, day: str) -> list[RealtimeItem]:
         return [i for k, i in self.items.items() if k.metric == metric and k.day == day]
@@ -149,6 +150,24 @@ def _key_attrs(key: ItemKey) -> dict:
         "pk": {"S": keys.partition_key(key.metric, key.day)},
         "sk": {"S": keys.realtime_sort_key(key.bucket, key.group, key.shard_id)},
     }
+
+
+def _item_attrs(item: RealtimeItem, expires_at: int) -> dict:
+    attrs = {
+        **_key_attrs(item.key),
+        "metric": {"S": item.key.metric},
+        "bucket": {"S": item.key.bucket},
+        "group": {"S": item.key.group},
+        "shard": {"S": item.key.shard_id},
+        # Sequence numbers exceed DynamoDB's 38 digits: stored as text, compared as integers by the reader.
+        "seq": {"S": str(item.sequence_number)},
+        "expires_at": {"N": str(expires_at)},
+    }
+    if item.sketch is not None:
+        attrs["sketch"] = {"B": item.sketch}
+    else:
+        attrs["count"] = {"N": str(item.count)}
+    return attrs
 
 
 def _from_attrs(key: ItemKey, attrs: dict) -> RealtimeItem:

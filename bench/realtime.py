@@ -1,0 +1,230 @@
+"""Real-time layer benchmark: `make bench-realtime` (or `.venv/bin/python -m bench.realtime [--events N]`).
+
+Measures, in one run:
+  (a) the fold handler's compute throughput on a 10,000-record batch (events/s on one core, the real handler with its
+      Powertools decorators and an in-memory store) next to a bare loop doing only base64 -> JSON -> sketch update;
+  (b) events/s through the whole local stack (kinesalite -> pollers -> handler -> DynamoDB on moto) and freshness
+      (PutRecord -> visible in the HTTP API) p50/p95 with the default 1 s batching window, under that load;
+  (c) DynamoDB write requests and write units per 1,000 events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import io
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from headcount.core import sketches
+from headcount.core.catalog import load_catalog
+from headcount.simulator import simulate
+
+CATALOG = load_catalog()
+COMMAND = "make bench-realtime  # = .venv/bin/python -m bench.realtime"
+
+
+def lambda_event(records: list[tuple[bytes, str]], now_s: float) -> dict:
+    first = 49_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": key,
+                    "sequenceNumber": str(first + i),
+                    "data": base64.b64encode(data).decode(),
+                    "approximateArrivalTimestamp": now_s,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"shardId-000000000000:{first + i}",
+                "eventName": "aws:kinesis:record",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/headcount-events",
+            }
+            for i, (data, key) in enumerate(records)
+        ]
+    }
+
+
+def best_of(runs: int, work) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.process_time()  # CPU time of this process: one core's work, whatever else runs
+        work()
+        times.append(time.process_time() - started)
+    return min(times)
+
+
+def compute_throughput(batch_size: int = 10_000) -> dict:
+    # EMF lines and logs to stdout are not what we measure (only here: the stack's workers need their metrics)
+    quiet = {
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }
+    saved = {k: os.environ.get(k) for k in quiet}
+    os.environ.update(quiet)
+    from functions.fold import handler as fold
+    from headcount.local.esm import LocalLambdaContext
+    from headcount.settings import Settings
+    from headcount.views.realtime import InMemoryRealtimeStore
+
+    now_ms = int(time.time() * 1000)
+    sim = simulate(CATALOG, "UTC", now_ms - 86_400_000, now_ms, batch_size, seed=5)
+    event = lambda_event(sim.records[:batch_size], now_ms / 1000)
+    context = LocalLambdaContext("headcount-fold", "bench", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+
+    settings = Settings()
+    fold._runtime = lambda: (settings, CATALOG, InMemoryRealtimeStore())  # the real handler, with no I/O
+
+    def handler_run() -> None:
+        assert fold.handler(event, context) == {"batchItemFailures": []}
+
+    def bare_loop() -> None:
+        sketch = sketches.new_sketch(14)
+        for record in event["Records"]:
+            try:
+                doc = orjson.loads(base64.b64decode(record["kinesis"]["data"]))
+            except orjson.JSONDecodeError:
+                continue
+            sketch.update(str(doc.get("player_id")) if isinstance(doc, dict) else "")
+
+    with contextlib.redirect_stdout(io.StringIO()):  # single_metric's EMF lines ignore POWERTOOLS_METRICS_DISABLED
+        handler_s, bare_s = best_of(5, handler_run), best_of(5, bare_loop)
+    for key, value in saved.items():
+        os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    n = len(event["Records"])
+    return {"handler_events_per_s": n / handler_s, "bare_events_per_s": n / bare_s, "ratio": handler_s / bare_s}
+
+
+def api_value(port: int, path: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"x-api-key": "local-dev-key"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def whole_stack(events: int) -> dict:
+    from headcount import names
+    from headcount.aws import client
+    from headcount.cli import wait_for_fold
+    from headcount.core.buckets import local_date
+    from headcount.local.config import LocalConfig
+    from headcount.local.stack import LocalStack
+    from headcount.local.workers import FOLD, WorkerSettings
+    from headcount.simulator import send
+
+    state = Path(tempfile.mkdtemp(prefix="headcount-bench-"))
+    config = LocalConfig(state_dir=state, moto_port=24566, kinesis_port=24567, api_port=28080)
+    with LocalStack(WorkerSettings(config, consumers=(FOLD,))):
+        kinesis = client("kinesis")
+        now_ms = int(time.time() * 1000)
+        sim = simulate(CATALOG, "UTC", now_ms - 86_400_000, now_ms, events, seed=9)
+        sent_to: dict[str, int] = {}
+        lock = threading.Lock()
+
+        def put_records(records: list[dict]) -> dict:
+            response = kinesis.put_records(StreamName=names.STREAM, Records=records)
+            with lock:
+                for result in response["Records"]:
+                    if "SequenceNumber" in result:
+                        sent_to[result["ShardId"]] = max(
+                            int(result["SequenceNumber"]), sent_to.get(result["ShardId"], 0)
+                        )
+            return response
+
+        # Freshness probes, one every 0.5 s under the load: a session_start of a new player on a day nobody else writes,
+        # in a group of its own; one API poll every 0.1 s sees which probes have become visible.
+        probe_day = local_date(now_ms - 20 * 86_400_000, "UTC")
+        probe_ts = int(datetime(probe_day.year, probe_day.month, probe_day.day, 12, tzinfo=UTC).timestamp()) * 1000
+        sent_at: dict[str, float] = {}
+        freshness: list[float] = []
+        stop = threading.Event()
+
+        def probe() -> None:
+            next_probe = time.monotonic()
+            while not stop.is_set() or sent_at:
+                if not stop.is_set() and time.monotonic() >= next_probe:
+                    group = f"probe{len(freshness) + len(sent_at)}"
+                    doc = {"type": "session_start", "player_id": group, "ts": probe_ts, "attrs": {"country": group}}
+                    kinesis.put_record(StreamName=names.STREAM, Data=orjson.dumps(doc) + b"\n", PartitionKey=group)
+                    sent_at[group] = time.monotonic()
+                    next_probe += 0.5
+                points = api_value(
+                    config.api_port, f"/v1/metrics/active_players_by_country?from={probe_day}&to={probe_day}"
+                )
+                seen = time.monotonic()
+                for point in points["points"]:
+                    if point.get("group") in sent_at and point["value"] >= 1:
+                        freshness.append(seen - sent_at.pop(point["group"]))
+                time.sleep(0.1)
+
+        prober = threading.Thread(target=probe, daemon=True)
+        started = time.monotonic()
+        prober.start()
+        send(sim.records, put_records)
+        wait_for_fold(config, sent_to, timeout=900)
+        elapsed = time.monotonic() - started
+        stop.set()
+        prober.join(30)
+
+        written = units = folded = 0
+        for log in config.log_dir.glob("fold-*.log"):
+            for line in log.read_text().splitlines():
+                if line.startswith('{"_aws"') and '"ItemsWritten"' in line:
+                    doc = json.loads(line)
+                    written += int(doc["ItemsWritten"][0])
+                    units += int(doc["WriteUnits"][0])
+                    folded += int(doc["EventsFolded"][0])
+    quantiles = statistics.quantiles(freshness, n=20) if len(freshness) >= 2 else [float("nan")] * 19
+    return {
+        "records": len(sim.records),
+        "elapsed_s": elapsed,
+        "events_per_s": len(sim.records) / elapsed,
+        "freshness_p50_s": statistics.median(freshness) if freshness else float("nan"),
+        "freshness_p95_s": quantiles[18],
+        "probes": len(freshness),
+        "events_folded": folded,
+        "writes_per_1000": 1000 * written / folded,
+        "write_units_per_1000": 1000 * units / folded,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000, help="events through the whole stack (b, c)")
+    args = parser.parse_args()
+    print(f"reproduce with: {COMMAND} --events {args.events}")
+    a = compute_throughput()
+    print(
+        f"(a) fold handler, 10,000-record batch, one core (CPU time, best of 5): {a['handler_events_per_s']:,.0f} events/s"
+    )
+    print(f"    bare loop base64 -> JSON -> sketch update:                      {a['bare_events_per_s']:,.0f} events/s")
+    print(f"    handler / bare loop time ratio: {a['ratio']:.2f}x   (targets: >= 200,000 events/s, <= 3x)")
+    b = whole_stack(args.events)
+    print(
+        f"(b) whole local stack: {b['records']:,} records in {b['elapsed_s']:.1f} s = {b['events_per_s']:,.0f} events/s"
+    )
+    print(
+        f"    freshness put -> visible in the API, {b['probes']} probes during that load: "
+        f"p50 {b['freshness_p50_s']:.2f} s, p95 {b['freshness_p95_s']:.2f} s   (target p95 <= 5 s)"
+    )
+    print(
+        f"(c) DynamoDB per 1,000 events: {b['writes_per_1000']:.1f} write requests, "
+        f"{b['write_units_per_1000']:.1f} write units   ({b['events_folded']:,} events folded)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -118,7 +118,7 @@ def api_value(port: int, path: str) -> dict:
 def whole_stack(events: int) -> dict:
     from headcount import names
     from headcount.aws import client
-    from headcount.cli import wait_for_fold
+    from headcount.cli import wait_caught_up
     from headcount.core.buckets import local_date
     from headcount.local.config import LocalConfig
     from headcount.local.stack import LocalStack
@@ -174,7 +174,7 @@ def whole_stack(events: int) -> dict:
         started = time.monotonic()
         prober.start()
         send(sim.records, put_records)
-        wait_for_fold(config, sent_to, timeout=900)
+        wait_caught_up(config, sent_to, timeout=900)
         elapsed = time.monotonic() - started
         stop.set()
         prober.join(30)

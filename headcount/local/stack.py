@@ -11,8 +11,10 @@ from headcount import names
 from headcount.local import resources
 from headcount.local.gateway import LocalApiGateway
 from headcount.local.processes import ChildProcess, port_in_use, wait_for_port
+from headcount.local.scheduler import NightlySchedule, batch_in_subprocess
 from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
+from headcount.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,6 +26,7 @@ class LocalStack:
         self.children: list[ChildProcess] = []
         self.supervisor: Supervisor | None = None
         self.gateway: LocalApiGateway | None = None
+        self.schedule: NightlySchedule | None = None
 
     def __enter__(self) -> LocalStack:
         try:
@@ -84,8 +87,14 @@ class LocalStack:
             self.settings.environment,
         )
         self.gateway.start()
+        self.schedule = NightlySchedule(
+            Settings().batch_at, Settings().tz, batch_in_subprocess(config.log_dir / "batch.log")
+        )
+        self.schedule.start()
 
     def stop(self) -> None:
+        if self.schedule is not None:
+            self.schedule.stop()
         if self.gateway is not None:
             self.gateway.stop()
         if self.supervisor is not None:

@@ -13,7 +13,7 @@ import pytest
 
 from headcount import names
 from headcount.aws import client
-from headcount.cli import wait_for_fold
+from headcount.cli import wait_caught_up
 from headcount.core import sketches
 from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.core.catalog import Kind, load_catalog
@@ -103,7 +103,7 @@ def test_the_real_time_layer_matches_the_truth_through_kills_and_redelivery(loca
     killed = kill_fold_worker(config, shard)
     send(sim.records[half:], put)
     wait_restarted(config, shard, killed)
-    wait_for_fold(config, sent_to, timeout=300)
+    wait_caught_up(config, sent_to, timeout=300)
 
     # Then every number is right
     first = snapshot(config, truth)
@@ -127,7 +127,7 @@ def test_the_real_time_layer_matches_the_truth_through_kills_and_redelivery(loca
         (config.checkpoint_dir / FOLD / f"{shard_id}.json").unlink()
         pid = kill_fold_worker(config, shard_id)
         wait_restarted(config, shard_id, pid)
-    wait_for_fold(config, sent_to, timeout=300)
+    wait_caught_up(config, sent_to, timeout=300)
 
     # Then nothing changes
     assert snapshot(config, truth) == first

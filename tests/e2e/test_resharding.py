@@ -8,7 +8,7 @@ import pytest
 
 from headcount import names
 from headcount.aws import client
-from headcount.cli import wait_for_fold
+from headcount.cli import wait_caught_up
 from headcount.core.catalog import load_catalog
 from headcount.local.shards import CheckpointStore
 from headcount.local.workers import FOLD
@@ -34,14 +34,18 @@ def test_a_split_shard_hands_over_to_its_children_without_loss(local_stack):
     shard = next(s for s in kinesis.list_shards(StreamName=names.STREAM)["Shards"] if s["ShardId"] == parent)
     low, high = (int(shard["HashKeyRange"][k]) for k in ("StartingHashKey", "EndingHashKey"))
     kinesis.split_shard(StreamName=names.STREAM, ShardToSplit=parent, NewStartingHashKey=str((low + high) // 2))
-    while kinesis.describe_stream_summary(StreamName=names.STREAM)["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
+    while (
+        kinesis.describe_stream_summary(StreamName=names.STREAM)["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE"
+    ):
         time.sleep(0.1)
     send(sim.records[3000:], put)
-    children = [s["ShardId"] for s in kinesis.list_shards(StreamName=names.STREAM)["Shards"] if s.get("ParentShardId") == parent]
+    children = [
+        s["ShardId"] for s in kinesis.list_shards(StreamName=names.STREAM)["Shards"] if s.get("ParentShardId") == parent
+    ]
     assert len(children) == 2 and all(c in sent_to for c in children)
 
     # Then the parent is finished, its children folded, and the counts are exact
-    wait_for_fold(config, sent_to, timeout=300)
+    wait_caught_up(config, sent_to, timeout=300)
     checkpoints = CheckpointStore(config.checkpoint_dir, FOLD)
     deadline = time.monotonic() + 30
     while not (checkpoints.get(parent) and checkpoints.get(parent).finished) and time.monotonic() < deadline:

@@ -1,0 +1,62 @@
+"""The nightly schedule (EventBridge on AWS): at a set local time, run the batch job for the previous day.
+
+Like EventBridge, a run missed while the stack was down is not caught up: `headcount batch --day D` does that by hand.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+
+class NightlySchedule(threading.Thread):
+    def __init__(
+        self, at: str, tz: str, run: Callable[[date], None], now: Callable[[], datetime] | None = None
+    ) -> None:
+        super().__init__(name="nightly-schedule", daemon=True)
+        self.at = time.fromisoformat(at)
+        self.zone = ZoneInfo(tz)
+        self.run_job = run
+        self.now = now or (lambda: datetime.now(self.zone))
+        self._stop_requested = threading.Event()
+        current = self.now()
+        # The day whose run is next: today's if its time has not come yet, else tomorrow's (no catch-up).
+        self.next_run_on = current.date() if current.time() < self.at else current.date() + timedelta(days=1)
+
+    def due(self) -> date | None:
+        """The day to compute when a run is due now, else None."""
+        current = self.now()
+        if current.date() > self.next_run_on or (current.date() == self.next_run_on and current.time() >= self.at):
+            day = current.date() - timedelta(days=1)
+            self.next_run_on = current.date() + timedelta(days=1)
+            return day
+        return None
+
+    def run(self) -> None:
+        while not self._stop_requested.wait(20):
+            day = self.due()
+            if day is not None:
+                self.run_job(day)
+
+    def stop(self) -> None:
+        self._stop_requested.set()
+
+
+def batch_in_subprocess(log_path: Path) -> Callable[[date], None]:
+    """Run `headcount batch --day D` as its own process (Spark's JVM does not live in the stack's process)."""
+
+    def run(day: date) -> None:
+        with open(log_path, "ab") as log:
+            subprocess.run(
+                [sys.executable, "-m", "headcount", "batch", "--day", day.isoformat()],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+
+    return run

@@ -32,8 +32,18 @@ def write_lake(lake: Path, day: date, events: int, players: int = 2_000_000, see
         kind = TYPES[rng.integers(0, len(TYPES), n)]
         country = COUNTRIES[player % len(COUNTRIES)]
         platform = PLATFORMS[player % len(PLATFORMS)]
-        lines = [LINE % row for row in zip(range(first_id, first_id + n), kind.tolist(), player.tolist(), ts.tolist(),
-                                            country.tolist(), platform.tolist(), strict=True)]
+        lines = [
+            LINE % row
+            for row in zip(
+                range(first_id, first_id + n),
+                kind.tolist(),
+                player.tolist(),
+                ts.tolist(),
+                country.tolist(),
+                platform.tolist(),
+                strict=True,
+            )
+        ]
         is_late = rng.random(n) < 0.01
         late_lines += [line for line, x in zip(lines, is_late.tolist(), strict=True) if x]
         lines = [line for line, x in zip(lines, is_late.tolist(), strict=True) if not x]
@@ -57,4 +67,4 @@ def _write_hour(lake: Path, day: date, hour: int, lines: list[str], files: int =
     size = -(-len(lines) // files)
     for i in range(files):
         with gzip.open(folder / f"headcount-events-shard{i}-{day}-{hour:02d}.json.gz", "wt", compresslevel=1) as out:
-            out.writelines(lines[i * size:(i + 1) * size])
+            out.writelines(lines[i * size : (i + 1) * size])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from headcount.aws import client
+from headcount.local.config import LocalConfig
 
 
 @dataclass(frozen=True)
@@ -119,3 +121,22 @@ def ready_shards(shards: list[dict[str, Any]], checkpoints: CheckpointStore) -> 
 def _finished(checkpoints: CheckpointStore, shard_id: str) -> bool:
     checkpoint = checkpoints.get(shard_id)
     return bool(checkpoint and checkpoint.finished)
+
+
+def wait_caught_up(
+    config: LocalConfig, last_sequence: dict[str, int], consumer: str = "fold", timeout: float = 600
+) -> None:
+    """Until every shard's checkpoint of `consumer` (fold or archive) has reached the last record sent to it."""
+    checkpoints = CheckpointStore(config.checkpoint_dir, consumer)
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        behind = [
+            s
+            for s, seq in last_sequence.items()
+            if (cp := checkpoints.get(s)) is None or cp.sequence_number is None or int(cp.sequence_number) < seq
+        ]
+        if not behind:
+            print(f"{consumer} caught up in {time.monotonic() - started:.1f} s", flush=True)
+            return
+        time.sleep(0.25)
+    raise TimeoutError(f"the {consumer} workers did not catch up within {timeout} s; see {config.log_dir}")

@@ -13,11 +13,10 @@ import pytest
 
 from headcount import names
 from headcount.aws import client
-from headcount.cli import wait_caught_up
 from headcount.core import sketches
 from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.core.catalog import Kind, load_catalog
-from headcount.local.shards import CheckpointStore
+from headcount.local.shards import CheckpointStore, wait_caught_up
 from headcount.local.workers import FOLD
 from headcount.simulator import send, simulate
 

@@ -8,9 +8,8 @@ import pytest
 
 from headcount import names
 from headcount.aws import client
-from headcount.cli import wait_caught_up
 from headcount.core.catalog import load_catalog
-from headcount.local.shards import CheckpointStore
+from headcount.local.shards import CheckpointStore, wait_caught_up
 from headcount.local.workers import FOLD
 from headcount.simulator import send, simulate
 from tests.e2e.test_realtime import api, sender

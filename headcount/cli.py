@@ -6,13 +6,16 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from datetime import timedelta
 
-from headcount import names
+from headcount import batch_commands, names
 from headcount.local.config import LocalConfig
+from headcount.local.shards import wait_caught_up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--wait", action="store_true", help="wait until the fold has applied everything sent")
     commands.add_parser("report", help="print today's and yesterday's answers from the local API")
+    batch_commands.add_commands(commands)
     args = parser.parse_args(argv)
 
     config = LocalConfig.from_env()
@@ -44,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         print_report(config)
         return 0
-    return 2
+    result = batch_commands.dispatch(args, config)
+    return 2 if result is None else result
 
 
 def _stack(config: LocalConfig):  # noqa: ANN202
@@ -78,7 +83,11 @@ def run_up(config: LocalConfig) -> int:
 def run_demo(config: LocalConfig, events: int, serve: bool) -> int:
     with _stack(config) as stack:
         print(f"local stack up: API {stack.endpoints()['api']}", flush=True)
-        run_simulate(config, events, seed=7, wait=True)
+        sent = run_simulate(config, events, seed=7, wait=True)
+        wait_caught_up(config, sent, consumer="archive")
+        print("running the nightly job for yesterday (Spark) ...", flush=True)
+        # Its own process, as the scheduler runs it: Spark's JVM does not stay in the stack's process.
+        subprocess.run([sys.executable, "-m", "headcount", "batch", "--day", "yesterday"], check=True)
         print_report(config)
         if serve:
             print(
@@ -100,9 +109,7 @@ def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dic
 
     settings = Settings()
     now_ms = int(time.time() * 1000)
-    yesterday_start, _ = day_bounds_ms(
-        local_date(now_ms, settings.tz).fromordinal(local_date(now_ms, settings.tz).toordinal() - 1), settings.tz
-    )
+    yesterday_start, _ = day_bounds_ms(local_date(now_ms, settings.tz) - timedelta(days=1), settings.tz)
     started = time.monotonic()
     sim = simulate(load_catalog(settings.catalog_path), settings.tz, yesterday_start, now_ms, events, seed=seed)
     truth_path = config.state_dir / "truth.json"
@@ -140,28 +147,8 @@ def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dic
     took = time.monotonic() - started
     print(f"sent {len(sim.records):,} records in {took:.1f} s", flush=True)
     if wait:
-        wait_for_fold(config, last_sequence)
+        wait_caught_up(config, last_sequence)
     return last_sequence
-
-
-def wait_for_fold(config: LocalConfig, last_sequence: dict[str, int], timeout: float = 600) -> None:
-    """Until every shard's fold checkpoint has reached the last record sent to it."""
-    from headcount.local.shards import CheckpointStore
-    from headcount.local.workers import FOLD
-
-    checkpoints = CheckpointStore(config.checkpoint_dir, FOLD)
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        behind = [
-            s
-            for s, seq in last_sequence.items()
-            if (cp := checkpoints.get(s)) is None or cp.sequence_number is None or int(cp.sequence_number) < seq
-        ]
-        if not behind:
-            print(f"fold caught up in {time.monotonic() - started:.1f} s", flush=True)
-            return
-        time.sleep(0.25)
-    raise TimeoutError(f"the fold did not catch up within {timeout} s; see {config.log_dir}")
 
 
 def api_get(config: LocalConfig, path: str) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -213,7 +214,7 @@ def send(
             if not response.get("FailedRecordCount"):
                 return len(chunk)
             pending = [r for r, result in zip(pending, response["Records"], strict=True) if "ErrorCode" in result]
-            _sleep(min(0.05 * 2**attempt, 2.0))
+            time.sleep(min(0.05 * 2**attempt, 2.0))
         raise RuntimeError(f"{len(pending)} records still failing after 20 attempts")
 
     sent = 0
@@ -223,13 +224,3 @@ def send(
             if progress:
                 progress(sent)
     return sent
-
-
-def _sleep(seconds: float) -> None:
-    import time
-
-    time.sleep(seconds)
-
-
-def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 import urllib.request
+from datetime import timedelta
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_the_real_time_layer_matches_the_truth_through_kills_and_redelivery(loca
     config = local_stack
     # Given a simulated game of yesterday and today so far
     now_ms = int(time.time() * 1000)
-    start_ms, _ = day_bounds_ms(local_date(now_ms, "UTC").fromordinal(local_date(now_ms, "UTC").toordinal() - 1), "UTC")
+    start_ms, _ = day_bounds_ms(local_date(now_ms, "UTC") - timedelta(days=1), "UTC")
     sim = simulate(CATALOG, "UTC", start_ms, now_ms, EVENTS, seed=11)
     truth = sim.truth.to_json()["as_sent"]
     sent_to: dict[str, int] = {}

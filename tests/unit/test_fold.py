@@ -108,3 +108,11 @@ def test_an_unchanged_sketch_is_not_rewritten():
     resent = [Record(r.data, r.sequence_number + 10**6, r.arrival_ms) for r in sessions]  # new records, same players
     report = fold(resent, store)
     assert report.items_touched > 0 and report.items_written == 0 and store.writes == writes
+
+
+def test_a_record_of_several_lines_is_read_line_by_line_as_the_archive_stores_it():
+    two_events = records(2)
+    joined = Record(two_events[0].data + b"\n" + two_events[1].data + b"\n", 10**50, NOW)
+    pretty = Record(b'{\n "type": "match_end",\n "player_id": "p-1",\n "ts": %d\n}\n' % NOW, 10**50 + 1, NOW)
+    report = fold([joined, pretty], InMemoryRealtimeStore())
+    assert report.valid == 2 and len(report.rejected) == 5  # the pretty-printed one: five lines, none an event

@@ -1,0 +1,165 @@
+"""The batch layer on this machine: run the nightly job in-process, then publish its days as the batch view.
+
+`run_batch` calls the very functions the Glue job's `main()` calls (`glue_jobs.nightly_counts`), on a local Spark session.
+`publish` reads the job's Parquet output (pyarrow, no Spark) and writes each (metric, day) to the batch view; the view
+replaces a day's rows as a whole, so publishing again is harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from headcount import names
+from headcount.core import sketches
+from headcount.core.buckets import resolve_day
+from headcount.core.catalog import Catalog, Granularity, Kind, load_catalog
+from headcount.views.batch import BatchRow, BatchView
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import SparkSession
+
+
+class PublishError(RuntimeError):
+    """The counts of a day are not those of the run being published."""
+
+
+def read_counts(lake: str | Path, days: Sequence[str]) -> pa.Table:
+    """The rows of the counts table for these days (columns metric, bucket, group_value, value, sketch, run_id, day)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from glue_jobs.nightly_counts import counts_uri
+
+    partitioning = ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive")
+    dataset = ds.dataset(counts_uri(str(lake)), format="parquet", partitioning=partitioning)
+    return dataset.to_table(filter=ds.field("day").isin(list(days)))
+
+
+def publish(
+    lake: str | Path, days: Sequence[str], run_id: str, batch_view: BatchView, catalog: Catalog | None = None
+) -> dict[tuple[str, str], list[BatchRow]]:
+    """Publish every catalog metric of every day (an empty list when a metric has no row that day); returns what was
+    published by (metric, day). Refuses a day whose rows another run wrote (the job did not overwrite it)."""
+    catalog = catalog or load_catalog()
+    table = read_counts(lake, days)
+    rows: dict[tuple[str, str], list[BatchRow]] = {(m.name, d): [] for m in catalog.metrics for d in days}
+    for item in table.to_pylist():
+        if item["run_id"] != run_id:
+            raise PublishError(f"the counts of {item['day']} were written by run {item['run_id']}, not {run_id}")
+        key = (item["metric"], item["day"])
+        if key in rows:  # a metric no longer in the catalog is not published
+            # Spark writes updatable HLL_8; the view keeps the stored form of the real-time layer (HLL_4, half the bytes,
+            # the same registers and estimate).
+            sketch = sketches.encode(sketches.decode(item["sketch"])) if item["sketch"] is not None else None
+            rows[key].append(
+                BatchRow(item["metric"], item["day"], item["bucket"], item["group_value"], int(item["value"]), sketch)
+            )
+    for (metric, day), day_rows in rows.items():
+        day_rows.sort(key=lambda r: (r.bucket, r.group))
+        batch_view.publish(metric, day, day_rows, run_id)
+    return rows
+
+
+@dataclass
+class BatchSummary:
+    run_id: str
+    day: str
+    days: list[str]
+    skipped: list[str]
+    partitions: list[str]
+    job_seconds: float
+    publish_seconds: float
+    rows: int
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)  # day -> metric -> the day's value
+
+    def lines(self) -> list[str]:
+        out = [
+            f"run {self.run_id}: computed {', '.join(self.days)} from arrival days "
+            f"{self.partitions[0]} .. {self.partitions[-1]} in {self.job_seconds:.1f} s; "
+            f"published {self.rows} rows in {self.publish_seconds:.1f} s"
+        ]
+        if self.skipped:
+            out.append(f"no input at all for {', '.join(self.skipped)}: left as they were")
+        for day in self.days:
+            values = ", ".join(f"{metric} {value:,}" for metric, value in self.totals.get(day, {}).items())
+            out.append(f"  {day}: {values}")
+        return out
+
+
+def day_totals(catalog: Catalog, published: dict[tuple[str, str], list[BatchRow]]) -> dict[str, dict[str, int]]:
+    """The day's exact value of each ungrouped metric whose day total is known from its rows (not hourly distincts)."""
+    totals: dict[str, dict[str, int]] = {}
+    for metric in catalog.metrics:
+        if metric.group_by is not None:
+            continue
+        if metric.kind is Kind.DISTINCT and metric.granularity is not Granularity.DAY:
+            continue
+        for (name, day), rows in published.items():
+            if name == metric.name:
+                totals.setdefault(day, {})[name] = sum(r.value for r in rows)
+    return totals
+
+
+def run_batch(
+    lake_dir: str | Path,
+    day: date | str,
+    tz: str,
+    run_id: str | None = None,
+    *,
+    batch_view: BatchView | None = None,
+    catalog_path: str | None = None,
+    spark: SparkSession | None = None,
+    days_back: int = 2,
+    progress: Callable[[str], None] | None = None,
+) -> BatchSummary:
+    """The nightly job for `day` (a date, YYYY-MM-DD, yesterday or today) on a local Spark session, then the publish
+    (to the DynamoDB table `names.BATCH_TABLE` unless another batch view is given)."""
+    from glue_jobs import nightly_counts as job
+
+    say = progress or (lambda _message: None)
+    if not isinstance(day, date):
+        day = resolve_day(day, int(time.time() * 1000), tz)
+    options = job.JobOptions(
+        day=day,
+        lake=str(lake_dir),
+        tz=tz,
+        catalog_path=catalog_path,
+        run_id=run_id or job.new_run_id(),
+        days_back=days_back,
+    )
+    own_session = spark is None
+    if spark is None:
+        say("starting Spark (local) ...")
+        spark = job.local_spark()
+    try:
+        result = job.run_job(spark, options, progress=say)
+    finally:
+        if own_session:
+            spark.stop()
+    if batch_view is None:
+        from headcount.views.batch import DynamoBatchView
+
+        batch_view = DynamoBatchView(names.BATCH_TABLE)
+    catalog = load_catalog(catalog_path)
+    started = time.monotonic()
+    published = publish(lake_dir, result.days, result.run_id, batch_view, catalog=catalog)
+    publish_seconds = time.monotonic() - started
+    rows = sum(len(r) for r in published.values())
+    say(f"published {rows} rows ({len(catalog.metrics)} metrics x {len(result.days)} days) in {publish_seconds:.1f} s")
+    return BatchSummary(
+        result.run_id,
+        result.day,
+        result.days,
+        result.skipped,
+        result.partitions,
+        result.seconds,
+        publish_seconds,
+        rows,
+        day_totals(catalog, published),
+    )

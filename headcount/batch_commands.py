@@ -1,0 +1,106 @@
+"""`headcount batch` and `headcount sql`: the batch layer's commands, for `headcount.cli` to mount.
+
+add_commands(subparsers)          # after `subparsers = parser.add_subparsers(dest="command", ...)`
+code = dispatch(args, config)     # None when args.command is not one of these
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from headcount.local.config import LocalConfig
+
+COMMANDS = ("batch", "sql")
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    batch = subparsers.add_parser(
+        "batch",
+        help="run the nightly Spark job for a day on this machine and publish it as the batch view",
+        description="Computes the exact counts of DAY and recomputes the 2 days before it (late events), from the raw "
+        "archive in the lake, writes the counts table, then publishes those days to DynamoDB.",
+    )
+    batch.add_argument("--day", default="yesterday", help="YYYY-MM-DD, yesterday (default) or today, in HEADCOUNT_TZ")
+    batch.add_argument("--days-back", type=int, default=2, help="also recompute this many days before DAY (default 2)")
+    batch.add_argument("--run-id", default=None, help="default: a new one")
+    sql = subparsers.add_parser("sql", help="query the lake's tables raw and counts (DuckDB over the local files)")
+    sql.add_argument("query", help="e.g. \"SELECT day, value FROM counts WHERE metric = 'active_players'\"")
+
+
+def dispatch(args: argparse.Namespace, config: LocalConfig) -> int | None:
+    if args.command == "batch":
+        return run_batch_command(config, args.day, args.days_back, args.run_id)
+    if args.command == "sql":
+        return run_sql_command(config, args.query)
+    return None
+
+
+def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, run_id: str | None = None) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from glue_jobs.nightly_counts import MissingInput
+    from headcount.aws import client
+    from headcount.batch import PublishError, run_batch
+    from headcount.core.buckets import BadDate, resolve_day
+    from headcount.settings import Settings
+    from headcount.views.batch import DynamoBatchView
+
+    settings = Settings()
+    try:
+        day = resolve_day(day_text, int(time.time() * 1000), settings.tz)
+    except BadDate as exc:
+        print(f"headcount batch: {exc}", file=sys.stderr)
+        return 2
+    config.apply_aws_environment()
+    try:  # fail before Spark starts when there is nowhere to publish
+        client("dynamodb").describe_table(TableName=settings.batch_table)
+    except (BotoCoreError, ClientError) as exc:
+        print(
+            f"headcount batch: cannot reach the batch table {settings.batch_table} ({exc}); is `headcount up` running?",
+            file=sys.stderr,
+        )
+        return 1
+
+    def say(message: str) -> None:
+        print(f"  {message}", flush=True)
+
+    print(
+        f"batch: {day.isoformat()} in {settings.tz} (and the {days_back} days before), lake {config.lake_dir}",
+        flush=True,
+    )
+    try:
+        summary = run_batch(
+            config.lake_dir,
+            day,
+            settings.tz,
+            run_id,
+            batch_view=DynamoBatchView(settings.batch_table),
+            catalog_path=settings.catalog_path,
+            days_back=days_back,
+            progress=say,
+        )
+    except (MissingInput, PublishError) as exc:
+        print(f"headcount batch: {exc}", file=sys.stderr)
+        return 1
+    print(f"published to DynamoDB table {settings.batch_table}:")
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def run_sql_command(config: LocalConfig, query: str) -> int:
+    import duckdb
+
+    from headcount.views.tables import DuckDBTables, format_table
+
+    try:
+        result = DuckDBTables(config.lake_dir).sql(query)
+    except duckdb.Error as exc:
+        print(f"headcount sql: {exc}", file=sys.stderr)
+        return 1
+    print(format_table(result))
+    return 0

@@ -1,0 +1,172 @@
+"""The lake's tables for SQL: `raw` (the archive, one record per row) and `counts` (the nightly job's output).
+
+One small interface, two engines: DuckDB views over the local files, Athena over the Glue Data Catalog on AWS.
+- raw: line (the record's text), dt (arrival day, UTC), hr (arrival hour, 00-23)
+- counts: metric, bucket, group_value, value, sketch, run_id, day
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from headcount import names
+from headcount.views.exact_counts_sql import RAW_CSV_OPTIONS
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+class Tables(Protocol):
+    def sql(self, query: str) -> QueryResult: ...
+
+
+class DuckDBTables:
+    """DuckDB views over `{lake}/raw/dt=*/hr=*/*.gz` and `{lake}/counts/day=*/*.parquet` (read at query time, so new
+    files show up; a table without files yet is an empty view)."""
+
+    def __init__(self, lake_dir: str | Path) -> None:
+        import duckdb
+
+        self.lake_dir = Path(lake_dir)
+        self.con = duckdb.connect()
+
+    def sql(self, query: str) -> QueryResult:
+        self._views()
+        cursor = self.con.execute(query)
+        columns = [d[0] for d in cursor.description] if cursor.description else []
+        return QueryResult(columns, cursor.fetchall() if columns else [])
+
+    def _views(self) -> None:
+        raw_glob = str(self.lake_dir / "raw" / "dt=*" / "hr=*" / "*.gz")
+        counts_glob = str(self.lake_dir / "counts" / "day=*" / "*.parquet")
+        if glob.glob(raw_glob):
+            raw = f"SELECT coalesce(line, '') AS line, dt, hr FROM read_csv({_quote(raw_glob)}, {RAW_CSV_OPTIONS})"  # noqa: S608
+        else:
+            raw = "SELECT NULL::VARCHAR AS line, NULL::VARCHAR AS dt, NULL::VARCHAR AS hr WHERE false"
+        if glob.glob(counts_glob):
+            source = f"read_parquet({_quote(counts_glob)}, hive_partitioning = true, hive_types = {{'day': 'VARCHAR'}})"
+            counts = f"SELECT metric, bucket, group_value, value, sketch, run_id, day FROM {source}"  # noqa: S608
+        else:
+            counts = (
+                "SELECT NULL::VARCHAR AS metric, NULL::VARCHAR AS bucket, NULL::VARCHAR AS group_value, "
+                "NULL::BIGINT AS value, NULL::BLOB AS sketch, NULL::VARCHAR AS run_id, NULL::VARCHAR AS day "
+                "WHERE false"
+            )
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {names.RAW_TABLE} AS {raw}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {names.COUNTS_TABLE} AS {counts}")
+
+
+class AthenaTables:
+    """Athena over the Glue Data Catalog tables `raw` and `counts` of `database`, through awswrangler.
+
+    `register()` creates (or replaces) both tables over the lake with partition projection, so new days need no
+    crawler or MSCK REPAIR; the CDK stack may create the same tables instead. Untested here: no Athena emulator.
+    """
+
+    def __init__(
+        self, database: str = names.GLUE_DATABASE, workgroup: str = "primary", lake: str = "s3://headcount-lake"
+    ) -> None:
+        if not lake.startswith("s3://"):
+            raise ValueError(f"Athena reads S3, not {lake!r}")
+        self.database, self.workgroup, self.lake = database, workgroup, lake.rstrip("/")
+
+    def sql(self, query: str) -> QueryResult:
+        import awswrangler as wr
+
+        frame = wr.athena.read_sql_query(query, database=self.database, workgroup=self.workgroup, ctas_approach=False)
+        return QueryResult(
+            [str(c) for c in frame.columns],
+            [tuple(None if _missing(v) else v for v in row) for row in frame.itertuples(index=False)],
+        )
+
+    def register(self, first_day: str = "2024-01-01") -> None:
+        import awswrangler as wr
+
+        wr.catalog.create_database(self.database, exist_ok=True)
+        wr.catalog.create_csv_table(
+            database=self.database,
+            table=names.RAW_TABLE,
+            path=f"{self.lake}/raw/",
+            columns_types={"line": "string"},
+            partitions_types={"dt": "string", "hr": "string"},
+            compression="gzip",
+            sep="\u0001",
+            mode="overwrite",
+            athena_partition_projection_settings={
+                "projection_types": {"dt": "date", "hr": "integer"},
+                "projection_ranges": {"dt": f"{first_day},NOW", "hr": "0,23"},
+                "projection_formats": {"dt": "yyyy-MM-dd"},
+                "projection_digits": {"hr": "2"},
+            },
+        )
+        wr.catalog.create_parquet_table(
+            database=self.database,
+            table=names.COUNTS_TABLE,
+            path=f"{self.lake}/counts/",
+            columns_types={
+                "metric": "string",
+                "bucket": "string",
+                "group_value": "string",
+                "value": "bigint",
+                "sketch": "binary",
+                "run_id": "string",
+            },
+            partitions_types={"day": "string"},
+            compression="snappy",
+            mode="overwrite",
+            athena_partition_projection_settings={
+                "projection_types": {"day": "date"},
+                "projection_ranges": {"day": f"{first_day},NOW+1DAYS"},
+                "projection_formats": {"day": "yyyy-MM-dd"},
+            },
+        )
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _missing(value: object) -> bool:
+    try:
+        return bool(value != value)  # NaN / NA
+    except (TypeError, ValueError):
+        return False
+
+
+def format_table(result: QueryResult, max_width: int = 60) -> str:
+    """An aligned text table, as `headcount sql` prints it."""
+
+    def cell(value: object) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bytes | bytearray | memoryview):
+            return f"<{len(bytes(value))} bytes>"
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value}"
+        text = str(value)
+        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+    if not result.columns:
+        return "(no result set)"
+    body = [[cell(v) for v in row] for row in result.rows]
+    widths = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(result.columns)]
+    numeric = [
+        all(isinstance(row[i], int | float) or row[i] is None for row in result.rows) and bool(result.rows)
+        for i in range(len(result.columns))
+    ]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if numeric[i] else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        )
+
+    out = [line(list(result.columns)), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in body]
+    out.append(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})")
+    return "\n".join(r.rstrip() for r in out)

@@ -1,0 +1,60 @@
+"""Writing small raw archives for the batch tests: the archiver's layout, arrival times chosen by the test."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from headcount.local.archiver import raw_partition
+
+
+def write_raw(lake: Path, records: Iterable[tuple[bytes, int]], name: str = "part") -> list[Path]:
+    """Records (data, arrival epoch ms) as gzip JSON lines under raw/dt=/hr= of their arrival (UTC), one file per hour."""
+    by_partition: dict[str, list[bytes]] = defaultdict(list)
+    for data, arrival_ms in records:
+        by_partition[raw_partition(arrival_ms / 1000)].append(data if data.endswith(b"\n") else data + b"\n")
+    files = []
+    for partition, lines in sorted(by_partition.items()):
+        folder = lake / partition
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.json.gz"
+        with gzip.open(path, "wb") as out:
+            out.writelines(lines)
+        files.append(path)
+    return files
+
+
+def record_ts_ms(data: bytes) -> int | None:
+    try:
+        ts = json.loads(data)["ts"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if isinstance(ts, int) and not isinstance(ts, bool):
+        return ts
+    try:
+        return int(datetime.fromisoformat(ts).timestamp() * 1000)
+    except (TypeError, ValueError):
+        return None
+
+
+def arrivals(
+    records: Iterable[tuple[bytes, str]], seed: int = 3, max_delay_ms: int = 120_000
+) -> list[tuple[bytes, int]]:
+    """Each record arrives shortly after its event time (a record without a plausible ts: with the one before it)."""
+    rng = random.Random(seed)
+    out, last = [], None
+    for data, _key in records:
+        ts = record_ts_ms(data)
+        if ts is not None and last is not None and abs(ts - last) > 31 * 86_400_000:
+            ts = None  # junk such as "ts": 1
+        arrival = ts + rng.randint(0, max_delay_ms) if ts is not None else last
+        if arrival is None:
+            continue
+        out.append((data, arrival))
+        last = arrival
+    return out

@@ -1,0 +1,519 @@
+"""The nightly job on small generated lakes: exact against the simulator's truth and an independent DuckDB computation,
+idempotent reruns, late events, missing input, empty days, cross-engine sketches, and one validator for both layers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from datasketches import tgt_hll_type
+
+from glue_jobs import nightly_counts as job
+from headcount import names
+from headcount.batch import publish, read_counts, run_batch
+from headcount.core import sketches
+from headcount.core.buckets import bucket_of, buckets_of_day, day_bounds_ms
+from headcount.core.catalog import Catalog, Granularity, Kind, load_catalog
+from headcount.core.events import Reason, Rejection, parse_event
+from headcount.simulator import Simulation, simulate
+from headcount.views.batch import DynamoBatchView, InMemoryBatchView
+from headcount.views.exact_counts_sql import exact_counts, verdicts
+from headcount.views.tables import DuckDBTables, format_table
+from tests.spark.raw_lake import arrivals, write_raw
+
+TZ = "Europe/Berlin"
+DAY = date(2026, 10, 26)  # the run's day; 2026-10-25 is the autumn DST change in Berlin: 25 hours
+DAYS = ["2026-10-24", "2026-10-25", "2026-10-26"]
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "events.jsonl"
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+@dataclass
+class Game:
+    catalog: Catalog
+    sim: Simulation
+    expected: dict[tuple[str, str, str], int]  # (metric, bucket, group) -> exact value, for buckets of DAYS
+
+
+def add(expected: dict, catalog: Catalog, event: dict, copies: int, seen: dict) -> None:
+    """Count an event (sent `copies` times, without event_id: every copy counts) into `expected`."""
+    for metric in catalog.for_event_type(event["type"]):
+        bucket = bucket_of(event["ts"], metric.granularity, TZ)
+        key = (metric.name, bucket, metric.group_of(event["attrs"]))
+        if metric.kind is Kind.COUNT:
+            expected[key] += copies
+        elif event["player_id"] not in seen[key]:
+            seen[key].add(event["player_id"])
+            expected[key] += 1
+
+
+def no_id_events() -> list[dict]:
+    """Events without event_id: never deduplicated (the lake holds each twice)."""
+    events = [
+        {
+            "type": "session_start",
+            "player_id": f"anon-{i}",
+            "ts": ms("2026-10-25T12:00:00+01:00") + i * 1000,
+            "attrs": {"country": "ZZ"},
+        }
+        for i in range(10)
+    ]
+    events += [
+        {"type": "match_end", "player_id": "anon-1", "ts": ms("2026-10-25T02:30:00+01:00") + i * 1000, "attrs": {}}
+        for i in range(7)
+    ]  # the second 02:00-03:00 of the DST night
+    return events
+
+
+@pytest.fixture(scope="module")
+def game() -> Game:
+    catalog = load_catalog()
+    start, _ = day_bounds_ms(date(2026, 10, 24), TZ)
+    _, end = day_bounds_ms(DAY, TZ)
+    sim = simulate(catalog, TZ, start, end, 3000, seed=11)
+    assert sim.duplicates and sim.late
+    expected: dict[tuple[str, str, str], int] = defaultdict(int)
+    for metric, buckets in sim.truth.deduplicated.items():
+        for bucket, groups in buckets.items():
+            if bucket[:10] in DAYS:
+                for group, value in groups.items():
+                    expected[(metric, bucket, group)] += value
+    seen: dict = defaultdict(set)
+    for event in no_id_events():
+        add(expected, catalog, event, copies=2, seen=seen)
+    return Game(catalog, sim, dict(expected))
+
+
+@pytest.fixture(scope="module")
+def raw_lake(tmp_path_factory, game: Game) -> Path:
+    """The archive of the game, as Firehose (or the archiver) leaves it, with the mishaps it can leave behind."""
+    lake = tmp_path_factory.mktemp("lake")
+    files = write_raw(lake, arrivals(game.sim.records), name="headcount-events-0")
+    # A re-archived file (a crash between rename and checkpoint): every record twice, absorbed by the dedup.
+    shutil.copy(files[len(files) // 2], files[len(files) // 2].with_name("headcount-events-0-again.json.gz"))
+    # Events without event_id, each sent twice: all counted.
+    no_id = [(json.dumps(e).encode(), e["ts"] + 5_000) for e in no_id_events()]
+    write_raw(lake, no_id + no_id, name="no-id")
+    # Junk: every record of the validator corpus (its valid ones are months too old for these arrival times).
+    write_raw(lake, [(c["record"].encode(), ms("2026-10-25T12:00:30Z")) for c in corpus()], name="junk")
+    # An archiver's temporary file (hidden) is not input.
+    hidden = [
+        (
+            json.dumps({"type": "match_end", "player_id": "ghost", "ts": ms("2026-10-25T12:00:00Z")}).encode(),
+            ms("2026-10-25T12:00:30Z"),
+        )
+    ] * 50
+    for path in write_raw(lake, hidden, name="ghost"):
+        path.rename(path.with_name(".headcount-events-1.json.gz.tmp4242"))
+    return lake
+
+
+@pytest.fixture(scope="module")
+def first_run(spark, game: Game, raw_lake: Path, tmp_path_factory) -> tuple[Path, job.JobResult]:
+    lake = tmp_path_factory.mktemp("first-run")
+    shutil.copytree(raw_lake / "raw", lake / "raw")
+    result = job.run_job(spark, job.JobOptions(day=DAY, lake=str(lake), tz=TZ, run_id="run-a"))
+    return lake, result
+
+
+def counts_by_cell(lake: Path, days: list[str]) -> dict[tuple[str, str, str], dict]:
+    return {(r["metric"], r["bucket"], r["group_value"]): r for r in read_counts(lake, days).to_pylist()}
+
+
+# ------------------------------------------------------------------------------------------------------ (a) exact
+
+
+@pytest.mark.spark
+def test_counts_equal_the_simulators_deduplicated_truth(game: Game, first_run) -> None:
+    lake, result = first_run
+    assert result.days == DAYS and not result.skipped
+    existing = sorted(p.name[3:] for p in (lake / "raw").iterdir())
+    assert result.partitions == [dt for dt in existing if "2026-10-23" <= dt <= "2026-10-28"]
+    rows = counts_by_cell(lake, DAYS)
+
+    assert {cell: r["value"] for cell, r in rows.items() if r["value"]} == game.expected
+    assert {r["run_id"] for r in rows.values()} == {"run-a"}
+    assert all(r["day"] == r["bucket"][:10] for r in rows.values())
+    # Ungrouped metrics: a row for every bucket of every day, zeros included (25 hours on the DST day).
+    for metric in game.catalog.metrics:
+        if metric.group_by is None:
+            for day in DAYS:
+                buckets = {b for (m, b, _g) in rows if m == metric.name and b[:10] == day}
+                assert buckets == set(buckets_of_day(date.fromisoformat(day), metric.granularity, TZ))
+        else:
+            assert all(r["value"] > 0 for (m, _b, _g), r in rows.items() if m == metric.name)
+    assert len([b for (m, b, _g) in rows if m == "ad_impressions" and b.startswith("2026-10-25")]) == 25
+    # Distinct metrics carry a sketch whose estimate brackets the exact value; counts carry none.
+    for (name, _b, _g), r in rows.items():
+        metric = game.catalog.get(name)
+        if metric.kind is Kind.COUNT or r["value"] == 0:
+            assert r["sketch"] is None
+        else:
+            estimate = sketches.estimate(sketches.decode(r["sketch"]))
+            assert estimate.low <= r["value"] <= estimate.high
+
+
+@pytest.mark.spark
+def test_counts_equal_an_independent_duckdb_computation(game: Game, first_run) -> None:
+    lake, result = first_run
+    duck = exact_counts(lake, result.partitions, result.days, TZ, game.catalog)
+    spark_rows = {cell: r["value"] for cell, r in counts_by_cell(lake, DAYS).items() if r["value"]}
+    assert {(m, b, g): v for m, b, g, v in duck} == spark_rows
+
+
+@pytest.mark.spark
+def test_the_tables_answer_sql_over_the_same_files(game: Game, first_run) -> None:
+    lake, result = first_run
+    tables = DuckDBTables(lake)
+    answer = tables.sql("SELECT day, value FROM counts WHERE metric = 'active_players' ORDER BY day")
+    assert answer.columns == ["day", "value"]
+    assert answer.rows == [(day, game.expected[("active_players", day, "")]) for day in DAYS]
+    raw = tables.sql("SELECT count(*) AS n, count(DISTINCT dt) AS days FROM raw").rows[0]
+    assert raw[0] > len(game.sim.records)  # + a re-archived file, no-id events, junk
+    assert raw[1] == len(list((lake / "raw").iterdir())) >= len(result.partitions)
+    text = format_table(tables.sql("SELECT metric, sketch FROM counts WHERE metric = 'active_players' LIMIT 1"))
+    assert "active_players" in text and "bytes>" in text and "(1 row)" in text
+
+
+# -------------------------------------------------------------------------------------- (b) reruns and late events
+
+
+def published(view: DynamoBatchView, catalog: Catalog, days: list[str]) -> dict:
+    return {
+        (m.name, d): sorted(view.day_rows(m.name, d), key=lambda p: (p.bucket, p.group))
+        for m in catalog.metrics
+        for d in days
+    }
+
+
+@pytest.mark.spark
+def test_rerun_publishes_identical_values_and_late_events_join_the_next_nights_recompute(
+    spark, aws, game: Game, raw_lake: Path, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    shutil.copytree(raw_lake / "raw", lake / "raw")
+    view = DynamoBatchView(names.BATCH_TABLE)
+
+    run_batch(lake, DAY, TZ, "run-1", batch_view=view, spark=spark)
+    first = published(view, game.catalog, DAYS)
+    run_batch(lake, DAY, TZ, "run-2", batch_view=view, spark=spark)
+    again = published(view, game.catalog, DAYS)
+    assert again == first  # values and sketch bytes
+    stored = [(p, sketches.decode(p.sketch)) for rows in first.values() for p in rows if p.sketch]
+    assert stored and all(s.tgt_type == tgt_hll_type.HLL_4 for _p, s in stored)  # the stored form
+    assert all(sketches.estimate(s).low <= p.count <= sketches.estimate(s).high for p, s in stored)
+    assert view.published_run("active_players", DAYS[-1]) == "run-2"
+    active = {p.bucket: p.count for p in first[("active_players", DAYS[-1])]}
+    assert active == {DAYS[-1]: game.expected[("active_players", DAYS[-1], "")]}
+
+    # Players of DAY whose events arrive the next morning, after the night's run ...
+    late = [
+        {
+            "event_id": f"late-{i}",
+            "type": "session_start",
+            "player_id": f"late-{i}",
+            "ts": ms("2026-10-26T21:00:00+01:00") + i,
+            "attrs": {"country": "DE"},
+        }
+        for i in range(5)
+    ]
+    write_raw(lake, [(json.dumps(e).encode(), ms("2026-10-27T09:15:00Z")) for e in late], name="late")
+    # ... are in DAY's numbers after the next night, which recomputes DAY-1 .. DAY+1.
+    summary = run_batch(lake, DAY + timedelta(days=1), TZ, "run-3", batch_view=view, spark=spark)
+    assert summary.days == ["2026-10-25", "2026-10-26", "2026-10-27"]
+    after = published(view, game.catalog, DAYS)
+    assert {p.bucket: p.count for p in after[("active_players", DAYS[-1])]} == {DAYS[-1]: active[DAYS[-1]] + 5}
+    de = ("active_players_by_country", DAYS[-1])
+    assert {p.group: p.count for p in after[de]}["DE"] == {p.group: p.count for p in first[de]}["DE"] + 5
+    assert after[("matches_played", DAYS[-1])] == first[("matches_played", DAYS[-1])]
+    assert summary.totals["2026-10-27"]["active_players"] == 0  # arrived, but nothing happened on DAY+1 yet
+    # Dynamic partition overwrite: the run replaced its three days and left 2026-10-24 as run-2 wrote it.
+    runs = {(r["day"], r["run_id"]) for r in read_counts(lake, ["2026-10-24", *summary.days]).to_pylist()}
+    assert runs == {("2026-10-24", "run-2"), ("2026-10-25", "run-3"), ("2026-10-26", "run-3"), ("2026-10-27", "run-3")}
+    assert view.published_run("active_players", "2026-10-24") == "run-2"
+
+
+# ----------------------------------------------------------------------------------- (c) missing input, empty day
+
+
+@pytest.mark.spark
+def test_missing_input_fails_clearly(spark, tmp_path: Path) -> None:
+    (tmp_path / "raw" / "dt=2026-10-20" / "hr=10").mkdir(parents=True)  # too early to hold events of DAY
+    with pytest.raises(
+        job.MissingInput,
+        match=r"no raw input for 2026-10-26: none of the arrival partitions "
+        r"dt=2026-10-25, dt=2026-10-26, dt=2026-10-27, dt=2026-10-28",
+    ):
+        job.run_job(spark, job.JobOptions(day=DAY, lake=str(tmp_path), tz=TZ))
+    assert not (tmp_path / "counts").exists()
+
+
+@pytest.mark.spark
+def test_an_empty_day_is_a_valid_zero_that_replaces_an_older_answer(spark, tmp_path: Path) -> None:
+    catalog = load_catalog()
+    event = {
+        "event_id": "e-1",
+        "type": "session_start",
+        "player_id": "p-1",
+        "ts": ms("2026-10-26T12:00:00+01:00"),
+        "attrs": {"country": "DE"},
+    }
+    write_raw(tmp_path, [(json.dumps(event).encode(), ms("2026-10-26T11:00:10Z"))], name="a")
+    view = InMemoryBatchView()
+    run_batch(tmp_path, DAY, TZ, "run-1", batch_view=view, spark=spark, days_back=0)
+    assert [p.count for p in view.day_rows("active_players", "2026-10-26")] == [1]
+
+    # The same hour re-archived without any valid event of the day: only junk and an event of another day.
+    shutil.rmtree(tmp_path / "raw")
+    other_day = {**event, "ts": ms("2026-10-25T12:00:00+01:00")}
+    write_raw(
+        tmp_path,
+        [
+            (b'{"type": "session_start", "player_id": "p-1", "ts": \n', ms("2026-10-26T11:00:10Z")),
+            (json.dumps(other_day).encode(), ms("2026-10-26T11:00:10Z")),
+        ],
+        name="b",
+    )
+    summary = run_batch(tmp_path, DAY, TZ, "run-2", batch_view=view, spark=spark, days_back=0)
+    assert summary.days == ["2026-10-26"]
+    assert summary.totals["2026-10-26"] == {"active_players": 0, "matches_played": 0, "ad_impressions": 0}
+    assert [(p.bucket, p.count, p.sketch) for p in view.day_rows("active_players", "2026-10-26")] == [
+        ("2026-10-26", 0, None)
+    ]
+    assert view.day_rows("active_players_by_country", "2026-10-26") == []
+    hours = view.day_rows("ad_impressions", "2026-10-26")
+    assert len(hours) == 24 and all(p.count == 0 for p in hours)
+    assert {r["run_id"] for r in read_counts(tmp_path, ["2026-10-26"]).to_pylist()} == {"run-2"}
+    assert catalog.get("ad_impressions").granularity is Granularity.HOUR
+
+
+# ------------------------------------------------------------------------------------ (d) cross-engine sketches
+
+
+@pytest.mark.spark
+def test_spark_and_python_sketches_union_without_double_counting(spark) -> None:
+    lg_k = 12
+    a = [f"player-{i:06d}" for i in range(0, 6000)]
+    b = [f"player-{i:06d}" for i in range(6000, 9000)]  # seen by both layers
+    c = [f"player-{i:06d}" for i in range(9000, 14000)]
+    from pyspark.sql import functions as F  # noqa: N812
+
+    frame = spark.createDataFrame([(p,) for p in a + b], "player_id string")
+    spark_bytes = frame.agg(F.hll_sketch_agg("player_id", lg_k)).collect()[0][0]
+
+    realtime = sketches.new_sketch(lg_k)
+    for player in b + c:
+        realtime.update(player)
+    union = sketches.estimate(sketches.union([sketches.decode(spark_bytes), realtime], lg_k))
+    assert union.low <= len(set(a + b + c)) <= union.high
+    assert union.high < len(a) + 2 * len(b) + len(c)  # counting B twice would be out of bounds
+
+    # Same hashing: a Python sketch of the same ids has the same registers, so it adds nothing to Spark's.
+    python_ab = sketches.new_sketch(lg_k)
+    for player in reversed(a + b):
+        python_ab.update(player)
+    spark_ab = sketches.decode(spark_bytes)
+    assert (
+        sketches.union([spark_ab, python_ab], lg_k).get_estimate()
+        == sketches.union([spark_ab, sketches.decode(spark_bytes)], lg_k).get_estimate()
+    )
+    # And a stored (HLL_4) copy of the Spark sketch unions the same way.
+    stored = sketches.decode(sketches.encode(sketches.decode(spark_bytes)))
+    assert sketches.estimate(sketches.union([stored, realtime], lg_k)) == union
+
+
+# ------------------------------------------------------------------------------------ (e) one validator, two engines
+
+
+def corpus() -> list[dict]:
+    return [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+
+
+def test_the_corpus_covers_every_reason() -> None:
+    cases = corpus()
+    assert len(cases) >= 30
+    assert {c["expect"] for c in cases} == {"valid"} | {r.value for r in Reason}
+
+
+def test_parse_event_and_the_sql_validation_agree_on_the_corpus() -> None:
+    cases = corpus()
+    sql = verdicts([(c["record"], c["arrival_ms"], c["arrival_ms"]) for c in cases])
+    for case, verdict in zip(cases, sql, strict=True):
+        event = parse_event(case["record"], case["arrival_ms"])
+        python = event.reason.value if isinstance(event, Rejection) else "valid"
+        assert python == case["expect"], case["note"]
+        assert (verdict.reason or "valid") == case["expect"], case["note"]
+        if python == "valid":
+            assert (verdict.event_id, verdict.type, verdict.player_id, verdict.ts_ms, verdict.attrs) == (
+                event.event_id,
+                event.type,
+                event.player_id,
+                event.ts_ms,
+                event.attrs,
+            ), case["note"]
+
+
+def test_the_jobs_python_stage_keeps_exactly_the_corpus_events_valid_in_the_archive_hour() -> None:
+    import pyarrow as pa
+
+    cases = corpus()
+    hour = cases[0]["arrival_ms"]
+    assert all(c["arrival_ms"] == hour for c in cases) and hour % job.HOUR_MS == 0
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array([c["record"].encode() for c in cases], pa.binary()),
+            pa.array(["file:/lake/raw/dt=2026-01-01/hr=10/part.json.gz"] * len(cases), pa.string()),
+        ],
+        names=["line", "file_path"],
+    )
+    validator = job.Validator(load_catalog(), "UTC", frozenset({"2026-01-01"}))
+    out = pa.Table.from_batches(list(validator(iter([batch]))), schema=job._events_arrow_schema()).to_pylist()
+
+    kept = []
+    for case in cases:
+        # The archive only knows the hour: arrival anywhere in [10:00, 11:00) (one case more is not in the future).
+        event = parse_event(case["record"], hour, hour + job.HOUR_MS - 1)
+        if not isinstance(event, Rejection):
+            assert case["expect"] in ("valid", "ts_in_future"), case["note"]
+            kept.append(event)
+        else:
+            assert event.reason.value == case["expect"], case["note"]
+    assert [row["dedup_key"] for row in out if not row["dedup_key"].startswith("\x00")] == [
+        e.event_id for e in kept if e.event_id is not None
+    ]
+    assert len(out) == len(kept) and all(row["hour_ms"] == hour for row in out)
+    # Cells only for the kept days (an event of another day is still there, for the dedup, with no cells).
+    on_the_day = [e for e in kept if datetime.fromtimestamp(e.ts_ms / 1000, UTC).date() == date(2026, 1, 1)]
+    assert len([row for row in out if row["cells"]]) == len(on_the_day) < len(kept)
+    assert {c["metric"] for row in out for c in row["cells"]} == {
+        "active_players",
+        "active_players_by_country",
+        "ad_impressions",
+    }  # the corpus has no valid match_end
+
+
+def test_hour_of_path_and_options() -> None:
+    assert job.hour_of_path("s3://b/lake/raw/dt=2026-10-25/hr=23/x.json.gz") == ms("2026-10-25T23:00:00Z")
+    assert job.hour_of_path("file:/lake/raw/dt=2026-10-25/x.json.gz") is None
+    now = ms("2026-10-27T00:30:00+01:00")
+    options = job.parse_options(
+        ["--day", "yesterday", "--lake", "s3://bucket/lake", "--tz", TZ, "--run-id", "r1"], now_ms=now
+    )
+    assert (options.day, options.lake, options.tz, options.run_id, options.days_back) == (
+        DAY,
+        "s3://bucket/lake",
+        TZ,
+        "r1",
+        2,
+    )
+    assert job.counts_uri("s3://bucket/lake/") == "s3://bucket/lake/counts"
+    assert job.new_run_id(datetime(2026, 10, 27, 3, 0, tzinfo=UTC)).startswith("20261027T030000Z-")
+
+
+def test_publish_refuses_rows_of_another_run(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from headcount.batch import PublishError
+
+    folder = tmp_path / "counts" / "day=2026-10-26"
+    folder.mkdir(parents=True)
+    pq.write_table(
+        pa.table(
+            {
+                "metric": ["active_players"],
+                "bucket": ["2026-10-26"],
+                "group_value": [""],
+                "value": pa.array([3], pa.int64()),
+                "sketch": pa.array([None], pa.binary()),
+                "run_id": ["old"],
+            }
+        ),
+        folder / "part-0.parquet",
+    )
+    view = InMemoryBatchView()
+    with pytest.raises(PublishError, match="written by run old"):
+        publish(tmp_path, ["2026-10-26"], "new", view)
+    rows = publish(tmp_path, ["2026-10-26"], "old", view)
+    assert [r.value for r in rows[("active_players", "2026-10-26")]] == [3]
+    assert view.day_rows("matches_played", "2026-10-26") == []
+
+
+# ------------------------------------------------------------------------------------------------ entry points
+
+
+@pytest.mark.spark
+def test_main_runs_the_job_from_glue_style_arguments(spark, game: Game, raw_lake: Path, tmp_path: Path) -> None:
+    shutil.copytree(raw_lake / "raw", tmp_path / "raw")
+    assert (
+        job.main(["--day", "2026-10-26", "--lake", str(tmp_path), "--tz", TZ, "--run_id", "glue-1", "--days_back", "0"])
+        == 0
+    )
+    rows = read_counts(tmp_path, DAYS).to_pylist()
+    assert {r["day"] for r in rows} == {"2026-10-26"} and {r["run_id"] for r in rows} == {"glue-1"}
+    assert {(r["metric"], r["bucket"], r["group_value"]): r["value"] for r in rows if r["value"]} == {
+        cell: v for cell, v in game.expected.items() if cell[1].startswith("2026-10-26")
+    }
+
+
+def test_the_sql_command_prints_a_table(first_run, capsys) -> None:
+    from headcount.batch_commands import dispatch
+    from headcount.local.config import LocalConfig
+
+    lake, _result = first_run
+    config = LocalConfig(state_dir=lake.parent / lake.name.replace("first-run", "state"))
+    config.state_dir.mkdir(exist_ok=True)
+    (config.state_dir / "lake").symlink_to(lake)
+    args = argparse_namespace(
+        command="sql", query="SELECT day, value FROM counts WHERE metric = 'active_players' ORDER BY day"
+    )
+    assert dispatch(args, config) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["day", "value"] and len(out) == 2 + len(DAYS) + 1
+    assert dispatch(argparse_namespace(command="sql", query="SELECT nope FROM counts"), config) == 1
+    assert dispatch(argparse_namespace(command="report"), config) is None
+
+
+def test_the_batch_command_says_when_there_is_nowhere_to_publish(monkeypatch, tmp_path: Path, capsys) -> None:
+    import socket
+
+    from headcount.aws import client
+    from headcount.batch_commands import run_batch_command
+    from headcount.local.config import LocalConfig
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = LocalConfig(state_dir=tmp_path, moto_port=port)
+    for key, value in config.aws_environment().items():
+        monkeypatch.setenv(key, value)  # restored at teardown
+    client.cache_clear()
+    try:
+        assert run_batch_command(config, "2026-10-26") == 1
+    finally:
+        client.cache_clear()
+    assert "is `headcount up` running?" in capsys.readouterr().err
+    assert run_batch_command(config, "last tuesday") == 2
+
+
+def argparse_namespace(**values: object):
+    import argparse
+
+    return argparse.Namespace(**values)
+
+
+def test_athena_tables_are_constructed_for_an_s3_lake_only() -> None:
+    from headcount.views.tables import AthenaTables
+
+    tables = AthenaTables("headcount", "primary", "s3://bucket/lake/")
+    assert (tables.database, tables.workgroup, tables.lake) == ("headcount", "primary", "s3://bucket/lake")
+    with pytest.raises(ValueError, match="Athena reads S3"):
+        AthenaTables(lake="/tmp/lake")

@@ -40,7 +40,8 @@ def _error(status: int, code: str, message: str) -> Response:
 
 def require_api_key(router: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
     if router.current_event.path.rstrip("/") != "/v1/health":
-        given = router.current_event.headers.get("x-api-key") or router.current_event.headers.get("X-Api-Key") or ""
+        # HTTP header names are case-insensitive; API Gateway passes them as the client wrote them.
+        given = next((v for k, v in router.current_event.headers.items() if k.lower() == "x-api-key"), None) or ""
         if not hmac.compare_digest(given.encode(), _runtime()[0].api_key.encode()):
             return _error(403, "forbidden", "missing or wrong x-api-key header")
     return next_middleware(router)

@@ -56,22 +56,22 @@ class Metric:
         }
 
 
-@dataclass(frozen=True)
 class Catalog:
-    metrics: tuple[Metric, ...]
+    """The metrics, looked up by name and by event type."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, metrics: tuple[Metric, ...]) -> None:
+        self.metrics = metrics
+        self._by_name = {m.name: m for m in metrics}
         by_type: dict[str, list[Metric]] = {}
-        for metric in self.metrics:
+        for metric in metrics:
             by_type.setdefault(metric.event_type, []).append(metric)
-        object.__setattr__(self, "_by_name", {m.name: m for m in self.metrics})
-        object.__setattr__(self, "_by_type", {t: tuple(ms) for t, ms in by_type.items()})
+        self._by_type = {t: tuple(ms) for t, ms in by_type.items()}
 
     def get(self, name: str) -> Metric | None:
-        return self._by_name.get(name)  # type: ignore[attr-defined]
+        return self._by_name.get(name)
 
     def for_event_type(self, event_type: str) -> tuple[Metric, ...]:
-        return self._by_type.get(event_type, ())  # type: ignore[attr-defined]
+        return self._by_type.get(event_type, ())
 
 
 DEFAULT_LG_K = 14

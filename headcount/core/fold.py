@@ -65,7 +65,7 @@ def fold_records(records: list[Record], catalog: Catalog, tz: str) -> FoldedBatc
     for record in records:
         for line in event_lines(record.data):
             event = parse_event(line, record.arrival_ms)
-            if type(event) is Rejection:
+            if isinstance(event, Rejection):
                 rejected.append(RejectedRecord(record.sequence_number, event))
                 continue
             valid += 1

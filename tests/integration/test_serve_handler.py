@@ -45,6 +45,7 @@ def test_health_needs_no_key(aws):
 
 def test_every_other_route_needs_the_key(aws):
     assert get("/v1/metrics", headers={})[0] == 403
+    assert get("/v1/metrics", headers={"X-API-KEY": "local-dev-key"})[0] == 200
     status, body = get("/v1/metrics", headers={"x-api-key": "wrong"})
     assert status == 403 and body["error"]["code"] == "forbidden"
 

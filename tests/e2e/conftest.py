@@ -10,15 +10,20 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from headcount.local.config import LocalConfig
+from headcount.local.processes import port_in_use
 
 PORTS = {"HEADCOUNT_MOTO_PORT": "14566", "HEADCOUNT_KINESIS_PORT": "14567", "HEADCOUNT_API_PORT": "18080"}
 
 
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory):
+    busy = [port for port in PORTS.values() if port_in_use(int(port))]
+    if busy:  # another stack (another test run?) would answer in place of ours
+        pytest.fail(f"ports {busy} are in use on 127.0.0.1: is another test run going on?")
     state = tmp_path_factory.mktemp("headcount-state")
     env = {**os.environ, **PORTS, "HEADCOUNT_STATE_DIR": str(state), "HEADCOUNT_TZ": "UTC"}
     log = open(state / "up.log", "wb")  # noqa: SIM115 - closed in teardown
@@ -51,6 +56,10 @@ def local_stack(tmp_path_factory):
         from headcount.aws import client
 
         client.cache_clear()
+    # `headcount up` stopped everything it started: emulators, API and workers
+    assert process.returncode == 0, (state / "up.log").read_text()[-2000:]
+    assert not any(port_in_use(int(port)) for port in PORTS.values())
+    assert not any(psutil.pid_exists(int(p.read_text())) for p in config.pid_dir.glob("*.pid"))
 
 
 def _wait_healthy(config: LocalConfig, process: subprocess.Popen, state: Path) -> None:

@@ -123,7 +123,7 @@ def whole_stack(events: int) -> dict:
     from headcount.local.shards import wait_caught_up
     from headcount.local.stack import LocalStack
     from headcount.local.workers import FOLD, WorkerSettings
-    from headcount.simulator import send
+    from headcount.simulator import Producer, send
 
     state = Path(tempfile.mkdtemp(prefix="headcount-bench-"))
     config = LocalConfig(state_dir=state, moto_port=24566, kinesis_port=24567, api_port=28080)
@@ -131,18 +131,8 @@ def whole_stack(events: int) -> dict:
         kinesis = client("kinesis")
         now_ms = int(time.time() * 1000)
         sim = simulate(CATALOG, "UTC", now_ms - 86_400_000, now_ms, events, seed=9)
-        sent_to: dict[str, int] = {}
-        lock = threading.Lock()
-
-        def put_records(records: list[dict]) -> dict:
-            response = kinesis.put_records(StreamName=names.STREAM, Records=records)
-            with lock:
-                for result in response["Records"]:
-                    if "SequenceNumber" in result:
-                        sent_to[result["ShardId"]] = max(
-                            int(result["SequenceNumber"]), sent_to.get(result["ShardId"], 0)
-                        )
-            return response
+        put_records = Producer(kinesis)
+        sent_to = put_records.last_sequence
 
         # Freshness probes, one every 0.5 s: a session_start of a new player on a day nobody else writes, in a group of
         # its own; one API poll every 0.1 s sees which probes have become visible.

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from datetime import timedelta
 
-from headcount import batch_commands, names
+from headcount import batch_commands
 from headcount.local.config import LocalConfig
 from headcount.local.shards import wait_caught_up
 
@@ -105,7 +105,7 @@ def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dic
     from headcount.core.buckets import day_bounds_ms, local_date
     from headcount.core.catalog import load_catalog
     from headcount.settings import Settings
-    from headcount.simulator import send, simulate
+    from headcount.simulator import Producer, send, simulate
 
     settings = Settings()
     now_ms = int(time.time() * 1000)
@@ -121,19 +121,7 @@ def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dic
         flush=True,
     )
 
-    kinesis = client("kinesis")
-    last_sequence: dict[str, int] = {}
-    lock = threading.Lock()
-
-    def put_records(records: list[dict]) -> dict:
-        response = kinesis.put_records(StreamName=names.STREAM, Records=records)
-        with lock:
-            for result in response["Records"]:
-                if "SequenceNumber" in result:
-                    seq = int(result["SequenceNumber"])
-                    last_sequence[result["ShardId"]] = max(seq, last_sequence.get(result["ShardId"], 0))
-        return response
-
+    producer = Producer(client("kinesis"))
     step = max(1, len(sim.records) // 10)
     marks = iter(range(step, len(sim.records) + step, step))
     next_mark = [next(marks)]
@@ -143,12 +131,12 @@ def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dic
             print(f"  sent {sent:,}/{len(sim.records):,} records", flush=True)
             next_mark[0] = next(marks, len(sim.records) + 1)
 
-    send(sim.records, put_records, progress=progress)
+    send(sim.records, producer, progress=progress)
     took = time.monotonic() - started
     print(f"sent {len(sim.records):,} records in {took:.1f} s", flush=True)
     if wait:
-        wait_caught_up(config, last_sequence)
-    return last_sequence
+        wait_caught_up(config, producer.last_sequence)
+    return producer.last_sequence
 
 
 def api_get(config: LocalConfig, path: str) -> dict:

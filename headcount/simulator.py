@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -20,7 +21,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from headcount import names
 from headcount.core.buckets import bucket_of
 from headcount.core.catalog import Catalog, Kind
 
@@ -196,6 +199,24 @@ def _accumulate(values: list[float]) -> Iterator[float]:
     for value in values:
         total += value
         yield total
+
+
+class Producer:
+    """PutRecords into the stream, remembering the last sequence number each shard took (to wait for its consumers)."""
+
+    def __init__(self, kinesis: Any, stream: str = names.STREAM) -> None:
+        self.kinesis, self.stream = kinesis, stream
+        self.last_sequence: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, records: list[dict]) -> dict:
+        response = self.kinesis.put_records(StreamName=self.stream, Records=records)
+        with self._lock:
+            for result in response["Records"]:
+                if "SequenceNumber" in result:
+                    shard, seq = result["ShardId"], int(result["SequenceNumber"])
+                    self.last_sequence[shard] = max(seq, self.last_sequence.get(shard, 0))
+        return response
 
 
 def send(

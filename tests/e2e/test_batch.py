@@ -11,12 +11,13 @@ from datetime import timedelta
 
 import pytest
 
+from headcount.aws import client
 from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.core.catalog import Kind, load_catalog
 from headcount.local.shards import wait_caught_up
-from headcount.simulator import send, simulate
+from headcount.simulator import Producer, send, simulate
 from tests.e2e.conftest import PORTS
-from tests.e2e.test_realtime import api, sender
+from tests.e2e.test_realtime import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 CATALOG = load_catalog()
@@ -31,8 +32,9 @@ def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(
     start_ms, _ = day_bounds_ms(yesterday, "UTC")
     sim = simulate(CATALOG, "UTC", start_ms, now_ms, 20_000, seed=21)
     truth = sim.truth.to_json()
-    sent_to: dict[str, int] = {}
-    send(sim.records, sender(sent_to))
+    producer = Producer(client("kinesis"))
+    send(sim.records, producer)
+    sent_to = producer.last_sequence
     wait_caught_up(config, sent_to, "fold", timeout=300)
     wait_caught_up(config, sent_to, "archive", timeout=300)
 

@@ -5,21 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 import urllib.request
 from datetime import timedelta
 
 import pytest
 
-from headcount import names
 from headcount.aws import client
 from headcount.core import sketches
 from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.core.catalog import Kind, load_catalog
 from headcount.local.shards import CheckpointStore, wait_caught_up
 from headcount.local.workers import FOLD
-from headcount.simulator import send, simulate
+from headcount.simulator import Producer, send, simulate
 
 pytestmark = pytest.mark.e2e
 CATALOG = load_catalog()
@@ -40,22 +38,6 @@ def snapshot(config, truth):
     return {
         m.name: api(config, f"/v1/metrics/{m.name}?from={days[0]}&to={days[-1]}")["points"] for m in CATALOG.metrics
     }
-
-
-def sender(sent_to):
-    kinesis = client("kinesis")
-    lock = threading.Lock()
-
-    def put_records(records):
-        response = kinesis.put_records(StreamName=names.STREAM, Records=records)
-        with lock:
-            for result in response["Records"]:
-                if "SequenceNumber" in result:
-                    shard, seq = result["ShardId"], int(result["SequenceNumber"])
-                    sent_to[shard] = max(seq, sent_to.get(shard, 0))
-        return response
-
-    return put_records
 
 
 def kill_fold_worker(config, shard_id):
@@ -89,8 +71,8 @@ def test_the_real_time_layer_matches_the_truth_through_kills_and_redelivery(loca
     start_ms, _ = day_bounds_ms(local_date(now_ms, "UTC") - timedelta(days=1), "UTC")
     sim = simulate(CATALOG, "UTC", start_ms, now_ms, EVENTS, seed=11)
     truth = sim.truth.to_json()["as_sent"]
-    sent_to: dict[str, int] = {}
-    put = sender(sent_to)
+    put = Producer(client("kinesis"))
+    sent_to = put.last_sequence
 
     # When the first half is sent, a fold worker is killed with SIGKILL mid-stream, and the rest is sent
     half = len(sim.records) // 2

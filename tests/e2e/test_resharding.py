@@ -11,8 +11,8 @@ from headcount.aws import client
 from headcount.core.catalog import load_catalog
 from headcount.local.shards import CheckpointStore, wait_caught_up
 from headcount.local.workers import FOLD
-from headcount.simulator import send, simulate
-from tests.e2e.test_realtime import api, sender
+from headcount.simulator import Producer, send, simulate
+from tests.e2e.test_realtime import api
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +23,8 @@ def test_a_split_shard_hands_over_to_its_children_without_loss(local_stack):
     now_ms = int(time.time() * 1000)
     sim = simulate(catalog, "UTC", now_ms - 3_600_000, now_ms, 6000, seed=3)
     truth = sim.truth.to_json()["as_sent"]["matches_played"]
-    sent_to: dict[str, int] = {}
-    put = sender(sent_to)
+    put = Producer(client("kinesis"))
+    sent_to = put.last_sequence
     kinesis = client("kinesis")
 
     # Given records in a shard, when the shard is split and more records arrive in its children

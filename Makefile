@@ -8,14 +8,15 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test lint fmt synth bench bench-realtime bench-batch clean
+.PHONY: run test lint fmt bench bench-realtime bench-batch clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json package-lock.json
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "headcount needs Python 3.11 or later (PY=...)")'
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
-	npm install --no-audit --no-fund --silent
+	npm ci --no-audit --no-fund
 	touch $(STAMP)
 
 run: $(STAMP)  ## the whole pipeline locally: simulate yesterday and today, print the answers, keep serving

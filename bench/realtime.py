@@ -28,6 +28,7 @@ import orjson
 
 from headcount.core import sketches
 from headcount.core.catalog import load_catalog
+from headcount.local.esm import kinesis_event
 from headcount.simulator import simulate
 
 CATALOG = load_catalog()
@@ -36,26 +37,14 @@ COMMAND = "make bench-realtime  # = .venv/bin/python -m bench.realtime"
 
 def lambda_event(records: list[tuple[bytes, str]], now_s: float) -> dict:
     first = 49_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000
-    return {
-        "Records": [
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": key,
-                    "sequenceNumber": str(first + i),
-                    "data": base64.b64encode(data).decode(),
-                    "approximateArrivalTimestamp": now_s,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"shardId-000000000000:{first + i}",
-                "eventName": "aws:kinesis:record",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/headcount-events",
-            }
-            for i, (data, key) in enumerate(records)
-        ]
-    }
+    arrival = datetime.fromtimestamp(now_s, UTC)
+    batch = [
+        {"SequenceNumber": str(first + i), "Data": data, "PartitionKey": key, "ApproximateArrivalTimestamp": arrival}
+        for i, (data, key) in enumerate(records)
+    ]
+    return kinesis_event(
+        batch, "shardId-000000000000", "arn:aws:kinesis:us-east-1:123456789012:stream/headcount-events"
+    )
 
 
 def best_of(runs: int, work) -> float:

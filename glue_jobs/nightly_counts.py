@@ -108,11 +108,14 @@ def plan_run(options: JobOptions, raw_partition_exists: Callable[[str], bool]) -
             f"no raw input for {options.day.isoformat()}: none of the arrival partitions {looked} exists under "
             f"{raw_uri(options.lake)} (has the archive run? is --lake right?)"
         )
-    days = [d for d in run_days if existing & set(arrival_days(d))]
+    # A day before D is recomputed only while its own arrival day is in the lake: a day whose early partitions are gone
+    # (a lifecycle rule, a new lake) keeps its published answer rather than being overwritten by a partial one.
+    days = [d for d in run_days if d == options.day or d in existing]
+    needed = {dt for d in days for dt in arrival_days(d)} & existing
     return Plan(
         days=[d.isoformat() for d in days],
         skipped=[d.isoformat() for d in run_days if d not in days],
-        partitions=[dt.isoformat() for dt in sorted(existing)],
+        partitions=[dt.isoformat() for dt in sorted(needed)],
     )
 
 
@@ -209,7 +212,7 @@ class Validator:
                 )
         if event.event_id is None:
             # Never a duplicate of anything: a key of its own (only uniqueness matters; every such event is kept).
-            return ("\x00" + uuid.uuid4().hex, None, cells) if cells else None
+            return (None, None, cells) if cells else None  # no key: never a duplicate of anything, always kept
         return event.event_id, hashlib.md5(line).hexdigest(), cells  # noqa: S324 - a tie-breaker, not security
 
 
@@ -233,12 +236,14 @@ def validate(raw: DataFrame, catalog: Catalog, tz: str, days: Sequence[str]) -> 
 
 
 def dedupe(events: DataFrame) -> DataFrame:
-    """One row per dedup key: the copy that arrived first, ties broken by the record's MD5 (deterministic)."""
+    """One row per event_id: the copy that arrived first, ties broken by the record's MD5; events without an id (null
+    key) are all kept. Deterministic, so a retried Spark task computes the same rows (no random keys)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812
 
     first = Window.partitionBy("dedup_key").orderBy("hour_ms", "line_md5")
-    return events.withColumn("_n", F.row_number().over(first)).where(F.col("_n") == 1).drop("_n")
+    numbered = events.withColumn("_n", F.row_number().over(first))  # a window function cannot sit in a filter
+    return numbered.where(F.col("dedup_key").isNull() | (F.col("_n") == 1)).drop("_n")
 
 
 def cell_players(events: DataFrame) -> DataFrame:

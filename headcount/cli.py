@@ -16,6 +16,7 @@ from datetime import timedelta
 from headcount import batch_commands
 from headcount.local.config import LocalConfig
 from headcount.local.shards import wait_caught_up
+from headcount.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,9 +71,7 @@ def _wait_for_signal() -> None:
 def run_up(config: LocalConfig) -> int:
     with _stack(config) as stack:
         endpoints = stack.endpoints()
-        print(
-            f"headcount is up: API {endpoints['api']} (x-api-key: {os.environ.get('HEADCOUNT_API_KEY', 'local-dev-key')})"
-        )
+        print(f"headcount is up: API {endpoints['api']} (x-api-key: {Settings().api_key})")
         print(f"  Kinesis {endpoints['kinesis']} stream {endpoints['stream']}; DynamoDB/SQS/S3 {endpoints['aws']}")
         print(f"  raw archive {endpoints['lake']}; logs {config.log_dir}. Ctrl-C stops everything.", flush=True)
         _wait_for_signal()
@@ -92,7 +91,7 @@ def run_demo(config: LocalConfig, events: int, serve: bool) -> int:
         if serve:
             print(
                 f"\nserving on {stack.endpoints()['api']} until Ctrl-C, e.g.\n  curl -H 'x-api-key: "
-                f"{os.environ.get('HEADCOUNT_API_KEY', 'local-dev-key')}' "
+                f"{Settings().api_key}' "
                 f"'{stack.endpoints()['api']}/v1/metrics/active_players?from=yesterday&to=today'",
                 flush=True,
             )
@@ -142,7 +141,7 @@ def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dic
 def api_get(config: LocalConfig, path: str) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{config.api_port}{path}",
-        headers={"x-api-key": os.environ.get("HEADCOUNT_API_KEY", "local-dev-key")},
+        headers={"x-api-key": Settings().api_key},
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1 only
         return json.loads(response.read())

@@ -12,5 +12,9 @@ COUNTS_TABLE = "counts"
 # The fold's event-source mapping: the same settings on AWS and in the local runtime.
 FOLD_BATCH_SIZE = 1000
 FOLD_BATCHING_WINDOW_S = 1
-FOLD_MAX_RETRY_ATTEMPTS = 10
+# The fold never fails on bad data (rejected events are counted, not retried), only when DynamoDB fails: so it retries
+# until the store is back (-1, Lambda's default), and gives a batch up (to the on-failure queue) only when its records
+# are about to leave the stream (24 h, Kinesis' default retention).
+FOLD_MAX_RETRY_ATTEMPTS = -1
+FOLD_MAX_RECORD_AGE_S = 24 * 3600
 FOLD_BISECT_ON_ERROR = True

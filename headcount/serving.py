@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from headcount.core import buckets as bk
-from headcount.core.catalog import Catalog, Kind, Metric
+from headcount.core.catalog import Catalog, Granularity, Kind, Metric
 from headcount.core.merge import Partial, distinct_over, merge_day
 from headcount.views.batch import BatchView
 from headcount.views.realtime import RealtimeStore
@@ -56,9 +56,12 @@ class MetricsService:
                 sources.add("batch" if batch is not None else "realtime")
             pieces += chosen
         estimate = distinct_over(metric, pieces)
-        # A single published day is exact; across days only the sketches' union is known.
-        if first == last and sources == {"batch"}:
-            value = sum(p.count or 0 for p in pieces)
+        # Exact only when the answer is one exact batch cell: one day of a daily metric, ungrouped or for one group.
+        # Anything wider (several days, hours or groups, where one player can appear in several cells) is the union of
+        # the sketches.
+        one_cell = first == last and metric.granularity is Granularity.DAY and (metric.group_by is None or group)
+        if one_cell and sources == {"batch"} and len(pieces) == 1:
+            value = pieces[0].count or 0
             exact, low, high = True, value, value
         else:
             value, exact, low, high = estimate.value, False, estimate.low, estimate.high

@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     catalog_path: str | None = None
     ttl_days: int = 35
     api_key: str = "local-dev-key"
-    batch_at: str = "02:00"  # local stack: when the nightly job runs, in the reporting time zone
+    batch_at: str = "02:00"  # local stack: when the nightly job runs (reporting time zone), or "off"
 
     @field_validator("tz")
     @classmethod

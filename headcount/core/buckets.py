@@ -36,10 +36,6 @@ def _hour_bucket(local: datetime) -> str:
     return local.replace(minute=0, second=0, microsecond=0).isoformat(timespec="minutes")
 
 
-def day_of_bucket(bucket: str) -> str:
-    return bucket[:10]
-
-
 def local_date(now_ms: int, tz: str) -> date:
     return datetime.fromtimestamp(now_ms / 1000, ZoneInfo(tz)).date()
 

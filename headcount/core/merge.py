@@ -55,9 +55,11 @@ def merge_day(
     points: list[Point] = []
     for bucket in buckets:
         cells = sorted(g for b, g in by_cell if b == bucket)
-        if not cells:
-            shown_group = group if group is not None else None
-            points.append(Point(bucket, shown_group if grouped else None, 0, False, "none", 0, 0))
+        if not cells:  # a published day is exact everywhere, its empty buckets included
+            published = source == "batch"
+            points.append(
+                Point(bucket, group if grouped else None, 0, published, source if published else "none", 0, 0)
+            )
             continue
         for cell_group in cells:
             value, low, high = _combine(metric, by_cell[(bucket, cell_group)], exact=source == "batch")

@@ -2,9 +2,10 @@
 (arrival time, UTC), buffered by size and by time.
 
 Durability: a file is written under a hidden temporary name, fsynced, then renamed; the shard's checkpoint moves only after
-every file of the flush is in place. A crash anywhere re-archives from the checkpoint: at most a duplicate file, which the
-nightly job's dedup by event_id absorbs. File names start at the first sequence number they hold, so a re-archive of the
-same records usually replaces the file rather than adding one.
+every file of the flush is in place. A crash anywhere re-archives from the checkpoint: nothing is lost. File names start
+at the first sequence number they hold, so a re-archive from the same checkpoint replaces its files rather than adding
+copies; a copy that does remain (Firehose too may deliver twice) is absorbed by the nightly job's dedup for events with
+an event_id, and counted twice for events without one.
 """
 
 from __future__ import annotations

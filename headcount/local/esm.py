@@ -4,8 +4,8 @@
 - ReportBatchItemFailures: the shard resumes at the lowest reported sequence number; an itemIdentifier that is not in the
   batch fails the whole batch (as on AWS).
 - A function error retries the batch; with bisect on, the failing batch is split in two and each half retried.
-- After `max_retry_attempts` retries (-1: until the records expire), the batch's metadata goes to the on-failure SQS queue
-  and the shard moves on. Records are never skipped silently.
+- After `max_retry_attempts` retries (-1: no limit), or once the batch's oldest record is older than `max_record_age_s`,
+  the batch's metadata goes to the on-failure SQS queue and the shard moves on. Records are never skipped silently.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class MappingSettings:
     batch_size: int = names.FOLD_BATCH_SIZE
     batching_window_s: float = names.FOLD_BATCHING_WINDOW_S
     max_retry_attempts: int = names.FOLD_MAX_RETRY_ATTEMPTS
+    max_record_age_s: float = names.FOLD_MAX_RECORD_AGE_S
     bisect_on_error: bool = names.FOLD_BISECT_ON_ERROR
     starting_position: str = "TRIM_HORIZON"
     function_name: str = "headcount-fold"
@@ -122,8 +123,9 @@ class ShardMapping:
                 f"{outcome.error or f'partial failure, resuming at {outcome.resume_at}'}",
                 flush=True,
             )
-            if 0 <= self.settings.max_retry_attempts < attempts:
-                self._send_to_on_failure(batch, attempts, outcome)
+            condition = self._exhausted(batch, attempts)
+            if condition is not None:
+                self._send_to_on_failure(batch, attempts, outcome, condition)
                 self.commit(batch[-1]["SequenceNumber"])
                 return
             if outcome.error is not None and self.settings.bisect_on_error and len(batch) > 1:
@@ -157,37 +159,27 @@ class ShardMapping:
         return _Outcome(resume_at=min(reported))
 
     def event(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
-        """The event Lambda sends for a Kinesis batch."""
-        return {
-            "Records": [
-                {
-                    "kinesis": {
-                        "kinesisSchemaVersion": "1.0",
-                        "partitionKey": r["PartitionKey"],
-                        "sequenceNumber": r["SequenceNumber"],
-                        "data": base64.b64encode(r["Data"]).decode(),
-                        "approximateArrivalTimestamp": r["ApproximateArrivalTimestamp"].timestamp(),
-                    },
-                    "eventSource": "aws:kinesis",
-                    "eventVersion": "1.0",
-                    "eventID": f"{self.shard_id}:{r['SequenceNumber']}",
-                    "eventName": "aws:kinesis:record",
-                    "invokeIdentityArn": f"arn:aws:iam::123456789012:role/{self.settings.function_name}",
-                    "awsRegion": names.REGION,
-                    "eventSourceARN": self.stream_arn,
-                }
-                for r in batch
-            ]
-        }
+        return kinesis_event(batch, self.shard_id, self.stream_arn, self.settings.function_name)
 
-    def _send_to_on_failure(self, batch: list[dict[str, Any]], attempts: int, outcome: _Outcome) -> None:
+    def _exhausted(self, batch: list[dict[str, Any]], attempts: int) -> str | None:
+        """Why Lambda would give this batch up now, or None to retry it."""
+        if 0 <= self.settings.max_retry_attempts < attempts:
+            return "RetryAttemptsExhausted"
+        oldest = batch[0]["ApproximateArrivalTimestamp"].timestamp()
+        if 0 <= self.settings.max_record_age_s < time.time() - oldest:
+            return "RecordAgeExceeded"
+        return None
+
+    def _send_to_on_failure(
+        self, batch: list[dict[str, Any]], attempts: int, outcome: _Outcome, condition: str
+    ) -> None:
         """The record Lambda sends to an on-failure destination: metadata only, the records stay in the stream."""
         self.on_failure(
             {
                 "requestContext": {
                     "requestId": str(uuid.uuid4()),
                     "functionArn": f"arn:aws:lambda:{names.REGION}:123456789012:function:{self.settings.function_name}",
-                    "condition": "RetryAttemptsExhausted",
+                    "condition": condition,
                     "approximateInvokeCount": attempts,
                 },
                 "responseContext": {
@@ -208,6 +200,33 @@ class ShardMapping:
                 },
             }
         )
+
+
+def kinesis_event(
+    records: list[dict[str, Any]], shard_id: str, stream_arn: str, function_name: str = "headcount-fold"
+) -> dict[str, Any]:
+    """The event Lambda sends for a batch of one shard's records (as GetRecords returns them)."""
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": r["PartitionKey"],
+                    "sequenceNumber": r["SequenceNumber"],
+                    "data": base64.b64encode(r["Data"]).decode(),
+                    "approximateArrivalTimestamp": r["ApproximateArrivalTimestamp"].timestamp(),
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{shard_id}:{r['SequenceNumber']}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": f"arn:aws:iam::123456789012:role/{function_name}",
+                "awsRegion": names.REGION,
+                "eventSourceARN": stream_arn,
+            }
+            for r in records
+        ]
+    }
 
 
 def sqs_sender(queue_url: str) -> Callable[[dict[str, Any]], None]:

@@ -47,16 +47,33 @@ class NightlySchedule(threading.Thread):
         self._stop_requested.set()
 
 
-def batch_in_subprocess(log_path: Path) -> Callable[[date], None]:
-    """Run `headcount batch --day D` as its own process (Spark's JVM does not live in the stack's process)."""
+class BatchProcess:
+    """Runs `headcount batch --day D` as its own process (Spark's JVM does not live in the stack's process), and stops
+    a run still going when the stack stops."""
 
-    def run(day: date) -> None:
-        with open(log_path, "ab") as log:
-            subprocess.run(
-                [sys.executable, "-m", "headcount", "batch", "--day", day.isoformat()],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
 
-    return run
+    def __call__(self, day: date) -> None:
+        with open(self.log_path, "ab") as log:
+            with self._lock:
+                if self._stopped:
+                    return
+                argv = [sys.executable, "-m", "headcount", "batch", "--day", day.isoformat()]
+                self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process.wait()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        with self._lock:
+            self._stopped = True
+            process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

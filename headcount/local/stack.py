@@ -11,7 +11,7 @@ from headcount import names
 from headcount.local import resources
 from headcount.local.gateway import LocalApiGateway
 from headcount.local.processes import ChildProcess, port_in_use, wait_for_port
-from headcount.local.scheduler import NightlySchedule, batch_in_subprocess
+from headcount.local.scheduler import BatchProcess, NightlySchedule
 from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
 from headcount.settings import Settings
@@ -27,6 +27,7 @@ class LocalStack:
         self.supervisor: Supervisor | None = None
         self.gateway: LocalApiGateway | None = None
         self.schedule: NightlySchedule | None = None
+        self.batch: BatchProcess | None = None
 
     def __enter__(self) -> LocalStack:
         try:
@@ -87,14 +88,17 @@ class LocalStack:
             self.settings.environment,
         )
         self.gateway.start()
-        self.schedule = NightlySchedule(
-            Settings().batch_at, Settings().tz, batch_in_subprocess(config.log_dir / "batch.log")
-        )
-        self.schedule.start()
+        settings = Settings()
+        if settings.batch_at != "off":
+            self.batch = BatchProcess(config.log_dir / "batch.log")
+            self.schedule = NightlySchedule(settings.batch_at, settings.tz, self.batch)
+            self.schedule.start()
 
     def stop(self) -> None:
         if self.schedule is not None:
             self.schedule.stop()
+        if self.batch is not None:
+            self.batch.stop()
         if self.gateway is not None:
             self.gateway.stop()
         if self.supervisor is not None:

@@ -35,6 +35,7 @@ from headcount.core.events import (
     MAX_RECORD_BYTES,
     PAST_LIMIT_MS,
 )
+from headcount.views.tables import RAW_CSV_OPTIONS
 
 HOUR_MS = 3_600_000
 TYPE_PATTERN = "[a-z][a-z0-9_]{0,63}"
@@ -45,13 +46,6 @@ ISO_PATTERN = (
     r"(Z|([+-])([0-9]{2})(?::?([0-9]{2}))?)$"
 )
 
-# One line of a gzip JSON-lines file per row, as text: no quoting, no header, no comment lines; lines that are not UTF-8
-# (never valid JSON) are skipped by `ignore_errors`.
-RAW_CSV_OPTIONS = (
-    "auto_detect = false, delim = '\\x01', quote = '', escape = '', comment = '', header = false, "
-    "columns = {'line': 'VARCHAR'}, compression = 'gzip', new_line = '\\n', strict_mode = false, "
-    "ignore_errors = true, hive_partitioning = true, hive_types = {'dt': 'VARCHAR', 'hr': 'VARCHAR'}"
-)
 
 _MACROS = [
     # Python's str(int) of a JSON integer, or NULL when the JSON value is not an integer literal (1.0, 1e3, "1", true).

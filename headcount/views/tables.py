@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from headcount import names
-from headcount.views.exact_counts_sql import RAW_CSV_OPTIONS
+
+# One line of a gzip JSON-lines file per row, as text: no quoting, no header, no comment lines; lines that are not UTF-8
+# (never valid JSON) are skipped by `ignore_errors`.
+RAW_CSV_OPTIONS = (
+    "auto_detect = false, delim = '\\x01', quote = '', escape = '', comment = '', header = false, "
+    "columns = {'line': 'VARCHAR'}, compression = 'gzip', new_line = '\\n', strict_mode = false, "
+    "ignore_errors = true, hive_partitioning = true, hive_types = {'dt': 'VARCHAR', 'hr': 'VARCHAR'}"
+)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,13 @@ def local_stack(tmp_path_factory):
     if busy:  # another stack (another test run?) would answer in place of ours
         pytest.fail(f"ports {busy} are in use on 127.0.0.1: is another test run going on?")
     state = tmp_path_factory.mktemp("headcount-state")
-    env = {**os.environ, **PORTS, "HEADCOUNT_STATE_DIR": str(state), "HEADCOUNT_TZ": "UTC"}
+    env = {
+        **os.environ,
+        **PORTS,
+        "HEADCOUNT_STATE_DIR": str(state),
+        "HEADCOUNT_TZ": "UTC",
+        "HEADCOUNT_BATCH_AT": "off",
+    }  # the tests run the nightly job themselves
     log = open(state / "up.log", "wb")  # noqa: SIM115 - closed in teardown
     process = subprocess.Popen(
         [sys.executable, "-m", "headcount", "up"],

@@ -1,7 +1,7 @@
 """The fold Lambda handler on a Lambda-shaped Kinesis event, against DynamoDB (moto in-process)."""
 
-import base64
 import json
+from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from functions.fold.handler import handler
 from headcount import names
 from headcount.local.esm import LocalLambdaContext
+from headcount.local.esm import kinesis_event as lambda_kinesis_event
 from headcount.views.realtime import DynamoRealtimeStore
 
 NOW_S = 1_795_000_000
@@ -17,28 +18,17 @@ SHARD = "shardId-000000000001"
 
 
 def kinesis_event(docs, first_seq=49_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000):
-    records = []
-    for i, doc in enumerate(docs):
-        data = doc if isinstance(doc, bytes) else json.dumps(doc).encode() + b"\n"
-        seq = str(first_seq + i)
-        records.append(
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": "p",
-                    "sequenceNumber": seq,
-                    "data": base64.b64encode(data).decode(),
-                    "approximateArrivalTimestamp": NOW_S + 0.5,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{SHARD}:{seq}",
-                "eventName": "aws:kinesis:record",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/headcount-events",
-            }
-        )
-    return {"Records": records}
+    arrival = datetime.fromtimestamp(NOW_S + 0.5, UTC)
+    records = [
+        {
+            "SequenceNumber": str(first_seq + i),
+            "PartitionKey": "p",
+            "ApproximateArrivalTimestamp": arrival,
+            "Data": doc if isinstance(doc, bytes) else json.dumps(doc).encode() + b"\n",
+        }
+        for i, doc in enumerate(docs)
+    ]
+    return lambda_kinesis_event(records, SHARD, "arn:aws:kinesis:us-east-1:123456789012:stream/headcount-events")
 
 
 def context():

@@ -41,7 +41,6 @@ class Recorder:
 
 def test_the_event_has_lambdas_kinesis_shape():
     recorder = Recorder(lambda seqs, event: None)
-    recorder.mapping().offer(kinesis_records(1))
     event = recorder.mapping().event(kinesis_records(1))
     record = event["Records"][0]
     assert record["eventID"] == "shardId-000000000000:1000" and record["eventSource"] == "aws:kinesis"
@@ -105,3 +104,25 @@ def test_errors_bisect_until_the_poison_record_is_isolated_then_go_to_the_on_fai
     assert recorder.commits[-1] == "1009"  # the shard moved on; nothing else was skipped
     delivered = {s for call in recorder.calls for s in call if 1005 not in call}
     assert delivered == set(range(1000, 1010)) - {1005}
+
+
+def test_partial_failures_count_as_retries_until_the_batch_is_given_up():
+    recorder = Recorder(lambda seqs, event: {"batchItemFailures": [{"itemIdentifier": str(seqs[-1])}]})
+    mapping = recorder.mapping(max_retry_attempts=2)
+    mapping.offer(kinesis_records(5))
+    mapping.tick(closed=True)
+    # each answer applies all but the last record: 1000-1003 go through, 1004 fails three times
+    assert recorder.calls == [[1000, 1001, 1002, 1003, 1004], [1004], [1004]]
+    assert [f["KinesisBatchInfo"]["startSequenceNumber"] for f in recorder.failures] == ["1004"]
+    assert recorder.commits == ["1003", "1004"]
+
+
+def test_with_unlimited_retries_a_batch_is_given_up_only_when_its_records_are_too_old():
+    def fail(seqs, event):
+        raise ConnectionError("DynamoDB unreachable")
+
+    recorder = Recorder(fail)
+    mapping = recorder.mapping(max_retry_attempts=-1, bisect_on_error=False, max_record_age_s=3600)
+    mapping.offer(kinesis_records(3))  # arrived on 2026-11-26 00:00 UTC: long before this test runs
+    mapping.tick(closed=True)
+    assert len(recorder.calls) == 1 and recorder.failures[0]["requestContext"]["condition"] == "RecordAgeExceeded"

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import orjson
 
+from headcount.catalog import load_catalog
 from headcount.core import sketches
-from headcount.core.catalog import load_catalog
 from headcount.local.esm import kinesis_event
 from headcount.simulator import simulate
 

@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from headcount.catalog import load_catalog
 from headcount.core.buckets import bucket_of, buckets_of_day, resolve_day
-from headcount.core.catalog import Catalog, Kind, load_catalog
+from headcount.core.catalog import Catalog, Kind
 from headcount.core.events import Rejection, parse_event
 
 if TYPE_CHECKING:

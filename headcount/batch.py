@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headcount import names
+from headcount.catalog import load_catalog
 from headcount.core import sketches
 from headcount.core.buckets import resolve_day
-from headcount.core.catalog import Catalog, Granularity, Kind, load_catalog
+from headcount.core.catalog import Catalog, Granularity, Kind
 from headcount.views.batch import BatchRow, BatchView
 
 if TYPE_CHECKING:

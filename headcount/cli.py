@@ -101,8 +101,8 @@ def run_demo(config: LocalConfig, events: int, serve: bool) -> int:
 
 def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dict[str, int]:
     from headcount.aws import client
+    from headcount.catalog import load_catalog
     from headcount.core.buckets import day_bounds_ms, local_date
-    from headcount.core.catalog import load_catalog
     from headcount.settings import Settings
     from headcount.simulator import Producer, send, simulate
 

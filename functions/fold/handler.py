@@ -2,6 +2,9 @@
 
 Reports batch item failures (the event-source mapping has ReportBatchItemFailures on), so a DynamoDB failure resumes the
 shard from the first record not yet applied, while rejected events are counted, logged and never retried.
+
+Not Powertools' BatchProcessor: that calls a handler per record, and the fold must aggregate the whole batch before it
+writes each touched item once. The response is the same `batchItemFailures` shape, built here.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from headcount.core.catalog import Catalog, load_catalog
+from headcount.catalog import load_catalog
+from headcount.core.catalog import Catalog
 from headcount.core.fold import Record
 from headcount.folding import fold_batch
 from headcount.observability import logger, metrics, tracer

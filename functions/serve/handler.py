@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from headcount.core.catalog import load_catalog
+from headcount.catalog import load_catalog
 from headcount.observability import logger, metrics, tracer
 from headcount.serving import BadRequest, MetricsService, UnknownMetric
 from headcount.settings import Settings

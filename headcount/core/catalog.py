@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from enum import Enum
-from importlib import resources
-from pathlib import Path
 
 from headcount.core.events import ATTR_KEY_RE, TYPE_RE
 
@@ -114,16 +111,3 @@ def _metric(entry: dict) -> Metric:
         if not 4 <= lg_k <= 21:
             raise ValueError("lg_k must be between 4 and 21")
     return Metric(name, kind, event_type, Granularity(entry.get("granularity", "day")), field, group_by, lg_k)
-
-
-def load_catalog(path: str | Path | None = None) -> Catalog:
-    """Load the catalog from `path`, or the default catalog shipped in the package."""
-    if path is None:
-        text = resources.files("headcount").joinpath("catalog.json").read_text()
-    else:
-        text = Path(path).read_text()
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise CatalogError(f"catalog is not JSON: {exc}") from None
-    return parse_catalog(doc)

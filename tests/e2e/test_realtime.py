@@ -12,9 +12,10 @@ from datetime import timedelta
 import pytest
 
 from headcount.aws import client
+from headcount.catalog import load_catalog
 from headcount.core import sketches
 from headcount.core.buckets import day_bounds_ms, local_date
-from headcount.core.catalog import Kind, load_catalog
+from headcount.core.catalog import Kind
 from headcount.local.shards import CheckpointStore, wait_caught_up
 from headcount.local.workers import FOLD
 from headcount.simulator import Producer, send, simulate

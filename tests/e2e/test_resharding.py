@@ -8,7 +8,7 @@ import pytest
 
 from headcount import names
 from headcount.aws import client
-from headcount.core.catalog import load_catalog
+from headcount.catalog import load_catalog
 from headcount.local.shards import CheckpointStore, wait_caught_up
 from headcount.local.workers import FOLD
 from headcount.simulator import Producer, send, simulate

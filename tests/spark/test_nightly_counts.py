@@ -16,9 +16,10 @@ from datasketches import tgt_hll_type
 from glue_jobs import nightly_counts as job
 from headcount import names
 from headcount.batch import publish, read_counts, run_batch
+from headcount.catalog import load_catalog
 from headcount.core import sketches
 from headcount.core.buckets import bucket_of, buckets_of_day, day_bounds_ms
-from headcount.core.catalog import Catalog, Granularity, Kind, load_catalog
+from headcount.core.catalog import Catalog, Granularity, Kind
 from headcount.core.events import Reason, Rejection, parse_event
 from headcount.simulator import Simulation, simulate
 from headcount.views.batch import DynamoBatchView, InMemoryBatchView

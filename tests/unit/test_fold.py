@@ -3,8 +3,8 @@
 import json
 import random
 
+from headcount.catalog import load_catalog
 from headcount.core import sketches
-from headcount.core.catalog import load_catalog
 from headcount.core.fold import Record
 from headcount.folding import fold_batch
 from headcount.views.realtime import InMemoryRealtimeStore

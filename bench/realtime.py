@@ -112,7 +112,7 @@ def whole_stack(events: int) -> dict:
     from headcount.local.shards import wait_caught_up
     from headcount.local.stack import LocalStack
     from headcount.local.workers import FOLD, WorkerSettings
-    from headcount.simulator import Producer, send
+    from headcount.views.stream import Producer, send
 
     state = Path(tempfile.mkdtemp(prefix="headcount-bench-"))
     config = LocalConfig(state_dir=state, moto_port=24566, kinesis_port=24567, api_port=28080)

@@ -104,7 +104,8 @@ def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dic
     from headcount.catalog import load_catalog
     from headcount.core.buckets import day_bounds_ms, local_date
     from headcount.settings import Settings
-    from headcount.simulator import Producer, send, simulate
+    from headcount.simulator import simulate
+    from headcount.views.stream import Producer, send
 
     settings = Settings()
     now_ms = int(time.time() * 1000)

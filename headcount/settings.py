@@ -15,6 +15,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HEADCOUNT_", frozen=True)
 
+    stream: str = names.STREAM
     realtime_table: str = names.REALTIME_TABLE
     batch_table: str = names.BATCH_TABLE
     tz: str = "UTC"

@@ -12,12 +12,15 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from headcount.aws import client
 from headcount.catalog import load_catalog
+from headcount.ingest import BadBody, TooLarge, accept_events
 from headcount.observability import logger, metrics, tracer
 from headcount.serving import BadRequest, MetricsService, UnknownMetric
 from headcount.settings import Settings
 from headcount.views.batch import DynamoBatchView
 from headcount.views.realtime import DynamoRealtimeStore
+from headcount.views.stream import Producer, StreamUnavailable
 
 app = APIGatewayRestResolver()
 
@@ -72,14 +75,29 @@ def distinct(name: str) -> dict:
     return _runtime()[1].distinct(name, q.get("from"), q.get("to"), q.get("group"), int(time.time() * 1000))
 
 
-@app.exception_handler(UnknownMetric)
-def unknown_metric(exc: UnknownMetric) -> Response:
-    return _error(404, "unknown_metric", str(exc))
+@app.post("/v1/events")
+def post_events() -> Response:
+    body = app.current_event.decoded_body or ""
+    result = accept_events(body.encode() if isinstance(body, str) else body, int(time.time() * 1000), _producer())
+    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result["accepted"])
+    return Response(200, content_types.APPLICATION_JSON, result)
 
 
-@app.exception_handler(BadRequest)
-def bad_request(exc: BadRequest) -> Response:
-    return _error(400, "bad_request", str(exc))
+@lru_cache(maxsize=1)
+def _producer() -> Producer:
+    return Producer(client("kinesis"), _runtime()[0].stream)
+
+
+# Domain errors become HTTP answers here, and only here.
+_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    BadRequest: (400, "bad_request"),
+    BadBody: (400, "bad_request"),
+    UnknownMetric: (404, "unknown_metric"),
+    TooLarge: (413, "too_large"),
+    StreamUnavailable: (503, "stream_unavailable"),
+}
+for _type, (_status, _code) in _ERRORS.items():
+    app.exception_handler(_type)(lambda exc, status=_status, code=_code: _error(status, code, str(exc)))
 
 
 @app.not_found

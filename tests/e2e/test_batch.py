@@ -16,7 +16,8 @@ from headcount.catalog import load_catalog
 from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.core.catalog import Kind
 from headcount.local.shards import wait_caught_up
-from headcount.simulator import Producer, send, simulate
+from headcount.simulator import simulate
+from headcount.views.stream import Producer, send
 from tests.e2e.conftest import PORTS
 from tests.e2e.test_realtime import api
 

@@ -18,7 +18,8 @@ from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.core.catalog import Kind
 from headcount.local.shards import CheckpointStore, wait_caught_up
 from headcount.local.workers import FOLD
-from headcount.simulator import Producer, send, simulate
+from headcount.simulator import simulate
+from headcount.views.stream import Producer, send
 
 pytestmark = pytest.mark.e2e
 CATALOG = load_catalog()
@@ -117,3 +118,26 @@ def test_the_real_time_layer_matches_the_truth_through_kills_and_redelivery(loca
 
     # Then nothing changes
     assert snapshot(config, truth) == first
+
+
+def test_a_game_posts_events_through_the_api_and_sees_them_counted(local_stack):
+    config = local_stack
+    # Given a game client posting a batch for a day nobody else uses (10 days ago), one event malformed
+    ts = int(time.time() * 1000) - 10 * 86_400_000
+    day = time.strftime("%Y-%m-%d", time.gmtime(ts / 1000))
+    events = [{"event_id": f"m{i}", "type": "match_end", "player_id": f"p{i}", "ts": ts} for i in range(7)]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{config.api_port}/v1/events",
+        data=json.dumps({"events": [*events, {"type": "x"}]}).encode(),
+        headers={"x-api-key": "local-dev-key", "content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    assert answer["accepted"] == 7 and [r["index"] for r in answer["rejected"]] == [7]
+    # Then, seconds later, the matches of that day are counted
+    deadline = time.monotonic() + 30
+    while api(config, f"/v1/metrics/matches_played?from={day}&to={day}")["points"][0]["value"] < 7:
+        assert time.monotonic() < deadline, "posted events did not show up within 30 s"
+        time.sleep(0.2)
+    assert api(config, f"/v1/metrics/matches_played?from={day}&to={day}")["points"][0]["value"] == 7

@@ -11,7 +11,8 @@ from headcount.aws import client
 from headcount.catalog import load_catalog
 from headcount.local.shards import CheckpointStore, wait_caught_up
 from headcount.local.workers import FOLD
-from headcount.simulator import Producer, send, simulate
+from headcount.simulator import simulate
+from headcount.views.stream import Producer, send
 from tests.e2e.test_realtime import api
 
 pytestmark = pytest.mark.e2e

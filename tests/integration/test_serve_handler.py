@@ -132,3 +132,42 @@ def test_a_published_day_is_exact_in_its_empty_buckets_too(aws):
     assert [p["value"] for p in body["points"] if p["bucket"] == noon] == [9] and sum(
         p["value"] for p in body["points"]
     ) == 9
+
+
+def post(path, body, headers=KEY):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = handler(proxy_event("POST", path, dict(headers), data), LocalLambdaContext("serve", "r", "arn:x"))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_posted_events_are_validated_and_the_valid_ones_reach_the_stream(aws):
+    from headcount import names
+    from headcount.aws import client
+    from headcount.local import resources
+
+    resources.create_stream(1)
+    now_ms = int(time.time() * 1000)
+    events = [
+        {"event_id": "a", "type": "session_start", "player_id": "p-1", "ts": now_ms, "attrs": {"country": "DE"}},
+        {"type": "session_start", "ts": now_ms},  # no player
+        {"event_id": "c", "type": "match_end", "player_id": 42, "ts": now_ms + 86_400_000},  # tomorrow
+        {"event_id": "d", "type": "match_end", "player_id": 42, "ts": now_ms - 60_000},
+    ]
+    status, body = post("/v1/events", {"events": events})
+    assert status == 200 and body["accepted"] == 2
+    assert [(r["index"], r["reason"]) for r in body["rejected"]] == [(1, "bad_player_id"), (2, "ts_in_future")]
+
+    kinesis = client("kinesis")
+    shard = kinesis.list_shards(StreamName=names.STREAM)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName=names.STREAM, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = kinesis.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert [json.loads(r["Data"])["event_id"] for r in records] == ["a", "d"]
+    assert [r["PartitionKey"] for r in records] == ["p-1", "42"] and all(r["Data"].endswith(b"\n") for r in records)
+
+
+def test_posting_too_much_or_nonsense_is_refused(aws):
+    assert post("/v1/events", {"events": [{}] * 501})[0] == 413
+    assert post("/v1/events", b"x" * (1024 * 1024 + 1))[0] == 413
+    assert post("/v1/events", b"{not json")[0] == 400
+    assert post("/v1/events", {"event": []})[0] == 400
+    assert post("/v1/events", {"events": []}, headers={})[0] == 403

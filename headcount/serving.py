@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from headcount.core import buckets as bk
@@ -34,8 +35,7 @@ class MetricsService:
         metric = self._metric(name)
         first, last = self._range(start, end, now_ms)
         points = []
-        for day in bk.days(first, last):
-            batch, realtime = self._day(metric, day)
+        for day, (batch, realtime) in self._days(metric, first, last):
             points += merge_day(metric, bk.buckets_of_day(day, metric.granularity, self.tz), batch, realtime, group)
         return {"metric": name, "timezone": self.tz, "points": [p.to_json() for p in points]}
 
@@ -48,8 +48,7 @@ class MetricsService:
         first, last = self._range(start, end, now_ms)
         pieces: list[Partial] = []
         sources: set[str] = set()
-        for day in bk.days(first, last):
-            batch, realtime = self._day(metric, day)
+        for _day, (batch, realtime) in self._days(metric, first, last):
             chosen = batch if batch is not None else realtime
             chosen = [p for p in chosen if group is None or p.group == group]
             if chosen:
@@ -93,6 +92,16 @@ class MetricsService:
         if (last - first).days + 1 > MAX_RANGE_DAYS:
             raise BadRequest(f"the range spans more than {MAX_RANGE_DAYS} days")
         return first, last
+
+    def _days(
+        self, metric: Metric, first: date, last: date
+    ) -> list[tuple[date, tuple[list[Partial] | None, list[Partial]]]]:
+        """Each day's stored pieces, read concurrently: a long range is many independent DynamoDB queries."""
+        days = bk.days(first, last)
+        if len(days) == 1:
+            return [(days[0], self._day(metric, days[0]))]
+        with ThreadPoolExecutor(min(8, len(days))) as pool:
+            return list(zip(days, pool.map(lambda day: self._day(metric, day), days), strict=True))
 
     def _day(self, metric: Metric, day: date) -> tuple[list[Partial] | None, list[Partial]]:
         batch = self.batch.day_rows(metric.name, day.isoformat())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     config = LocalConfig.from_env()
     if args.command == "up":
         if args.shards:
-            config = LocalConfig(**{**config.__dict__, "shards": args.shards})
+            config = dataclasses.replace(config, shards=args.shards)
         return run_up(config)
     if args.command == "demo":
         return run_demo(config, args.events, serve=not args.no_serve)

@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test lint fmt bench bench-realtime bench-batch clean
+.PHONY: run test lint fmt synth bench bench-realtime bench-batch clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json package-lock.json
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "headcount needs Python 3.11 or later (PY=...)")'
@@ -34,6 +34,9 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+synth: $(STAMP)  ## the CloudFormation template `cdk deploy` would ship (cdk.out/), with cdk-nag's checks; no AWS account needed
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 npx cdk synth --quiet
 
 bench: bench-realtime bench-batch
 

@@ -18,3 +18,21 @@ FOLD_BATCHING_WINDOW_S = 1
 FOLD_MAX_RETRY_ATTEMPTS = -1
 FOLD_MAX_RECORD_AGE_S = 24 * 3600
 FOLD_BISECT_ON_ERROR = True
+
+# The stack's other names (infra/). The stream's shard count is the local default too (HEADCOUNT_SHARDS).
+STREAM_SHARDS = 4
+FOLD_FUNCTION = "headcount-fold"
+SERVE_FUNCTION = "headcount-serve"
+ARCHIVE_DELIVERY_STREAM = "headcount-archive"
+NIGHTLY_JOB = "headcount-nightly-counts"
+ATHENA_WORKGROUP = "headcount"
+API_KEY_SECRET = "headcount/api-key"  # noqa: S105 - the secret's name, not a value
+ALARM_TOPIC = "headcount-alarms"
+# Prefixes of the lake bucket: raw/ as the local archiver lays it out, counts/ as the nightly job writes it.
+RAW_PREFIX = "raw/"
+COUNTS_PREFIX = "counts/"
+ARCHIVE_ERRORS_PREFIX = "archive-errors/"
+ATHENA_RESULTS_PREFIX = "athena-results/"
+# One invocation per shard at a time: each (metric, bucket, group, shard) item has a single writer.
+FOLD_PARALLELIZATION_FACTOR = 1
+FOLD_STARTING_POSITION = "TRIM_HORIZON"

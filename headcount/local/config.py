@@ -15,7 +15,7 @@ class LocalConfig:
     moto_port: int = 4566
     kinesis_port: int = 4567
     api_port: int = 8080
-    shards: int = 4
+    shards: int = names.STREAM_SHARDS
 
     @property
     def lake_dir(self) -> Path:
@@ -40,7 +40,7 @@ class LocalConfig:
             moto_port=int(os.environ.get("HEADCOUNT_MOTO_PORT", 4566)),
             kinesis_port=int(os.environ.get("HEADCOUNT_KINESIS_PORT", 4567)),
             api_port=int(os.environ.get("HEADCOUNT_API_PORT", 8080)),
-            shards=int(os.environ.get("HEADCOUNT_SHARDS", 4)),
+            shards=int(os.environ.get("HEADCOUNT_SHARDS", names.STREAM_SHARDS)),
         )
 
     def aws_environment(self) -> dict[str, str]:

@@ -32,8 +32,8 @@ class MappingSettings:
     max_retry_attempts: int = names.FOLD_MAX_RETRY_ATTEMPTS
     max_record_age_s: float = names.FOLD_MAX_RECORD_AGE_S
     bisect_on_error: bool = names.FOLD_BISECT_ON_ERROR
-    starting_position: str = "TRIM_HORIZON"
-    function_name: str = "headcount-fold"
+    starting_position: str = names.FOLD_STARTING_POSITION
+    function_name: str = names.FOLD_FUNCTION
     retry_backoff_s: float = 0.5
 
 

@@ -1,0 +1,40 @@
+"""The CDK app `cdk synth` / `cdk deploy` run (cdk.json: `.venv/bin/python -m infra.app`).
+
+Account and region come from the standard CDK environment (CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION, set by the CLI
+from the caller's credentials and profile); without them the stack is environment-agnostic. Nothing is looked up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from infra.stack import HeadcountStack
+
+STACK_NAME = "Headcount"
+
+
+def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
+    """The app with its stack and the AwsSolutions checks (run when the app is synthesized; errors fail the synth)."""
+    app = App(context=dict(context) if context is not None else None, outdir=outdir)
+    env = Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+    HeadcountStack(
+        app,
+        STACK_NAME,
+        env=env,
+        description="headcount: exact and real-time player counts (Kinesis, Lambda, DynamoDB, Firehose, Glue, Athena)",
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return app
+
+
+def main() -> None:
+    build_app().synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""The batch layer: the nightly Glue 5.0 job (exact counts from the raw archive, published into the batch view), its
+schedule, the Glue Data Catalog tables Athena queries, and the Athena workgroup."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+
+from aws_cdk import Duration, Stack, TimeZone
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as targets
+from constructs import Construct
+
+from headcount import names
+from infra.lambda_function import REPO_ROOT
+from infra.nag import acknowledge, arn_of, bootstrap_assets_objects, managed_policy
+from infra.realtime import pk_sk_table
+
+JOB_SCRIPT = REPO_ROOT / "glue_jobs" / "nightly_counts.py"
+JOB_PACKAGES = ("headcount", "glue_jobs")  # shipped with --extra-py-files, so driver and executors import them
+# What the job imports beyond Glue 5.0's own modules (boto3, pyarrow, numpy): installed by Glue with pip at start, at the
+# versions requirements.txt pins for the Lambda functions.
+JOB_PIP_MODULES = ("orjson", "datasketches")
+PROJECTION_FIRST_DAY = "2024-01-01"  # the first partition Athena's projection considers (AthenaTables.register)
+
+
+def pinned(requirement_names: tuple[str, ...], requirements: Path = REPO_ROOT / "requirements.txt") -> str:
+    """`name==version,...` of these packages, as requirements.txt pins them."""
+    pins = dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", requirements.read_text(), flags=re.MULTILINE))
+    return ",".join(f"{name}=={pins[name]}" for name in requirement_names)
+
+
+def job_package_zip() -> Path:
+    """A zip of headcount/ and glue_jobs/ for --extra-py-files, built here (no Docker, no network). Reproducible (sorted
+    entries, fixed timestamps), so the asset hash changes only when the code does."""
+    files = sorted(
+        path
+        for package in JOB_PACKAGES
+        for path in (REPO_ROOT / package).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    target = Path(tempfile.gettempdir()) / "headcount-cdk" / f"headcount-job-{digest.hexdigest()[:16]}.zip"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                entry = zipfile.ZipInfo(str(path.relative_to(REPO_ROOT)), date_time=(1980, 1, 1, 0, 0, 0))
+                entry.external_attr = 0o644 << 16
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(entry, path.read_bytes())
+        partial.replace(target)
+    return target
+
+
+class Batch(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, lake: s3.IBucket, tz: str, nightly_at: str) -> None:
+        super().__init__(scope, construct_id)
+
+        self.table = pk_sk_table(self, "Table", names.BATCH_TABLE)
+        self.database = glue.Database(self, "Database", database_name=names.GLUE_DATABASE)
+        self.raw_table = self._raw_table(lake)
+        self.counts_table = self._counts_table(lake)
+
+        role = iam.Role(
+            self,
+            "JobRole",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description="The nightly counts job: reads the lake, writes counts/, publishes to the batch view",
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSGlueServiceRole")],
+        )
+        lake.grant_read_write(role)
+        self.table.grant_read_write_data(role)
+
+        self.job = glue.PySparkEtlJob(
+            self,
+            "NightlyCounts",
+            job_name=names.NIGHTLY_JOB,
+            description="Exact counts of a day (and again of the two before) from raw/, into counts/ and the batch view",
+            glue_version=glue.GlueVersion.V5_0,
+            role=role,
+            script=glue.Code.from_asset(str(JOB_SCRIPT)),
+            extra_python_files=[glue.Code.from_asset(str(job_package_zip()))],
+            worker_configuration=glue.WorkerConfiguration(worker_type=glue.WorkerType.G_1X, number_of_workers=4),
+            default_arguments={
+                "--lake": f"s3://{lake.bucket_name}/",
+                "--tz": tz,
+                "--batch_table": self.table.table_name,
+                "--additional-python-modules": pinned(JOB_PIP_MODULES),
+            },
+            max_concurrent_runs=1,
+            max_retries=1,  # a rerun overwrites the same day partitions and republishes the same rows: idempotent
+            timeout=Duration.hours(2),
+        )
+        acknowledge(
+            self.job,
+            {
+                "GL1": "The job logs progress lines and Spark's own logs, never event data; its log group keeps the "
+                "account's default encryption.",
+                "GL3": "Job bookmarks are not used: each run reads the arrival partitions its day needs.",
+                "Annotation::@aws-cdk/aws-glue-alpha:unencryptedContinuousLogging": "As GL1: the job's log group holds "
+                "progress lines and Spark's logs, no event data.",
+            },
+        )
+        self._acknowledge_role(role, lake)
+
+        hour, minute = nightly_at.split(":")
+        self.schedule = scheduler.Schedule(
+            self,
+            "Nightly",
+            description=f"Runs {names.NIGHTLY_JOB} for yesterday at {nightly_at} {tz}",
+            schedule=scheduler.ScheduleExpression.cron(hour=hour, minute=minute, time_zone=TimeZone.of(tz)),
+            target=targets.Universal(
+                service="glue",
+                action="startJobRun",
+                input=scheduler.ScheduleTargetInput.from_object(
+                    {"JobName": self.job.job_name, "Arguments": {"--day": "yesterday"}}
+                ),
+                policy_statements=[iam.PolicyStatement(actions=["glue:StartJobRun"], resources=[self.job.job_arn])],
+                retry_attempts=3,
+            ),
+        )
+
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "Workgroup",
+            name=names.ATHENA_WORKGROUP,
+            description="SQL over the headcount lake (tables raw and counts)",
+            recursive_delete_option=True,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{lake.bucket_name}/{names.ATHENA_RESULTS_PREFIX}",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_S3"
+                    ),
+                ),
+            ),
+        )
+
+    def _raw_table(self, lake: s3.IBucket) -> glue.CfnTable:
+        """`raw`: one row per archived line (column `line`), partitioned by arrival dt/hr. LazySimpleSerDe's default
+        field delimiter \\x01 never occurs in JSON text, so a whole line is one column (as AthenaTables.register)."""
+        return self._table(
+            "RawTable",
+            name=names.RAW_TABLE,
+            location=f"s3://{lake.bucket_name}/{names.RAW_PREFIX}",
+            columns={"line": "string"},
+            partitions={"dt": "string", "hr": "string"},
+            input_format="org.apache.hadoop.mapred.TextInputFormat",
+            output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            serde="org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+            serde_parameters={"field.delim": "\u0001"},
+            parameters={
+                "classification": "csv",
+                "compressionType": "gzip",
+                "projection.dt.type": "date",
+                "projection.dt.range": f"{PROJECTION_FIRST_DAY},NOW",
+                "projection.dt.format": "yyyy-MM-dd",
+                "projection.hr.type": "integer",
+                "projection.hr.range": "0,23",
+                "projection.hr.digits": "2",
+            },
+        )
+
+    def _counts_table(self, lake: s3.IBucket) -> glue.CfnTable:
+        """`counts`: the nightly job's Parquet output, partitioned by day."""
+        return self._table(
+            "CountsTable",
+            name=names.COUNTS_TABLE,
+            location=f"s3://{lake.bucket_name}/{names.COUNTS_PREFIX}",
+            columns={
+                "metric": "string",
+                "bucket": "string",
+                "group_value": "string",
+                "value": "bigint",
+                "sketch": "binary",
+                "run_id": "string",
+            },
+            partitions={"day": "string"},
+            input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+            serde="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+            serde_parameters={},
+            parameters={
+                "classification": "parquet",
+                "compressionType": "snappy",
+                "projection.day.type": "date",
+                "projection.day.range": f"{PROJECTION_FIRST_DAY},NOW+1DAYS",
+                "projection.day.format": "yyyy-MM-dd",
+            },
+        )
+
+    def _table(
+        self,
+        construct_id: str,
+        *,
+        name: str,
+        location: str,
+        columns: dict[str, str],
+        partitions: dict[str, str],
+        input_format: str,
+        output_format: str,
+        serde: str,
+        serde_parameters: dict[str, str],
+        parameters: dict[str, str],
+    ) -> glue.CfnTable:
+        # Partition projection: new days and hours need no crawler and no MSCK REPAIR.
+        return glue.CfnTable(
+            self,
+            construct_id,
+            catalog_id=Stack.of(self).account,
+            database_name=self.database.database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=name,
+                table_type="EXTERNAL_TABLE",
+                parameters={"EXTERNAL": "TRUE", "projection.enabled": "true", **parameters},
+                partition_keys=[glue.CfnTable.ColumnProperty(name=k, type=v) for k, v in partitions.items()],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=location,
+                    columns=[glue.CfnTable.ColumnProperty(name=k, type=v) for k, v in columns.items()],
+                    input_format=input_format,
+                    output_format=output_format,
+                    compressed=parameters.get("compressionType") == "gzip",
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library=serde, parameters=serde_parameters or None
+                    ),
+                ),
+            ),
+        )
+
+    def _acknowledge_role(self, role: iam.Role, lake: s3.IBucket) -> None:
+        acknowledge(
+            role,
+            {
+                managed_policy(
+                    "service-role/AWSGlueServiceRole"
+                ): "The Glue service's documented role policy for a job: "
+                "its CloudWatch logs and metrics, and its own temporary and script buckets (aws-glue-*).",
+                "IAM5[Action::s3:Abort*]": "CDK's grant_read_write on the lake: Spark's multipart uploads.",
+                "IAM5[Action::s3:DeleteObject*]": "CDK's grant_read_write on the lake: the job overwrites the day "
+                "partitions of counts/ it recomputes.",
+                "IAM5[Action::s3:GetBucket*]": "CDK's grant_read_write on the lake.",
+                "IAM5[Action::s3:GetObject*]": "CDK's grant_read_write on the lake, and grant_read on the job's script "
+                "and package assets.",
+                "IAM5[Action::s3:List*]": "CDK's grant_read_write on the lake: Spark lists the partitions it reads.",
+                f"IAM5[Resource::{arn_of(lake)}/*]": "The job reads raw/ and writes counts/ under any key of the lake.",
+                f"IAM5[Resource::{bootstrap_assets_objects(Stack.of(self))}]": "CDK's grant_read on the job's script "
+                "and package assets, objects of the CDK bootstrap bucket.",
+            },
+        )

@@ -1,0 +1,122 @@
+"""The ingest layer: the Kinesis stream every event enters, and its raw archive (Firehose → the lake bucket's raw/)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from headcount import names
+from infra.nag import acknowledge, arn_of
+
+# Firehose's timestamp namespace is the record's arrival time at Firehose, in UTC: the same dt/hr layout as the local
+# archiver (headcount/local/archiver.py), which the nightly job and the Athena `raw` table read.
+RAW_OUTPUT_PREFIX = f"{names.RAW_PREFIX}dt=!{{timestamp:yyyy-MM-dd}}/hr=!{{timestamp:HH}}/"
+ERROR_OUTPUT_PREFIX = f"{names.ARCHIVE_ERRORS_PREFIX}!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/"
+# Fewer, larger files for Spark and Athena; the nightly job runs hours after the day ends, so 5 minutes late is fine.
+ARCHIVE_BUFFER_INTERVAL = Duration.minutes(5)
+ARCHIVE_BUFFER_SIZE = Size.mebibytes(64)
+
+
+class Ingest(Construct):
+    """`stream`: the events; `lake`: the bucket holding raw/ (archive), counts/ (nightly job) and Athena's results."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+
+        self.stream = kinesis.Stream(
+            self,
+            "Events",
+            stream_name=names.STREAM,
+            stream_mode=kinesis.StreamMode.PROVISIONED,
+            shard_count=names.STREAM_SHARDS,
+            # 24 h, Kinesis' default: the fold gives a batch up to the on-failure queue at this age (FOLD_MAX_RECORD_AGE_S).
+            retention_period=Duration.seconds(names.FOLD_MAX_RECORD_AGE_S),
+            # The AWS managed key: producers and consumers need no KMS grants, and no per-call KMS charges.
+            encryption=kinesis.StreamEncryption.MANAGED,
+        )
+
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.lake = s3.Bucket(
+            self,
+            "Lake",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            # Versioned: raw/ is the only copy of every event ever sent. The nightly job overwrites counts/ partitions
+            # and Spark writes temporary files, so old versions expire instead of piling up.
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="lake/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="old-versions-and-uploads",
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                ),
+                # Raw hours are read by the nightly job for a few days, then only by a rare re-run or ad-hoc SQL.
+                s3.LifecycleRule(
+                    id="raw-to-intelligent-tiering",
+                    prefix=names.RAW_PREFIX,
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INTELLIGENT_TIERING, transition_after=Duration.days(30)
+                        )
+                    ],
+                ),
+                s3.LifecycleRule(
+                    id="expire-archive-errors", prefix=names.ARCHIVE_ERRORS_PREFIX, expiration=Duration.days(90)
+                ),
+                s3.LifecycleRule(
+                    id="expire-athena-results", prefix=names.ATHENA_RESULTS_PREFIX, expiration=Duration.days(30)
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.archive = firehose.DeliveryStream(
+            self,
+            "Archive",
+            delivery_stream_name=names.ARCHIVE_DELIVERY_STREAM,
+            source=firehose.KinesisStreamSource(self.stream),
+            destination=firehose.S3Bucket(
+                self.lake,
+                data_output_prefix=RAW_OUTPUT_PREFIX,
+                error_output_prefix=ERROR_OUTPUT_PREFIX,
+                compression=firehose.Compression.GZIP,
+                buffering_interval=ARCHIVE_BUFFER_INTERVAL,
+                buffering_size=ARCHIVE_BUFFER_SIZE,
+                # One record, one line. Firehose appends the delimiter to every record, also to one that already ends
+                # with a newline (POST /v1/events writes newline-terminated lines): such records are followed by an
+                # empty line, which the nightly job drops like any line that is not an event.
+                processors=[firehose.AppendDelimiterToRecordProcessor()],
+            ),
+        )
+        acknowledge(
+            self.archive,
+            {
+                "KDF1": "A delivery stream whose source is a Kinesis stream cannot have its own server-side encryption "
+                "(Firehose only supports it for Direct PUT): the source stream is encrypted with aws/kinesis and the "
+                "lake bucket encrypts every object (SSE-S3).",
+                "IAM5[Action::s3:Abort*]": "CDK's grant for Firehose's S3 writes (multipart uploads under the bucket).",
+                "IAM5[Action::s3:DeleteObject*]": "CDK's grant for Firehose's S3 writes (it replaces failed parts).",
+                "IAM5[Action::s3:GetBucket*]": "CDK's grant for Firehose's S3 writes (bucket location and ACL checks).",
+                "IAM5[Action::s3:GetObject*]": "CDK's grant for Firehose's S3 writes.",
+                "IAM5[Action::s3:List*]": "CDK's grant for Firehose's S3 writes.",
+                f"IAM5[Resource::{arn_of(self.lake)}/*]": "Firehose writes objects anywhere under raw/ and "
+                "archive-errors/ of the lake bucket; object keys are only known at delivery time.",
+            },
+        )

@@ -1,0 +1,180 @@
+"""One way to build the project's Python Lambda functions: same code bundle, runtime, tracing, logs and Powertools settings.
+
+The bundle is made without Docker: pip installs the pinned requirements for the Lambda platform (manylinux x86_64,
+CPython 3.11, binary wheels only), then `headcount/` and `functions/` are copied next to them. The Docker image the
+BundlingOptions API requires is never pulled, because the local bundler always answers.
+"""
+
+from __future__ import annotations
+
+import compileall
+import hashlib
+import py_compile
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import jsii
+from aws_cdk import (
+    AssetHashType,
+    BundlingOptions,
+    DockerImage,
+    Duration,
+    ILocalBundling,
+    RemovalPolicy,
+)
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.nag import acknowledge, managed_policy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("headcount", "functions")  # copied into the bundle, next to the installed requirements
+REQUIREMENTS = "requirements.txt"
+PYTHON_VERSION = "3.11"  # the Lambda runtime below, Glue 5.0's Python and pip's --python-version
+RUNTIME = lambda_.Runtime.PYTHON_3_11
+PIP_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", PYTHON_VERSION)
+POWERTOOLS_SERVICE = "headcount"  # the service the code's Logger/Metrics/Tracer name (headcount/observability.py)
+POWERTOOLS_NAMESPACE = "Headcount"
+
+
+def _source_files() -> list[Path]:
+    files = [REPO_ROOT / REQUIREMENTS]
+    for package in PACKAGES:
+        files += sorted(
+            p
+            for p in (REPO_ROOT / package).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        )
+    return files
+
+
+def bundle_hash() -> str:
+    """The asset hash: the pinned requirements, the copied packages and the pip flags. Computed from a few hundred KB
+    of sources, so a synth that skips bundling (the tests) never walks the repository or the venv."""
+    digest = hashlib.sha256(" ".join(PIP_PLATFORM).encode())
+    for path in _source_files():
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@jsii.implements(ILocalBundling)
+class LocalPythonBundling:
+    """pip for the Lambda platform into the asset's output folder, then the project's packages beside it."""
+
+    _installed: dict[str, Path] = {}  # requirements digest -> a finished `pip install --target`, reused within a synth
+
+    def try_bundle(self, output_dir: str, options: object = None, **_kwargs: object) -> bool:
+        out = Path(output_dir)
+        shutil.copytree(self._requirements(), out, dirs_exist_ok=True)
+        for package in PACKAGES:
+            shutil.copytree(
+                REPO_ROOT / package,
+                out / package,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                dirs_exist_ok=True,
+            )
+        # CDK zips the bundle with fixed 1980 timestamps, which timestamp-checked .pyc files would never match (and
+        # /var/task is read-only, so Python could not rewrite them): compile once here, checked by hash, never by time.
+        compileall.compile_dir(
+            str(out), quiet=1, workers=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+        )
+        return True
+
+    def _requirements(self) -> Path:
+        requirements = REPO_ROOT / REQUIREMENTS
+        key = hashlib.sha256(requirements.read_bytes()).hexdigest()
+        target = self._installed.get(key)
+        if target is None or not target.exists():
+            target = Path(tempfile.mkdtemp(prefix="headcount-lambda-deps-"))
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-compile",  # compiled after the copy, see try_bundle
+                    *PIP_PLATFORM,
+                    "--only-binary=:all:",
+                    "-r",
+                    str(requirements),
+                    "--target",
+                    str(target),
+                ],
+                check=True,
+            )
+            self._installed[key] = target
+        return target
+
+
+# The Docker fallback the API asks for; the local bundler above always succeeds or raises, so it is never used.
+_BUNDLING = BundlingOptions(
+    image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.11"),
+    command=[
+        "bash",
+        "-c",
+        f"pip install --only-binary=:all: -r {REQUIREMENTS} -t /asset-output && cp -r {' '.join(PACKAGES)} /asset-output/",
+    ],
+    local=LocalPythonBundling(),
+)
+
+
+def python_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    function_name: str,
+    handler: str,
+    description: str,
+    environment: Mapping[str, str],
+    memory_size: int = 512,
+    timeout: Duration | None = None,
+) -> lambda_.Function:
+    """A Python 3.11 function running `handler` from the project bundle, with X-Ray tracing, a log group kept a month
+    and the Powertools settings the shared observability module expects."""
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        log_group_name=f"/aws/lambda/{function_name}",
+        retention=logs.RetentionDays.ONE_MONTH,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    function = lambda_.Function(
+        scope,
+        construct_id,
+        function_name=function_name,
+        description=description,
+        runtime=RUNTIME,
+        architecture=lambda_.Architecture.X86_64,  # the platform pip installs for
+        handler=handler,
+        code=lambda_.Code.from_asset(
+            str(REPO_ROOT), asset_hash_type=AssetHashType.CUSTOM, asset_hash=bundle_hash(), bundling=_BUNDLING
+        ),
+        memory_size=memory_size,
+        timeout=timeout or Duration.seconds(30),
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+        environment={
+            "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": POWERTOOLS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            **environment,
+        },
+    )
+    acknowledge(
+        function,
+        {
+            "L1": "Pinned to Python 3.11 on purpose: the nightly Glue 5.0 job runs the same headcount package on Python 3.11, "
+            "and the bundle's binary wheels (orjson, datasketches, pydantic-core) are installed for cp311.",
+            managed_policy("service-role/AWSLambdaBasicExecutionRole"): "The Lambda service's own minimal policy for "
+            "writing the function's CloudWatch logs.",
+            "IAM5[Resource::*]": "X-Ray's PutTraceSegments/PutTelemetryRecords (tracing=ACTIVE) take no resource ARN.",
+        },
+    )
+    return function

@@ -1,0 +1,117 @@
+"""The batch layer: the Glue 5.0 job, its schedule, the catalog tables and the Athena workgroup."""
+
+import zipfile
+
+from aws_cdk.assertions import Match
+
+from headcount import names
+from infra.batch import job_package_zip, pinned
+from tests.infra.conftest import REPO_ROOT
+
+
+def _text(value) -> str:
+    """A string, or an Fn::Join rendered with <ref> for its references."""
+    if isinstance(value, str):
+        return value
+    return "".join(p if isinstance(p, str) else "<ref>" for p in value["Fn::Join"][1])
+
+
+def _job(template) -> dict:
+    jobs = template.find_resources("AWS::Glue::Job")
+    assert len(jobs) == 1
+    return next(iter(jobs.values()))["Properties"]
+
+
+def test_nightly_job_is_glue_5_with_the_job_script_and_its_arguments(template):
+    job = _job(template)
+    assert job["GlueVersion"] == "5.0"
+    assert job["Name"] == names.NIGHTLY_JOB
+    assert job["Command"]["Name"] == "glueetl"
+    assert _text(job["Command"]["ScriptLocation"]).endswith(".py")
+    args = job["DefaultArguments"]
+    lake = args["--lake"]["Fn::Join"][1]
+    assert lake[0] == "s3://" and lake[1]["Ref"].startswith("IngestLake") and lake[2] == "/"
+    assert args["--tz"] == "UTC"
+    assert args["--batch_table"]["Ref"].startswith("BatchTable")
+    assert _text(args["--extra-py-files"]).endswith(".zip")
+    assert args["--additional-python-modules"] == pinned(("orjson", "datasketches"))
+
+
+def test_additional_modules_are_the_pins_of_requirements_txt():
+    # Given requirements.txt / When the job's module list is made / Then it carries the same versions
+    text = (REPO_ROOT / "requirements.txt").read_text()
+    for pin in pinned(("orjson", "datasketches")).split(","):
+        assert pin in text.splitlines()
+
+
+def test_job_package_zip_ships_the_packages_and_is_reproducible():
+    # When the zip is built twice / Then it is the same file, with both packages and the catalog
+    first, second = job_package_zip(), job_package_zip()
+    assert first == second
+    with zipfile.ZipFile(first) as archive:
+        entries = set(archive.namelist())
+    assert {"headcount/catalog.json", "headcount/core/events.py", "glue_jobs/nightly_counts.py"} <= entries
+    assert not any("__pycache__" in e for e in entries)
+
+
+def test_schedule_runs_the_job_for_yesterday_every_night_in_the_reporting_zone(template):
+    schedules = template.find_resources("AWS::Scheduler::Schedule")
+    assert len(schedules) == 1
+    props = next(iter(schedules.values()))["Properties"]
+    assert props["ScheduleExpression"] == "cron(00 02 * * ? *)"
+    assert props["ScheduleExpressionTimezone"] == "UTC"
+    assert props["Target"]["Arn"]["Fn::Join"][1][-1].endswith(":scheduler:::aws-sdk:glue:startJobRun")
+    rendered = "".join(p if isinstance(p, str) else "<ref>" for p in props["Target"]["Input"]["Fn::Join"][1])
+    assert rendered == '{"JobName":"<ref>","Arguments":{"--day":"yesterday"}}'
+
+
+def test_catalog_tables_match_athena_tables_register(template):
+    tables = {
+        t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
+        for t in template.find_resources("AWS::Glue::Table").values()
+    }
+    raw, counts = tables[names.RAW_TABLE], tables[names.COUNTS_TABLE]
+    assert [c["Name"] for c in raw["StorageDescriptor"]["Columns"]] == ["line"]
+    assert [(c["Name"], c["Type"]) for c in raw["PartitionKeys"]] == [("dt", "string"), ("hr", "string")]
+    assert raw["Parameters"]["projection.dt.format"] == "yyyy-MM-dd"
+    assert raw["Parameters"]["projection.hr.range"] == "0,23"
+    assert raw["Parameters"]["projection.hr.digits"] == "2"
+    assert raw["StorageDescriptor"]["SerdeInfo"]["Parameters"] == {"field.delim": "\u0001"}
+    assert [(c["Name"], c["Type"]) for c in counts["StorageDescriptor"]["Columns"]] == [
+        ("metric", "string"),
+        ("bucket", "string"),
+        ("group_value", "string"),
+        ("value", "bigint"),
+        ("sketch", "binary"),
+        ("run_id", "string"),
+    ]
+    assert [(c["Name"], c["Type"]) for c in counts["PartitionKeys"]] == [("day", "string")]
+    assert counts["Parameters"]["projection.enabled"] == "true"
+    assert counts["Parameters"]["projection.day.range"].endswith(",NOW+1DAYS")
+    template.has_resource_properties("AWS::Glue::Database", {"DatabaseInput": {"Name": names.GLUE_DATABASE}})
+
+
+def test_batch_table_and_athena_workgroup(template):
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table", {"TableName": names.BATCH_TABLE, "BillingMode": "PAY_PER_REQUEST"}
+    )
+    template.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "Name": names.ATHENA_WORKGROUP,
+            "WorkGroupConfiguration": Match.object_like(
+                {
+                    "EnforceWorkGroupConfiguration": True,
+                    "ResultConfiguration": {
+                        "OutputLocation": {
+                            "Fn::Join": [
+                                "",
+                                ["s3://", {"Ref": Match.string_like_regexp("^IngestLake")}, "/athena-results/"],
+                            ]
+                        },
+                        "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+                    },
+                }
+            ),
+        },
+    )

@@ -33,7 +33,9 @@ def _bucket_of_slot(slot: int, granularity: Granularity, tz: str) -> str:
 
 
 def _hour_bucket(local: datetime) -> str:
-    return local.replace(minute=0, second=0, microsecond=0).isoformat(timespec="minutes")
+    # The local hour with the offset in force at this instant. Not `local.replace(minute=0)`: where a DST shift is
+    # 30 minutes (Lord Howe), 01:30+10:30 would become 01:00+11:00, a different hour of UTC.
+    return f"{local:%Y-%m-%dT%H}:00{local.isoformat(timespec='minutes')[-6:]}"
 
 
 def local_date(now_ms: int, tz: str) -> date:

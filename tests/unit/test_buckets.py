@@ -61,3 +61,15 @@ def test_keywords_and_bad_dates():
     for bad in ("2026-13-01", "26-11-01", "tomorrow", ""):
         with pytest.raises(BadDate):
             resolve_day(bad, now, "UTC")
+
+
+def test_a_half_hour_dst_shift_keeps_each_bucket_within_one_utc_hour():
+    # Lord Howe falls back from 02:00+11:00 to 01:30+10:30: that half hour is a bucket of its own
+    hours = buckets_of_day(date(2032, 4, 4), Granularity.HOUR, "Australia/Lord_Howe")
+    assert len(hours) == 25 and hours[1:4] == [
+        "2032-04-04T01:00+11:00",
+        "2032-04-04T01:00+10:30",
+        "2032-04-04T02:00+10:30",
+    ]
+    half_hour = int(datetime(2032, 4, 3, 15, 10, tzinfo=UTC).timestamp() * 1000)  # 01:40+10:30
+    assert bucket_of(half_hour, Granularity.HOUR, "Australia/Lord_Howe") == "2032-04-04T01:00+10:30"

@@ -8,6 +8,18 @@ REGION = "us-east-1"
 GLUE_DATABASE = "headcount"
 RAW_TABLE = "raw"
 COUNTS_TABLE = "counts"
+# Their columns and partitions (Hive types), for the Glue Data Catalog (infra/ and views/tables.py alike)
+RAW_COLUMNS = {"line": "string"}
+RAW_PARTITIONS = {"dt": "string", "hr": "string"}
+COUNTS_COLUMNS = {
+    "metric": "string",
+    "bucket": "string",
+    "group_value": "string",
+    "value": "bigint",
+    "sketch": "binary",
+    "run_id": "string",
+}
+COUNTS_PARTITIONS = {"day": "string"}
 
 # The fold's event-source mapping: the same settings on AWS and in the local runtime.
 FOLD_BATCH_SIZE = 1000

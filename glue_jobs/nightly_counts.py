@@ -511,13 +511,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from headcount.batch import publish
         from headcount.views.batch import DynamoBatchView
 
-        rows = publish(
+        published = publish(
             options.lake,
             result.days,
             result.run_id,
             DynamoBatchView(options.batch_table),
             catalog=load_catalog(options.catalog_path),
         )
+        rows = sum(len(day_rows) for day_rows in published.values())
         say(f"published {rows} rows of {', '.join(result.days)} to {options.batch_table}")
     return 0
 

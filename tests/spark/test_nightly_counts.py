@@ -452,17 +452,28 @@ def test_publish_refuses_rows_of_another_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.spark
-def test_main_runs_the_job_from_glue_style_arguments(spark, game: Game, raw_lake: Path, tmp_path: Path) -> None:
+def test_main_runs_the_job_from_glue_style_arguments_and_publishes(
+    spark, aws, game: Game, raw_lake: Path, tmp_path: Path, capsys
+) -> None:
+    # Given the raw archive and the stack's batch table
     shutil.copytree(raw_lake / "raw", tmp_path / "raw")
-    assert (
-        job.main(["--day", "2026-10-26", "--lake", str(tmp_path), "--tz", TZ, "--run_id", "glue-1", "--days_back", "0"])
-        == 0
-    )
+    args = ["--day", "2026-10-26", "--lake", str(tmp_path), "--tz", TZ, "--run_id", "glue-1", "--days_back", "0"]
+    # When the job runs as Glue would start it, publishing to the table
+    assert job.main([*args, "--batch_table", names.BATCH_TABLE]) == 0
+    # Then the counts table holds exactly that day, and the batch view serves it
     rows = read_counts(tmp_path, DAYS).to_pylist()
     assert {r["day"] for r in rows} == {"2026-10-26"} and {r["run_id"] for r in rows} == {"glue-1"}
-    assert {(r["metric"], r["bucket"], r["group_value"]): r["value"] for r in rows if r["value"]} == {
-        cell: v for cell, v in game.expected.items() if cell[1].startswith("2026-10-26")
+    expected = {cell: v for cell, v in game.expected.items() if cell[1].startswith("2026-10-26")}
+    assert {(r["metric"], r["bucket"], r["group_value"]): r["value"] for r in rows if r["value"]} == expected
+    view = DynamoBatchView(names.BATCH_TABLE)
+    published = {
+        (m.name, r.bucket, r.group): r.count
+        for m in load_catalog().metrics
+        for r in view.day_rows(m.name, "2026-10-26")
+        if r.count
     }
+    assert published == expected
+    assert f"published {len(rows)} rows of 2026-10-26 to {names.BATCH_TABLE}" in capsys.readouterr().out
 
 
 def test_the_sql_command_prints_a_table(first_run, capsys) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections import Counter
 from functools import lru_cache
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from headcount.aws import client
@@ -23,6 +24,7 @@ from headcount.views.realtime import DynamoRealtimeStore
 from headcount.views.stream import Producer, StreamUnavailable
 
 app = APIGatewayRestResolver()
+POST_ANSWER_MARGIN_S = 3.0
 
 
 @lru_cache(maxsize=1)
@@ -78,8 +80,22 @@ def distinct(name: str) -> dict:
 @app.post("/v1/events")
 def post_events() -> Response:
     body = app.current_event.decoded_body or ""
-    result = accept_events(body.encode() if isinstance(body, str) else body, int(time.time() * 1000), _producer())
+    # Leave the function time to answer which events are in: API Gateway gives up at 29 s, the function at its timeout.
+    seconds_left = app.lambda_context.get_remaining_time_in_millis() / 1000 - POST_ANSWER_MARGIN_S
+    deadline = time.monotonic() + max(1.0, seconds_left)
+    result = accept_events(
+        body.encode() if isinstance(body, str) else body, int(time.time() * 1000), _producer(), deadline
+    )
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result["accepted"])
+    for reason, n in Counter(r["reason"] for r in result["rejected"]).items():
+        with single_metric(
+            name="PostedEventsRejected", unit=MetricUnit.Count, value=n, namespace=metrics.namespace
+        ) as metric:
+            metric.add_dimension(name="reason", value=reason)
+    if result["rejected"]:
+        logger.info(
+            "posted events rejected", extra={"rejected": result["rejected"][:20], "accepted": result["accepted"]}
+        )
     return Response(200, content_types.APPLICATION_JSON, result)
 
 

@@ -8,7 +8,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from headcount import names
+
+# Errors of a whole PutRecords call worth another attempt (the others will not change by waiting).
+RETRYABLE = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "LimitExceededException",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "KMSThrottlingException",
+        "ThrottlingException",
+    }
+)
 
 
 class StreamUnavailable(RuntimeError):
@@ -33,24 +47,49 @@ class Producer:
         return response
 
 
+def put_with_retries(
+    records: list[dict], put_records: Callable[[list[dict]], dict], attempts: int = 20, deadline: float | None = None
+) -> list[int]:
+    """One PutRecords of at most 500 records, then again for the records the call reports as failed (Kinesis accepts or
+    refuses each record of a call on its own; a refusal is throttling or an internal error), with exponential backoff,
+    until all are in, `attempts` calls were made or the `deadline` (time.monotonic()) has passed.
+
+    Returns the indices of the records still not in the stream. A call that fails as a whole with a retryable error
+    (after boto's own retries) counts as a failed attempt for every record it carried; other errors are raised."""
+    pending = list(range(len(records)))
+    for attempt in range(attempts):
+        try:
+            response = put_records([records[i] for i in pending])
+            pending = [i for i, result in zip(pending, response["Records"], strict=True) if "ErrorCode" in result]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in RETRYABLE:
+                raise  # the stream is missing, access is denied, the request is invalid: retrying cannot help
+        except BotoCoreError:
+            pass  # no answer (connection lost, timeout): unknown, so tried again like a refusal
+        if not pending:
+            return []
+        pause = min(0.05 * 2**attempt, 2.0)
+        if deadline is not None and time.monotonic() + pause >= deadline:
+            break
+        time.sleep(pause)
+    return pending
+
+
 def send(
     records: list[tuple[bytes, str]],
     put_records: Callable[[list[dict]], dict],
     writers: int = 4,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """PutRecords in calls of at most 500 records, retrying the records a call reports as failed (throttling)."""
+    """Every record into the stream, in PutRecords calls of at most 500 over `writers` threads; StreamUnavailable when
+    some are still refused after every retry."""
     chunks = [records[i : i + 500] for i in range(0, len(records), 500)]
 
     def put(chunk: list[tuple[bytes, str]]) -> int:
-        pending = [{"Data": data, "PartitionKey": key} for data, key in chunk]
-        for attempt in range(20):
-            response = put_records(pending)
-            if not response.get("FailedRecordCount"):
-                return len(chunk)
-            pending = [r for r, result in zip(pending, response["Records"], strict=True) if "ErrorCode" in result]
-            time.sleep(min(0.05 * 2**attempt, 2.0))
-        raise StreamUnavailable(f"{len(pending)} records still failing after 20 attempts")
+        failing = put_with_retries([{"Data": data, "PartitionKey": key} for data, key in chunk], put_records)
+        if failing:
+            raise StreamUnavailable(f"{len(failing)} records still refused after 20 attempts")
+        return len(chunk)
 
     sent = 0
     with ThreadPoolExecutor(writers) as pool:

@@ -1,0 +1,88 @@
+"""POST /v1/events' logic: every event ends accepted (in the stream) or rejected with its index, even when the stream
+throttles, so a producer resends exactly what is not in."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+from botocore.exceptions import ClientError
+
+from headcount.ingest import STREAM_THROTTLED, accept_events
+from headcount.views.stream import StreamUnavailable, put_with_retries
+
+NOW_MS = 1_764_000_000_000
+
+
+class ThrottlingStream:
+    """PutRecords that refuses the records whose data contains `refuse` (ProvisionedThroughputExceeded, per record, as
+    Kinesis does) for the first `refusals` calls, and keeps what it accepts."""
+
+    def __init__(self, refuse: bytes = b"", refusals: int = 0) -> None:
+        self.refuse, self.refusals = refuse, refusals
+        self.stored: list[bytes] = []
+        self.calls = 0
+
+    def __call__(self, records: list[dict]) -> dict:
+        self.calls += 1
+        results, failed = [], 0
+        for record in records:
+            if self.refuse and self.refuse in record["Data"] and self.calls <= self.refusals:
+                results.append({"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "slow down"})
+                failed += 1
+            else:
+                self.stored.append(record["Data"])
+                results.append({"SequenceNumber": str(len(self.stored)), "ShardId": "shardId-000000000000"})
+        return {"FailedRecordCount": failed, "Records": results}
+
+
+def event(i: int, player: str = "p-1") -> dict:
+    return {"event_id": f"e-{i}", "type": "session_start", "player_id": player, "ts": NOW_MS - 1000}
+
+
+def body(events: list[dict]) -> bytes:
+    return orjson.dumps({"events": events})
+
+
+def test_records_refused_for_a_while_are_retried_until_they_are_in() -> None:
+    # Given a stream that refuses p-2's records twice
+    stream = ThrottlingStream(refuse=b'"p-2"', refusals=2)
+    # When three events are posted
+    answer = accept_events(body([event(0), event(1, "p-2"), event(2)]), NOW_MS, stream)
+    # Then all are in, each once
+    assert answer == {"accepted": 3, "rejected": []}
+    assert sorted(orjson.loads(d)["event_id"] for d in stream.stored) == ["e-0", "e-1", "e-2"]
+    assert stream.calls == 3
+
+
+def test_records_still_refused_at_the_deadline_are_answered_as_rejected_by_index() -> None:
+    # Given a stream that keeps refusing p-2's records, and a request whose time is almost up
+    stream = ThrottlingStream(refuse=b'"p-2"', refusals=10**6)
+    posted = [event(0), {"type": "Bad"}, event(2, "p-2"), event(3)]
+    started = time.monotonic()
+    # When the events are posted
+    answer = accept_events(body(posted), NOW_MS, stream, deadline=time.monotonic() + 0.3)
+    # Then the call returns by its deadline; the refused event is rejected by its index, the others are in once
+    assert time.monotonic() - started < 1.0
+    assert answer["accepted"] == 2
+    assert [(r["index"], r["reason"]) for r in answer["rejected"]] == [(1, "bad_type"), (2, STREAM_THROTTLED)]
+    assert sorted(orjson.loads(d)["event_id"] for d in stream.stored) == ["e-0", "e-3"]
+
+
+def test_a_stream_refusing_everything_is_unavailable() -> None:
+    stream = ThrottlingStream(refuse=b"session_start", refusals=10**6)
+    with pytest.raises(StreamUnavailable):
+        accept_events(body([event(0), event(1)]), NOW_MS, stream, deadline=time.monotonic() + 0.2)
+
+
+def test_an_error_that_waiting_cannot_fix_is_raised_at_once() -> None:
+    calls = []
+
+    def missing_stream(records: list[dict]) -> dict:
+        calls.append(records)
+        raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "no stream"}}, "PutRecords")
+
+    with pytest.raises(ClientError):
+        put_with_retries([{"Data": b"x", "PartitionKey": "p"}], missing_stream)
+    assert len(calls) == 1

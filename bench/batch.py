@@ -2,7 +2,7 @@
 
 Generates a raw lake of N events (default 10 million) for one day, then measures in one run, each in its own process:
   - the nightly Glue job (glue_jobs/nightly_counts.py under pyspark 3.5.4, local[*], Spark's start-up included);
-  - DuckDB computing the same exact counts from the same raw files (headcount/views/exact_counts_sql.py: the same
+  - DuckDB computing the same exact counts from the same raw files (tests/exact_counts_sql.py: the same
     validation rules and dedup, written independently in SQL);
 their wall times, events/s, the ratio, and the peak memory of each process tree (sampled RSS); then checks that both give
 exactly the same (metric, bucket, group, value) rows.
@@ -62,7 +62,7 @@ def days_of_run() -> list[str]:
 def duckdb_side(lake: str, out: str) -> None:
     """Runs in the child process: DuckDB's exact counts of the job's days, from the arrival days the job reads."""
     from headcount.catalog import load_catalog
-    from headcount.views.exact_counts_sql import exact_counts
+    from tests.exact_counts_sql import exact_counts
 
     dts = [(DAY + timedelta(days=n)).isoformat() for n in range(-3, 3)]
     rows = exact_counts(lake, dts, days_of_run(), "UTC", load_catalog())

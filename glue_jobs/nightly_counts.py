@@ -38,6 +38,7 @@ from headcount.catalog import load_catalog
 from headcount.core.buckets import bucket_of, buckets_of_day, resolve_day
 from headcount.core.catalog import Catalog, Kind
 from headcount.core.events import Rejection, parse_event
+from headcount.views.lake import counts_uri, raw_uri
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -118,20 +119,6 @@ def plan_run(options: JobOptions, raw_partition_exists: Callable[[str], bool]) -
         skipped=[d.isoformat() for d in run_days if d not in days],
         partitions=[dt.isoformat() for dt in sorted(needed)],
     )
-
-
-def lake_uri(lake: str) -> str:
-    if "://" in lake:
-        return lake.rstrip("/")
-    return os.path.abspath(lake).rstrip("/")
-
-
-def raw_uri(lake: str) -> str:
-    return f"{lake_uri(lake)}/raw"
-
-
-def counts_uri(lake: str) -> str:
-    return f"{lake_uri(lake)}/counts"
 
 
 # ------------------------------------------------------------------------------------------- the batched Python stage
@@ -508,8 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     result = run_job(spark, options, progress=say)
     if options.batch_table:
-        from headcount.batch import publish
         from headcount.views.batch import DynamoBatchView
+        from headcount.views.lake import publish
 
         published = publish(
             options.lake,

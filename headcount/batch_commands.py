@@ -44,10 +44,11 @@ def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, ru
 
     from glue_jobs.nightly_counts import MissingInput
     from headcount.aws import client
-    from headcount.batch import PublishError, run_batch
     from headcount.core.buckets import BadDate, resolve_day
+    from headcount.local.batch import run_batch
     from headcount.settings import Settings
     from headcount.views.batch import DynamoBatchView
+    from headcount.views.lake import PublishError
 
     settings = Settings()
     try:

@@ -6,10 +6,10 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from datetime import timedelta
@@ -62,25 +62,61 @@ def _stack(config: LocalConfig):  # noqa: ANN202
     return LocalStack(WorkerSettings(config, environment=env))
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, a CI timeout) stops the stack like Ctrl-C, at any moment, start-up included: the
+    emulators run in sessions of their own and would outlive an abrupt exit."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _wait_for_signal() -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 def run_up(config: LocalConfig) -> int:
-    with _stack(config) as stack:
-        endpoints = stack.endpoints()
-        print(f"headcount is up: API {endpoints['api']} (x-api-key: {Settings().api_key})")
-        print(f"  Kinesis {endpoints['kinesis']} stream {endpoints['stream']}; DynamoDB/SQS/S3 {endpoints['aws']}")
-        print(f"  raw archive {endpoints['lake']}; logs {config.log_dir}. Ctrl-C stops everything.", flush=True)
-        _wait_for_signal()
-        print("stopping ...", flush=True)
+    _stop_on_sigterm()
+    try:
+        with _stack(config) as stack:
+            _print_up(config, stack)
+            _wait_for_signal()
+            print("stopping ...", flush=True)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
     return 0
 
 
+def _print_up(config: LocalConfig, stack) -> None:  # noqa: ANN001 - LocalStack, imported lazily
+    endpoints = stack.endpoints()
+    print(f"headcount is up: API {endpoints['api']} (x-api-key: {Settings().api_key})")
+    print(f"  Kinesis {endpoints['kinesis']} stream {endpoints['stream']}; DynamoDB/SQS/S3 {endpoints['aws']}")
+    if stack.republished:
+        print(f"  batch view: {len(stack.republished)} days published again from {endpoints['lake']}/counts")
+    print(f"  raw archive {endpoints['lake']}; logs {config.log_dir}. Ctrl-C stops everything.", flush=True)
+
+
 def run_demo(config: LocalConfig, events: int, serve: bool) -> int:
+    _stop_on_sigterm()
+    try:
+        return _demo(config, events, serve)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+        return 130
+
+
+def _demo(config: LocalConfig, events: int, serve: bool) -> int:
+    # The demo's answers are checked against the truth of its own simulation: start from an empty stream and lake.
+    stale = [path for path in (config.kinesis_dir, config.checkpoint_dir, config.lake_dir) if path.exists()]
+    if stale:
+        print(f"demo: starting from an empty stream and lake (removing {', '.join(str(p) for p in stale)})")
+        for path in stale:
+            shutil.rmtree(path)
     with _stack(config) as stack:
         print(f"local stack up: API {stack.endpoints()['api']}", flush=True)
         sent = run_simulate(config, events, seed=7, wait=True)

@@ -18,6 +18,10 @@ class LocalConfig:
     shards: int = names.STREAM_SHARDS
 
     @property
+    def kinesis_dir(self) -> Path:
+        return self.state_dir / "kinesis"
+
+    @property
     def lake_dir(self) -> Path:
         return self.state_dir / "lake"
 

@@ -15,6 +15,8 @@ from headcount.local.scheduler import BatchProcess, NightlySchedule
 from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
 from headcount.settings import Settings
+from headcount.views.batch import DynamoBatchView
+from headcount.views.lake import republish
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +30,7 @@ class LocalStack:
         self.gateway: LocalApiGateway | None = None
         self.schedule: NightlySchedule | None = None
         self.batch: BatchProcess | None = None
+        self.republished: dict[str, str] = {}  # day -> run id of the counts published again at start
 
     def __enter__(self) -> LocalStack:
         try:
@@ -48,8 +51,8 @@ class LocalStack:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         node = shutil.which("node")
         if node is None:
-            raise RuntimeError("node is not installed: kinesalite (the local Kinesis) needs Node.js 20")
-        kinesis_dir = config.state_dir / "kinesis"
+            raise RuntimeError("node is not installed: kinesalite (the local Kinesis) needs Node.js 18 or later")
+        kinesis_dir = config.kinesis_dir
         fresh_stream = not kinesis_dir.exists()
         kinesis_dir.mkdir(exist_ok=True)
         self.children.append(
@@ -79,6 +82,9 @@ class LocalStack:
         CheckpointStore(config.checkpoint_dir, FOLD).reset()
         if fresh_stream:
             CheckpointStore(config.checkpoint_dir, ARCHIVE).reset()
+        # The batch view is in moto's memory too, while the counts table it came from is on disk: publish it again, so
+        # the days the nightly job covered stay exact across restarts.
+        self.republished = republish(config.lake_dir, DynamoBatchView(names.BATCH_TABLE))
         self.supervisor = Supervisor(self.settings)
         self.supervisor.start()
         self.gateway = LocalApiGateway(

@@ -52,7 +52,7 @@ def local_stack(tmp_path_factory):
             else:
                 os.environ[key] = value
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # as a service manager stops it (Ctrl-C is the same path)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:

@@ -15,16 +15,17 @@ from datasketches import tgt_hll_type
 
 from glue_jobs import nightly_counts as job
 from headcount import names
-from headcount.batch import publish, read_counts, run_batch
 from headcount.catalog import load_catalog
 from headcount.core import sketches
 from headcount.core.buckets import bucket_of, buckets_of_day, day_bounds_ms
 from headcount.core.catalog import Catalog, Granularity, Kind
 from headcount.core.events import Reason, Rejection, parse_event
+from headcount.local.batch import run_batch
 from headcount.simulator import Simulation, simulate
 from headcount.views.batch import DynamoBatchView, InMemoryBatchView
-from headcount.views.exact_counts_sql import exact_counts, verdicts
+from headcount.views.lake import counts_uri, publish, read_counts, republish
 from headcount.views.tables import DuckDBTables, format_table
+from tests.exact_counts_sql import exact_counts, verdicts
 from tests.spark.raw_lake import arrivals, write_raw
 
 TZ = "Europe/Berlin"
@@ -242,6 +243,29 @@ def test_rerun_publishes_identical_values_and_late_events_join_the_next_nights_r
     assert view.published_run("active_players", "2026-10-24") == "run-2"
 
 
+@pytest.mark.spark
+def test_a_lost_batch_view_is_published_again_from_the_counts_table(first_run, aws) -> None:
+    # Given the counts of a run, and a batch view that has lost them (moto keeps its state in memory only)
+    lake, result = first_run
+    reference = InMemoryBatchView()
+    publish(lake, result.days, result.run_id, reference)
+    view = DynamoBatchView(names.BATCH_TABLE)
+    assert view.day_rows("active_players", DAYS[-1]) is None
+    # When the local stack starts again and republishes the lake's counts
+    runs = republish(lake, view)
+    # Then every day is back as the run that computed it published it
+    assert runs == dict.fromkeys(DAYS, "run-a")
+    for metric in load_catalog().metrics:
+        for day in DAYS:
+            assert view.published_run(metric.name, day) == "run-a"
+
+            def cells(rows: list) -> list:
+                return sorted((p.bucket, p.group, p.count, p.sketch) for p in rows)
+
+            assert cells(view.day_rows(metric.name, day)) == cells(reference.day_rows(metric.name, day))
+    assert republish(lake.parent / "no-such-lake", view) == {}
+
+
 # ----------------------------------------------------------------------------------- (c) missing input, empty day
 
 
@@ -415,7 +439,7 @@ def test_hour_of_path_and_options() -> None:
         "r1",
         2,
     )
-    assert job.counts_uri("s3://bucket/lake/") == "s3://bucket/lake/counts"
+    assert counts_uri("s3://bucket/lake/") == "s3://bucket/lake/counts"
     assert job.new_run_id(datetime(2026, 10, 27, 3, 0, tzinfo=UTC)).startswith("20261027T030000Z-")
 
 
@@ -423,7 +447,7 @@ def test_publish_refuses_rows_of_another_run(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from headcount.batch import PublishError
+    from headcount.views.lake import PublishError
 
     folder = tmp_path / "counts" / "day=2026-10-26"
     folder.mkdir(parents=True)

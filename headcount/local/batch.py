@@ -1,14 +1,13 @@
 """The batch layer on this machine: run the nightly job in-process, then publish its days as the batch view.
 
-`run_batch` calls the very functions the Glue job's `main()` calls (`glue_jobs.nightly_counts`), on a local Spark session.
-`publish` reads the job's Parquet output (pyarrow, no Spark) and writes each (metric, day) to the batch view; the view
-replaces a day's rows as a whole, so publishing again is harmless.
+`run_batch` calls the very functions the Glue job's `main()` calls (`glue_jobs.nightly_counts`), on a local Spark session,
+then `headcount.views.lake.publish`, as the job's `main()` does on Glue with `--batch_table`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -16,55 +15,13 @@ from typing import TYPE_CHECKING
 
 from headcount import names
 from headcount.catalog import load_catalog
-from headcount.core import sketches
 from headcount.core.buckets import resolve_day
 from headcount.core.catalog import Catalog, Granularity, Kind
 from headcount.views.batch import BatchRow, BatchView
+from headcount.views.lake import publish
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from pyspark.sql import SparkSession
-
-
-class PublishError(RuntimeError):
-    """The counts of a day are not those of the run being published."""
-
-
-def read_counts(lake: str | Path, days: Sequence[str]) -> pa.Table:
-    """The rows of the counts table for these days (columns metric, bucket, group_value, value, sketch, run_id, day)."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    from glue_jobs.nightly_counts import counts_uri
-
-    partitioning = ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive")
-    dataset = ds.dataset(counts_uri(str(lake)), format="parquet", partitioning=partitioning)
-    return dataset.to_table(filter=ds.field("day").isin(list(days)))
-
-
-def publish(
-    lake: str | Path, days: Sequence[str], run_id: str, batch_view: BatchView, catalog: Catalog | None = None
-) -> dict[tuple[str, str], list[BatchRow]]:
-    """Publish every catalog metric of every day (an empty list when a metric has no row that day); returns what was
-    published by (metric, day). Refuses a day whose rows another run wrote (the job did not overwrite it)."""
-    catalog = catalog or load_catalog()
-    table = read_counts(lake, days)
-    rows: dict[tuple[str, str], list[BatchRow]] = {(m.name, d): [] for m in catalog.metrics for d in days}
-    for item in table.to_pylist():
-        if item["run_id"] != run_id:
-            raise PublishError(f"the counts of {item['day']} were written by run {item['run_id']}, not {run_id}")
-        key = (item["metric"], item["day"])
-        if key in rows:  # a metric no longer in the catalog is not published
-            # Spark writes updatable HLL_8; the view keeps the stored form of the real-time layer (HLL_4, half the bytes,
-            # the same registers and estimate).
-            sketch = sketches.encode(sketches.decode(item["sketch"])) if item["sketch"] is not None else None
-            rows[key].append(
-                BatchRow(item["metric"], item["day"], item["bucket"], item["group_value"], int(item["value"]), sketch)
-            )
-    for (metric, day), day_rows in rows.items():
-        day_rows.sort(key=lambda r: (r.bucket, r.group))
-        batch_view.publish(metric, day, day_rows, run_id)
-    return rows
 
 
 @dataclass

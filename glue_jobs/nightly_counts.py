@@ -48,7 +48,7 @@ HOUR_MS = 3_600_000
 ARRIVAL_DAYS_BEFORE, ARRIVAL_DAYS_AFTER = 1, 2  # an event of local day X arrives in dt X-1 .. X+2 (UTC)
 
 EVENTS_SCHEMA = (
-    "dedup_key string, hour_ms bigint, line_md5 string, "
+    "event_id string, hour_ms bigint, line_md5 string, "
     "cells array<struct<metric:string, bucket:string, group_value:string, player_id:string>>"
 )
 COUNTS_COLUMNS = ("metric", "bucket", "group_value", "value", "sketch", "run_id", "day")
@@ -154,7 +154,7 @@ class Validator:
         for batch in batches:
             keys: list[str] = []
             hour_list: list[int] = []
-            md5s: list[str | None] = []
+            md5s: list[str] = []
             cells_list: list[list[dict]] = []
             lines = batch.column(0).to_pylist()
             paths = batch.column(1).to_pylist()
@@ -182,7 +182,7 @@ class Validator:
             )
 
     def event_row(self, line: bytes, hour_ms: int) -> tuple[str, str | None, list[dict]] | None:
-        """(dedup key, MD5 of the record or None, cells) of a valid event, None for a rejected record."""
+        """(event_id or None, MD5 of the record, cells) of a valid event, None for a rejected record."""
         event = parse_event(line, hour_ms, hour_ms + HOUR_MS - 1)
         if isinstance(event, Rejection):
             return None
@@ -198,9 +198,8 @@ class Validator:
                         "player_id": event.player_id if metric.kind is Kind.DISTINCT else None,
                     }
                 )
-        if event.event_id is None:
-            # Never a duplicate of anything: a key of its own (only uniqueness matters; every such event is kept).
-            return (None, None, cells) if cells else None  # no key: never a duplicate of anything, always kept
+        if event.event_id is None and not cells:
+            return None  # nothing to count and nothing to be a duplicate of
         return event.event_id, hashlib.md5(line).hexdigest(), cells  # noqa: S324 - a tie-breaker, not security
 
 
@@ -211,7 +210,7 @@ def _events_arrow_schema() -> pa.Schema:
         [("metric", pa.string()), ("bucket", pa.string()), ("group_value", pa.string()), ("player_id", pa.string())]
     )
     return pa.schema(
-        [("dedup_key", pa.string()), ("hour_ms", pa.int64()), ("line_md5", pa.string()), ("cells", pa.list_(cell))]
+        [("event_id", pa.string()), ("hour_ms", pa.int64()), ("line_md5", pa.string()), ("cells", pa.list_(cell))]
     )
 
 
@@ -219,19 +218,21 @@ def _events_arrow_schema() -> pa.Schema:
 
 
 def validate(raw: DataFrame, catalog: Catalog, tz: str, days: Sequence[str]) -> DataFrame:
-    """Raw lines (`line` binary, `file_path` string) -> valid events: dedup_key, hour_ms, line_md5, cells."""
+    """Raw lines (`line` binary, `file_path` string) -> valid events: event_id, hour_ms, line_md5, cells."""
     return raw.select("line", "file_path").mapInArrow(Validator(catalog, tz, frozenset(days)), EVENTS_SCHEMA)
 
 
 def dedupe(events: DataFrame) -> DataFrame:
-    """One row per event_id: the copy that arrived first, ties broken by the record's MD5; events without an id (null
-    key) are all kept. Deterministic, so a retried Spark task computes the same rows (no random keys)."""
+    """One row per event_id: the copy that arrived first, ties broken by the record's MD5; events without an id are all
+    kept. Deterministic, so a retried Spark task computes the same rows (no random keys)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812
 
-    first = Window.partitionBy("dedup_key").orderBy("hour_ms", "line_md5")
+    # Id-less events are partitioned by their MD5, not all together under a null id (one task would sort them all).
+    spread = F.when(F.col("event_id").isNull(), F.col("line_md5"))
+    first = Window.partitionBy("event_id", spread).orderBy("hour_ms", "line_md5")
     numbered = events.withColumn("_n", F.row_number().over(first))  # a window function cannot sit in a filter
-    return numbered.where(F.col("dedup_key").isNull() | (F.col("_n") == 1)).drop("_n")
+    return numbered.where(F.col("event_id").isNull() | (F.col("_n") == 1)).drop("_n")
 
 
 def cell_players(events: DataFrame) -> DataFrame:

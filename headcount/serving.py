@@ -32,7 +32,7 @@ class MetricsService:
     def series(
         self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int
     ) -> dict[str, object]:
-        metric = self._metric(name)
+        metric = self._metric(name, group)
         first, last = self._range(start, end, now_ms)
         points = []
         for day, (batch, realtime) in self._days(metric, first, last):
@@ -42,7 +42,7 @@ class MetricsService:
     def distinct(
         self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int
     ) -> dict[str, object]:
-        metric = self._metric(name)
+        metric = self._metric(name, group)
         if metric.kind is not Kind.DISTINCT:
             raise BadRequest(f"{name} is a count metric; /distinct is for distinct metrics")
         first, last = self._range(start, end, now_ms)
@@ -75,10 +75,13 @@ class MetricsService:
             "sources": sorted(sources) or ["none"],
         }
 
-    def _metric(self, name: str) -> Metric:
+    def _metric(self, name: str, group: str | None) -> Metric:
         metric = self.catalog.get(name)
         if metric is None:
             raise UnknownMetric(f"no metric named {name!r}")
+        if group is not None and metric.group_by is None:
+            # Not an empty answer: zeros would read as "nobody", and as exact ones on a published day.
+            raise BadRequest(f"{name} has no groups; group= is for metrics with a group_by attribute")
         return metric
 
     def _range(self, start: str | None, end: str | None, now_ms: int) -> tuple[date, date]:

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -93,12 +94,14 @@ class LocalApiGateway:
         instances: int = 2,
     ) -> None:
         self.function_name = function_name
-        self.functions = ProcessPoolExecutor(
+        self._new_functions = lambda: ProcessPoolExecutor(
             instances,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_function,
             initargs=(handler_path, log_path, environment),
         )
+        self.functions = self._new_functions()
+        self._functions_lock = threading.Lock()
         gateway = self
 
         class _Request(BaseHTTPRequestHandler):
@@ -138,9 +141,12 @@ class LocalApiGateway:
             return
         body = request.rfile.read(length) if length else b""
         event = proxy_event(request.command, request.path, dict(request.headers.items()), body)
+        functions = self.functions
         try:
-            response = self.functions.submit(_invoke, event, self.function_name).result(timeout=29)
+            response = functions.submit(_invoke, event, self.function_name).result(timeout=29)
         except Exception as exc:  # noqa: BLE001 - API Gateway answers 502 when the integration fails
+            if isinstance(exc, BrokenProcessPool):
+                self._replace_functions(functions)
             print(
                 f"api: {request.command} {request.path} failed: {type(exc).__name__}: {exc}",
                 file=sys.stderr,
@@ -154,6 +160,14 @@ class LocalApiGateway:
         for name, values in (response.get("multiValueHeaders") or {}).items():
             headers[name] = ", ".join(values)
         self._reply(request, int(response.get("statusCode", 200)), headers, data)
+
+    def _replace_functions(self, broken: ProcessPoolExecutor) -> None:
+        """A function process died (killed, out of memory): like Lambda, start fresh execution environments for the
+        next requests instead of failing every one of them."""
+        with self._functions_lock:
+            if self.functions is broken:
+                self.functions = self._new_functions()
+                broken.shutdown(wait=False, cancel_futures=True)
 
     @staticmethod
     def _reply(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], data: bytes) -> None:

@@ -62,6 +62,13 @@ def test_bad_requests_say_what_is_wrong(aws):
     status, body = get("/v1/metrics/active_players?from=2024-01-01&to=2026-01-01")
     assert status == 400 and "400 days" in body["error"]["message"]
     assert get("/v1/metrics/matches_played/distinct")[0] == 400
+    status, body = get("/v1/metrics/active_players?group=DE")
+    assert status == 400 and body["error"] == {
+        "code": "bad_request",
+        "message": "active_players has no groups; group= is for metrics with a group_by attribute",
+    }
+    assert get("/v1/metrics/active_players/distinct?group=DE")[0] == 400
+    assert get("/v1/metrics/active_players_by_country?group=DE")[0] == 200
 
 
 def test_realtime_shards_are_merged_and_buckets_are_dense(aws):

@@ -411,7 +411,7 @@ def test_the_jobs_python_stage_keeps_exactly_the_corpus_events_valid_in_the_arch
             kept.append(event)
         else:
             assert event.reason.value == case["expect"], case["note"]
-    assert [row["dedup_key"] for row in out if row["dedup_key"] is not None] == [
+    assert [row["event_id"] for row in out if row["event_id"] is not None] == [
         e.event_id for e in kept if e.event_id is not None
     ]
     assert len(out) == len(kept) and all(row["hour_ms"] == hour for row in out)

@@ -1,0 +1,44 @@
+"""The local API Gateway: HTTP requests become REST proxy events for a handler in its own processes."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from headcount.local.gateway import LocalApiGateway
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    api = LocalApiGateway("tests.unit.gateway_function.handler", 0, str(tmp_path / "serve.log"), {}, instances=1)
+    api.start()
+    yield api
+    api.stop()
+
+
+def call(api: LocalApiGateway, path: str, body: bytes | None = None) -> tuple[int, dict, dict]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(api.url + path, data=body), timeout=60) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), json.loads(exc.read())
+
+
+def test_a_request_becomes_a_proxy_event_and_the_answer_a_response(gateway) -> None:
+    status, headers, body = call(gateway, "/v1/things?a=1&b=2", b'{"x": 1}')
+    assert status == 201 and headers["x-echo"] == "yes"
+    assert body["path"] == "/v1/things" and body["query"] == {"a": "1", "b": "2"} and body["body"] == '{"x": 1}'
+
+
+def test_a_dead_function_process_fails_its_request_only(gateway) -> None:
+    # Given a function instance that answers
+    _, _, first = call(gateway, "/pid")
+    # When its process dies during an invocation
+    status, _, body = call(gateway, "/crash")
+    # Then that request gets API Gateway's 502, and the next ones are served by a fresh instance
+    assert status == 502 and body == {"message": "Internal server error"}
+    status, _, after = call(gateway, "/pid")
+    assert status == 201 and after["pid"] != first["pid"]

@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from headcount.catalog import load_catalog
-from headcount.core.buckets import bucket_of, buckets_of_day, resolve_day
+from headcount.core.buckets import bucket_of, buckets_of_day, local_date, resolve_day
 from headcount.core.catalog import Catalog, Kind
 from headcount.core.events import Rejection, parse_event
 from headcount.views.lake import counts_uri, raw_uri
@@ -56,6 +56,22 @@ COUNTS_COLUMNS = ("metric", "bucket", "group_value", "value", "sketch", "run_id"
 
 class MissingInput(RuntimeError):
     """None of the arrival partitions that can hold events of the requested day exists."""
+
+
+class DayNotOver(ValueError):
+    """The requested day has not ended in the reporting time zone: its counts would be published as exact while the
+    day is still growing (and would then hide the real-time layer's fresher numbers)."""
+
+
+def finished_day(text: str, now_ms: int, tz: str) -> date:
+    """`YYYY-MM-DD` or `yesterday` as a date, refusing a day that has not ended yet in `tz`."""
+    day = resolve_day(text, now_ms, tz)
+    if day >= local_date(now_ms, tz):
+        raise DayNotOver(
+            f"{day.isoformat()} has not ended yet in {tz}: the nightly job computes finished days "
+            "(the real-time layer answers today)"
+        )
+    return day
 
 
 @dataclass(frozen=True)
@@ -466,7 +482,7 @@ def parse_options(argv: Sequence[str], now_ms: int | None = None) -> JobOptions:
         args = getResolvedOptions(["nightly_counts", *argv], wanted)
     else:
         parser = argparse.ArgumentParser(prog="nightly_counts", description="the nightly exact counts job")
-        parser.add_argument("--day", required=True, help="YYYY-MM-DD, yesterday or today (in --tz)")
+        parser.add_argument("--day", required=True, help="YYYY-MM-DD or yesterday (in --tz), a day that has ended")
         parser.add_argument("--lake", required=True, help="the lake: a folder or s3://bucket/prefix")
         parser.add_argument("--tz", default="UTC", help="the reporting time zone")
         parser.add_argument("--catalog", default=None, help="the metric catalog (default: the packaged one)")
@@ -477,7 +493,7 @@ def parse_options(argv: Sequence[str], now_ms: int | None = None) -> JobOptions:
     tz = args.get("tz") or "UTC"
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     return JobOptions(
-        day=resolve_day(args["day"], now_ms, tz),
+        day=finished_day(args["day"], now_ms, tz),
         lake=args["lake"],
         tz=tz,
         catalog_path=args.get("catalog") or None,

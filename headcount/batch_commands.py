@@ -24,7 +24,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Computes the exact counts of DAY and recomputes the 2 days before it (late events), from the raw "
         "archive in the lake, writes the counts table, then publishes those days to DynamoDB.",
     )
-    batch.add_argument("--day", default="yesterday", help="YYYY-MM-DD, yesterday (default) or today, in HEADCOUNT_TZ")
+    batch.add_argument("--day", default="yesterday", help="YYYY-MM-DD or yesterday (default), in HEADCOUNT_TZ; a day that has ended")
     batch.add_argument("--days-back", type=int, default=2, help="also recompute this many days before DAY (default 2)")
     batch.add_argument("--run-id", default=None, help="default: a new one")
     sql = subparsers.add_parser("sql", help="query the lake's tables raw and counts (DuckDB over the local files)")
@@ -42,9 +42,9 @@ def dispatch(args: argparse.Namespace, config: LocalConfig) -> int | None:
 def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, run_id: str | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from glue_jobs.nightly_counts import MissingInput
+    from glue_jobs.nightly_counts import DayNotOver, MissingInput, finished_day
     from headcount.aws import client
-    from headcount.core.buckets import BadDate, resolve_day
+    from headcount.core.buckets import BadDate
     from headcount.local.batch import run_batch
     from headcount.settings import Settings
     from headcount.views.batch import DynamoBatchView
@@ -52,8 +52,8 @@ def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, ru
 
     settings = Settings()
     try:
-        day = resolve_day(day_text, int(time.time() * 1000), settings.tz)
-    except BadDate as exc:
+        day = finished_day(day_text, int(time.time() * 1000), settings.tz)
+    except (BadDate, DayNotOver) as exc:
         print(f"headcount batch: {exc}", file=sys.stderr)
         return 2
     config.apply_aws_environment()

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from headcount import names
 from headcount.catalog import load_catalog
-from headcount.core.buckets import resolve_day
 from headcount.core.catalog import Catalog, Granularity, Kind
 from headcount.views.batch import BatchRow, BatchView
 from headcount.views.lake import publish
@@ -82,7 +81,7 @@ def run_batch(
 
     say = progress or (lambda _message: None)
     if not isinstance(day, date):
-        day = resolve_day(day, int(time.time() * 1000), tz)
+        day = job.finished_day(day, int(time.time() * 1000), tz)
     options = job.JobOptions(
         day=day,
         lake=str(lake_dir),

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from glue_jobs.nightly_counts import JobOptions, MissingInput, plan_run
+from glue_jobs.nightly_counts import DayNotOver, JobOptions, MissingInput, parse_options, plan_run
 
 D = date(2026, 11, 25)
 
@@ -27,3 +27,19 @@ def test_earlier_days_whose_own_partitions_are_gone_keep_their_published_answer(
 def test_no_partition_for_the_day_itself_fails_with_a_clear_message():
     with pytest.raises(MissingInput, match="no raw input for 2026-11-25"):
         plan([D - timedelta(days=3)])
+
+
+def test_only_a_day_that_has_ended_can_be_computed():
+    # Given 2026-11-25 23:30 UTC: already 2026-11-26 in Berlin, still 2026-11-25 in UTC
+    now_ms = 1_795_649_400_000
+    berlin = ["--lake", "/lake", "--tz", "Europe/Berlin"]
+    # Then Berlin's 2026-11-25 is over, UTC's is not
+    assert parse_options(["--day", "yesterday", *berlin], now_ms).day == date(2026, 11, 25)
+    assert parse_options(["--day", "2026-11-25", *berlin], now_ms).day == date(2026, 11, 25)
+    with pytest.raises(DayNotOver, match="2026-11-26 has not ended yet in Europe/Berlin"):
+        parse_options(["--day", "today", *berlin], now_ms)
+    with pytest.raises(DayNotOver):
+        parse_options(["--day", "2026-12-01", *berlin], now_ms)
+    assert parse_options(["--day", "yesterday", "--lake", "/lake"], now_ms).day == date(2026, 11, 24)
+    with pytest.raises(DayNotOver, match="2026-11-25 has not ended yet in UTC"):
+        parse_options(["--day", "2026-11-25", "--lake", "/lake"], now_ms)

@@ -24,18 +24,27 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Computes the exact counts of DAY and recomputes the 2 days before it (late events), from the raw "
         "archive in the lake, writes the counts table, then publishes those days to DynamoDB.",
     )
-    batch.add_argument("--day", default="yesterday", help="YYYY-MM-DD or yesterday (default), in HEADCOUNT_TZ; a day that has ended")
+    batch.add_argument(
+        "--day", default="yesterday", help="YYYY-MM-DD or yesterday (default), in HEADCOUNT_TZ; a day that has ended"
+    )
     batch.add_argument("--days-back", type=int, default=2, help="also recompute this many days before DAY (default 2)")
     batch.add_argument("--run-id", default=None, help="default: a new one")
-    sql = subparsers.add_parser("sql", help="query the lake's tables raw and counts (DuckDB over the local files)")
+    sql = subparsers.add_parser(
+        "sql", help="query the tables raw and counts: DuckDB over the local lake, or Athena with --athena"
+    )
     sql.add_argument("query", help="e.g. \"SELECT day, value FROM counts WHERE metric = 'active_players'\"")
+    sql.add_argument(
+        "--athena",
+        action="store_true",
+        help="query the deployed stack's tables through Athena (workgroup headcount) with your AWS credentials",
+    )
 
 
 def dispatch(args: argparse.Namespace, config: LocalConfig) -> int | None:
     if args.command == "batch":
         return run_batch_command(config, args.day, args.days_back, args.run_id)
     if args.command == "sql":
-        return run_sql_command(config, args.query)
+        return run_sql_command(config, args.query, athena=args.athena)
     return None
 
 
@@ -93,14 +102,23 @@ def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, ru
     return 0
 
 
-def run_sql_command(config: LocalConfig, query: str) -> int:
+def run_sql_command(config: LocalConfig, query: str, athena: bool = False) -> int:
     import duckdb
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    from headcount.views.tables import DuckDBTables, format_table
+    from headcount.views.tables import AthenaTables, DuckDBTables, Tables, format_table
 
+    tables: Tables
+    errors: tuple[type[Exception], ...]
+    if athena:  # the deployed stack, with the shell's AWS credentials (not the local emulators)
+        import awswrangler as wr
+
+        tables, errors = AthenaTables(), (BotoCoreError, ClientError, wr.exceptions.QueryFailed)
+    else:
+        tables, errors = DuckDBTables(config.lake_dir), (duckdb.Error,)
     try:
-        result = DuckDBTables(config.lake_dir).sql(query)
-    except duckdb.Error as exc:
+        result = tables.sql(query)
+    except errors as exc:
         print(f"headcount sql: {exc}", file=sys.stderr)
         return 1
     print(format_table(result))

@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_up(config)
     if args.command == "demo":
         return run_demo(config, args.events, serve=not args.no_serve)
-    config.apply_aws_environment()
     if args.command == "simulate":
+        config.apply_aws_environment()
         run_simulate(config, args.events, args.seed, wait=args.wait)
         return 0
     if args.command == "report":

@@ -18,6 +18,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from headcount import names
+from headcount.aws import client
 from headcount.local.archiver import ArchiveSettings, ShardArchiver
 from headcount.local.config import LocalConfig
 from headcount.local.esm import MappingSettings, ShardMapping, sqs_sender
@@ -68,7 +69,7 @@ def worker_main(kind: str, shard_id: str, settings: WorkerSettings) -> None:
     consumer: Any
     if kind == FOLD:
         handler = getattr(importlib.import_module(FOLD_HANDLER.rsplit(".", 1)[0]), FOLD_HANDLER.rsplit(".", 1)[1])
-        queue_url = f"{config.aws_environment()['AWS_ENDPOINT_URL']}/123456789012/{names.ON_FAILURE_QUEUE}"
+        queue_url = client("sqs").get_queue_url(QueueName=names.ON_FAILURE_QUEUE)["QueueUrl"]
         consumer = ShardMapping(settings.mapping, shard_id, stream_arn(), handler, commit, sqs_sender(queue_url))
     else:
         consumer = ShardArchiver(settings.archive, config.lake_dir, shard_id, commit)

@@ -76,12 +76,8 @@ class AthenaTables:
     crawler or MSCK REPAIR; the CDK stack may create the same tables instead. Untested here: no Athena emulator.
     """
 
-    def __init__(
-        self, database: str = names.GLUE_DATABASE, workgroup: str = "primary", lake: str = "s3://headcount-lake"
-    ) -> None:
-        if not lake.startswith("s3://"):
-            raise ValueError(f"Athena reads S3, not {lake!r}")
-        self.database, self.workgroup, self.lake = database, workgroup, lake.rstrip("/")
+    def __init__(self, database: str = names.GLUE_DATABASE, workgroup: str = names.ATHENA_WORKGROUP) -> None:
+        self.database, self.workgroup = database, workgroup
 
     def sql(self, query: str) -> QueryResult:
         import awswrangler as wr
@@ -92,14 +88,19 @@ class AthenaTables:
             [tuple(None if _missing(v) else v for v in row) for row in frame.itertuples(index=False)],
         )
 
-    def register(self, first_day: str = "2024-01-01") -> None:
+    def register(self, lake: str, first_day: str = "2024-01-01") -> None:
+        """The tables over `lake` (s3://bucket/prefix), for an account where the stack did not create them."""
         import awswrangler as wr
+
+        if not lake.startswith("s3://"):
+            raise ValueError(f"Athena reads S3, not {lake!r}")
+        lake = lake.rstrip("/")
 
         wr.catalog.create_database(self.database, exist_ok=True)
         wr.catalog.create_csv_table(
             database=self.database,
             table=names.RAW_TABLE,
-            path=f"{self.lake}/raw/",
+            path=f"{lake}/raw/",
             columns_types=names.RAW_COLUMNS,
             partitions_types=names.RAW_PARTITIONS,
             compression="gzip",
@@ -115,7 +116,7 @@ class AthenaTables:
         wr.catalog.create_parquet_table(
             database=self.database,
             table=names.COUNTS_TABLE,
-            path=f"{self.lake}/counts/",
+            path=f"{lake}/counts/",
             columns_types=names.COUNTS_COLUMNS,
             partitions_types=names.COUNTS_PARTITIONS,
             compression="snappy",

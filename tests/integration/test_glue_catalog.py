@@ -7,7 +7,7 @@ from headcount.views.tables import AthenaTables
 
 def test_raw_and_counts_are_registered_as_partitioned_tables_over_the_lake(aws):
     # Given a lake on S3, when the tables are registered
-    AthenaTables(lake="s3://headcount-lake/lake").register(first_day="2026-01-01")
+    AthenaTables().register("s3://headcount-lake/lake", first_day="2026-01-01")
 
     # Then the catalog describes both, partitioned as the archive and the job write them
     glue = client("glue")

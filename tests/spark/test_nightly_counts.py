@@ -508,14 +508,12 @@ def test_the_sql_command_prints_a_table(first_run, capsys) -> None:
     config = LocalConfig(state_dir=lake.parent / lake.name.replace("first-run", "state"))
     config.state_dir.mkdir(exist_ok=True)
     (config.state_dir / "lake").symlink_to(lake)
-    args = argparse_namespace(
-        command="sql", query="SELECT day, value FROM counts WHERE metric = 'active_players' ORDER BY day"
-    )
+    args = command_line("sql", "SELECT day, value FROM counts WHERE metric = 'active_players' ORDER BY day")
     assert dispatch(args, config) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["day", "value"] and len(out) == 2 + len(DAYS) + 1
-    assert dispatch(argparse_namespace(command="sql", query="SELECT nope FROM counts"), config) == 1
-    assert dispatch(argparse_namespace(command="report"), config) is None
+    assert dispatch(command_line("sql", "SELECT nope FROM counts"), config) == 1
+    assert dispatch(command_line("report"), config) is None
 
 
 def test_the_batch_command_says_when_there_is_nowhere_to_publish(monkeypatch, tmp_path: Path, capsys) -> None:
@@ -540,16 +538,23 @@ def test_the_batch_command_says_when_there_is_nowhere_to_publish(monkeypatch, tm
     assert run_batch_command(config, "last tuesday") == 2
 
 
-def argparse_namespace(**values: object):
+def command_line(*argv: str):
+    """`headcount ARGV` as the CLI parses it."""
     import argparse
 
-    return argparse.Namespace(**values)
+    from headcount.batch_commands import add_commands
+
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command")
+    add_commands(commands)
+    commands.add_parser("report")
+    return parser.parse_args(list(argv))
 
 
-def test_athena_tables_are_constructed_for_an_s3_lake_only() -> None:
+def test_athena_tables_query_the_stacks_workgroup_and_register_over_s3_only() -> None:
     from headcount.views.tables import AthenaTables
 
-    tables = AthenaTables("headcount", "primary", "s3://bucket/lake/")
-    assert (tables.database, tables.workgroup, tables.lake) == ("headcount", "primary", "s3://bucket/lake")
+    tables = AthenaTables()
+    assert (tables.database, tables.workgroup) == (names.GLUE_DATABASE, names.ATHENA_WORKGROUP)
     with pytest.raises(ValueError, match="Athena reads S3"):
-        AthenaTables(lake="/tmp/lake")
+        tables.register("/tmp/lake")

@@ -2,7 +2,8 @@
 
 Items of a metric's local day share a partition (`pk`), so a day, hourly buckets included, is one Query.
 - real-time: pk `metric#day`, sk `bucket#group#shard`: one item per shard, written only by that shard's invocation.
-- batch view: pk `metric#day`, sk `bucket#group`, plus the day's publication marker `~run`.
+- batch view: pk `metric#day`, sk `run#bucket#group`, plus the day's publication marker `~run` naming the run readers
+  take (`~` sorts after every run id, so a Query returns the marker last).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ def realtime_sort_key(bucket: str, group: str, shard_id: str) -> str:
     return f"{bucket}{SEP}{group}{SEP}{shard_id}"
 
 
-def batch_sort_key(bucket: str, group: str) -> str:
-    return f"{bucket}{SEP}{group}"
+def batch_sort_key(run_id: str, bucket: str, group: str) -> str:
+    if SEP in run_id or run_id.startswith("~"):
+        raise ValueError(f"a run id cannot contain {SEP!r} or start with '~': {run_id!r}")
+    return f"{run_id}{SEP}{bucket}{SEP}{group}"
 
 
 def split_realtime_sort_key(sk: str) -> tuple[str, str, str]:
@@ -29,6 +32,6 @@ def split_realtime_sort_key(sk: str) -> tuple[str, str, str]:
     return bucket, group, shard_id
 
 
-def split_batch_sort_key(sk: str) -> tuple[str, str]:
-    bucket, group = sk.split(SEP, 1)
-    return bucket, group
+def split_batch_sort_key(sk: str) -> tuple[str, str, str]:
+    run_id, bucket, group = sk.split(SEP, 2)
+    return run_id, bucket, group

@@ -1,6 +1,8 @@
 """The batch view in DynamoDB: the nightly job's exact rows of each published day, plus a publication marker.
 
-A day counts as published only once its marker is written, after all its rows, so readers never see half a day.
+Each run's rows are written under keys of their own; then the day's marker is switched to the run, then the rows of
+earlier runs are deleted. A reader takes the rows of the run the marker names, so it sees one whole run, the old or the
+new, never half of one or a mix (a rerun after late events changes some values while readers are reading).
 """
 
 from __future__ import annotations
@@ -37,18 +39,7 @@ class DynamoBatchView:
 
     def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str) -> None:
         pk = keys.partition_key(metric, day)
-        existing = {item["sk"]["S"] for item in self._query(pk, projection="sk")}
-        fresh = {keys.batch_sort_key(r.bucket, r.group) for r in rows}
-        requests = [{"PutRequest": {"Item": _row_item(pk, r, run_id)}} for r in rows]
-        # Rows of an earlier run that this run no longer has (a group that vanished) go, except the marker.
-        requests += [
-            {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
-            for sk in existing - fresh - {keys.PUBLICATION_SK}
-        ]
-        for start in range(0, len(requests), 25):  # BatchWriteItem takes at most 25 requests
-            pending = {self.table: requests[start : start + 25]}
-            while pending:
-                pending = self.ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        self._batch_write([{"PutRequest": {"Item": _row_item(pk, r, run_id)}} for r in rows])
         self.ddb.put_item(
             TableName=self.table,
             Item={
@@ -58,18 +49,33 @@ class DynamoBatchView:
                 "rows": {"N": str(len(rows))},
             },
         )
+        # Only now can the rows of earlier runs go: readers follow the marker, which no longer names them.
+        stale = [
+            item["sk"]["S"]
+            for item in self._query(pk, projection="sk")
+            if item["sk"]["S"] != keys.PUBLICATION_SK and keys.split_batch_sort_key(item["sk"]["S"])[0] != run_id
+        ]
+        self._batch_write([{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for sk in stale])
+
+    def _batch_write(self, requests: list[dict]) -> None:
+        for start in range(0, len(requests), 25):  # BatchWriteItem takes at most 25 requests
+            pending = {self.table: requests[start : start + 25]}
+            while pending:
+                pending = self.ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
         items = self._query(keys.partition_key(metric, day))
-        if not any(i["sk"]["S"] == keys.PUBLICATION_SK for i in items):
+        marker = next((i for i in items if i["sk"]["S"] == keys.PUBLICATION_SK), None)
+        if marker is None:
             return None
         rows = []
         for item in items:
-            if item["sk"]["S"] == keys.PUBLICATION_SK:
+            if item is marker:
                 continue
-            bucket, group = keys.split_batch_sort_key(item["sk"]["S"])
-            sketch = bytes(item["sketch"]["B"]) if "sketch" in item else None
-            rows.append(Partial(bucket, group, int(item["value"]["N"]), sketch))
+            run_id, bucket, group = keys.split_batch_sort_key(item["sk"]["S"])
+            if run_id == marker["run_id"]["S"]:
+                sketch = bytes(item["sketch"]["B"]) if "sketch" in item else None
+                rows.append(Partial(bucket, group, int(item["value"]["N"]), sketch))
         return rows
 
     def published_run(self, metric: str, day: str) -> str | None:
@@ -112,7 +118,7 @@ class InMemoryBatchView:
 def _row_item(pk: str, row: BatchRow, run_id: str) -> dict:
     item = {
         "pk": {"S": pk},
-        "sk": {"S": keys.batch_sort_key(row.bucket, row.group)},
+        "sk": {"S": keys.batch_sort_key(run_id, row.bucket, row.group)},
         "value": {"N": str(row.value)},
         "run_id": {"S": run_id},
     }

@@ -1,0 +1,66 @@
+"""The batch view in DynamoDB: a day is read as one whole run, even while a rerun is being published."""
+
+from __future__ import annotations
+
+import pytest
+
+from headcount import names
+from headcount.aws import client
+from headcount.core import keys
+from headcount.views.batch import BatchRow, DynamoBatchView, _row_item
+
+DAY = "2026-11-25"
+
+
+def rows(values: dict[str, int]) -> list[BatchRow]:
+    return [BatchRow("active_players_by_country", DAY, DAY, group, v, None) for group, v in values.items()]
+
+
+def read(view: DynamoBatchView) -> dict[str, int] | None:
+    day = view.day_rows("active_players_by_country", DAY)
+    return None if day is None else {p.group: p.count for p in day}
+
+
+def test_a_day_is_unpublished_until_its_marker_is_written(aws) -> None:
+    view = DynamoBatchView(names.BATCH_TABLE)
+    pk = keys.partition_key("active_players_by_country", DAY)
+    # Given the rows of a run written, but not its marker (the job stopped in between)
+    view._batch_write([{"PutRequest": {"Item": _row_item(pk, r, "run-1")}} for r in rows({"DE": 3})])
+    # Then the day is not published: readers keep the real-time layer's numbers
+    assert read(view) is None
+
+
+def test_readers_see_the_old_run_until_the_new_one_is_complete_then_only_the_new_one(aws) -> None:
+    view = DynamoBatchView(names.BATCH_TABLE)
+    pk = keys.partition_key("active_players_by_country", DAY)
+    # Given a published run
+    view.publish("active_players_by_country", DAY, rows({"DE": 3, "FR": 2, "US": 9}), "run-1")
+    assert read(view) == {"DE": 3, "FR": 2, "US": 9}
+    # When a rerun (late events: DE grew, FR vanished, BR appeared) has written part of its rows
+    rerun = rows({"BR": 1, "DE": 4, "US": 9})
+    view._batch_write([{"PutRequest": {"Item": _row_item(pk, r, "run-2")}} for r in rerun[:2]])
+    # Then readers still see the whole old run, not a mix
+    assert read(view) == {"DE": 3, "FR": 2, "US": 9}
+    # And once the rerun is published, exactly its rows, and nothing of the old run is left in the table
+    view.publish("active_players_by_country", DAY, rerun, "run-2")
+    assert read(view) == {"BR": 1, "DE": 4, "US": 9}
+    assert view.published_run("active_players_by_country", DAY) == "run-2"
+    items = client("dynamodb").query(
+        TableName=names.BATCH_TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+    )["Items"]
+    assert sorted(i["sk"]["S"] for i in items) == [
+        "run-2#2026-11-25#BR",
+        "run-2#2026-11-25#DE",
+        "run-2#2026-11-25#US",
+        "~run",
+    ]
+    # Publishing the same run again changes nothing
+    view.publish("active_players_by_country", DAY, rerun, "run-2")
+    assert read(view) == {"BR": 1, "DE": 4, "US": 9}
+
+
+def test_a_run_id_that_would_break_the_keys_is_refused() -> None:
+    with pytest.raises(ValueError, match="run id"):
+        keys.batch_sort_key("a#b", DAY, "")

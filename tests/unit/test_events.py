@@ -1,9 +1,10 @@
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from headcount.core.events import MAX_RECORD_BYTES, Event, Reason, Rejection, parse_event
+from headcount.core.events import ATTR_KEY_RE, MAX_RECORD_BYTES, TYPE_RE, Event, Reason, Rejection, parse_event
 
 NOW = 1_795_000_000_000  # 2026-11-18T11:06:40Z
 
@@ -91,12 +92,139 @@ json_values = st.recursive(
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["event_id", "type", "player_id", "ts", "attrs", "x"]), json_values))
-def test_arbitrary_documents_are_accepted_only_when_every_rule_holds(document):
+def test_arbitrary_documents_get_a_verdict_never_an_exception(document):
+    assert isinstance(verdict(document), Event | Rejection)
+
+
+# Near-valid documents: every field drawn valid, then at most one drawn from that field's invalid values, so each
+# document has exactly one expected verdict, which a literal reading of DESIGN's rules gives (`expected` below).
+PAST, FUTURE = NOW - 30 * 86_400_000, NOW + 15 * 60_000
+ABSENT = object()
+OFFSETS = [timedelta(0), timedelta(hours=5, minutes=30), timedelta(hours=-8), timedelta(hours=14)]
+
+
+def iso(ms: int, offset: timedelta) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone(offset)).isoformat(timespec="milliseconds")
+
+
+def not_aware_iso(text: str) -> bool:
+    try:
+        return datetime.fromisoformat(text).tzinfo is None
+    except ValueError:
+        return True
+
+
+attr_key = st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True) | st.from_regex(r"[a-z][a-z0-9_]{31}", fullmatch=True)
+attr_value = st.text(max_size=64) | st.text(min_size=64, max_size=64) | st.integers(-(10**18), 10**18) | st.booleans()
+valid_fields = {
+    "type": st.from_regex(r"[a-z][a-z0-9_]{0,63}", fullmatch=True)
+    | st.from_regex(r"[a-z][a-z0-9_]{63}", fullmatch=True),
+    "player_id": st.text(min_size=1, max_size=128)
+    | st.text(min_size=128, max_size=128)
+    | st.integers(-(10**18), 10**18),
+    "ts": st.integers(PAST, FUTURE)
+    | st.sampled_from([PAST, FUTURE])
+    | st.builds(iso, st.integers(PAST, FUTURE), st.sampled_from(OFFSETS)).filter(
+        lambda text: PAST <= parse_ms(text) <= FUTURE
+    ),
+    "event_id": st.just(ABSENT) | st.none() | st.text(min_size=1, max_size=128) | st.text(min_size=128, max_size=128),
+    "attrs": st.just(ABSENT)
+    | st.none()
+    | st.dictionaries(attr_key, attr_value, max_size=16)
+    | st.dictionaries(attr_key, attr_value, min_size=16, max_size=16),
+}
+not_a_string = st.integers() | st.booleans() | st.lists(st.integers(), max_size=2) | st.just({})
+invalid_fields = {
+    "type": (
+        Reason.BAD_TYPE,
+        st.just(ABSENT) | st.none() | not_a_string | st.text(max_size=70).filter(lambda t: not TYPE_RE.fullmatch(t)),
+    ),
+    "player_id": (
+        Reason.BAD_PLAYER_ID,
+        st.just(ABSENT)
+        | st.none()
+        | st.just("")
+        | st.text(min_size=129, max_size=160)
+        | st.booleans()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.lists(st.text(), max_size=2),
+    ),
+    "ts": (
+        Reason.BAD_TS,
+        st.just(ABSENT)
+        | st.none()
+        | st.booleans()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=40).filter(not_aware_iso)
+        | st.lists(st.integers(), max_size=2),
+    ),
+    "ts_future": (Reason.TS_IN_FUTURE, st.just(FUTURE + 1) | st.integers(FUTURE + 1, FUTURE + 10**12)),
+    "ts_old": (Reason.TS_TOO_OLD, st.just(PAST - 1) | st.integers(0, PAST - 1)),
+    "event_id": (
+        Reason.BAD_EVENT_ID,
+        st.just("")
+        | st.text(min_size=129, max_size=160)
+        | st.integers()
+        | st.booleans()
+        | st.lists(st.text(), max_size=2),
+    ),
+    "attrs": (
+        Reason.BAD_ATTRS,
+        st.text(max_size=5)
+        | st.integers()
+        | st.lists(attr_value, max_size=2)
+        | st.dictionaries(attr_key, attr_value, min_size=17, max_size=20)
+        | st.builds(
+            lambda k, v: {k: v}, st.text(max_size=40).filter(lambda k: not ATTR_KEY_RE.fullmatch(k)), attr_value
+        )
+        | st.builds(
+            lambda k, v: {k: v}, attr_key, st.text(min_size=65, max_size=80) | st.none() | st.just([1]) | st.just({})
+        ),
+    ),
+}
+
+
+def parse_ms(text: str) -> int:
+    parsed = datetime.fromisoformat(text)
+    return (parsed - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+@st.composite
+def near_valid_documents(draw):
+    document = {name: draw(strategy) for name, strategy in valid_fields.items()}
+    broken = draw(st.sampled_from([None, *invalid_fields]))
+    reason = None
+    if broken is not None:
+        reason, strategy = invalid_fields[broken]
+        document[broken.split("_")[0] if broken.startswith("ts") else broken] = draw(strategy)
+    return {k: v for k, v in document.items() if v is not ABSENT}, reason
+
+
+def expected(document: dict) -> Event:
+    """DESIGN's rules, read literally, for a document that satisfies them."""
+
+    def text(value: object) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+    ts = document["ts"]
+    return Event(
+        document["type"],
+        str(document["player_id"]),
+        ts if isinstance(ts, int) else parse_ms(ts),
+        document.get("event_id"),
+        {k: text(v) for k, v in (document.get("attrs") or {}).items()},
+    )
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(near_valid_documents())
+def test_a_document_breaking_one_rule_is_rejected_for_that_rule_and_a_valid_one_is_parsed_as_written(case):
+    document, reason = case
     result = verdict(document)
-    if isinstance(result, Event):
-        assert 0 < len(result.player_id) <= 128
-        assert NOW - 30 * 86_400_000 <= result.ts_ms <= NOW + 15 * 60_000
-        assert all(len(v) <= 64 for v in result.attrs.values())
+    if reason is None:
+        assert result == expected(document)
+    else:
+        assert isinstance(result, Rejection) and result.reason is reason, (document, result)
 
 
 @given(st.text(min_size=1, max_size=128), st.integers(NOW - 30 * 86_400_000, NOW + 15 * 60_000))

@@ -22,8 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json pack
 run: $(STAMP)  ## the whole pipeline locally: simulate yesterday and today, print the answers, keep serving
 	$(BIN)/headcount demo
 
-test: $(STAMP)  ## lint + every test (unit, integration, e2e)
-	$(BIN)/ruff check .
+test: lint  ## lint + every test (unit, integration, Spark, e2e, infra)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -1,7 +1,7 @@
 """The nightly batch job: exact counts of day D (and, again, of D-1 and D-2) from the raw archive.
 
 Runs unchanged as a Glue 5.0 job (`--day yesterday --lake s3://bucket/lake --tz Europe/Berlin`; the `headcount` package
-shipped with `--additional-python-modules` or `--extra-py-files`) and on this machine (`python -m glue_jobs.nightly_counts
+shipped as a zip with `--extra-py-files`, its wheels with `--additional-python-modules`) and on this machine (`python -m glue_jobs.nightly_counts
 --day 2026-11-25 --lake .headcount/lake`, or `headcount batch`, which also publishes).
 
 Layout: `main()` turns arguments into `JobOptions`; `run_job()` does the I/O (which arrival partitions exist, read, write);

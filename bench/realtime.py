@@ -198,15 +198,20 @@ def whole_stack(events: int) -> dict:
 
 
 def fold_counters(log_dir: Path) -> dict[str, int]:
-    """Totals of the fold's EMF metrics so far: items written, write units, events folded."""
-    totals = {"written": 0, "units": 0, "folded": 0}
+    """Totals of the fold's EMF metrics so far (one line per invocation): items touched and written, write units,
+    events folded, invocations, and invocations that wrote more items than their batch touched (must stay 0)."""
+    totals = {"touched": 0, "written": 0, "units": 0, "folded": 0, "batches": 0, "over": 0}
     for log in log_dir.glob("fold-*.log"):
         for line in log.read_text().splitlines():
             if line.startswith('{"_aws"') and '"ItemsWritten"' in line:
                 doc = json.loads(line)
-                totals["written"] += int(doc["ItemsWritten"][0])
+                touched, written = int(doc["ItemsTouched"][0]), int(doc["ItemsWritten"][0])
+                totals["touched"] += touched
+                totals["written"] += written
                 totals["units"] += int(doc["WriteUnits"][0])
                 totals["folded"] += int(doc["EventsFolded"][0])
+                totals["batches"] += 1
+                totals["over"] += written > touched
     return totals
 
 
@@ -242,7 +247,9 @@ def main() -> None:
     for label, w in (("burst, full 1,000-record batches", b["burst_writes"]), ("steady half load", b["steady_writes"])):
         print(
             f"    {label}: {1000 * w['written'] / w['folded']:.1f} write requests, "
-            f"{1000 * w['units'] / w['folded']:.1f} write units ({w['folded']:,} events)"
+            f"{1000 * w['units'] / w['folded']:.1f} write units ({w['folded']:,} events, {w['batches']:,} batches; "
+            f"{w['written']:,} items written of {w['touched']:,} touched; batches writing more than they touched: "
+            f"{w['over']})"
         )
 
 

@@ -54,6 +54,7 @@ def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict[str, Any]
     report = fold_batch(records, shard_id, store, catalog, settings.tz, settings.ttl_days)
 
     metrics.add_metric(name="EventsFolded", unit=MetricUnit.Count, value=report.valid)
+    metrics.add_metric(name="ItemsTouched", unit=MetricUnit.Count, value=report.items_touched)
     metrics.add_metric(name="ItemsWritten", unit=MetricUnit.Count, value=report.items_written)
     metrics.add_metric(name="ItemsUnchanged", unit=MetricUnit.Count, value=report.items_unchanged)
     metrics.add_metric(name="WriteUnits", unit=MetricUnit.Count, value=report.write_units)

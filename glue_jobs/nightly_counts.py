@@ -10,7 +10,7 @@ the steps in between are pure DataFrame -> DataFrame functions. Nothing runs at 
 - Input: `{lake}/raw/dt=YYYY-MM-DD/hr=HH/*.gz`, gzip JSON lines, one record per line, partitioned by arrival time (UTC).
   An event of local day X can only arrive in dt X-1 .. X+2, so a run for D reads dt D-3 .. D+2.
 - Validation: `headcount.core.events.parse_event`, the validator of the real-time fold, in batched Python (`mapInArrow`),
-  with the archive hour as the window of possible arrival times. Buckets and groups are computed there too, with the same
+  with the archive hour (plus Firehose's buffer interval after it) as the window of possible arrival times. Buckets and groups are computed there too, with the same
   code as the fold (`bucket_of`, `Metric.group_of`), so DST and group rules cannot drift.
 - Dedup: one copy per `event_id`, the first to arrive (ties: the smallest MD5 of the record); events without an id all count.
 - Output: Parquet table `{lake}/counts/`, partitioned by `day`, columns metric, bucket, group_value, value, sketch, run_id.
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from headcount import names
 from headcount.catalog import load_catalog
 from headcount.core.buckets import bucket_of, buckets_of_day, local_date, resolve_day
 from headcount.core.catalog import Catalog, Kind
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 HOUR_MS = 3_600_000
+# A file under hr=H holds records that arrived from H's start to its end plus Firehose's buffer interval (Firehose names
+# a file after its oldest record's arrival).
+ARRIVAL_SLACK_MS = names.ARCHIVE_BUFFER_INTERVAL_S * 1000
 ARRIVAL_DAYS_BEFORE, ARRIVAL_DAYS_AFTER = 1, 2  # an event of local day X arrives in dt X-1 .. X+2 (UTC)
 
 EVENTS_SCHEMA = (
@@ -153,6 +157,11 @@ def hour_of_path(path: str) -> int | None:
     return calendar.timegm((y, mo, d, h, 0, 0)) * 1000
 
 
+def arrival_window(hour_ms: int) -> tuple[int, int]:
+    """The earliest and latest arrival (epoch ms) of a record in a file of the archive hour starting at `hour_ms`."""
+    return hour_ms, hour_ms + HOUR_MS - 1 + ARRIVAL_SLACK_MS
+
+
 @dataclass(frozen=True)
 class Validator:
     """The Python stage: record lines in, one row per valid event out, with the (metric, bucket, group) cells of the kept
@@ -199,7 +208,7 @@ class Validator:
 
     def event_row(self, line: bytes, hour_ms: int) -> tuple[str, str | None, list[dict]] | None:
         """(event_id or None, MD5 of the record, cells) of a valid event, None for a rejected record."""
-        event = parse_event(line, hour_ms, hour_ms + HOUR_MS - 1)
+        event = parse_event(line, *arrival_window(hour_ms))
         if isinstance(event, Rejection):
             return None
         cells = []
@@ -281,16 +290,16 @@ def aggregate(cell_rows: DataFrame, catalog: Catalog) -> DataFrame:
         by_lg_k.setdefault(metric.lg_k or 0, []).append(metric.name)
     aggs = [F.sum("n").alias("_events"), F.count("player_id").alias("_ids")]
     aggs += [
-        F.hll_sketch_agg(F.when(F.col("metric").isin(names), F.col("player_id")), lg_k).alias(f"_sk{lg_k}")
-        for lg_k, names in by_lg_k.items()
+        F.hll_sketch_agg(F.when(F.col("metric").isin(metric_names), F.col("player_id")), lg_k).alias(f"_sk{lg_k}")
+        for lg_k, metric_names in by_lg_k.items()
     ]
     grouped = ordered.groupBy(*key).agg(*aggs)
 
     is_distinct = F.col("metric").isin([m.name for m in distinct]) if distinct else F.lit(False)
     value = F.when(is_distinct, F.col("_ids")).otherwise(F.col("_events")).cast("bigint")
     sketch = F.lit(None).cast("binary")
-    for lg_k, names in by_lg_k.items():
-        sketch = F.when(F.col("metric").isin(names) & (F.col("_ids") > 0), F.col(f"_sk{lg_k}")).otherwise(sketch)
+    for lg_k, metric_names in by_lg_k.items():
+        sketch = F.when(F.col("metric").isin(metric_names) & (F.col("_ids") > 0), F.col(f"_sk{lg_k}")).otherwise(sketch)
     return grouped.select(*key, value.alias("value"), sketch.alias("sketch"))
 
 

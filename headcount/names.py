@@ -43,6 +43,9 @@ ALARM_TOPIC = "headcount-alarms"
 # Prefixes of the lake bucket: raw/ as the local archiver lays it out, counts/ as the nightly job writes it.
 RAW_PREFIX = "raw/"
 COUNTS_PREFIX = "counts/"
+# Firehose's buffer interval. Firehose names a file's dt=/hr= after the arrival of its OLDEST record, so a file of hour H
+# holds records that arrived up to this long after H ended: the nightly job's arrival window of a file reaches that far.
+ARCHIVE_BUFFER_INTERVAL_S = 300
 ARCHIVE_ERRORS_PREFIX = "archive-errors/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
 # One invocation per shard at a time: each (metric, bucket, group, shard) item has a single writer.

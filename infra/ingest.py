@@ -16,7 +16,7 @@ from infra.nag import acknowledge, arn_of
 RAW_OUTPUT_PREFIX = f"{names.RAW_PREFIX}dt=!{{timestamp:yyyy-MM-dd}}/hr=!{{timestamp:HH}}/"
 ERROR_OUTPUT_PREFIX = f"{names.ARCHIVE_ERRORS_PREFIX}!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/"
 # Fewer, larger files for Spark and Athena; the nightly job runs hours after the day ends, so 5 minutes late is fine.
-ARCHIVE_BUFFER_INTERVAL = Duration.minutes(5)
+ARCHIVE_BUFFER_INTERVAL = Duration.seconds(names.ARCHIVE_BUFFER_INTERVAL_S)
 ARCHIVE_BUFFER_SIZE = Size.mebibytes(64)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from headcount import names
 from headcount.core.catalog import Catalog, Kind
 from headcount.core.events import (
     FUTURE_LIMIT_MS,
@@ -38,6 +39,7 @@ from headcount.core.events import (
 from headcount.views.tables import RAW_CSV_OPTIONS
 
 HOUR_MS = 3_600_000
+ARRIVAL_SLACK_MS = names.ARCHIVE_BUFFER_INTERVAL_S * 1000  # a file of hour H holds arrivals up to H's end + this
 TYPE_PATTERN = "[a-z][a-z0-9_]{0,63}"
 ATTR_KEY_PATTERN = "[a-z][a-z0-9_]{0,31}"
 # Extended ISO-8601 calendar date and time with a UTC offset; groups: y mo d h mi s frac tz sign oh om.
@@ -228,7 +230,7 @@ def exact_counts_sql(files: Sequence[str], days: Sequence[str], tz: str, catalog
     file_list = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
     source = f"""(
         SELECT line, epoch_ms(strptime(dt || ' ' || hr, '%Y-%m-%d %H')) AS earliest_ms,
-               epoch_ms(strptime(dt || ' ' || hr, '%Y-%m-%d %H')) + {HOUR_MS - 1} AS latest_ms
+               epoch_ms(strptime(dt || ' ' || hr, '%Y-%m-%d %H')) + {HOUR_MS - 1 + ARRIVAL_SLACK_MS} AS latest_ms
         FROM read_csv({file_list}, {RAW_CSV_OPTIONS}))"""  # noqa: S608 - quoted file names
     day_list = ", ".join(f"'{date.fromisoformat(d).isoformat()}'" for d in days)
     zone = tz.replace("'", "''")

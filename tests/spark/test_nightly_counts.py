@@ -404,8 +404,9 @@ def test_the_jobs_python_stage_keeps_exactly_the_corpus_events_valid_in_the_arch
 
     kept = []
     for case in cases:
-        # The archive only knows the hour: arrival anywhere in [10:00, 11:00) (one case more is not in the future).
-        event = parse_event(case["record"], hour, hour + job.HOUR_MS - 1)
+        # The archive only knows the hour: arrival anywhere from 10:00 to 11:05 (Firehose's buffer interval after the
+        # hour), so one case more is not in the future.
+        event = parse_event(case["record"], *job.arrival_window(hour))
         if not isinstance(event, Rejection):
             assert case["expect"] in ("valid", "ts_in_future"), case["note"]
             kept.append(event)
@@ -423,6 +424,19 @@ def test_the_jobs_python_stage_keeps_exactly_the_corpus_events_valid_in_the_arch
         "active_players_by_country",
         "ad_impressions",
     }  # the corpus has no valid match_end
+
+
+def test_a_record_firehose_filed_under_the_previous_hour_gets_the_folds_verdict() -> None:
+    # Given a record that arrived at 11:03, filed by Firehose under hr=10 (its file's oldest record arrived at 10:59)
+    hour = ms("2026-01-01T10:00:00Z")
+    record = json.dumps({"type": "session_start", "player_id": "p", "ts": ms("2026-01-01T11:17:00Z")}).encode()
+    assert not isinstance(parse_event(record, ms("2026-01-01T11:03:00Z")), Rejection)  # the fold keeps it
+    # Then the job keeps it too; 15 minutes after the hour's end plus the buffer interval is its limit
+    validator = job.Validator(load_catalog(), "UTC", frozenset({"2026-01-01"}))
+    assert validator.event_row(record, hour) is not None
+    limit = hour + job.HOUR_MS - 1 + job.ARRIVAL_SLACK_MS + 15 * 60_000
+    just_past = json.dumps({"type": "session_start", "player_id": "p", "ts": limit + 1}).encode()
+    assert validator.event_row(just_past, hour) is None
 
 
 def test_hour_of_path_and_options() -> None:

@@ -14,6 +14,8 @@ import time
 import urllib.request
 from datetime import timedelta
 
+from pydantic import ValidationError
+
 from headcount import batch_commands
 from headcount.local.config import LocalConfig
 from headcount.local.shards import wait_caught_up
@@ -35,8 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("report", help="print today's and yesterday's answers from the local API")
     batch_commands.add_commands(commands)
     args = parser.parse_args(argv)
-
-    config = LocalConfig.from_env()
+    try:
+        config = LocalConfig.from_env()
+        Settings()
+    except ValidationError as exc:
+        print(f"headcount: bad HEADCOUNT_* configuration:\n{exc}", file=sys.stderr)
+        return 2
     if args.command == "up":
         if args.shards:
             config = dataclasses.replace(config, shards=args.shards)

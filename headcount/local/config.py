@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from headcount import names
 
@@ -39,13 +43,9 @@ class LocalConfig:
 
     @classmethod
     def from_env(cls) -> LocalConfig:
-        return cls(
-            state_dir=Path(os.environ.get("HEADCOUNT_STATE_DIR", ".headcount")).resolve(),
-            moto_port=int(os.environ.get("HEADCOUNT_MOTO_PORT", 4566)),
-            kinesis_port=int(os.environ.get("HEADCOUNT_KINESIS_PORT", 4567)),
-            api_port=int(os.environ.get("HEADCOUNT_API_PORT", 8080)),
-            shards=int(os.environ.get("HEADCOUNT_SHARDS", names.STREAM_SHARDS)),
-        )
+        """From HEADCOUNT_STATE_DIR, HEADCOUNT_MOTO_PORT, HEADCOUNT_KINESIS_PORT, HEADCOUNT_API_PORT, HEADCOUNT_SHARDS."""
+        env = _LocalEnvironment()
+        return cls(env.state_dir.resolve(), env.moto_port, env.kinesis_port, env.api_port, env.shards)
 
     def aws_environment(self) -> dict[str, str]:
         """The variables that point boto3 (ours and the handlers') at the emulators, never at AWS."""
@@ -63,3 +63,18 @@ class LocalConfig:
         from headcount.aws import client
 
         client.cache_clear()
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _LocalEnvironment(BaseSettings):
+    """The local stack's part of the HEADCOUNT_* variables, validated (a typo fails with the variable's name)."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADCOUNT_", extra="ignore")
+
+    state_dir: Path = LocalConfig.state_dir
+    moto_port: Port = LocalConfig.moto_port
+    kinesis_port: Port = LocalConfig.kinesis_port
+    api_port: Port = LocalConfig.api_port
+    shards: Annotated[int, Field(ge=1, le=64)] = LocalConfig.shards

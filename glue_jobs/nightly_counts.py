@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -43,9 +44,11 @@ from headcount.views.lake import counts_uri, raw_uri
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyspark import Accumulator
     from pyspark.sql import DataFrame, SparkSession
 
 HOUR_MS = 3_600_000
+OUTSIDE_RAW_PARTITIONS = "outside_raw_partitions"  # a line of a file whose path names no dt=/hr= partition
 # A file under hr=H holds records that arrived from H's start to its end plus Firehose's buffer interval (Firehose names
 # a file after its oldest record's arrival).
 ARRIVAL_SLACK_MS = names.ARCHIVE_BUFFER_INTERVAL_S * 1000
@@ -105,6 +108,7 @@ class JobResult:
     partitions: list[str]
     counts_uri: str
     seconds: float
+    rejected: dict[str, int] = field(default_factory=dict)  # reason -> records among those read
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -170,12 +174,14 @@ class Validator:
     catalog: Catalog
     tz: str
     days: frozenset[str]
+    rejected: Accumulator | None = None  # of {reason: records}: what the fold's EventsRejected metric counts
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
         schema = _events_arrow_schema()
         hours: dict[str, int | None] = {}
+        rejected: Counter[str] = Counter()
         for batch in batches:
             keys: list[str] = []
             hour_list: list[int] = []
@@ -188,9 +194,13 @@ class Validator:
                 if hour_ms == -1:
                     hour_ms = hours[path] = hour_of_path(path)
                 if hour_ms is None:
+                    rejected[OUTSIDE_RAW_PARTITIONS] += 1
                     continue
                 row = self.event_row(line, hour_ms)
                 if row is None:
+                    continue
+                if isinstance(row, Rejection):
+                    rejected[row.reason.value] += 1
                     continue
                 keys.append(row[0])
                 hour_list.append(hour_ms)
@@ -205,12 +215,16 @@ class Validator:
                 ],
                 schema=schema,
             )
+            if self.rejected is not None and rejected:
+                self.rejected.add(dict(rejected))
+                rejected.clear()
 
-    def event_row(self, line: bytes, hour_ms: int) -> tuple[str, str | None, list[dict]] | None:
-        """(event_id or None, MD5 of the record, cells) of a valid event, None for a rejected record."""
+    def event_row(self, line: bytes, hour_ms: int) -> tuple[str | None, str, list[dict]] | Rejection | None:
+        """(event_id or None, MD5 of the record, cells) of a valid event, its Rejection for a rejected record, None for
+        a valid event without an id that counts in none of the run's days (nothing to count, nothing to dedupe)."""
         event = parse_event(line, *arrival_window(hour_ms))
         if isinstance(event, Rejection):
-            return None
+            return event
         cells = []
         for metric in self.catalog.for_event_type(event.type):
             bucket = bucket_of(event.ts_ms, metric.granularity, self.tz)
@@ -242,9 +256,12 @@ def _events_arrow_schema() -> pa.Schema:
 # ---------------------------------------------------------------------------------------- pure DataFrame -> DataFrame
 
 
-def validate(raw: DataFrame, catalog: Catalog, tz: str, days: Sequence[str]) -> DataFrame:
+def validate(
+    raw: DataFrame, catalog: Catalog, tz: str, days: Sequence[str], rejected: Accumulator | None = None
+) -> DataFrame:
     """Raw lines (`line` binary, `file_path` string) -> valid events: event_id, hour_ms, line_md5, cells."""
-    return raw.select("line", "file_path").mapInArrow(Validator(catalog, tz, frozenset(days)), EVENTS_SCHEMA)
+    validator = Validator(catalog, tz, frozenset(days), rejected)
+    return raw.select("line", "file_path").mapInArrow(validator, EVENTS_SCHEMA)
 
 
 def dedupe(events: DataFrame) -> DataFrame:
@@ -329,10 +346,16 @@ def finish(counts: DataFrame, run_id: str) -> DataFrame:
 
 
 def counts_of(
-    raw: DataFrame, zeros: DataFrame, catalog: Catalog, tz: str, days: Sequence[str], run_id: str
+    raw: DataFrame,
+    zeros: DataFrame,
+    catalog: Catalog,
+    tz: str,
+    days: Sequence[str],
+    run_id: str,
+    rejected: Accumulator | None = None,
 ) -> DataFrame:
     """The whole computation: raw lines -> the rows of the counts table."""
-    events = dedupe(validate(raw, catalog, tz, days))
+    events = dedupe(validate(raw, catalog, tz, days, rejected))
     return finish(aggregate(with_zeros(cell_players(events), zeros), catalog), run_id)
 
 
@@ -383,12 +406,16 @@ def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], 
         + (f"; no input at all for {', '.join(plan.skipped)}, left as is" if plan.skipped else "")
     )
     raw = read_raw(spark, options.lake, plan.partitions)
-    counts = counts_of(
-        raw, zeros_frame(spark, catalog, plan.days, options.tz), catalog, options.tz, plan.days, options.run_id
-    )
+    rejected = spark.sparkContext.accumulator({}, ReasonCounts())
+    zeros = zeros_frame(spark, catalog, plan.days, options.tz)
+    counts = counts_of(raw, zeros, catalog, options.tz, plan.days, options.run_id, rejected)
     write_counts(counts, options.lake)
     seconds = time.monotonic() - started
     say(f"wrote {counts_uri(options.lake)} for {', '.join(plan.days)} in {seconds:.1f} s (run {options.run_id})")
+    if rejected.value:
+        # An accumulator updated in a transformation counts a retried task twice: exact unless Spark retried one.
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(rejected.value.items()))
+        say(f"rejected records among those read (they stay in raw/): {sum(rejected.value.values()):,} ({reasons})")
     return JobResult(
         options.run_id,
         options.day.isoformat(),
@@ -397,7 +424,20 @@ def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], 
         plan.partitions,
         counts_uri(options.lake),
         seconds,
+        dict(rejected.value),
     )
+
+
+class ReasonCounts:
+    """An AccumulatorParam of {reason: records}."""
+
+    def zero(self, _value: dict[str, int]) -> dict[str, int]:
+        return {}
+
+    def addInPlace(self, total: dict[str, int], more: dict[str, int]) -> dict[str, int]:  # noqa: N802 - Spark's name
+        for reason, n in more.items():
+            total[reason] = total.get(reason, 0) + n
+        return total
 
 
 # ----------------------------------------------------------------------------------------------------- the session

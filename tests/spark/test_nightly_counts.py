@@ -3,9 +3,10 @@ idempotent reruns, late events, missing input, empty days, cross-engine sketches
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -161,6 +162,23 @@ def test_counts_equal_the_simulators_deduplicated_truth(game: Game, first_run) -
         else:
             estimate = sketches.estimate(sketches.decode(r["sketch"]))
             assert estimate.low <= r["value"] <= estimate.high
+
+
+@pytest.mark.spark
+def test_the_run_tallies_every_rejected_record_it_read_by_reason(first_run) -> None:
+    # Given every line of the (visible) files the run read, and the validator's verdict on each with its file's window
+    lake, result = first_run
+    expected: Counter[str] = Counter()
+    for dt in result.partitions:
+        for path in (lake / "raw" / f"dt={dt}").glob("hr=*/[!.]*"):
+            hour_ms = job.hour_of_path(str(path))
+            for line in gzip.decompress(path.read_bytes()).split(b"\n")[:-1]:
+                verdict = parse_event(line, *job.arrival_window(hour_ms))
+                if isinstance(verdict, Rejection):
+                    expected[verdict.reason.value] += 1
+    # Then the run's tally is exactly that (local Spark retries no task)
+    assert result.rejected == dict(expected)
+    assert {"not_json", "not_object", "bad_type", "too_large", "ts_too_old"} <= set(result.rejected)  # the junk
 
 
 @pytest.mark.spark
@@ -436,7 +454,7 @@ def test_a_record_firehose_filed_under_the_previous_hour_gets_the_folds_verdict(
     assert validator.event_row(record, hour) is not None
     limit = hour + job.HOUR_MS - 1 + job.ARRIVAL_SLACK_MS + 15 * 60_000
     just_past = json.dumps({"type": "session_start", "player_id": "p", "ts": limit + 1}).encode()
-    assert validator.event_row(just_past, hour) is None
+    assert isinstance(validator.event_row(just_past, hour), Rejection)
 
 
 def test_hour_of_path_and_options() -> None:

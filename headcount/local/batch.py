@@ -75,8 +75,8 @@ def run_batch(
     days_back: int = 2,
     progress: Callable[[str], None] | None = None,
 ) -> BatchSummary:
-    """The nightly job for `day` (a date, YYYY-MM-DD, yesterday or today) on a local Spark session, then the publish
-    (to the DynamoDB table `names.BATCH_TABLE` unless another batch view is given)."""
+    """The nightly job for `day` (a date, YYYY-MM-DD or yesterday; a day that has ended) on a local Spark session,
+    then the publish (to the DynamoDB table `names.BATCH_TABLE` unless another batch view is given)."""
     from glue_jobs import nightly_counts as job
 
     say = progress or (lambda _message: None)

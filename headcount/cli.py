@@ -103,7 +103,8 @@ def _print_up(config: LocalConfig, stack) -> None:  # noqa: ANN001 - LocalStack,
     print(f"headcount is up: API {endpoints['api']} (x-api-key: {Settings().api_key})")
     print(f"  Kinesis {endpoints['kinesis']} stream {endpoints['stream']}; DynamoDB/SQS/S3 {endpoints['aws']}")
     if stack.republished:
-        print(f"  batch view: {len(stack.republished)} days published again from {endpoints['lake']}/counts")
+        days = len(stack.republished)
+        print(f"  batch view: {days} day{'s' if days != 1 else ''} published again from {endpoints['lake']}/counts")
     print(f"  raw archive {endpoints['lake']}; logs {config.log_dir}. Ctrl-C stops everything.", flush=True)
 
 

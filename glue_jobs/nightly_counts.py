@@ -37,9 +37,10 @@ from typing import TYPE_CHECKING
 
 from headcount import names
 from headcount.catalog import load_catalog
-from headcount.core.buckets import bucket_of, buckets_of_day, local_date, resolve_day
+from headcount.core.buckets import bucket_of, buckets_of_day, finished_day
 from headcount.core.catalog import Catalog, Kind
 from headcount.core.events import Rejection, parse_event
+from headcount.core.keys import check_run_id
 from headcount.views.lake import counts_uri, raw_uri
 
 if TYPE_CHECKING:
@@ -65,22 +66,6 @@ class MissingInput(RuntimeError):
     """None of the arrival partitions that can hold events of the requested day exists."""
 
 
-class DayNotOver(ValueError):
-    """The requested day has not ended in the reporting time zone: its counts would be published as exact while the
-    day is still growing (and would then hide the real-time layer's fresher numbers)."""
-
-
-def finished_day(text: str, now_ms: int, tz: str) -> date:
-    """`YYYY-MM-DD` or `yesterday` as a date, refusing a day that has not ended yet in `tz`."""
-    day = resolve_day(text, now_ms, tz)
-    if day >= local_date(now_ms, tz):
-        raise DayNotOver(
-            f"{day.isoformat()} has not ended yet in {tz}: the nightly job computes finished days "
-            "(the real-time layer answers today)"
-        )
-    return day
-
-
 @dataclass(frozen=True)
 class JobOptions:
     day: date
@@ -90,6 +75,9 @@ class JobOptions:
     run_id: str = field(default_factory=lambda: new_run_id())
     days_back: int = 2
     batch_table: str | None = None  # Glue only: publish to this DynamoDB table after writing
+
+    def __post_init__(self) -> None:
+        check_run_id(self.run_id)  # before Spark starts, not at publish time
 
 
 @dataclass(frozen=True)
@@ -174,7 +162,8 @@ class Validator:
     catalog: Catalog
     tz: str
     days: frozenset[str]
-    rejected: Accumulator | None = None  # of {reason: records}: what the fold's EventsRejected metric counts
+    # {reason: records}: the fold's EventsRejected reasons, plus `outside_raw_partitions` for a file of no raw partition
+    rejected: Accumulator | None = None
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa

@@ -51,9 +51,10 @@ def dispatch(args: argparse.Namespace, config: LocalConfig) -> int | None:
 def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, run_id: str | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from glue_jobs.nightly_counts import DayNotOver, MissingInput, finished_day
+    from glue_jobs.nightly_counts import MissingInput
     from headcount.aws import client
-    from headcount.core.buckets import BadDate
+    from headcount.core.buckets import BadDate, DayNotOver, finished_day
+    from headcount.core.keys import BadRunId, check_run_id
     from headcount.local.batch import run_batch
     from headcount.settings import Settings
     from headcount.views.batch import DynamoBatchView
@@ -62,7 +63,9 @@ def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, ru
     settings = Settings()
     try:
         day = finished_day(day_text, int(time.time() * 1000), settings.tz)
-    except (BadDate, DayNotOver) as exc:
+        if run_id is not None:
+            check_run_id(run_id)
+    except (BadDate, DayNotOver, BadRunId) as exc:
         print(f"headcount batch: {exc}", file=sys.stderr)
         return 2
     config.apply_aws_environment()

@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         config = LocalConfig.from_env()
         Settings()
     except ValidationError as exc:
-        print(f"headcount: bad HEADCOUNT_* configuration:\n{exc}", file=sys.stderr)
+        for error in exc.errors():
+            variable = "HEADCOUNT_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"headcount: {variable}={error.get('input')!r}: {error['msg']}", file=sys.stderr)
         return 2
     if args.command == "up":
         if args.shards:
@@ -102,9 +104,11 @@ def _print_up(config: LocalConfig, stack) -> None:  # noqa: ANN001 - LocalStack,
     endpoints = stack.endpoints()
     print(f"headcount is up: API {endpoints['api']} (x-api-key: {Settings().api_key})")
     print(f"  Kinesis {endpoints['kinesis']} stream {endpoints['stream']}; DynamoDB/SQS/S3 {endpoints['aws']}")
-    if stack.republished:
-        days = len(stack.republished)
+    if stack.republished.days:
+        days = len(stack.republished.days)
         print(f"  batch view: {days} day{'s' if days != 1 else ''} published again from {endpoints['lake']}/counts")
+    for day, why in stack.republished.failed.items():
+        print(f"  batch view: {day} not published again ({why}); it is answered from the real-time view", flush=True)
     print(f"  raw archive {endpoints['lake']}; logs {config.log_dir}. Ctrl-C stops everything.", flush=True)
 
 

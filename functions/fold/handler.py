@@ -13,7 +13,7 @@ from binascii import a2b_base64
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -21,7 +21,7 @@ from headcount.catalog import load_catalog
 from headcount.core.catalog import Catalog
 from headcount.core.fold import Record
 from headcount.folding import fold_batch
-from headcount.observability import logger, metrics, tracer
+from headcount.observability import count_by, logger, metrics, tracer
 from headcount.settings import Settings
 from headcount.views.realtime import DynamoRealtimeStore
 
@@ -58,11 +58,7 @@ def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict[str, Any]
     metrics.add_metric(name="ItemsWritten", unit=MetricUnit.Count, value=report.items_written)
     metrics.add_metric(name="ItemsUnchanged", unit=MetricUnit.Count, value=report.items_unchanged)
     metrics.add_metric(name="WriteUnits", unit=MetricUnit.Count, value=report.write_units)
-    for reason, count in report.rejected_by_reason().items():
-        with single_metric(
-            name="EventsRejected", unit=MetricUnit.Count, value=count, namespace=metrics.namespace
-        ) as metric:
-            metric.add_dimension(name="reason", value=reason)
+    count_by("EventsRejected", "reason", report.rejected_by_reason())
     for rejected in report.rejected:
         logger.warning(
             "event rejected",

@@ -10,13 +10,13 @@ from functools import lru_cache
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from headcount.aws import client
 from headcount.catalog import load_catalog
 from headcount.ingest import BadBody, TooLarge, accept_events
-from headcount.observability import logger, metrics, tracer
+from headcount.observability import count_by, logger, metrics, tracer
 from headcount.serving import BadRequest, MetricsService, UnknownMetric
 from headcount.settings import Settings
 from headcount.views.batch import DynamoBatchView
@@ -87,11 +87,7 @@ def post_events() -> Response:
         body.encode() if isinstance(body, str) else body, int(time.time() * 1000), _producer(), deadline
     )
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result["accepted"])
-    for reason, n in Counter(r["reason"] for r in result["rejected"]).items():
-        with single_metric(
-            name="PostedEventsRejected", unit=MetricUnit.Count, value=n, namespace=metrics.namespace
-        ) as metric:
-            metric.add_dimension(name="reason", value=reason)
+    count_by("PostedEventsRejected", "reason", Counter(r["reason"] for r in result["rejected"]))
     if result["rejected"]:
         logger.info(
             "posted events rejected", extra={"rejected": result["rejected"][:20], "accepted": result["accepted"]}

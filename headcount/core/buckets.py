@@ -56,6 +56,22 @@ def resolve_day(text: str, now_ms: int, tz: str) -> date:
         raise BadDate(f"{text!r} is not YYYY-MM-DD, today or yesterday") from None
 
 
+class DayNotOver(ValueError):
+    """The requested day has not ended in the reporting time zone: its counts would be published as exact while the
+    day is still growing (and would then hide the real-time layer's fresher numbers)."""
+
+
+def finished_day(text: str, now_ms: int, tz: str) -> date:
+    """`YYYY-MM-DD` or `yesterday` as a date, refusing a day that has not ended yet in `tz`."""
+    day = resolve_day(text, now_ms, tz)
+    if day >= local_date(now_ms, tz):
+        raise DayNotOver(
+            f"{day.isoformat()} has not ended yet in {tz}: the nightly job computes finished days "
+            "(the real-time layer answers today)"
+        )
+    return day
+
+
 def days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 

@@ -20,10 +20,19 @@ def realtime_sort_key(bucket: str, group: str, shard_id: str) -> str:
     return f"{bucket}{SEP}{group}{SEP}{shard_id}"
 
 
+class BadRunId(ValueError):
+    pass
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id heads the batch view's sort keys: no separator, not empty, and not sorting with the `~` items."""
+    if not run_id or SEP in run_id or run_id.startswith("~") or len(run_id) > 128:
+        raise BadRunId(f"a run id is 1-128 characters without {SEP!r}, not starting with '~': {run_id!r}")
+    return run_id
+
+
 def batch_sort_key(run_id: str, bucket: str, group: str) -> str:
-    if SEP in run_id or run_id.startswith("~"):
-        raise ValueError(f"a run id cannot contain {SEP!r} or start with '~': {run_id!r}")
-    return f"{run_id}{SEP}{bucket}{SEP}{group}"
+    return f"{check_run_id(run_id)}{SEP}{bucket}{SEP}{group}"
 
 
 def split_realtime_sort_key(sk: str) -> tuple[str, str, str]:

@@ -1,5 +1,6 @@
-"""The raw archive, as Firehose writes it: every record, valid or not, gzip JSON lines under raw/dt=YYYY-MM-DD/hr=HH/
-(arrival time, UTC), buffered by size and by time.
+"""The raw archive, in Firehose's layout: every record, valid or not, gzip JSON lines under raw/dt=YYYY-MM-DD/hr=HH/
+(arrival time, UTC), buffered by size and by time. One difference: each record goes under its own arrival hour, where
+Firehose puts a whole file under its oldest record's (the nightly job allows for both).
 
 Durability: a file is written under a hidden temporary name, fsynced, then renamed; the shard's checkpoint moves only after
 every file of the flush is in place. A crash anywhere re-archives from the checkpoint: nothing is lost. File names start

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from headcount import names
 from headcount.catalog import load_catalog
+from headcount.core.buckets import finished_day
 from headcount.core.catalog import Catalog, Granularity, Kind
 from headcount.views.batch import BatchRow, BatchView
 from headcount.views.lake import publish
@@ -81,7 +82,7 @@ def run_batch(
 
     say = progress or (lambda _message: None)
     if not isinstance(day, date):
-        day = job.finished_day(day, int(time.time() * 1000), tz)
+        day = finished_day(day, int(time.time() * 1000), tz)
     options = job.JobOptions(
         day=day,
         lake=str(lake_dir),

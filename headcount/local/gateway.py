@@ -163,7 +163,8 @@ class LocalApiGateway:
 
     def _replace_functions(self, broken: ProcessPoolExecutor) -> None:
         """A function process died (killed, out of memory): like Lambda, start fresh execution environments for the
-        next requests instead of failing every one of them."""
+        next requests instead of failing every one of them. (A ProcessPoolExecutor breaks as a whole, so requests in
+        flight on its other processes get a 502 too.)"""
         with self._functions_lock:
             if self.functions is broken:
                 self.functions = self._new_functions()

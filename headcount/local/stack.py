@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from headcount import names
+from headcount.catalog import load_catalog
 from headcount.local import resources
 from headcount.local.gateway import LocalApiGateway
 from headcount.local.processes import ChildProcess, port_in_use, wait_for_port
@@ -16,7 +17,7 @@ from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
 from headcount.settings import Settings
 from headcount.views.batch import DynamoBatchView
-from headcount.views.lake import republish
+from headcount.views.lake import Republished, republish
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ class LocalStack:
         self.gateway: LocalApiGateway | None = None
         self.schedule: NightlySchedule | None = None
         self.batch: BatchProcess | None = None
-        self.republished: dict[str, str] = {}  # day -> run id of the counts published again at start
+        self.republished = Republished()  # the days of the lake's counts published again at start
 
     def __enter__(self) -> LocalStack:
         try:
@@ -82,9 +83,12 @@ class LocalStack:
         CheckpointStore(config.checkpoint_dir, FOLD).reset()
         if fresh_stream:
             CheckpointStore(config.checkpoint_dir, ARCHIVE).reset()
+        settings = Settings()
         # The batch view is in moto's memory too, while the counts table it came from is on disk: publish it again, so
         # the days the nightly job covered stay exact across restarts.
-        self.republished = republish(config.lake_dir, DynamoBatchView(names.BATCH_TABLE))
+        self.republished = republish(
+            config.lake_dir, DynamoBatchView(settings.batch_table), load_catalog(settings.catalog_path)
+        )
         self.supervisor = Supervisor(self.settings)
         self.supervisor.start()
         self.gateway = LocalApiGateway(
@@ -94,7 +98,6 @@ class LocalStack:
             self.settings.environment,
         )
         self.gateway.start()
-        settings = Settings()
         if settings.batch_at != "off":
             self.batch = BatchProcess(config.log_dir / "batch.log")
             self.schedule = NightlySchedule(settings.batch_at, settings.tz, self.batch)

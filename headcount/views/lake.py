@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,14 +82,27 @@ def publish(
     return rows
 
 
-def republish(lake: str | Path, batch_view: BatchView, catalog: Catalog | None = None) -> dict[str, str]:
-    """Publish every day of the counts table again, each with the run that wrote it; returns {day: run_id}. For a batch
-    view that lost its items (the local one lives in moto's memory) while the lake kept the counts."""
+@dataclass
+class Republished:
+    days: dict[str, str] = field(default_factory=dict)  # day -> the run whose counts were published again
+    failed: dict[str, str] = field(default_factory=dict)  # day -> why it could not be (it stays real-time)
+
+
+def republish(lake: str | Path, batch_view: BatchView, catalog: Catalog | None = None) -> Republished:
+    """Publish every day of the counts table again, each with the run that wrote it. For a batch view that lost its
+    items (the local one lives in moto's memory) while the lake kept the counts. A day that cannot be published (a
+    damaged partition, rows of two runs) is reported and skipped: the others still are."""
+    result = Republished()
     if "://" not in lake_uri(lake) and not os.path.isdir(counts_uri(lake)):
-        return {}
+        return result
     catalog = catalog or load_catalog()
     table = _counts_dataset(lake).to_table(columns=["day", "run_id"])
     runs = dict(zip(table.column("day").to_pylist(), table.column("run_id").to_pylist(), strict=True))
     for day, run_id in sorted(runs.items()):
-        publish(lake, [str(day)], run_id, batch_view, catalog=catalog)
-    return runs
+        try:
+            publish(lake, [str(day)], run_id, batch_view, catalog=catalog)
+        except (PublishError, ValueError, OSError) as exc:  # pyarrow's errors are OSError / ValueError subclasses
+            result.failed[str(day)] = f"{type(exc).__name__}: {exc}"
+        else:
+            result.days[str(day)] = run_id
+    return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from headcount import names
@@ -61,6 +63,11 @@ def test_readers_see_the_old_run_until_the_new_one_is_complete_then_only_the_new
     assert read(view) == {"BR": 1, "DE": 4, "US": 9}
 
 
-def test_a_run_id_that_would_break_the_keys_is_refused() -> None:
-    with pytest.raises(ValueError, match="run id"):
-        keys.batch_sort_key("a#b", DAY, "")
+def test_a_run_id_that_would_break_the_keys_is_refused_before_any_work() -> None:
+    from glue_jobs.nightly_counts import JobOptions
+
+    for bad in ("a#b", "~run", ""):
+        with pytest.raises(keys.BadRunId, match="run id"):
+            keys.batch_sort_key(bad, DAY, "")
+        with pytest.raises(keys.BadRunId):
+            JobOptions(day=date(2026, 11, 25), lake="/lake", run_id=bad)

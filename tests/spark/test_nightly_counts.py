@@ -270,9 +270,9 @@ def test_a_lost_batch_view_is_published_again_from_the_counts_table(first_run, a
     view = DynamoBatchView(names.BATCH_TABLE)
     assert view.day_rows("active_players", DAYS[-1]) is None
     # When the local stack starts again and republishes the lake's counts
-    runs = republish(lake, view)
+    result = republish(lake, view)
     # Then every day is back as the run that computed it published it
-    assert runs == dict.fromkeys(DAYS, "run-a")
+    assert result.days == dict.fromkeys(DAYS, "run-a") and not result.failed
     for metric in load_catalog().metrics:
         for day in DAYS:
             assert view.published_run(metric.name, day) == "run-a"
@@ -281,7 +281,29 @@ def test_a_lost_batch_view_is_published_again_from_the_counts_table(first_run, a
                 return sorted((p.bucket, p.group, p.count, p.sketch) for p in rows)
 
             assert cells(view.day_rows(metric.name, day)) == cells(reference.day_rows(metric.name, day))
-    assert republish(lake.parent / "no-such-lake", view) == {}
+    assert republish(lake.parent / "no-such-lake", view).days == {}
+
+
+@pytest.mark.spark
+def test_a_damaged_day_does_not_keep_the_others_from_being_republished(first_run, aws, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Given the lake's counts plus a day whose partition holds rows of two runs
+    lake, _result = first_run
+    shutil.copytree(lake / "counts", tmp_path / "counts")
+    damaged = tmp_path / "counts" / "day=2026-10-20"
+    damaged.mkdir()
+    for run in ("x", "y"):
+        row = {"metric": ["matches_played"], "bucket": ["2026-10-20"], "group_value": [""]}
+        row |= {"value": pa.array([1], pa.int64()), "sketch": pa.array([None], pa.binary()), "run_id": [run]}
+        pq.write_table(pa.table(row), damaged / f"part-{run}.parquet")
+    # When they are published again
+    result = republish(tmp_path, DynamoBatchView(names.BATCH_TABLE))
+    # Then the damaged day is reported and left unpublished, the others are published
+    assert result.days == dict.fromkeys(DAYS, "run-a")
+    assert list(result.failed) == ["2026-10-20"] and "PublishError" in result.failed["2026-10-20"]
+    assert DynamoBatchView(names.BATCH_TABLE).day_rows("matches_played", "2026-10-20") is None
 
 
 # ----------------------------------------------------------------------------------- (c) missing input, empty day
@@ -451,7 +473,7 @@ def test_a_record_firehose_filed_under_the_previous_hour_gets_the_folds_verdict(
     assert not isinstance(parse_event(record, ms("2026-01-01T11:03:00Z")), Rejection)  # the fold keeps it
     # Then the job keeps it too; 15 minutes after the hour's end plus the buffer interval is its limit
     validator = job.Validator(load_catalog(), "UTC", frozenset({"2026-01-01"}))
-    assert validator.event_row(record, hour) is not None
+    assert isinstance(validator.event_row(record, hour), tuple)
     limit = hour + job.HOUR_MS - 1 + job.ARRIVAL_SLACK_MS + 15 * 60_000
     just_past = json.dumps({"type": "session_start", "player_id": "p", "ts": limit + 1}).encode()
     assert isinstance(validator.event_row(just_past, hour), Rejection)
@@ -568,6 +590,8 @@ def test_the_batch_command_says_when_there_is_nowhere_to_publish(monkeypatch, tm
         client.cache_clear()
     assert "is `headcount up` running?" in capsys.readouterr().err
     assert run_batch_command(config, "last tuesday") == 2
+    assert run_batch_command(config, "2026-10-26", run_id="nightly#1") == 2
+    assert "a run id is 1-128 characters" in capsys.readouterr().err
 
 
 def command_line(*argv: str):

@@ -4,7 +4,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from glue_jobs.nightly_counts import DayNotOver, JobOptions, MissingInput, parse_options, plan_run
+from glue_jobs.nightly_counts import JobOptions, MissingInput, parse_options, plan_run
+from headcount.core.buckets import DayNotOver
 
 D = date(2026, 11, 25)
 

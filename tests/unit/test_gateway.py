@@ -33,7 +33,7 @@ def test_a_request_becomes_a_proxy_event_and_the_answer_a_response(gateway) -> N
     assert body["path"] == "/v1/things" and body["query"] == {"a": "1", "b": "2"} and body["body"] == '{"x": 1}'
 
 
-def test_a_dead_function_process_fails_its_request_only(gateway) -> None:
+def test_a_dead_function_process_answers_502_and_fresh_ones_serve_the_next_requests(gateway) -> None:
     # Given a function instance that answers
     _, _, first = call(gateway, "/pid")
     # When its process dies during an invocation

@@ -19,7 +19,7 @@ from headcount.ingest import BadBody, TooLarge, accept_events
 from headcount.observability import count_by, logger, metrics, tracer
 from headcount.serving import BadRequest, MetricsService, UnknownMetric
 from headcount.settings import Settings
-from headcount.views.batch import DynamoBatchView
+from headcount.views.batch import DynamoBatchView, PublishInProgress
 from headcount.views.realtime import DynamoRealtimeStore
 from headcount.views.stream import Producer, StreamUnavailable
 
@@ -107,6 +107,7 @@ _ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownMetric: (404, "unknown_metric"),
     TooLarge: (413, "too_large"),
     StreamUnavailable: (503, "stream_unavailable"),
+    PublishInProgress: (503, "republishing"),  # a day changed under every read: retry
 }
 for _type, (_status, _code) in _ERRORS.items():
     app.exception_handler(_type)(lambda exc, status=_status, code=_code: _error(status, code, str(exc)))

@@ -3,13 +3,14 @@
 Items of a metric's local day share a partition (`pk`), so a day, hourly buckets included, is one Query.
 - real-time: pk `metric#day`, sk `bucket#group#shard`: one item per shard, written only by that shard's invocation.
 - batch view: pk `metric#day`, sk `run#bucket#group`, plus the day's publication marker `~run` naming the run readers
-  take (`~` sorts after every run id, so a Query returns the marker last).
+  take, and while a run publishes, its lease `~lock` (run ids never start with `~`).
 """
 
 from __future__ import annotations
 
 SEP = "#"
 PUBLICATION_SK = "~run"
+LOCK_SK = "~lock"  # a run's lease on publishing the day
 
 
 def partition_key(metric: str, day: str) -> str:

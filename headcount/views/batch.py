@@ -1,12 +1,15 @@
 """The batch view in DynamoDB: the nightly job's exact rows of each published day, plus a publication marker.
 
 Each run's rows are written under keys of their own; then the day's marker is switched to the run, then the rows of
-earlier runs are deleted. A reader takes the rows of the run the marker names, so it sees one whole run, the old or the
-new, never half of one or a mix (a rerun after late events changes some values while readers are reading).
+other runs are deleted, all under the run's lease on the day. A reader takes the rows of the run the marker names, so it
+sees one whole run, the old or the new, never half of one or a mix (a rerun after late events changes some values while
+readers are reading).
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,30 +35,96 @@ class BatchView(Protocol):
         """The day's rows, or None when the batch layer has not published it."""
 
 
+class PublishInProgress(RuntimeError):
+    """Another run is publishing the same day and did not finish within the wait."""
+
+
 class DynamoBatchView:
-    def __init__(self, table: str) -> None:
-        self.table = table
+    """Items of a (metric, day) partition: rows `run#bucket#group`, the marker `~run` naming the published run, and while
+    a run publishes, its lease `~lock` (one publisher per day at a time: two overlapping runs, the nightly schedule and
+    a manual rerun, would otherwise delete each other's rows)."""
+
+    def __init__(self, table: str, lease_s: float = 300.0, wait_s: float = 60.0) -> None:
+        self.table, self.lease_s, self.wait_s = table, lease_s, wait_s
         self.ddb = client("dynamodb")
 
     def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str) -> None:
         pk = keys.partition_key(metric, day)
-        self._batch_write([{"PutRequest": {"Item": _row_item(pk, r, run_id)}} for r in rows])
-        self.ddb.put_item(
-            TableName=self.table,
-            Item={
-                "pk": {"S": pk},
-                "sk": {"S": keys.PUBLICATION_SK},
-                "run_id": {"S": run_id},
-                "rows": {"N": str(len(rows))},
-            },
-        )
-        # Only now can the rows of earlier runs go: readers follow the marker, which no longer names them.
-        stale = [
-            item["sk"]["S"]
-            for item in self._query(pk, projection="sk")
-            if item["sk"]["S"] != keys.PUBLICATION_SK and keys.split_batch_sort_key(item["sk"]["S"])[0] != run_id
-        ]
-        self._batch_write([{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for sk in stale])
+        self._acquire(pk, run_id)
+        try:
+            self._batch_write([{"PutRequest": {"Item": _row_item(pk, r, run_id)}} for r in rows])
+            self.ddb.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": pk},
+                    "sk": {"S": keys.PUBLICATION_SK},
+                    "run_id": {"S": run_id},
+                    "rows": {"N": str(len(rows))},
+                },
+            )
+            # Only now can the rows of other runs go (earlier ones, or a crashed publish's): readers follow the marker.
+            stale = [
+                sk
+                for item in self._query(pk, projection="sk")
+                if not (sk := item["sk"]["S"]).startswith("~") and keys.split_batch_sort_key(sk)[0] != run_id
+            ]
+            self._batch_write([{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for sk in stale])
+        finally:
+            self._release(pk, run_id)
+
+    def day_rows(self, metric: str, day: str) -> list[Partial] | None:
+        """The marker first, then only its run's rows; a publish that replaced that run in between (its rows are being
+        deleted) shows as fewer rows than the marker counts, and the day is read again."""
+        pk = keys.partition_key(metric, day)
+        for _ in range(5):
+            marker = self._get(pk, keys.PUBLICATION_SK)
+            if marker is None:
+                return None
+            run_id = marker["run_id"]["S"]
+            items = self._query(pk, begins_with=f"{run_id}{keys.SEP}")
+            if len(items) == int(marker["rows"]["N"]):
+                return [_partial(item) for item in items]
+        raise PublishInProgress(f"{pk} changed under every read: a publish is replacing it")
+
+    def published_run(self, metric: str, day: str) -> str | None:
+        item = self._get(keys.partition_key(metric, day), keys.PUBLICATION_SK)
+        return item["run_id"]["S"] if item else None
+
+    def _acquire(self, pk: str, run_id: str) -> None:
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            now = time.time()
+            try:
+                self.ddb.put_item(
+                    TableName=self.table,
+                    Item={
+                        "pk": {"S": pk},
+                        "sk": {"S": keys.LOCK_SK},
+                        "run_id": {"S": run_id},
+                        "until": {"N": f"{now + self.lease_s:.3f}"},
+                    },
+                    # Free, expired (its publisher died), or already ours.
+                    ConditionExpression="attribute_not_exists(sk) OR #until < :now OR run_id = :run",
+                    ExpressionAttributeNames={"#until": "until"},
+                    ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, ":run": {"S": run_id}},
+                )
+                return
+            except self.ddb.exceptions.ConditionalCheckFailedException:
+                if time.monotonic() >= deadline:
+                    holder = self._get(pk, keys.LOCK_SK)
+                    by = holder["run_id"]["S"] if holder else "?"
+                    raise PublishInProgress(f"{pk} is being published by run {by}; try again later") from None
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def _release(self, pk: str, run_id: str) -> None:
+        # If the lease expired and another run holds it now, it is not ours to remove.
+        with contextlib.suppress(self.ddb.exceptions.ConditionalCheckFailedException):
+            self.ddb.delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": pk}, "sk": {"S": keys.LOCK_SK}},
+                ConditionExpression="run_id = :run",
+                ExpressionAttributeValues={":run": {"S": run_id}},
+            )
 
     def _batch_write(self, requests: list[dict]) -> None:
         for start in range(0, len(requests), 25):  # BatchWriteItem takes at most 25 requests
@@ -63,36 +132,20 @@ class DynamoBatchView:
             while pending:
                 pending = self.ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
-    def day_rows(self, metric: str, day: str) -> list[Partial] | None:
-        items = self._query(keys.partition_key(metric, day))
-        marker = next((i for i in items if i["sk"]["S"] == keys.PUBLICATION_SK), None)
-        if marker is None:
-            return None
-        rows = []
-        for item in items:
-            if item is marker:
-                continue
-            run_id, bucket, group = keys.split_batch_sort_key(item["sk"]["S"])
-            if run_id == marker["run_id"]["S"]:
-                sketch = bytes(item["sketch"]["B"]) if "sketch" in item else None
-                rows.append(Partial(bucket, group, int(item["value"]["N"]), sketch))
-        return rows
+    def _get(self, pk: str, sk: str) -> dict | None:
+        key = {"pk": {"S": pk}, "sk": {"S": sk}}
+        return self.ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
 
-    def published_run(self, metric: str, day: str) -> str | None:
-        item = self.ddb.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": keys.partition_key(metric, day)}, "sk": {"S": keys.PUBLICATION_SK}},
-            ConsistentRead=True,
-        ).get("Item")
-        return item["run_id"]["S"] if item else None
-
-    def _query(self, pk: str, projection: str | None = None) -> list[dict]:
+    def _query(self, pk: str, projection: str | None = None, begins_with: str | None = None) -> list[dict]:
         kwargs: dict = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": pk}},
             "ConsistentRead": True,
         }
+        if begins_with is not None:
+            kwargs["KeyConditionExpression"] += " AND begins_with(sk, :prefix)"
+            kwargs["ExpressionAttributeValues"][":prefix"] = {"S": begins_with}
         if projection:
             kwargs["ProjectionExpression"] = projection
         items: list[dict] = []
@@ -113,6 +166,12 @@ class InMemoryBatchView:
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
         return self.days.get((metric, day))
+
+
+def _partial(item: dict) -> Partial:
+    _run_id, bucket, group = keys.split_batch_sort_key(item["sk"]["S"])
+    sketch = bytes(item["sketch"]["B"]) if "sketch" in item else None
+    return Partial(bucket, group, int(item["value"]["N"]), sketch)
 
 
 def _row_item(pk: str, row: BatchRow, run_id: str) -> dict:

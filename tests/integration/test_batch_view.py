@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from headcount import names
 from headcount.aws import client
 from headcount.core import keys
-from headcount.views.batch import BatchRow, DynamoBatchView, _row_item
+from headcount.views.batch import BatchRow, DynamoBatchView, PublishInProgress, _row_item
 
 DAY = "2026-11-25"
 
@@ -71,3 +72,36 @@ def test_a_run_id_that_would_break_the_keys_is_refused_before_any_work() -> None
             keys.batch_sort_key(bad, DAY, "")
         with pytest.raises(keys.BadRunId):
             JobOptions(day=date(2026, 11, 25), lake="/lake", run_id=bad)
+
+
+def test_one_run_publishes_a_day_at_a_time_and_a_dead_publishers_lease_expires(aws) -> None:
+    view = DynamoBatchView(names.BATCH_TABLE, lease_s=0.5, wait_s=0.2)
+    pk = keys.partition_key("active_players_by_country", DAY)
+    # Given run-1 holding the day's lease (publishing, or dead mid-publish)
+    view._acquire(pk, "run-1")
+    # When run-2 publishes within the lease, it waits, then gives up without writing anything
+    with pytest.raises(PublishInProgress, match="published by run run-1"):
+        view.publish("active_players_by_country", DAY, rows({"DE": 4}), "run-2")
+    assert read(view) is None
+    # And once the lease has expired, run-2 publishes, and leaves no lease behind
+    time.sleep(0.6)
+    view.publish("active_players_by_country", DAY, rows({"DE": 4}), "run-2")
+    assert read(view) == {"DE": 4}
+    assert view._get(pk, keys.LOCK_SK) is None
+
+
+def test_a_reader_racing_a_republish_reads_again_and_gets_one_whole_run(aws) -> None:
+    reader, writer = DynamoBatchView(names.BATCH_TABLE), DynamoBatchView(names.BATCH_TABLE)
+    writer.publish("active_players_by_country", DAY, rows({"DE": 3, "FR": 2, "US": 9}), "run-1")
+    # Given a republish that lands between the reader's marker read and its row query
+    query, raced = reader._query, []
+
+    def query_after_a_republish(pk: str, **kwargs):
+        if not raced:
+            raced.append(True)
+            writer.publish("active_players_by_country", DAY, rows({"BR": 1, "DE": 4}), "run-2")
+        return query(pk, **kwargs)
+
+    reader._query = query_after_a_republish  # this instance only
+    # Then the reader notices the marker's run is gone and reads the new run whole
+    assert read(reader) == {"BR": 1, "DE": 4} and raced

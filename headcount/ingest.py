@@ -4,7 +4,8 @@ Each accepted event goes to Kinesis as one line of compact JSON with its player 
 the fold and the archive see exactly what was validated here. Rejected events are answered with their index and reason
 and never enter the stream: the caller can fix and resend them. A valid event the stream still refuses (throttling) when
 the request's time is up is answered as rejected too (`stream_throttled`), so the caller resends exactly that one and
-nothing that is already in.
+nothing that is already in; one whose call got no answer at all is `stream_unconfirmed` (it may be in: resending it may
+count it twice in real time, and once in the nightly counts when it has an event_id).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from headcount.views.stream import StreamUnavailable, put_with_retries
 MAX_EVENTS = 500
 MAX_BODY_BYTES = 1024 * 1024
 STREAM_THROTTLED = "stream_throttled"  # a valid event the stream refused until the request's deadline
+STREAM_UNCONFIRMED = "stream_unconfirmed"  # a valid event in a call the stream never answered: in or not, unknown
 
 
 class TooLarge(ValueError):
@@ -58,12 +60,20 @@ def accept_events(
         else:
             records.append({"Data": line, "PartitionKey": verdict.player_id})
             indices.append(index)
-    failing = put_with_retries(records, put_records, deadline=deadline) if records else []
-    if failing and len(failing) == len(records):
-        raise StreamUnavailable(f"the stream refused all {len(records)} valid events (throttling); send them again")
-    rejected += [
-        {"index": indices[i], "reason": STREAM_THROTTLED, "detail": "the stream refused it; send it again"}
-        for i in failing
-    ]
-    rejected.sort(key=lambda r: r["index"])
-    return {"accepted": len(records) - len(failing), "rejected": rejected}
+    if records:
+        outcome = put_with_retries(records, put_records, deadline=deadline)
+        if len(outcome.pending) == len(records) and not outcome.unanswered:
+            raise StreamUnavailable(f"the stream refused all {len(records)} valid events (throttling); send them again")
+        rejected += [_undelivered(indices[i], i in outcome.unanswered) for i in outcome.pending]
+        rejected.sort(key=lambda r: r["index"])
+        accepted = len(records) - len(outcome.pending)
+    else:
+        accepted = 0
+    return {"accepted": accepted, "rejected": rejected}
+
+
+def _undelivered(index: int, unanswered: bool) -> dict[str, Any]:
+    if unanswered:
+        detail = "the stream did not answer: it may hold it; resent, it may count twice until the nightly counts"
+        return {"index": index, "reason": STREAM_UNCONFIRMED, "detail": detail}
+    return {"index": index, "reason": STREAM_THROTTLED, "detail": "the stream refused it; send it again"}

@@ -24,7 +24,8 @@ from headcount.views.realtime import DynamoRealtimeStore
 from headcount.views.stream import Producer, StreamUnavailable
 
 app = APIGatewayRestResolver()
-POST_ANSWER_MARGIN_S = 3.0
+PUT_CALL_BUDGET_S = 6  # one PutRecords call, answered or abandoned
+POST_ANSWER_MARGIN_S = PUT_CALL_BUDGET_S + 2.0  # the last call may start just before the deadline
 
 
 @lru_cache(maxsize=1)
@@ -97,7 +98,7 @@ def post_events() -> Response:
 
 @lru_cache(maxsize=1)
 def _producer() -> Producer:
-    return Producer(client("kinesis"), _runtime()[0].stream)
+    return Producer(client("kinesis", call_budget_s=PUT_CALL_BUDGET_S), _runtime()[0].stream)
 
 
 # Domain errors become HTTP answers here, and only here.

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -47,16 +47,22 @@ class Producer:
         return response
 
 
+class PutOutcome(NamedTuple):
+    pending: list[int]  # indices of the records not known to be in the stream
+    unanswered: frozenset[int]  # those of them a call without an answer carried: they may be in it after all
+
+
 def put_with_retries(
     records: list[dict], put_records: Callable[[list[dict]], dict], attempts: int = 20, deadline: float | None = None
-) -> list[int]:
+) -> PutOutcome:
     """One PutRecords of at most 500 records, then again for the records the call reports as failed (Kinesis accepts or
     refuses each record of a call on its own; a refusal is throttling or an internal error), with exponential backoff,
     until all are in, `attempts` calls were made or the `deadline` (time.monotonic()) has passed.
 
-    Returns the indices of the records still not in the stream. A call that fails as a whole with a retryable error
-    (after boto's own retries) counts as a failed attempt for every record it carried; other errors are raised."""
+    A call that fails as a whole with a retryable error counts as a failed attempt for every record it carried (one
+    that got no answer at all may have put them: they are reported as unanswered); other errors are raised."""
     pending = list(range(len(records)))
+    unanswered: set[int] = set()
     for attempt in range(attempts):
         try:
             response = put_records([records[i] for i in pending])
@@ -65,14 +71,14 @@ def put_with_retries(
             if exc.response["Error"]["Code"] not in RETRYABLE:
                 raise  # the stream is missing, access is denied, the request is invalid: retrying cannot help
         except BotoCoreError:
-            pass  # no answer (connection lost, timeout): unknown, so tried again like a refusal
+            unanswered.update(pending)  # no answer (connection lost, timeout): in or not, unknown; tried again
         if not pending:
-            return []
+            return PutOutcome([], frozenset())
         pause = min(0.05 * 2**attempt, 2.0)
         if deadline is not None and time.monotonic() + pause >= deadline:
             break
         time.sleep(pause)
-    return pending
+    return PutOutcome(pending, frozenset(unanswered.intersection(pending)))
 
 
 def send(
@@ -86,9 +92,9 @@ def send(
     chunks = [records[i : i + 500] for i in range(0, len(records), 500)]
 
     def put(chunk: list[tuple[bytes, str]]) -> int:
-        failing = put_with_retries([{"Data": data, "PartitionKey": key} for data, key in chunk], put_records)
-        if failing:
-            raise StreamUnavailable(f"{len(failing)} records still refused after 20 attempts")
+        outcome = put_with_retries([{"Data": data, "PartitionKey": key} for data, key in chunk], put_records)
+        if outcome.pending:
+            raise StreamUnavailable(f"{len(outcome.pending)} records still refused after 20 attempts")
         return len(chunk)
 
     sent = 0

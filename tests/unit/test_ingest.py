@@ -7,9 +7,9 @@ import time
 
 import orjson
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
-from headcount.ingest import STREAM_THROTTLED, accept_events
+from headcount.ingest import STREAM_THROTTLED, STREAM_UNCONFIRMED, accept_events
 from headcount.views.stream import StreamUnavailable, put_with_retries
 
 NOW_MS = 1_764_000_000_000
@@ -86,3 +86,19 @@ def test_an_error_that_waiting_cannot_fix_is_raised_at_once() -> None:
     with pytest.raises(ClientError):
         put_with_retries([{"Data": b"x", "PartitionKey": "p"}], missing_stream)
     assert len(calls) == 1
+
+
+def test_events_of_a_call_that_got_no_answer_are_reported_as_unconfirmed_not_refused() -> None:
+    # Given a stream whose answers are lost on the way back (it stored the records) while p-2 is also throttled
+    stream = ThrottlingStream(refuse=b'"p-2"', refusals=10**6)
+
+    def answer_lost(records: list[dict]) -> dict:
+        stream(records)
+        raise ReadTimeoutError(endpoint_url="http://127.0.0.1:4567")
+
+    # When events are posted until the request's deadline
+    answer = accept_events(body([event(0), event(1, "p-2")]), NOW_MS, answer_lost, deadline=time.monotonic() + 0.3)
+    # Then nothing is claimed accepted or simply refused: each may be in the stream, and the caller is told so
+    assert answer["accepted"] == 0
+    assert [(r["index"], r["reason"]) for r in answer["rejected"]] == [(0, STREAM_UNCONFIRMED), (1, STREAM_UNCONFIRMED)]
+    assert b"e-0" in b"".join(stream.stored)  # it was in after all

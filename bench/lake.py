@@ -7,6 +7,7 @@ Day D's events arrive in the hour they happen (4 files an hour, like 4 shards); 
 from __future__ import annotations
 
 import gzip
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -65,6 +66,10 @@ def _write_hour(lake: Path, day: date, hour: int, lines: list[str], files: int =
     folder = lake / "raw" / f"dt={day.isoformat()}" / f"hr={hour:02d}"
     folder.mkdir(parents=True, exist_ok=True)
     size = -(-len(lines) // files)
+    # Written as Firehose would: a minute after the hour (the nightly job bounds arrivals by a file's write time).
+    written_s = datetime(day.year, day.month, day.day, hour, tzinfo=UTC).timestamp() + 3_660
     for i in range(files):
-        with gzip.open(folder / f"headcount-events-shard{i}-{day}-{hour:02d}.json.gz", "wt", compresslevel=1) as out:
+        path = folder / f"headcount-events-shard{i}-{day}-{hour:02d}.json.gz"
+        with gzip.open(path, "wt", compresslevel=1) as out:
             out.writelines(lines[i * size : (i + 1) * size])
+        os.utime(path, (written_s, written_s))

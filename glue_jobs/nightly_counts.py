@@ -10,7 +10,7 @@ the steps in between are pure DataFrame -> DataFrame functions. Nothing runs at 
 - Input: `{lake}/raw/dt=YYYY-MM-DD/hr=HH/*.gz`, gzip JSON lines, one record per line, partitioned by arrival time (UTC).
   An event of local day X can only arrive in dt X-1 .. X+2, so a run for D reads dt D-3 .. D+2.
 - Validation: `headcount.core.events.parse_event`, the validator of the real-time fold, in batched Python (`mapInArrow`),
-  with the archive hour (plus Firehose's buffer interval after it) as the window of possible arrival times. Buckets and groups are computed there too, with the same
+  with the window of possible arrival times of its file: from its archive hour's start to when the file was written. Buckets and groups are computed there too, with the same
   code as the fold (`bucket_of`, `Metric.group_of`), so DST and group rules cannot drift.
 - Dedup: one copy per `event_id`, the first to arrive (ties: the smallest MD5 of the record); events without an id all count.
 - Output: Parquet table `{lake}/counts/`, partitioned by `day`, columns metric, bucket, group_value, value, sketch, run_id.
@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from headcount import names
 from headcount.catalog import load_catalog
 from headcount.core.buckets import bucket_of, buckets_of_day, finished_day
 from headcount.core.catalog import Catalog, Kind
@@ -50,9 +49,6 @@ if TYPE_CHECKING:
 
 HOUR_MS = 3_600_000
 OUTSIDE_RAW_PARTITIONS = "outside_raw_partitions"  # a line of a file whose path names no dt=/hr= partition
-# A file under hr=H holds records that arrived from H's start to its end plus Firehose's buffer interval (Firehose names
-# a file after its oldest record's arrival).
-ARRIVAL_SLACK_MS = names.ARCHIVE_BUFFER_INTERVAL_S * 1000
 ARRIVAL_DAYS_BEFORE, ARRIVAL_DAYS_AFTER = 1, 2  # an event of local day X arrives in dt X-1 .. X+2 (UTC)
 
 EVENTS_SCHEMA = (
@@ -149,9 +145,15 @@ def hour_of_path(path: str) -> int | None:
     return calendar.timegm((y, mo, d, h, 0, 0)) * 1000
 
 
-def arrival_window(hour_ms: int) -> tuple[int, int]:
-    """The earliest and latest arrival (epoch ms) of a record in a file of the archive hour starting at `hour_ms`."""
-    return hour_ms, hour_ms + HOUR_MS - 1 + ARRIVAL_SLACK_MS
+def arrival_window(hour_ms: int, written_ms: int) -> tuple[int, int]:
+    """The earliest and latest arrival (epoch ms) of a record in a file of the archive hour starting at `hour_ms`,
+    written (last modified) at `written_ms`.
+
+    Firehose names a file after its OLDEST record's arrival, so every record arrived at or after the hour's start, and
+    before the file was written: within its buffer interval after the hour when Firehose keeps up, hours later when it
+    catches up on a backlog. Never earlier than the hour's end, so a file written early (the local archiver, a
+    mid-hour flush) is read as that whole hour."""
+    return hour_ms, max(hour_ms + HOUR_MS - 1, written_ms)
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,7 @@ class Validator:
         import pyarrow as pa
 
         schema = _events_arrow_schema()
-        hours: dict[str, int | None] = {}
+        windows: dict[str, tuple[int, int] | None] = {}
         rejected: Counter[str] = Counter()
         for batch in batches:
             keys: list[str] = []
@@ -178,14 +180,17 @@ class Validator:
             cells_list: list[list[dict]] = []
             lines = batch.column(0).to_pylist()
             paths = batch.column(1).to_pylist()
-            for line, path in zip(lines, paths, strict=True):
-                hour_ms = hours.get(path, -1)
-                if hour_ms == -1:
-                    hour_ms = hours[path] = hour_of_path(path)
-                if hour_ms is None:
+            written = batch.column(2).to_pylist()
+            for line, path, written_ms in zip(lines, paths, written, strict=True):
+                window = windows.get(path, ())
+                if window == ():
+                    hour_ms = hour_of_path(path)
+                    window = windows[path] = None if hour_ms is None else arrival_window(hour_ms, written_ms)
+                if window is None:
                     rejected[OUTSIDE_RAW_PARTITIONS] += 1
                     continue
-                row = self.event_row(line, hour_ms)
+                hour_ms = window[0]
+                row = self.event_row(line, window)
                 if row is None:
                     continue
                 if isinstance(row, Rejection):
@@ -208,10 +213,10 @@ class Validator:
                 self.rejected.add(dict(rejected))
                 rejected.clear()
 
-    def event_row(self, line: bytes, hour_ms: int) -> tuple[str | None, str, list[dict]] | Rejection | None:
+    def event_row(self, line: bytes, window: tuple[int, int]) -> tuple[str | None, str, list[dict]] | Rejection | None:
         """(event_id or None, MD5 of the record, cells) of a valid event, its Rejection for a rejected record, None for
         a valid event without an id that counts in none of the run's days (nothing to count, nothing to dedupe)."""
-        event = parse_event(line, *arrival_window(hour_ms))
+        event = parse_event(line, *window)
         if isinstance(event, Rejection):
             return event
         cells = []
@@ -248,9 +253,10 @@ def _events_arrow_schema() -> pa.Schema:
 def validate(
     raw: DataFrame, catalog: Catalog, tz: str, days: Sequence[str], rejected: Accumulator | None = None
 ) -> DataFrame:
-    """Raw lines (`line` binary, `file_path` string) -> valid events: event_id, hour_ms, line_md5, cells."""
+    """Raw lines (`line` binary, `file_path` string, `file_written_ms` bigint) -> valid events: event_id, hour_ms,
+    line_md5, cells."""
     validator = Validator(catalog, tz, frozenset(days), rejected)
-    return raw.select("line", "file_path").mapInArrow(validator, EVENTS_SCHEMA)
+    return raw.select("line", "file_path", "file_written_ms").mapInArrow(validator, EVENTS_SCHEMA)
 
 
 def dedupe(events: DataFrame) -> DataFrame:
@@ -352,12 +358,17 @@ def counts_of(
 
 
 def read_raw(spark: SparkSession, lake: str, partitions: Sequence[str]) -> DataFrame:
-    """Lines of the arrival partitions, as raw bytes, with the path of their file. Hidden (temporary) files are skipped."""
+    """Lines of the arrival partitions, as raw bytes, with the path of their file and when it was written. Hidden
+    (temporary) files are skipped."""
     from pyspark.sql import functions as F  # noqa: N812
 
     paths = [f"{raw_uri(lake)}/dt={dt}" for dt in partitions]
     lines = spark.read.option("lineSep", "\n").option("recursiveFileLookup", "true").text(paths)
-    return lines.select(F.col("value").cast("binary").alias("line"), F.col("_metadata.file_path").alias("file_path"))
+    return lines.select(
+        F.col("value").cast("binary").alias("line"),
+        F.col("_metadata.file_path").alias("file_path"),
+        F.expr("unix_millis(_metadata.file_modification_time)").alias("file_written_ms"),  # S3's LastModified on Glue
+    )
 
 
 def zeros_frame(spark: SparkSession, catalog: Catalog, days: Sequence[str], tz: str) -> DataFrame:

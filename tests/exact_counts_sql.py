@@ -26,7 +26,6 @@ from pathlib import Path
 
 import duckdb
 
-from headcount import names
 from headcount.core.catalog import Catalog, Kind
 from headcount.core.events import (
     FUTURE_LIMIT_MS,
@@ -39,7 +38,6 @@ from headcount.core.events import (
 from headcount.views.tables import RAW_CSV_OPTIONS
 
 HOUR_MS = 3_600_000
-ARRIVAL_SLACK_MS = names.ARCHIVE_BUFFER_INTERVAL_S * 1000  # a file of hour H holds arrivals up to H's end + this
 TYPE_PATTERN = "[a-z][a-z0-9_]{0,63}"
 ATTR_KEY_PATTERN = "[a-z][a-z0-9_]{0,31}"
 # Extended ISO-8601 calendar date and time with a UTC offset; groups: y mo d h mi s frac tz sign oh om.
@@ -214,6 +212,10 @@ def raw_files(lake_dir: str | Path, dts: Iterable[str]) -> list[str]:
     return files
 
 
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _metrics_values(catalog: Catalog) -> str:
     def quoted(text: str | None) -> str:
         return "NULL" if text is None else "'" + text.replace("'", "''") + "'"
@@ -227,11 +229,14 @@ def _metrics_values(catalog: Catalog) -> str:
 
 def exact_counts_sql(files: Sequence[str], days: Sequence[str], tz: str, catalog: Catalog) -> str:
     """The query: exact value per (metric, bucket, group_value) for buckets of `days`, from these raw files."""
-    file_list = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+    file_list = "[" + ", ".join(_quote(f) for f in files) + "]"
+    # A file's arrival window: its hour's start to when it was written, at least to the hour's end.
+    written = ", ".join(f"({_quote(f)}, {int(os.stat(f).st_mtime * 1000)})" for f in files)
     source = f"""(
         SELECT line, epoch_ms(strptime(dt || ' ' || hr, '%Y-%m-%d %H')) AS earliest_ms,
-               epoch_ms(strptime(dt || ' ' || hr, '%Y-%m-%d %H')) + {HOUR_MS - 1 + ARRIVAL_SLACK_MS} AS latest_ms
-        FROM read_csv({file_list}, {RAW_CSV_OPTIONS}))"""  # noqa: S608 - quoted file names
+               greatest(epoch_ms(strptime(dt || ' ' || hr, '%Y-%m-%d %H')) + {HOUR_MS - 1}, w.written_ms) AS latest_ms
+        FROM read_csv({file_list}, {RAW_CSV_OPTIONS}, filename = true) r
+        JOIN (VALUES {written}) w (file, written_ms) ON r.filename = w.file)"""  # noqa: S608 - quoted file names
     day_list = ", ".join(f"'{date.fromisoformat(d).isoformat()}'" for d in days)
     zone = tz.replace("'", "''")
     return f"""

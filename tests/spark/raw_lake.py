@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 from collections import defaultdict
 from collections.abc import Iterable
@@ -14,10 +15,14 @@ from headcount.local.archiver import raw_partition
 
 
 def write_raw(lake: Path, records: Iterable[tuple[bytes, int]], name: str = "part") -> list[Path]:
-    """Records (data, arrival epoch ms) as gzip JSON lines under raw/dt=/hr= of their arrival (UTC), one file per hour."""
+    """Records (data, arrival epoch ms) as gzip JSON lines under raw/dt=/hr= of their arrival (UTC), one file per hour,
+    each last modified a few seconds after its last record arrived, as the archiver would have written it."""
     by_partition: dict[str, list[bytes]] = defaultdict(list)
+    last_arrival: dict[str, int] = {}
     for data, arrival_ms in records:
-        by_partition[raw_partition(arrival_ms / 1000)].append(data if data.endswith(b"\n") else data + b"\n")
+        partition = raw_partition(arrival_ms / 1000)
+        by_partition[partition].append(data if data.endswith(b"\n") else data + b"\n")
+        last_arrival[partition] = max(arrival_ms, last_arrival.get(partition, 0))
     files = []
     for partition, lines in sorted(by_partition.items()):
         folder = lake / partition
@@ -25,6 +30,8 @@ def write_raw(lake: Path, records: Iterable[tuple[bytes, int]], name: str = "par
         path = folder / f"{name}.json.gz"
         with gzip.open(path, "wb") as out:
             out.writelines(lines)
+        written_s = last_arrival[partition] / 1000 + 5
+        os.utime(path, (written_s, written_s))
         files.append(path)
     return files
 

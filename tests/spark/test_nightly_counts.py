@@ -101,7 +101,7 @@ def raw_lake(tmp_path_factory, game: Game) -> Path:
     lake = tmp_path_factory.mktemp("lake")
     files = write_raw(lake, arrivals(game.sim.records), name="headcount-events-0")
     # A re-archived file (a crash between rename and checkpoint): every record twice, absorbed by the dedup.
-    shutil.copy(files[len(files) // 2], files[len(files) // 2].with_name("headcount-events-0-again.json.gz"))
+    shutil.copy2(files[len(files) // 2], files[len(files) // 2].with_name("headcount-events-0-again.json.gz"))
     # Events without event_id, each sent twice: all counted.
     no_id = [(json.dumps(e).encode(), e["ts"] + 5_000) for e in no_id_events()]
     write_raw(lake, no_id + no_id, name="no-id")
@@ -171,9 +171,9 @@ def test_the_run_tallies_every_rejected_record_it_read_by_reason(first_run) -> N
     expected: Counter[str] = Counter()
     for dt in result.partitions:
         for path in (lake / "raw" / f"dt={dt}").glob("hr=*/[!.]*"):
-            hour_ms = job.hour_of_path(str(path))
+            window = job.arrival_window(job.hour_of_path(str(path)), int(path.stat().st_mtime * 1000))
             for line in gzip.decompress(path.read_bytes()).split(b"\n")[:-1]:
-                verdict = parse_event(line, *job.arrival_window(hour_ms))
+                verdict = parse_event(line, *window)
                 if isinstance(verdict, Rejection):
                     expected[verdict.reason.value] += 1
     # Then the run's tally is exactly that (local Spark retries no task)
@@ -432,21 +432,23 @@ def test_the_jobs_python_stage_keeps_exactly_the_corpus_events_valid_in_the_arch
     cases = corpus()
     hour = cases[0]["arrival_ms"]
     assert all(c["arrival_ms"] == hour for c in cases) and hour % job.HOUR_MS == 0
+    written = hour + job.HOUR_MS + 5 * 60_000  # Firehose wrote the file 5 minutes after the hour
     batch = pa.RecordBatch.from_arrays(
         [
             pa.array([c["record"].encode() for c in cases], pa.binary()),
             pa.array(["file:/lake/raw/dt=2026-01-01/hr=10/part.json.gz"] * len(cases), pa.string()),
+            pa.array([written] * len(cases), pa.int64()),
         ],
-        names=["line", "file_path"],
+        names=["line", "file_path", "file_written_ms"],
     )
     validator = job.Validator(load_catalog(), "UTC", frozenset({"2026-01-01"}))
     out = pa.Table.from_batches(list(validator(iter([batch]))), schema=job._events_arrow_schema()).to_pylist()
 
     kept = []
     for case in cases:
-        # The archive only knows the hour: arrival anywhere from 10:00 to 11:05 (Firehose's buffer interval after the
-        # hour), so one case more is not in the future.
-        event = parse_event(case["record"], *job.arrival_window(hour))
+        # The archive knows the file's hour and when it was written: arrival anywhere from 10:00 to 11:05, so one case
+        # more is not in the future.
+        event = parse_event(case["record"], *job.arrival_window(hour, written))
         if not isinstance(event, Rejection):
             assert case["expect"] in ("valid", "ts_in_future"), case["note"]
             kept.append(event)
@@ -466,17 +468,31 @@ def test_the_jobs_python_stage_keeps_exactly_the_corpus_events_valid_in_the_arch
     }  # the corpus has no valid match_end
 
 
-def test_a_record_firehose_filed_under_the_previous_hour_gets_the_folds_verdict() -> None:
-    # Given a record that arrived at 11:03, filed by Firehose under hr=10 (its file's oldest record arrived at 10:59)
+@pytest.mark.parametrize(
+    ("arrived", "written"),
+    [
+        ("2026-01-01T11:03:00Z", "2026-01-01T11:04:10Z"),  # its file's oldest record arrived 10:59; 5-minute buffer
+        ("2026-01-01T13:40:00Z", "2026-01-01T13:41:00Z"),  # Firehose catching up on a backlog: one file, hours of it
+    ],
+)
+def test_a_record_firehose_filed_under_an_earlier_hour_gets_the_folds_verdict(arrived: str, written: str) -> None:
+    # Given a record the fold kept (its ts 14 minutes after its arrival), in a file Firehose named after hr=10
     hour = ms("2026-01-01T10:00:00Z")
-    record = json.dumps({"type": "session_start", "player_id": "p", "ts": ms("2026-01-01T11:17:00Z")}).encode()
-    assert not isinstance(parse_event(record, ms("2026-01-01T11:03:00Z")), Rejection)  # the fold keeps it
-    # Then the job keeps it too; 15 minutes after the hour's end plus the buffer interval is its limit
+
+    def record(ts_ms: int) -> bytes:
+        return json.dumps({"type": "session_start", "player_id": "p", "ts": ts_ms}).encode()
+
+    kept = record(ms(arrived) + 14 * 60_000)
+    assert not isinstance(parse_event(kept, ms(arrived)), Rejection)
+    # Then the job keeps it too: its file's window reaches when the file was written
     validator = job.Validator(load_catalog(), "UTC", frozenset({"2026-01-01"}))
-    assert isinstance(validator.event_row(record, hour), tuple)
-    limit = hour + job.HOUR_MS - 1 + job.ARRIVAL_SLACK_MS + 15 * 60_000
-    just_past = json.dumps({"type": "session_start", "player_id": "p", "ts": limit + 1}).encode()
-    assert isinstance(validator.event_row(just_past, hour), Rejection)
+    window = job.arrival_window(hour, ms(written))
+    assert window == (hour, ms(written))
+    assert isinstance(validator.event_row(kept, window), tuple)
+    # and 15 minutes after the file was written is the limit
+    assert isinstance(validator.event_row(record(ms(written) + 15 * 60_000 + 1), window), Rejection)
+    # A file written within its hour (the local archiver flushes every 10 s) is read as the whole hour
+    assert job.arrival_window(hour, hour + 60_000) == (hour, hour + job.HOUR_MS - 1)
 
 
 def test_hour_of_path_and_options() -> None:

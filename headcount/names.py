@@ -43,8 +43,8 @@ ALARM_TOPIC = "headcount-alarms"
 # Prefixes of the lake bucket: raw/ as the local archiver lays it out, counts/ as the nightly job writes it.
 RAW_PREFIX = "raw/"
 COUNTS_PREFIX = "counts/"
-# Firehose's buffer interval. Firehose names a file's dt=/hr= after the arrival of its OLDEST record, so a file of hour H
-# holds records that arrived up to this long after H ended: the nightly job's arrival window of a file reaches that far.
+# Firehose's buffer interval (the local archiver flushes every 10 s). Firehose names a file's dt=/hr= after its OLDEST
+# record's arrival, so the nightly job bounds a file's arrivals by when the file was written, not by its hour's end.
 ARCHIVE_BUFFER_INTERVAL_S = 300
 ARCHIVE_ERRORS_PREFIX = "archive-errors/"
 ATHENA_RESULTS_PREFIX = "athena-results/"

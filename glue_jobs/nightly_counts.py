@@ -182,6 +182,8 @@ class Validator:
             paths = batch.column(1).to_pylist()
             written = batch.column(2).to_pylist()
             for line, path, written_ms in zip(lines, paths, written, strict=True):
+                if not line:
+                    continue  # an empty line holds no event (as in the fold's event_lines)
                 window = windows.get(path, ())
                 if window == ():
                     hour_ms = hour_of_path(path)

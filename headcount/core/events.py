@@ -63,13 +63,14 @@ class _Invalid(Exception):
 
 def event_lines(data: bytes) -> tuple[bytes, ...] | list[bytes]:
     """The events of one Kinesis record, one per line: a record is newline-terminated JSON, and the archive stores
-    records as lines, so a record holding several lines is read line by line by both layers alike."""
+    records as lines, so a record holding several lines is read line by line by both layers alike. Empty lines hold no
+    event and are skipped by both (Firehose's AppendDelimiterToRecord adds one after every newline-terminated record)."""
     if data.find(b"\n", 0, len(data) - 1) == -1:  # the usual case: one line, its newline left for parse_event
-        return (data,)
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
-    return lines
+        return (data,) if data not in _EMPTY else ()
+    return [line for line in data.split(b"\n") if line]
+
+
+_EMPTY = (b"", b"\n")
 
 
 def parse_event(data: bytes | str, earliest_arrival_ms: int, latest_arrival_ms: int | None = None) -> Event | Rejection:

@@ -107,6 +107,8 @@ def raw_lake(tmp_path_factory, game: Game) -> Path:
     write_raw(lake, no_id + no_id, name="no-id")
     # Junk: every record of the validator corpus (its valid ones are months too old for these arrival times).
     write_raw(lake, [(c["record"].encode(), ms("2026-10-25T12:00:30Z")) for c in corpus()], name="junk")
+    # Empty lines, as Firehose's AppendDelimiterToRecord leaves after newline-terminated records: no event, no rejection.
+    write_raw(lake, [(b"\n", ms("2026-10-25T12:00:30Z"))] * 3, name="delimiters")
     # An archiver's temporary file (hidden) is not input.
     hidden = [
         (
@@ -173,6 +175,8 @@ def test_the_run_tallies_every_rejected_record_it_read_by_reason(first_run) -> N
         for path in (lake / "raw" / f"dt={dt}").glob("hr=*/[!.]*"):
             window = job.arrival_window(job.hour_of_path(str(path)), int(path.stat().st_mtime * 1000))
             for line in gzip.decompress(path.read_bytes()).split(b"\n")[:-1]:
+                if not line:
+                    continue  # an empty line is no record
                 verdict = parse_event(line, *window)
                 if isinstance(verdict, Rejection):
                     expected[verdict.reason.value] += 1

@@ -5,6 +5,7 @@ import random
 
 from headcount.catalog import load_catalog
 from headcount.core import sketches
+from headcount.core.events import event_lines
 from headcount.core.fold import Record
 from headcount.folding import fold_batch
 from headcount.views.realtime import InMemoryRealtimeStore
@@ -116,3 +117,14 @@ def test_a_record_of_several_lines_is_read_line_by_line_as_the_archive_stores_it
     pretty = Record(b'{\n "type": "match_end",\n "player_id": "p-1",\n "ts": %d\n}\n' % NOW, 10**50 + 1, NOW)
     report = fold([joined, pretty], InMemoryRealtimeStore())
     assert report.valid == 2 and len(report.rejected) == 5  # the pretty-printed one: five lines, none an event
+
+
+def test_empty_lines_hold_no_event_and_are_not_rejections():
+    # Given records as Firehose's AppendDelimiterToRecord archives them (one more newline each) and an empty record
+    one = records(1)[0]
+    doubled = Record(one.data + b"\n", 10**50, NOW)
+    empty = Record(b"\n", 10**50 + 1, NOW)
+    # Then the fold reads the one event and rejects nothing
+    report = fold([doubled, empty], InMemoryRealtimeStore())
+    assert report.valid == 1 and report.rejected == []
+    assert event_lines(b"a\n\nb\n") == [b"a", b"b"] and event_lines(b"") == () and event_lines(b"a\n") == (b"a\n",)

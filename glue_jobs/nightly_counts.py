@@ -1,8 +1,9 @@
 """The nightly batch job: exact counts of day D (and, again, of D-1 and D-2) from the raw archive.
 
-Runs unchanged as a Glue 5.0 job (`--day yesterday --lake s3://bucket/lake --tz Europe/Berlin`; the `headcount` package
-shipped as a zip with `--extra-py-files`, its wheels with `--additional-python-modules`) and on this machine (`python -m glue_jobs.nightly_counts
---day 2026-11-25 --lake .headcount/lake`, or `headcount batch`, which also publishes).
+Runs unchanged as a Glue 5.0 job (`--day yesterday --lake s3://bucket/lake --tz Europe/Berlin`; the `headcount`
+package shipped as a zip with `--extra-py-files`, its wheels with `--additional-python-modules`) and on this machine
+(`python -m glue_jobs.nightly_counts --day 2026-11-25 --lake .headcount/lake`, or `headcount batch`, which also
+publishes).
 
 Layout: `main()` turns arguments into `JobOptions`; `run_job()` does the I/O (which arrival partitions exist, read, write);
 the steps in between are pure DataFrame -> DataFrame functions. Nothing runs at import.
@@ -10,8 +11,9 @@ the steps in between are pure DataFrame -> DataFrame functions. Nothing runs at 
 - Input: `{lake}/raw/dt=YYYY-MM-DD/hr=HH/*.gz`, gzip JSON lines, one record per line, partitioned by arrival time (UTC).
   An event of local day X can only arrive in dt X-1 .. X+2, so a run for D reads dt D-3 .. D+2.
 - Validation: `headcount.core.events.parse_event`, the validator of the real-time fold, in batched Python (`mapInArrow`),
-  with the window of possible arrival times of its file: from its archive hour's start to when the file was written. Buckets and groups are computed there too, with the same
-  code as the fold (`bucket_of`, `Metric.group_of`), so DST and group rules cannot drift.
+  with the window of possible arrival times of its file: from its archive hour's start to when the file was written.
+  Buckets and groups are computed there too, with the same code as the fold (`bucket_of`, `Metric.group_of`), so DST
+  and group rules cannot drift. Rejected lines are tallied by reason (empty lines are no records).
 - Dedup: one copy per `event_id`, the first to arrive (ties: the smallest MD5 of the record); events without an id all count.
 - Output: Parquet table `{lake}/counts/`, partitioned by `day`, columns metric, bucket, group_value, value, sketch, run_id.
   Dynamic partition overwrite: a run replaces exactly the days it computed. Ungrouped metrics get a row for every bucket

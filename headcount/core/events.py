@@ -1,7 +1,8 @@
 """The event contract with producers: parsing and validation, shared by the fold and the nightly job.
 
 One validator for both layers: `parse_event` takes the raw record bytes and the window of arrival times the record may have
-had (the Kinesis ApproximateArrivalTimestamp in the fold: a single instant; the archive hour's bounds in the batch job).
+had (the Kinesis ApproximateArrivalTimestamp in the fold: a single instant; in the batch job, from the start of the
+archive hour of the record's file to when that file was written).
 """
 
 from __future__ import annotations

@@ -20,6 +20,30 @@ COUNTS_COLUMNS = {
     "run_id": "string",
 }
 COUNTS_PARTITIONS = {"day": "string"}
+# Athena partition projection of both tables (Glue table parameters): new days and hours need no crawler or MSCK REPAIR.
+PROJECTION_FIRST_DAY = "2024-01-01"  # the first partition Athena's projection considers
+
+
+def raw_projection(first_day: str = PROJECTION_FIRST_DAY) -> dict[str, str]:
+    return {
+        "projection.enabled": "true",
+        "projection.dt.type": "date",
+        "projection.dt.range": f"{first_day},NOW",
+        "projection.dt.format": "yyyy-MM-dd",
+        "projection.hr.type": "integer",
+        "projection.hr.range": "0,23",
+        "projection.hr.digits": "2",
+    }
+
+
+def counts_projection(first_day: str = PROJECTION_FIRST_DAY) -> dict[str, str]:
+    return {
+        "projection.enabled": "true",
+        "projection.day.type": "date",
+        "projection.day.range": f"{first_day},NOW+1DAYS",
+        "projection.day.format": "yyyy-MM-dd",
+    }
+
 
 # The fold's event-source mapping: the same settings on AWS and in the local runtime.
 FOLD_BATCH_SIZE = 1000

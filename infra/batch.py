@@ -29,7 +29,6 @@ JOB_PACKAGES = ("headcount", "glue_jobs")  # shipped with --extra-py-files, so d
 # What the job imports beyond Glue 5.0's own modules (boto3, pyarrow, numpy): installed by Glue with pip at start, at the
 # versions requirements.txt pins for the Lambda functions.
 JOB_PIP_MODULES = ("orjson", "datasketches")
-PROJECTION_FIRST_DAY = "2024-01-01"  # the first partition Athena's projection considers (AthenaTables.register)
 
 
 def pinned(requirement_names: tuple[str, ...], requirements: Path = REPO_ROOT / "requirements.txt") -> str:
@@ -163,16 +162,7 @@ class Batch(Construct):
             output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
             serde="org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
             serde_parameters={"field.delim": "\u0001"},
-            parameters={
-                "classification": "csv",
-                "compressionType": "gzip",
-                "projection.dt.type": "date",
-                "projection.dt.range": f"{PROJECTION_FIRST_DAY},NOW",
-                "projection.dt.format": "yyyy-MM-dd",
-                "projection.hr.type": "integer",
-                "projection.hr.range": "0,23",
-                "projection.hr.digits": "2",
-            },
+            parameters={"classification": "csv", "compressionType": "gzip", **names.raw_projection()},
         )
 
     def _counts_table(self, lake: s3.IBucket) -> glue.CfnTable:
@@ -187,13 +177,7 @@ class Batch(Construct):
             output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
             serde="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
             serde_parameters={},
-            parameters={
-                "classification": "parquet",
-                "compressionType": "snappy",
-                "projection.day.type": "date",
-                "projection.day.range": f"{PROJECTION_FIRST_DAY},NOW+1DAYS",
-                "projection.day.format": "yyyy-MM-dd",
-            },
+            parameters={"classification": "parquet", "compressionType": "snappy", **names.counts_projection()},
         )
 
     def _table(
@@ -210,7 +194,6 @@ class Batch(Construct):
         serde_parameters: dict[str, str],
         parameters: dict[str, str],
     ) -> glue.CfnTable:
-        # Partition projection: new days and hours need no crawler and no MSCK REPAIR.
         return glue.CfnTable(
             self,
             construct_id,
@@ -219,7 +202,7 @@ class Batch(Construct):
             table_input=glue.CfnTable.TableInputProperty(
                 name=name,
                 table_type="EXTERNAL_TABLE",
-                parameters={"EXTERNAL": "TRUE", "projection.enabled": "true", **parameters},
+                parameters={"EXTERNAL": "TRUE", **parameters},
                 partition_keys=[glue.CfnTable.ColumnProperty(name=k, type=v) for k, v in partitions.items()],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     location=location,

@@ -35,7 +35,7 @@ from headcount.core.events import (
     MAX_RECORD_BYTES,
     PAST_LIMIT_MS,
 )
-from headcount.views.tables import RAW_CSV_OPTIONS
+from headcount.views.tables import RAW_CSV_OPTIONS, sql_string
 
 HOUR_MS = 3_600_000
 TYPE_PATTERN = "[a-z][a-z0-9_]{0,63}"
@@ -212,13 +212,9 @@ def raw_files(lake_dir: str | Path, dts: Iterable[str]) -> list[str]:
     return files
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _metrics_values(catalog: Catalog) -> str:
     def quoted(text: str | None) -> str:
-        return "NULL" if text is None else "'" + text.replace("'", "''") + "'"
+        return "NULL" if text is None else sql_string(text)
 
     return ", ".join(
         f"({quoted(m.name)}, {quoted(m.kind.value)}, {quoted(m.event_type)}, {quoted(m.granularity.value)}, "
@@ -229,16 +225,16 @@ def _metrics_values(catalog: Catalog) -> str:
 
 def exact_counts_sql(files: Sequence[str], days: Sequence[str], tz: str, catalog: Catalog) -> str:
     """The query: exact value per (metric, bucket, group_value) for buckets of `days`, from these raw files."""
-    file_list = "[" + ", ".join(_quote(f) for f in files) + "]"
+    file_list = "[" + ", ".join(sql_string(f) for f in files) + "]"
     # A file's arrival window: its hour's start to when it was written, at least to the hour's end.
-    written = ", ".join(f"({_quote(f)}, {int(os.stat(f).st_mtime * 1000)})" for f in files)
+    written = ", ".join(f"({sql_string(f)}, {int(os.stat(f).st_mtime * 1000)})" for f in files)
     source = f"""(
         SELECT line, epoch_ms(strptime(dt || ' ' || hr, '%Y-%m-%d %H')) AS earliest_ms,
                greatest(epoch_ms(strptime(dt || ' ' || hr, '%Y-%m-%d %H')) + {HOUR_MS - 1}, w.written_ms) AS latest_ms
         FROM read_csv({file_list}, {RAW_CSV_OPTIONS}, filename = true) r
         JOIN (VALUES {written}) w (file, written_ms) ON r.filename = w.file)"""  # noqa: S608 - quoted file names
     day_list = ", ".join(f"'{date.fromisoformat(d).isoformat()}'" for d in days)
-    zone = tz.replace("'", "''")
+    zone = sql_string(tz)
     return f"""
 WITH validated AS ({validation_sql(source)}),
 valid AS (
@@ -253,7 +249,7 @@ cells AS (
     SELECT m.metric, m.kind, m.granularity, k.player_id,
            CASE WHEN m.group_by IS NULL THEN '' ELSE coalesce(k.attrs[m.group_by], 'unknown') END AS group_value,
            make_timestamp(k.ts_ms * 1000) AS utc,
-           timezone('{zone}', timezone('UTC', make_timestamp(k.ts_ms * 1000))) AS local
+           timezone({zone}, timezone('UTC', make_timestamp(k.ts_ms * 1000))) AS local
     FROM kept k JOIN metrics m ON k.type = m.event_type
 ),
 bucketed AS (

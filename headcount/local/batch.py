@@ -23,28 +23,26 @@ from headcount.views.lake import publish
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from glue_jobs.nightly_counts import JobResult
+
 
 @dataclass
 class BatchSummary:
-    run_id: str
-    day: str
-    days: list[str]
-    skipped: list[str]
-    partitions: list[str]
-    job_seconds: float
+    job: JobResult
     publish_seconds: float
     rows: int
     totals: dict[str, dict[str, int]] = field(default_factory=dict)  # day -> metric -> the day's value
 
     def lines(self) -> list[str]:
+        job = self.job
         out = [
-            f"run {self.run_id}: computed {', '.join(self.days)} from arrival days "
-            f"{self.partitions[0]} .. {self.partitions[-1]} in {self.job_seconds:.1f} s; "
+            f"run {job.run_id}: computed {', '.join(job.days)} from arrival days "
+            f"{job.partitions[0]} .. {job.partitions[-1]} in {job.seconds:.1f} s; "
             f"published {self.rows} rows in {self.publish_seconds:.1f} s"
         ]
-        if self.skipped:
-            out.append(f"no input at all for {', '.join(self.skipped)}: left as they were")
-        for day in self.days:
+        if job.skipped:
+            out.append(f"no input at all for {', '.join(job.skipped)}: left as they were")
+        for day in job.days:
             values = ", ".join(f"{metric} {value:,}" for metric, value in self.totals.get(day, {}).items())
             out.append(f"  {day}: {values}")
         return out
@@ -110,14 +108,4 @@ def run_batch(
     publish_seconds = time.monotonic() - started
     rows = sum(len(r) for r in published.values())
     say(f"published {rows} rows ({len(catalog.metrics)} metrics x {len(result.days)} days) in {publish_seconds:.1f} s")
-    return BatchSummary(
-        result.run_id,
-        result.day,
-        result.days,
-        result.skipped,
-        result.partitions,
-        result.seconds,
-        publish_seconds,
-        rows,
-        day_totals(catalog, published),
-    )
+    return BatchSummary(result, publish_seconds, rows, day_totals(catalog, published))

@@ -53,11 +53,13 @@ class DuckDBTables:
         raw_glob = str(self.lake_dir / "raw" / "dt=*" / "hr=*" / "*.gz")
         counts_glob = str(self.lake_dir / "counts" / "day=*" / "*.parquet")
         if glob.glob(raw_glob):
-            raw = f"SELECT coalesce(line, '') AS line, dt, hr FROM read_csv({_quote(raw_glob)}, {RAW_CSV_OPTIONS})"  # noqa: S608
+            raw = f"SELECT coalesce(line, '') AS line, dt, hr FROM read_csv({sql_string(raw_glob)}, {RAW_CSV_OPTIONS})"  # noqa: S608
         else:
             raw = "SELECT NULL::VARCHAR AS line, NULL::VARCHAR AS dt, NULL::VARCHAR AS hr WHERE false"
         if glob.glob(counts_glob):
-            source = f"read_parquet({_quote(counts_glob)}, hive_partitioning = true, hive_types = {{'day': 'VARCHAR'}})"
+            source = (
+                f"read_parquet({sql_string(counts_glob)}, hive_partitioning = true, hive_types = {{'day': 'VARCHAR'}})"
+            )
             counts = f"SELECT metric, bucket, group_value, value, sketch, run_id, day FROM {source}"  # noqa: S608
         else:
             counts = (
@@ -88,7 +90,7 @@ class AthenaTables:
             [tuple(None if _missing(v) else v for v in row) for row in frame.itertuples(index=False)],
         )
 
-    def register(self, lake: str, first_day: str = "2024-01-01") -> None:
+    def register(self, lake: str, first_day: str = names.PROJECTION_FIRST_DAY) -> None:
         """The tables over `lake` (s3://bucket/prefix), for an account where the stack did not create them."""
         import awswrangler as wr
 
@@ -106,12 +108,7 @@ class AthenaTables:
             compression="gzip",
             sep="\u0001",
             mode="overwrite",
-            athena_partition_projection_settings={
-                "projection_types": {"dt": "date", "hr": "integer"},
-                "projection_ranges": {"dt": f"{first_day},NOW", "hr": "0,23"},
-                "projection_formats": {"dt": "yyyy-MM-dd"},
-                "projection_digits": {"hr": "2"},
-            },
+            **_projection(names.raw_projection(first_day)),
         )
         wr.catalog.create_parquet_table(
             database=self.database,
@@ -121,15 +118,19 @@ class AthenaTables:
             partitions_types=names.COUNTS_PARTITIONS,
             compression="snappy",
             mode="overwrite",
-            athena_partition_projection_settings={
-                "projection_types": {"day": "date"},
-                "projection_ranges": {"day": f"{first_day},NOW+1DAYS"},
-                "projection_formats": {"day": "yyyy-MM-dd"},
-            },
+            **_projection(names.counts_projection(first_day)),
         )
 
 
-def _quote(text: str) -> str:
+def _projection(parameters: dict[str, str]) -> dict[str, Any]:
+    """The stack's projection parameters as awswrangler's arguments: it turns projection off unless it is also given
+    projection settings, so it gets the column types too (the same values; the rest comes from `parameters`)."""
+    types = {key.split(".")[1]: value for key, value in parameters.items() if key.endswith(".type")}
+    return {"parameters": parameters, "athena_partition_projection_settings": {"projection_types": types}}
+
+
+def sql_string(text: str) -> str:
+    """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 

@@ -252,7 +252,7 @@ def test_rerun_publishes_identical_values_and_late_events_join_the_next_nights_r
     write_raw(lake, [(json.dumps(e).encode(), ms("2026-10-27T09:15:00Z")) for e in late], name="late")
     # ... are in DAY's numbers after the next night, which recomputes DAY-1 .. DAY+1.
     summary = run_batch(lake, DAY + timedelta(days=1), TZ, "run-3", batch_view=view, spark=spark)
-    assert summary.days == ["2026-10-25", "2026-10-26", "2026-10-27"]
+    assert summary.job.days == ["2026-10-25", "2026-10-26", "2026-10-27"]
     after = published(view, game.catalog, DAYS)
     assert {p.bucket: p.count for p in after[("active_players", DAYS[-1])]} == {DAYS[-1]: active[DAYS[-1]] + 5}
     de = ("active_players_by_country", DAYS[-1])
@@ -260,7 +260,7 @@ def test_rerun_publishes_identical_values_and_late_events_join_the_next_nights_r
     assert after[("matches_played", DAYS[-1])] == first[("matches_played", DAYS[-1])]
     assert summary.totals["2026-10-27"]["active_players"] == 0  # arrived, but nothing happened on DAY+1 yet
     # Dynamic partition overwrite: the run replaced its three days and left 2026-10-24 as run-2 wrote it.
-    runs = {(r["day"], r["run_id"]) for r in read_counts(lake, ["2026-10-24", *summary.days]).to_pylist()}
+    runs = {(r["day"], r["run_id"]) for r in read_counts(lake, ["2026-10-24", *summary.job.days]).to_pylist()}
     assert runs == {("2026-10-24", "run-2"), ("2026-10-25", "run-3"), ("2026-10-26", "run-3"), ("2026-10-27", "run-3")}
     assert view.published_run("active_players", "2026-10-24") == "run-2"
 
@@ -352,7 +352,7 @@ def test_an_empty_day_is_a_valid_zero_that_replaces_an_older_answer(spark, tmp_p
         name="b",
     )
     summary = run_batch(tmp_path, DAY, TZ, "run-2", batch_view=view, spark=spark, days_back=0)
-    assert summary.days == ["2026-10-26"]
+    assert summary.job.days == ["2026-10-26"]
     assert summary.totals["2026-10-26"] == {"active_players": 0, "matches_played": 0, "ad_impressions": 0}
     assert [(p.bucket, p.count, p.sketch) for p in view.day_rows("active_players", "2026-10-26")] == [
         ("2026-10-26", 0, None)

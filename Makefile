@@ -8,22 +8,27 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test lint fmt synth bench bench-realtime bench-batch clean
+.PHONY: run test test-clock lint fmt synth bench bench-realtime bench-batch clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json package-lock.json
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "headcount needs Python 3.11 or later (PY=...)")'
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet -e .
 	npm ci --no-audit --no-fund
 	touch $(STAMP)
 
 run: $(STAMP)  ## the whole pipeline locally: simulate yesterday and today, print the answers, keep serving
 	$(BIN)/headcount demo
 
-test: lint  ## lint + every test (unit, integration, Spark, e2e, infra)
+test: lint  ## lint + every test (unit, integration, Spark, e2e, infra), then the unit and integration tests again under shifted clocks
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-clock
+
+test-clock: $(STAMP)  ## unit + integration tests 400 days ahead, then across a DST change of the reporting zone (tests/shifted_clock.py)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration --clock=+400d
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration --clock=dst:Europe/Berlin
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -65,7 +65,8 @@ def compute_throughput(batch_size: int = 10_000) -> dict:
     }
     saved = {k: os.environ.get(k) for k in quiet}
     os.environ.update(quiet)
-    from functions.fold import handler as fold
+    from headcount.functions.fold import handler as fold
+
     from headcount.local.esm import LocalLambdaContext
     from headcount.settings import Settings
     from headcount.views.realtime import InMemoryRealtimeStore

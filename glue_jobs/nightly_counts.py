@@ -68,9 +68,9 @@ class MissingInput(RuntimeError):
 class JobOptions:
     day: date
     lake: str  # a local folder or an s3:// URI
+    run_id: str  # new_run_id(), or the caller's
     tz: str = "UTC"
     catalog_path: str | None = None
-    run_id: str = field(default_factory=lambda: new_run_id())
     days_back: int = 2
     batch_table: str | None = None  # Glue only: publish to this DynamoDB table after writing
 
@@ -97,8 +97,9 @@ class JobResult:
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> records among those read
 
 
-def new_run_id(now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
+def new_run_id(now: datetime) -> str:
+    """A run id that sorts by when the run started (`now`, aware) and cannot collide with a concurrent run's."""
+    now = now.astimezone(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
@@ -526,8 +527,9 @@ def on_glue() -> bool:
     return True
 
 
-def parse_options(argv: Sequence[str], now_ms: int | None = None) -> JobOptions:
-    """Glue's `getResolvedOptions` when awsglue is importable (it ignores Glue's own arguments), argparse otherwise."""
+def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
+    """Glue's `getResolvedOptions` when awsglue is importable (it ignores Glue's own arguments), argparse otherwise.
+    `now_ms` (epoch milliseconds) is when the run starts: what `yesterday` means, and whether the day has ended."""
     if on_glue():
         from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
 
@@ -544,20 +546,19 @@ def parse_options(argv: Sequence[str], now_ms: int | None = None) -> JobOptions:
         parser.add_argument("--batch_table", "--batch-table", default=None, help="publish to this DynamoDB table")
         args = vars(parser.parse_args(list(argv)))
     tz = args.get("tz") or "UTC"
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     return JobOptions(
         day=finished_day(args["day"], now_ms, tz),
         lake=args["lake"],
         tz=tz,
         catalog_path=args.get("catalog") or None,
-        run_id=args.get("run_id") or new_run_id(),
+        run_id=args.get("run_id") or new_run_id(datetime.fromtimestamp(now_ms / 1000, UTC)),
         days_back=2 if args.get("days_back") in (None, "") else int(args["days_back"]),
         batch_table=args.get("batch_table") or None,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_options(sys.argv[1:] if argv is None else argv)
+    options = parse_options(sys.argv[1:] if argv is None else argv, now_ms=int(time.time() * 1000))
     spark = glue_spark() if on_glue() else local_spark()
 
     def say(message: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -51,20 +51,22 @@ def dispatch(args: argparse.Namespace, config: LocalConfig) -> int | None:
 def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, run_id: str | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from glue_jobs.nightly_counts import MissingInput
     from headcount.aws import client
     from headcount.core.buckets import BadDate, DayNotOver, finished_day
     from headcount.core.keys import BadRunId, check_run_id
+    from headcount.glue_jobs.nightly_counts import MissingInput, new_run_id
     from headcount.local.batch import run_batch
     from headcount.settings import Settings
     from headcount.views.batch import DynamoBatchView
     from headcount.views.lake import PublishError
 
     settings = Settings()
+    now = datetime.now(UTC)  # the command's one reading of the clock: what `yesterday` is, and the run's id
     try:
-        day = finished_day(day_text, int(time.time() * 1000), settings.tz)
-        if run_id is not None:
-            check_run_id(run_id)
+        day = finished_day(day_text, int(now.timestamp() * 1000), settings.tz)
+        if run_id is None:
+            run_id = new_run_id(now)
+        check_run_id(run_id)
     except (BadDate, DayNotOver, BadRunId) as exc:
         print(f"headcount batch: {exc}", file=sys.stderr)
         return 2

@@ -99,6 +99,7 @@ class LocalPythonBundling:
                     "install",
                     "--quiet",
                     "--disable-pip-version-check",
+                    "--no-warn-conflicts",  # the bundle is its own environment: the venv's packages are not its peers
                     "--no-compile",  # compiled after the copy, see try_bundle
                     *PIP_PLATFORM,
                     "--only-binary=:all:",

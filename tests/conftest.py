@@ -6,9 +6,20 @@ import os
 
 import pytest
 
-# Fake credentials and no endpoint leaks from the developer's shell: tests never talk to real AWS.
+from tests.shifted_clock import (  # noqa: F401 - `pytest --clock=…`, the hooks of tests/shifted_clock.py
+    pytest_addoption,
+    pytest_configure,
+    pytest_report_header,
+    pytest_terminal_summary,
+    pytest_unconfigure,
+)
+
+# Fake credentials and no endpoint leaks from the developer's shell: tests never talk to real AWS. Nor does the shell's
+# headcount configuration (a reporting zone, a state folder) reach the tests: each test sets what it depends on.
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KINESIS", "AWS_SESSION_TOKEN"):
     os.environ.pop(_name, None)
+for _name in [name for name in os.environ if name.startswith("HEADCOUNT_")]:
+    os.environ.pop(_name)
 os.environ.update(
     {
         "AWS_ACCESS_KEY_ID": "testing",

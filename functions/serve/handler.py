@@ -66,16 +66,23 @@ def list_metrics() -> dict:
     return {"metrics": _runtime()[1].list_metrics()}
 
 
+def _received_ms() -> int:
+    """When API Gateway received the request: "now" for `today`/`yesterday` and the arrival of posted events. The
+    function reads no clock of its own for it (a test gives the request's time)."""
+    received = (app.current_event.get("requestContext") or {}).get("requestTimeEpoch")
+    return int(received) if received else int(time.time() * 1000)
+
+
 @app.get("/v1/metrics/<name>")
 def series(name: str) -> dict:
     q = app.current_event.query_string_parameters or {}
-    return _runtime()[1].series(name, q.get("from"), q.get("to"), q.get("group"), int(time.time() * 1000))
+    return _runtime()[1].series(name, q.get("from"), q.get("to"), q.get("group"), _received_ms())
 
 
 @app.get("/v1/metrics/<name>/distinct")
 def distinct(name: str) -> dict:
     q = app.current_event.query_string_parameters or {}
-    return _runtime()[1].distinct(name, q.get("from"), q.get("to"), q.get("group"), int(time.time() * 1000))
+    return _runtime()[1].distinct(name, q.get("from"), q.get("to"), q.get("group"), _received_ms())
 
 
 @app.post("/v1/events")
@@ -84,9 +91,7 @@ def post_events() -> Response:
     # Leave the function time to answer which events are in: API Gateway gives up at 29 s, the function at its timeout.
     seconds_left = app.lambda_context.get_remaining_time_in_millis() / 1000 - POST_ANSWER_MARGIN_S
     deadline = time.monotonic() + max(1.0, seconds_left)
-    result = accept_events(
-        body.encode() if isinstance(body, str) else body, int(time.time() * 1000), _producer(), deadline
-    )
+    result = accept_events(body.encode() if isinstance(body, str) else body, _received_ms(), _producer(), deadline)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result["accepted"])
     count_by("PostedEventsRejected", "reason", Counter(r["reason"] for r in result["rejected"]))
     if result["rejected"]:

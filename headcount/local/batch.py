@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from headcount import names
 from headcount.catalog import load_catalog
-from headcount.core.buckets import finished_day
 from headcount.core.catalog import Catalog, Granularity, Kind
 from headcount.views.batch import BatchRow, BatchView
 from headcount.views.lake import publish
@@ -23,7 +22,7 @@ from headcount.views.lake import publish
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from glue_jobs.nightly_counts import JobResult
+    from headcount.glue_jobs.nightly_counts import JobResult
 
 
 @dataclass
@@ -64,9 +63,9 @@ def day_totals(catalog: Catalog, published: dict[tuple[str, str], list[BatchRow]
 
 def run_batch(
     lake_dir: str | Path,
-    day: date | str,
+    day: date,
     tz: str,
-    run_id: str | None = None,
+    run_id: str,
     *,
     batch_view: BatchView | None = None,
     catalog_path: str | None = None,
@@ -74,19 +73,17 @@ def run_batch(
     days_back: int = 2,
     progress: Callable[[str], None] | None = None,
 ) -> BatchSummary:
-    """The nightly job for `day` (a date, YYYY-MM-DD or yesterday; a day that has ended) on a local Spark session,
-    then the publish (to the DynamoDB table `names.BATCH_TABLE` unless another batch view is given)."""
-    from glue_jobs import nightly_counts as job
+    """The nightly job for `day` (a day that has ended: `finished_day` says which) on a local Spark session, then the
+    publish (to the DynamoDB table `names.BATCH_TABLE` unless another batch view is given)."""
+    from headcount.glue_jobs import nightly_counts as job
 
     say = progress or (lambda _message: None)
-    if not isinstance(day, date):
-        day = finished_day(day, int(time.time() * 1000), tz)
     options = job.JobOptions(
         day=day,
         lake=str(lake_dir),
         tz=tz,
         catalog_path=catalog_path,
-        run_id=run_id or job.new_run_id(),
+        run_id=run_id,
         days_back=days_back,
     )
     own_session = spark is None

@@ -74,8 +74,12 @@ class ShardMapping:
         invoke: Invoke,
         commit: Callable[[str], None],
         on_failure: Callable[[dict[str, Any]], None],
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock` is the wall clock in epoch seconds: a record's age is measured against it, as Lambda measures it
+        against the arrival time Kinesis stamped."""
         self.settings, self.shard_id, self.stream_arn = settings, shard_id, stream_arn
+        self.clock = clock
         self.invoke, self.commit, self.on_failure = invoke, commit, on_failure
         self.buffer: list[dict[str, Any]] = []
         self.window_started: float | None = None
@@ -166,7 +170,7 @@ class ShardMapping:
         if 0 <= self.settings.max_retry_attempts < attempts:
             return "RetryAttemptsExhausted"
         oldest = batch[0]["ApproximateArrivalTimestamp"].timestamp()
-        if 0 <= self.settings.max_record_age_s < time.time() - oldest:
+        if 0 <= self.settings.max_record_age_s < self.clock() - oldest:
             return "RecordAgeExceeded"
         return None
 
@@ -188,7 +192,9 @@ class ShardMapping:
                     "functionError": "Unhandled" if outcome.error else None,
                 },
                 "version": "1.0",
-                "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "timestamp": datetime.fromtimestamp(self.clock(), UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
                 "KinesisBatchInfo": {
                     "shardId": self.shard_id,
                     "startSequenceNumber": batch[0]["SequenceNumber"],

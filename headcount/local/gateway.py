@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,8 +23,9 @@ from headcount.local.esm import LocalLambdaContext
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
-def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    """The event API Gateway's REST proxy integration sends to Lambda (`{proxy+}` resource)."""
+def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, received_ms: int) -> dict[str, Any]:
+    """The event API Gateway's REST proxy integration sends to Lambda (`{proxy+}` resource), for a request received at
+    `received_ms` (epoch milliseconds: its `requestTimeEpoch`)."""
     url = urlsplit(raw_path)
     query = parse_qs(url.query, keep_blank_values=True)
     text_body: str | None = None
@@ -49,7 +51,7 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
             "path": f"/prod{url.path}",
             "stage": "prod",
             "requestId": str(uuid.uuid4()),
-            "requestTimeEpoch": int(time.time() * 1000),
+            "requestTimeEpoch": received_ms,
             "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
             "accountId": "123456789012",
             "apiId": "local",
@@ -92,8 +94,9 @@ class LocalApiGateway:
         environment: dict[str, str],
         function_name: str = "headcount-serve",
         instances: int = 2,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.function_name = function_name
+        self.function_name, self.clock = function_name, clock
         self._new_functions = lambda: ProcessPoolExecutor(
             instances,
             mp_context=multiprocessing.get_context("spawn"),
@@ -140,7 +143,9 @@ class LocalApiGateway:
             )
             return
         body = request.rfile.read(length) if length else b""
-        event = proxy_event(request.command, request.path, dict(request.headers.items()), body)
+        event = proxy_event(
+            request.command, request.path, dict(request.headers.items()), body, int(self.clock() * 1000)
+        )
         functions = self.functions
         try:
             response = functions.submit(_invoke, event, self.function_name).result(timeout=29)

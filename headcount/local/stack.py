@@ -92,7 +92,7 @@ class LocalStack:
         self.supervisor = Supervisor(self.settings)
         self.supervisor.start()
         self.gateway = LocalApiGateway(
-            "functions.serve.handler.handler",
+            "headcount.functions.serve.handler.handler",
             config.api_port,
             str(config.log_dir / "serve.log"),
             self.settings.environment,

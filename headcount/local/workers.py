@@ -27,7 +27,7 @@ from headcount.local.shards import Checkpoint, CheckpointStore, ShardReader, lis
 
 FOLD, ARCHIVE = "fold", "archive"
 POLL_INTERVAL_S = 0.2
-FOLD_HANDLER = "functions.fold.handler.handler"
+FOLD_HANDLER = "headcount.functions.fold.handler.handler"  # functions/fold/handler.py, installed under headcount
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,8 +45,12 @@ class DynamoBatchView:
     a run publishes, its lease `~lock` (one publisher per day at a time: two overlapping runs, the nightly schedule and
     a manual rerun, would otherwise delete each other's rows)."""
 
-    def __init__(self, table: str, lease_s: float = 300.0, wait_s: float = 60.0) -> None:
-        self.table, self.lease_s, self.wait_s = table, lease_s, wait_s
+    def __init__(
+        self, table: str, lease_s: float = 300.0, wait_s: float = 60.0, clock: Callable[[], float] = time.time
+    ) -> None:
+        """`clock`: the wall clock (epoch seconds) a lease's end is written and compared in. Publishers on different
+        machines share the lease, so it is wall time, not a monotonic one."""
+        self.table, self.lease_s, self.wait_s, self.clock = table, lease_s, wait_s, clock
         self.ddb = client("dynamodb")
 
     def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str) -> None:
@@ -93,7 +98,7 @@ class DynamoBatchView:
     def _acquire(self, pk: str, run_id: str) -> None:
         deadline = time.monotonic() + self.wait_s
         while True:
-            now = time.time()
+            now = self.clock()
             try:
                 self.ddb.put_item(
                     TableName=self.table,

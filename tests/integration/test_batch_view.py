@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 
 import pytest
@@ -65,7 +64,7 @@ def test_readers_see_the_old_run_until_the_new_one_is_complete_then_only_the_new
 
 
 def test_a_run_id_that_would_break_the_keys_is_refused_before_any_work() -> None:
-    from glue_jobs.nightly_counts import JobOptions
+    from headcount.glue_jobs.nightly_counts import JobOptions
 
     for bad in ("a#b", "~run", ""):
         with pytest.raises(keys.BadRunId, match="run id"):
@@ -75,16 +74,18 @@ def test_a_run_id_that_would_break_the_keys_is_refused_before_any_work() -> None
 
 
 def test_one_run_publishes_a_day_at_a_time_and_a_dead_publishers_lease_expires(aws) -> None:
-    view = DynamoBatchView(names.BATCH_TABLE, lease_s=0.5, wait_s=0.2)
+    clock = [1_795_000_000.0]  # the publishers' wall clock, in epoch seconds
+    view = DynamoBatchView(names.BATCH_TABLE, lease_s=300, wait_s=0.2, clock=lambda: clock[0])
     pk = keys.partition_key("active_players_by_country", DAY)
     # Given run-1 holding the day's lease (publishing, or dead mid-publish)
     view._acquire(pk, "run-1")
+    clock[0] += 299
     # When run-2 publishes within the lease, it waits, then gives up without writing anything
     with pytest.raises(PublishInProgress, match="published by run run-1"):
         view.publish("active_players_by_country", DAY, rows({"DE": 4}), "run-2")
     assert read(view) is None
     # And once the lease has expired, run-2 publishes, and leaves no lease behind
-    time.sleep(0.6)
+    clock[0] += 2
     view.publish("active_players_by_country", DAY, rows({"DE": 4}), "run-2")
     assert read(view) == {"DE": 4}
     assert view._get(pk, keys.LOCK_SK) is None

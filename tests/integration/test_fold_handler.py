@@ -6,8 +6,8 @@ from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
+from headcount.functions.fold.handler import handler
 
-from functions.fold.handler import handler
 from headcount import names
 from headcount.local.esm import LocalLambdaContext
 from headcount.local.esm import kinesis_event as lambda_kinesis_event
@@ -59,7 +59,7 @@ def table_items():
 
 @pytest.fixture(autouse=True)
 def _fresh_runtime():
-    from functions.fold import handler as module
+    from headcount.functions.fold import handler as module
 
     module._runtime.cache_clear()
     yield

@@ -1,7 +1,7 @@
 """An exhausted batch's metadata reaches the SQS on-failure queue in the shape Lambda sends."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from headcount import names
 from headcount.aws import client
@@ -11,6 +11,7 @@ from headcount.local.esm import MappingSettings, ShardMapping, sqs_sender
 
 def test_a_batch_that_keeps_failing_is_reported_to_the_queue_and_skipped(aws):
     queue_url = resources.create_queue(names.ON_FAILURE_QUEUE)
+    arrived = datetime(2026, 11, 26, tzinfo=UTC)
     commits = []
 
     def always_fails(event, context):
@@ -25,11 +26,11 @@ def test_a_batch_that_keeps_failing_is_reported_to_the_queue_and_skipped(aws):
         always_fails,
         commits.append,
         sqs_sender(queue_url),
+        clock=lambda: (arrived + timedelta(seconds=30)).timestamp(),
     )
-    now = datetime(2026, 11, 26, tzinfo=UTC)
     mapping.offer(
         [
-            {"SequenceNumber": str(s), "Data": b"{}", "PartitionKey": "p", "ApproximateArrivalTimestamp": now}
+            {"SequenceNumber": str(s), "Data": b"{}", "PartitionKey": "p", "ApproximateArrivalTimestamp": arrived}
             for s in (11, 12, 13)
         ]
     )
@@ -39,6 +40,7 @@ def test_a_batch_that_keeps_failing_is_reported_to_the_queue_and_skipped(aws):
     body = json.loads(messages[0]["Body"])
     assert len(messages) == 1 and body["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert body["requestContext"]["approximateInvokeCount"] == 2
+    assert body["timestamp"] == "2026-11-26T00:00:30.000Z"
     assert body["KinesisBatchInfo"] | {
         "approximateArrivalOfFirstRecord": None,
         "approximateArrivalOfLastRecord": None,

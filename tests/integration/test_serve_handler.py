@@ -1,13 +1,12 @@
 """The serve Lambda handler on API Gateway proxy events: routes, merge, errors and the API key."""
 
 import json
-import time
 
 import pytest
+from headcount.functions.serve.handler import handler
 
-from functions.serve.handler import handler
 from headcount.core import sketches
-from headcount.core.buckets import bucket_of, local_date
+from headcount.core.buckets import bucket_of, day_bounds_ms, local_date
 from headcount.core.catalog import Granularity
 from headcount.local.esm import LocalLambdaContext
 from headcount.local.gateway import proxy_event
@@ -16,11 +15,12 @@ from headcount.views.batch import BatchRow, DynamoBatchView
 from headcount.views.realtime import DynamoRealtimeStore, ItemKey, RealtimeItem
 
 KEY = {"x-api-key": "local-dev-key"}
+NOW_MS = 1_795_000_000_000  # every request is received at 2026-11-18T11:06:40Z (requestTimeEpoch)
 
 
 @pytest.fixture(autouse=True)
 def _fresh_runtime():
-    from functions.serve import handler as module
+    from headcount.functions.serve import handler as module
 
     module._runtime.cache_clear()
     yield
@@ -28,7 +28,8 @@ def _fresh_runtime():
 
 
 def get(path, headers=KEY):
-    response = handler(proxy_event("GET", path, dict(headers), b""), LocalLambdaContext("serve", "r", "arn:x"))
+    event = proxy_event("GET", path, dict(headers), b"", NOW_MS)
+    response = handler(event, LocalLambdaContext("serve", "r", "arn:x"))
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -72,8 +73,7 @@ def test_bad_requests_say_what_is_wrong(aws):
 
 
 def test_realtime_shards_are_merged_and_buckets_are_dense(aws):
-    now_ms = int(time.time() * 1000)
-    today = local_date(now_ms, "UTC").isoformat()
+    today = local_date(NOW_MS, Settings().tz).isoformat()
     store = DynamoRealtimeStore(Settings().realtime_table)
     store.write(
         RealtimeItem(ItemKey("active_players", today, "", "shardId-0"), 1, sketch=sketch_of(range(0, 600))), None, 0
@@ -81,7 +81,7 @@ def test_realtime_shards_are_merged_and_buckets_are_dense(aws):
     store.write(
         RealtimeItem(ItemKey("active_players", today, "", "shardId-1"), 1, sketch=sketch_of(range(400, 1000))), None, 0
     )
-    hour = bucket_of(now_ms, Granularity.HOUR, "UTC")
+    hour = bucket_of(NOW_MS, Granularity.HOUR, Settings().tz)
     store.write(RealtimeItem(ItemKey("ad_impressions", hour, "", "shardId-0"), 5, count=7), None, 0)
     store.write(RealtimeItem(ItemKey("ad_impressions", hour, "", "shardId-1"), 9, count=5), None, 0)
 
@@ -97,8 +97,7 @@ def test_realtime_shards_are_merged_and_buckets_are_dense(aws):
 
 
 def test_a_published_batch_day_wins_and_is_exact(aws):
-    now_ms = int(time.time() * 1000)
-    today = local_date(now_ms, "UTC").isoformat()
+    today = local_date(NOW_MS, Settings().tz).isoformat()
     store = DynamoRealtimeStore(Settings().realtime_table)
     store.write(
         RealtimeItem(ItemKey("active_players_by_country", today, "DE", "shardId-0"), 1, sketch=sketch_of(range(90))),
@@ -129,8 +128,9 @@ def test_a_published_batch_day_wins_and_is_exact(aws):
 
 
 def test_a_published_day_is_exact_in_its_empty_buckets_too(aws):
-    today = local_date(int(time.time() * 1000), "UTC").isoformat()
-    noon = f"{today}T12:00+00:00"
+    tz = Settings().tz
+    today = local_date(NOW_MS, tz).isoformat()
+    noon = bucket_of(day_bounds_ms(local_date(NOW_MS, tz), tz)[0] + 12 * 3_600_000, Granularity.HOUR, tz)
     DynamoBatchView(Settings().batch_table).publish(
         "ad_impressions", today, [BatchRow("ad_impressions", today, noon, "", 9, None)], "run-1"
     )
@@ -143,7 +143,8 @@ def test_a_published_day_is_exact_in_its_empty_buckets_too(aws):
 
 def post(path, body, headers=KEY):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = handler(proxy_event("POST", path, dict(headers), data), LocalLambdaContext("serve", "r", "arn:x"))
+    event = proxy_event("POST", path, dict(headers), data, NOW_MS)
+    response = handler(event, LocalLambdaContext("serve", "r", "arn:x"))
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -153,12 +154,11 @@ def test_posted_events_are_validated_and_the_valid_ones_reach_the_stream(aws):
     from headcount.local import resources
 
     resources.create_stream(1)
-    now_ms = int(time.time() * 1000)
     events = [
-        {"event_id": "a", "type": "session_start", "player_id": "p-1", "ts": now_ms, "attrs": {"country": "DE"}},
-        {"type": "session_start", "ts": now_ms},  # no player
-        {"event_id": "c", "type": "match_end", "player_id": 42, "ts": now_ms + 86_400_000},  # tomorrow
-        {"event_id": "d", "type": "match_end", "player_id": 42, "ts": now_ms - 60_000},
+        {"event_id": "a", "type": "session_start", "player_id": "p-1", "ts": NOW_MS, "attrs": {"country": "DE"}},
+        {"type": "session_start", "ts": NOW_MS},  # no player
+        {"event_id": "c", "type": "match_end", "player_id": 42, "ts": NOW_MS + 86_400_000},  # tomorrow
+        {"event_id": "d", "type": "match_end", "player_id": 42, "ts": NOW_MS - 60_000},
     ]
     status, body = post("/v1/events", {"events": events})
     assert status == 200 and body["accepted"] == 2

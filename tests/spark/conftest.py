@@ -12,7 +12,7 @@ import pytest
 def spark():
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from glue_jobs.nightly_counts import local_spark
+    from headcount.glue_jobs.nightly_counts import local_spark
 
     session = local_spark(cores="2", shuffle_partitions=4, driver_memory="1g")
     yield session

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from datasketches import tgt_hll_type
+from headcount.glue_jobs import nightly_counts as job
 
-from glue_jobs import nightly_counts as job
 from headcount import names
 from headcount.catalog import load_catalog
 from headcount.core import sketches
@@ -321,7 +321,7 @@ def test_missing_input_fails_clearly(spark, tmp_path: Path) -> None:
         match=r"no raw input for 2026-10-26: none of the arrival partitions "
         r"dt=2026-10-25, dt=2026-10-26, dt=2026-10-27, dt=2026-10-28",
     ):
-        job.run_job(spark, job.JobOptions(day=DAY, lake=str(tmp_path), tz=TZ))
+        job.run_job(spark, job.JobOptions(day=DAY, lake=str(tmp_path), run_id="run-a", tz=TZ))
     assert not (tmp_path / "counts").exists()
 
 

@@ -7,5 +7,11 @@ import os
 def handler(event: dict, context: object) -> dict:
     if event["path"] == "/crash":
         os._exit(1)  # the execution environment dies mid-invocation
-    body = {"pid": os.getpid(), "path": event["path"], "query": event["queryStringParameters"], "body": event["body"]}
+    body = {
+        "pid": os.getpid(),
+        "path": event["path"],
+        "query": event["queryStringParameters"],
+        "body": event["body"],
+        "received_ms": event["requestContext"]["requestTimeEpoch"],
+    }
     return {"statusCode": 201, "headers": {"x-echo": "yes"}, "body": json.dumps(body)}

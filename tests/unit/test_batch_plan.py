@@ -3,15 +3,15 @@
 from datetime import date, timedelta
 
 import pytest
+from headcount.glue_jobs.nightly_counts import JobOptions, MissingInput, parse_options, plan_run
 
-from glue_jobs.nightly_counts import JobOptions, MissingInput, parse_options, plan_run
 from headcount.core.buckets import DayNotOver
 
 D = date(2026, 11, 25)
 
 
 def plan(present):
-    return plan_run(JobOptions(day=D, lake="/lake"), lambda dt: dt in {d.isoformat() for d in present})
+    return plan_run(JobOptions(day=D, lake="/lake", run_id="run-1"), lambda dt: dt in {d.isoformat() for d in present})
 
 
 def test_a_normal_night_recomputes_three_days_from_their_arrival_partitions():

@@ -1,18 +1,29 @@
 """The local event-source mapping follows Lambda's rules for Kinesis."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from headcount.local.esm import MappingSettings, ShardMapping
 
+ARRIVED = datetime(2026, 11, 26, tzinfo=UTC)  # when Kinesis stamped every record of these tests
+
+
+class Clock:
+    """The wall clock the mapping measures record ages with; a test moves it."""
+
+    def __init__(self, at):
+        self.at = at.timestamp()
+
+    def __call__(self):
+        return self.at
+
 
 def kinesis_records(n, first=1000):
-    now = datetime(2026, 11, 26, tzinfo=UTC)
     return [
         {
             "SequenceNumber": str(first + i),
             "Data": b'{"i": %d}\n' % i,
             "PartitionKey": "p",
-            "ApproximateArrivalTimestamp": now,
+            "ApproximateArrivalTimestamp": ARRIVED,
         }
         for i in range(n)
     ]
@@ -21,6 +32,7 @@ def kinesis_records(n, first=1000):
 class Recorder:
     def __init__(self, respond):
         self.respond, self.calls, self.commits, self.failures = respond, [], [], []
+        self.clock = Clock(ARRIVED + timedelta(minutes=1))  # the records are a minute old
 
     def invoke(self, event, context):
         seqs = [int(r["kinesis"]["sequenceNumber"]) for r in event["Records"]]
@@ -36,6 +48,7 @@ class Recorder:
             self.invoke,
             self.commits.append,
             self.failures.append,
+            clock=self.clock,
         )
 
 
@@ -118,11 +131,21 @@ def test_partial_failures_count_as_retries_until_the_batch_is_given_up():
 
 
 def test_with_unlimited_retries_a_batch_is_given_up_only_when_its_records_are_too_old():
+    # Given a store that stays down, and every failed attempt taking 1,000 s of the wall clock
     def fail(seqs, event):
+        recorder.clock.at += 1000
         raise ConnectionError("DynamoDB unreachable")
 
     recorder = Recorder(fail)
+    recorder.clock.at = ARRIVED.timestamp()
     mapping = recorder.mapping(max_retry_attempts=-1, bisect_on_error=False, max_record_age_s=3600)
-    mapping.offer(kinesis_records(3))  # arrived on 2026-11-26 00:00 UTC: long before this test runs
+    # When the batch is delivered
+    mapping.offer(kinesis_records(3))
     mapping.tick(closed=True)
-    assert len(recorder.calls) == 1 and recorder.failures[0]["requestContext"]["condition"] == "RecordAgeExceeded"
+    # Then it is retried while its records are younger than an hour, and given up at the first failure after that
+    assert len(recorder.calls) == 4
+    (failure,) = recorder.failures
+    assert failure["requestContext"]["condition"] == "RecordAgeExceeded"
+    assert failure["requestContext"]["approximateInvokeCount"] == 4
+    assert failure["timestamp"] == "2026-11-26T01:06:40.000Z"  # the clock when it was given up: 4,000 s on
+    assert recorder.commits == ["1002"]

@@ -10,10 +10,14 @@ import pytest
 
 from headcount.local.gateway import LocalApiGateway
 
+RECEIVED = 1_795_000_000.25  # the gateway's clock: 2026-11-18T11:06:40.250Z
+
 
 @pytest.fixture
 def gateway(tmp_path):
-    api = LocalApiGateway("tests.unit.gateway_function.handler", 0, str(tmp_path / "serve.log"), {}, instances=1)
+    api = LocalApiGateway(
+        "tests.unit.gateway_function.handler", 0, str(tmp_path / "serve.log"), {}, instances=1, clock=lambda: RECEIVED
+    )
     api.start()
     yield api
     api.stop()
@@ -31,6 +35,7 @@ def test_a_request_becomes_a_proxy_event_and_the_answer_a_response(gateway) -> N
     status, headers, body = call(gateway, "/v1/things?a=1&b=2", b'{"x": 1}')
     assert status == 201 and headers["x-echo"] == "yes"
     assert body["path"] == "/v1/things" and body["query"] == {"a": "1", "b": "2"} and body["body"] == '{"x": 1}'
+    assert body["received_ms"] == 1_795_000_000_250  # requestTimeEpoch, from the gateway's clock
 
 
 def test_a_dead_function_process_answers_502_and_fresh_ones_serve_the_next_requests(gateway) -> None:

@@ -89,6 +89,8 @@ def _wait_for_signal() -> None:
 
 
 def run_up(config: LocalConfig) -> int:
+    from headcount.local.processes import StartError
+
     _stop_on_sigterm()
     try:
         with _stack(config) as stack:
@@ -97,6 +99,9 @@ def run_up(config: LocalConfig) -> int:
             print("stopping ...", flush=True)
     except KeyboardInterrupt:
         print("stopped", flush=True)
+    except StartError as exc:
+        print(f"headcount up: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -113,12 +118,17 @@ def _print_up(config: LocalConfig, stack) -> None:  # noqa: ANN001 - LocalStack,
 
 
 def run_demo(config: LocalConfig, events: int, serve: bool) -> int:
+    from headcount.local.processes import StartError
+
     _stop_on_sigterm()
     try:
         return _demo(config, events, serve)
     except KeyboardInterrupt:
         print("stopped", flush=True)
         return 130
+    except StartError as exc:
+        print(f"headcount demo: {exc}", file=sys.stderr)
+        return 1
 
 
 def _demo(config: LocalConfig, events: int, serve: bool) -> int:

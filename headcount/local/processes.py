@@ -10,6 +10,10 @@ import time
 from pathlib import Path
 
 
+class StartError(RuntimeError):
+    """The local stack cannot start: what is missing or in the way, and what to do about it."""
+
+
 class ChildProcess:
     def __init__(
         self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None, cwd: Path | None = None
@@ -41,7 +45,7 @@ def wait_for_port(port: int, timeout: float, process: ChildProcess | None = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and not process.alive():
-            raise RuntimeError(f"{process.name} exited early; see {process.log_path}")
+            raise StartError(f"{process.name} exited early; see {process.log_path}")
         with socket.socket() as sock:
             sock.settimeout(0.2)
             if sock.connect_ex(("127.0.0.1", port)) == 0:

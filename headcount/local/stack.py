@@ -11,7 +11,7 @@ from headcount import names
 from headcount.catalog import load_catalog
 from headcount.local import resources
 from headcount.local.gateway import LocalApiGateway
-from headcount.local.processes import ChildProcess, port_in_use, wait_for_port
+from headcount.local.processes import ChildProcess, StartError, port_in_use, wait_for_port
 from headcount.local.scheduler import BatchProcess, NightlySchedule
 from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
@@ -19,7 +19,19 @@ from headcount.settings import Settings
 from headcount.views.batch import DynamoBatchView
 from headcount.views.lake import Republished, republish
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # in a clone; for an installed package, site-packages' parent
+
+
+def kinesalite_modules() -> Path:
+    """The node_modules folder holding kinesalite (npm; `make` installs package.json's pin into the clone's): the
+    clone's, else the current folder's."""
+    for folder in (REPO_ROOT / "node_modules", Path.cwd() / "node_modules"):
+        if (folder / "kinesalite" / "package.json").is_file():
+            return folder
+    raise StartError(
+        "kinesalite (the local Kinesis, an npm package) is not installed: run `make` in the headcount clone, or "
+        "`npm install kinesalite@3.3.3` in this folder"
+    )
 
 
 class LocalStack:
@@ -48,11 +60,12 @@ class LocalStack:
         config = self.config
         for port in (config.moto_port, config.kinesis_port, config.api_port):
             if port_in_use(port):
-                raise RuntimeError(f"127.0.0.1:{port} is already in use: is another `headcount up` running?")
+                raise StartError(f"127.0.0.1:{port} is already in use: is another `headcount up` running?")
         config.state_dir.mkdir(parents=True, exist_ok=True)
         node = shutil.which("node")
         if node is None:
-            raise RuntimeError("node is not installed: kinesalite (the local Kinesis) needs Node.js 18 or later")
+            raise StartError("node is not installed: kinesalite (the local Kinesis) needs Node.js 18 or later")
+        node_modules = kinesalite_modules()
         kinesis_dir = config.kinesis_dir
         fresh_stream = not kinesis_dir.exists()
         kinesis_dir.mkdir(exist_ok=True)
@@ -61,7 +74,7 @@ class LocalStack:
                 "kinesalite",
                 [node, str(Path(__file__).with_name("kinesalite.js")), str(config.kinesis_port), str(kinesis_dir)],
                 config.log_dir,
-                cwd=REPO_ROOT,
+                env={**os.environ, "NODE_PATH": str(node_modules)},
             )
         )
         self.children.append(

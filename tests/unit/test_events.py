@@ -97,7 +97,7 @@ def test_arbitrary_documents_get_a_verdict_never_an_exception(document):
 
 
 # Near-valid documents: every field drawn valid, then at most one drawn from that field's invalid values, so each
-# document has exactly one expected verdict, which a literal reading of DESIGN's rules gives (`expected` below).
+# document has exactly one expected verdict, which a literal reading of docs/DESIGN.md's rules gives (`expected` below).
 PAST, FUTURE = NOW - 30 * 86_400_000, NOW + 15 * 60_000
 ABSENT = object()
 OFFSETS = [timedelta(0), timedelta(hours=5, minutes=30), timedelta(hours=-8), timedelta(hours=14)]
@@ -201,7 +201,7 @@ def near_valid_documents(draw):
 
 
 def expected(document: dict) -> Event:
-    """DESIGN's rules, read literally, for a document that satisfies them."""
+    """docs/DESIGN.md's rules, read literally, for a document that satisfies them."""
 
     def text(value: object) -> str:
         return ("true" if value else "false") if isinstance(value, bool) else str(value)

@@ -67,8 +67,9 @@ def list_metrics() -> dict:
 
 
 def _received_ms() -> int:
-    """When API Gateway received the request: "now" for `today`/`yesterday` and the arrival of posted events. The
-    function reads no clock of its own for it (a test gives the request's time)."""
+    """When API Gateway received the request (`requestTimeEpoch`, ms): "now" for `today`/`yesterday` and the arrival
+    of posted events, so a test gives the time with the event. The REST API always sends it; the wall clock stands in
+    only for an event without it."""
     received = (app.current_event.get("requestContext") or {}).get("requestTimeEpoch")
     return int(received) if received else int(time.time() * 1000)
 

@@ -19,7 +19,7 @@ from headcount.settings import Settings
 from headcount.views.batch import DynamoBatchView
 from headcount.views.lake import Republished, republish
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # in a clone; for an installed package, site-packages' parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the clone (for an installed package: site-packages)
 
 
 def kinesalite_modules() -> Path:

@@ -40,10 +40,11 @@ def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(
     wait_caught_up(config, sent_to, "fold", timeout=300)
     wait_caught_up(config, sent_to, "archive", timeout=300)
 
-    # When the nightly job runs for yesterday, as a user runs it
+    # When the nightly job runs for yesterday, as a user runs it (dates named, not `yesterday`: the test may cross
+    # midnight, and what the words mean is the unit tests' business)
     env = {**os.environ, **PORTS, "HEADCOUNT_STATE_DIR": str(config.state_dir), "HEADCOUNT_TZ": "UTC"}
     done = subprocess.run(
-        [sys.executable, "-m", "headcount", "batch", "--day", "yesterday"],
+        [sys.executable, "-m", "headcount", "batch", "--day", str(yesterday)],
         env=env,
         capture_output=True,
         text=True,
@@ -53,7 +54,7 @@ def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(
 
     # Then every point of yesterday is batch, exact and equal to the deduplicated truth
     for metric in CATALOG.metrics:
-        points = api(config, f"/v1/metrics/{metric.name}?from=yesterday&to=yesterday")["points"]
+        points = api(config, f"/v1/metrics/{metric.name}?from={yesterday}&to={yesterday}")["points"]
         expected = {
             (b, g): v
             for b, groups in truth["deduplicated"][metric.name].items()
@@ -68,7 +69,7 @@ def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(
         assert all(p["source"] == "batch" and p["exact"] and p["low"] == p["value"] == p["high"] for p in points)
         assert got == expected, metric.name
         # and today is still the real-time layer's
-        today_points = api(config, f"/v1/metrics/{metric.name}?from=today&to=today")["points"]
+        today_points = api(config, f"/v1/metrics/{metric.name}?from={today}&to={today}")["points"]
         assert {p["source"] for p in today_points} <= {"realtime", "none"} and not any(p["exact"] for p in today_points)
         if metric.kind is Kind.COUNT:  # real-time counts keep the re-sent duplicates the batch layer drops
             as_sent = sum(

@@ -61,7 +61,7 @@ def days_of_run() -> list[str]:
 
 def duckdb_side(lake: str, out: str) -> None:
     """Runs in the child process: DuckDB's exact counts of the job's days, from the arrival days the job reads."""
-    from headcount.catalog import load_catalog
+    from headcount.views.catalog_file import load_catalog
     from tests.exact_counts_sql import exact_counts
 
     dts = [(DAY + timedelta(days=n)).isoformat() for n in range(-3, 3)]

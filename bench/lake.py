@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from headcount.views.lake import raw_partition, raw_uri
+
 TYPES = np.array(["session_start", "match_end", "match_end", "ad_impression", "ad_impression", "ad_impression"])
 COUNTRIES = np.array(["US", "US", "US", "DE", "DE", "BR", "GB", "FR", "JP", "IN", "KR", "CA", "MX", "PL", "ES"])
 PLATFORMS = np.array(["ios", "android", "pc"])
@@ -63,11 +65,12 @@ def write_lake(lake: Path, day: date, events: int, players: int = 2_000_000, see
 
 
 def _write_hour(lake: Path, day: date, hour: int, lines: list[str], files: int = 4) -> None:
-    folder = lake / "raw" / f"dt={day.isoformat()}" / f"hr={hour:02d}"
+    hour_s = datetime(day.year, day.month, day.day, hour, tzinfo=UTC).timestamp()
+    folder = Path(raw_uri(lake)) / raw_partition(hour_s)
     folder.mkdir(parents=True, exist_ok=True)
     size = -(-len(lines) // files)
     # Written as Firehose would: a minute after the hour (the nightly job bounds arrivals by a file's write time).
-    written_s = datetime(day.year, day.month, day.day, hour, tzinfo=UTC).timestamp() + 3_660
+    written_s = hour_s + 3_660
     for i in range(files):
         path = folder / f"headcount-events-shard{i}-{day}-{hour:02d}.json.gz"
         with gzip.open(path, "wt", compresslevel=1) as out:

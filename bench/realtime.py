@@ -26,10 +26,10 @@ from pathlib import Path
 
 import orjson
 
-from headcount.catalog import load_catalog
 from headcount.core import sketches
 from headcount.local.esm import kinesis_event
-from headcount.simulator import simulate
+from headcount.local.simulator import simulate
+from headcount.views.catalog_file import load_catalog
 
 CATALOG = load_catalog()
 COMMAND = "make bench-realtime  # = .venv/bin/python -m bench.realtime"
@@ -67,17 +67,19 @@ def compute_throughput(batch_size: int = 10_000) -> dict:
     os.environ.update(quiet)
     from headcount.functions.fold import handler as fold
 
-    from headcount.local.esm import LocalLambdaContext
+    from headcount import names
+    from headcount.local.esm import LocalLambdaContext, lambda_arn
     from headcount.settings import Settings
     from headcount.views.realtime import InMemoryRealtimeStore
 
     now_ms = int(time.time() * 1000)
     sim = simulate(CATALOG, "UTC", now_ms - 86_400_000, now_ms, batch_size, seed=5)
     event = lambda_event(sim.records[:batch_size], now_ms / 1000)
-    context = LocalLambdaContext("headcount-fold", "bench", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+    context = LocalLambdaContext(names.FOLD_FUNCTION, "bench", lambda_arn(names.FOLD_FUNCTION))
 
     settings = Settings()
-    fold._runtime = lambda: (settings, CATALOG, InMemoryRealtimeStore())  # the real handler, with no I/O
+    real_runtime = fold._runtime
+    fold._runtime = lambda: (settings, CATALOG, InMemoryRealtimeStore())  # the real handler, with no I/O (restored)
 
     def handler_run() -> None:
         assert fold.handler(event, context) == {"batchItemFailures": []}
@@ -91,8 +93,11 @@ def compute_throughput(batch_size: int = 10_000) -> dict:
                 continue
             sketch.update(str(doc.get("player_id")) if isinstance(doc, dict) else "")
 
-    with contextlib.redirect_stdout(io.StringIO()):  # single_metric's EMF lines ignore POWERTOOLS_METRICS_DISABLED
-        handler_s, bare_s = best_of(5, handler_run), best_of(5, bare_loop)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # single_metric's EMF lines ignore POWERTOOLS_METRICS_DISABLED
+            handler_s, bare_s = best_of(5, handler_run), best_of(5, bare_loop)
+    finally:
+        fold._runtime = real_runtime
     for key, value in saved.items():
         os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
     n = len(event["Records"])
@@ -107,12 +112,12 @@ def api_value(port: int, path: str) -> dict:
 
 def whole_stack(events: int) -> dict:
     from headcount import names
-    from headcount.aws import client
     from headcount.core.buckets import local_date
     from headcount.local.config import LocalConfig
     from headcount.local.shards import wait_caught_up
     from headcount.local.stack import LocalStack
     from headcount.local.workers import FOLD, WorkerSettings
+    from headcount.views.aws import client
     from headcount.views.stream import Producer, send
 
     state = Path(tempfile.mkdtemp(prefix="headcount-bench-"))

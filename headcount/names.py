@@ -5,6 +5,7 @@ REALTIME_TABLE = "headcount-realtime"
 BATCH_TABLE = "headcount-batch"
 ON_FAILURE_QUEUE = "headcount-fold-failures"
 REGION = "us-east-1"
+LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: the local stack's ARNs
 GLUE_DATABASE = "headcount"
 RAW_TABLE = "raw"
 COUNTS_TABLE = "counts"
@@ -72,6 +73,11 @@ COUNTS_PREFIX = "counts/"
 ARCHIVE_BUFFER_INTERVAL_S = 300
 ARCHIVE_ERRORS_PREFIX = "archive-errors/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
+# Powertools' service and metrics namespace (headcount/observability.py, the functions' environment, the alarms), and the
+# metrics the alarms read.
+POWERTOOLS_SERVICE = "headcount"
+POWERTOOLS_NAMESPACE = "Headcount"
+METRIC_EVENTS_REJECTED = "EventsRejected"  # the fold's rejected events, one metric per reason (dimension `reason`)
 # One invocation per shard at a time: each (metric, bucket, group, shard) item has a single writer.
 FOLD_PARALLELIZATION_FACTOR = 1
 FOLD_STARTING_POSITION = "TRIM_HORIZON"

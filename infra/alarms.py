@@ -17,7 +17,6 @@ from constructs import Construct
 
 from headcount import names
 from headcount.core.events import Reason
-from infra.lambda_function import POWERTOOLS_NAMESPACE, POWERTOOLS_SERVICE
 
 FIVE_MINUTES = Duration.minutes(5)
 # The fold is meant to be seconds behind the stream; a minute behind for 15 minutes is a backlog that does not drain.
@@ -125,9 +124,9 @@ class Alarms(Construct):
         alarm needs every dimension spelled out. (A share of EventsFolded would need 11 metrics; alarms take 10.)"""
         rejected = {
             f"r{i}": cloudwatch.Metric(
-                namespace=POWERTOOLS_NAMESPACE,
-                metric_name="EventsRejected",
-                dimensions_map={"service": POWERTOOLS_SERVICE, "reason": reason.value},
+                namespace=names.POWERTOOLS_NAMESPACE,
+                metric_name=names.METRIC_EVENTS_REJECTED,
+                dimensions_map={"service": names.POWERTOOLS_SERVICE, "reason": reason.value},
                 statistic="Sum",
                 period=FIVE_MINUTES,
             )

@@ -20,12 +20,12 @@ from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
 
 from headcount import names
-from infra.lambda_function import REPO_ROOT
-from infra.nag import acknowledge, arn_of, bootstrap_assets_objects, managed_policy
-from infra.realtime import pk_sk_table
+from infra.shared import REPO_ROOT, acknowledge, arn_of, bootstrap_assets_objects, managed_policy, pk_sk_table
 
 JOB_SCRIPT = REPO_ROOT / "glue_jobs" / "nightly_counts.py"
-JOB_PACKAGES = ("headcount", "glue_jobs")  # shipped with --extra-py-files, so driver and executors import them
+JOB_PACKAGES = (
+    "headcount",
+)  # shipped with --extra-py-files, so driver and executors import it (the script is glue_jobs/)
 # What the job imports beyond Glue 5.0's own modules (boto3, pyarrow, numpy): installed by Glue with pip at start, at the
 # versions requirements.txt pins for the Lambda functions.
 JOB_PIP_MODULES = ("orjson", "datasketches")
@@ -38,7 +38,7 @@ def pinned(requirement_names: tuple[str, ...], requirements: Path = REPO_ROOT / 
 
 
 def job_package_zip() -> Path:
-    """A zip of headcount/ and glue_jobs/ for --extra-py-files, built here (no Docker, no network). Reproducible (sorted
+    """A zip of headcount/ for --extra-py-files, built here (no Docker, no network). Reproducible (sorted
     entries, fixed timestamps), so the asset hash changes only when the code does."""
     files = sorted(
         path

@@ -9,7 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from headcount import names
-from infra.nag import acknowledge, arn_of
+from infra.shared import acknowledge, arn_of
 
 # Firehose's timestamp namespace is the record's arrival time at Firehose, in UTC: the same dt/hr layout as the local
 # archiver (headcount/local/archiver.py), which the nightly job and the Athena `raw` table read.

@@ -30,16 +30,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.nag import acknowledge, managed_policy
+from headcount import names
+from infra.shared import REPO_ROOT, acknowledge, managed_policy
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("headcount", "functions")  # copied into the bundle, next to the installed requirements
 REQUIREMENTS = "requirements.txt"
 PYTHON_VERSION = "3.11"  # the Lambda runtime below, Glue 5.0's Python and pip's --python-version
 RUNTIME = lambda_.Runtime.PYTHON_3_11
 PIP_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", PYTHON_VERSION)
-POWERTOOLS_SERVICE = "headcount"  # the service the code's Logger/Metrics/Tracer name (headcount/observability.py)
-POWERTOOLS_NAMESPACE = "Headcount"
 
 
 def _source_files() -> list[Path]:
@@ -162,8 +160,8 @@ def python_function(
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
         environment={
-            "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE,
-            "POWERTOOLS_METRICS_NAMESPACE": POWERTOOLS_NAMESPACE,
+            "POWERTOOLS_SERVICE_NAME": names.POWERTOOLS_SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": names.POWERTOOLS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
             **environment,
         },

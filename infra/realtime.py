@@ -3,8 +3,7 @@ batches the fold gave up on are recorded."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import Duration
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -13,26 +12,7 @@ from constructs import Construct
 
 from headcount import names
 from infra.lambda_function import python_function
-from infra.nag import acknowledge
-
-
-def pk_sk_table(
-    scope: Construct, construct_id: str, table_name: str, ttl_attribute: str | None = None
-) -> dynamodb.Table:
-    """The key schema of both views (headcount/local/resources.py): pk and sk strings, on demand, recoverable."""
-    return dynamodb.Table(
-        scope,
-        construct_id,
-        table_name=table_name,
-        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-        sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
-        ),
-        time_to_live_attribute=ttl_attribute,
-        removal_policy=RemovalPolicy.RETAIN,
-    )
+from infra.shared import acknowledge, pk_sk_table
 
 
 class Realtime(Construct):

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from headcount import names
 from infra.lambda_function import python_function
-from infra.nag import acknowledge, managed_policy
+from infra.shared import acknowledge, managed_policy
 
 STAGE = "prod"
 # Per stage, for all clients together (API Gateway's account limit is 10,000 rps); a client's POST carries up to

@@ -37,8 +37,8 @@ def aws():
     from moto import mock_aws
 
     from headcount import names
-    from headcount.aws import client
     from headcount.local import resources
+    from headcount.views.aws import client
 
     client.cache_clear()
     with mock_aws():

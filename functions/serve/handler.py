@@ -4,40 +4,48 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections import Counter
+from dataclasses import asdict
 from functools import lru_cache
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from headcount.aws import client
-from headcount.catalog import load_catalog
-from headcount.ingest import BadBody, TooLarge, accept_events
-from headcount.observability import count_by, logger, metrics, tracer
-from headcount.serving import BadRequest, MetricsService, UnknownMetric
+from headcount.logic.errors import BadRequest, TooLarge, UnknownMetric
+from headcount.logic.ingest import accept_events
+from headcount.logic.serving import MetricsService
+from headcount.observability import logger, metrics, report_posted, report_request, tracer
 from headcount.settings import Settings
+from headcount.views.aws import client
 from headcount.views.batch import DynamoBatchView, PublishInProgress
+from headcount.views.catalog_file import load_catalog
 from headcount.views.realtime import DynamoRealtimeStore
 from headcount.views.stream import Producer, StreamUnavailable
 
 app = APIGatewayRestResolver()
 PUT_CALL_BUDGET_S = 6  # one PutRecords call, answered or abandoned
 POST_ANSWER_MARGIN_S = PUT_CALL_BUDGET_S + 2.0  # the last call may start just before the deadline
+# Domain errors become HTTP answers here, and only here.
+ERRORS: dict[type[Exception], tuple[int, str]] = {
+    BadRequest: (400, "bad_request"),
+    UnknownMetric: (404, "unknown_metric"),
+    TooLarge: (413, "too_large"),
+    StreamUnavailable: (503, "stream_unavailable"),
+    PublishInProgress: (503, "republishing"),  # a day changed under every read: retry
+}
 
 
 @lru_cache(maxsize=1)
 def _runtime() -> tuple[Settings, MetricsService]:
     settings = Settings()
-    service = MetricsService(
-        load_catalog(settings.catalog_path),
-        DynamoRealtimeStore(settings.realtime_table),
-        DynamoBatchView(settings.batch_table),
-        settings.tz,
-    )
-    return settings, service
+    views = DynamoRealtimeStore(settings.realtime_table), DynamoBatchView(settings.batch_table)
+    return settings, MetricsService(load_catalog(settings.catalog_path), *views, settings.tz)
+
+
+@lru_cache(maxsize=1)
+def _producer() -> Producer:
+    return Producer(client("kinesis", call_budget_s=PUT_CALL_BUDGET_S), _runtime()[0].stream)
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -46,24 +54,13 @@ def _error(status: int, code: str, message: str) -> Response:
 
 def require_api_key(router: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
     if router.current_event.path.rstrip("/") != "/v1/health":
-        # HTTP header names are case-insensitive; API Gateway passes them as the client wrote them.
-        given = next((v for k, v in router.current_event.headers.items() if k.lower() == "x-api-key"), None) or ""
+        given = router.current_event.headers.get("x-api-key") or ""  # case-insensitive, as HTTP header names are
         if not hmac.compare_digest(given.encode(), _runtime()[0].api_key.encode()):
             return _error(403, "forbidden", "missing or wrong x-api-key header")
     return next_middleware(router)
 
 
 app.use(middlewares=[require_api_key])
-
-
-@app.get("/v1/health")
-def health() -> dict:
-    return {"status": "ok"}
-
-
-@app.get("/v1/metrics")
-def list_metrics() -> dict:
-    return {"metrics": _runtime()[1].list_metrics()}
 
 
 def _received_ms() -> int:
@@ -74,50 +71,46 @@ def _received_ms() -> int:
     return int(received) if received else int(time.time() * 1000)
 
 
+@app.get("/v1/health")
+def health() -> dict:
+    return {"status": "ok"}
+
+
+@app.get("/v1/metrics")
+def list_metrics() -> dict:
+    return {"metrics": [m.describe() for m in _runtime()[1].list_metrics()]}
+
+
 @app.get("/v1/metrics/<name>")
 def series(name: str) -> dict:
-    q = app.current_event.query_string_parameters or {}
-    return _runtime()[1].series(name, q.get("from"), q.get("to"), q.get("group"), _received_ms())
+    q = app.current_event.query_string_parameters
+    answer = _runtime()[1].series(name, q.get("from"), q.get("to"), q.get("group"), _received_ms())
+    return {"metric": answer.metric, "timezone": answer.timezone, "points": [p.to_json() for p in answer.points]}
 
 
 @app.get("/v1/metrics/<name>/distinct")
 def distinct(name: str) -> dict:
-    q = app.current_event.query_string_parameters or {}
-    return _runtime()[1].distinct(name, q.get("from"), q.get("to"), q.get("group"), _received_ms())
+    q = app.current_event.query_string_parameters
+    answer = _runtime()[1].distinct(name, q.get("from"), q.get("to"), q.get("group"), _received_ms())
+    doc = asdict(answer)
+    return {"metric": doc.pop("metric"), "from": doc.pop("first").isoformat(), "to": doc.pop("last").isoformat(), **doc}
 
 
 @app.post("/v1/events")
-def post_events() -> Response:
+def post_events() -> dict:
     body = app.current_event.decoded_body or ""
     # Leave the function time to answer which events are in: API Gateway gives up at 29 s, the function at its timeout.
     seconds_left = app.lambda_context.get_remaining_time_in_millis() / 1000 - POST_ANSWER_MARGIN_S
     deadline = time.monotonic() + max(1.0, seconds_left)
     result = accept_events(body.encode() if isinstance(body, str) else body, _received_ms(), _producer(), deadline)
-    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result["accepted"])
-    count_by("PostedEventsRejected", "reason", Counter(r["reason"] for r in result["rejected"]))
-    if result["rejected"]:
-        logger.info(
-            "posted events rejected", extra={"rejected": result["rejected"][:20], "accepted": result["accepted"]}
-        )
-    return Response(200, content_types.APPLICATION_JSON, result)
+    report_posted(result)
+    return asdict(result)
 
 
-@lru_cache(maxsize=1)
-def _producer() -> Producer:
-    return Producer(client("kinesis", call_budget_s=PUT_CALL_BUDGET_S), _runtime()[0].stream)
-
-
-# Domain errors become HTTP answers here, and only here.
-_ERRORS: dict[type[Exception], tuple[int, str]] = {
-    BadRequest: (400, "bad_request"),
-    BadBody: (400, "bad_request"),
-    UnknownMetric: (404, "unknown_metric"),
-    TooLarge: (413, "too_large"),
-    StreamUnavailable: (503, "stream_unavailable"),
-    PublishInProgress: (503, "republishing"),  # a day changed under every read: retry
-}
-for _type, (_status, _code) in _ERRORS.items():
-    app.exception_handler(_type)(lambda exc, status=_status, code=_code: _error(status, code, str(exc)))
+@app.exception_handler(list(ERRORS))
+def domain_error(exc: Exception) -> Response:
+    status, code = next(ERRORS[kind] for kind in type(exc).__mro__ if kind in ERRORS)
+    return _error(status, code, str(exc))
 
 
 @app.not_found
@@ -129,5 +122,5 @@ def not_found(exc: Exception) -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
+    report_request()
     return app.resolve(event, context)

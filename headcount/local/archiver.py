@@ -21,17 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from headcount import names
+from headcount.views.lake import raw_partition, raw_uri
 
 
 @dataclass(frozen=True)
 class ArchiveSettings:
     buffer_bytes: int = 5 * 1024 * 1024  # Firehose's default buffer size
     buffer_interval_s: float = 10.0  # Firehose allows 0-900 s; 10 s keeps the local archive close behind the stream
-
-
-def raw_partition(arrival_epoch_s: float) -> str:
-    t = time.gmtime(arrival_epoch_s)
-    return f"raw/dt={t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}/hr={t.tm_hour:02d}"
 
 
 class ShardArchiver:
@@ -79,7 +75,7 @@ class ShardArchiver:
         self.buffer, self.size, self.started = [], 0, None
 
     def _write(self, partition: str, records: list[dict[str, Any]]) -> None:
-        folder = self.lake_dir / partition
+        folder = Path(raw_uri(self.lake_dir)) / partition
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{names.STREAM}-{self.shard_id}-{records[0]['SequenceNumber']}.json.gz"
         tmp = folder / f".{name}.tmp{os.getpid()}"  # hidden: Spark, DuckDB globs and Athena skip it

@@ -1,7 +1,7 @@
 """The batch layer on this machine: run the nightly job in-process, then publish its days as the batch view.
 
-`run_batch` calls the very functions the Glue job's `main()` calls (`glue_jobs.nightly_counts`), on a local Spark session,
-then `headcount.views.lake.publish`, as the job's `main()` does on Glue with `--batch_table`.
+`run_batch` calls what the Glue job's `main()` calls (`headcount.batch.job.run_job`), on a local Spark session, then
+`headcount.views.lake.publish`, as the job's `main()` does on Glue with `--batch_table`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headcount import names
-from headcount.catalog import load_catalog
+from headcount.batch.job import run_job
+from headcount.batch.plan import JobOptions, JobResult
+from headcount.batch.session import local_spark
 from headcount.core.catalog import Catalog, Granularity, Kind
 from headcount.views.batch import BatchRow, BatchView
+from headcount.views.catalog_file import load_catalog
 from headcount.views.lake import publish
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-    from headcount.glue_jobs.nightly_counts import JobResult
 
 
 @dataclass
@@ -75,10 +76,8 @@ def run_batch(
 ) -> BatchSummary:
     """The nightly job for `day` (a day that has ended: `finished_day` says which) on a local Spark session, then the
     publish (to the DynamoDB table `names.BATCH_TABLE` unless another batch view is given)."""
-    from headcount.glue_jobs import nightly_counts as job
-
     say = progress or (lambda _message: None)
-    options = job.JobOptions(
+    options = JobOptions(
         day=day,
         lake=str(lake_dir),
         tz=tz,
@@ -89,9 +88,9 @@ def run_batch(
     own_session = spark is None
     if spark is None:
         say("starting Spark (local) ...")
-        spark = job.local_spark()
+        spark = local_spark()
     try:
-        result = job.run_job(spark, options, progress=say)
+        result = run_job(spark, options, progress=say)
     finally:
         if own_session:
             spark.stop()

@@ -60,7 +60,7 @@ class LocalConfig:
 
     def apply_aws_environment(self) -> None:
         os.environ.update(self.aws_environment())
-        from headcount.aws import client
+        from headcount.views.aws import client
 
         client.cache_clear()
 

@@ -58,6 +58,11 @@ class LocalLambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def lambda_arn(function_name: str) -> str:
+    """The local stand-in for a function's ARN, in the stack's region and moto's account."""
+    return f"arn:aws:lambda:{names.REGION}:{names.LOCAL_ACCOUNT_ID}:function:{function_name}"
+
+
 class _Outcome:
     def __init__(self, ok: bool = False, resume_at: int | None = None, error: str | None = None) -> None:
         self.ok, self.resume_at, self.error = ok, resume_at, error
@@ -144,7 +149,7 @@ class ShardMapping:
         context = LocalLambdaContext(
             self.settings.function_name,
             str(uuid.uuid4()),
-            f"arn:aws:lambda:{names.REGION}:123456789012:function:{self.settings.function_name}",
+            lambda_arn(self.settings.function_name),
         )
         try:
             response = self.invoke(self.event(batch), context)
@@ -182,7 +187,7 @@ class ShardMapping:
             {
                 "requestContext": {
                     "requestId": str(uuid.uuid4()),
-                    "functionArn": f"arn:aws:lambda:{names.REGION}:123456789012:function:{self.settings.function_name}",
+                    "functionArn": lambda_arn(self.settings.function_name),
                     "condition": condition,
                     "approximateInvokeCount": attempts,
                 },
@@ -209,7 +214,7 @@ class ShardMapping:
 
 
 def kinesis_event(
-    records: list[dict[str, Any]], shard_id: str, stream_arn: str, function_name: str = "headcount-fold"
+    records: list[dict[str, Any]], shard_id: str, stream_arn: str, function_name: str = names.FOLD_FUNCTION
 ) -> dict[str, Any]:
     """The event Lambda sends for a batch of one shard's records (as GetRecords returns them)."""
     return {
@@ -226,7 +231,7 @@ def kinesis_event(
                 "eventVersion": "1.0",
                 "eventID": f"{shard_id}:{r['SequenceNumber']}",
                 "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": f"arn:aws:iam::123456789012:role/{function_name}",
+                "invokeIdentityArn": f"arn:aws:iam::{names.LOCAL_ACCOUNT_ID}:role/{function_name}",
                 "awsRegion": names.REGION,
                 "eventSourceARN": stream_arn,
             }
@@ -236,7 +241,7 @@ def kinesis_event(
 
 
 def sqs_sender(queue_url: str) -> Callable[[dict[str, Any]], None]:
-    from headcount.aws import client
+    from headcount.views.aws import client
 
     def send(message: dict[str, Any]) -> None:
         client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))

@@ -18,7 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from headcount.local.esm import LocalLambdaContext
+from headcount import names
+from headcount.local.esm import LocalLambdaContext, lambda_arn
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
@@ -53,7 +54,7 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
             "requestId": str(uuid.uuid4()),
             "requestTimeEpoch": received_ms,
             "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
-            "accountId": "123456789012",
+            "accountId": names.LOCAL_ACCOUNT_ID,
             "apiId": "local",
         },
         "body": text_body,
@@ -79,7 +80,7 @@ def _invoke(event: dict[str, Any], function_name: str) -> dict[str, Any]:
     context = LocalLambdaContext(
         function_name,
         event["requestContext"]["requestId"],
-        f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
+        lambda_arn(function_name),
         timeout_s=29,
     )
     return _handler(event, context)
@@ -92,7 +93,7 @@ class LocalApiGateway:
         port: int,
         log_path: str,
         environment: dict[str, str],
-        function_name: str = "headcount-serve",
+        function_name: str = names.SERVE_FUNCTION,
         instances: int = 2,
         clock: Callable[[], float] = time.time,
     ) -> None:

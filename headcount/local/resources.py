@@ -7,9 +7,9 @@ import time
 from botocore.exceptions import ClientError
 
 from headcount import names
-from headcount.aws import client
+from headcount.views.aws import client
 
-ACCOUNT = "123456789012"  # moto's default account
+ACCOUNT = names.LOCAL_ACCOUNT_ID
 
 
 def stream_arn(stream: str = names.STREAM) -> str:

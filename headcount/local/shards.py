@@ -15,8 +15,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from headcount.aws import client
 from headcount.local.config import LocalConfig
+from headcount.views.aws import client
 
 
 @dataclass(frozen=True)
@@ -93,15 +93,8 @@ class ShardReader:
 
 
 def list_shards(stream: str) -> list[dict[str, Any]]:
-    kinesis = client("kinesis")
-    shards: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"StreamName": stream}
-    while True:
-        response = kinesis.list_shards(**kwargs)
-        shards += response["Shards"]
-        if not response.get("NextToken"):
-            return shards
-        kwargs = {"NextToken": response["NextToken"]}
+    pages = client("kinesis").get_paginator("list_shards").paginate(StreamName=stream)
+    return [shard for page in pages for shard in page["Shards"]]
 
 
 def ready_shards(shards: list[dict[str, Any]], checkpoints: CheckpointStore) -> list[str]:

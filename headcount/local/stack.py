@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from headcount import names
-from headcount.catalog import load_catalog
 from headcount.local import resources
 from headcount.local.gateway import LocalApiGateway
 from headcount.local.processes import ChildProcess, StartError, port_in_use, wait_for_port
@@ -17,6 +16,7 @@ from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
 from headcount.settings import Settings
 from headcount.views.batch import DynamoBatchView
+from headcount.views.catalog_file import load_catalog
 from headcount.views.lake import Republished, republish
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the clone (for an installed package: site-packages)

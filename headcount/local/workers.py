@@ -18,12 +18,12 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from headcount import names
-from headcount.aws import client
 from headcount.local.archiver import ArchiveSettings, ShardArchiver
 from headcount.local.config import LocalConfig
 from headcount.local.esm import MappingSettings, ShardMapping, sqs_sender
 from headcount.local.resources import stream_arn
 from headcount.local.shards import Checkpoint, CheckpointStore, ShardReader, list_shards, ready_shards
+from headcount.views.aws import client
 
 FOLD, ARCHIVE = "fold", "archive"
 POLL_INTERVAL_S = 0.2

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from headcount.aws import client
 from headcount.core import keys
 from headcount.core.merge import Partial
+from headcount.views.aws import client
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +153,7 @@ class DynamoBatchView:
             kwargs["ExpressionAttributeValues"][":prefix"] = {"S": begins_with}
         if projection:
             kwargs["ProjectionExpression"] = projection
-        items: list[dict] = []
-        while True:
-            response = self.ddb.query(**kwargs)
-            items += response["Items"]
-            if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [item for page in self.ddb.get_paginator("query").paginate(**kwargs) for item in page["Items"]]
 
 
 class InMemoryBatchView:

@@ -7,16 +7,19 @@ replaces a day's rows as a whole, so publishing again is harmless.
 
 from __future__ import annotations
 
+import calendar
 import os
+import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from headcount.catalog import load_catalog
 from headcount.core import sketches
 from headcount.core.catalog import Catalog
 from headcount.views.batch import BatchRow, BatchView
+from headcount.views.catalog_file import load_catalog
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,6 +39,37 @@ def raw_uri(lake: str | Path) -> str:
 
 def counts_uri(lake: str | Path) -> str:
     return f"{lake_uri(lake)}/counts"
+
+
+# The raw archive's layout, defined here only: Firehose's (infra/ingest.py spells it in Firehose's prefix language),
+# `raw/dt=YYYY-MM-DD/hr=HH/<file>.gz` by arrival time in UTC. The archiver writes it, the job reads and parses it, the
+# tables glob it.
+RAW_FILES_GLOB = "dt=*/hr=*/*.gz"  # every archive file, under raw_uri()
+
+
+def raw_partition(arrival_epoch_s: float) -> str:
+    """The partition (`dt=…/hr=…`, under raw/) of a record that arrived at this time."""
+    t = time.gmtime(arrival_epoch_s)
+    return f"dt={t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}/hr={t.tm_hour:02d}"
+
+
+def raw_partition_uri(lake: str | Path, dt: str) -> str:
+    """The folder of one arrival day (YYYY-MM-DD) of the raw archive."""
+    return f"{raw_uri(lake)}/dt={dt}"
+
+
+_HOUR_OF_PATH = re.compile(r"/dt=(\d{4})-(\d{2})-(\d{2})/hr=(\d{2})/[^/]*$")
+
+
+def hour_of_path(path: str) -> int | None:
+    """Start of the archive hour (epoch ms, UTC) a file's path names, None if the path is not a raw partition."""
+    match = _HOUR_OF_PATH.search(path)
+    if match is None:
+        return None
+    y, mo, d, h = (int(g) for g in match.groups())
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 23):
+        return None
+    return calendar.timegm((y, mo, d, h, 0, 0)) * 1000
 
 
 class PublishError(RuntimeError):

@@ -12,8 +12,8 @@ from typing import Protocol
 
 from botocore.exceptions import ClientError
 
-from headcount.aws import client
 from headcount.core import keys
+from headcount.views.aws import client
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,20 +104,17 @@ class DynamoRealtimeStore:
         return write_units(attrs)
 
     def day_items(self, metric: str, day: str) -> list[RealtimeItem]:
+        pages = self.ddb.get_paginator("query").paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.partition_key(metric, day)}},
+        )
         items: list[RealtimeItem] = []
-        kwargs = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": keys.partition_key(metric, day)}},
-        }
-        while True:
-            response = self.ddb.query(**kwargs)
-            for attrs in response["Items"]:
+        for page in pages:
+            for attrs in page["Items"]:
                 bucket, group, shard_id = keys.split_realtime_sort_key(attrs["sk"]["S"])
                 items.append(_from_attrs(ItemKey(metric, bucket, group, shard_id), attrs))
-            if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return items
 
 
 class InMemoryRealtimeStore:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from headcount import names
+from headcount.views.lake import RAW_FILES_GLOB, raw_uri
 
 # One line of a gzip JSON-lines file per row, as text: no quoting, no header, no comment lines; lines that are not UTF-8
 # (never valid JSON) are skipped by `ignore_errors`.
@@ -50,7 +51,7 @@ class DuckDBTables:
         return QueryResult(columns, cursor.fetchall() if columns else [])
 
     def _views(self) -> None:
-        raw_glob = str(self.lake_dir / "raw" / "dt=*" / "hr=*" / "*.gz")
+        raw_glob = f"{raw_uri(self.lake_dir)}/{RAW_FILES_GLOB}"
         counts_glob = str(self.lake_dir / "counts" / "day=*" / "*.parquet")
         if glob.glob(raw_glob):
             raw = f"SELECT coalesce(line, '') AS line, dt, hr FROM read_csv({sql_string(raw_glob)}, {RAW_CSV_OPTIONS})"  # noqa: S608

@@ -43,14 +43,10 @@ def local_stack(tmp_path_factory):
     config = LocalConfig(state_dir=state, moto_port=14566, kinesis_port=14567, api_port=18080)
     try:
         _wait_healthy(config, process, state)
-        old = {k: os.environ.get(k) for k in config.aws_environment()}
-        config.apply_aws_environment()
-        yield config
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        with pytest.MonkeyPatch.context() as patch:  # the tests' own AWS calls go to the stack, until teardown
+            for key, value in config.aws_environment().items():
+                patch.setenv(key, value)
+            yield config
     finally:
         process.send_signal(signal.SIGTERM)  # as a service manager stops it (Ctrl-C is the same path)
         try:
@@ -59,7 +55,7 @@ def local_stack(tmp_path_factory):
             process.kill()
             process.wait()
         log.close()
-        from headcount.aws import client
+        from headcount.views.aws import client
 
         client.cache_clear()
     # `headcount up` stopped everything it started: emulators, API and workers

@@ -11,12 +11,12 @@ from datetime import timedelta
 
 import pytest
 
-from headcount.aws import client
-from headcount.catalog import load_catalog
 from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.core.catalog import Kind
 from headcount.local.shards import wait_caught_up
-from headcount.simulator import simulate
+from headcount.local.simulator import simulate
+from headcount.views.aws import client
+from headcount.views.catalog_file import load_catalog
 from headcount.views.stream import Producer, send
 from tests.e2e.conftest import PORTS
 from tests.e2e.test_realtime import api

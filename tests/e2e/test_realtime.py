@@ -11,14 +11,14 @@ from datetime import timedelta
 
 import pytest
 
-from headcount.aws import client
-from headcount.catalog import load_catalog
 from headcount.core import sketches
 from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.core.catalog import Kind
 from headcount.local.shards import CheckpointStore, wait_caught_up
+from headcount.local.simulator import simulate
 from headcount.local.workers import FOLD
-from headcount.simulator import simulate
+from headcount.views.aws import client
+from headcount.views.catalog_file import load_catalog
 from headcount.views.stream import Producer, send
 
 pytestmark = pytest.mark.e2e

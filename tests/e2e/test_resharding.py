@@ -7,11 +7,11 @@ import time
 import pytest
 
 from headcount import names
-from headcount.aws import client
-from headcount.catalog import load_catalog
 from headcount.local.shards import CheckpointStore, wait_caught_up
+from headcount.local.simulator import simulate
 from headcount.local.workers import FOLD
-from headcount.simulator import simulate
+from headcount.views.aws import client
+from headcount.views.catalog_file import load_catalog
 from headcount.views.stream import Producer, send
 from tests.e2e.test_realtime import api
 

@@ -35,21 +35,15 @@ class Synthesized:
 def synthesize(outdir: Path, context: dict, env: dict[str, str]) -> Synthesized:
     from infra.app import STACK_NAME, build_app
 
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
         app = build_app(context, outdir=str(outdir))
         try:
             app.synth()
             error = None
         except Exception as exc:  # a failed validation still writes the template and the report
             error = exc
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     template_file = outdir / f"{STACK_NAME}.template.json"
     template = json.loads(template_file.read_text()) if template_file.exists() else {}
     return Synthesized(outdir, template, error)

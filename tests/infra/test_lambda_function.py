@@ -30,9 +30,19 @@ def test_local_bundling_copies_the_packages_beside_the_requirements(tmp_path):
     assert list((out / "headcount" / "__pycache__").glob("*.cpython-*.pyc"))
 
 
-def test_bundle_hash_follows_the_sources():
-    assert bundle_hash() == bundle_hash()
-    assert len(bundle_hash()) == 64
+def test_bundle_hash_follows_the_sources(monkeypatch, tmp_path):
+    # Given the bundle's sources (one file here)
+    from infra import lambda_function
+
+    source = tmp_path / "handler.py"
+    source.write_text("x = 1\n")
+    monkeypatch.setattr(lambda_function, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(lambda_function, "_source_files", lambda: [source])
+    first = bundle_hash()
+    # Then the same sources give the same hash, and an edit a new one
+    assert len(first) == 64 and bundle_hash() == first
+    source.write_text("x = 2\n")
+    assert bundle_hash() != first
 
 
 def test_bundle_hash_covers_requirements_and_both_packages():

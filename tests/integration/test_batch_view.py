@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from headcount import names
-from headcount.aws import client
 from headcount.core import keys
+from headcount.views.aws import client
 from headcount.views.batch import BatchRow, DynamoBatchView, PublishInProgress, _row_item
 
 DAY = "2026-11-25"
@@ -64,7 +64,7 @@ def test_readers_see_the_old_run_until_the_new_one_is_complete_then_only_the_new
 
 
 def test_a_run_id_that_would_break_the_keys_is_refused_before_any_work() -> None:
-    from headcount.glue_jobs.nightly_counts import JobOptions
+    from headcount.batch.plan import JobOptions
 
     for bad in ("a#b", "~run", ""):
         with pytest.raises(keys.BadRunId, match="run id"):

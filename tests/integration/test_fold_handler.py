@@ -51,7 +51,7 @@ def game(n):
 
 
 def table_items():
-    from headcount.aws import client
+    from headcount.views.aws import client
 
     items = client("dynamodb").scan(TableName=names.REALTIME_TABLE)["Items"]
     return sorted((i["pk"]["S"], i["sk"]["S"], i.get("count", {}).get("N"), i["seq"]["S"]) for i in items)
@@ -117,7 +117,7 @@ def test_a_dynamodb_failure_reports_the_first_unapplied_record(aws):
     retry = {"Records": event["Records"][2:]}
     assert handler(retry, context()) == {"batchItemFailures": []}
     after_retry = table_items()
-    from headcount.aws import client
+    from headcount.views.aws import client
 
     for item in client("dynamodb").scan(TableName=names.REALTIME_TABLE)["Items"]:
         client("dynamodb").delete_item(TableName=names.REALTIME_TABLE, Key={"pk": item["pk"], "sk": item["sk"]})

@@ -1,7 +1,7 @@
 """The Athena side of the tables: `raw` and `counts` registered in the Glue Data Catalog (moto in-process)."""
 
 from headcount import names
-from headcount.aws import client
+from headcount.views.aws import client
 from headcount.views.tables import AthenaTables
 
 

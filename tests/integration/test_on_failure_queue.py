@@ -4,9 +4,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from headcount import names
-from headcount.aws import client
 from headcount.local import resources
 from headcount.local.esm import MappingSettings, ShardMapping, sqs_sender
+from headcount.views.aws import client
 
 
 def test_a_batch_that_keeps_failing_is_reported_to_the_queue_and_skipped(aws):

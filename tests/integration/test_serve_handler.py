@@ -150,8 +150,8 @@ def post(path, body, headers=KEY):
 
 def test_posted_events_are_validated_and_the_valid_ones_reach_the_stream(aws):
     from headcount import names
-    from headcount.aws import client
     from headcount.local import resources
+    from headcount.views.aws import client
 
     resources.create_stream(1)
     events = [

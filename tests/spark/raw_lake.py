@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from headcount.local.archiver import raw_partition
+from headcount.views.lake import raw_partition, raw_uri
 
 
 def write_raw(lake: Path, records: Iterable[tuple[bytes, int]], name: str = "part") -> list[Path]:
@@ -25,7 +25,7 @@ def write_raw(lake: Path, records: Iterable[tuple[bytes, int]], name: str = "par
         last_arrival[partition] = max(arrival_ms, last_arrival.get(partition, 0))
     files = []
     for partition, lines in sorted(by_partition.items()):
-        folder = lake / partition
+        folder = Path(raw_uri(lake)) / partition
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.json.gz"
         with gzip.open(path, "wb") as out:

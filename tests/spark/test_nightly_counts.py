@@ -13,18 +13,21 @@ from pathlib import Path
 
 import pytest
 from datasketches import tgt_hll_type
-from headcount.glue_jobs import nightly_counts as job
 
+from glue_jobs import nightly_counts as glue_script
 from headcount import names
-from headcount.catalog import load_catalog
+from headcount.batch.job import run_job
+from headcount.batch.plan import JobOptions, JobResult, MissingInput, new_run_id, parse_options
+from headcount.batch.validation import HOUR_MS, Validator, _events_arrow_schema, arrival_window
 from headcount.core import sketches
 from headcount.core.buckets import bucket_of, buckets_of_day, day_bounds_ms
 from headcount.core.catalog import Catalog, Granularity, Kind
 from headcount.core.events import Reason, Rejection, parse_event
 from headcount.local.batch import run_batch
-from headcount.simulator import Simulation, simulate
+from headcount.local.simulator import Simulation, simulate
 from headcount.views.batch import DynamoBatchView, InMemoryBatchView
-from headcount.views.lake import counts_uri, publish, read_counts, republish
+from headcount.views.catalog_file import load_catalog
+from headcount.views.lake import counts_uri, hour_of_path, publish, read_counts, republish
 from headcount.views.tables import DuckDBTables, format_table
 from tests.exact_counts_sql import exact_counts, verdicts
 from tests.spark.raw_lake import arrivals, write_raw
@@ -122,10 +125,10 @@ def raw_lake(tmp_path_factory, game: Game) -> Path:
 
 
 @pytest.fixture(scope="module")
-def first_run(spark, game: Game, raw_lake: Path, tmp_path_factory) -> tuple[Path, job.JobResult]:
+def first_run(spark, game: Game, raw_lake: Path, tmp_path_factory) -> tuple[Path, JobResult]:
     lake = tmp_path_factory.mktemp("first-run")
     shutil.copytree(raw_lake / "raw", lake / "raw")
-    result = job.run_job(spark, job.JobOptions(day=DAY, lake=str(lake), tz=TZ, run_id="run-a"))
+    result = run_job(spark, JobOptions(day=DAY, lake=str(lake), tz=TZ, run_id="run-a"))
     return lake, result
 
 
@@ -173,7 +176,7 @@ def test_the_run_tallies_every_rejected_record_it_read_by_reason(first_run) -> N
     expected: Counter[str] = Counter()
     for dt in result.partitions:
         for path in (lake / "raw" / f"dt={dt}").glob("hr=*/[!.]*"):
-            window = job.arrival_window(job.hour_of_path(str(path)), int(path.stat().st_mtime * 1000))
+            window = arrival_window(hour_of_path(str(path)), int(path.stat().st_mtime * 1000))
             for line in gzip.decompress(path.read_bytes()).split(b"\n")[:-1]:
                 if not line:
                     continue  # an empty line is no record
@@ -317,11 +320,11 @@ def test_a_damaged_day_does_not_keep_the_others_from_being_republished(first_run
 def test_missing_input_fails_clearly(spark, tmp_path: Path) -> None:
     (tmp_path / "raw" / "dt=2026-10-20" / "hr=10").mkdir(parents=True)  # too early to hold events of DAY
     with pytest.raises(
-        job.MissingInput,
+        MissingInput,
         match=r"no raw input for 2026-10-26: none of the arrival partitions "
         r"dt=2026-10-25, dt=2026-10-26, dt=2026-10-27, dt=2026-10-28",
     ):
-        job.run_job(spark, job.JobOptions(day=DAY, lake=str(tmp_path), run_id="run-a", tz=TZ))
+        run_job(spark, JobOptions(day=DAY, lake=str(tmp_path), run_id="run-a", tz=TZ))
     assert not (tmp_path / "counts").exists()
 
 
@@ -435,8 +438,8 @@ def test_the_jobs_python_stage_keeps_exactly_the_corpus_events_valid_in_the_arch
 
     cases = corpus()
     hour = cases[0]["arrival_ms"]
-    assert all(c["arrival_ms"] == hour for c in cases) and hour % job.HOUR_MS == 0
-    written = hour + job.HOUR_MS + 5 * 60_000  # Firehose wrote the file 5 minutes after the hour
+    assert all(c["arrival_ms"] == hour for c in cases) and hour % HOUR_MS == 0
+    written = hour + HOUR_MS + 5 * 60_000  # Firehose wrote the file 5 minutes after the hour
     batch = pa.RecordBatch.from_arrays(
         [
             pa.array([c["record"].encode() for c in cases], pa.binary()),
@@ -445,14 +448,14 @@ def test_the_jobs_python_stage_keeps_exactly_the_corpus_events_valid_in_the_arch
         ],
         names=["line", "file_path", "file_written_ms"],
     )
-    validator = job.Validator(load_catalog(), "UTC", frozenset({"2026-01-01"}))
-    out = pa.Table.from_batches(list(validator(iter([batch]))), schema=job._events_arrow_schema()).to_pylist()
+    validator = Validator(load_catalog(), "UTC", frozenset({"2026-01-01"}))
+    out = pa.Table.from_batches(list(validator(iter([batch]))), schema=_events_arrow_schema()).to_pylist()
 
     kept = []
     for case in cases:
         # The archive knows the file's hour and when it was written: arrival anywhere from 10:00 to 11:05, so one case
         # more is not in the future.
-        event = parse_event(case["record"], *job.arrival_window(hour, written))
+        event = parse_event(case["record"], *arrival_window(hour, written))
         if not isinstance(event, Rejection):
             assert case["expect"] in ("valid", "ts_in_future"), case["note"]
             kept.append(event)
@@ -489,21 +492,21 @@ def test_a_record_firehose_filed_under_an_earlier_hour_gets_the_folds_verdict(ar
     kept = record(ms(arrived) + 14 * 60_000)
     assert not isinstance(parse_event(kept, ms(arrived)), Rejection)
     # Then the job keeps it too: its file's window reaches when the file was written
-    validator = job.Validator(load_catalog(), "UTC", frozenset({"2026-01-01"}))
-    window = job.arrival_window(hour, ms(written))
+    validator = Validator(load_catalog(), "UTC", frozenset({"2026-01-01"}))
+    window = arrival_window(hour, ms(written))
     assert window == (hour, ms(written))
     assert isinstance(validator.event_row(kept, window), tuple)
     # and 15 minutes after the file was written is the limit
     assert isinstance(validator.event_row(record(ms(written) + 15 * 60_000 + 1), window), Rejection)
     # A file written within its hour (the local archiver flushes every 10 s) is read as the whole hour
-    assert job.arrival_window(hour, hour + 60_000) == (hour, hour + job.HOUR_MS - 1)
+    assert arrival_window(hour, hour + 60_000) == (hour, hour + HOUR_MS - 1)
 
 
 def test_hour_of_path_and_options() -> None:
-    assert job.hour_of_path("s3://b/lake/raw/dt=2026-10-25/hr=23/x.json.gz") == ms("2026-10-25T23:00:00Z")
-    assert job.hour_of_path("file:/lake/raw/dt=2026-10-25/x.json.gz") is None
+    assert hour_of_path("s3://b/lake/raw/dt=2026-10-25/hr=23/x.json.gz") == ms("2026-10-25T23:00:00Z")
+    assert hour_of_path("file:/lake/raw/dt=2026-10-25/x.json.gz") is None
     now = ms("2026-10-27T00:30:00+01:00")
-    options = job.parse_options(
+    options = parse_options(
         ["--day", "yesterday", "--lake", "s3://bucket/lake", "--tz", TZ, "--run-id", "r1"], now_ms=now
     )
     assert (options.day, options.lake, options.tz, options.run_id, options.days_back) == (
@@ -514,7 +517,7 @@ def test_hour_of_path_and_options() -> None:
         2,
     )
     assert counts_uri("s3://bucket/lake/") == "s3://bucket/lake/counts"
-    assert job.new_run_id(datetime(2026, 10, 27, 3, 0, tzinfo=UTC)).startswith("20261027T030000Z-")
+    assert new_run_id(datetime(2026, 10, 27, 3, 0, tzinfo=UTC)).startswith("20261027T030000Z-")
 
 
 def test_publish_refuses_rows_of_another_run(tmp_path: Path) -> None:
@@ -557,7 +560,7 @@ def test_main_runs_the_job_from_glue_style_arguments_and_publishes(
     shutil.copytree(raw_lake / "raw", tmp_path / "raw")
     args = ["--day", "2026-10-26", "--lake", str(tmp_path), "--tz", TZ, "--run_id", "glue-1", "--days_back", "0"]
     # When the job runs as Glue would start it, publishing to the table
-    assert job.main([*args, "--batch_table", names.BATCH_TABLE]) == 0
+    assert glue_script.main([*args, "--batch_table", names.BATCH_TABLE]) == 0
     # Then the counts table holds exactly that day, and the batch view serves it
     rows = read_counts(tmp_path, DAYS).to_pylist()
     assert {r["day"] for r in rows} == {"2026-10-26"} and {r["run_id"] for r in rows} == {"glue-1"}
@@ -575,7 +578,6 @@ def test_main_runs_the_job_from_glue_style_arguments_and_publishes(
 
 
 def test_the_sql_command_prints_a_table(first_run, capsys) -> None:
-    from headcount.batch_commands import dispatch
     from headcount.local.config import LocalConfig
 
     lake, _result = first_run
@@ -583,19 +585,19 @@ def test_the_sql_command_prints_a_table(first_run, capsys) -> None:
     config.state_dir.mkdir(exist_ok=True)
     (config.state_dir / "lake").symlink_to(lake)
     args = command_line("sql", "SELECT day, value FROM counts WHERE metric = 'active_players' ORDER BY day")
-    assert dispatch(args, config) == 0
+    assert args.run(args, config) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["day", "value"] and len(out) == 2 + len(DAYS) + 1
-    assert dispatch(command_line("sql", "SELECT nope FROM counts"), config) == 1
-    assert dispatch(command_line("report"), config) is None
+    args = command_line("sql", "SELECT nope FROM counts")
+    assert args.run(args, config) == 1
 
 
 def test_the_batch_command_says_when_there_is_nowhere_to_publish(monkeypatch, tmp_path: Path, capsys) -> None:
     import socket
 
-    from headcount.aws import client
-    from headcount.batch_commands import run_batch_command
+    from headcount.cli.batch import run_batch_command
     from headcount.local.config import LocalConfig
+    from headcount.views.aws import client
 
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -615,15 +617,13 @@ def test_the_batch_command_says_when_there_is_nowhere_to_publish(monkeypatch, tm
 
 
 def command_line(*argv: str):
-    """`headcount ARGV` as the CLI parses it."""
+    """`headcount ARGV` (a batch-layer command) as the CLI parses it."""
     import argparse
 
-    from headcount.batch_commands import add_commands
+    from headcount.cli.batch import add_commands
 
     parser = argparse.ArgumentParser()
-    commands = parser.add_subparsers(dest="command")
-    add_commands(commands)
-    commands.add_parser("report")
+    add_commands(parser.add_subparsers(dest="command"))
     return parser.parse_args(list(argv))
 
 

@@ -3,8 +3,8 @@
 from datetime import date, timedelta
 
 import pytest
-from headcount.glue_jobs.nightly_counts import JobOptions, MissingInput, parse_options, plan_run
 
+from headcount.batch.plan import JobOptions, MissingInput, parse_options, plan_run
 from headcount.core.buckets import DayNotOver
 
 D = date(2026, 11, 25)

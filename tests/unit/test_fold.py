@@ -3,11 +3,13 @@
 import json
 import random
 
-from headcount.catalog import load_catalog
 from headcount.core import sketches
+from headcount.core.buckets import bucket_of
+from headcount.core.catalog import Granularity
 from headcount.core.events import event_lines
 from headcount.core.fold import Record
-from headcount.folding import fold_batch
+from headcount.logic.folding import fold_batch
+from headcount.views.catalog_file import load_catalog
 from headcount.views.realtime import InMemoryRealtimeStore
 
 NOW = 1_795_000_000_000
@@ -55,6 +57,19 @@ def test_counts_equal_the_valid_records_and_distincts_the_players():
     docs = [json.loads(r.data) for r in batch]
     matches = sum(i.count for k, i in store.items.items() if k.metric == "matches_played")
     assert matches == sum(d["type"] == "match_end" for d in docs)
+    # and each day's sketch of active players holds that day's players (within its 95 % bounds)
+    days = {
+        k.bucket: sketches.estimate(sketches.decode(i.sketch))
+        for k, i in store.items.items()
+        if k.metric == "active_players"
+    }
+    players: dict[str, set[str]] = {}
+    for d in docs:
+        if d["type"] == "session_start":
+            players.setdefault(bucket_of(d["ts"], Granularity.DAY, "UTC"), set()).add(d["player_id"])
+    assert days.keys() == players.keys() and len(days) >= 3
+    for day, estimate in days.items():
+        assert estimate.low <= len(players[day]) <= estimate.high, day
 
 
 def test_redelivering_any_batch_any_number_of_times_changes_nothing():

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from headcount.ingest import STREAM_THROTTLED, STREAM_UNCONFIRMED, accept_events
+from headcount.logic.ingest import STREAM_THROTTLED, STREAM_UNCONFIRMED, Accepted, accept_events
 from headcount.views.stream import StreamUnavailable, put_with_retries
 
 NOW_MS = 1_764_000_000_000
@@ -51,7 +51,7 @@ def test_records_refused_for_a_while_are_retried_until_they_are_in() -> None:
     # When three events are posted
     answer = accept_events(body([event(0), event(1, "p-2"), event(2)]), NOW_MS, stream)
     # Then all are in, each once
-    assert answer == {"accepted": 3, "rejected": []}
+    assert answer == Accepted(accepted=3, rejected=[])
     assert sorted(orjson.loads(d)["event_id"] for d in stream.stored) == ["e-0", "e-1", "e-2"]
     assert stream.calls == 3
 
@@ -65,8 +65,8 @@ def test_records_still_refused_at_the_deadline_are_answered_as_rejected_by_index
     answer = accept_events(body(posted), NOW_MS, stream, deadline=time.monotonic() + 0.3)
     # Then the call returns by its deadline; the refused event is rejected by its index, the others are in once
     assert time.monotonic() - started < 1.0
-    assert answer["accepted"] == 2
-    assert [(r["index"], r["reason"]) for r in answer["rejected"]] == [(1, "bad_type"), (2, STREAM_THROTTLED)]
+    assert answer.accepted == 2
+    assert [(r.index, r.reason) for r in answer.rejected] == [(1, "bad_type"), (2, STREAM_THROTTLED)]
     assert sorted(orjson.loads(d)["event_id"] for d in stream.stored) == ["e-0", "e-3"]
 
 
@@ -99,6 +99,6 @@ def test_events_of_a_call_that_got_no_answer_are_reported_as_unconfirmed_not_ref
     # When events are posted until the request's deadline
     answer = accept_events(body([event(0), event(1, "p-2")]), NOW_MS, answer_lost, deadline=time.monotonic() + 0.3)
     # Then nothing is claimed accepted or simply refused: each may be in the stream, and the caller is told so
-    assert answer["accepted"] == 0
-    assert [(r["index"], r["reason"]) for r in answer["rejected"]] == [(0, STREAM_UNCONFIRMED), (1, STREAM_UNCONFIRMED)]
+    assert answer.accepted == 0
+    assert [(r.index, r.reason) for r in answer.rejected] == [(0, STREAM_UNCONFIRMED), (1, STREAM_UNCONFIRMED)]
     assert b"e-0" in b"".join(stream.stored)  # it was in after all

@@ -1,4 +1,5 @@
-"""Reading the metric catalog file (the parsing and the rules live in the pure core: headcount.core.catalog)."""
+"""Reading the metric catalog file: the path given, or the catalog shipped in the package (the parsing and the rules
+live in the pure core: headcount.core.catalog)."""
 
 from __future__ import annotations
 

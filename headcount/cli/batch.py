@@ -1,8 +1,4 @@
-"""`headcount batch` and `headcount sql`: the batch layer's commands, for `headcount.cli` to mount.
-
-add_commands(subparsers)          # after `subparsers = parser.add_subparsers(dest="command", ...)`
-code = dispatch(args, config)     # None when args.command is not one of these
-"""
+"""`headcount batch` and `headcount sql`: the batch layer's commands."""
 
 from __future__ import annotations
 
@@ -13,8 +9,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from headcount.local.config import LocalConfig
-
-COMMANDS = ("batch", "sql")
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +23,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     batch.add_argument("--days-back", type=int, default=2, help="also recompute this many days before DAY (default 2)")
     batch.add_argument("--run-id", default=None, help="default: a new one")
+    batch.set_defaults(run=lambda args, config: run_batch_command(config, args.day, args.days_back, args.run_id))
     sql = subparsers.add_parser(
         "sql", help="query the tables raw and counts: DuckDB over the local lake, or Athena with --athena"
     )
@@ -38,25 +33,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="query the deployed stack's tables through Athena (workgroup headcount) with your AWS credentials",
     )
-
-
-def dispatch(args: argparse.Namespace, config: LocalConfig) -> int | None:
-    if args.command == "batch":
-        return run_batch_command(config, args.day, args.days_back, args.run_id)
-    if args.command == "sql":
-        return run_sql_command(config, args.query, athena=args.athena)
-    return None
+    sql.set_defaults(run=lambda args, config: run_sql_command(config, args.query, athena=args.athena))
 
 
 def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, run_id: str | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from headcount.aws import client
+    from headcount.batch.plan import MissingInput, new_run_id
     from headcount.core.buckets import BadDate, DayNotOver, finished_day
     from headcount.core.keys import BadRunId, check_run_id
-    from headcount.glue_jobs.nightly_counts import MissingInput, new_run_id
     from headcount.local.batch import run_batch
     from headcount.settings import Settings
+    from headcount.views.aws import client
     from headcount.views.batch import DynamoBatchView
     from headcount.views.lake import PublishError
 

@@ -11,11 +11,12 @@ count it twice in real time, and once in the nightly counts when it has an event
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 import orjson
 
 from headcount.core.events import Rejection, parse_event
+from headcount.logic.errors import BadRequest, TooLarge
 from headcount.views.stream import StreamUnavailable, put_with_retries
 
 MAX_EVENTS = 500
@@ -24,17 +25,24 @@ STREAM_THROTTLED = "stream_throttled"  # a valid event the stream refused until 
 STREAM_UNCONFIRMED = "stream_unconfirmed"  # a valid event in a call the stream never answered: in or not, unknown
 
 
-class TooLarge(ValueError):
-    pass
+@dataclass(frozen=True)
+class RejectedEvent:
+    index: int  # in the request's `events`
+    reason: str  # a validator reason (headcount.core.events.Reason), STREAM_THROTTLED or STREAM_UNCONFIRMED
+    detail: str
 
 
-class BadBody(ValueError):
-    pass
+@dataclass(frozen=True)
+class Accepted:
+    """What became of a request's events: `accepted` are in the stream; each other one is rejected, by index."""
+
+    accepted: int
+    rejected: list[RejectedEvent]
 
 
 def accept_events(
     body: bytes, now_ms: int, put_records: Callable[[list[dict]], dict], deadline: float | None = None
-) -> dict[str, Any]:
+) -> Accepted:
     """Validate every event, put the valid ones into the stream (retrying throttled records until `deadline`,
     a time.monotonic()), and answer which ones are in and which are not, by index: an event is either accepted (in the
     stream) or rejected with a reason, so the caller resends exactly the rejected ones."""
@@ -43,20 +51,20 @@ def accept_events(
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadBody(f"the body is not JSON: {exc}") from None
+        raise BadRequest(f"the body is not JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
-        raise BadBody('the body must be {"events": [...]}')
+        raise BadRequest('the body must be {"events": [...]}')
     events = doc["events"]
     if len(events) > MAX_EVENTS:
         raise TooLarge(f"{len(events)} events; at most {MAX_EVENTS} per request")
     records: list[dict] = []
     indices: list[int] = []
-    rejected: list[dict[str, Any]] = []
+    rejected: list[RejectedEvent] = []
     for index, event in enumerate(events):
         line = orjson.dumps(event) + b"\n"
         verdict = parse_event(line, now_ms)
         if isinstance(verdict, Rejection):
-            rejected.append({"index": index, "reason": verdict.reason.value, "detail": verdict.detail})
+            rejected.append(RejectedEvent(index, verdict.reason.value, verdict.detail))
         else:
             records.append({"Data": line, "PartitionKey": verdict.player_id})
             indices.append(index)
@@ -65,15 +73,15 @@ def accept_events(
         if len(outcome.pending) == len(records) and not outcome.unanswered:
             raise StreamUnavailable(f"the stream refused all {len(records)} valid events (throttling); send them again")
         rejected += [_undelivered(indices[i], i in outcome.unanswered) for i in outcome.pending]
-        rejected.sort(key=lambda r: r["index"])
+        rejected.sort(key=lambda r: r.index)
         accepted = len(records) - len(outcome.pending)
     else:
         accepted = 0
-    return {"accepted": accepted, "rejected": rejected}
+    return Accepted(accepted, rejected)
 
 
-def _undelivered(index: int, unanswered: bool) -> dict[str, Any]:
+def _undelivered(index: int, unanswered: bool) -> RejectedEvent:
     if unanswered:
         detail = "the stream did not answer: it may hold it; resent, it may count twice until the nightly counts"
-        return {"index": index, "reason": STREAM_UNCONFIRMED, "detail": detail}
-    return {"index": index, "reason": STREAM_THROTTLED, "detail": "the stream refused it; send it again"}
+        return RejectedEvent(index, STREAM_UNCONFIRMED, detail)
+    return RejectedEvent(index, STREAM_THROTTLED, "the stream refused it; send it again")

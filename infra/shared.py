@@ -1,11 +1,16 @@
-"""cdk-nag acknowledgments (cdk-nag 3 uses CDK's own Validations): each with the reason it is acceptable."""
+"""What more than one construct uses: the repo's root, the views' table shape, ARNs, and cdk-nag acknowledgments (cdk-nag 3
+uses CDK's own Validations), each with the reason it is acceptable."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
-from aws_cdk import Acknowledgment, DefaultStackSynthesizer, Stack, Token, Validations
-from constructs import IConstruct
+from aws_cdk import Acknowledgment, DefaultStackSynthesizer, RemovalPolicy, Stack, Token, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct, IConstruct
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 PARTITION = "<AWS::Partition>"  # how cdk-nag spells the partition in a finding's id
 
@@ -46,3 +51,22 @@ def bootstrap_assets_objects(stack: Stack) -> str:
     partition = literal_or(stack.partition, PARTITION)
     qualifier = DefaultStackSynthesizer.DEFAULT_QUALIFIER
     return f"arn:{partition}:s3:::cdk-{qualifier}-assets-{account}-{region}/*"
+
+
+def pk_sk_table(
+    scope: Construct, construct_id: str, table_name: str, ttl_attribute: str | None = None
+) -> dynamodb.Table:
+    """The key schema of both views (headcount/local/resources.py): pk and sk strings, on demand, recoverable."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        table_name=table_name,
+        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        time_to_live_attribute=ttl_attribute,
+        removal_policy=RemovalPolicy.RETAIN,
+    )

@@ -3,45 +3,58 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 
 from headcount.core import buckets as bk
 from headcount.core.catalog import Catalog, Granularity, Kind, Metric
-from headcount.core.merge import Partial, distinct_over, merge_day
+from headcount.core.merge import Partial, Point, distinct_over, merge_day
+from headcount.logic.errors import BadRequest, UnknownMetric
 from headcount.views.batch import BatchView
 from headcount.views.realtime import RealtimeStore
 
 MAX_RANGE_DAYS = 400
 
 
-class UnknownMetric(LookupError):
-    pass
+@dataclass(frozen=True)
+class Series:
+    """Every bucket of a metric over a range of days, each point saying where it came from."""
+
+    metric: str
+    timezone: str
+    points: list[Point]
 
 
-class BadRequest(ValueError):
-    pass
+@dataclass(frozen=True)
+class RangeDistinct:
+    """Unique players over a whole range of days, with its 95 % bounds (equal to the value when exact)."""
+
+    metric: str
+    first: date
+    last: date
+    value: int
+    low: int
+    high: int
+    exact: bool
+    sources: list[str]  # "batch", "realtime", or ["none"] without data
 
 
 class MetricsService:
     def __init__(self, catalog: Catalog, realtime: RealtimeStore, batch: BatchView, tz: str) -> None:
         self.catalog, self.realtime, self.batch, self.tz = catalog, realtime, batch, tz
 
-    def list_metrics(self) -> list[dict[str, object]]:
-        return [m.describe() for m in self.catalog.metrics]
+    def list_metrics(self) -> list[Metric]:
+        return list(self.catalog.metrics)
 
-    def series(
-        self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int
-    ) -> dict[str, object]:
+    def series(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> Series:
         metric = self._metric(name, group)
         first, last = self._range(start, end, now_ms)
         points = []
         for day, (batch, realtime) in self._days(metric, first, last):
             points += merge_day(metric, bk.buckets_of_day(day, metric.granularity, self.tz), batch, realtime, group)
-        return {"metric": name, "timezone": self.tz, "points": [p.to_json() for p in points]}
+        return Series(name, self.tz, points)
 
-    def distinct(
-        self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int
-    ) -> dict[str, object]:
+    def distinct(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> RangeDistinct:
         metric = self._metric(name, group)
         if metric.kind is not Kind.DISTINCT:
             raise BadRequest(f"{name} is a count metric; /distinct is for distinct metrics")
@@ -64,16 +77,7 @@ class MetricsService:
             exact, low, high = True, value, value
         else:
             value, exact, low, high = estimate.value, False, estimate.low, estimate.high
-        return {
-            "metric": name,
-            "from": first.isoformat(),
-            "to": last.isoformat(),
-            "value": value,
-            "low": low,
-            "high": high,
-            "exact": exact,
-            "sources": sorted(sources) or ["none"],
-        }
+        return RangeDistinct(name, first, last, value, low, high, exact, sorted(sources) or ["none"])
 
     def _metric(self, name: str, group: str | None) -> Metric:
         metric = self.catalog.get(name)

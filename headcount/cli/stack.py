@@ -1,4 +1,4 @@
-"""The `headcount` command: run the pipeline locally, feed it a simulated game, ask it questions."""
+"""`headcount up`, `demo`, `simulate` and `report`: the local stack's commands."""
 
 from __future__ import annotations
 
@@ -14,52 +14,32 @@ import time
 import urllib.request
 from datetime import timedelta
 
-from pydantic import ValidationError
-
-from headcount import batch_commands
 from headcount.local.config import LocalConfig
 from headcount.local.shards import wait_caught_up
 from headcount.settings import Settings
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="headcount", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_commands(commands: argparse._SubParsersAction) -> None:
     up = commands.add_parser("up", help="run the whole pipeline on this machine until Ctrl-C")
     up.add_argument("--shards", type=int, default=None, help="stream shards (default 4)")
+    up.set_defaults(run=lambda args, config: run_up(dataclasses.replace(config, shards=args.shards or config.shards)))
     demo = commands.add_parser("demo", help="up + simulate yesterday and today + print the answers, then keep serving")
     demo.add_argument("--events", type=int, default=100_000)
     demo.add_argument("--no-serve", action="store_true", help="stop after printing the answers")
+    demo.set_defaults(run=lambda args, config: run_demo(config, args.events, serve=not args.no_serve))
     sim = commands.add_parser("simulate", help="send a simulated game (yesterday and today so far) to the stream")
     sim.add_argument("--events", type=int, default=100_000)
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--wait", action="store_true", help="wait until the fold has applied everything sent")
-    commands.add_parser("report", help="print today's and yesterday's answers from the local API")
-    batch_commands.add_commands(commands)
-    args = parser.parse_args(argv)
-    try:
-        config = LocalConfig.from_env()
-        Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            variable = "HEADCOUNT_" + "_".join(str(part) for part in error["loc"]).upper()
-            print(f"headcount: {variable}={error.get('input')!r}: {error['msg']}", file=sys.stderr)
-        return 2
-    if args.command == "up":
-        if args.shards:
-            config = dataclasses.replace(config, shards=args.shards)
-        return run_up(config)
-    if args.command == "demo":
-        return run_demo(config, args.events, serve=not args.no_serve)
-    if args.command == "simulate":
-        config.apply_aws_environment()
-        run_simulate(config, args.events, args.seed, wait=args.wait)
-        return 0
-    if args.command == "report":
-        print_report(config)
-        return 0
-    result = batch_commands.dispatch(args, config)
-    return 2 if result is None else result
+    sim.set_defaults(run=lambda args, config: simulate_command(config, args.events, args.seed, args.wait))
+    report = commands.add_parser("report", help="print today's and yesterday's answers from the local API")
+    report.set_defaults(run=lambda args, config: print_report(config) or 0)
+
+
+def simulate_command(config: LocalConfig, events: int, seed: int, wait: bool) -> int:
+    config.apply_aws_environment()
+    run_simulate(config, events, seed, wait=wait)
+    return 0
 
 
 def _stack(config: LocalConfig):  # noqa: ANN202
@@ -158,11 +138,11 @@ def _demo(config: LocalConfig, events: int, serve: bool) -> int:
 
 
 def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dict[str, int]:
-    from headcount.aws import client
-    from headcount.catalog import load_catalog
     from headcount.core.buckets import day_bounds_ms, local_date
+    from headcount.local.simulator import simulate
     from headcount.settings import Settings
-    from headcount.simulator import simulate
+    from headcount.views.aws import client
+    from headcount.views.catalog_file import load_catalog
     from headcount.views.stream import Producer, send
 
     settings = Settings()
@@ -230,7 +210,3 @@ def print_report(config: LocalConfig) -> None:
         f"(95 % between {week['low']:,} and {week['high']:,})"
     )
     print(f"API: http://127.0.0.1:{config.api_port}/v1/metrics (header x-api-key)")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

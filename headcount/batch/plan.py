@@ -1,0 +1,119 @@
+"""The job's options, and its plan: which days a run computes and which arrival partitions it reads."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from headcount.batch.session import on_glue
+from headcount.core.buckets import finished_day
+from headcount.core.keys import check_run_id
+from headcount.views.lake import raw_uri
+
+ARRIVAL_DAYS_BEFORE, ARRIVAL_DAYS_AFTER = 1, 2  # an event of local day X arrives in dt X-1 .. X+2 (UTC)
+
+
+class MissingInput(RuntimeError):
+    """None of the arrival partitions that can hold events of the requested day exists."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    day: date
+    lake: str  # a local folder or an s3:// URI
+    run_id: str  # new_run_id(), or the caller's
+    tz: str = "UTC"
+    catalog_path: str | None = None
+    days_back: int = 2
+    batch_table: str | None = None  # Glue only: publish to this DynamoDB table after writing
+
+    def __post_init__(self) -> None:
+        check_run_id(self.run_id)  # before Spark starts, not at publish time
+
+
+@dataclass(frozen=True)
+class Plan:
+    days: list[str]  # the local days this run computes (and overwrites), oldest first
+    skipped: list[str]  # days of the run without any input partition: left as they are
+    partitions: list[str]  # the arrival days (dt) to read, existing ones only
+
+
+@dataclass(frozen=True)
+class JobResult:
+    run_id: str
+    day: str
+    days: list[str]
+    skipped: list[str]
+    partitions: list[str]
+    counts_uri: str
+    seconds: float
+    rejected: dict[str, int] = field(default_factory=dict)  # reason -> records among those read
+
+
+def new_run_id(now: datetime) -> str:
+    """A run id that sorts by when the run started (`now`, aware) and cannot collide with a concurrent run's."""
+    now = now.astimezone(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def arrival_days(day: date) -> list[date]:
+    return [day + timedelta(days=i) for i in range(-ARRIVAL_DAYS_BEFORE, ARRIVAL_DAYS_AFTER + 1)]
+
+
+def plan_run(options: JobOptions, raw_partition_exists: Callable[[str], bool]) -> Plan:
+    """Which days to compute and which arrival partitions to read; fails when day D itself has no input at all."""
+    run_days = [options.day - timedelta(days=i) for i in range(options.days_back, -1, -1)]
+    wanted = sorted({dt for d in run_days for dt in arrival_days(d)})
+    existing = {dt for dt in wanted if raw_partition_exists(dt.isoformat())}
+    if not existing & set(arrival_days(options.day)):
+        looked = ", ".join(f"dt={d.isoformat()}" for d in arrival_days(options.day))
+        raise MissingInput(
+            f"no raw input for {options.day.isoformat()}: none of the arrival partitions {looked} exists under "
+            f"{raw_uri(options.lake)} (has the archive run? is --lake right?)"
+        )
+    # A day before D is recomputed only while its own arrival day is in the lake: a day whose early partitions are gone
+    # (a lifecycle rule, a new lake) keeps its published answer rather than being overwritten by a partial one.
+    days = [d for d in run_days if d == options.day or d in existing]
+    needed = {dt for d in days for dt in arrival_days(d)} & existing
+    return Plan(
+        days=[d.isoformat() for d in days],
+        skipped=[d.isoformat() for d in run_days if d not in days],
+        partitions=[dt.isoformat() for dt in sorted(needed)],
+    )
+
+
+_REQUIRED = ("day", "lake")
+_OPTIONAL = ("tz", "catalog", "run_id", "days_back", "batch_table")
+
+
+def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
+    """Glue's `getResolvedOptions` when awsglue is importable (it ignores Glue's own arguments), argparse otherwise.
+    `now_ms` (epoch milliseconds) is when the run starts: what `yesterday` means, and whether the day has ended."""
+    if on_glue():
+        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
+
+        wanted = [*_REQUIRED, *(name for name in _OPTIONAL if f"--{name}" in argv)]
+        args = getResolvedOptions(["nightly_counts", *argv], wanted)
+    else:
+        parser = argparse.ArgumentParser(prog="nightly_counts", description="the nightly exact counts job")
+        parser.add_argument("--day", required=True, help="YYYY-MM-DD or yesterday (in --tz), a day that has ended")
+        parser.add_argument("--lake", required=True, help="the lake: a folder or s3://bucket/prefix")
+        parser.add_argument("--tz", default="UTC", help="the reporting time zone")
+        parser.add_argument("--catalog", default=None, help="the metric catalog (default: the packaged one)")
+        parser.add_argument("--run_id", "--run-id", default=None)
+        parser.add_argument("--days_back", "--days-back", type=int, default=2, help="also recompute this many days")
+        parser.add_argument("--batch_table", "--batch-table", default=None, help="publish to this DynamoDB table")
+        args = vars(parser.parse_args(list(argv)))
+    tz = args.get("tz") or "UTC"
+    return JobOptions(
+        day=finished_day(args["day"], now_ms, tz),
+        lake=args["lake"],
+        tz=tz,
+        catalog_path=args.get("catalog") or None,
+        run_id=args.get("run_id") or new_run_id(datetime.fromtimestamp(now_ms / 1000, UTC)),
+        days_back=2 if args.get("days_back") in (None, "") else int(args["days_back"]),
+        batch_table=args.get("batch_table") or None,
+    )

@@ -1,0 +1,13 @@
+"""The domain errors the logic raises; the serve function maps each to its HTTP answer, in one place."""
+
+
+class BadRequest(ValueError):
+    """A parameter or body the API cannot answer: says what is wrong (400)."""
+
+
+class UnknownMetric(LookupError):
+    """No metric of that name in the catalog (404)."""
+
+
+class TooLarge(ValueError):
+    """A body or a batch of events over the API's limits (413)."""

@@ -36,7 +36,6 @@ class ShardArchiver:
         self.buffer: list[dict[str, Any]] = []
         self.size = 0
         self.started: float | None = None
-        self.files_written = 0
 
     def capacity(self) -> int:
         return 10000
@@ -88,4 +87,3 @@ class ShardArchiver:
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, folder / name)
-        self.files_written += 1

@@ -88,7 +88,6 @@ class ShardMapping:
         self.invoke, self.commit, self.on_failure = invoke, commit, on_failure
         self.buffer: list[dict[str, Any]] = []
         self.window_started: float | None = None
-        self.invocations = 0
 
     def capacity(self) -> int:
         return self.settings.batch_size - len(self.buffer)
@@ -145,7 +144,6 @@ class ShardMapping:
             time.sleep(min(self.settings.retry_backoff_s * 2 ** (attempts - 1), 10.0))
 
     def _invoke(self, batch: list[dict[str, Any]]) -> _Outcome:
-        self.invocations += 1
         context = LocalLambdaContext(
             self.settings.function_name,
             str(uuid.uuid4()),

@@ -96,7 +96,6 @@ class Supervisor(threading.Thread):
         super().__init__(name="supervisor", daemon=True)
         self.settings = settings
         self.workers: dict[tuple[str, str], BaseProcess] = {}
-        self.restarts = 0
         self._stop_requested = threading.Event()
         self._context = multiprocessing.get_context("spawn")
         self.settings.config.pid_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +117,6 @@ class Supervisor(threading.Thread):
                 if process is not None and process.is_alive():
                     continue
                 if process is not None:
-                    self.restarts += 1
                     print(
                         f"supervisor: {kind} {shard_id} exited with {process.exitcode}; restarting",
                         file=sys.stderr,

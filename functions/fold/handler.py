@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent, eve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from headcount.core.catalog import Catalog
-from headcount.core.fold import Record
+from headcount.core.deltas import Record
 from headcount.logic.folding import fold_batch
 from headcount.observability import logger, metrics, report_fold, tracer
 from headcount.settings import Settings

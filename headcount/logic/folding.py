@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from headcount.core import sketches
 from headcount.core.buckets import day_bounds_ms
 from headcount.core.catalog import Catalog, Kind
-from headcount.core.fold import ItemDelta, Record, RejectedRecord, fold_records
+from headcount.core.deltas import ItemDelta, Record, RejectedRecord, fold_records
 from headcount.views.realtime import ItemKey, RealtimeItem, RealtimeStore
 
 

@@ -6,8 +6,8 @@ import random
 from headcount.core import sketches
 from headcount.core.buckets import bucket_of
 from headcount.core.catalog import Granularity
+from headcount.core.deltas import Record
 from headcount.core.events import event_lines
-from headcount.core.fold import Record
 from headcount.logic.folding import fold_batch
 from headcount.views.catalog_file import load_catalog
 from headcount.views.realtime import InMemoryRealtimeStore

@@ -1,4 +1,4 @@
-"""Folding a shard's batch of records into per-item deltas (pure: no store, no clock).
+"""A shard's batch of records as per-item deltas (pure: no store, no clock); `headcount.logic.folding` applies them.
 
 A batch from one shard arrives in sequence order. Each valid event adds to the items (metric, bucket, group) of every metric
 of its type. Each item keeps the ascending sequence numbers of its records, so that whoever applies the delta can skip the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 import time
 from dataclasses import asdict
@@ -98,11 +99,14 @@ def distinct(name: str) -> dict:
 
 @app.post("/v1/events")
 def post_events() -> dict:
-    body = app.current_event.decoded_body or ""
+    # The body's bytes as sent (not Powertools' decoded_body, which decodes them as UTF-8 first): the size check and
+    # the JSON parser see them, so any bytes get a 400 or a 413, never a function error.
+    event = app.current_event
+    body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     # Leave the function time to answer which events are in: API Gateway gives up at 29 s, the function at its timeout.
     seconds_left = app.lambda_context.get_remaining_time_in_millis() / 1000 - POST_ANSWER_MARGIN_S
     deadline = time.monotonic() + max(1.0, seconds_left)
-    result = accept_events(body.encode() if isinstance(body, str) else body, _received_ms(), _producer(), deadline)
+    result = accept_events(body, _received_ms(), _producer(), deadline)
     report_posted(result)
     return asdict(result)
 
@@ -115,6 +119,15 @@ def domain_error(exc: Exception) -> Response:
 
 @app.not_found
 def not_found(exc: Exception) -> Response:
+    """No route for this method and path (after the key check: the middleware runs first): 405 when the path has
+    routes for other methods, else 404."""
+    path = app.current_event.path
+    allowed = sorted({route.method for route in app._static_routes + app._dynamic_routes if route.rule.match(path)})  # noqa: SLF001
+    if allowed:
+        method = app.current_event.http_method
+        response = _error(405, "method_not_allowed", f"{method} is not a method of {path}: {', '.join(allowed)}")
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
     return _error(404, "not_found", "no such route")
 
 

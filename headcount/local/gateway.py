@@ -109,11 +109,11 @@ class LocalApiGateway:
         gateway = self
 
         class _Request(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def _any(self) -> None:
                 gateway._proxy(self)
 
-            def do_POST(self) -> None:  # noqa: N802
-                gateway._proxy(self)
+            # API Gateway's `ANY /{proxy+}`: every method reaches the function, which answers it (or 405).
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _any  # noqa: N815
 
             def log_message(self, fmt: str, *args: Any) -> None:
                 pass
@@ -184,4 +184,5 @@ class LocalApiGateway:
                 request.send_header(name, value)
         request.send_header("Content-Length", str(len(data)))
         request.end_headers()
-        request.wfile.write(data)
+        if request.command != "HEAD":  # a HEAD answer has the GET answer's headers and no body
+            request.wfile.write(data)

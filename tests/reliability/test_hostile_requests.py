@@ -1,0 +1,71 @@
+"""Every method on every route, and bodies that are not text, through the local API Gateway into the real serve
+function: each answer is the error envelope with the right status, never a 5xx and never an HTML page."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from headcount.local.gateway import LocalApiGateway
+
+KEY = {"x-api-key": "local-dev-key"}
+NOT_UTF8 = b'{"events": [{"type": "session_start", "player_id": "\xff\xfe", "ts": 1}]}'
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    log = tmp_path_factory.mktemp("api") / "serve.log"
+    gateway = LocalApiGateway("headcount.functions.serve.handler.handler", 0, str(log), {}, instances=1)
+    gateway.start()
+    yield gateway
+    gateway.stop()
+
+
+def call(api: LocalApiGateway, method: str, path: str, body: bytes | None = None, headers=KEY) -> tuple[int, dict]:
+    request = urllib.request.Request(api.url + path, data=body, method=method, headers=dict(headers))
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS"])
+@pytest.mark.parametrize("path", ["/v1/metrics", "/v1/metrics/active_players", "/v1/events", "/v1/health"])
+def test_a_method_a_route_does_not_have_is_405_after_the_key_check(api, method: str, path: str) -> None:
+    # Without the key, every route but health is refused first
+    status, body = call(api, method, path, headers={})
+    if path == "/v1/health":
+        assert status == 405 and body["error"]["code"] == "method_not_allowed"
+    else:
+        assert (status, body["error"]["code"]) == (403, "forbidden")
+    # With it, the route exists but not for this method
+    status, body = call(api, method, path)
+    assert status == 405 and body["error"]["code"] == "method_not_allowed"
+    assert method in body["error"]["message"]
+
+
+def test_an_unknown_path_is_404_in_the_envelope_for_any_method(api) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        assert call(api, method, "/v1/nope") == (404, {"error": {"code": "not_found", "message": "no such route"}})
+
+
+def test_a_body_that_is_not_utf8_is_a_400(api) -> None:
+    status, body = call(api, "POST", "/v1/events", NOT_UTF8)
+    assert status == 400 and body["error"]["code"] == "bad_request" and "not JSON" in body["error"]["message"]
+
+
+def test_too_many_bytes_that_are_not_utf8_are_a_413(api) -> None:
+    # 3 MiB of such bytes: the size is checked on the bytes, before anything decodes them
+    status, body = call(api, "POST", "/v1/events", b"\xff" * (3 * 1024 * 1024))
+    assert status == 413 and body["error"]["code"] == "too_large"
+
+
+def test_head_is_a_method_like_the_others_and_its_answer_has_no_body(api) -> None:
+    request = urllib.request.Request(api.url + "/v1/health", method="HEAD")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET" and refused.value.read() == b""

@@ -77,7 +77,7 @@ ATHENA_RESULTS_PREFIX = "athena-results/"
 # metrics the alarms read.
 POWERTOOLS_SERVICE = "headcount"
 POWERTOOLS_NAMESPACE = "Headcount"
-METRIC_EVENTS_REJECTED = "EventsRejected"  # the fold's rejected events, one metric per reason (dimension `reason`)
+METRIC_EVENTS_REJECTED = "EventsRejected"  # the fold's rejected events: in all, and by `reason` (a second dimension)
 # One invocation per shard at a time: each (metric, bucket, group, shard) item has a single writer.
 FOLD_PARALLELIZATION_FACTOR = 1
 FOLD_STARTING_POSITION = "TRIM_HORIZON"

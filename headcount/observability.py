@@ -37,7 +37,8 @@ def report_fold(report: FoldReport, shard_id: str) -> None:
     metrics.add_metric(name="ItemsWritten", unit=MetricUnit.Count, value=report.items_written)
     metrics.add_metric(name="ItemsUnchanged", unit=MetricUnit.Count, value=report.items_unchanged)
     metrics.add_metric(name="WriteUnits", unit=MetricUnit.Count, value=report.write_units)
-    count_by(names.METRIC_EVENTS_REJECTED, "reason", report.rejected_by_reason())
+    metrics.add_metric(name=names.METRIC_EVENTS_REJECTED, unit=MetricUnit.Count, value=len(report.rejected))
+    count_by(names.METRIC_EVENTS_REJECTED, "reason", report.rejected_by_reason())  # the same, by reason
     for rejected in report.rejected:
         logger.warning(
             "event rejected",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -46,3 +47,16 @@ def aws():
         resources.create_table(names.BATCH_TABLE)
         yield
     client.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for every test that asks: 2 cores, 4 shuffle partitions, the venv's Python for the
+    workers."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from headcount.batch.session import local_spark
+
+    session = local_spark(cores="2", shuffle_partitions=4, driver_memory="1g")
+    yield session
+    session.stop()

@@ -115,10 +115,16 @@ WITH s0 AS (
     FROM s2
 ), s4 AS (
     SELECT *, CASE WHEN _json_ok THEN json_type(_t) END AS _doc_type FROM s3
+), s4b AS (
+    -- a key twice in one object, at any depth (json_tree keeps both; DuckDB's extractors would take the first)
+    SELECT *, _doc_type = 'OBJECT' AND (
+        SELECT count(*) FROM (SELECT 1 FROM json_tree(CASE WHEN s4._doc_type = 'OBJECT' THEN s4._t ELSE '{{}}' END)
+                              WHERE key IS NOT NULL GROUP BY parent, key HAVING count(*) > 1)) > 0 AS _dup
+    FROM s4
 ), s5 AS (
     SELECT *, CASE WHEN _doc_type = 'OBJECT'
                    THEN json_extract(_t, ['$.type', '$.player_id', '$.ts', '$.event_id', '$.attrs']) END AS _f
-    FROM s4
+    FROM s4b
 ), s6 AS (
     SELECT *,
         CASE WHEN json_type(_f[1]) = 'VARCHAR' AND regexp_full_match(_f[1] ->> '$', '{TYPE_PATTERN}')
@@ -155,6 +161,7 @@ WITH s0 AS (
             WHEN _too_large THEN 'too_large'
             WHEN NOT _json_ok THEN 'not_json'
             WHEN _doc_type <> 'OBJECT' THEN 'not_object'
+            WHEN _dup THEN 'duplicate_key'
             WHEN _type IS NULL THEN 'bad_type'
             WHEN _pid IS NULL THEN 'bad_player_id'
             WHEN _ts IS NULL THEN 'bad_ts'
@@ -165,7 +172,7 @@ WITH s0 AS (
         END AS reason
     FROM s7
 )
-SELECT * EXCLUDE (_l, _t, _too_large, _skeleton, _json_ok, _doc_type, _f, _type, _pid_text, _ts_int, _iso, _eid_j,
+SELECT * EXCLUDE (_l, _t, _too_large, _skeleton, _json_ok, _doc_type, _dup, _f, _type, _pid_text, _ts_int, _iso, _eid_j,
                   _keys, _attrs_j, _pid, _ts, _bad_eid, _bad_attrs),
     CASE WHEN reason IS NULL THEN _eid_j ->> '$' END AS event_id,
     CASE WHEN reason IS NULL THEN _type END AS type,

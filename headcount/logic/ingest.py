@@ -10,12 +10,13 @@ count it twice in real time, and once in the nightly counts when it has an event
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
 
-from headcount.core.events import Rejection, parse_event
+from headcount.core.events import Reason, Rejection, parse_event, repeats_a_key
 from headcount.logic.errors import BadRequest, TooLarge
 from headcount.views.stream import StreamUnavailable, put_with_retries
 
@@ -57,10 +58,15 @@ def accept_events(
     events = doc["events"]
     if len(events) > MAX_EVENTS:
         raise TooLarge(f"{len(events)} events; at most {MAX_EVENTS} per request")
+    # Parsing the body kept one value of a repeated key: find the events that had one, before they are re-serialized.
+    repeating = _events_repeating_a_key(body) if repeats_a_key(body, doc) else set()
     records: list[dict] = []
     indices: list[int] = []
     rejected: list[RejectedEvent] = []
     for index, event in enumerate(events):
+        if index in repeating:
+            rejected.append(RejectedEvent(index, Reason.DUPLICATE_KEY.value, "an object of the event repeats a key"))
+            continue
         line = orjson.dumps(event) + b"\n"
         verdict = parse_event(line, now_ms)
         if isinstance(verdict, Rejection):
@@ -78,6 +84,34 @@ def accept_events(
     else:
         accepted = 0
     return Accepted(accepted, rejected)
+
+
+class _Pairs(dict):
+    """A parsed object that remembers whether it, or an object inside it, repeated a key."""
+
+    repeats = False
+
+
+def _object(pairs: list[tuple[str, object]]) -> _Pairs:
+    parsed = _Pairs(pairs)
+    parsed.repeats = len(parsed) < len(pairs) or any(_repeats(value) for _key, value in pairs)
+    return parsed
+
+
+def _repeats(value: object) -> bool:
+    if isinstance(value, _Pairs):
+        return value.repeats
+    return isinstance(value, list) and any(_repeats(item) for item in value)
+
+
+def _events_repeating_a_key(body: bytes) -> set[int]:
+    """The indices of the events with a repeated key in some object of theirs (the body is valid JSON)."""
+    try:
+        doc = json.loads(body, object_pairs_hook=_object)
+    except RecursionError:
+        raise BadRequest("the body nests too deep") from None
+    events = doc.get("events") if isinstance(doc, dict) else None
+    return {i for i, event in enumerate(events or []) if _repeats(event)}
 
 
 def _undelivered(index: int, unanswered: bool) -> RejectedEvent:

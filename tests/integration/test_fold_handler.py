@@ -90,12 +90,14 @@ def test_rejected_events_are_counted_by_reason_and_never_retried(aws, capsys):
     # When it is folded, the batch succeeds and the valid events are applied
     assert handler(event, context()) == {"batchItemFailures": []}
     assert any(pk.startswith("matches_played#") for pk, *_ in table_items())
-    # And the EMF output (what the EventsRejected alarm reads) counts each reason once, with its dimension
+    # And the EMF output counts each reason once, with its dimension, and all of them in the batch's metrics (what the
+    # EventsRejected alarm reads)
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
-    rejected = {doc["reason"]: doc["EventsRejected"] for doc in emf if "EventsRejected" in doc}
+    rejected = {doc["reason"]: doc["EventsRejected"] for doc in emf if "EventsRejected" in doc and "reason" in doc}
     assert rejected == {"not_json": [1.0], "bad_player_id": [1.0]}
     folded = next(doc for doc in emf if "EventsFolded" in doc)
     assert folded["EventsFolded"] == [5.0] and folded["ItemsWritten"] == folded["ItemsTouched"] == [5.0]
+    assert folded["EventsRejected"] == [2.0] and "reason" not in folded
 
 
 def test_a_dynamodb_failure_reports_the_first_unapplied_record(aws):

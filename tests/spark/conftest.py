@@ -1,22 +1,6 @@
-"""One local Spark session for the batch tests: 2 cores, 4 shuffle partitions, the venv's Python for the workers."""
+"""The batch tests' warnings filters (their Spark session is the `spark` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
-
-import os
-import sys
-
-import pytest
-
-
-@pytest.fixture(scope="session")
-def spark():
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from headcount.batch.session import local_spark
-
-    session = local_spark(cores="2", shuffle_partitions=4, driver_memory="1g")
-    yield session
-    session.stop()
 
 
 def pytest_configure(config):

@@ -102,3 +102,19 @@ def test_events_of_a_call_that_got_no_answer_are_reported_as_unconfirmed_not_ref
     assert answer.accepted == 0
     assert [(r.index, r.reason) for r in answer.rejected] == [(0, STREAM_UNCONFIRMED), (1, STREAM_UNCONFIRMED)]
     assert b"e-0" in b"".join(stream.stored)  # it was in after all
+
+
+def test_an_event_that_repeats_a_key_is_rejected_by_index_and_the_others_go_in() -> None:
+    # Given a body whose second event names two players and whose third repeats an attribute (escaped, once)
+    stream = ThrottlingStream()
+    ts = NOW_MS - 1000
+    posted = (
+        b'{"events": [{"type": "session_start", "player_id": "p-1", "ts": %d},'
+        b' {"type": "session_start", "player_id": "p-2", "ts": %d, "player_id": "p-3"},'
+        b' {"type": "session_start", "player_id": "p-4", "ts": %d, "attrs": {"os": "ios", "\\u006fs": "android"}}]}'
+    ) % (ts, ts, ts)
+    # When it is posted
+    answer = accept_events(posted, NOW_MS, stream)
+    # Then those two are rejected as such (readers would disagree on their values), and only the first is in
+    assert [(r.index, r.reason) for r in answer.rejected] == [(1, "duplicate_key"), (2, "duplicate_key")]
+    assert answer.accepted == 1 and [orjson.loads(d)["player_id"] for d in stream.stored] == ["p-1"]

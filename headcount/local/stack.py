@@ -9,6 +9,7 @@ from pathlib import Path
 
 from headcount import names
 from headcount.local import resources
+from headcount.local.config import LocalConfig
 from headcount.local.gateway import LocalApiGateway
 from headcount.local.processes import ChildProcess, StartError, port_in_use, wait_for_port
 from headcount.local.scheduler import BatchProcess, NightlySchedule
@@ -31,6 +32,28 @@ def kinesalite_modules() -> Path:
     raise StartError(
         "kinesalite (the local Kinesis, an npm package) is not installed: run `make` in the headcount clone, or "
         "`npm install kinesalite@3.3.3` in this folder"
+    )
+
+
+def start_kinesalite(config: LocalConfig) -> ChildProcess:
+    """kinesalite on the config's port, its data in the state folder (it survives a restart of the process)."""
+    node = shutil.which("node")
+    if node is None:
+        raise StartError("node is not installed: kinesalite (the local Kinesis) needs Node.js 18 or later")
+    node_modules = kinesalite_modules()
+    config.kinesis_dir.mkdir(parents=True, exist_ok=True)
+    return ChildProcess(
+        "kinesalite",
+        [node, str(Path(__file__).with_name("kinesalite.js")), str(config.kinesis_port), str(config.kinesis_dir)],
+        config.log_dir,
+        env={**os.environ, "NODE_PATH": str(node_modules)},
+    )
+
+
+def start_moto(config: LocalConfig) -> ChildProcess:
+    """moto server on the config's port (DynamoDB, SQS); its state lives in its memory only."""
+    return ChildProcess(
+        "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(config.moto_port)], config.log_dir
     )
 
 
@@ -62,28 +85,9 @@ class LocalStack:
             if port_in_use(port):
                 raise StartError(f"127.0.0.1:{port} is already in use: is another `headcount up` running?")
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        node = shutil.which("node")
-        if node is None:
-            raise StartError("node is not installed: kinesalite (the local Kinesis) needs Node.js 18 or later")
-        node_modules = kinesalite_modules()
-        kinesis_dir = config.kinesis_dir
-        fresh_stream = not kinesis_dir.exists()
-        kinesis_dir.mkdir(exist_ok=True)
-        self.children.append(
-            ChildProcess(
-                "kinesalite",
-                [node, str(Path(__file__).with_name("kinesalite.js")), str(config.kinesis_port), str(kinesis_dir)],
-                config.log_dir,
-                env={**os.environ, "NODE_PATH": str(node_modules)},
-            )
-        )
-        self.children.append(
-            ChildProcess(
-                "moto",
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(config.moto_port)],
-                config.log_dir,
-            )
-        )
+        fresh_stream = not config.kinesis_dir.exists()
+        self.children.append(start_kinesalite(config))
+        self.children.append(start_moto(config))
         wait_for_port(config.kinesis_port, 30, self.children[0])
         wait_for_port(config.moto_port, 60, self.children[1])
         config.apply_aws_environment()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -9,14 +11,57 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
+
 
 class StartError(RuntimeError):
     """The local stack cannot start: what is missing or in the way, and what to do about it."""
 
 
+def record_pid(pid_file: Path, pid: int) -> None:
+    """Note a process of the stack under the state folder: its pid and its start time, which together name it (a pid
+    alone may be reused by anyone's process once ours is gone)."""
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(json.dumps({"pid": pid, "started": psutil.Process(pid).create_time()}))
+
+
+def recorded_pid(pid_file: Path) -> int:
+    """The pid `record_pid` noted in this file."""
+    return int(json.loads(pid_file.read_text())["pid"])
+
+
+def stop_leftovers(pid_dir: Path, timeout: float = 5.0) -> list[str]:
+    """Stop what an earlier run of the stack left running (its `headcount up` killed, so nothing stopped its
+    children: the emulators run in sessions of their own and would hold the ports), and only that: a recorded process
+    counts as ours only if it is alive with the very start time recorded. Returns what was stopped."""
+    stopped, processes = [], []
+    for pid_file in sorted(pid_dir.glob("*.pid")):
+        try:
+            record = json.loads(pid_file.read_text())
+            process = psutil.Process(int(record["pid"]))
+            if abs(process.create_time() - float(record["started"])) < 0.01:
+                process.terminate()
+                processes.append(process)
+                stopped.append(f"{pid_file.stem} (pid {process.pid})")
+        except (ValueError, KeyError, TypeError, psutil.Error):
+            pass  # gone, not ours, or a record from an older version: nothing to stop
+        pid_file.unlink(missing_ok=True)
+    _gone, alive = psutil.wait_procs(processes, timeout=timeout)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    return stopped
+
+
 class ChildProcess:
     def __init__(
-        self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+        self,
+        name: str,
+        argv: list[str],
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        pid_dir: Path | None = None,
     ) -> None:
         self.name = name
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -26,19 +71,23 @@ class ChildProcess:
             self.popen = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
             )
+        self.pid_file = pid_dir / f"{name}.pid" if pid_dir is not None else None
+        if self.pid_file is not None:
+            record_pid(self.pid_file, self.popen.pid)
 
     def alive(self) -> bool:
         return self.popen.poll() is None
 
     def stop(self, timeout: float = 5.0) -> None:
-        if not self.alive():
-            return
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
 
 
 def wait_for_port(port: int, timeout: float, process: ChildProcess | None = None) -> None:

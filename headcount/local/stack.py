@@ -11,7 +11,7 @@ from headcount import names
 from headcount.local import resources
 from headcount.local.config import LocalConfig
 from headcount.local.gateway import LocalApiGateway
-from headcount.local.processes import ChildProcess, StartError, port_in_use, wait_for_port
+from headcount.local.processes import ChildProcess, StartError, port_in_use, stop_leftovers, wait_for_port
 from headcount.local.scheduler import BatchProcess, NightlySchedule
 from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
@@ -47,13 +47,17 @@ def start_kinesalite(config: LocalConfig) -> ChildProcess:
         [node, str(Path(__file__).with_name("kinesalite.js")), str(config.kinesis_port), str(config.kinesis_dir)],
         config.log_dir,
         env={**os.environ, "NODE_PATH": str(node_modules)},
+        pid_dir=config.pid_dir,
     )
 
 
 def start_moto(config: LocalConfig) -> ChildProcess:
     """moto server on the config's port (DynamoDB, SQS); its state lives in its memory only."""
     return ChildProcess(
-        "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(config.moto_port)], config.log_dir
+        "moto",
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(config.moto_port)],
+        config.log_dir,
+        pid_dir=config.pid_dir,
     )
 
 
@@ -81,6 +85,8 @@ class LocalStack:
 
     def start(self) -> None:
         config = self.config
+        for leftover in stop_leftovers(config.pid_dir):
+            print(f"stopped {leftover}, left running by an earlier `headcount up` that did not stop", flush=True)
         for port in (config.moto_port, config.kinesis_port, config.api_port):
             if port_in_use(port):
                 raise StartError(f"127.0.0.1:{port} is already in use: is another `headcount up` running?")

@@ -21,6 +21,7 @@ from headcount import names
 from headcount.local.archiver import ArchiveSettings, ShardArchiver
 from headcount.local.config import LocalConfig
 from headcount.local.esm import MappingSettings, ShardMapping, sqs_sender
+from headcount.local.processes import record_pid
 from headcount.local.resources import stream_arn
 from headcount.local.shards import Checkpoint, CheckpointStore, ShardReader, list_shards, ready_shards
 from headcount.views.aws import client
@@ -130,7 +131,7 @@ class Supervisor(threading.Thread):
         )
         process.start()
         self.workers[(kind, shard_id)] = process
-        (self.settings.config.pid_dir / f"{kind}-{shard_id}.pid").write_text(str(process.pid))
+        record_pid(self.settings.config.pid_dir / f"{kind}-{shard_id}.pid", process.pid)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop_requested.set()
@@ -144,3 +145,5 @@ class Supervisor(threading.Thread):
             if process.is_alive():
                 process.kill()
                 process.join()
+        for kind, shard_id in self.workers:
+            (self.settings.config.pid_dir / f"{kind}-{shard_id}.pid").unlink(missing_ok=True)

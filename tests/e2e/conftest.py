@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from headcount.local.config import LocalConfig
-from headcount.local.processes import port_in_use
+from headcount.local.processes import port_in_use, recorded_pid
 
 PORTS = {"HEADCOUNT_MOTO_PORT": "14566", "HEADCOUNT_KINESIS_PORT": "14567", "HEADCOUNT_API_PORT": "18080"}
 
@@ -48,6 +48,7 @@ def local_stack(tmp_path_factory):
                 patch.setenv(key, value)
             yield config
     finally:
+        recorded = [recorded_pid(p) for p in config.pid_dir.glob("*.pid")]
         process.send_signal(signal.SIGTERM)  # as a service manager stops it (Ctrl-C is the same path)
         try:
             process.wait(30)
@@ -61,7 +62,8 @@ def local_stack(tmp_path_factory):
     # `headcount up` stopped everything it started: emulators, API and workers
     assert process.returncode == 0, (state / "up.log").read_text()[-2000:]
     assert not any(port_in_use(int(port)) for port in PORTS.values())
-    assert not any(psutil.pid_exists(int(p.read_text())) for p in config.pid_dir.glob("*.pid"))
+    assert recorded and not any(psutil.pid_exists(pid) for pid in recorded)
+    assert not list(config.pid_dir.glob("*.pid"))  # and left no record of a process behind
 
 
 def _wait_healthy(config: LocalConfig, process: subprocess.Popen, state: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 from headcount.core import sketches
 from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.core.catalog import Kind
+from headcount.local.processes import recorded_pid
 from headcount.local.shards import CheckpointStore, wait_caught_up
 from headcount.local.simulator import simulate
 from headcount.local.workers import FOLD
@@ -43,7 +44,7 @@ def snapshot(config, truth):
 
 
 def kill_fold_worker(config, shard_id):
-    pid = int((config.pid_dir / f"{FOLD}-{shard_id}.pid").read_text())
+    pid = recorded_pid(config.pid_dir / f"{FOLD}-{shard_id}.pid")
     os.kill(pid, signal.SIGKILL)
     return pid
 
@@ -51,7 +52,7 @@ def kill_fold_worker(config, shard_id):
 def wait_restarted(config, shard_id, old_pid, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if int((config.pid_dir / f"{FOLD}-{shard_id}.pid").read_text()) != old_pid:
+        if recorded_pid(config.pid_dir / f"{FOLD}-{shard_id}.pid") != old_pid:
             return
         time.sleep(0.2)
     raise TimeoutError(f"{shard_id}'s fold worker was not restarted")

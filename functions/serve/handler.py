@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError
 
 from headcount.logic.errors import BadRequest, TooLarge, UnknownMetric
 from headcount.logic.ingest import accept_events
@@ -34,6 +35,7 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     TooLarge: (413, "too_large"),
     StreamUnavailable: (503, "stream_unavailable"),
     PublishInProgress: (503, "republishing"),  # a day changed under every read: retry
+    BotoCoreError: (503, "store_unavailable"),  # DynamoDB or Kinesis out of reach after the client's retries: retry
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 from headcount import names
@@ -67,6 +68,7 @@ class LocalStack:
         self.config = settings.config
         self.children: list[ChildProcess] = []
         self.supervisor: Supervisor | None = None
+        self.watch: EmulatorWatch | None = None
         self.gateway: LocalApiGateway | None = None
         self.schedule: NightlySchedule | None = None
         self.batch: BatchProcess | None = None
@@ -99,21 +101,14 @@ class LocalStack:
         config.apply_aws_environment()
         os.environ.update(self.settings.environment)
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon on this machine
-        resources.create_all(config.shards)
-        # moto keeps state in memory only, so the real-time view starts empty: the fold re-reads the stream from its
-        # start (the writes are idempotent, so this rebuilds the view exactly). The archive lives on disk with its
-        # checkpoints; it starts over only with a new stream.
-        CheckpointStore(config.checkpoint_dir, FOLD).reset()
-        if fresh_stream:
+        if fresh_stream:  # the archive lives on disk with its checkpoints; it starts over only with a new stream
             CheckpointStore(config.checkpoint_dir, ARCHIVE).reset()
+        self._fill_moto()
         settings = Settings()
-        # The batch view is in moto's memory too, while the counts table it came from is on disk: publish it again, so
-        # the days the nightly job covered stay exact across restarts.
-        self.republished = republish(
-            config.lake_dir, DynamoBatchView(settings.batch_table), load_catalog(settings.catalog_path)
-        )
         self.supervisor = Supervisor(self.settings)
         self.supervisor.start()
+        self.watch = EmulatorWatch(self)
+        self.watch.start()
         self.gateway = LocalApiGateway(
             "headcount.functions.serve.handler.handler",
             config.api_port,
@@ -126,7 +121,38 @@ class LocalStack:
             self.schedule = NightlySchedule(settings.batch_at, settings.tz, self.batch)
             self.schedule.start()
 
+    def _fill_moto(self) -> None:
+        """What moto, which keeps its state in memory only, holds: the resources, and both views rebuilt. The fold
+        reads the stream again from its start (its writes are idempotent: the real-time view comes back exactly), and
+        the batch view is published again from the counts table on disk (the days the nightly job covered stay
+        exact)."""
+        config, settings = self.config, Settings()
+        resources.create_all(config.shards)
+        reset_fold = CheckpointStore(config.checkpoint_dir, FOLD).reset
+        if self.supervisor is None:
+            reset_fold()
+        else:  # moto came back empty under running fold workers: stop them, reset them, start them again
+            self.supervisor.restart(FOLD, meanwhile=reset_fold)
+        self.republished = republish(
+            config.lake_dir, DynamoBatchView(settings.batch_table), load_catalog(settings.catalog_path)
+        )
+
+    def restart_emulator(self, index: int) -> None:
+        """Start the emulator at `children[index]` again (it died), and give it back what it lost."""
+        config, name = self.config, self.children[index].name
+        if name == "kinesalite":  # its data is on disk: the stream is as it was
+            child = start_kinesalite(config)
+            self.children[index] = child
+            wait_for_port(config.kinesis_port, 30, child)
+        else:
+            child = start_moto(config)
+            self.children[index] = child
+            wait_for_port(config.moto_port, 60, child)
+            self._fill_moto()
+
     def stop(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
         if self.schedule is not None:
             self.schedule.stop()
         if self.batch is not None:
@@ -147,3 +173,30 @@ class LocalStack:
             "stream": names.STREAM,
             "lake": str(self.config.lake_dir),
         }
+
+
+class EmulatorWatch(threading.Thread):
+    """Starts an emulator again when it dies (killed, crashed, out of memory), as the supervisor does the workers."""
+
+    def __init__(self, stack: LocalStack, interval_s: float = 1.0) -> None:
+        super().__init__(name="emulator-watch", daemon=True)
+        self.stack, self.interval_s = stack, interval_s
+        self._stop_requested = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_requested.wait(self.interval_s):
+            for index, child in enumerate(self.stack.children):
+                if child.alive() or self._stop_requested.is_set():
+                    continue
+                print(
+                    f"{child.name} exited with {child.popen.returncode}; starting it again", file=sys.stderr, flush=True
+                )
+                try:
+                    self.stack.restart_emulator(index)
+                    print(f"{child.name} is back", file=sys.stderr, flush=True)
+                except Exception as exc:  # noqa: BLE001 - reported; the next round tries again
+                    print(f"{child.name} did not come back: {exc}", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        self._stop_requested.set()
+        self.join(30)

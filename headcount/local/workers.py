@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -98,13 +99,15 @@ class Supervisor(threading.Thread):
         self.settings = settings
         self.workers: dict[tuple[str, str], BaseProcess] = {}
         self._stop_requested = threading.Event()
+        self._round = threading.Lock()  # one reconcile round, or one restart, at a time
         self._context = multiprocessing.get_context("spawn")
         self.settings.config.pid_dir.mkdir(parents=True, exist_ok=True)
 
     def run(self) -> None:
         while not self._stop_requested.is_set():
             try:
-                self.reconcile()
+                with self._round:
+                    self.reconcile()
             except Exception as exc:  # noqa: BLE001 - the emulator may be briefly unreachable; try again next round
                 print(f"supervisor: {exc}", file=sys.stderr, flush=True)
             self._stop_requested.wait(0.5)
@@ -132,6 +135,21 @@ class Supervisor(threading.Thread):
         process.start()
         self.workers[(kind, shard_id)] = process
         record_pid(self.settings.config.pid_dir / f"{kind}-{shard_id}.pid", process.pid)
+
+    def restart(self, kind: str, meanwhile: Callable[[], None], timeout: float = 10.0) -> None:
+        """Stop every worker of `kind`, run `meanwhile` while none runs (a checkpoint reset, say), and let the next
+        round start them again."""
+        with self._round:
+            stopping = [(key, p) for key, p in self.workers.items() if key[0] == kind]
+            for _key, process in stopping:
+                process.terminate()
+            for key, process in stopping:
+                process.join(timeout)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+                del self.workers[key]
+            meanwhile()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop_requested.set()

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from headcount.local.config import LocalConfig
 from headcount.views.aws import client
@@ -53,6 +54,17 @@ class CheckpointStore:
             path.unlink()
 
 
+# Kinesis errors a reader waits out (after the client's own retries): throttling and the service's own failures.
+RETRYABLE_ERRORS = {
+    "ProvisionedThroughputExceededException",
+    "LimitExceededException",
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "KMSThrottlingException",
+}
+
+
 class ShardReader:
     """GetRecords over one shard, from a checkpoint or a starting position; survives expired iterators."""
 
@@ -63,19 +75,29 @@ class ShardReader:
         self.starting_position = starting_position
         self.iterator: str | None = None
         self.closed = False
+        self.failures = 0  # reads in a row that did not get through
 
     def read(self, limit: int) -> list[dict[str, Any]]:
+        """The next records (none when the shard throttles or fails: the reader backs off, and the caller reads
+        again; the position is kept, so no record is skipped or read twice)."""
         if self.closed:
             return []
-        if self.iterator is None:
-            self.iterator = self._new_iterator()
         try:
+            if self.iterator is None:
+                self.iterator = self._new_iterator()
             response = self.kinesis.get_records(ShardIterator=self.iterator, Limit=max(1, min(limit, 10000)))
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ExpiredIteratorException":
+            if exc.response["Error"]["Code"] == "ExpiredIteratorException":  # over 5 minutes old: a new one, same place
                 self.iterator = None
                 return []
-            raise
+            if exc.response["Error"]["Code"] not in RETRYABLE_ERRORS:
+                raise
+            self._back_off()
+            return []
+        except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError):
+            self._back_off()
+            return []
+        self.failures = 0
         records = response["Records"]
         if records:
             self.last_sequence_number = records[-1]["SequenceNumber"]
@@ -83,6 +105,12 @@ class ShardReader:
         if self.iterator is None:
             self.closed = True  # a closed shard read to its end
         return records
+
+    def _back_off(self) -> None:
+        """The client's own retries did not get through: wait (exponential, full jitter, at most 5 s) before the
+        caller's next read, as Lambda's event-source mapping backs off a throttled shard."""
+        self.failures += 1
+        time.sleep(random.uniform(0, min(5.0, 0.1 * 2**self.failures)))
 
     def _new_iterator(self) -> str:
         if self.last_sequence_number is not None:

@@ -181,6 +181,7 @@ class EmulatorWatch(threading.Thread):
     def __init__(self, stack: LocalStack, interval_s: float = 1.0) -> None:
         super().__init__(name="emulator-watch", daemon=True)
         self.stack, self.interval_s = stack, interval_s
+        self.restarts = 0
         self._stop_requested = threading.Event()
 
     def run(self) -> None:
@@ -192,6 +193,7 @@ class EmulatorWatch(threading.Thread):
                     f"{child.name} exited with {child.popen.returncode}; starting it again", file=sys.stderr, flush=True
                 )
                 try:
+                    self.restarts += 1
                     self.stack.restart_emulator(index)
                     print(f"{child.name} is back", file=sys.stderr, flush=True)
                 except Exception as exc:  # noqa: BLE001 - reported; the next round tries again

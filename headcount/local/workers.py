@@ -6,6 +6,7 @@ did after that checkpoint is either idempotent (the fold's conditional writes) o
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import multiprocessing
 import os
@@ -22,6 +23,7 @@ from headcount import names
 from headcount.local.archiver import ArchiveSettings, ShardArchiver
 from headcount.local.config import LocalConfig
 from headcount.local.esm import MappingSettings, ShardMapping, sqs_sender
+from headcount.local.faults import Faults
 from headcount.local.processes import record_pid
 from headcount.local.resources import stream_arn
 from headcount.local.shards import Checkpoint, CheckpointStore, ShardReader, list_shards, ready_shards
@@ -39,6 +41,7 @@ class WorkerSettings:
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     consumers: tuple[str, ...] = (FOLD, ARCHIVE)
     environment: dict[str, str] = field(default_factory=dict)  # handler settings (HEADCOUNT_TZ, ...)
+    faults: Faults | None = None  # the soak's service faults, on the workers' DynamoDB and Kinesis clients
 
 
 def worker_main(kind: str, shard_id: str, settings: WorkerSettings) -> None:
@@ -50,6 +53,11 @@ def worker_main(kind: str, shard_id: str, settings: WorkerSettings) -> None:
     os.environ.update(settings.environment)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon on this machine
     config.apply_aws_environment()
+    if settings.faults is not None:
+        for service in ("dynamodb", "kinesis"):
+            dataclasses.replace(settings.faults, seed=hash((kind, shard_id, service, os.getpid()))).attach(
+                client(service)
+            )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
@@ -100,6 +108,7 @@ class Supervisor(threading.Thread):
         self.workers: dict[tuple[str, str], BaseProcess] = {}
         self._stop_requested = threading.Event()
         self._round = threading.Lock()  # one reconcile round, or one restart, at a time
+        self.restarts = 0  # workers that died and were started again (the soak reports it)
         self._context = multiprocessing.get_context("spawn")
         self.settings.config.pid_dir.mkdir(parents=True, exist_ok=True)
 
@@ -121,6 +130,7 @@ class Supervisor(threading.Thread):
                 if process is not None and process.is_alive():
                     continue
                 if process is not None:
+                    self.restarts += 1
                     print(
                         f"supervisor: {kind} {shard_id} exited with {process.exitcode}; restarting",
                         file=sys.stderr,

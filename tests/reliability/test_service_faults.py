@@ -13,10 +13,10 @@ from headcount.functions.fold import handler as fold
 from headcount import names
 from headcount.local import resources
 from headcount.local.esm import MappingSettings, ShardMapping
+from headcount.local.faults import Faults
 from headcount.local.shards import ShardReader
 from headcount.views.aws import client
 from headcount.views.realtime import DynamoRealtimeStore
-from tests.reliability.faults import Faults
 
 NOW_S = 1_795_000_000
 DAY = datetime.fromtimestamp(NOW_S, UTC).date().isoformat()

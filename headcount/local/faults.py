@@ -1,6 +1,6 @@
-"""Service faults injected at the boto3 level: a share of a client's calls answered with an AWS error before they are
-sent (botocore's `before-send` event), so the client's own retries, and the code above them, see what they would see
-from AWS."""
+"""Service faults for the local stack's reliability tests and soak: a share of a client's calls answered with an AWS
+error before they are sent (botocore's `before-send` event), so the client's own retries, and the code above them, see
+what they would see from AWS. Never used unless asked for (`WorkerSettings.faults`, the tests)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test test-clock lint fmt synth bench bench-realtime bench-batch clean
+.PHONY: run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json package-lock.json
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "headcount needs Python 3.11 or later (PY=...)")'
@@ -49,6 +49,9 @@ bench-realtime: $(STAMP)
 
 bench-batch: $(STAMP)
 	$(BIN)/python -m bench.batch
+
+bench-soak: $(STAMP)  ## 10 minutes of traffic with kills and service faults: nothing lost, lag and memory flat
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf .headcount cdk.out

@@ -30,21 +30,29 @@ def recorded_pid(pid_file: Path) -> int:
     return int(json.loads(pid_file.read_text())["pid"])
 
 
+def live_record(pid_file: Path) -> int | None:
+    """The pid this file records, if that very process (same start time) is alive; else None."""
+    try:
+        record = json.loads(pid_file.read_text())
+        process = psutil.Process(int(record["pid"]))
+        return process.pid if abs(process.create_time() - float(record["started"])) < 0.01 else None
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+        return None
+
+
 def stop_leftovers(pid_dir: Path, timeout: float = 5.0) -> list[str]:
     """Stop what an earlier run of the stack left running (its `headcount up` killed, so nothing stopped its
     children: the emulators run in sessions of their own and would hold the ports), and only that: a recorded process
     counts as ours only if it is alive with the very start time recorded. Returns what was stopped."""
     stopped, processes = [], []
     for pid_file in sorted(pid_dir.glob("*.pid")):
-        try:
-            record = json.loads(pid_file.read_text())
-            process = psutil.Process(int(record["pid"]))
-            if abs(process.create_time() - float(record["started"])) < 0.01:
+        pid = live_record(pid_file)  # None: gone, not ours, or a record from an older version: nothing to stop
+        if pid is not None:
+            with contextlib.suppress(psutil.Error):
+                process = psutil.Process(pid)
                 process.terminate()
                 processes.append(process)
-                stopped.append(f"{pid_file.stem} (pid {process.pid})")
-        except (ValueError, KeyError, TypeError, psutil.Error):
-            pass  # gone, not ours, or a record from an older version: nothing to stop
+                stopped.append(f"{pid_file.stem} (pid {pid})")
         pid_file.unlink(missing_ok=True)
     _gone, alive = psutil.wait_procs(processes, timeout=timeout)
     for process in alive:

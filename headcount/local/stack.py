@@ -12,7 +12,15 @@ from headcount import names
 from headcount.local import resources
 from headcount.local.config import LocalConfig
 from headcount.local.gateway import LocalApiGateway
-from headcount.local.processes import ChildProcess, StartError, port_in_use, stop_leftovers, wait_for_port
+from headcount.local.processes import (
+    ChildProcess,
+    StartError,
+    live_record,
+    port_in_use,
+    record_pid,
+    stop_leftovers,
+    wait_for_port,
+)
 from headcount.local.scheduler import BatchProcess, NightlySchedule
 from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
@@ -22,6 +30,7 @@ from headcount.views.catalog_file import load_catalog
 from headcount.views.lake import Republished, republish
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the clone (for an installed package: site-packages)
+OWNER = "up.pid"  # the `headcount up` (or demo) whose processes the other records are
 
 
 def kinesalite_modules() -> Path:
@@ -87,8 +96,12 @@ class LocalStack:
 
     def start(self) -> None:
         config = self.config
+        owner = live_record(config.pid_dir / OWNER)
+        if owner is not None:
+            raise StartError(f"another `headcount up` (pid {owner}) runs on {config.state_dir}: stop it first")
         for leftover in stop_leftovers(config.pid_dir):
             print(f"stopped {leftover}, left running by an earlier `headcount up` that did not stop", flush=True)
+        record_pid(config.pid_dir / OWNER, os.getpid())
         for port in (config.moto_port, config.kinesis_port, config.api_port):
             if port_in_use(port):
                 raise StartError(f"127.0.0.1:{port} is already in use: is another `headcount up` running?")
@@ -163,6 +176,8 @@ class LocalStack:
             self.supervisor.stop()
         for child in reversed(self.children):
             child.stop()
+        if live_record(self.config.pid_dir / OWNER) == os.getpid():
+            (self.config.pid_dir / OWNER).unlink()
 
     def endpoints(self) -> dict[str, str]:
         env = self.config.aws_environment()

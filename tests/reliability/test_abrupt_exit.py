@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from headcount.local.processes import port_in_use, recorded_pid
+from headcount.local.processes import port_in_use, recorded_pid, stop_leftovers
 from tests.e2e.conftest import _wait_healthy
 from tests.reliability.local_stack import PORTS, config_for, matches_on, post_matches, start_up, stop, wait_for
 
@@ -36,12 +36,17 @@ def test_an_abrupt_exit_is_cleaned_up_by_the_next_start_and_the_numbers_come_bac
         # Given 30 matches posted and counted
         today = post_matches(0, 30)
         wait_for(lambda: matches_on(today) == 30)
+        # And a second `headcount up` on the same state folder is refused, and stops nothing of the first
+        refused = start_up(tmp_path)
+        assert refused.wait(60) == 1
+        assert "another `headcount up`" in (tmp_path / "up.log").read_text()
+        assert first.poll() is None and matches_on(today) == 30
         # When `headcount up` is killed outright, its emulators and workers live on and hold the ports
         recorded = {p.stem: recorded_pid(p) for p in config.pid_dir.glob("*.pid")}
-        assert {"kinesalite", "moto"} <= recorded.keys() and any(k.startswith("fold-") for k in recorded)
+        assert {"kinesalite", "moto", "up"} <= recorded.keys() and any(k.startswith("fold-") for k in recorded)
         first.send_signal(signal.SIGKILL)
         first.wait()
-        assert all(psutil.pid_exists(pid) for pid in recorded.values())
+        assert all(psutil.pid_exists(pid) for name, pid in recorded.items() if name != "up")
         assert port_in_use(config.moto_port) and port_in_use(config.kinesis_port)
         # And a pid file names a stranger's live process (its start time is not the recorded one)
         (config.pid_dir / "moto-old.pid").write_text(json.dumps({"pid": stranger.pid, "started": 1.0}))
@@ -54,4 +59,5 @@ def test_an_abrupt_exit_is_cleaned_up_by_the_next_start_and_the_numbers_come_bac
         assert "left running by an earlier `headcount up`" in (tmp_path / "up.log").read_text()
     finally:
         stop(first, second)
+        stop_leftovers(config.pid_dir)  # whatever a failed assertion above left behind
     assert not any(port_in_use(int(p)) for p in PORTS.values())

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from headcount.local.config import LocalConfig
 from headcount.local.shards import wait_caught_up
@@ -32,8 +32,47 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--wait", action="store_true", help="wait until the fold has applied everything sent")
     sim.set_defaults(run=lambda args, config: simulate_command(config, args.events, args.seed, args.wait))
+    replay = commands.add_parser(
+        "replay", help="give the real-time view back the batches the fold gave up (the on-failure queue)"
+    )
+    replay.set_defaults(run=lambda args, config: replay_command(config))
     report = commands.add_parser("report", help="print today's and yesterday's answers from the local API")
     report.set_defaults(run=lambda args, config: print_report(config) or 0)
+
+
+def replay_command(config: LocalConfig) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from headcount import names
+    from headcount.local.replay import forget, given_up_batches, request_rebuild
+    from headcount.views.aws import client
+
+    config.apply_aws_environment()
+    try:
+        queue_url = client("sqs").get_queue_url(QueueName=names.ON_FAILURE_QUEUE)["QueueUrl"]
+        batches = given_up_batches(queue_url)
+    except (BotoCoreError, ClientError) as exc:
+        print(
+            f"headcount replay: cannot read the on-failure queue ({exc}); is `headcount up` running?", file=sys.stderr
+        )
+        return 1
+    if not batches:
+        print("no batch was given up (the on-failure queue is empty): the real-time view misses nothing")
+        return 0
+    print(f"{len(batches)} batch{'es' if len(batches) > 1 else ''} given up by the fold:")
+    for b in batches:
+        print(f"  {b.shard_id} {b.first} .. {b.last}: {b.size} records, {b.condition}, arrived {b.first_arrival:%F %T}")
+    print("rebuilding the real-time view from the stream (the fold reads it again from its start) ...", flush=True)
+    request_rebuild(config)
+    now = datetime.now(UTC)
+    for day in sorted({b.first_arrival.date() for b in batches if not b.still_in_stream(now)}):
+        print(
+            f"records that arrived on {day} have left the stream: the nightly job counts them from the raw archive "
+            f"(`headcount batch --day {day}`, and the day before for late events)"
+        )
+    forget(queue_url, batches)
+    print("replayed; the on-failure queue is empty")
+    return 0
 
 
 def simulate_command(config: LocalConfig, events: int, seed: int, wait: bool) -> int:

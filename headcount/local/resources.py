@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from botocore.exceptions import ClientError
@@ -49,6 +50,15 @@ def create_table(name: str, ttl_attribute: str | None = None) -> None:
         ddb.update_time_to_live(
             TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
         )
+
+
+def recreate_table(name: str, ttl_attribute: str | None = None) -> None:
+    """The table again, empty (the local stack's real-time view, rebuilt by `headcount replay`)."""
+    ddb = client("dynamodb")
+    with contextlib.suppress(ddb.exceptions.ResourceNotFoundException):
+        ddb.delete_table(TableName=name)
+        ddb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    create_table(name, ttl_attribute)
 
 
 def create_queue(name: str) -> str:

@@ -21,6 +21,7 @@ from headcount.local.processes import (
     stop_leftovers,
     wait_for_port,
 )
+from headcount.local.replay import REBUILD_REQUEST, control_dir
 from headcount.local.scheduler import BatchProcess, NightlySchedule
 from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
@@ -141,14 +142,25 @@ class LocalStack:
         exact)."""
         config, settings = self.config, Settings()
         resources.create_all(config.shards)
-        reset_fold = CheckpointStore(config.checkpoint_dir, FOLD).reset
-        if self.supervisor is None:
-            reset_fold()
-        else:  # moto came back empty under running fold workers: stop them, reset them, start them again
-            self.supervisor.restart(FOLD, meanwhile=reset_fold)
+        self.rebuild_realtime()
         self.republished = republish(
             config.lake_dir, DynamoBatchView(settings.batch_table), load_catalog(settings.catalog_path)
         )
+
+    def rebuild_realtime(self) -> None:
+        """The real-time view again from the stream's start (at every start, after moto came back, for `headcount
+        replay`): the fold workers stopped, the table emptied and their checkpoints reset while none runs, then started
+        again. Emptied while they are stopped: an item a worker wrote meanwhile (moto was back before the workers were
+        stopped) would hold a later sequence number, and the fold would take the records before it as applied."""
+
+        def empty_view() -> None:
+            resources.recreate_table(names.REALTIME_TABLE, ttl_attribute="expires_at")
+            CheckpointStore(self.config.checkpoint_dir, FOLD).reset()
+
+        if self.supervisor is None:
+            empty_view()
+        else:
+            self.supervisor.restart(FOLD, meanwhile=empty_view)
 
     def restart_emulator(self, index: int) -> None:
         """Start the emulator at `children[index]` again (it died), and give it back what it lost."""
@@ -191,7 +203,8 @@ class LocalStack:
 
 
 class EmulatorWatch(threading.Thread):
-    """Starts an emulator again when it dies (killed, crashed, out of memory), as the supervisor does the workers."""
+    """Starts an emulator again when it dies (killed, crashed, out of memory), as the supervisor does the workers; and
+    takes `headcount replay`'s requests to rebuild the real-time view."""
 
     def __init__(self, stack: LocalStack, interval_s: float = 1.0) -> None:
         super().__init__(name="emulator-watch", daemon=True)
@@ -200,7 +213,14 @@ class EmulatorWatch(threading.Thread):
         self._stop_requested = threading.Event()
 
     def run(self) -> None:
+        request = control_dir(self.stack.config) / REBUILD_REQUEST
         while not self._stop_requested.wait(self.interval_s):
+            if request.exists():
+                print("rebuilding the real-time view from the stream (headcount replay)", file=sys.stderr, flush=True)
+                try:
+                    self.stack.rebuild_realtime()
+                finally:
+                    request.unlink(missing_ok=True)
             for index, child in enumerate(self.stack.children):
                 if child.alive() or self._stop_requested.is_set():
                     continue

@@ -55,6 +55,8 @@ def stack_pids(config) -> dict[str, int]:  # noqa: ANN001 - LocalConfig
 
     pids = {"headcount up": os.getpid()}
     for pid_file in sorted(config.pid_dir.glob("*.pid")):
+        if pid_file.stem == "up":  # this process, the stack's owner
+            continue
         with contextlib.suppress(OSError, ValueError):
             pids[pid_file.stem] = recorded_pid(pid_file)
     return pids

@@ -12,9 +12,7 @@ from pathlib import Path
 import boto3
 
 from headcount import names
-from headcount.local.processes import port_in_use, stop_leftovers
-from tests.e2e.conftest import _wait_healthy
-from tests.reliability.local_stack import PORTS, config_for, matches_on, post_matches, start_up, stop, wait_for
+from tests.reliability.local_stack import PORTS, matches_on, post_matches, wait_for
 
 
 def aws(service: str):
@@ -34,44 +32,36 @@ def replay(state: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_replay_rebuilds_what_a_given_up_batch_missed_and_counts_nothing_twice(tmp_path: Path) -> None:
-    assert not any(port_in_use(int(p)) for p in PORTS.values()), "another stack holds the test's ports"
-    config = config_for(tmp_path)
-    up = start_up(tmp_path)
-    try:
-        _wait_healthy(config, up, tmp_path)
-        today = post_matches(0, 40)
-        wait_for(lambda: matches_on(today) == 40)
-        assert "no batch was given up" in replay(tmp_path).stdout
-        # Given a batch of one shard the fold gave up: its matches are missing from the real-time view, and the
-        # on-failure queue holds its metadata, as the event-source mapping sends it
-        ddb, table = aws("dynamodb"), names.REALTIME_TABLE
-        items = [i for i in ddb.scan(TableName=table)["Items"] if i["pk"]["S"].startswith("matches_played#")]
-        shard = items[0]["sk"]["S"].rsplit("#", 1)[1]
-        lost = [i for i in items if i["sk"]["S"].endswith(shard)]
-        for item in lost:
-            ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
-        missing = sum(int(i["count"]["N"]) for i in lost)
-        arrived = datetime.now(UTC).isoformat()
-        info = {
-            "shardId": shard,
-            "startSequenceNumber": "1",
-            "endSequenceNumber": "2",
-            "batchSize": missing,
-            "approximateArrivalOfFirstRecord": arrived,
-            "approximateArrivalOfLastRecord": arrived,
-        }
-        queue = aws("sqs").get_queue_url(QueueName=names.ON_FAILURE_QUEUE)["QueueUrl"]
-        message = {"requestContext": {"condition": "RetryAttemptsExhausted"}, "KinesisBatchInfo": info}
-        aws("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps(message))
-        assert matches_on(today) == 40 - missing > 0
-        # When the user replays
-        done = replay(tmp_path)
-        # Then the batch is reported, the view is whole again (each match once), and the queue is empty
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert shard in done.stdout and "replayed" in done.stdout
-        assert matches_on(today) == 40
-        assert "Messages" not in aws("sqs").receive_message(QueueUrl=queue, WaitTimeSeconds=0)
-    finally:
-        stop(up)
-        stop_leftovers(config.pid_dir)
+def test_replay_rebuilds_what_a_given_up_batch_missed_and_counts_nothing_twice(running_stack, tmp_path: Path) -> None:
+    today = post_matches(0, 40)
+    wait_for(lambda: matches_on(today) == 40)
+    assert "no batch was given up" in replay(tmp_path).stdout
+    # Given a batch of one shard the fold gave up: its matches are missing from the real-time view, and the
+    # on-failure queue holds its metadata, as the event-source mapping sends it
+    ddb, table = aws("dynamodb"), names.REALTIME_TABLE
+    items = [i for i in ddb.scan(TableName=table)["Items"] if i["pk"]["S"].startswith("matches_played#")]
+    shard = items[0]["sk"]["S"].rsplit("#", 1)[1]
+    lost = [i for i in items if i["sk"]["S"].endswith(shard)]
+    for item in lost:
+        ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    missing = sum(int(i["count"]["N"]) for i in lost)
+    arrived = datetime.now(UTC).isoformat()
+    info = {
+        "shardId": shard,
+        "startSequenceNumber": "1",
+        "endSequenceNumber": "2",
+        "batchSize": missing,
+        "approximateArrivalOfFirstRecord": arrived,
+        "approximateArrivalOfLastRecord": arrived,
+    }
+    queue = aws("sqs").get_queue_url(QueueName=names.ON_FAILURE_QUEUE)["QueueUrl"]
+    message = {"requestContext": {"condition": "RetryAttemptsExhausted"}, "KinesisBatchInfo": info}
+    aws("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps(message))
+    assert matches_on(today) == 40 - missing > 0
+    # When the user replays
+    done = replay(tmp_path)
+    # Then the batch is reported, the view is whole again (each match once), and the queue is empty
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert shard in done.stdout and "replayed" in done.stdout
+    assert matches_on(today) == 40
+    assert "Messages" not in aws("sqs").receive_message(QueueUrl=queue, WaitTimeSeconds=0)

@@ -69,3 +69,22 @@ def test_head_is_a_method_like_the_others_and_its_answer_has_no_body(api) -> Non
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=60)
     assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET" and refused.value.read() == b""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xef\xbb\xbf" + b'{"events": []}',  # a byte-order mark
+        b'{"events": [{"type": "session_start", "player_id": "a\x00", "ts": 1}]}',  # a raw NUL in a string
+        b'{"events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # nested far deeper than any parser goes
+        b'{"events": [{"type": "session_start", "player_id": "a", "ts": NaN}]}',
+        b'{"events": [{"ts": Infinity}]}',
+        b"   ",
+        b"",
+        b'{"events": {"0": {}}}',  # events not a list
+        b"[]",
+    ],
+)
+def test_a_hostile_body_is_a_400_in_the_envelope(api, body: bytes) -> None:
+    status, answer = call(api, "POST", "/v1/events", body)
+    assert status == 400 and answer["error"]["code"] == "bad_request"

@@ -39,9 +39,18 @@ class NightlySchedule(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_requested.wait(20):
-            day = self.due()
-            if day is not None:
-                self.run_job(day)
+            self.tick()
+
+    def tick(self) -> None:
+        """Run the job if it is due. A run that fails (the job's process could not start, say) is reported and the
+        schedule goes on: the next night runs, and `headcount batch --day D` redoes the missed one."""
+        day = self.due()
+        if day is None:
+            return
+        try:
+            self.run_job(day)
+        except Exception as exc:  # noqa: BLE001 - one failed run must not end the schedule
+            print(f"nightly job for {day} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
     def stop(self) -> None:
         self._stop_requested.set()

@@ -127,7 +127,7 @@ def run_up(config: LocalConfig) -> int:
 def _print_up(config: LocalConfig, stack) -> None:  # noqa: ANN001 - LocalStack, imported lazily
     endpoints = stack.endpoints()
     print(f"headcount is up: API {endpoints['api']} (x-api-key: {Settings().api_key})")
-    print(f"  Kinesis {endpoints['kinesis']} stream {endpoints['stream']}; DynamoDB/SQS/S3 {endpoints['aws']}")
+    print(f"  Kinesis {endpoints['kinesis']} stream {endpoints['stream']}; DynamoDB and SQS {endpoints['aws']}")
     if stack.republished.days:
         days = len(stack.republished.days)
         print(f"  batch view: {days} day{'s' if days != 1 else ''} published again from {endpoints['lake']}/counts")

@@ -78,7 +78,7 @@ class LocalStack:
         self.config = settings.config
         self.children: list[ChildProcess] = []
         self.supervisor: Supervisor | None = None
-        self.watch: EmulatorWatch | None = None
+        self.watch: StackWatch | None = None
         self.gateway: LocalApiGateway | None = None
         self.schedule: NightlySchedule | None = None
         self.batch: BatchProcess | None = None
@@ -121,7 +121,7 @@ class LocalStack:
         settings = Settings()
         self.supervisor = Supervisor(self.settings)
         self.supervisor.start()
-        self.watch = EmulatorWatch(self)
+        self.watch = StackWatch(self)
         self.watch.start()
         self.gateway = LocalApiGateway(
             "headcount.functions.serve.handler.handler",
@@ -202,12 +202,12 @@ class LocalStack:
         }
 
 
-class EmulatorWatch(threading.Thread):
+class StackWatch(threading.Thread):
     """Starts an emulator again when it dies (killed, crashed, out of memory), as the supervisor does the workers; and
     takes `headcount replay`'s requests to rebuild the real-time view."""
 
     def __init__(self, stack: LocalStack, interval_s: float = 1.0) -> None:
-        super().__init__(name="emulator-watch", daemon=True)
+        super().__init__(name="stack-watch", daemon=True)
         self.stack, self.interval_s = stack, interval_s
         self.restarts = 0
         self._stop_requested = threading.Event()
@@ -219,6 +219,8 @@ class EmulatorWatch(threading.Thread):
                 print("rebuilding the real-time view from the stream (headcount replay)", file=sys.stderr, flush=True)
                 try:
                     self.stack.rebuild_realtime()
+                except Exception as exc:  # noqa: BLE001 - reported; `headcount replay` times out and says so
+                    print(f"the real-time view was not rebuilt: {exc}", file=sys.stderr, flush=True)
                 finally:
                     request.unlink(missing_ok=True)
             for index, child in enumerate(self.stack.children):

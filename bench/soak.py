@@ -52,10 +52,11 @@ def memory_mb(pids: dict[str, int]) -> dict[str, float]:
 
 def stack_pids(config) -> dict[str, int]:  # noqa: ANN001 - LocalConfig
     from headcount.local.processes import recorded_pid
+    from headcount.local.stack import OWNER
 
     pids = {"headcount up": os.getpid()}
     for pid_file in sorted(config.pid_dir.glob("*.pid")):
-        if pid_file.stem == "up":  # this process, the stack's owner
+        if pid_file.name == OWNER:  # this process, the stack's owner
             continue
         with contextlib.suppress(OSError, ValueError):
             pids[pid_file.stem] = recorded_pid(pid_file)
@@ -133,13 +134,13 @@ def main() -> None:
             while args.kill_every > 0 and not stop.wait(args.kill_every):
                 pids = stack_pids(config)
                 emulator = args.emulator_every and (len(kills) + 1) % args.emulator_every == 0
-                names = (
+                victims = (
                     [n for n in pids if n in ("moto", "kinesalite")]
                     if emulator
                     else [n for n in pids if n.startswith(("fold-", "archive-"))]
                 )
-                if names:
-                    name = rng.choice(sorted(names))
+                if victims:
+                    name = rng.choice(sorted(victims))
                     try:
                         os.kill(pids[name], signal.SIGKILL)
                         kills.append(name)

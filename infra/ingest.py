@@ -11,8 +11,9 @@ from constructs import Construct
 from headcount import names
 from infra.shared import acknowledge, arn_of
 
-# Firehose's timestamp namespace is the record's arrival time at Firehose, in UTC: the same dt/hr layout as the local
-# archiver (headcount/local/archiver.py), which the nightly job and the Athena `raw` table read.
+# Firehose's timestamp namespace is the record's arrival time at Firehose, in UTC: the raw archive's dt/hr layout
+# (defined in headcount/views/lake.py, which the local archiver, the nightly job and the tables use), here in Firehose's
+# prefix language; the Athena `raw` table reads it.
 RAW_OUTPUT_PREFIX = f"{names.RAW_PREFIX}dt=!{{timestamp:yyyy-MM-dd}}/hr=!{{timestamp:HH}}/"
 ERROR_OUTPUT_PREFIX = f"{names.ARCHIVE_ERRORS_PREFIX}!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/"
 # Fewer, larger files for Spark and Athena; the nightly job runs hours after the day ends, so 5 minutes late is fine.

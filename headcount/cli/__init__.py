@@ -1,7 +1,7 @@
 """The `headcount` command: run the pipeline locally, feed it a simulated game, ask it questions.
 
 Each module mounts its commands (`add_commands`), each command names the function that runs it (`run`):
-`headcount.cli.stack` (up, demo, simulate, report: the local stack) and `headcount.cli.batch` (batch, sql: the batch
+`headcount.cli.stack` (up, demo, simulate, replay, report: the local stack) and `headcount.cli.batch` (batch, sql: the batch
 layer).
 """
 

@@ -1,4 +1,4 @@
-"""`headcount up`, `demo`, `simulate` and `report`: the local stack's commands."""
+"""`headcount up`, `demo`, `simulate`, `replay` and `report`: the local stack's commands."""
 
 from __future__ import annotations
 

@@ -41,6 +41,11 @@ class LocalConfig:
     def pid_dir(self) -> Path:
         return self.state_dir / "pids"
 
+    @property
+    def control_dir(self) -> Path:
+        """Requests to the running stack (`headcount replay`'s)."""
+        return self.state_dir / "control"
+
     @classmethod
     def from_env(cls) -> LocalConfig:
         """From HEADCOUNT_STATE_DIR, HEADCOUNT_MOTO_PORT, HEADCOUNT_KINESIS_PORT, HEADCOUNT_API_PORT, HEADCOUNT_SHARDS."""

@@ -28,7 +28,7 @@ class _Body:
 
 @dataclass
 class Faults:
-    """Answers `share` of the calls to `operations` with one of `kinds` (seeded: the same faults every run), and the
+    """Answers `share` of the calls to `operations` with one of `kinds` (seeded: the same faults for the same seed), and the
     `burst - 1` calls after each as well (an outage longer than the client's retries)."""
 
     share: float
@@ -37,7 +37,6 @@ class Faults:
     seed: int = 7
     burst: int = 1
     injected: int = 0
-    calls: int = 0
     _rng: random.Random = field(init=False, repr=False)
     _pending: list[str] = field(default_factory=list, repr=False)
 
@@ -52,7 +51,6 @@ class Faults:
         operation = (request.headers.get("X-Amz-Target") or b"").decode().rsplit(".", 1)[-1]
         if self.operations and operation not in self.operations:
             return None
-        self.calls += 1
         if not self._pending:
             if self._rng.random() >= self.share:
                 return None

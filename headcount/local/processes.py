@@ -68,7 +68,6 @@ class ChildProcess:
         argv: list[str],
         log_dir: Path,
         env: dict[str, str] | None = None,
-        cwd: Path | None = None,
         pid_dir: Path | None = None,
     ) -> None:
         self.name = name
@@ -76,9 +75,7 @@ class ChildProcess:
         self.log_path = log_dir / f"{name}.log"
         with open(self.log_path, "ab") as log:
             # A new session: a Ctrl-C in the terminal reaches `headcount up`, which then stops its children in order.
-            self.popen = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
-            )
+            self.popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.pid_file = pid_dir / f"{name}.pid" if pid_dir is not None else None
         if self.pid_file is not None:
             record_pid(self.pid_file, self.popen.pid)

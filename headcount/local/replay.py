@@ -15,7 +15,6 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from headcount import names
 from headcount.local.config import LocalConfig
@@ -76,13 +75,9 @@ def forget(queue_url: str, batches: list[GivenUpBatch]) -> None:
 def request_rebuild(config: LocalConfig, timeout: float = 120) -> None:
     """Ask the running stack to rebuild the real-time view from the stream, and wait until it has (the fold back where
     it was before the rebuild)."""
-    checkpoints = CheckpointStore(config.checkpoint_dir, "fold")
-    reached = {
-        path.stem: int(cp.sequence_number)
-        for path in sorted(checkpoints.dir.glob("*.json"))
-        if (cp := checkpoints.get(path.stem)) is not None and cp.sequence_number is not None
-    }
-    request = control_dir(config) / REBUILD_REQUEST
+    reached = CheckpointStore(config.checkpoint_dir, "fold").positions()
+    config.control_dir.mkdir(parents=True, exist_ok=True)
+    request = config.control_dir / REBUILD_REQUEST
     request.touch()
     deadline = time.monotonic() + timeout
     while request.exists():
@@ -91,9 +86,3 @@ def request_rebuild(config: LocalConfig, timeout: float = 120) -> None:
             raise TimeoutError("the stack did not take the rebuild request: is `headcount up` running?")
         time.sleep(0.2)
     wait_caught_up(config, reached, "fold", timeout=timeout)
-
-
-def control_dir(config: LocalConfig) -> Path:
-    path = config.state_dir / "control"
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConn
 
 from headcount.local.config import LocalConfig
 from headcount.views.aws import client
+from headcount.views.stream import RETRYABLE
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class CheckpointStore:
         doc = json.loads(path.read_text())
         return Checkpoint(doc["sequence_number"], doc["finished"])
 
+    def positions(self) -> dict[str, int]:
+        """The sequence number each shard's checkpoint has reached (shards with none are left out)."""
+        checkpoints = {path.stem: self.get(path.stem) for path in sorted(self.dir.glob("*.json"))}
+        return {s: int(cp.sequence_number) for s, cp in checkpoints.items() if cp and cp.sequence_number is not None}
+
     def put(self, shard_id: str, checkpoint: Checkpoint) -> None:
         path = self.dir / f"{shard_id}.json"
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -52,17 +58,6 @@ class CheckpointStore:
     def reset(self) -> None:
         for path in self.dir.glob("*.json"):
             path.unlink()
-
-
-# Kinesis errors a reader waits out (after the client's own retries): throttling and the service's own failures.
-RETRYABLE_ERRORS = {
-    "ProvisionedThroughputExceededException",
-    "LimitExceededException",
-    "InternalFailure",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "KMSThrottlingException",
-}
 
 
 class ShardReader:
@@ -90,7 +85,7 @@ class ShardReader:
             if exc.response["Error"]["Code"] == "ExpiredIteratorException":  # over 5 minutes old: a new one, same place
                 self.iterator = None
                 return []
-            if exc.response["Error"]["Code"] not in RETRYABLE_ERRORS:
+            if exc.response["Error"]["Code"] not in RETRYABLE:
                 raise
             self._back_off()
             return []

@@ -21,7 +21,7 @@ from headcount.local.processes import (
     stop_leftovers,
     wait_for_port,
 )
-from headcount.local.replay import REBUILD_REQUEST, control_dir
+from headcount.local.replay import REBUILD_REQUEST
 from headcount.local.scheduler import BatchProcess, NightlySchedule
 from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
@@ -157,8 +157,8 @@ class LocalStack:
             resources.recreate_table(names.REALTIME_TABLE, ttl_attribute="expires_at")
             CheckpointStore(self.config.checkpoint_dir, FOLD).reset()
 
-        if self.supervisor is None:
-            empty_view()
+        if self.supervisor is None:  # at start: moto's table is new and empty, no worker runs yet
+            CheckpointStore(self.config.checkpoint_dir, FOLD).reset()
         else:
             self.supervisor.restart(FOLD, meanwhile=empty_view)
 
@@ -213,7 +213,7 @@ class StackWatch(threading.Thread):
         self._stop_requested = threading.Event()
 
     def run(self) -> None:
-        request = control_dir(self.stack.config) / REBUILD_REQUEST
+        request = self.stack.config.control_dir / REBUILD_REQUEST
         while not self._stop_requested.wait(self.interval_s):
             if request.exists():
                 print("rebuilding the real-time view from the stream (headcount replay)", file=sys.stderr, flush=True)
@@ -230,8 +230,8 @@ class StackWatch(threading.Thread):
                     f"{child.name} exited with {child.popen.returncode}; starting it again", file=sys.stderr, flush=True
                 )
                 try:
-                    self.restarts += 1
                     self.stack.restart_emulator(index)
+                    self.restarts += 1
                     print(f"{child.name} is back", file=sys.stderr, flush=True)
                 except Exception as exc:  # noqa: BLE001 - reported; the next round tries again
                     print(f"{child.name} did not come back: {exc}", file=sys.stderr, flush=True)

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -55,9 +56,8 @@ def worker_main(kind: str, shard_id: str, settings: WorkerSettings) -> None:
     config.apply_aws_environment()
     if settings.faults is not None:
         for service in ("dynamodb", "kinesis"):
-            dataclasses.replace(settings.faults, seed=hash((kind, shard_id, service, os.getpid()))).attach(
-                client(service)
-            )
+            seed = zlib.crc32(f"{kind}-{shard_id}-{service}".encode())  # per worker and service, the same every run
+            dataclasses.replace(settings.faults, seed=seed).attach(client(service))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
@@ -150,28 +150,26 @@ class Supervisor(threading.Thread):
         """Stop every worker of `kind`, run `meanwhile` while none runs (a checkpoint reset, say), and let the next
         round start them again."""
         with self._round:
-            stopping = [(key, p) for key, p in self.workers.items() if key[0] == kind]
-            for _key, process in stopping:
-                process.terminate()
-            for key, process in stopping:
-                process.join(timeout)
-                if process.is_alive():
-                    process.kill()
-                    process.join()
-                del self.workers[key]
+            stopping = [key for key in self.workers if key[0] == kind]
+            _stop_processes([self.workers.pop(key) for key in stopping], timeout)
             meanwhile()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop_requested.set()
         self.join(timeout)
-        for process in self.workers.values():
-            if process.is_alive():
-                process.terminate()
-        deadline = time.monotonic() + timeout
-        for process in self.workers.values():
-            process.join(max(0.1, deadline - time.monotonic()))
-            if process.is_alive():
-                process.kill()
-                process.join()
+        _stop_processes(list(self.workers.values()), timeout)
         for kind, shard_id in self.workers:
             (self.settings.config.pid_dir / f"{kind}-{shard_id}.pid").unlink(missing_ok=True)
+
+
+def _stop_processes(processes: list[BaseProcess], timeout: float) -> None:
+    """SIGTERM to all (a worker finishes its batch and exits), then SIGKILL to any still running after `timeout`."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.join(max(0.1, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()

@@ -12,12 +12,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from headcount import names
 
-# Errors of a whole PutRecords call worth another attempt (the others will not change by waiting).
+# Kinesis errors of a whole call worth another attempt, after the client's own (the others will not change by waiting):
+# PutRecords here, GetRecords in the local shard readers.
 RETRYABLE = frozenset(
     {
         "ProvisionedThroughputExceededException",
         "LimitExceededException",
         "InternalFailure",
+        "InternalServerError",
         "ServiceUnavailable",
         "KMSThrottlingException",
         "ThrottlingException",

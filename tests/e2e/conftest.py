@@ -6,8 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -15,6 +13,7 @@ import pytest
 
 from headcount.local.config import LocalConfig
 from headcount.local.processes import port_in_use, recorded_pid
+from tests.stack_process import wait_healthy
 
 PORTS = {"HEADCOUNT_MOTO_PORT": "14566", "HEADCOUNT_KINESIS_PORT": "14567", "HEADCOUNT_API_PORT": "18080"}
 
@@ -42,7 +41,7 @@ def local_stack(tmp_path_factory):
     )
     config = LocalConfig(state_dir=state, moto_port=14566, kinesis_port=14567, api_port=18080)
     try:
-        _wait_healthy(config, process, state)
+        wait_healthy(config, process, state)
         with pytest.MonkeyPatch.context() as patch:  # the tests' own AWS calls go to the stack, until teardown
             for key, value in config.aws_environment().items():
                 patch.setenv(key, value)
@@ -64,17 +63,3 @@ def local_stack(tmp_path_factory):
     assert not any(port_in_use(int(port)) for port in PORTS.values())
     assert recorded and not any(psutil.pid_exists(pid) for pid in recorded)
     assert not list(config.pid_dir.glob("*.pid"))  # and left no record of a process behind
-
-
-def _wait_healthy(config: LocalConfig, process: subprocess.Popen, state: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"headcount up exited: {(state / 'up.log').read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{config.api_port}/v1/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError("the local stack did not become healthy in 90 s")

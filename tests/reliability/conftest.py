@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from headcount.local.processes import port_in_use, stop_leftovers
-from tests.e2e.conftest import _wait_healthy
 from tests.reliability.local_stack import PORTS, config_for, start_up, stop
+from tests.stack_process import wait_healthy
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def running_stack(tmp_path):
     config = config_for(tmp_path)
     up = start_up(tmp_path)
     try:
-        _wait_healthy(config, up, tmp_path)
+        wait_healthy(config, up, tmp_path)
         yield config, up
     finally:
         stop(up)

@@ -17,7 +17,12 @@ PORTS = {"HEADCOUNT_MOTO_PORT": "24566", "HEADCOUNT_KINESIS_PORT": "24567", "HEA
 
 
 def config_for(state: Path) -> LocalConfig:
-    return LocalConfig(state_dir=state, moto_port=24566, kinesis_port=24567, api_port=28080)
+    return LocalConfig(
+        state_dir=state,
+        moto_port=int(PORTS["HEADCOUNT_MOTO_PORT"]),
+        kinesis_port=int(PORTS["HEADCOUNT_KINESIS_PORT"]),
+        api_port=int(PORTS["HEADCOUNT_API_PORT"]),
+    )
 
 
 def start_up(state: Path) -> subprocess.Popen:

@@ -13,8 +13,8 @@ import psutil
 import pytest
 
 from headcount.local.processes import port_in_use, recorded_pid, stop_leftovers
-from tests.e2e.conftest import _wait_healthy
 from tests.reliability.local_stack import PORTS, config_for, matches_on, post_matches, start_up, stop, wait_for
+from tests.stack_process import wait_healthy
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_an_abrupt_exit_is_cleaned_up_by_the_next_start_and_the_numbers_come_bac
     first = start_up(tmp_path)
     second = None
     try:
-        _wait_healthy(config, first, tmp_path)
+        wait_healthy(config, first, tmp_path)
         # Given 30 matches posted and counted
         today = post_matches(0, 30)
         wait_for(lambda: matches_on(today) == 30)
@@ -52,7 +52,7 @@ def test_an_abrupt_exit_is_cleaned_up_by_the_next_start_and_the_numbers_come_bac
         (config.pid_dir / "moto-old.pid").write_text(json.dumps({"pid": stranger.pid, "started": 1.0}))
         # Then the next `headcount up` stops exactly the leftovers, starts, and every number is back
         second = start_up(tmp_path)
-        _wait_healthy(config, second, tmp_path)
+        wait_healthy(config, second, tmp_path)
         assert not any(psutil.pid_exists(pid) for pid in recorded.values())
         assert stranger.poll() is None  # never anyone else's
         wait_for(lambda: matches_on(today) == 30)

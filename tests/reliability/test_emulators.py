@@ -6,12 +6,12 @@ import socket
 import struct
 import time
 
-import boto3
 import pytest
 
 from headcount.local.config import LocalConfig
 from headcount.local.processes import wait_for_port
 from headcount.local.stack import start_kinesalite
+from tests.stack_process import local_client
 
 
 def free_port() -> int:
@@ -31,16 +31,6 @@ def kinesalite(tmp_path):
         process.stop()
 
 
-def kinesis(config: LocalConfig):
-    return boto3.client(
-        "kinesis",
-        endpoint_url=f"http://127.0.0.1:{config.kinesis_port}",
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
 def half_request(port: int, reset: bool) -> None:
     """A PutRecord whose body stops short, then the connection closed (or reset, as a killed process's is)."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -55,7 +45,7 @@ def half_request(port: int, reset: bool) -> None:
 
 def test_kinesalite_serves_on_after_clients_drop_mid_request_or_send_garbage(kinesalite) -> None:
     config, process = kinesalite
-    client = kinesis(config)
+    client = local_client("kinesis", config.kinesis_port)
     client.create_stream(StreamName="s", ShardCount=1)
     client.put_record(StreamName="s", Data=b"kept", PartitionKey="p")
     # When clients go away mid-request, closed and reset, and one writes garbage
@@ -84,13 +74,7 @@ def test_moto_serves_on_after_clients_drop_mid_request_or_send_garbage(tmp_path)
         with socket.create_connection(("127.0.0.1", config.moto_port)) as sock:
             sock.sendall(b"\x00\xff\xfe not http at all\r\n\r\n")
             sock.recv(1024)
-        dynamodb = boto3.client(
-            "dynamodb",
-            endpoint_url=f"http://127.0.0.1:{config.moto_port}",
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        dynamodb = local_client("dynamodb", config.moto_port)
         assert process.alive() and dynamodb.list_tables()["TableNames"] == []
     finally:
         process.stop()

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from headcount.functions.fold.handler import handler
 
+from headcount import names
 from headcount.batch.job import run_job
 from headcount.batch.plan import JobOptions
-from headcount.local.esm import LocalLambdaContext, kinesis_event
+from headcount.local import resources
+from headcount.local.esm import LocalLambdaContext, kinesis_event, lambda_arn
 from headcount.views.lake import read_counts
 from tests.reliability.hostile import ARRIVAL_MS, HOSTILE, TS
 from tests.spark.raw_lake import write_raw
@@ -43,10 +45,10 @@ def test_the_fold_rejects_each_hostile_record_with_its_reason_and_folds_the_rest
             for i, d in enumerate(records)
         ],
         "shardId-000000000000",
-        "arn:aws:kinesis:us-east-1:123456789012:stream/headcount-events",
+        resources.stream_arn(),
     )
     # When it is folded, the whole batch is done (nothing to retry: the shard moves on)
-    context = LocalLambdaContext("headcount-fold", "r", "arn:aws:lambda:us-east-1:123456789012:function:f")
+    context = LocalLambdaContext(names.FOLD_FUNCTION, "r", lambda_arn(names.FOLD_FUNCTION))
     assert handler(event, context) == {"batchItemFailures": []}
     # Then every rejection is counted under its reason, and the valid matches are in
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]

@@ -9,20 +9,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import boto3
-
 from headcount import names
 from tests.reliability.local_stack import PORTS, matches_on, post_matches, wait_for
+from tests.stack_process import local_client
 
 
-def aws(service: str):
-    return boto3.client(
-        service,
-        endpoint_url=f"http://127.0.0.1:{PORTS['HEADCOUNT_MOTO_PORT']}",
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+def aws(service: str):  # noqa: ANN201
+    return local_client(service, int(PORTS["HEADCOUNT_MOTO_PORT"]))
 
 
 def replay(state: Path) -> subprocess.CompletedProcess:

@@ -50,7 +50,7 @@ def test_only_the_headcount_namespace_is_installed(wheel) -> None:
 
 
 def test_every_module_the_repo_has_is_in_the_wheel(wheel) -> None:
-    # Given every module and data file of the three source folders, where the installed package must have it
+    # Given every module and data file of both source folders, where the installed package must have it
     expected = {
         f"{INSTALLED_AS[folder]}/{path.relative_to(ROOT / folder).as_posix()}"
         for folder in INSTALLED_AS

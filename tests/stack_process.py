@@ -1,0 +1,37 @@
+"""For the tests that run `headcount up` as its own process: waiting for it, and clients of its emulators."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+
+from headcount.local.config import LocalConfig
+
+
+def wait_healthy(config: LocalConfig, process: subprocess.Popen, state: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"headcount up exited: {(state / 'up.log').read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{config.api_port}/v1/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError("the local stack did not become healthy in 90 s")
+
+
+def local_client(service: str, port: int):  # noqa: ANN201 - a boto3 client
+    """A boto3 client of an emulator on 127.0.0.1 (fake credentials: never AWS)."""
+    return boto3.client(
+        service,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )

@@ -4,8 +4,13 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The dashboard's and the API page's browser libraries: pinned npm packages copied next to the pages that load them
+# (never a CDN: the pages work offline). package.json pins them; the folder is not in git.
+VENDOR := headcount/dashboard/vendor
+VENDORED := $(VENDOR)/.copied
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SPARK_LOCAL_IP := 127.0.0.1
+export SCARF_ANALYTICS := false  # swagger-ui-dist's install script would report the download
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
 .PHONY: run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak clean
@@ -19,18 +24,24 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json pack
 	npm ci --no-audit --no-fund
 	touch $(STAMP)
 
-run: $(STAMP)  ## the whole pipeline locally: simulate yesterday and today, print the answers, keep serving
+$(VENDORED): $(STAMP) package-lock.json
+	mkdir -p $(VENDOR)
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/
+	touch $(VENDORED)
+
+run: $(VENDORED)  ## the whole pipeline locally: simulate yesterday and today, print the answers, keep serving
 	$(BIN)/headcount demo
 
 test: lint  ## lint + every test (unit, integration, Spark, e2e, infra), then the unit and integration tests again under shifted clocks
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory test-clock
 
-test-clock: $(STAMP)  ## unit + integration tests 400 days ahead, then across a DST change of the reporting zone (tests/shifted_clock.py)
+test-clock: $(VENDORED)  ## unit + integration tests 400 days ahead, then across a DST change of the reporting zone (tests/shifted_clock.py)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration --clock=+400d
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration --clock=dst:Europe/Berlin
 
-lint: $(STAMP)
+lint: $(VENDORED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy headcount/core
@@ -39,18 +50,18 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-synth: $(STAMP)  ## the CloudFormation template `cdk deploy` would ship (cdk.out/), with cdk-nag's checks; no AWS account needed
+synth: $(VENDORED)  ## the CloudFormation template `cdk deploy` would ship (cdk.out/), with cdk-nag's checks; no AWS account needed
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 npx cdk synth --quiet
 
 bench: bench-realtime bench-batch
 
-bench-realtime: $(STAMP)
+bench-realtime: $(VENDORED)
 	$(BIN)/python -m bench.realtime
 
-bench-batch: $(STAMP)
+bench-batch: $(VENDORED)
 	$(BIN)/python -m bench.batch
 
-bench-soak: $(STAMP)  ## 10 minutes of traffic with kills and service faults: nothing lost, lag and memory flat
+bench-soak: $(VENDORED)  ## 10 minutes of traffic with kills and service faults: nothing lost, lag and memory flat
 	$(BIN)/python -m bench.soak
 
 clean:

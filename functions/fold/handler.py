@@ -9,6 +9,7 @@ writes each touched item once. The response is the same `batchItemFailures` shap
 
 from __future__ import annotations
 
+import time
 from binascii import a2b_base64
 from functools import lru_cache
 from typing import Any
@@ -18,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from headcount.core.catalog import Catalog
 from headcount.core.deltas import Record
-from headcount.logic.folding import fold_batch
+from headcount.logic.folding import ShardMarks, fold_batch
 from headcount.observability import logger, metrics, report_fold, tracer
 from headcount.settings import Settings
 from headcount.views.catalog_file import load_catalog
@@ -26,9 +27,10 @@ from headcount.views.realtime import DynamoRealtimeStore
 
 
 @lru_cache(maxsize=1)
-def _runtime() -> tuple[Settings, Catalog, DynamoRealtimeStore]:
+def _runtime() -> tuple[Settings, Catalog, DynamoRealtimeStore, ShardMarks]:
     settings = Settings()
-    return settings, load_catalog(settings.catalog_path), DynamoRealtimeStore(settings.realtime_table)
+    store = DynamoRealtimeStore(settings.realtime_table)
+    return settings, load_catalog(settings.catalog_path), store, ShardMarks(int(settings.watermark_every_s * 1000))
 
 
 @logger.inject_lambda_context
@@ -36,7 +38,7 @@ def _runtime() -> tuple[Settings, Catalog, DynamoRealtimeStore]:
 @metrics.log_metrics
 @event_source(data_class=KinesisStreamEvent)
 def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict[str, Any]:
-    settings, catalog, store = _runtime()
+    settings, catalog, store, marks = _runtime()
     raw = event.raw_event["Records"]
     if not raw:
         return {"batchItemFailures": []}
@@ -50,7 +52,8 @@ def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict[str, Any]
         )
         for r in raw
     ]
-    report = fold_batch(records, shard_id, store, catalog, settings.tz, settings.ttl_days)
+    now_ms = int(time.time() * 1000)  # the entry point reads the clock: the shard's lag is measured against it
+    report = fold_batch(records, shard_id, store, catalog, settings.tz, settings.ttl_days, now_ms, marks)
     report_fold(report, shard_id)
     if report.first_failed_sequence_number is None:
         return {"batchItemFailures": []}

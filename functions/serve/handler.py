@@ -1,15 +1,20 @@
-"""Serve Lambda: the REST API behind API Gateway (proxy integration), merging the batch and real-time views."""
+"""Serve Lambda: the REST API behind API Gateway (proxy integration), merging the batch and real-time views; the
+dashboard and the API's own documentation."""
 
 from __future__ import annotations
 
 import base64
 import hmac
 import time
-from dataclasses import asdict
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import Annotated
 
+import orjson
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError
@@ -17,33 +22,58 @@ from botocore.exceptions import BotoCoreError
 from headcount.logic.errors import BadRequest, TooLarge, UnknownMetric
 from headcount.logic.ingest import accept_events
 from headcount.logic.serving import MetricsService
+from headcount.logic.static import is_public, static_file
 from headcount.observability import logger, metrics, report_posted, report_request, tracer
 from headcount.settings import Settings
 from headcount.views.aws import client
 from headcount.views.batch import DynamoBatchView, PublishInProgress
 from headcount.views.catalog_file import load_catalog
 from headcount.views.realtime import DynamoRealtimeStore
-from headcount.views.stream import Producer, StreamUnavailable
+from headcount.views.stream import OpenShards, Producer, StreamUnavailable
 
-app = APIGatewayRestResolver()
+from .models import (
+    DAY_HELP,
+    DAY_PATTERN,
+    Accepted,
+    DistinctResponse,
+    Health,
+    MetricList,
+    PostedEvents,
+    SeriesResponse,
+    error_responses,
+    ok,
+)
+from .render import distinct_json, series_json
+
+app = APIGatewayRestResolver(enable_validation=True)
 PUT_CALL_BUDGET_S = 6  # one PutRecords call, answered or abandoned
 POST_ANSWER_MARGIN_S = PUT_CALL_BUDGET_S + 2.0  # the last call may start just before the deadline
 # Domain errors become HTTP answers here, and only here.
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     BadRequest: (400, "bad_request"),
+    RequestValidationError: (400, "bad_request"),  # a parameter outside the OpenAPI document's schema
     UnknownMetric: (404, "unknown_metric"),
     TooLarge: (413, "too_large"),
     StreamUnavailable: (503, "stream_unavailable"),
     PublishInProgress: (503, "republishing"),  # a day changed under every read: retry
     BotoCoreError: (503, "store_unavailable"),  # DynamoDB or Kinesis out of reach after the client's retries: retry
 }
+From = Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN, description=f"first day: {DAY_HELP}")]
+To = Annotated[str | None, Query(pattern=DAY_PATTERN, description=f"last day (default: from): {DAY_HELP}")]
+Group = Annotated[str | None, Query(max_length=64, description="one group of a grouped metric")]
+Name = Annotated[str, Path(description="a metric of the catalog (GET /v1/metrics)")]
+READ_ERRORS = error_responses(400, 403, 404, 503)
 
 
 @lru_cache(maxsize=1)
 def _runtime() -> tuple[Settings, MetricsService]:
     settings = Settings()
     views = DynamoRealtimeStore(settings.realtime_table), DynamoBatchView(settings.batch_table)
-    return settings, MetricsService(load_catalog(settings.catalog_path), *views, settings.tz)
+    open_shards = OpenShards(client("kinesis"), settings.stream)
+    stale_after_ms = int(settings.stale_after_s * 1000)
+    return settings, MetricsService(
+        load_catalog(settings.catalog_path), *views, settings.tz, open_shards, stale_after_ms
+    )
 
 
 @lru_cache(maxsize=1)
@@ -55,8 +85,12 @@ def _error(status: int, code: str, message: str) -> Response:
     return Response(status, content_types.APPLICATION_JSON, {"error": {"code": code, "message": message}})
 
 
+def _json(body: bytes) -> Response:
+    return Response(200, content_types.APPLICATION_JSON, body.decode())
+
+
 def require_api_key(router: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-    if router.current_event.path.rstrip("/") != "/v1/health":
+    if not is_public(router.current_event.path):
         given = router.current_event.headers.get("x-api-key") or ""  # case-insensitive, as HTTP header names are
         if not hmac.compare_digest(given.encode(), _runtime()[0].api_key.encode()):
             return _error(403, "forbidden", "missing or wrong x-api-key header")
@@ -74,33 +108,43 @@ def _received_ms() -> int:
     return int(received) if received else int(time.time() * 1000)
 
 
-@app.get("/v1/health")
-def health() -> dict:
+@app.get("/v1/health", summary="Is the API up", responses=ok(Health, "up"), security=[], tags=["meta"])
+def health():
     return {"status": "ok"}
 
 
-@app.get("/v1/metrics")
-def list_metrics() -> dict:
-    return {"metrics": [m.describe() for m in _runtime()[1].list_metrics()]}
+# Routes without a return annotation: their answers are rendered by orjson (render.py), not validated again.
+@app.get("/v1/metrics", summary="The catalog's metrics", responses={**ok(MetricList, "the catalog"), **READ_ERRORS})
+def list_metrics():
+    return _json(orjson.dumps({"metrics": [m.describe() for m in _runtime()[1].list_metrics()]}))
 
 
-@app.get("/v1/metrics/<name>")
-def series(name: str) -> dict:
-    q = app.current_event.query_string_parameters
-    answer = _runtime()[1].series(name, q.get("from"), q.get("to"), q.get("group"), _received_ms())
-    return {"metric": answer.metric, "timezone": answer.timezone, "points": [p.to_json() for p in answer.points]}
+@app.get(
+    "/v1/metrics/<name>",
+    summary="Every bucket of a metric over a range of days",
+    description="Batch values are exact; real-time ones carry 95 % bounds. Every point says how fresh it is.",
+    responses={**ok(SeriesResponse, "the points, bucket by bucket"), **READ_ERRORS},
+)
+def series(name: Name, from_: From = None, to: To = None, group: Group = None):
+    return _json(series_json(_runtime()[1].series(name, from_, to, group, _received_ms())))
 
 
-@app.get("/v1/metrics/<name>/distinct")
-def distinct(name: str) -> dict:
-    q = app.current_event.query_string_parameters
-    answer = _runtime()[1].distinct(name, q.get("from"), q.get("to"), q.get("group"), _received_ms())
-    doc = asdict(answer)
-    return {"metric": doc.pop("metric"), "from": doc.pop("first").isoformat(), "to": doc.pop("last").isoformat(), **doc}
+@app.get(
+    "/v1/metrics/<name>/distinct",
+    summary="Unique count over a whole range of days (distinct metrics)",
+    responses={**ok(DistinctResponse, "the union of the range's days"), **READ_ERRORS},
+)
+def distinct(name: Name, from_: From = None, to: To = None, group: Group = None):
+    return _json(distinct_json(_runtime()[1].distinct(name, from_, to, group, _received_ms())))
 
 
-@app.post("/v1/events")
-def post_events() -> dict:
+@app.post(
+    "/v1/events",
+    summary="Send events (≤ 500, ≤ 1 MiB)",
+    description="Each event is validated on its own; the answer lists the rejected ones by index and reason.",
+    responses={**ok(Accepted, "what became of the events"), **error_responses(400, 403, 413, 503)},
+)
+def post_events():
     # The body's bytes as sent (not Powertools' decoded_body, which decodes them as UTF-8 first): the size check and
     # the JSON parser see them, so any bytes get a 400 or a 413, never a function error.
     event = app.current_event
@@ -110,13 +154,81 @@ def post_events() -> dict:
     deadline = time.monotonic() + max(1.0, seconds_left)
     result = accept_events(body, _received_ms(), _producer(), deadline)
     report_posted(result)
-    return asdict(result)
+    return _json(orjson.dumps(result))
+
+
+@app.get("/v1/openapi.json", summary="This document", include_in_schema=False)
+def openapi():
+    return _json(openapi_document())
+
+
+@app.get("/v1/docs", include_in_schema=False)
+def docs_page():
+    return static_file("api.html")
+
+
+@app.get("/", include_in_schema=False)
+def dashboard_page():
+    return static_file("index.html")
+
+
+@app.get("/dashboard/<name>", include_in_schema=False)
+def dashboard_file(name: str):
+    return static_file(name)
+
+
+@app.get("/dashboard/vendor/<name>", include_in_schema=False)
+def vendored_file(name: str):
+    return static_file(f"vendor/{name}")
+
+
+@cache
+def openapi_document() -> bytes:
+    """Generated from the routes and models; `servers` is relative, so "try it out" works under any stage prefix."""
+    doc = orjson.loads(
+        app.get_openapi_json_schema(
+            title="headcount",
+            version="1",
+            description=(
+                "How many unique players: exact for finished days, approximate within seconds for today. Every route "
+                "but /v1/health needs the x-api-key header (403 without it). Any other path answers 404 `not_found`, "
+                "a method a path does not have 405 `method_not_allowed` with `Allow`; every error is "
+                '{"error": {"code", "message"}}.'
+            ),
+            servers=[Server(url="..", description="this API")],
+            security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+            security=[{"apiKey": []}],
+        )
+    )
+    # Parameters outside the schema are answered 400 in the envelope (ERRORS), never Powertools' 422; health needs no key.
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            operation["responses"].pop("422", None)
+    doc["paths"]["/v1/health"]["get"]["security"] = []
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    # The events body is read as bytes by the route (any bytes get an answer in the envelope), so Powertools does not
+    # see it as a parameter: it is documented here from its model.
+    post = doc["paths"]["/v1/events"]["post"]
+    schemas[PostedEvents.__name__] = PostedEvents.model_json_schema(ref_template="#/components/schemas/{model}")
+    post["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{PostedEvents.__name__}"}}},
+    }
+    return orjson.dumps(doc)
 
 
 @app.exception_handler(list(ERRORS))
 def domain_error(exc: Exception) -> Response:
     status, code = next(ERRORS[kind] for kind in type(exc).__mro__ if kind in ERRORS)
-    return _error(status, code, str(exc))
+    return _error(status, code, _message(exc))
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, RequestValidationError):  # say which parameter and why, as the schema does
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()) or "bad request"
+    return str(exc)
 
 
 @app.not_found

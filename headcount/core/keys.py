@@ -1,20 +1,30 @@
 """DynamoDB item keys, one convention for every layer.
 
 Items of a metric's local day share a partition (`pk`), so a day, hourly buckets included, is one Query.
-- real-time: pk `metric#day`, sk `bucket#group#shard`: one item per shard, written only by that shard's invocation.
-- batch view: pk `metric#day`, sk `run#bucket#group`, plus the day's publication marker `~run` naming the run readers
-  take, and while a run publishes, its lease `~lock` (run ids never start with `~`).
+- real-time: pk `metric#day`, sk `bucket#group#shard`: one item per shard, written only by that shard's invocation;
+  and one status item per shard (pk `~shards`, sk the shard id): how far the fold has applied it (its watermark) and
+  which days it has items for, so a reader queries only the days that hold real-time data.
+- batch view: pk `metric#day`, sk `run#bucket#group` (value and sketch), and for distinct metrics the day's union of
+  its rows `run#*#` (the sketch a range's union needs); while a run publishes, its lease `~lock` (run ids never
+  start with `~`). Its publication, the switch readers follow, lives in the metric's own partition: pk `metric`, sk
+  the day, with the run, when it was published and every cell's exact value, so a range of days is one Query.
 """
 
 from __future__ import annotations
 
 SEP = "#"
-PUBLICATION_SK = "~run"
 LOCK_SK = "~lock"  # a run's lease on publishing the day
+SHARDS_PK = "~shards"  # the real-time view's shard statuses (metric names never start with `~`)
+UNION_BUCKET = "*"  # the bucket of a day's union row (buckets are dates or hours)
 
 
 def partition_key(metric: str, day: str) -> str:
     return f"{metric}{SEP}{day}"
+
+
+def publications_key(metric: str) -> str:
+    """The partition of a metric's publications: one item per published day (sk: the day)."""
+    return metric
 
 
 def realtime_sort_key(bucket: str, group: str, shard_id: str) -> str:
@@ -34,6 +44,10 @@ def check_run_id(run_id: str) -> str:
 
 def batch_sort_key(run_id: str, bucket: str, group: str) -> str:
     return f"{check_run_id(run_id)}{SEP}{bucket}{SEP}{group}"
+
+
+def union_sort_key(run_id: str) -> str:
+    return batch_sort_key(run_id, UNION_BUCKET, "")
 
 
 def split_realtime_sort_key(sk: str) -> tuple[str, str, str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from headcount.core import sketches
 from headcount.core.catalog import Kind, Metric
@@ -22,6 +23,24 @@ class Partial:
 
 
 @dataclass(frozen=True, slots=True)
+class Stamp:
+    """How fresh a day's points are: a published day's run and when it was published; a real-time day's watermark
+    (everything that arrived before it is in) and whether its shards are behind."""
+
+    as_of_ms: int | None
+    stale: bool = False
+    run_id: str | None = None
+
+    @property
+    def as_of(self) -> str | None:
+        return iso_utc(self.as_of_ms) if self.as_of_ms is not None else None
+
+
+def iso_utc(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
 class Point:
     bucket: str
     group: str | None
@@ -30,19 +49,32 @@ class Point:
     source: str
     low: int
     high: int
+    stamp: Stamp
 
-    def to_json(self) -> dict[str, object]:
-        doc = asdict(self)
-        if self.group is None:
-            del doc["group"]
+    def to_json(self, as_of: str | None) -> dict[str, object]:
+        """`as_of`: the stamp's, formatted once per day by the caller (a year of hours is 8,760 points)."""
+        doc: dict[str, object] = {"bucket": self.bucket}
+        if self.group is not None:
+            doc["group"] = self.group
+        doc.update(
+            value=self.value,
+            exact=self.exact,
+            source=self.source,
+            low=self.low,
+            high=self.high,
+            as_of=as_of,
+            stale=self.stamp.stale,
+            run_id=self.stamp.run_id,
+        )
         return doc
 
 
 def merge_day(
     metric: Metric,
     buckets: list[str],
-    batch: list[Partial] | None,
+    batch: Iterable[Partial] | None,
     realtime: Iterable[Partial],
+    stamp: Stamp,
     group: str | None = None,
 ) -> list[Point]:
     """Points of one local day; `batch` is None when the batch layer has not published that day."""
@@ -58,12 +90,13 @@ def merge_day(
         if not cells:  # a published day is exact everywhere, its empty buckets included
             published = source == "batch"
             points.append(
-                Point(bucket, group if grouped else None, 0, published, source if published else "none", 0, 0)
+                Point(bucket, group if grouped else None, 0, published, source if published else "none", 0, 0, stamp)
             )
             continue
         for cell_group in cells:
             value, low, high = _combine(metric, by_cell[(bucket, cell_group)], exact=source == "batch")
-            points.append(Point(bucket, cell_group if grouped else None, value, source == "batch", source, low, high))
+            point = Point(bucket, cell_group if grouped else None, value, source == "batch", source, low, high, stamp)
+            points.append(point)
     return points
 
 

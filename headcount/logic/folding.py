@@ -1,4 +1,5 @@
-"""Fold one shard's batch into the real-time view: aggregate in memory, then write each touched item at most once."""
+"""Fold one shard's batch into the real-time view: aggregate in memory, then write each touched item at most once, and
+keep the shard's status (its days, its watermark) current for readers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from headcount.core import sketches
+from headcount.core import keys, sketches
 from headcount.core.buckets import day_bounds_ms
 from headcount.core.catalog import Catalog, Kind
 from headcount.core.deltas import ItemDelta, Record, RejectedRecord, fold_records
@@ -24,18 +25,40 @@ class FoldReport:
     items_unchanged: int = 0  # sketches the batch did not change, or records already applied
     failed_items: list[tuple[ItemKey, Exception]] = field(default_factory=list)
     first_failed_sequence_number: int | None = None  # where the stream must resume; None: the whole batch is applied
+    watermark_ms: int | None = None  # the shard's watermark this batch reported (None: not reported this time)
 
     def rejected_by_reason(self) -> Counter[str]:
         return Counter(r.rejection.reason.value for r in self.rejected)
 
 
+@dataclass
+class ShardMarks:
+    """What this process last reported of each shard's status, so that a batch writes it only when it changed: the days
+    (a new one once a day) and the watermark (at most every `every_ms`, which bounds how stale it can look)."""
+
+    every_ms: int = 5_000
+    days: dict[str, set[str]] = field(default_factory=dict)
+    watermark_ms: dict[str, int] = field(default_factory=dict)
+
+
 def fold_batch(
-    records: list[Record], shard_id: str, store: RealtimeStore, catalog: Catalog, tz: str, ttl_days: int
+    records: list[Record],
+    shard_id: str,
+    store: RealtimeStore,
+    catalog: Catalog,
+    tz: str,
+    ttl_days: int,
+    now_ms: int | None = None,
+    marks: ShardMarks | None = None,
 ) -> FoldReport:
+    """`now_ms`: when the fold runs (its lag is measured against it; default: the newest record's arrival); `marks`:
+    the process's memory of the shard statuses it wrote (default: none, every status is written)."""
+    marks = marks if marks is not None else ShardMarks()
     folded = fold_records(records, catalog, tz)
     report = FoldReport(len(records), folded.valid, folded.rejected, items_touched=len(folded.deltas))
     item_keys = {ItemKey(m, b, g, shard_id): delta for (m, b, g), delta in folded.deltas.items()}
     try:
+        _note_days(shard_id, {k.day for k in item_keys}, store, marks, tz, ttl_days, now_ms)
         stored = store.read(item_keys)
     except Exception as exc:  # noqa: BLE001 - any store failure: nothing was written, resume from the first record
         report.failed_items = [(k, exc) for k in item_keys]
@@ -61,7 +84,45 @@ def fold_batch(
             first = delta.sequence_numbers[start]
             if report.first_failed_sequence_number is None or first < report.first_failed_sequence_number:
                 report.first_failed_sequence_number = first
+    if report.first_failed_sequence_number is None and records:
+        _advance(shard_id, records, store, marks, now_ms, report)
     return report
+
+
+def _note_days(
+    shard_id: str, days: set[str], store: RealtimeStore, marks: ShardMarks, tz: str, ttl_days: int, now_ms: int | None
+) -> None:
+    """Before any item of a new day is written: the shard's status lists the day (readers query only listed days)."""
+    known = marks.days.get(shard_id)
+    if known is not None and days <= known:
+        return
+    known = (known or set()) | days
+    # Days whose items have all expired leave the list, which stays about TTL days long.
+    expired = {d for d in known if now_ms is not None and _expires_at(d, tz, ttl_days) * 1000 < now_ms}
+    store.add_days(shard_id, days - expired, expired)
+    marks.days[shard_id] = known - expired
+
+
+def _advance(
+    shard_id: str,
+    records: list[Record],
+    store: RealtimeStore,
+    marks: ShardMarks,
+    now_ms: int | None,
+    report: FoldReport,
+) -> None:
+    """The whole batch is applied: every record of the shard that arrived up to its newest one is in."""
+    watermark = max(r.arrival_ms for r in records)
+    if watermark < marks.watermark_ms.get(shard_id, -marks.every_ms) + marks.every_ms:
+        return
+    try:
+        store.advance(shard_id, watermark, max(0, (now_ms if now_ms is not None else watermark) - watermark))
+    except Exception as exc:  # noqa: BLE001 - the items are in; resuming at the last record reports it again
+        report.failed_items.append((ItemKey(keys.SHARDS_PK, "", "", shard_id), exc))
+        report.first_failed_sequence_number = records[-1].sequence_number
+        return
+    marks.watermark_ms[shard_id] = watermark
+    report.watermark_ms = watermark
 
 
 def _apply(key: ItemKey, delta: ItemDelta, start: int, current: RealtimeItem | None) -> RealtimeItem | None:

@@ -1,24 +1,34 @@
-"""What the REST API answers: series and range-distinct values of a metric, merged from both views."""
+"""What the REST API answers: series and range-distinct values of a metric, merged from both views, each number saying
+how fresh it is.
+
+A range costs a few queries, not a few per day: the batch view's publications of the range (values, no sketches) in one
+Query, the shards' statuses in another (both at once), then the real-time items of only the unpublished days that hold
+any (usually today, and yesterday until the nightly job). Sketches are read only for `/distinct`, and a finished day's
+are kept in memory until a republish names another run.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
 from headcount.core import buckets as bk
 from headcount.core.catalog import Catalog, Granularity, Kind, Metric
-from headcount.core.merge import Partial, Point, distinct_over, merge_day
+from headcount.core.freshness import Freshness, freshness
+from headcount.core.merge import Partial, Point, Stamp, distinct_over, merge_day
 from headcount.logic.errors import BadRequest, UnknownMetric
-from headcount.views.batch import BatchView
+from headcount.views.batch import BatchView, Publication, PublishInProgress, RunReplaced
 from headcount.views.realtime import RealtimeStore
 
 MAX_RANGE_DAYS = 400
+READS_AT_ONCE = 8
 
 
 @dataclass(frozen=True)
 class Series:
-    """Every bucket of a metric over a range of days, each point saying where it came from."""
+    """Every bucket of a metric over a range of days, each point saying where it came from and how fresh it is."""
 
     metric: str
     timezone: str
@@ -37,11 +47,37 @@ class RangeDistinct:
     high: int
     exact: bool
     sources: list[str]  # "batch", "realtime", or ["none"] without data
+    stamp: Stamp  # the oldest of its days' as-of times; stale when a real-time day in it is
+
+
+@dataclass(frozen=True)
+class RangeRead:
+    """What the views hold for a range of days."""
+
+    publications: dict[str, Publication]
+    fresh: Freshness
+    realtime: dict[str, list[Partial]]  # unpublished days with real-time items
+
+    def stamp(self, day: date, tz: str) -> Stamp:
+        publication = self.publications.get(day.isoformat())
+        if publication is not None:
+            return Stamp(publication.published_ms, False, publication.run_id)
+        return Stamp(self.fresh.as_of_ms, self.fresh.stale(bk.day_bounds_ms(day, tz)[1]))
 
 
 class MetricsService:
-    def __init__(self, catalog: Catalog, realtime: RealtimeStore, batch: BatchView, tz: str) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        realtime: RealtimeStore,
+        batch: BatchView,
+        tz: str,
+        open_shards: Callable[[], Collection[str] | None] = lambda: None,
+        stale_after_ms: int = 60_000,
+    ) -> None:
         self.catalog, self.realtime, self.batch, self.tz = catalog, realtime, batch, tz
+        self.open_shards, self.stale_after_ms = open_shards, stale_after_ms
+        self._pool = ThreadPoolExecutor(READS_AT_ONCE, thread_name_prefix="reads")
 
     def list_metrics(self) -> list[Metric]:
         return list(self.catalog.metrics)
@@ -49,9 +85,18 @@ class MetricsService:
     def series(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> Series:
         metric = self._metric(name, group)
         first, last = self._range(start, end, now_ms)
-        points = []
-        for day, (batch, realtime) in self._days(metric, first, last):
-            points += merge_day(metric, bk.buckets_of_day(day, metric.granularity, self.tz), batch, realtime, group)
+        read = self._read(metric, first, last, now_ms)
+        points: list[Point] = []
+        for day in bk.days(first, last):
+            publication = read.publications.get(day.isoformat())
+            points += merge_day(
+                metric,
+                bk.buckets_of_day(day, metric.granularity, self.tz),
+                publication.cells if publication is not None else None,
+                read.realtime.get(day.isoformat(), []),
+                read.stamp(day, self.tz),
+                group,
+            )
         return Series(name, self.tz, points)
 
     def distinct(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> RangeDistinct:
@@ -59,25 +104,65 @@ class MetricsService:
         if metric.kind is not Kind.DISTINCT:
             raise BadRequest(f"{name} is a count metric; /distinct is for distinct metrics")
         first, last = self._range(start, end, now_ms)
+        for _ in range(3):
+            read = self._read(metric, first, last, now_ms)
+            try:
+                day_sketches = self.batch.union_sketches(metric.name, read.publications.values(), group)
+                break
+            except RunReplaced:
+                continue  # a republish replaced a run under this read: read the publications again
+        else:
+            raise PublishInProgress(f"{name} is being republished under every read")
         pieces: list[Partial] = []
         sources: set[str] = set()
-        for _day, (batch, realtime) in self._days(metric, first, last):
-            chosen = batch if batch is not None else realtime
-            chosen = [p for p in chosen if group is None or p.group == group]
-            if chosen:
-                sources.add("batch" if batch is not None else "realtime")
+        for day, sketch in day_sketches.items():
+            if sketch is not None:
+                pieces.append(Partial(day, group or "", sketch=sketch))
+                sources.add("batch")
+        for items in read.realtime.values():
+            chosen = [p for p in items if group is None or p.group == group]
             pieces += chosen
-        estimate = distinct_over(metric, pieces)
+            sources |= {"realtime"} if chosen else set()
+        stamps = [read.stamp(day, self.tz) for day in bk.days(first, last)]
+        oldest = min((s.as_of_ms for s in stamps if s.as_of_ms is not None), default=None)
+        stamp = Stamp(oldest, any(s.stale for s in stamps))
         # Exact only when the answer is one exact batch cell: one day of a daily metric, ungrouped or for one group.
         # Anything wider (several days, hours or groups, where one player can appear in several cells) is the union of
         # the sketches.
         one_cell = first == last and metric.granularity is Granularity.DAY and (metric.group_by is None or group)
-        if one_cell and sources == {"batch"} and len(pieces) == 1:
-            value = pieces[0].count or 0
-            exact, low, high = True, value, value
-        else:
-            value, exact, low, high = estimate.value, False, estimate.low, estimate.high
-        return RangeDistinct(name, first, last, value, low, high, exact, sorted(sources) or ["none"])
+        publication = read.publications.get(first.isoformat())
+        if one_cell and publication is not None:
+            cells = [c for c in publication.cells if group is None or c.group == group]
+            value = sum(c.count or 0 for c in cells)
+            return RangeDistinct(name, first, last, value, value, value, True, ["batch"], stamp)
+        estimate = distinct_over(metric, pieces)
+        return RangeDistinct(
+            name, first, last, estimate.value, estimate.low, estimate.high, False, sorted(sources) or ["none"], stamp
+        )
+
+    def _read(self, metric: Metric, first: date, last: date, now_ms: int) -> RangeRead:
+        """Publications and shard statuses at once; then the real-time items of the unpublished days that have any.
+        Today is read in the first round too when it is in the range (the batch layer never publishes it)."""
+        today = bk.local_date(now_ms, self.tz)
+        publications = self._pool.submit(self.batch.publications, metric.name, first.isoformat(), last.isoformat())
+        statuses = self._pool.submit(self.realtime.shard_statuses)
+        early = (
+            {today.isoformat(): self._pool.submit(self._realtime_day, metric, today)} if first <= today <= last else {}
+        )
+        published = publications.result()
+        fresh = freshness(statuses.result(), self.open_shards(), self.stale_after_ms)
+        wanted = [
+            d.isoformat()
+            for d in bk.days(first, last)
+            if d.isoformat() not in published and d.isoformat() in fresh.days and d.isoformat() not in early
+        ]
+        late = {day: self._pool.submit(self._realtime_day, metric, date.fromisoformat(day)) for day in wanted}
+        realtime = {day: future.result() for day, future in {**early, **late}.items() if day in fresh.days}
+        return RangeRead(published, fresh, realtime)
+
+    def _realtime_day(self, metric: Metric, day: date) -> list[Partial]:
+        items = self.realtime.day_items(metric.name, day.isoformat())
+        return [Partial(i.key.bucket, i.key.group, i.count, i.sketch) for i in items]
 
     def _metric(self, name: str, group: str | None) -> Metric:
         metric = self.catalog.get(name)
@@ -99,20 +184,3 @@ class MetricsService:
         if (last - first).days + 1 > MAX_RANGE_DAYS:
             raise BadRequest(f"the range spans more than {MAX_RANGE_DAYS} days")
         return first, last
-
-    def _days(
-        self, metric: Metric, first: date, last: date
-    ) -> list[tuple[date, tuple[list[Partial] | None, list[Partial]]]]:
-        """Each day's stored pieces, read concurrently: a long range is many independent DynamoDB queries."""
-        days = bk.days(first, last)
-        if len(days) == 1:
-            return [(days[0], self._day(metric, days[0]))]
-        with ThreadPoolExecutor(min(8, len(days))) as pool:
-            return list(zip(days, pool.map(lambda day: self._day(metric, day), days), strict=True))
-
-    def _day(self, metric: Metric, day: date) -> tuple[list[Partial] | None, list[Partial]]:
-        batch = self.batch.day_rows(metric.name, day.isoformat())
-        if batch is not None:
-            return batch, []
-        items = self.realtime.day_items(metric.name, day.isoformat())
-        return None, [Partial(i.key.bucket, i.key.group, i.count, i.sketch) for i in items]

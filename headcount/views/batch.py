@@ -1,20 +1,27 @@
-"""The batch view in DynamoDB: the nightly job's exact rows of each published day, plus a publication marker.
+"""The batch view in DynamoDB: the nightly job's exact rows of each published day, and the day's publication.
 
-Each run's rows are written under keys of their own; then the day's marker is switched to the run, then the rows of
-other runs are deleted, all under the run's lease on the day. A reader takes the rows of the run the marker names, so it
-sees one whole run, the old or the new, never half of one or a mix (a rerun after late events changes some values while
-readers are reading).
+Each run's rows are written under keys of their own; then the day's publication (one item: the run, when, and every
+cell's exact value) is switched to the run, then the rows of other runs are deleted, all under the run's lease on the
+day. A reader takes the publication, so it sees one whole run, the old or the new, never half of one or a mix (a rerun
+after late events changes some values while readers are reading). Publications of a metric share a partition, so the
+values of a range of days are one Query; sketches are read only where a union needs them, and a finished day's sketch
+is kept in memory until a republish names another run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from headcount.core import keys
+import orjson
+
+from headcount.core import keys, sketches
 from headcount.core.merge import Partial
 from headcount.views.aws import client
 
@@ -29,21 +36,48 @@ class BatchRow:
     sketch: bytes | None
 
 
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """A published day of a metric: the run readers take, when it was published, and its cells' exact values."""
+
+    day: str
+    run_id: str
+    published_ms: int
+    cells: tuple[Partial, ...]  # (bucket, group, value) of every row; no sketches
+
+    def buckets_of(self, group: str | None) -> list[str]:
+        return sorted({c.bucket for c in self.cells if group is None or c.group == group})
+
+
 class BatchView(Protocol):
     def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str) -> None: ...
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
         """The day's rows, or None when the batch layer has not published it."""
 
+    def publications(self, metric: str, first: str, last: str) -> dict[str, Publication]:
+        """The published days from `first` to `last` (ISO dates), by day: one Query, no sketches."""
+
+    def union_sketches(self, metric: str, days: Iterable[Publication], group: str | None) -> dict[str, bytes | None]:
+        """Each published day's union sketch of its rows (of `group`, or of all groups), by day. Raises RunReplaced
+        when a republish removed a run in between: read the publications again."""
+
 
 class PublishInProgress(RuntimeError):
     """Another run is publishing the same day and did not finish within the wait."""
 
 
+class RunReplaced(RuntimeError):
+    """The run a publication named was replaced (its rows deleted) while it was being read."""
+
+
 class DynamoBatchView:
-    """Items of a (metric, day) partition: rows `run#bucket#group`, the marker `~run` naming the published run, and while
-    a run publishes, its lease `~lock` (one publisher per day at a time: two overlapping runs, the nightly schedule and
-    a manual rerun, would otherwise delete each other's rows)."""
+    """Items of a (metric, day) partition: rows `run#bucket#group` (and the union row `run#*#` of a distinct metric), and
+    while a run publishes, its lease `~lock` (one publisher per day at a time: two overlapping runs, the nightly
+    schedule and a manual rerun, would otherwise delete each other's rows). The day's publication is the item (metric,
+    day) of the metric's partition."""
+
+    SKETCH_CACHE_ENTRIES = 8192  # finished days' union sketches kept in memory (at most ~8 KiB each)
 
     def __init__(
         self, table: str, lease_s: float = 300.0, wait_s: float = 60.0, clock: Callable[[], float] = time.time
@@ -52,48 +86,121 @@ class DynamoBatchView:
         machines share the lease, so it is wall time, not a monotonic one."""
         self.table, self.lease_s, self.wait_s, self.clock = table, lease_s, wait_s, clock
         self.ddb = client("dynamodb")
+        self._sketches: OrderedDict[tuple[str, str, str, str | None], bytes | None] = OrderedDict()
 
     def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str) -> None:
         pk = keys.partition_key(metric, day)
         self._acquire(pk, run_id)
         try:
-            self._batch_write([{"PutRequest": {"Item": _row_item(pk, r, run_id)}} for r in rows])
+            items = [_row_item(pk, r, run_id) for r in rows]
+            union = _union_of(rows)
+            if union is not None:  # what a range's union needs of the day, in one item
+                items.append({"pk": {"S": pk}, "sk": {"S": keys.union_sort_key(run_id)}, "sketch": {"B": union}})
+            self._batch_write([{"PutRequest": {"Item": item}} for item in items])
+            cells = [(r.bucket, r.group, r.value) for r in rows]
             self.ddb.put_item(
                 TableName=self.table,
                 Item={
-                    "pk": {"S": pk},
-                    "sk": {"S": keys.PUBLICATION_SK},
+                    "pk": {"S": keys.publications_key(metric)},
+                    "sk": {"S": day},
                     "run_id": {"S": run_id},
-                    "rows": {"N": str(len(rows))},
+                    "published_ms": {"N": str(int(self.clock() * 1000))},
+                    "cells": {"B": zlib.compress(orjson.dumps(cells))},  # a few KiB for hundreds of groups
                 },
             )
             # Only now can the rows of other runs go (earlier ones, or a crashed publish's): readers follow the marker.
             stale = [
                 sk
                 for item in self._query(pk, projection="sk")
-                if not (sk := item["sk"]["S"]).startswith("~") and keys.split_batch_sort_key(sk)[0] != run_id
+                if not (sk := item["sk"]["S"]).startswith("~") and sk.split(keys.SEP, 1)[0] != run_id
             ]
             self._batch_write([{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for sk in stale])
         finally:
             self._release(pk, run_id)
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
-        """The marker first, then only its run's rows; a publish that replaced that run in between (its rows are being
-        deleted) shows as fewer rows than the marker counts, and the day is read again."""
+        """The publication first, then only its run's rows; a publish that replaced that run in between (its rows are
+        being deleted) shows as missing rows, and the day is read again."""
         pk = keys.partition_key(metric, day)
         for _ in range(5):
-            marker = self._get(pk, keys.PUBLICATION_SK)
-            if marker is None:
+            publication = self.publications(metric, day, day).get(day)
+            if publication is None:
                 return None
-            run_id = marker["run_id"]["S"]
-            items = self._query(pk, begins_with=f"{run_id}{keys.SEP}")
-            if len(items) == int(marker["rows"]["N"]):
-                return [_partial(item) for item in items]
+            items = self._query(pk, begins_with=f"{publication.run_id}{keys.SEP}")
+            rows = [_partial(item) for item in items]
+            rows = [r for r in rows if r.bucket != keys.UNION_BUCKET]
+            if len(rows) == len(publication.cells):
+                return rows
         raise PublishInProgress(f"{pk} changed under every read: a publish is replacing it")
 
     def published_run(self, metric: str, day: str) -> str | None:
-        item = self._get(keys.partition_key(metric, day), keys.PUBLICATION_SK)
-        return item["run_id"]["S"] if item else None
+        publication = self.publications(metric, day, day).get(day)
+        return publication.run_id if publication else None
+
+    def publications(self, metric: str, first: str, last: str) -> dict[str, Publication]:
+        items = self._query(keys.publications_key(metric), between=(first, last))
+        return {item["sk"]["S"]: _publication(item) for item in items}
+
+    def union_sketches(self, metric: str, days: Iterable[Publication], group: str | None) -> dict[str, bytes | None]:
+        found: dict[str, bytes | None] = {}
+        wanted: dict[tuple[str, str], str] = {}  # (pk, sk) -> day
+        for p in days:
+            cached = self._sketches.get((metric, p.day, p.run_id, group), ...)
+            if cached is not ...:
+                self._sketches.move_to_end((metric, p.day, p.run_id, group))
+                found[p.day] = cached
+                continue
+            pk = keys.partition_key(metric, p.day)
+            if group is None:
+                sort_keys = [keys.union_sort_key(p.run_id)] if p.cells else []
+            else:  # the group's rows: one for a daily metric, one per hour of an hourly one
+                sort_keys = [keys.batch_sort_key(p.run_id, b, group) for b in p.buckets_of(group)]
+            wanted.update({(pk, sk): p.day for sk in sort_keys})
+            found[p.day] = None  # a day without rows (or without the group): no sketch
+        runs = {p.day: p.run_id for p in days}
+        got = self._get_sketches(list(wanted))
+        if len(got) < len(wanted):
+            raise RunReplaced(f"a run of {metric} was replaced while it was read")
+        by_day: dict[str, list[bytes]] = {}
+        for key, sketch in got.items():
+            if sketch is not None:
+                by_day.setdefault(wanted[key], []).append(sketch)
+        for day, pieces in by_day.items():
+            found[day] = pieces[0] if len(pieces) == 1 else _union_bytes(pieces)
+        for day in found:
+            if day in runs:
+                self._remember((metric, day, runs[day], group), found[day])
+        return found
+
+    def _remember(self, key: tuple[str, str, str, str | None], sketch: bytes | None) -> None:
+        self._sketches[key] = sketch
+        if len(self._sketches) > self.SKETCH_CACHE_ENTRIES:
+            self._sketches.popitem(last=False)
+
+    def _get_sketches(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
+        """BatchGetItem of the rows' sketches, 100 keys a call (its limit), a few calls at a time."""
+        chunks = [wanted[i : i + 100] for i in range(0, len(wanted), 100)]
+
+        def get(chunk: list[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
+            request = {
+                self.table: {
+                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk],
+                    "ProjectionExpression": "pk, sk, sketch",
+                    "ConsistentRead": True,
+                }
+            }
+            got: dict[tuple[str, str], bytes | None] = {}
+            while request:
+                response = self.ddb.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.table, []):
+                    got[(item["pk"]["S"], item["sk"]["S"])] = bytes(item["sketch"]["B"]) if "sketch" in item else None
+                request = response.get("UnprocessedKeys") or {}
+            return got
+
+        if len(chunks) <= 1:
+            return get(chunks[0]) if chunks else {}
+        with ThreadPoolExecutor(min(4, len(chunks))) as pool:
+            return {k: v for part in pool.map(get, chunks) for k, v in part.items()}
 
     def _acquire(self, pk: str, run_id: str) -> None:
         deadline = time.monotonic() + self.wait_s
@@ -141,7 +248,13 @@ class DynamoBatchView:
         key = {"pk": {"S": pk}, "sk": {"S": sk}}
         return self.ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
 
-    def _query(self, pk: str, projection: str | None = None, begins_with: str | None = None) -> list[dict]:
+    def _query(
+        self,
+        pk: str,
+        projection: str | None = None,
+        begins_with: str | None = None,
+        between: tuple[str, str] | None = None,
+    ) -> list[dict]:
         kwargs: dict = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk",
@@ -151,20 +264,61 @@ class DynamoBatchView:
         if begins_with is not None:
             kwargs["KeyConditionExpression"] += " AND begins_with(sk, :prefix)"
             kwargs["ExpressionAttributeValues"][":prefix"] = {"S": begins_with}
+        if between is not None:
+            kwargs["KeyConditionExpression"] += " AND sk BETWEEN :first AND :last"
+            kwargs["ExpressionAttributeValues"].update({":first": {"S": between[0]}, ":last": {"S": between[1]}})
         if projection:
             kwargs["ProjectionExpression"] = projection
         return [item for page in self.ddb.get_paginator("query").paginate(**kwargs) for item in page["Items"]]
 
 
 class InMemoryBatchView:
-    def __init__(self) -> None:
-        self.days: dict[tuple[str, str], list[Partial]] = {}
+    """The same contract in a dict, for tests and benchmarks."""
+
+    def __init__(self, clock: Callable[[], float] = lambda: 0.0) -> None:
+        self.days: dict[tuple[str, str], tuple[str, int, list[Partial]]] = {}
+        self.clock = clock
 
     def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str) -> None:
-        self.days[(metric, day)] = [Partial(r.bucket, r.group, r.value, r.sketch) for r in rows]
+        parts = [Partial(r.bucket, r.group, r.value, r.sketch) for r in rows]
+        self.days[(metric, day)] = (run_id, int(self.clock() * 1000), parts)
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
-        return self.days.get((metric, day))
+        return self.days[(metric, day)][2] if (metric, day) in self.days else None
+
+    def publications(self, metric: str, first: str, last: str) -> dict[str, Publication]:
+        return {
+            day: Publication(day, run, at, tuple(Partial(p.bucket, p.group, p.count) for p in parts))
+            for (m, day), (run, at, parts) in sorted(self.days.items())
+            if m == metric and first <= day <= last
+        }
+
+    def union_sketches(self, metric: str, days: Iterable[Publication], group: str | None) -> dict[str, bytes | None]:
+        found: dict[str, bytes | None] = {}
+        for p in days:
+            pieces = [r.sketch for r in self.days[(metric, p.day)][2] if r.sketch and group in (None, r.group)]
+            found[p.day] = _union_bytes(pieces) if pieces else None
+        return found
+
+
+def _union_of(rows: list[BatchRow]) -> bytes | None:
+    pieces = [r.sketch for r in rows if r.sketch is not None]
+    return _union_bytes(pieces) if pieces else None
+
+
+def _union_bytes(pieces: list[bytes]) -> bytes:
+    decoded = [sketches.decode(p) for p in pieces]
+    return sketches.encode(sketches.union(decoded, max(s.lg_config_k for s in decoded)))
+
+
+def _publication(item: dict) -> Publication:
+    cells = orjson.loads(zlib.decompress(bytes(item["cells"]["B"])))
+    return Publication(
+        item["sk"]["S"],
+        item["run_id"]["S"],
+        int(item["published_ms"]["N"]),
+        tuple(Partial(bucket, group, value) for bucket, group, value in cells),
+    )
 
 
 def _partial(item: dict) -> Partial:

@@ -1,7 +1,9 @@
 """The real-time view: one item per (metric, bucket, group, shard) holding that shard's partial sketch or counter.
 
 Only the invocation folding a shard writes that shard's items, and each write is conditional on the sequence number it read,
-so a retried, replayed or zombie invocation can never apply a record twice.
+so a retried, replayed or zombie invocation can never apply a record twice. Each shard also has a status item: the
+days it holds items for (added before the items are written, so a reader that queries only those days misses none) and
+its watermark (every record of the shard that arrived before it is applied), which tells readers how fresh a number is.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Protocol
 from botocore.exceptions import ClientError
 
 from headcount.core import keys
+from headcount.core.freshness import ShardStatus
 from headcount.views.aws import client
 
 
@@ -59,6 +62,14 @@ class RealtimeStore(Protocol):
         StaleItem; returns the write units consumed."""
 
     def day_items(self, metric: str, day: str) -> list[RealtimeItem]: ...
+
+    def add_days(self, shard_id: str, days: set[str], expired: set[str]) -> None:
+        """Record that the shard has (or is about to have) items on `days`, and no longer on `expired` ones."""
+
+    def advance(self, shard_id: str, watermark_ms: int, lag_ms: int) -> None:
+        """Move the shard's watermark forward (never back: an older invocation's report is ignored)."""
+
+    def shard_statuses(self) -> list[ShardStatus]: ...
 
 
 class DynamoRealtimeStore:
@@ -116,6 +127,47 @@ class DynamoRealtimeStore:
                 items.append(_from_attrs(ItemKey(metric, bucket, group, shard_id), attrs))
         return items
 
+    def add_days(self, shard_id: str, days: set[str], expired: set[str]) -> None:
+        key = _status_key(shard_id)
+        if days:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression="ADD #days :days",
+                ExpressionAttributeNames={"#days": "days"},
+                ExpressionAttributeValues={":days": {"SS": sorted(days)}},
+            )
+        if expired:  # a second call: one update cannot both add to and delete from the same set
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression="DELETE #days :days",
+                ExpressionAttributeNames={"#days": "days"},
+                ExpressionAttributeValues={":days": {"SS": sorted(expired)}},
+            )
+
+    def advance(self, shard_id: str, watermark_ms: int, lag_ms: int) -> None:
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_status_key(shard_id),
+                UpdateExpression="SET watermark = :w, #lag = :lag",
+                ConditionExpression="attribute_not_exists(watermark) OR watermark <= :w",
+                ExpressionAttributeNames={"#lag": "lag"},  # a reserved word
+                ExpressionAttributeValues={":w": {"N": str(watermark_ms)}, ":lag": {"N": str(lag_ms)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def shard_statuses(self) -> list[ShardStatus]:
+        pages = self.ddb.get_paginator("query").paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.SHARDS_PK}},
+        )
+        return [_status(attrs) for page in pages for attrs in page["Items"]]
+
 
 class InMemoryRealtimeStore:
     """The same contract in a dict, for tests and benchmarks."""
@@ -124,6 +176,7 @@ class InMemoryRealtimeStore:
         self.items: dict[ItemKey, RealtimeItem] = {}
         self.writes = 0
         self.fail_writes_for: set[str] = set()  # metric names whose writes raise, to exercise failures
+        self.statuses: dict[str, ShardStatus] = {}
 
     def read(self, item_keys: Iterable[ItemKey]) -> dict[ItemKey, RealtimeItem]:
         return {k: self.items[k] for k in item_keys if k in self.items}
@@ -140,6 +193,33 @@ class InMemoryRealtimeStore:
 
     def day_items(self, metric: str, day: str) -> list[RealtimeItem]:
         return [i for k, i in self.items.items() if k.metric == metric and k.day == day]
+
+    def add_days(self, shard_id: str, days: set[str], expired: set[str]) -> None:
+        status = self.statuses.get(shard_id) or ShardStatus(shard_id, None, 0, frozenset())
+        self.statuses[shard_id] = ShardStatus(
+            shard_id, status.watermark_ms, status.lag_ms, (status.days | days) - expired
+        )
+
+    def advance(self, shard_id: str, watermark_ms: int, lag_ms: int) -> None:
+        status = self.statuses.get(shard_id) or ShardStatus(shard_id, None, 0, frozenset())
+        if status.watermark_ms is None or status.watermark_ms <= watermark_ms:
+            self.statuses[shard_id] = ShardStatus(shard_id, watermark_ms, lag_ms, status.days)
+
+    def shard_statuses(self) -> list[ShardStatus]:
+        return list(self.statuses.values())
+
+
+def _status_key(shard_id: str) -> dict:
+    return {"pk": {"S": keys.SHARDS_PK}, "sk": {"S": shard_id}}
+
+
+def _status(attrs: dict) -> ShardStatus:
+    return ShardStatus(
+        attrs["sk"]["S"],
+        int(attrs["watermark"]["N"]) if "watermark" in attrs else None,
+        int(attrs["lag"]["N"]) if "lag" in attrs else 0,
+        frozenset(attrs["days"]["SS"]) if "days" in attrs else frozenset(),
+    )
 
 
 def _key_attrs(key: ItemKey) -> dict:

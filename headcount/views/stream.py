@@ -106,3 +106,31 @@ def send(
             if progress:
                 progress(sent)
     return sent
+
+
+class OpenShards:
+    """The stream's open shards (ListShards), asked at most every `ttl_s`: readers tell a closed shard (split or merged
+    away, its status frozen at its last record) from one that stopped. None when the stream cannot be listed."""
+
+    def __init__(
+        self, kinesis: Any, stream: str = names.STREAM, ttl_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.kinesis, self.stream, self.ttl_s, self.clock = kinesis, stream, ttl_s, clock
+        self._known: frozenset[str] | None = None
+        self._asked_at: float | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> frozenset[str] | None:
+        with self._lock:
+            now = self.clock()
+            if self._asked_at is None or now - self._asked_at >= self.ttl_s:
+                self._asked_at = now
+                try:
+                    pages = self.kinesis.get_paginator("list_shards").paginate(StreamName=self.stream)
+                    shards = [s for page in pages for s in page["Shards"]]
+                    self._known = frozenset(
+                        s["ShardId"] for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]
+                    )
+                except (BotoCoreError, ClientError):
+                    pass  # keep what was known: freshness is a hint, never a reason to fail a read
+            return self._known

@@ -23,7 +23,7 @@ def read(view: DynamoBatchView) -> dict[str, int] | None:
     return None if day is None else {p.group: p.count for p in day}
 
 
-def test_a_day_is_unpublished_until_its_marker_is_written(aws) -> None:
+def test_a_day_is_unpublished_until_its_publication_is_written(aws) -> None:
     view = DynamoBatchView(names.BATCH_TABLE)
     pk = keys.partition_key("active_players_by_country", DAY)
     # Given the rows of a run written, but not its marker (the job stopped in between)
@@ -56,8 +56,14 @@ def test_readers_see_the_old_run_until_the_new_one_is_complete_then_only_the_new
         "run-2#2026-11-25#BR",
         "run-2#2026-11-25#DE",
         "run-2#2026-11-25#US",
-        "~run",
     ]
+    # The publication, in the metric's own partition, names the run and holds its values
+    [publication] = view.publications("active_players_by_country", DAY, DAY).values()
+    assert publication.run_id == "run-2" and {c.group: c.count for c in publication.cells} == {
+        "BR": 1,
+        "DE": 4,
+        "US": 9,
+    }
     # Publishing the same run again changes nothing
     view.publish("active_players_by_country", DAY, rerun, "run-2")
     assert read(view) == {"BR": 1, "DE": 4, "US": 9}
@@ -94,11 +100,11 @@ def test_one_run_publishes_a_day_at_a_time_and_a_dead_publishers_lease_expires(a
 def test_a_reader_racing_a_republish_reads_again_and_gets_one_whole_run(aws) -> None:
     reader, writer = DynamoBatchView(names.BATCH_TABLE), DynamoBatchView(names.BATCH_TABLE)
     writer.publish("active_players_by_country", DAY, rows({"DE": 3, "FR": 2, "US": 9}), "run-1")
-    # Given a republish that lands between the reader's marker read and its row query
+    # Given a republish that lands between the reader's publication read and its row query
     query, raced = reader._query, []
 
     def query_after_a_republish(pk: str, **kwargs):
-        if not raced:
+        if not raced and kwargs.get("begins_with"):
             raced.append(True)
             writer.publish("active_players_by_country", DAY, rows({"BR": 1, "DE": 4}), "run-2")
         return query(pk, **kwargs)
@@ -106,3 +112,61 @@ def test_a_reader_racing_a_republish_reads_again_and_gets_one_whole_run(aws) -> 
     reader._query = query_after_a_republish  # this instance only
     # Then the reader notices the marker's run is gone and reads the new run whole
     assert read(reader) == {"BR": 1, "DE": 4} and raced
+
+
+def sketch_of(players: range) -> bytes:
+    from headcount.core import sketches
+
+    sketch = sketches.new_sketch(12)
+    sketches.update_all(sketch, (f"p-{i}" for i in players))
+    return sketches.encode(sketch)
+
+
+def test_a_range_of_days_is_one_query_and_a_finished_days_sketch_is_read_once_per_run(aws) -> None:
+    from headcount.core import sketches
+
+    view = DynamoBatchView(names.BATCH_TABLE, clock=lambda: 1_795_000_000.0)
+    metric, days = "active_players_by_country", ["2026-11-23", "2026-11-24", "2026-11-25"]
+    for n, day in enumerate(days):  # DE: players 0..99 every day; FR: a hundred new ones each day
+        rows = [
+            BatchRow(metric, day, day, "DE", 100, sketch_of(range(100))),
+            BatchRow(metric, day, day, "FR", 100, sketch_of(range(1000 * (n + 1), 1000 * (n + 1) + 100))),
+        ]
+        view.publish(metric, day, rows, f"run-{n}")
+    calls: list[str] = []
+    ddb = client("dynamodb")
+    ddb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    try:
+        published = view.publications(metric, "2026-11-01", "2026-11-30")
+        assert calls == ["Query"]
+        assert sorted(published) == days and published[days[0]].published_ms == 1_795_000_000_000
+        # The union of a day's groups was written with the day: one item per day, read in one BatchGetItem
+        calls.clear()
+        union = view.union_sketches(metric, published.values(), None)
+        assert calls == ["BatchGetItem"]
+        estimate = sketches.estimate(sketches.union([sketches.decode(s) for s in union.values()], 12))
+        assert estimate.low <= 400 <= estimate.high  # DE's 100 once, FR's 3 x 100
+        fr = view.union_sketches(metric, published.values(), "FR")
+        assert sketches.estimate(sketches.decode(fr[days[1]])).value == 100
+        # Read again: from memory, no request, as long as the publications name the same runs
+        calls.clear()
+        assert view.union_sketches(metric, published.values(), None) == union
+        assert calls == []
+    finally:
+        ddb.meta.events.unregister("before-call.dynamodb")
+    # A republish names a new run: its sketch is read, not the remembered one
+    view.publish(metric, days[0], [BatchRow(metric, days[0], days[0], "DE", 1, sketch_of(range(1)))], "run-9")
+    again = view.union_sketches(metric, view.publications(metric, days[0], days[0]).values(), None)
+    assert sketches.estimate(sketches.decode(again[days[0]])).value == 1
+
+
+def test_a_run_replaced_while_its_sketches_are_read_is_reported_not_served_half(aws) -> None:
+    from headcount.views.batch import RunReplaced
+
+    view = DynamoBatchView(names.BATCH_TABLE)
+    metric = "active_players_by_country"
+    view.publish(metric, DAY, [BatchRow(metric, DAY, DAY, "DE", 3, sketch_of(range(3)))], "run-1")
+    old = view.publications(metric, DAY, DAY)
+    view.publish(metric, DAY, [BatchRow(metric, DAY, DAY, "DE", 4, sketch_of(range(4)))], "run-2")
+    with pytest.raises(RunReplaced):
+        DynamoBatchView(names.BATCH_TABLE).union_sketches(metric, old.values(), None)

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from headcount.functions.fold.handler import handler
 
 from headcount import names
+from headcount.core import keys
 from headcount.local.esm import LocalLambdaContext
 from headcount.local.esm import kinesis_event as lambda_kinesis_event
 from headcount.views.realtime import DynamoRealtimeStore
@@ -54,6 +55,7 @@ def table_items():
     from headcount.views.aws import client
 
     items = client("dynamodb").scan(TableName=names.REALTIME_TABLE)["Items"]
+    items = [i for i in items if i["pk"]["S"] != keys.SHARDS_PK]  # the shards' statuses: see the test below
     return sorted((i["pk"]["S"], i["sk"]["S"], i.get("count", {}).get("N"), i["seq"]["S"]) for i in items)
 
 
@@ -73,6 +75,15 @@ def test_a_batch_is_folded_into_one_item_per_metric_bucket_group_and_shard(aws):
     assert all(sk.endswith(SHARD) for _, sk, _, _ in items)
     matches = sum(int(c) for pk, _, c, _ in items if pk.startswith("matches_played#"))
     assert matches == 100
+
+
+def test_the_shard_status_lists_its_days_and_its_watermark_is_the_newest_record_applied(aws):
+    event = kinesis_event(game(300))
+    assert handler(event, context()) == {"batchItemFailures": []}
+    [status] = DynamoRealtimeStore(names.REALTIME_TABLE).shard_statuses()
+    days = {pk.split("#")[1] for pk, _, _, _ in table_items()}
+    assert status.shard_id == SHARD and status.days == days
+    assert status.watermark_ms == max(int(r["kinesis"]["approximateArrivalTimestamp"] * 1000) for r in event["Records"])
 
 
 def test_redelivering_the_batch_changes_no_item(aws):

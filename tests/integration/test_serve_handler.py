@@ -84,6 +84,9 @@ def test_realtime_shards_are_merged_and_buckets_are_dense(aws):
     hour = bucket_of(NOW_MS, Granularity.HOUR, Settings().tz)
     store.write(RealtimeItem(ItemKey("ad_impressions", hour, "", "shardId-0"), 5, count=7), None, 0)
     store.write(RealtimeItem(ItemKey("ad_impressions", hour, "", "shardId-1"), 9, count=5), None, 0)
+    for shard, watermark in (("shardId-0", NOW_MS - 4_000), ("shardId-1", NOW_MS - 1_000)):  # the fold's statuses
+        store.add_days(shard, {today}, set())
+        store.advance(shard, watermark, 500)
 
     status, body = get("/v1/metrics/active_players?from=today&to=today")
     point = body["points"][0]
@@ -93,7 +96,44 @@ def test_realtime_shards_are_merged_and_buckets_are_dense(aws):
     status, body = get("/v1/metrics/ad_impressions?from=yesterday&to=today")
     assert len(body["points"]) == 48
     filled = [p for p in body["points"] if p["source"] != "none"]
-    assert filled == [{"bucket": hour, "value": 12, "exact": False, "source": "realtime", "low": 12, "high": 12}]
+    as_of = "2026-11-18T11:06:36Z"  # the older shard's watermark: everything that arrived before it is in
+    assert filled == [
+        {
+            "bucket": hour,
+            "value": 12,
+            "exact": False,
+            "source": "realtime",
+            "low": 12,
+            "high": 12,
+            "as_of": as_of,
+            "stale": False,
+            "run_id": None,
+        }
+    ]
+
+
+def test_a_real_time_day_says_it_is_behind_when_a_shard_lags_the_others(aws):
+    tz = Settings().tz
+    today, yesterday = local_date(NOW_MS, tz), local_date(NOW_MS - 86_400_000, tz)
+    store = DynamoRealtimeStore(Settings().realtime_table)
+    for shard, n in (("shardId-0", 1), ("shardId-1", 2)):
+        store.add_days(shard, {today.isoformat(), yesterday.isoformat()}, set())
+        store.write(RealtimeItem(ItemKey("matches_played", today.isoformat(), "", shard), n, count=n), None, 0)
+    # Given shard 1's fold stopped 5 minutes ago (past the 60 s threshold) while shard 0 goes on
+    store.advance("shardId-0", NOW_MS - 1_000, 800)
+    store.advance("shardId-1", NOW_MS - 300_000, 800)
+    status, body = get("/v1/metrics/matches_played?from=yesterday&to=today")
+    by_day = {p["bucket"]: p for p in body["points"]}
+    # Then today is stale, as of shard 1's watermark; yesterday ended before it, so it is not behind
+    assert by_day[today.isoformat()]["stale"] is True and by_day[today.isoformat()]["value"] == 3
+    assert by_day[today.isoformat()]["as_of"] == "2026-11-18T11:01:40Z"
+    assert by_day[yesterday.isoformat()]["stale"] is False
+    status, body = get("/v1/metrics/active_players/distinct?from=yesterday&to=today")
+    assert body["stale"] is True and body["as_of"] == "2026-11-18T11:01:40Z"
+    # And once it has caught up, nothing is behind
+    store.advance("shardId-1", NOW_MS - 2_000, 900)
+    status, body = get("/v1/metrics/matches_played?from=today")
+    assert body["points"][0]["stale"] is False and body["points"][0]["as_of"] == "2026-11-18T11:06:38Z"
 
 
 def test_a_published_batch_day_wins_and_is_exact(aws):
@@ -104,7 +144,8 @@ def test_a_published_batch_day_wins_and_is_exact(aws):
         None,
         0,
     )
-    DynamoBatchView(Settings().batch_table).publish(
+    store.add_days("shardId-0", {today}, set())
+    DynamoBatchView(Settings().batch_table, clock=lambda: NOW_MS / 1000 + 60).publish(
         "active_players_by_country",
         today,
         [
@@ -119,6 +160,8 @@ def test_a_published_batch_day_wins_and_is_exact(aws):
         ("DE", 100, True, "batch"),
         ("US", 40, True, "batch"),
     ]
+    # A batch point is as of its run's publication
+    assert {(p["as_of"], p["run_id"], p["stale"]) for p in body["points"]} == {("2026-11-18T11:07:40Z", "run-1", False)}
     status, body = get("/v1/metrics/active_players_by_country?from=today&group=US")
     assert [(p["group"], p["value"]) for p in body["points"]] == [("US", 40)]
     status, body = get("/v1/metrics/active_players_by_country/distinct?from=today")

@@ -1,0 +1,112 @@
+"""The REST API's contract as Pydantic models: the OpenAPI document (`GET /v1/openapi.json`) is generated from them and
+from the routes' parameters, and the tests check every answer against it. Answers are rendered from the logic's
+dataclasses by orjson (a year of hourly points is 8,760 of them, and building models for each would cost more than
+reading them)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Source = Literal["batch", "realtime", "none"]
+DAY_PATTERN = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}|today|yesterday)$"
+DAY_HELP = "a day of the reporting time zone: YYYY-MM-DD, `today` or `yesterday`"
+AS_OF_HELP = (
+    "How fresh the number is (ISO-8601 UTC). A batch point: when its run was published. A real-time point: the "
+    "fold's watermark, the oldest across the stream's shards: every event that arrived before it is in."
+)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable: bad_request, forbidden, not_found, unknown_metric, …")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class MetricInfo(BaseModel):
+    name: str
+    kind: Literal["distinct", "count"]
+    event_type: str
+    field: str | None = Field(description="the distinct field (player_id), null for counts")
+    group_by: str | None = Field(description="the event attribute the metric is grouped by, or null")
+    granularity: Literal["day", "hour"]
+
+
+class MetricList(BaseModel):
+    metrics: list[MetricInfo]
+
+
+class SeriesPoint(BaseModel):
+    bucket: str = Field(description="the day (YYYY-MM-DD) or the hour with its offset (YYYY-MM-DDTHH:00+HH:MM)")
+    group: str | None = Field(None, description="the group (grouped metrics only)")
+    value: int
+    exact: bool = Field(description="true for a published batch value")
+    source: Source
+    low: int = Field(description="95 % lower bound (the value when exact)")
+    high: int = Field(description="95 % upper bound (the value when exact)")
+    as_of: str | None = Field(description=AS_OF_HELP)
+    stale: bool = Field(description="a real-time day whose shards are behind by more than the threshold")
+    run_id: str | None = Field(description="the batch run that published the day (batch points)")
+
+
+class SeriesResponse(BaseModel):
+    metric: str
+    timezone: str
+    points: list[SeriesPoint]
+
+
+class DistinctResponse(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    metric: str
+    from_: str = Field(alias="from")
+    to: str
+    value: int
+    low: int
+    high: int
+    exact: bool = Field(description="true only for one published day of a daily metric")
+    sources: list[Source]
+    as_of: str | None = Field(description="the oldest as-of time of the range's days")
+    stale: bool
+
+
+class PostedEvents(BaseModel):
+    """What a game sends: up to 500 events, at most 1 MiB. Each event is validated on its own (DESIGN "Events")."""
+
+    events: list[Any] = Field(max_length=500)
+
+
+class RejectedEvent(BaseModel):
+    index: int
+    reason: str = Field(description="a validator reason, or stream_throttled (send it again) / stream_unconfirmed")
+    detail: str
+
+
+class Accepted(BaseModel):
+    accepted: int
+    rejected: list[RejectedEvent]
+
+
+def error_responses(*statuses: int) -> dict[int, dict]:
+    """OpenAPI entries for the error answers a route can give, all in the error envelope."""
+    meaning = {
+        400: "bad parameters",
+        403: "missing or wrong x-api-key",
+        404: "unknown metric",
+        405: "a method the route does not have",
+        413: "body too large",
+        503: "a store or the stream is unavailable, or a day is being republished: retry",
+    }
+    return {s: {"description": meaning[s], "content": {"application/json": {"model": ErrorResponse}}} for s in statuses}
+
+
+def ok(model: type[BaseModel], description: str) -> dict[int, dict]:
+    return {200: {"description": description, "content": {"application/json": {"model": model}}}}

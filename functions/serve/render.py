@@ -1,0 +1,35 @@
+"""The answers' JSON, rendered from the logic's dataclasses (the shapes of functions/serve/models.py)."""
+
+from __future__ import annotations
+
+import orjson
+
+from headcount.logic.serving import RangeDistinct, Series
+
+
+def series_json(answer: Series) -> bytes:
+    as_of: dict[int, str | None] = {}  # one formatting per day's stamp, not per point
+    points = []
+    for point in answer.points:
+        key = id(point.stamp)
+        if key not in as_of:
+            as_of[key] = point.stamp.as_of
+        points.append(point.to_json(as_of[key]))
+    return orjson.dumps({"metric": answer.metric, "timezone": answer.timezone, "points": points})
+
+
+def distinct_json(answer: RangeDistinct) -> bytes:
+    return orjson.dumps(
+        {
+            "metric": answer.metric,
+            "from": answer.first.isoformat(),
+            "to": answer.last.isoformat(),
+            "value": answer.value,
+            "low": answer.low,
+            "high": answer.high,
+            "exact": answer.exact,
+            "sources": answer.sources,
+            "as_of": answer.stamp.as_of,
+            "stale": answer.stamp.stale,
+        }
+    )

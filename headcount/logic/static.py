@@ -1,0 +1,41 @@
+"""The pages the API serves itself: the dashboard at `/` and its files under `/dashboard/` (no key: they hold no data;
+their API calls carry the key the user typed)."""
+
+from __future__ import annotations
+
+import mimetypes
+from functools import lru_cache
+from pathlib import Path
+
+from aws_lambda_powertools.event_handler import Response
+
+DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard"
+PUBLIC_PATHS = ("/v1/health", "/", "/v1/openapi.json", "/v1/docs")
+PUBLIC_PREFIXES = ("/dashboard/",)
+TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+}
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.rstrip("/") in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+@lru_cache(maxsize=64)
+def _read(relative: str) -> str | None:
+    path = (DASHBOARD / relative).resolve()
+    if DASHBOARD.resolve() not in path.parents or not path.is_file():
+        return None  # outside the folder (`..`) or absent
+    return path.read_text()  # text, not bytes: API Gateway REST would pass base64 through unless told binary types
+
+
+def static_file(relative: str) -> Response:
+    body = _read(relative)
+    if body is None:
+        return Response(404, "application/json", {"error": {"code": "not_found", "message": f"no file {relative!r}"}})
+    kind = TYPES.get(Path(relative).suffix) or mimetypes.guess_type(relative)[0] or "application/octet-stream"
+    # Vendored libraries are pinned (their names do not change with their content): cached a day, the pages revalidated.
+    cache = "public, max-age=86400" if relative.startswith("vendor/") else "no-cache"
+    return Response(200, kind, body, headers={"Cache-Control": cache})

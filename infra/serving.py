@@ -82,6 +82,7 @@ class Serving(Construct):
         realtime_table.grant_read_data(self.function)
         batch_table.grant_read_data(self.function)
         stream.grant_write(self.function)  # POST /v1/events
+        stream.grant(self.function, "kinesis:ListShards")  # freshness: a closed shard's watermark no longer counts
 
         access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY

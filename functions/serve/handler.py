@@ -89,6 +89,21 @@ def _json(body: bytes) -> Response:
     return Response(200, content_types.APPLICATION_JSON, body.decode())
 
 
+QUERY_PARAMETERS = {"/v1/metrics/": ("from", "to", "group")}  # routes with parameters, by path prefix; others take none
+
+
+def known_parameters_only(router: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    """A parameter a route does not take is a 400, not ignored: `form=` for `from=` would silently answer today."""
+    path = router.current_event.path
+    if path.startswith("/v1/"):
+        taken = next((names for prefix, names in QUERY_PARAMETERS.items() if path.startswith(prefix)), ())
+        unknown = sorted(set(router.current_event.query_string_parameters or {}) - set(taken))
+        if unknown:
+            takes = f"it takes {', '.join(taken)}" if taken else "it takes none"
+            return _error(400, "bad_request", f"unknown parameter {unknown[0]!r} for {path}: {takes}")
+    return next_middleware(router)
+
+
 def require_api_key(router: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
     if not is_public(router.current_event.path):
         given = router.current_event.headers.get("x-api-key") or ""  # case-insensitive, as HTTP header names are
@@ -97,7 +112,7 @@ def require_api_key(router: APIGatewayRestResolver, next_middleware: NextMiddlew
     return next_middleware(router)
 
 
-app.use(middlewares=[require_api_key])
+app.use(middlewares=[require_api_key, known_parameters_only])
 
 
 def _received_ms() -> int:

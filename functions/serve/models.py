@@ -79,9 +79,10 @@ class DistinctResponse(BaseModel):
 
 
 class PostedEvents(BaseModel):
-    """What a game sends: up to 500 events, at most 1 MiB. Each event is validated on its own (DESIGN "Events")."""
+    """What a game sends: up to 500 events, at most 1 MiB (more: 413). Each event is validated on its own (DESIGN
+    "Events"): the answer rejects the invalid ones by index, so the schema takes any JSON value as an event."""
 
-    events: list[Any] = Field(max_length=500)
+    events: list[Any] = Field(description="up to 500 events; more is answered 413 too_large")
 
 
 class RejectedEvent(BaseModel):

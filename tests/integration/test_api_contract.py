@@ -1,0 +1,152 @@
+"""The API's contract as its OpenAPI document states it: the document itself, every answer checked against its models,
+and schemathesis fuzzing every operation from the served document (no 500, no answer outside the schema)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pytest
+import schemathesis
+from headcount.functions.serve.models import Accepted, DistinctResponse, ErrorResponse, MetricList, SeriesResponse
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+from werkzeug.test import Client
+
+from headcount.core import sketches
+from headcount.core.buckets import bucket_of, local_date
+from headcount.core.catalog import Granularity
+from headcount.settings import Settings
+from headcount.views.batch import BatchRow, DynamoBatchView
+from headcount.views.catalog_file import load_catalog
+from headcount.views.realtime import DynamoRealtimeStore, ItemKey, RealtimeItem
+from tests.api_wsgi import NOW_MS, serve_app
+
+KEY = {"x-api-key": "local-dev-key"}
+CATALOG = [m.name for m in load_catalog(None).metrics]
+
+
+@pytest.fixture
+def api(aws):
+    """The serve function in-process over moto, holding a published day (yesterday) and real-time items (today)."""
+    from headcount.functions.serve import handler as module
+
+    module._runtime.cache_clear()
+    tz = Settings().tz
+    today = local_date(NOW_MS, tz).isoformat()
+    yesterday = local_date(NOW_MS - 86_400_000, tz).isoformat()
+    sketch = sketches.new_sketch(12)
+    sketches.update_all(sketch, (f"p-{i}" for i in range(50)))
+    batch = DynamoBatchView(Settings().batch_table, clock=lambda: NOW_MS / 1000 - 3600)
+    for name in ("active_players", "active_players_by_country"):
+        rows = [BatchRow(name, yesterday, yesterday, g, 50, sketches.encode(sketch)) for g in ("DE", "FR")]
+        batch.publish(name, yesterday, rows if name.endswith("country") else rows[:1], "run-7")
+    store = DynamoRealtimeStore(Settings().realtime_table)
+    store.add_days("shardId-0", {today}, set())
+    store.advance("shardId-0", NOW_MS - 2_000, 1_000)
+    store.write(RealtimeItem(ItemKey("matches_played", today, "", "shardId-0"), 3, count=3), None, 0)
+    hour = bucket_of(NOW_MS, Granularity.HOUR, tz)
+    store.write(RealtimeItem(ItemKey("ad_impressions", hour, "", "shardId-0"), 4, count=4), None, 0)
+    store.write(
+        RealtimeItem(ItemKey("active_players", today, "", "shardId-0"), 5, sketch=sketches.encode(sketch)), None, 0
+    )
+    yield Client(serve_app)
+    module._runtime.cache_clear()
+
+
+def test_the_document_is_served_without_a_key_and_describes_every_route_and_error(api) -> None:
+    response = api.get("/v1/openapi.json")
+    doc = json.loads(response.data)
+    assert response.status_code == 200 and doc["openapi"].startswith("3.")
+    assert set(doc["paths"]) == {
+        "/v1/health",
+        "/v1/metrics",
+        "/v1/metrics/{name}",
+        "/v1/metrics/{name}/distinct",
+        "/v1/events",
+    }
+    assert doc["components"]["securitySchemes"] == {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
+    assert doc["security"] == [{"apiKey": []}] and doc["paths"]["/v1/health"]["get"]["security"] == []
+    errors = {
+        ("/v1/metrics/{name}", "get"): {"400", "403", "404", "503"},
+        ("/v1/metrics/{name}/distinct", "get"): {"400", "403", "404", "503"},
+        ("/v1/events", "post"): {"400", "403", "413", "503"},
+    }
+    for (path, method), statuses in errors.items():
+        responses = doc["paths"][path][method]["responses"]
+        assert set(responses) == {"200"} | statuses
+        for status in statuses:
+            assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    assert doc["paths"]["/v1/events"]["post"]["requestBody"]["required"] is True
+    point = doc["components"]["schemas"]["SeriesPoint"]["properties"]
+    assert {"as_of", "stale", "run_id", "exact", "source", "low", "high"} <= set(point)
+
+
+def test_the_docs_page_and_the_dashboard_load_only_what_we_serve(api) -> None:
+    for path in ("/v1/docs", "/"):
+        response = api.get(path)
+        assert response.status_code == 200 and response.content_type.startswith("text/html")
+        page = response.get_data(as_text=True)
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no asset from another host"
+        for asset in re.findall(r"""(?:src|href)=["']([^"'#?]+\.(?:js|css))""", page):
+            relative = asset.removeprefix("./")
+            url = f"/v1/{relative}" if path == "/v1/docs" else f"/{relative}"
+            url = re.sub(r"/v1/\.\./", "/", url)
+            assert api.get(url).status_code == 200, f"{path} loads {asset}, which is not served"
+
+
+def test_every_answer_has_the_documented_shape(api) -> None:
+    def body(path: str, model: type, status: int = 200):  # noqa: ANN202
+        response = api.get(path, headers=KEY)
+        assert response.status_code == status, response.data
+        return model.model_validate_json(response.data)
+
+    assert [m.name for m in body("/v1/metrics", MetricList).metrics] == CATALOG
+    series = body("/v1/metrics/active_players?from=yesterday&to=today", SeriesResponse)
+    assert [(p.source, p.exact, p.run_id) for p in series.points] == [
+        ("batch", True, "run-7"),
+        ("realtime", False, None),
+    ]
+    assert series.points[0].as_of == "2026-11-18T10:06:40Z" and series.points[1].as_of == "2026-11-18T11:06:38Z"
+    distinct = body("/v1/metrics/active_players/distinct?from=yesterday&to=today", DistinctResponse)
+    assert distinct.sources == ["batch", "realtime"] and distinct.low <= 50 <= distinct.high
+    body("/v1/metrics/active_players?from=someday", ErrorResponse, 400)
+    body("/v1/metrics/nope", ErrorResponse, 404)
+    posted = api.post("/v1/events", data=b'{"events": [{"type": "x"}]}', headers=KEY)
+    assert Accepted.model_validate_json(posted.data).rejected[0].reason == "bad_player_id"
+
+
+def test_a_parameter_outside_the_schema_is_a_400_in_the_envelope_naming_it(api) -> None:
+    response = api.get("/v1/metrics/active_players?from=last-week", headers=KEY)
+    error = ErrorResponse.model_validate_json(response.data).error
+    assert response.status_code == 400 and error.code == "bad_request" and error.message.startswith("from:")
+    response = api.get(f"/v1/metrics/active_players_by_country?group={'x' * 65}", headers=KEY)
+    assert response.status_code == 400 and "group" in json.loads(response.data)["error"]["message"]
+    # A parameter the route does not take is named, not ignored (a typo would otherwise answer today)
+    response = api.get("/v1/metrics/active_players?form=yesterday", headers=KEY)
+    assert response.status_code == 400 and json.loads(response.data)["error"]["message"] == (
+        "unknown parameter 'form' for /v1/metrics/active_players: it takes from, to, group"
+    )
+
+
+schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", serve_app)
+
+
+@schema.hook("map_path_parameters")
+def catalog_names_half_the_time(ctx, path_parameters):  # noqa: ANN001, ANN201 - schemathesis' hook signature
+    """Random names are all unknown metrics: half of them become catalog names, chosen by the name's hash (so a
+    failing example shrinks the same way every run)."""
+    if path_parameters and "name" in path_parameters:
+        digest = hashlib.sha256(str(path_parameters["name"]).encode()).digest()
+        if digest[0] % 2 == 0:
+            path_parameters["name"] = CATALOG[digest[1] % len(CATALOG)]
+    return path_parameters
+
+
+@schema.parametrize()
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzzing_every_operation_finds_no_500_and_no_answer_outside_the_schema(case, api) -> None:
+    # Every check but "a schema-valid request is accepted": the schema cannot say that 2026-02-30 is no day, that
+    # `from` comes before `to` or that a range spans at most 400 days; those are 400s in the envelope, as documented.
+    case.call_and_validate(headers=KEY, excluded_checks=[positive_data_acceptance])

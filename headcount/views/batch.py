@@ -92,23 +92,10 @@ class DynamoBatchView:
         pk = keys.partition_key(metric, day)
         self._acquire(pk, run_id)
         try:
-            items = [_row_item(pk, r, run_id) for r in rows]
-            union = _union_of(rows)
-            if union is not None:  # what a range's union needs of the day, in one item
-                items.append({"pk": {"S": pk}, "sk": {"S": keys.union_sort_key(run_id)}, "sketch": {"B": union}})
+            items, publication = self.run_items(metric, day, rows, run_id)
             self._batch_write([{"PutRequest": {"Item": item}} for item in items])
-            cells = [(r.bucket, r.group, r.value) for r in rows]
-            self.ddb.put_item(
-                TableName=self.table,
-                Item={
-                    "pk": {"S": keys.publications_key(metric)},
-                    "sk": {"S": day},
-                    "run_id": {"S": run_id},
-                    "published_ms": {"N": str(int(self.clock() * 1000))},
-                    "cells": {"B": zlib.compress(orjson.dumps(cells))},  # a few KiB for hundreds of groups
-                },
-            )
-            # Only now can the rows of other runs go (earlier ones, or a crashed publish's): readers follow the marker.
+            self.ddb.put_item(TableName=self.table, Item=publication)
+            # Only now can the rows of other runs go (earlier ones, or a crashed publish's): readers follow the publication.
             stale = [
                 sk
                 for item in self._query(pk, projection="sk")
@@ -117,6 +104,23 @@ class DynamoBatchView:
             self._batch_write([{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for sk in stale])
         finally:
             self._release(pk, run_id)
+
+    def run_items(self, metric: str, day: str, rows: list[BatchRow], run_id: str) -> tuple[list[dict], dict]:
+        """A run's items for a day: its rows (and a distinct metric's union row), and its publication."""
+        pk = keys.partition_key(metric, day)
+        items = [_row_item(pk, r, run_id) for r in rows]
+        union = _union_of(rows)
+        if union is not None:  # what a range's union needs of the day, in one item
+            items.append({"pk": {"S": pk}, "sk": {"S": keys.union_sort_key(run_id)}, "sketch": {"B": union}})
+        publication = {
+            "pk": {"S": keys.publications_key(metric)},
+            "sk": {"S": day},
+            "run_id": {"S": run_id},
+            "published_ms": {"N": str(int(self.clock() * 1000))},
+            # every cell's value: a few KiB for hundreds of groups
+            "cells": {"B": zlib.compress(orjson.dumps([(r.bucket, r.group, r.value) for r in rows]))},
+        }
+        return items, publication
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
         """The publication first, then only its run's rows; a publish that replaced that run in between (its rows are
@@ -127,8 +131,7 @@ class DynamoBatchView:
             if publication is None:
                 return None
             items = self._query(pk, begins_with=f"{publication.run_id}{keys.SEP}")
-            rows = [_partial(item) for item in items]
-            rows = [r for r in rows if r.bucket != keys.UNION_BUCKET]
+            rows = [r for r in map(_partial, items) if r.bucket != keys.UNION_BUCKET]
             if len(rows) == len(publication.cells):
                 return rows
         raise PublishInProgress(f"{pk} changed under every read: a publish is replacing it")
@@ -324,7 +327,7 @@ def _publication(item: dict) -> Publication:
 def _partial(item: dict) -> Partial:
     _run_id, bucket, group = keys.split_batch_sort_key(item["sk"]["S"])
     sketch = bytes(item["sketch"]["B"]) if "sketch" in item else None
-    return Partial(bucket, group, int(item["value"]["N"]), sketch)
+    return Partial(bucket, group, int(item["value"]["N"]) if "value" in item else None, sketch)
 
 
 def _row_item(pk: str, row: BatchRow, run_id: str) -> dict:

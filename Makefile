@@ -13,7 +13,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export SCARF_ANALYTICS := false  # swagger-ui-dist's install script would report the download
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak clean
+.PHONY: run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json package-lock.json
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "headcount needs Python 3.11 or later (PY=...)")'
@@ -53,13 +53,16 @@ fmt: $(STAMP)
 synth: $(VENDORED)  ## the CloudFormation template `cdk deploy` would ship (cdk.out/), with cdk-nag's checks; no AWS account needed
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 npx cdk synth --quiet
 
-bench: bench-realtime bench-batch
+bench: bench-realtime bench-batch bench-api
 
 bench-realtime: $(VENDORED)
 	$(BIN)/python -m bench.realtime
 
 bench-batch: $(VENDORED)
 	$(BIN)/python -m bench.batch
+
+bench-api: $(VENDORED)  ## p50/p99 of every GET route over 31 and 365 days and of POST /v1/events, next to bare DynamoDB queries
+	$(BIN)/python -m bench.api
 
 bench-soak: $(VENDORED)  ## 10 minutes of traffic with kills and service faults: nothing lost, lag and memory flat
 	$(BIN)/python -m bench.soak

@@ -25,8 +25,10 @@ def config_for(state: Path) -> LocalConfig:
     )
 
 
-def start_up(state: Path) -> subprocess.Popen:
+def start_up(state: Path, **settings: str) -> subprocess.Popen:
+    """`settings`: more HEADCOUNT_* variables for the stack and its functions."""
     env = {**os.environ, **PORTS, "HEADCOUNT_STATE_DIR": str(state), "HEADCOUNT_BATCH_AT": "off", "HEADCOUNT_TZ": "UTC"}
+    env.update(settings)
     log = open(state / "up.log", "ab")  # noqa: SIM115 - the process holds it
     return subprocess.Popen([sys.executable, "-m", "headcount", "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
 

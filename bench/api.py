@@ -1,0 +1,209 @@
+"""API benchmark: `make bench-api` (or `.venv/bin/python -m bench.api [--requests N]`).
+
+Starts the local stack (4 shards) on ports of its own, folds a simulated game for yesterday and today (the real-time
+view), and publishes the days before today in the batch view (`--published-days`, default 1: yesterday, as after
+`make run`; 364 for a year), written as a run writes them: rows, a distinct metric's union row, the publication. Then, through the local API gateway, measures p50/p99 of each GET
+route over 31 and 365 days, grouped and ungrouped, and of `POST /v1/events` with 500 events, next to bare DynamoDB
+calls of the same items in the same run: the Query of the range's publications, and the Query of today's real-time
+items of the metric. Targets on this machine: p99 <= 50 ms for every 31-day GET, <= 200 ms for 365 days.
+
+moto's Query looks at every item of the table (real DynamoDB reads only the partition), so on moto every Query costs
+more as the table grows: with a year published, the bare Query is what bounds the route, and the ratio tells our
+share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+PORTS = {"moto_port": 60566, "kinesis_port": 60567, "api_port": 60080}
+COMMAND = "make bench-api  # = .venv/bin/python -m bench.api"
+COUNTRIES = [f"C{i:02d}" for i in range(30)]
+
+
+def timed(work, n: int) -> list[float]:  # noqa: ANN001
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def p(times: list[float], q: float) -> float:
+    return statistics.quantiles(times, n=100, method="inclusive")[int(q) - 1] if len(times) > 1 else times[0]
+
+
+def get(port: int, path: str, body: bytes | None = None) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=body, headers={"x-api-key": "local-dev-key"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - 127.0.0.1
+        return json.loads(response.read())
+
+
+def prefill(today: datetime, days: int) -> int:
+    """Publish `days` days before today as the nightly job would, written in bulk: rows, union rows, publications."""
+    from headcount import names
+    from headcount.core import sketches
+    from headcount.views.batch import BatchRow, DynamoBatchView
+
+    view = DynamoBatchView(names.BATCH_TABLE)
+    players = sketches.new_sketch(14)
+    sketches.update_all(players, (f"p-{i}" for i in range(20_000)))
+    country = sketches.new_sketch(12)
+    sketches.update_all(country, (f"p-{i}" for i in range(700)))
+    players_b, country_b = sketches.encode(players), sketches.encode(country)
+    items: list[dict] = []
+    for n in range(1, days + 1):
+        day = (today - timedelta(days=n)).date().isoformat()
+        run = f"bench-{day}"
+        rows = {
+            "active_players": [BatchRow("active_players", day, day, "", 20_000, players_b)],
+            "active_players_by_country": [
+                BatchRow("active_players_by_country", day, day, c, 700, country_b) for c in COUNTRIES
+            ],
+            "matches_played": [BatchRow("matches_played", day, day, "", 41_000, None)],
+            "ad_impressions": [
+                BatchRow("ad_impressions", day, f"{day}T{h:02d}:00+00:00", "", 900 + h, None) for h in range(24)
+            ],
+        }
+        for metric, metric_rows in rows.items():
+            run_items, publication = view.run_items(metric, day, metric_rows, run)
+            items += [*run_items, publication]
+    chunks = [items[i : i + 25] for i in range(0, len(items), 25)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda chunk: view._batch_write([{"PutRequest": {"Item": i}} for i in chunk]), chunks))  # noqa: SLF001
+    return len(items)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=60, help="requests per route and range")
+    parser.add_argument("--events", type=int, default=40_000, help="simulated events for yesterday and today")
+    parser.add_argument("--published-days", type=int, default=1, help="days before today in the batch view")
+    args = parser.parse_args()
+
+    from headcount import names
+    from headcount.core.buckets import day_bounds_ms, local_date
+    from headcount.local.config import LocalConfig
+    from headcount.local.shards import wait_caught_up
+    from headcount.local.simulator import simulate
+    from headcount.local.stack import LocalStack
+    from headcount.local.workers import WorkerSettings
+    from headcount.views.aws import client
+    from headcount.views.catalog_file import load_catalog
+    from headcount.views.stream import Producer, send
+
+    reproduce = f"{COMMAND} --requests {args.requests} --events {args.events} --published-days {args.published_days}"
+    print(f"reproduce with: {reproduce}", flush=True)
+    state = Path(tempfile.mkdtemp(prefix="headcount-bench-api-"))
+    config = LocalConfig(state_dir=state, **PORTS)
+    env = {"HEADCOUNT_TZ": "UTC", "HEADCOUNT_BATCH_AT": "off", "POWERTOOLS_METRICS_DISABLED": "true"}
+    os.environ.update(env)
+    with LocalStack(WorkerSettings(config, environment=env)) as stack:
+        port = config.api_port
+        now = datetime.now(UTC)
+        now_ms = int(now.timestamp() * 1000)
+        today = local_date(now_ms, "UTC")
+        start_ms, _ = day_bounds_ms(today - timedelta(days=1), "UTC")
+        sim = simulate(load_catalog(), "UTC", start_ms, now_ms, args.events, seed=3)
+        producer = Producer(client("kinesis"))
+        send(sim.records, producer)
+        wait_caught_up(config, producer.last_sequence, "fold", timeout=600)
+        started = time.monotonic()
+        written = prefill(now, args.published_days)
+        print(
+            f"published {args.published_days} day(s) before today ({written:,} items) in "
+            f"{time.monotonic() - started:.0f} s",
+            flush=True,
+        )
+        print(f"stack: {stack.endpoints()['api']}, 4 shards; {args.requests} requests per line\n", flush=True)
+
+        ddb = client("dynamodb")
+        lines: list[tuple[str, list[float], float, float | None]] = []  # label, times, bare p50, target
+
+        def bare_publications(metric: str, days: int) -> list[float]:
+            first = (today - timedelta(days=days - 1)).isoformat()
+
+            def query() -> None:
+                pages = ddb.get_paginator("query").paginate(
+                    TableName=names.BATCH_TABLE,
+                    KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+                    ExpressionAttributeValues={":pk": {"S": metric}, ":a": {"S": first}, ":b": {"S": str(today)}},
+                )
+                sum(len(page["Items"]) for page in pages)
+
+            return timed(query, args.requests)
+
+        bare_today = {
+            metric: timed(
+                lambda m=metric: ddb.query(
+                    TableName=names.REALTIME_TABLE,
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": {"S": f"{m}#{today}"}},
+                ),
+                args.requests,
+            )
+            for metric in ("active_players", "active_players_by_country", "matches_played", "ad_impressions")
+        }
+        for days in (31, 365):
+            first = today - timedelta(days=days - 1)
+            target = 50.0 if days == 31 else 200.0
+            routes = [
+                ("active_players", f"/v1/metrics/active_players?from={first}&to=today"),
+                ("active_players_by_country", f"/v1/metrics/active_players_by_country?from={first}&to=today"),
+                ("active_players_by_country", f"/v1/metrics/active_players_by_country?from={first}&to=today&group=C07"),
+                ("matches_played", f"/v1/metrics/matches_played?from={first}&to=today"),
+                ("ad_impressions", f"/v1/metrics/ad_impressions?from={first}&to=today"),
+                ("active_players", f"/v1/metrics/active_players/distinct?from={first}&to=today"),
+                ("active_players_by_country", f"/v1/metrics/active_players_by_country/distinct?from={first}&to=today"),
+                (
+                    "active_players_by_country",
+                    f"/v1/metrics/active_players_by_country/distinct?from={first}&to=today&group=C07",
+                ),
+            ]
+            for metric, path in routes:
+                bare = statistics.median(bare_publications(metric, days)) + statistics.median(bare_today[metric])
+                first_ms = timed(lambda path=path: get(port, path), 1)[0]  # cold: sketches not yet in memory
+                times = timed(lambda path=path: get(port, path), args.requests)
+                lines.append(
+                    (
+                        f"GET {path.replace(str(first), f'<{days} days ago>')} (first {first_ms:.0f} ms)",
+                        times,
+                        bare,
+                        target,
+                    )
+                )
+        events = [
+            {"type": "match_end", "player_id": f"bench-{i}", "ts": now_ms, "event_id": f"bench-{i}"} for i in range(500)
+        ]
+        body = json.dumps({"events": events}).encode()
+        post = timed(lambda: get(port, "/v1/events", body), max(10, args.requests // 3))
+        lines.append(("POST /v1/events (500 events)", post, statistics.median(bare_today["matches_played"]), None))
+
+        print(f"{'route':<104} {'p50 ms':>7} {'p99 ms':>7} {'bare ms':>8} {'ratio':>6}  target")
+        failed = 0
+        for label, times, bare, target in lines:
+            p50, p99 = statistics.median(times), p(times, 99)
+            verdict = "" if target is None else (f"p99 <= {target:.0f}: " + ("ok" if p99 <= target else "MISSED"))
+            failed += bool(target is not None and p99 > target)
+            print(f"{label:<104} {p50:>7.1f} {p99:>7.1f} {bare:>8.1f} {p50 / bare:>6.1f}  {verdict}")
+        print(
+            "\nbare ms: one Query of the range's publications (batch view) plus one of today's real-time items of the "
+            "metric, bare boto3 on the same moto in the same run; ratio = route p50 / bare ms. "
+            f"{failed} target(s) missed.\nreproduce with: {reproduce}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -9,14 +9,16 @@ are kept in memory until a republish names another run.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
 from headcount.core import buckets as bk
 from headcount.core.catalog import Catalog, Granularity, Kind, Metric
-from headcount.core.freshness import Freshness, freshness
+from headcount.core.freshness import Freshness, ShardStatus, freshness
 from headcount.core.merge import Partial, Point, Stamp, distinct_over, merge_day
 from headcount.logic.errors import BadRequest, UnknownMetric
 from headcount.views.batch import BatchView, Publication, PublishInProgress, RunReplaced
@@ -24,6 +26,7 @@ from headcount.views.realtime import RealtimeStore
 
 MAX_RANGE_DAYS = 400
 READS_AT_ONCE = 8
+STATUSES_MAX_AGE_S = 1.0  # the shards' statuses, read at most once a second: as_of may be a second older than it could
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,13 @@ class MetricsService:
         tz: str,
         open_shards: Callable[[], Collection[str] | None] = lambda: None,
         stale_after_ms: int = 60_000,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.catalog, self.realtime, self.batch, self.tz = catalog, realtime, batch, tz
-        self.open_shards, self.stale_after_ms = open_shards, stale_after_ms
+        self.open_shards, self.stale_after_ms, self.monotonic = open_shards, stale_after_ms, monotonic
         self._pool = ThreadPoolExecutor(READS_AT_ONCE, thread_name_prefix="reads")
+        self._statuses: tuple[float, Future[list[ShardStatus]]] | None = None
+        self._statuses_lock = threading.Lock()
 
     def list_metrics(self) -> list[Metric]:
         return list(self.catalog.metrics)
@@ -124,7 +130,8 @@ class MetricsService:
             pieces += chosen
             sources |= {"realtime"} if chosen else set()
         stamps = [read.stamp(day, self.tz) for day in bk.days(first, last)]
-        oldest = min((s.as_of_ms for s in stamps if s.as_of_ms is not None), default=None)
+        known = [s.as_of_ms for s in stamps if s.as_of_ms is not None]
+        oldest = min(known) if len(known) == len(stamps) else None  # a day that cannot say makes the whole unknown
         stamp = Stamp(oldest, any(s.stale for s in stamps))
         # Exact only when the answer is one exact batch cell: one day of a daily metric, ungrouped or for one group.
         # Anything wider (several days, hours or groups, where one player can appear in several cells) is the union of
@@ -145,7 +152,7 @@ class MetricsService:
         Today is read in the first round too when it is in the range (the batch layer never publishes it)."""
         today = bk.local_date(now_ms, self.tz)
         publications = self._pool.submit(self.batch.publications, metric.name, first.isoformat(), last.isoformat())
-        statuses = self._pool.submit(self.realtime.shard_statuses)
+        statuses = self._shard_statuses()
         early = (
             {today.isoformat(): self._pool.submit(self._realtime_day, metric, today)} if first <= today <= last else {}
         )
@@ -159,6 +166,18 @@ class MetricsService:
         late = {day: self._pool.submit(self._realtime_day, metric, date.fromisoformat(day)) for day in wanted}
         realtime = {day: future.result() for day, future in {**early, **late}.items() if day in fresh.days}
         return RangeRead(published, fresh, realtime)
+
+    def _shard_statuses(self) -> Future[list[ShardStatus]]:
+        """The statuses being read or read within the last second (a dashboard asks for several metrics at once)."""
+        with self._statuses_lock:
+            now = self.monotonic()
+            if self._statuses is None or now - self._statuses[0] >= STATUSES_MAX_AGE_S or self._failed(self._statuses):
+                self._statuses = (now, self._pool.submit(self.realtime.shard_statuses))
+            return self._statuses[1]
+
+    @staticmethod
+    def _failed(cached: tuple[float, Future[list[ShardStatus]]]) -> bool:
+        return cached[1].done() and cached[1].exception() is not None
 
     def _realtime_day(self, metric: Metric, day: date) -> list[Partial]:
         items = self.realtime.day_items(metric.name, day.isoformat())

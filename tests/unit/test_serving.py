@@ -1,0 +1,91 @@
+"""The serving read path on in-memory views: which reads a range costs, and how fresh its points say they are."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from headcount.core import sketches
+from headcount.logic.serving import MetricsService
+from headcount.views.batch import BatchRow, InMemoryBatchView
+from headcount.views.catalog_file import load_catalog
+from headcount.views.realtime import InMemoryRealtimeStore, ItemKey, RealtimeItem
+
+NOW_MS = 1_795_000_000_000  # 2026-11-18T11:06:40Z
+TODAY, YESTERDAY = "2026-11-18", "2026-11-17"
+
+
+class CountingStore(InMemoryRealtimeStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    def day_items(self, metric: str, day: str) -> list[RealtimeItem]:
+        self.reads.append(day)
+        return super().day_items(metric, day)
+
+    def shard_statuses(self):  # noqa: ANN201
+        self.reads.append("statuses")
+        return super().shard_statuses()
+
+
+def service(clock: list[float]) -> tuple[MetricsService, CountingStore, InMemoryBatchView]:
+    store, batch = CountingStore(), InMemoryBatchView(clock=lambda: NOW_MS / 1000 - 7200)
+    return MetricsService(load_catalog(), store, batch, "UTC", monotonic=lambda: clock[0]), store, batch
+
+
+def test_a_year_reads_the_publications_once_and_only_the_real_time_days_that_hold_items() -> None:
+    clock = [0.0]
+    svc, store, batch = service(clock)
+    batch.publish("matches_played", YESTERDAY, [BatchRow("matches_played", YESTERDAY, YESTERDAY, "", 7, None)], "r1")
+    store.add_days("shardId-0", {TODAY, YESTERDAY, "2026-11-10"}, set())
+    store.advance("shardId-0", NOW_MS - 3_000, 500)
+    store.write(RealtimeItem(ItemKey("matches_played", TODAY, "", "shardId-0"), 1, count=4), None, 0)
+    store.write(RealtimeItem(ItemKey("matches_played", YESTERDAY, "", "shardId-0"), 1, count=6), None, 0)
+    series = svc.series("matches_played", "2025-11-19", "today", None, NOW_MS)
+    assert len(series.points) == 365
+    # Yesterday is published (its real-time items are not read); 2026-11-10 is listed by the shard, so it is read
+    assert sorted(store.reads) == ["2026-11-10", TODAY, "statuses"]
+    by_day = {p.bucket: p for p in series.points}
+    assert (by_day[YESTERDAY].value, by_day[YESTERDAY].source, by_day[YESTERDAY].stamp.run_id) == (7, "batch", "r1")
+    assert by_day[YESTERDAY].stamp.as_of == "2026-11-18T09:06:40Z"  # its run's publication
+    assert (by_day[TODAY].value, by_day[TODAY].stamp.as_of) == (4, "2026-11-18T11:06:37Z")  # the shard's watermark
+    assert by_day["2026-01-01"].source == "none" and by_day["2026-01-01"].stamp.as_of == "2026-11-18T11:06:37Z"
+
+
+def test_the_statuses_are_read_at_most_once_a_second() -> None:
+    clock = [100.0]
+    svc, store, _ = service(clock)
+    store.add_days("shardId-0", {TODAY}, set())
+    store.advance("shardId-0", NOW_MS - 3_000, 500)
+    for _ in range(3):
+        svc.series("active_players", "today", None, None, NOW_MS)
+    assert store.reads.count("statuses") == 1
+    store.advance("shardId-0", NOW_MS - 1_000, 500)
+    clock[0] += 1.0
+    assert svc.series("active_players", "today", None, None, NOW_MS).points[0].stamp.as_of == "2026-11-18T11:06:39Z"
+    assert store.reads.count("statuses") == 2
+
+
+def test_a_range_distinct_unions_the_published_days_and_the_real_time_ones() -> None:
+    svc, store, batch = service([0.0])
+
+    def sketch(players: range) -> bytes:
+        s = sketches.new_sketch(14)
+        sketches.update_all(s, (f"p-{i}" for i in players))
+        return sketches.encode(s)
+
+    batch.publish(
+        "active_players",
+        YESTERDAY,
+        [BatchRow("active_players", YESTERDAY, YESTERDAY, "", 300, sketch(range(300)))],
+        "r1",
+    )
+    store.add_days("shardId-0", {TODAY}, set())
+    store.write(
+        RealtimeItem(ItemKey("active_players", TODAY, "", "shardId-0"), 1, sketch=sketch(range(200, 500))), None, 0
+    )
+    answer = svc.distinct("active_players", "yesterday", "today", None, NOW_MS)
+    assert answer.sources == ["batch", "realtime"] and not answer.exact and answer.low <= 500 <= answer.high
+    assert answer.stamp.as_of is None  # no shard has reported a watermark: nothing says how fresh today is
+    one_day = svc.distinct("active_players", "yesterday", None, None, NOW_MS)
+    assert (one_day.value, one_day.exact, one_day.first) == (300, True, date(2026, 11, 17))

@@ -13,10 +13,14 @@ import sys
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from headcount.local.config import LocalConfig
 from headcount.local.shards import wait_caught_up
 from headcount.settings import Settings
+
+if TYPE_CHECKING:
+    from headcount.local.simulator import Simulation
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -31,7 +35,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sim.add_argument("--events", type=int, default=100_000)
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--wait", action="store_true", help="wait until the fold has applied everything sent")
-    sim.set_defaults(run=lambda args, config: simulate_command(config, args.events, args.seed, args.wait))
+    sim.add_argument(
+        "--via-api", action="store_true", help="post the events to the local API (POST /v1/events) as a game would"
+    )
+    sim.set_defaults(run=lambda args, config: simulate_command(config, args.events, args.seed, args.wait, args.via_api))
     replay = commands.add_parser(
         "replay", help="give the real-time view back the batches the fold gave up (the on-failure queue)"
     )
@@ -75,9 +82,15 @@ def replay_command(config: LocalConfig) -> int:
     return 0
 
 
-def simulate_command(config: LocalConfig, events: int, seed: int, wait: bool) -> int:
+def simulate_command(config: LocalConfig, events: int, seed: int, wait: bool, via_api: bool = False) -> int:
+    from headcount.local.api_client import ApiError
+
     config.apply_aws_environment()
-    run_simulate(config, events, seed, wait=wait)
+    try:
+        run_simulate(config, events, seed, wait=wait, via_api=via_api)
+    except ApiError as exc:
+        print(f"headcount simulate: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -176,7 +189,10 @@ def _demo(config: LocalConfig, events: int, serve: bool) -> int:
     return 0
 
 
-def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dict[str, int]:
+def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool, via_api: bool = False) -> dict[str, int]:
+    """Simulate, write the truth, send the records to the stream (or post them to the API); with `wait`, until the
+    fold has applied them. The last sequence number each shard took (through the API: the shards' ends after the
+    last answer, known only with `wait`)."""
     from headcount.core.buckets import day_bounds_ms, local_date
     from headcount.local.simulator import simulate
     from headcount.settings import Settings
@@ -198,6 +214,8 @@ def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dic
         flush=True,
     )
 
+    if via_api:
+        return _post_simulation(config, sim, wait)
     producer = Producer(client("kinesis"))
     step = max(1, len(sim.records) // 10)
     marks = iter(range(step, len(sim.records) + step, step))
@@ -214,6 +232,50 @@ def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool) -> dic
     if wait:
         wait_caught_up(config, producer.last_sequence)
     return producer.last_sequence
+
+
+def _post_simulation(config: LocalConfig, sim: Simulation, wait: bool) -> dict[str, int]:
+    """The simulated records through the front door, `POST /v1/events`, as game clients send them."""
+    from headcount import names
+    from headcount.local.api_client import ApiUnavailable, EventSender, api_events
+    from headcount.local.shards import CheckpointStore, stream_ends
+
+    base_url = f"http://127.0.0.1:{config.api_port}"
+    try:
+        urllib.request.urlopen(f"{base_url}/v1/health", timeout=10).close()  # noqa: S310 - 127.0.0.1 only
+    except OSError as exc:
+        raise ApiUnavailable(f"no API on {base_url} ({exc}): is `headcount up` running?") from None
+    events = api_events(sim.records)
+    total = len(events.values)
+    print(
+        f"posting {total:,} events to {base_url}/v1/events (the {events.as_strings} malformed records that are not JSON "
+        "go as JSON strings, which the API rejects as not_object)",
+        flush=True,
+    )
+    step = max(1, total // 10)
+    next_mark = [step]
+
+    def progress(done: int) -> None:  # called under the sender's lock
+        if done >= next_mark[0]:
+            print(f"  posted {done:,}/{total:,} events", flush=True)
+            next_mark[0] = (done // step + 1) * step
+
+    report = EventSender(base_url, Settings().api_key, progress=progress).send(events.values)
+    print(report.summary(), flush=True)
+    if report.accepted != sim.valid + sim.duplicates:
+        print(
+            f"  note: the API accepted {report.accepted:,} of the simulation's {sim.valid + sim.duplicates:,} valid "
+            f"events (re-sent duplicates included; {report.unconfirmed:,} unconfirmed): the real-time numbers may "
+            f"differ from {config.state_dir / 'truth.json'}",
+            flush=True,
+        )
+    if not wait:
+        return {}
+    # The answers hold no sequence numbers: every accepted event is in the stream once its answer came, so wait for
+    # each shard's last record now (read from where the fold is to the end).
+    ends = stream_ends(names.STREAM, CheckpointStore(config.checkpoint_dir, "fold").positions())
+    wait_caught_up(config, ends)
+    return ends
 
 
 def api_get(config: LocalConfig, path: str) -> dict:

@@ -139,6 +139,32 @@ def _finished(checkpoints: CheckpointStore, shard_id: str) -> bool:
     return bool(checkpoint and checkpoint.finished)
 
 
+def stream_ends(stream: str, after: dict[str, int] | None = None) -> dict[str, int]:
+    """The sequence number of each shard's last record now (shards without a record left out), for `wait_caught_up`
+    when the records were put by someone else (the API answers no sequence numbers). Kinesis has no call that says it
+    (ListShards gives only a closed shard's end; a LATEST iterator has no number), so each shard is read from `after`
+    (a consumer's checkpoint positions: only what it has not read yet) or its start, to its end."""
+    kinesis, after = client("kinesis"), after or {}
+    ends: dict[str, int] = {}
+    for shard in list_shards(stream):
+        shard_id = shard["ShardId"]
+        start = after.get(shard_id)
+        if start is not None:
+            kwargs = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": str(start)}
+            ends[shard_id] = start
+        else:
+            kwargs = {"ShardIteratorType": "TRIM_HORIZON"}
+        iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard_id, **kwargs)["ShardIterator"]
+        while iterator:
+            response = kinesis.get_records(ShardIterator=iterator, Limit=10000)
+            if response["Records"]:
+                ends[shard_id] = int(response["Records"][-1]["SequenceNumber"])
+            elif not response.get("MillisBehindLatest"):
+                break  # at the shard's tip
+            iterator = response.get("NextShardIterator")
+    return ends
+
+
 def wait_caught_up(
     config: LocalConfig, last_sequence: dict[str, int], consumer: str = "fold", timeout: float = 600
 ) -> None:

@@ -140,6 +140,7 @@ def run_up(config: LocalConfig) -> int:
 def _print_up(config: LocalConfig, stack) -> None:  # noqa: ANN001 - LocalStack, imported lazily
     endpoints = stack.endpoints()
     print(f"headcount is up: API {endpoints['api']} (x-api-key: {Settings().api_key})")
+    print(f"  dashboard {endpoints['api']}/   API documentation {endpoints['api']}/v1/docs")
     print(f"  Kinesis {endpoints['kinesis']} stream {endpoints['stream']}; DynamoDB and SQS {endpoints['aws']}")
     if stack.republished.days:
         days = len(stack.republished.days)
@@ -292,11 +293,13 @@ def print_report(config: LocalConfig) -> None:
         return api_get(config, f"/v1/metrics/{metric}?from={day}&to={day}")["points"][0]
 
     def describe(point: dict) -> str:
+        fresh = f"as of {point['as_of']}" if point.get("as_of") else "freshness unknown"
+        fresh += ", BEHIND: a shard's fold lags" if point.get("stale") else ""
         if point["exact"]:
-            return f"{point['value']:,} (exact, {point['source']})"
+            return f"{point['value']:,} (exact, {point['source']} run {point.get('run_id')}, {fresh})"
         if point["low"] == point["high"]:
-            return f"{point['value']:,} ({point['source']})"
-        return f"{point['value']:,} (95 % between {point['low']:,} and {point['high']:,}, {point['source']})"
+            return f"{point['value']:,} ({point['source']}, {fresh})"
+        return f"{point['value']:,} (95 % between {point['low']:,} and {point['high']:,}, {point['source']}, {fresh})"
 
     print()
     print(f"unique players yesterday: {describe(one('active_players', 'yesterday'))}")
@@ -310,4 +313,5 @@ def print_report(config: LocalConfig) -> None:
         f"unique players yesterday and today together: {week['value']:,} "
         f"(95 % between {week['low']:,} and {week['high']:,})"
     )
-    print(f"API: http://127.0.0.1:{config.api_port}/v1/metrics (header x-api-key)")
+    base = f"http://127.0.0.1:{config.api_port}"
+    print(f"dashboard: {base}/   API: {base}/v1/metrics (header x-api-key), documented at {base}/v1/docs")

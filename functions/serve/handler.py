@@ -4,6 +4,7 @@ dashboard and the API's own documentation."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import time
 from functools import cache, lru_cache
@@ -17,10 +18,10 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn,
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from headcount.logic.errors import BadRequest, TooLarge, UnknownMetric
-from headcount.logic.ingest import accept_events
+from headcount.logic.ingest import PutMarks, accept_events
 from headcount.logic.serving import MetricsService
 from headcount.logic.static import is_public, static_file
 from headcount.observability import logger, metrics, report_posted, report_request, tracer
@@ -77,8 +78,10 @@ def _runtime() -> tuple[Settings, MetricsService]:
 
 
 @lru_cache(maxsize=1)
-def _producer() -> Producer:
-    return Producer(client("kinesis", call_budget_s=PUT_CALL_BUDGET_S), _runtime()[0].stream)
+def _producer() -> tuple[Producer, PutMarks]:
+    settings, service = _runtime()
+    producer = Producer(client("kinesis", call_budget_s=PUT_CALL_BUDGET_S), settings.stream)
+    return producer, PutMarks(service.realtime, int(settings.put_mark_every_s * 1000))
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -167,8 +170,12 @@ def post_events():
     # Leave the function time to answer which events are in: API Gateway gives up at 29 s, the function at its timeout.
     seconds_left = app.lambda_context.get_remaining_time_in_millis() / 1000 - POST_ANSWER_MARGIN_S
     deadline = time.monotonic() + max(1.0, seconds_left)
-    result = accept_events(body, _received_ms(), _producer(), deadline)
+    producer, marks = _producer()
+    before = dict(producer.last_sequence)
+    result = accept_events(body, _received_ms(), producer, deadline)
     report_posted(result)
+    with contextlib.suppress(BotoCoreError, ClientError):  # a hint for freshness, never a reason to fail the answer
+        marks.note([s for s, seq in producer.last_sequence.items() if before.get(s) != seq], _received_ms())
     return _json(orjson.dumps(result))
 
 

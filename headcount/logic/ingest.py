@@ -11,13 +11,14 @@ count it twice in real time, and once in the nightly counts when it has an event
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import orjson
 
 from headcount.core.events import Reason, Rejection, parse_event, repeats_a_key
 from headcount.logic.errors import BadRequest, TooLarge
+from headcount.views.realtime import RealtimeStore
 from headcount.views.stream import StreamUnavailable, put_with_retries
 
 MAX_EVENTS = 500
@@ -119,3 +120,19 @@ def _undelivered(index: int, unanswered: bool) -> RejectedEvent:
         detail = "the stream did not answer: it may hold it; resent, it may count twice until the nightly counts"
         return RejectedEvent(index, STREAM_UNCONFIRMED, detail)
     return RejectedEvent(index, STREAM_THROTTLED, "the stream refused it; send it again")
+
+
+@dataclass
+class PutMarks:
+    """When this function last noted putting records into each shard, so that it notes it at most every `every_ms`:
+    readers tell a shard whose fold stopped (records put well after its watermark) from an idle one."""
+
+    store: RealtimeStore
+    every_ms: int = 30_000
+    noted: dict[str, int] = field(default_factory=dict)
+
+    def note(self, shards: Iterable[str], put_ms: int) -> None:
+        for shard in shards:
+            if put_ms - self.noted.get(shard, -self.every_ms) >= self.every_ms:
+                self.store.note_put(shard, put_ms)
+                self.noted[shard] = put_ms

@@ -157,7 +157,7 @@ class MetricsService:
             {today.isoformat(): self._pool.submit(self._realtime_day, metric, today)} if first <= today <= last else {}
         )
         published = publications.result()
-        fresh = freshness(statuses.result(), self.open_shards(), self.stale_after_ms)
+        fresh = freshness(statuses.result(), self.open_shards(), self.stale_after_ms, now_ms)
         wanted = [
             d.isoformat()
             for d in bk.days(first, last)

@@ -9,7 +9,7 @@ its watermark (every record of the shard that arrived before it is applied), whi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from botocore.exceptions import ClientError
@@ -68,6 +68,9 @@ class RealtimeStore(Protocol):
 
     def advance(self, shard_id: str, watermark_ms: int, lag_ms: int) -> None:
         """Move the shard's watermark forward (never back: an older invocation's report is ignored)."""
+
+    def note_put(self, shard_id: str, put_ms: int) -> None:
+        """The API put records into the shard at `put_ms` or later (never moves back)."""
 
     def shard_statuses(self) -> list[ShardStatus]: ...
 
@@ -160,6 +163,19 @@ class DynamoRealtimeStore:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
+    def note_put(self, shard_id: str, put_ms: int) -> None:
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_status_key(shard_id),
+                UpdateExpression="SET put_ms = :p",
+                ConditionExpression="attribute_not_exists(put_ms) OR put_ms < :p",
+                ExpressionAttributeValues={":p": {"N": str(put_ms)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def shard_statuses(self) -> list[ShardStatus]:
         pages = self.ddb.get_paginator("query").paginate(
             TableName=self.table,
@@ -203,7 +219,12 @@ class InMemoryRealtimeStore:
     def advance(self, shard_id: str, watermark_ms: int, lag_ms: int) -> None:
         status = self.statuses.get(shard_id) or ShardStatus(shard_id, None, 0, frozenset())
         if status.watermark_ms is None or status.watermark_ms <= watermark_ms:
-            self.statuses[shard_id] = ShardStatus(shard_id, watermark_ms, lag_ms, status.days)
+            self.statuses[shard_id] = replace(status, watermark_ms=watermark_ms, lag_ms=lag_ms)
+
+    def note_put(self, shard_id: str, put_ms: int) -> None:
+        status = self.statuses.get(shard_id) or ShardStatus(shard_id, None, 0, frozenset())
+        if status.put_ms is None or status.put_ms < put_ms:
+            self.statuses[shard_id] = replace(status, put_ms=put_ms)
 
     def shard_statuses(self) -> list[ShardStatus]:
         return list(self.statuses.values())
@@ -219,6 +240,7 @@ def _status(attrs: dict) -> ShardStatus:
         int(attrs["watermark"]["N"]) if "watermark" in attrs else None,
         int(attrs["lag"]["N"]) if "lag" in attrs else 0,
         frozenset(attrs["days"]["SS"]) if "days" in attrs else frozenset(),
+        int(attrs["put_ms"]["N"]) if "put_ms" in attrs else None,
     )
 
 

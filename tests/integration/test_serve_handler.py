@@ -118,16 +118,17 @@ def test_realtime_shards_are_merged_and_buckets_are_dense(aws):
     ]
 
 
-def test_a_real_time_day_says_it_is_behind_when_a_shard_lags_the_others(aws):
+def test_a_real_time_day_says_it_is_behind_when_records_put_into_a_shard_wait_past_the_threshold(aws):
     tz = Settings().tz
     today, yesterday = local_date(NOW_MS, tz), local_date(NOW_MS - 86_400_000, tz)
     store = DynamoRealtimeStore(Settings().realtime_table)
     for shard, n in (("shardId-0", 1), ("shardId-1", 2)):
         store.add_days(shard, {today.isoformat(), yesterday.isoformat()}, set())
         store.write(RealtimeItem(ItemKey("matches_played", today.isoformat(), "", shard), n, count=n), None, 0)
-    # Given shard 1's fold stopped 5 minutes ago (past the 60 s threshold) while shard 0 goes on
+    # Given shard 1's fold stopped 5 minutes ago while the API kept putting records into it (threshold: 60 s)
     store.advance("shardId-0", NOW_MS - 1_000, 800)
     store.advance("shardId-1", NOW_MS - 300_000, 800)
+    store.note_put("shardId-1", NOW_MS - 20_000)
     status, body = get("/v1/metrics/matches_played?from=yesterday&to=today")
     by_day = {p["bucket"]: p for p in body["points"]}
     # Then today is stale, as of shard 1's watermark; yesterday ended before it, so it is not behind
@@ -138,10 +139,29 @@ def test_a_real_time_day_says_it_is_behind_when_a_shard_lags_the_others(aws):
     assert body["stale"] is True and body["as_of"] == "2026-11-18T11:01:40Z"
     # And once it has caught up, nothing is behind (a second later: a function reads the statuses once a second)
     store.advance("shardId-1", NOW_MS - 2_000, 900)
-    service = _service()
-    service._statuses = None  # the second has passed
+    _service()._statuses = None  # the second has passed
     status, body = get("/v1/metrics/matches_played?from=today")
     assert body["points"][0]["stale"] is False and body["points"][0]["as_of"] == "2026-11-18T11:06:38Z"
+
+
+def test_an_idle_shard_is_not_behind_however_old_its_watermark(aws):
+    today = local_date(NOW_MS, Settings().tz).isoformat()
+    store = DynamoRealtimeStore(Settings().realtime_table)
+    store.add_days("shardId-0", {today}, set())
+    store.advance("shardId-0", NOW_MS - 3_600_000, 900)  # its last records, an hour ago, all applied
+    store.note_put("shardId-0", NOW_MS - 3_600_500)
+    point = get("/v1/metrics/matches_played?from=today")[1]["points"][0]
+    assert (point["stale"], point["as_of"]) == (False, "2026-11-18T10:06:40Z")
+
+
+def test_posting_notes_the_shards_that_took_records(aws):
+    from headcount.local import resources
+
+    resources.create_stream(2)
+    status, body = post("/v1/events", {"events": [{"type": "match_end", "player_id": "p-1", "ts": NOW_MS}]})
+    assert body["accepted"] == 1
+    [status] = DynamoRealtimeStore(Settings().realtime_table).shard_statuses()
+    assert status.put_ms == NOW_MS and status.watermark_ms is None
 
 
 def test_a_published_batch_day_wins_and_is_exact(aws):

@@ -17,9 +17,11 @@ from tests.stack_process import wait_healthy
 
 @pytest.fixture
 def quick_stack(tmp_path):
-    """The stack with a 3 s staleness threshold and watermarks written every 0.5 s (defaults: 60 s and 5 s)."""
+    """The stack with a 3 s staleness threshold, watermarks and put marks written every 0.5 s (defaults: 60, 5, 30 s)."""
     config = config_for(tmp_path)
-    up = start_up(tmp_path, HEADCOUNT_STALE_AFTER_S="3", HEADCOUNT_WATERMARK_EVERY_S="0.5")
+    up = start_up(
+        tmp_path, HEADCOUNT_STALE_AFTER_S="3", HEADCOUNT_WATERMARK_EVERY_S="0.5", HEADCOUNT_PUT_MARK_EVERY_S="0.5"
+    )
     try:
         wait_healthy(config, up, tmp_path)
         yield config

@@ -4,7 +4,6 @@ their API calls carry the key the user typed)."""
 from __future__ import annotations
 
 import mimetypes
-from functools import lru_cache
 from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response
@@ -23,12 +22,16 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.rstrip("/") in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-@lru_cache(maxsize=64)
+_FILES: dict[str, str] = {}  # the folder's files a function has read (a handful; they do not change under it)
+
+
 def _read(relative: str) -> str | None:
-    path = (DASHBOARD / relative).resolve()
-    if DASHBOARD.resolve() not in path.parents or not path.is_file():
-        return None  # outside the folder (`..`) or absent
-    return path.read_text()  # text, not bytes: API Gateway REST would pass base64 through unless told binary types
+    if relative not in _FILES:
+        path = (DASHBOARD / relative).resolve()
+        if DASHBOARD.resolve() not in path.parents or not path.is_file():
+            return None  # outside the folder (`..`) or absent (not remembered: `make` may copy it in)
+        _FILES[relative] = path.read_text()  # text: API Gateway REST would pass base64 through unless told binary types
+    return _FILES[relative]
 
 
 def static_file(relative: str) -> Response:

@@ -6,16 +6,25 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import psutil
 import pytest
 
+from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.local.config import LocalConfig
 from headcount.local.processes import port_in_use, recorded_pid
+from headcount.local.shards import wait_caught_up
+from headcount.local.simulator import simulate
+from headcount.views.catalog_file import load_catalog
+from headcount.views.stream import Producer, send
 from tests.stack_process import wait_healthy
 
 PORTS = {"HEADCOUNT_MOTO_PORT": "14566", "HEADCOUNT_KINESIS_PORT": "14567", "HEADCOUNT_API_PORT": "18080"}
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/run installs it): Playwright never downloads a browser here
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"  # .ci/run lists them in its log
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +72,49 @@ def local_stack(tmp_path_factory):
     assert not any(port_in_use(int(port)) for port in PORTS.values())
     assert recorded and not any(psutil.pid_exists(pid) for pid in recorded)
     assert not list(config.pid_dir.glob("*.pid"))  # and left no record of a process behind
+
+
+@pytest.fixture(scope="module")
+def published_yesterday(local_stack) -> date:
+    """A simulated game of yesterday and today so far, folded and archived, then yesterday's nightly job run and
+    published: yesterday is exact (batch), today approximate (real-time). Returns yesterday."""
+    from headcount.views.aws import client
+
+    config = local_stack
+    now_ms = int(time.time() * 1000)
+    yesterday = local_date(now_ms, "UTC") - timedelta(days=1)
+    start_ms, _ = day_bounds_ms(yesterday, "UTC")
+    producer = Producer(client("kinesis"))
+    send(simulate(load_catalog(), "UTC", start_ms, now_ms, 20_000, seed=31).records, producer)
+    wait_caught_up(config, producer.last_sequence, "fold", timeout=300)
+    wait_caught_up(config, producer.last_sequence, "archive", timeout=300)
+    env = {**os.environ, **PORTS, "HEADCOUNT_STATE_DIR": str(config.state_dir), "HEADCOUNT_TZ": "UTC"}
+    done = subprocess.run(  # the day named, not `yesterday`: the clock may pass midnight meanwhile
+        [sys.executable, "-m", "headcount", "batch", "--day", str(yesterday), "--days-back", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return yesterday
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium driven by Playwright (no sandbox: the tests run as root)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    """The folder of this run's screenshots, emptied of an earlier run's."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
+    return SCREENSHOTS

@@ -85,10 +85,11 @@ def day_bounds_ms(day: date, tz: str) -> tuple[int, int]:
     return int(start.timestamp()) * 1000, int(end.timestamp()) * 1000
 
 
-def buckets_of_day(day: date, granularity: Granularity, tz: str) -> list[str]:
+@lru_cache(maxsize=4096)  # a year of hours is 8,760 buckets to name, on every request for it: named once
+def buckets_of_day(day: date, granularity: Granularity, tz: str) -> tuple[str, ...]:
     """Every bucket of a local day, in time order (dense: 23, 24 or 25 hours on DST days)."""
     if granularity is Granularity.DAY:
-        return [day.isoformat()]
+        return (day.isoformat(),)
     start_ms, end_ms = day_bounds_ms(day, tz)
     zone = ZoneInfo(tz)
     buckets: list[str] = []
@@ -96,4 +97,4 @@ def buckets_of_day(day: date, granularity: Granularity, tz: str) -> list[str]:
         bucket = _hour_bucket(datetime.fromtimestamp(slot_ms / 1000, UTC).astimezone(zone))
         if not buckets or buckets[-1] != bucket:
             buckets.append(bucket)
-    return buckets
+    return tuple(buckets)

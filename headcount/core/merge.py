@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -71,7 +71,7 @@ class Point:
 
 def merge_day(
     metric: Metric,
-    buckets: list[str],
+    buckets: Sequence[str],
     batch: Iterable[Partial] | None,
     realtime: Iterable[Partial],
     stamp: Stamp,

@@ -92,6 +92,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60, help="requests per route and range")
     parser.add_argument("--events", type=int, default=40_000, help="simulated events for yesterday and today")
     parser.add_argument(
+        "--realtime-max-age",
+        type=float,
+        default=1.0,
+        help="seconds requests share the real-time reads (HEADCOUNT_REALTIME_MAX_AGE_S; 0: every request reads)",
+    )
+    parser.add_argument(
         "--published-days", type=int, default=3, help="days before today in the batch view (the nightly job: 3)"
     )
     args = parser.parse_args()
@@ -107,11 +113,19 @@ def main() -> None:
     from headcount.views.catalog_file import load_catalog
     from headcount.views.stream import Producer, send
 
-    reproduce = f"{COMMAND} --requests {args.requests} --events {args.events} --published-days {args.published_days}"
+    reproduce = (
+        f"{COMMAND} --requests {args.requests} --events {args.events} --published-days {args.published_days} "
+        f"--realtime-max-age {args.realtime_max_age:g}"
+    )
     print(f"reproduce with: {reproduce}", flush=True)
     state = Path(tempfile.mkdtemp(prefix="headcount-bench-api-"))
     config = LocalConfig(state_dir=state, **PORTS)
-    env = {"HEADCOUNT_TZ": "UTC", "HEADCOUNT_BATCH_AT": "off", "POWERTOOLS_METRICS_DISABLED": "true"}
+    env = {
+        "HEADCOUNT_TZ": "UTC",
+        "HEADCOUNT_BATCH_AT": "off",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "HEADCOUNT_REALTIME_MAX_AGE_S": str(args.realtime_max_age),
+    }
     os.environ.update(env)
     with LocalStack(WorkerSettings(config, environment=env)) as stack:
         port = config.api_port
@@ -130,7 +144,11 @@ def main() -> None:
             f"{time.monotonic() - started:.0f} s",
             flush=True,
         )
-        print(f"stack: {stack.endpoints()['api']}, 4 shards; {args.requests} requests per line\n", flush=True)
+        print(
+            f"stack: {stack.endpoints()['api']}, 4 shards; {args.requests} requests per line, one after another; "
+            f"requests share real-time reads for {args.realtime_max_age:g} s\n",
+            flush=True,
+        )
 
         ddb = client("dynamodb")
         lines: list[tuple[str, list[float], float, float | None]] = []  # label, times, bare p50, target

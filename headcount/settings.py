@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     api_key: str = "local-dev-key"
     watermark_every_s: float = 5.0  # fold: how often a shard's watermark is written at most (write units vs freshness)
     stale_after_s: float = 60.0  # serve: a real-time day is `stale` when a shard lags by more than this
+    realtime_max_age_s: float = 1.0  # serve: requests share the statuses and real-time reads this long (0: never)
     put_mark_every_s: float = 30.0  # serve: how often a function notes, per shard, that it put records (for `stale`)
     batch_at: str = "02:00"  # local stack: when the nightly job runs (reporting time zone), or "off"
 

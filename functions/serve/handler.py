@@ -71,10 +71,15 @@ def _runtime() -> tuple[Settings, MetricsService]:
     settings = Settings()
     views = DynamoRealtimeStore(settings.realtime_table), DynamoBatchView(settings.batch_table)
     open_shards = OpenShards(client("kinesis"), settings.stream)
-    stale_after_ms = int(settings.stale_after_s * 1000)
-    return settings, MetricsService(
-        load_catalog(settings.catalog_path), *views, settings.tz, open_shards, stale_after_ms
+    service = MetricsService(
+        load_catalog(settings.catalog_path),
+        *views,
+        settings.tz,
+        open_shards,
+        stale_after_ms=int(settings.stale_after_s * 1000),
+        realtime_max_age_s=settings.realtime_max_age_s,
     )
+    return settings, service
 
 
 @lru_cache(maxsize=1)

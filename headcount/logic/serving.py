@@ -26,7 +26,6 @@ from headcount.views.realtime import RealtimeStore
 
 MAX_RANGE_DAYS = 400
 READS_AT_ONCE = 8
-STATUSES_MAX_AGE_S = 1.0  # the shards' statuses, read at most once a second: as_of may be a second older than it could
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,21 @@ class RangeDistinct:
     exact: bool
     sources: list[str]  # "batch", "realtime", or ["none"] without data
     stamp: Stamp  # the oldest of its days' as-of times; stale when a real-time day in it is
+
+
+@dataclass
+class Moment:
+    """The real-time reads requests share for up to `max_age_s` (a dashboard asks for several metrics and ranges at
+    once, each needing today): the shards' statuses, and the items of each (metric, day) read since, never before
+    them, so the items hold at least what the statuses' watermarks promise."""
+
+    started: float
+    statuses: Future[list[ShardStatus]]
+    days: dict[tuple[str, date], Future[list[Partial]]]
+
+    def expired(self, now: float, max_age_s: float) -> bool:
+        failed = self.statuses.done() and self.statuses.exception() is not None
+        return failed or now - self.started >= max_age_s
 
 
 @dataclass(frozen=True)
@@ -78,12 +92,14 @@ class MetricsService:
         open_shards: Callable[[], Collection[str] | None] = lambda: None,
         stale_after_ms: int = 60_000,
         monotonic: Callable[[], float] = time.monotonic,
+        realtime_max_age_s: float = 1.0,
     ) -> None:
         self.catalog, self.realtime, self.batch, self.tz = catalog, realtime, batch, tz
         self.open_shards, self.stale_after_ms, self.monotonic = open_shards, stale_after_ms, monotonic
+        self.realtime_max_age_s = realtime_max_age_s
         self._pool = ThreadPoolExecutor(READS_AT_ONCE, thread_name_prefix="reads")
-        self._statuses: tuple[float, Future[list[ShardStatus]]] | None = None
-        self._statuses_lock = threading.Lock()
+        self._moment: Moment | None = None
+        self._moment_lock = threading.Lock()
 
     def list_metrics(self) -> list[Metric]:
         return list(self.catalog.metrics)
@@ -152,34 +168,39 @@ class MetricsService:
         Today is read in the first round too when it is in the range (the batch layer never publishes it)."""
         today = bk.local_date(now_ms, self.tz)
         publications = self._pool.submit(self.batch.publications, metric.name, first.isoformat(), last.isoformat())
-        statuses = self._shard_statuses()
-        early = (
-            {today.isoformat(): self._pool.submit(self._realtime_day, metric, today)} if first <= today <= last else {}
-        )
+        moment = self._current_moment()
+        early = {today: self._realtime_day(moment, metric, today)} if first <= today <= last else {}
         published = publications.result()
-        fresh = freshness(statuses.result(), self.open_shards(), self.stale_after_ms, now_ms)
+        fresh = freshness(moment.statuses.result(), self.open_shards(), self.stale_after_ms, now_ms)
         wanted = [
-            d.isoformat()
+            d
             for d in bk.days(first, last)
-            if d.isoformat() not in published and d.isoformat() in fresh.days and d.isoformat() not in early
+            if d.isoformat() not in published and d.isoformat() in fresh.days and d not in early
         ]
-        late = {day: self._pool.submit(self._realtime_day, metric, date.fromisoformat(day)) for day in wanted}
-        realtime = {day: future.result() for day, future in {**early, **late}.items() if day in fresh.days}
+        late = {day: self._realtime_day(moment, metric, day) for day in wanted}
+        realtime = {
+            day.isoformat(): future.result()
+            for day, future in {**early, **late}.items()
+            if day.isoformat() in fresh.days
+        }
         return RangeRead(published, fresh, realtime)
 
-    def _shard_statuses(self) -> Future[list[ShardStatus]]:
-        """The statuses being read or read within the last second (a dashboard asks for several metrics at once)."""
-        with self._statuses_lock:
+    def _current_moment(self) -> Moment:
+        with self._moment_lock:
             now = self.monotonic()
-            if self._statuses is None or now - self._statuses[0] >= STATUSES_MAX_AGE_S or self._failed(self._statuses):
-                self._statuses = (now, self._pool.submit(self.realtime.shard_statuses))
-            return self._statuses[1]
+            if self._moment is None or self._moment.expired(now, self.realtime_max_age_s):
+                self._moment = Moment(now, self._pool.submit(self.realtime.shard_statuses), {})
+            return self._moment
 
-    @staticmethod
-    def _failed(cached: tuple[float, Future[list[ShardStatus]]]) -> bool:
-        return cached[1].done() and cached[1].exception() is not None
+    def _realtime_day(self, moment: Moment, metric: Metric, day: date) -> Future[list[Partial]]:
+        with self._moment_lock:
+            key, known = (metric.name, day), moment.days.get((metric.name, day))
+            failed = known is not None and known.done() and known.exception() is not None
+            if known is None or failed or self.realtime_max_age_s <= 0:
+                moment.days[key] = self._pool.submit(self._read_realtime_day, metric, day)
+            return moment.days[key]
 
-    def _realtime_day(self, metric: Metric, day: date) -> list[Partial]:
+    def _read_realtime_day(self, metric: Metric, day: date) -> list[Partial]:
         items = self.realtime.day_items(metric.name, day.isoformat())
         return [Partial(i.key.bucket, i.key.group, i.count, i.sketch) for i in items]
 

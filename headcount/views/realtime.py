@@ -122,6 +122,8 @@ class DynamoRealtimeStore:
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": keys.partition_key(metric, day)}},
+            ProjectionExpression="sk, seq, #count, sketch",  # what a reader needs, not the item's copies of its key
+            ExpressionAttributeNames={"#count": "count"},
         )
         items: list[RealtimeItem] = []
         for page in pages:

@@ -52,18 +52,25 @@ def test_a_year_reads_the_publications_once_and_only_the_real_time_days_that_hol
     assert by_day["2026-01-01"].source == "none" and by_day["2026-01-01"].stamp.as_of == "2026-11-18T11:06:37Z"
 
 
-def test_the_statuses_are_read_at_most_once_a_second() -> None:
+def test_requests_within_a_second_share_the_statuses_and_todays_items() -> None:
     clock = [100.0]
     svc, store, _ = service(clock)
     store.add_days("shardId-0", {TODAY}, set())
     store.advance("shardId-0", NOW_MS - 3_000, 500)
     for _ in range(3):
         svc.series("active_players", "today", None, None, NOW_MS)
-    assert store.reads.count("statuses") == 1
+    svc.distinct("active_players", "yesterday", "today", None, NOW_MS)
+    assert store.reads == ["statuses", TODAY]
+    # A second later, both are read again, and the watermark has moved
     store.advance("shardId-0", NOW_MS - 1_000, 500)
     clock[0] += 1.0
     assert svc.series("active_players", "today", None, None, NOW_MS).points[0].stamp.as_of == "2026-11-18T11:06:39Z"
-    assert store.reads.count("statuses") == 2
+    assert store.reads == ["statuses", TODAY, "statuses", TODAY]
+    # With sharing off, every request reads its real-time days
+    svc.realtime_max_age_s = 0
+    for _ in range(2):
+        svc.series("active_players", "today", None, None, NOW_MS)
+    assert store.reads.count(TODAY) == 4 and store.reads.count("statuses") == 4
 
 
 def test_a_range_distinct_unions_the_published_days_and_the_real_time_ones() -> None:

@@ -80,21 +80,21 @@ def merge_day(
     """Points of one local day; `batch` is None when the batch layer has not published that day."""
     grouped = metric.group_by is not None
     source, pieces = ("batch", batch) if batch is not None else ("realtime", list(realtime))
-    by_cell: dict[tuple[str, str], list[Partial]] = defaultdict(list)
+    by_bucket: dict[str, dict[str, list[Partial]]] = defaultdict(lambda: defaultdict(list))
     for piece in pieces:
         if group is None or piece.group == group:
-            by_cell[(piece.bucket, piece.group)].append(piece)
+            by_bucket[piece.bucket][piece.group].append(piece)
     points: list[Point] = []
     for bucket in buckets:
-        cells = sorted(g for b, g in by_cell if b == bucket)
+        cells = by_bucket.get(bucket)
         if not cells:  # a published day is exact everywhere, its empty buckets included
             published = source == "batch"
             points.append(
                 Point(bucket, group if grouped else None, 0, published, source if published else "none", 0, 0, stamp)
             )
             continue
-        for cell_group in cells:
-            value, low, high = _combine(metric, by_cell[(bucket, cell_group)], exact=source == "batch")
+        for cell_group in sorted(cells):
+            value, low, high = _combine(metric, cells[cell_group], exact=source == "batch")
             point = Point(bucket, cell_group if grouped else None, value, source == "batch", source, low, high, stamp)
             points.append(point)
     return points
@@ -102,7 +102,7 @@ def merge_day(
 
 def _combine(metric: Metric, pieces: list[Partial], exact: bool) -> tuple[int, int, int]:
     if exact or metric.kind is Kind.COUNT:
-        total = sum(p.count or 0 for p in pieces)
+        total = pieces[0].count or 0 if len(pieces) == 1 else sum(p.count or 0 for p in pieces)  # one: a batch cell
         return total, total, total
     assert metric.lg_k is not None
     est = sketches.estimate(sketches.union((sketches.decode(p.sketch) for p in pieces if p.sketch), metric.lg_k))

@@ -58,7 +58,8 @@ def fold_batch(
     report = FoldReport(len(records), folded.valid, folded.rejected, items_touched=len(folded.deltas))
     item_keys = {ItemKey(m, b, g, shard_id): delta for (m, b, g), delta in folded.deltas.items()}
     try:
-        _note_days(shard_id, {k.day for k in item_keys}, store, marks, tz, ttl_days, now_ms)
+        newest_ms = max((r.arrival_ms for r in records), default=0)
+        _note_days(shard_id, {k.day for k in item_keys}, store, marks, tz, ttl_days, newest_ms)
         stored = store.read(item_keys)
     except Exception as exc:  # noqa: BLE001 - any store failure: nothing was written, resume from the first record
         report.failed_items = [(k, exc) for k in item_keys]
@@ -90,17 +91,17 @@ def fold_batch(
 
 
 def _note_days(
-    shard_id: str, days: set[str], store: RealtimeStore, marks: ShardMarks, tz: str, ttl_days: int, now_ms: int | None
+    shard_id: str, days: set[str], store: RealtimeStore, marks: ShardMarks, tz: str, ttl_days: int, newest_ms: int
 ) -> None:
     """Before any item of a new day is written: the shard's status lists the day (readers query only listed days)."""
     known = marks.days.get(shard_id)
     if known is not None and days <= known:
         return
-    known = (known or set()) | days
-    # Days whose items have all expired leave the list, which stays about TTL days long.
-    expired = {d for d in known if now_ms is not None and _expires_at(d, tz, ttl_days) * 1000 < now_ms}
-    store.add_days(shard_id, days - expired, expired)
-    marks.days[shard_id] = known - expired
+    # Other days whose items have all expired by the time of the batch's records leave the list, which stays about
+    # TTL days long; a day the batch writes is always listed.
+    expired = {d for d in (known or set()) - days if _expires_at(d, tz, ttl_days) * 1000 < newest_ms}
+    store.add_days(shard_id, days, expired)
+    marks.days[shard_id] = ((known or set()) | days) - expired
 
 
 def _advance(

@@ -143,3 +143,28 @@ def test_empty_lines_hold_no_event_and_are_not_rejections():
     report = fold([doubled, empty], InMemoryRealtimeStore())
     assert report.valid == 1 and report.rejected == []
     assert event_lines(b"a\n\nb\n") == [b"a", b"b"] and event_lines(b"") == () and event_lines(b"a\n") == (b"a\n",)
+
+
+def test_the_shard_status_lists_a_new_day_once_and_lets_expired_days_go():
+    from headcount.logic.folding import ShardMarks
+
+    writes = []
+
+    class Store(InMemoryRealtimeStore):
+        def add_days(self, shard_id, days, expired):
+            writes.append((set(days), set(expired)))
+            super().add_days(shard_id, days, expired)
+
+    store, marks, day = Store(), ShardMarks(every_ms=5_000), 86_400_000
+
+    def batch(at_ms: int, seq: int) -> list[Record]:
+        doc = {"type": "match_end", "player_id": "p", "ts": at_ms}
+        return [Record(json.dumps(doc).encode(), seq, at_ms)]
+
+    fold_batch(batch(NOW - 40 * day, 1), SHARD, store, CATALOG, "UTC", 35, marks=marks)
+    fold_batch(batch(NOW - 40 * day + 1000, 2), SHARD, store, CATALOG, "UTC", 35, marks=marks)  # same day: no write
+    assert writes == [({"2026-10-09"}, set())]
+    # Forty days later, the old day's items have expired: it leaves the list as the new day joins it
+    fold_batch(batch(NOW, 3), SHARD, store, CATALOG, "UTC", 35, marks=marks)
+    assert writes[1] == ({"2026-11-18"}, {"2026-10-09"})
+    assert store.statuses[SHARD].days == {"2026-11-18"} and store.statuses[SHARD].watermark_ms == NOW

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hmac
 import time
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Annotated
 
 import orjson
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from headcount.logic.errors import BadRequest, TooLarge, UnknownMetric
 from headcount.logic.ingest import PutMarks, accept_events
 from headcount.logic.serving import MetricsService
-from headcount.logic.static import is_public, static_file
+from headcount.logic.static import static_file
 from headcount.observability import logger, metrics, report_posted, report_request, tracer
 from headcount.settings import Settings
 from headcount.views.aws import client
@@ -32,6 +29,7 @@ from headcount.views.catalog_file import load_catalog
 from headcount.views.realtime import DynamoRealtimeStore
 from headcount.views.stream import OpenShards, Producer, StreamUnavailable
 
+from .middlewares import api_key_check, known_parameters_only
 from .models import (
     DAY_HELP,
     DAY_PATTERN,
@@ -39,12 +37,12 @@ from .models import (
     DistinctResponse,
     Health,
     MetricList,
-    PostedEvents,
     SeriesResponse,
     error_responses,
     ok,
 )
-from .render import distinct_json, series_json
+from .openapi import openapi_document
+from .render import distinct_json, error_response, json_response, series_json
 
 app = APIGatewayRestResolver(enable_validation=True)
 PUT_CALL_BUDGET_S = 6  # one PutRecords call, answered or abandoned
@@ -89,38 +87,7 @@ def _producer() -> tuple[Producer, PutMarks]:
     return producer, PutMarks(service.realtime, int(settings.put_mark_every_s * 1000))
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    return Response(status, content_types.APPLICATION_JSON, {"error": {"code": code, "message": message}})
-
-
-def _json(body: bytes) -> Response:
-    return Response(200, content_types.APPLICATION_JSON, body.decode())
-
-
-QUERY_PARAMETERS = {"/v1/metrics/": ("from", "to", "group")}  # routes with parameters, by path prefix; others take none
-
-
-def known_parameters_only(router: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-    """A parameter a route does not take is a 400, not ignored: `form=` for `from=` would silently answer today."""
-    path = router.current_event.path
-    if path.startswith("/v1/"):
-        taken = next((names for prefix, names in QUERY_PARAMETERS.items() if path.startswith(prefix)), ())
-        unknown = sorted(set(router.current_event.query_string_parameters or {}) - set(taken))
-        if unknown:
-            takes = f"it takes {', '.join(taken)}" if taken else "it takes none"
-            return _error(400, "bad_request", f"unknown parameter {unknown[0]!r} for {path}: {takes}")
-    return next_middleware(router)
-
-
-def require_api_key(router: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-    if not is_public(router.current_event.path):
-        given = router.current_event.headers.get("x-api-key") or ""  # case-insensitive, as HTTP header names are
-        if not hmac.compare_digest(given.encode(), _runtime()[0].api_key.encode()):
-            return _error(403, "forbidden", "missing or wrong x-api-key header")
-    return next_middleware(router)
-
-
-app.use(middlewares=[require_api_key, known_parameters_only])
+app.use(middlewares=[api_key_check(lambda: _runtime()[0].api_key), known_parameters_only])
 
 
 def _received_ms() -> int:
@@ -139,7 +106,7 @@ def health():
 # Routes without a return annotation: their answers are rendered by orjson (render.py), not validated again.
 @app.get("/v1/metrics", summary="The catalog's metrics", responses={**ok(MetricList, "the catalog"), **READ_ERRORS})
 def list_metrics():
-    return _json(orjson.dumps({"metrics": [m.describe() for m in _runtime()[1].list_metrics()]}))
+    return json_response(orjson.dumps({"metrics": [m.describe() for m in _runtime()[1].list_metrics()]}))
 
 
 @app.get(
@@ -149,7 +116,7 @@ def list_metrics():
     responses={**ok(SeriesResponse, "the points, bucket by bucket"), **READ_ERRORS},
 )
 def series(name: Name, from_: From = None, to: To = None, group: Group = None):
-    return _json(series_json(_runtime()[1].series(name, from_, to, group, _received_ms())))
+    return json_response(series_json(_runtime()[1].series(name, from_, to, group, _received_ms())))
 
 
 @app.get(
@@ -158,7 +125,7 @@ def series(name: Name, from_: From = None, to: To = None, group: Group = None):
     responses={**ok(DistinctResponse, "the union of the range's days"), **READ_ERRORS},
 )
 def distinct(name: Name, from_: From = None, to: To = None, group: Group = None):
-    return _json(distinct_json(_runtime()[1].distinct(name, from_, to, group, _received_ms())))
+    return json_response(distinct_json(_runtime()[1].distinct(name, from_, to, group, _received_ms())))
 
 
 @app.post(
@@ -181,12 +148,12 @@ def post_events():
     report_posted(result)
     with contextlib.suppress(BotoCoreError, ClientError):  # a hint for freshness, never a reason to fail the answer
         marks.note([s for s, seq in producer.last_sequence.items() if before.get(s) != seq], _received_ms())
-    return _json(orjson.dumps(result))
+    return json_response(orjson.dumps(result))
 
 
 @app.get("/v1/openapi.json", summary="This document", include_in_schema=False)
 def openapi():
-    return _json(openapi_document())
+    return json_response(openapi_document(app))
 
 
 @app.get("/v1/docs", include_in_schema=False)
@@ -209,47 +176,10 @@ def vendored_file(name: str):
     return static_file(f"vendor/{name}")
 
 
-@cache
-def openapi_document() -> bytes:
-    """Generated from the routes and models; `servers` is relative, so "try it out" works under any stage prefix."""
-    doc = orjson.loads(
-        app.get_openapi_json_schema(
-            title="headcount",
-            version="1",
-            description=(
-                "How many unique players: exact for finished days, approximate within seconds for today. Every route "
-                "but /v1/health needs the x-api-key header (403 without it). Any other path answers 404 `not_found`, "
-                "a method a path does not have 405 `method_not_allowed` with `Allow`; every error is "
-                '{"error": {"code", "message"}}.'
-            ),
-            servers=[Server(url="..", description="this API")],
-            security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
-            security=[{"apiKey": []}],
-        )
-    )
-    # Parameters outside the schema are answered 400 in the envelope (ERRORS), never Powertools' 422; health needs no key.
-    for operations in doc["paths"].values():
-        for operation in operations.values():
-            operation["responses"].pop("422", None)
-    doc["paths"]["/v1/health"]["get"]["security"] = []
-    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    for unused in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(unused, None)
-    # The events body is read as bytes by the route (any bytes get an answer in the envelope), so Powertools does not
-    # see it as a parameter: it is documented here from its model.
-    post = doc["paths"]["/v1/events"]["post"]
-    schemas[PostedEvents.__name__] = PostedEvents.model_json_schema(ref_template="#/components/schemas/{model}")
-    post["requestBody"] = {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{PostedEvents.__name__}"}}},
-    }
-    return orjson.dumps(doc)
-
-
 @app.exception_handler(list(ERRORS))
-def domain_error(exc: Exception) -> Response:
+def domainerror_response(exc: Exception) -> Response:
     status, code = next(ERRORS[kind] for kind in type(exc).__mro__ if kind in ERRORS)
-    return _error(status, code, _message(exc))
+    return error_response(status, code, _message(exc))
 
 
 def _message(exc: Exception) -> str:
@@ -266,10 +196,12 @@ def not_found(exc: Exception) -> Response:
     allowed = sorted({route.method for route in app._static_routes + app._dynamic_routes if route.rule.match(path)})  # noqa: SLF001
     if allowed:
         method = app.current_event.http_method
-        response = _error(405, "method_not_allowed", f"{method} is not a method of {path}: {', '.join(allowed)}")
+        response = error_response(
+            405, "method_not_allowed", f"{method} is not a method of {path}: {', '.join(allowed)}"
+        )
         response.headers["Allow"] = ", ".join(allowed)
         return response
-    return _error(404, "not_found", "no such route")
+    return error_response(404, "not_found", "no such route")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+from aws_lambda_powertools.event_handler import Response, content_types
 
 from headcount.logic.serving import RangeDistinct, Series
 
@@ -33,3 +34,12 @@ def distinct_json(answer: RangeDistinct) -> bytes:
             "stale": answer.stamp.stale,
         }
     )
+
+
+def json_response(body: bytes) -> Response:
+    return Response(200, content_types.APPLICATION_JSON, body.decode())
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    """Every error, in one envelope."""
+    return Response(status, content_types.APPLICATION_JSON, {"error": {"code": code, "message": message}})

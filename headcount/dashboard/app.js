@@ -520,7 +520,7 @@ function showReadout(card, drawn, idx) {
 
 // ---- CSV -----------------------------------------------------------------------------------------------------------
 
-const CSV_COLUMNS = ["bucket", "group", "value", "low", "high", "exact", "source", "as_of"];
+const CSV_COLUMNS = ["bucket", "group", "value", "low", "high", "exact", "source", "as_of", "stale", "run_id"];
 
 function csvField(value) {
   const text = value === null || value === undefined ? "" : String(value);

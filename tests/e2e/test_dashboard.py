@@ -16,7 +16,7 @@ from tests.e2e.test_realtime import api
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 KEY = "local-dev-key"
 CHARTS = ("players", "matches", "ads", "countries", "explore")
-CSV_COLUMNS = ["bucket", "group", "value", "low", "high", "exact", "source", "as_of"]
+CSV_COLUMNS = ["bucket", "group", "value", "low", "high", "exact", "source", "as_of", "stale", "run_id"]
 APPROXIMATE_FILL = "#ffffff"  # the hollow points' fill: the cards' background (headcount/dashboard/charts.js)
 
 
@@ -66,6 +66,8 @@ def csv_rows(points):
             "exact": "true" if p["exact"] else "false",
             "source": p["source"],
             "as_of": p.get("as_of") or "",
+            "stale": "true" if p["stale"] else "false",
+            "run_id": p["run_id"] or "",
         }
         for p in points
     ]

@@ -35,11 +35,18 @@ def api(config, path):
         return json.loads(response.read())
 
 
+FRESHNESS = ("as_of", "stale")  # how fresh a point is may change when nothing else does (a redelivery's watermark)
+
+
 def snapshot(config, truth):
-    """Every point of every metric over the days the truth covers."""
+    """Every point of every metric over the days the truth covers: its numbers and where they come from."""
     days = sorted({b[:10] for buckets in truth.values() for b in buckets})
     return {
-        m.name: api(config, f"/v1/metrics/{m.name}?from={days[0]}&to={days[-1]}")["points"] for m in CATALOG.metrics
+        m.name: [
+            {k: v for k, v in p.items() if k not in FRESHNESS}
+            for p in api(config, f"/v1/metrics/{m.name}?from={days[0]}&to={days[-1]}")["points"]
+        ]
+        for m in CATALOG.metrics
     }
 
 

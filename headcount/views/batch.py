@@ -147,11 +147,12 @@ class DynamoBatchView:
     def union_sketches(self, metric: str, days: Iterable[Publication], group: str | None) -> dict[str, bytes | None]:
         found: dict[str, bytes | None] = {}
         wanted: dict[tuple[str, str], str] = {}  # (pk, sk) -> day
+        unread: list[Publication] = []
         for p in days:
-            cached = self._sketches.get((metric, p.day, p.run_id, group), ...)
-            if cached is not ...:
-                self._sketches.move_to_end((metric, p.day, p.run_id, group))
-                found[p.day] = cached
+            key = (metric, p.day, p.run_id, group)
+            if key in self._sketches:
+                self._sketches.move_to_end(key)
+                found[p.day] = self._sketches[key]
                 continue
             pk = keys.partition_key(metric, p.day)
             if group is None:
@@ -159,20 +160,18 @@ class DynamoBatchView:
             else:  # the group's rows: one for a daily metric, one per hour of an hourly one
                 sort_keys = [keys.batch_sort_key(p.run_id, b, group) for b in p.buckets_of(group)]
             wanted.update({(pk, sk): p.day for sk in sort_keys})
-            found[p.day] = None  # a day without rows (or without the group): no sketch
-        runs = {p.day: p.run_id for p in days}
+            unread.append(p)
         got = self._get_sketches(list(wanted))
         if len(got) < len(wanted):
             raise RunReplaced(f"a run of {metric} was replaced while it was read")
         by_day: dict[str, list[bytes]] = {}
-        for key, sketch in got.items():
+        for item_key, sketch in got.items():
             if sketch is not None:
-                by_day.setdefault(wanted[key], []).append(sketch)
-        for day, pieces in by_day.items():
-            found[day] = pieces[0] if len(pieces) == 1 else _union_bytes(pieces)
-        for day in found:
-            if day in runs:
-                self._remember((metric, day, runs[day], group), found[day])
+                by_day.setdefault(wanted[item_key], []).append(sketch)
+        for p in unread:  # a day without rows (or without the group) has no sketch
+            pieces = by_day.get(p.day, [])
+            found[p.day] = pieces[0] if len(pieces) == 1 else _union_bytes(pieces) if pieces else None
+            self._remember((metric, p.day, p.run_id, group), found[p.day])
         return found
 
     def _remember(self, key: tuple[str, str, str, str | None], sketch: bytes | None) -> None:

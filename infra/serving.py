@@ -11,12 +11,14 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy, SecretValue
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from headcount import names
+from headcount.core import keys
 from infra.lambda_function import python_function
 from infra.shared import acknowledge, managed_policy
 
@@ -83,6 +85,14 @@ class Serving(Construct):
         batch_table.grant_read_data(self.function)
         stream.grant_write(self.function)  # POST /v1/events
         stream.grant(self.function, "kinesis:ListShards")  # freshness: a closed shard's watermark no longer counts
+        # POST /v1/events notes when it put records into a shard, on the shard's status item, and on nothing else
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:UpdateItem"],
+                resources=[realtime_table.table_arn],
+                conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [keys.SHARDS_PK]}},
+            )
+        )
 
         access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY

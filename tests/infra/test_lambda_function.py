@@ -26,6 +26,9 @@ def test_local_bundling_copies_the_packages_beside_the_requirements(tmp_path):
     assert (out / "functions" / "fold" / "handler.py").is_file()
     assert (out / "functions" / "serve" / "handler.py").is_file()
     assert (out / "headcount" / "catalog.json").is_file()
+    # and the dashboard the serve function answers at / with its vendored libraries (copied in by make)
+    assert (out / "headcount" / "dashboard" / "index.html").is_file()
+    assert (out / "headcount" / "dashboard" / "vendor" / "uPlot.iife.min.js").is_file()
     assert (out / "orjson" / "__init__.py").is_file()
     assert list((out / "headcount" / "__pycache__").glob("*.cpython-*.pyc"))
 

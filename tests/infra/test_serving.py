@@ -53,8 +53,17 @@ def test_serve_function_reads_both_views_and_writes_the_stream(template):
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     }
-    assert {"dynamodb:Query", "dynamodb:GetItem", "kinesis:PutRecords"} <= actions
+    assert {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem", "kinesis:PutRecords"} <= actions
+    assert "kinesis:ListShards" in actions  # freshness: which shards are open
     assert not {"dynamodb:PutItem", "dynamodb:DeleteItem"} & actions
+    # It updates only the shards' status items (when it put records into them), never a count
+    [update] = [
+        s
+        for p in policies.values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "dynamodb:UpdateItem" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert update["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["~shards"]}}
 
 
 def test_rest_api_proxies_to_serve_with_logged_throttled_prod_stage(template):

@@ -182,6 +182,13 @@ def domainerror_response(exc: Exception) -> Response:
     return error_response(status, code, _message(exc))
 
 
+@app.exception_handler(Exception)
+def unexpected_error(exc: Exception) -> Response:
+    """A bug, not an input (the fuzz finds none): logged with its trace, answered in the envelope, not a bare 502."""
+    logger.exception("unexpected error")
+    return error_response(500, "internal_error", "the API failed on this request; it is logged")
+
+
 def _message(exc: Exception) -> str:
     if isinstance(exc, RequestValidationError):  # say which parameter and why, as the schema does
         return "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()) or "bad request"

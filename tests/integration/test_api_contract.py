@@ -150,3 +150,16 @@ def test_fuzzing_every_operation_finds_no_500_and_no_answer_outside_the_schema(c
     # Every check but "a schema-valid request is accepted": the schema cannot say that 2026-02-30 is no day, that
     # `from` comes before `to` or that a range spans at most 400 days; those are 400s in the envelope, as documented.
     case.call_and_validate(headers=KEY, excluded_checks=[positive_data_acceptance])
+
+
+def test_a_bug_is_answered_in_the_envelope_not_as_a_bare_gateway_error(api, monkeypatch) -> None:
+    from headcount.logic.serving import MetricsService
+
+    def broken(*_args, **_kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(MetricsService, "series", broken)
+    response = api.get("/v1/metrics/active_players", headers=KEY)
+    assert (
+        response.status_code == 500 and ErrorResponse.model_validate_json(response.data).error.code == "internal_error"
+    )

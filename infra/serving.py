@@ -47,7 +47,7 @@ class Serving(Construct):
             self,
             "ApiKey",
             secret_name=names.API_KEY_SECRET,
-            description="The x-api-key every headcount API route but /v1/health needs",
+            description="The x-api-key every headcount data route needs (all but /v1/health and the pages)",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=40, exclude_punctuation=True, include_space=False
             ),
@@ -90,7 +90,13 @@ class Serving(Construct):
             iam.PolicyStatement(
                 actions=["dynamodb:UpdateItem"],
                 resources=[realtime_table.table_arn],
-                conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [keys.SHARDS_PK]}},
+                conditions={
+                    "ForAllValues:StringEquals": {
+                        "dynamodb:LeadingKeys": [keys.SHARDS_PK],
+                        "dynamodb:Attributes": ["pk", "sk", "put_ms"],
+                    },
+                    "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
+                },
             )
         )
 
@@ -132,10 +138,11 @@ class Serving(Construct):
             {
                 "APIG2": "A proxy integration: the serve function validates every parameter and body itself (400 with "
                 "a reason, per-event rejections for POST /v1/events), with the same validator as the fold.",
-                "APIG3": "No WAF web ACL: the stage is throttled, every route but /v1/health needs the API key, and "
+                "APIG3": "No WAF web ACL: the stage is throttled, every data route needs the API key, and "
                 "malformed events are rejected by the function; a web ACL can be attached without changing the stack.",
                 "APIG4": "Authorization is the x-api-key header, checked by the serve function in constant time on "
-                "every route but /v1/health (which must stay open for health checks).",
+                "every route but /v1/health (open for health checks) and the pages that hold no data (the dashboard, "
+                "its files, the API's document and its page; their calls to the API carry the key).",
                 "COG4": "No Cognito users: clients are game servers and dashboards holding the API key.",
                 managed_policy("service-role/AmazonAPIGatewayPushToCloudWatchLogs"): "API Gateway's own policy for "
                 "the account-level role that writes execution and access logs.",

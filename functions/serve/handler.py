@@ -4,7 +4,6 @@ dashboard and the API's own documentation."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import time
 from functools import lru_cache
 from typing import Annotated
@@ -20,14 +19,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from headcount.logic.errors import BadRequest, TooLarge, UnknownMetric
 from headcount.logic.ingest import PutMarks, accept_events
 from headcount.logic.serving import MetricsService
-from headcount.logic.static import static_file
 from headcount.observability import logger, metrics, report_posted, report_request, tracer
 from headcount.settings import Settings
 from headcount.views.aws import client
 from headcount.views.batch import DynamoBatchView, PublishInProgress
 from headcount.views.catalog_file import load_catalog
 from headcount.views.realtime import DynamoRealtimeStore
-from headcount.views.stream import OpenShards, Producer, StreamUnavailable
+from headcount.views.stream import RETRYABLE, OpenShards, Producer, StreamUnavailable
 
 from .middlewares import api_key_check, known_parameters_only
 from .models import (
@@ -43,10 +41,12 @@ from .models import (
 )
 from .openapi import openapi_document
 from .render import distinct_json, error_response, json_response, series_json
+from .static import static_file
 
 app = APIGatewayRestResolver(enable_validation=True)
 PUT_CALL_BUDGET_S = 6  # one PutRecords call, answered or abandoned
-POST_ANSWER_MARGIN_S = PUT_CALL_BUDGET_S + 2.0  # the last call may start just before the deadline
+MARK_CALL_BUDGET_S = 2  # noting the shards that took records (a freshness hint) after the events are in
+POST_ANSWER_MARGIN_S = PUT_CALL_BUDGET_S + MARK_CALL_BUDGET_S + 2.0  # the last call may start just before the deadline
 # Domain errors become HTTP answers here, and only here.
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     BadRequest: (400, "bad_request"),
@@ -82,9 +82,11 @@ def _runtime() -> tuple[Settings, MetricsService]:
 
 @lru_cache(maxsize=1)
 def _producer() -> tuple[Producer, PutMarks]:
-    settings, service = _runtime()
+    settings, _ = _runtime()
     producer = Producer(client("kinesis", call_budget_s=PUT_CALL_BUDGET_S), settings.stream)
-    return producer, PutMarks(service.realtime, int(settings.put_mark_every_s * 1000))
+    # The marks' writes within a small budget too: a slow table must not hold the answer past API Gateway's 29 s
+    statuses = DynamoRealtimeStore(settings.realtime_table, client("dynamodb", call_budget_s=MARK_CALL_BUDGET_S))
+    return producer, PutMarks(statuses, int(settings.put_mark_every_s * 1000))
 
 
 app.use(middlewares=[api_key_check(lambda: _runtime()[0].api_key), known_parameters_only])
@@ -146,8 +148,10 @@ def post_events():
     before = dict(producer.last_sequence)
     result = accept_events(body, _received_ms(), producer, deadline)
     report_posted(result)
-    with contextlib.suppress(BotoCoreError, ClientError):  # a hint for freshness, never a reason to fail the answer
+    try:  # a hint for freshness, never a reason to fail the answer: the events are in
         marks.note([s for s, seq in producer.last_sequence.items() if before.get(s) != seq], _received_ms())
+    except (BotoCoreError, ClientError) as exc:
+        logger.warning("could not note the shards that took records; stale may come late", exc_info=exc)
     return json_response(orjson.dumps(result))
 
 
@@ -180,6 +184,15 @@ def vendored_file(name: str):
 def domainerror_response(exc: Exception) -> Response:
     status, code = next(ERRORS[kind] for kind in type(exc).__mro__ if kind in ERRORS)
     return error_response(status, code, _message(exc))
+
+
+@app.exception_handler(ClientError)
+def store_error(exc: ClientError) -> Response:
+    """DynamoDB or Kinesis refusing after the client's retries: throttled or failing is 503 (retry); any other refusal
+    (access denied, a missing table) is the deployment's fault, a 500."""
+    if exc.response.get("Error", {}).get("Code") in RETRYABLE | {"RequestLimitExceeded", "InternalServerError"}:
+        return error_response(503, "store_unavailable", f"the store is busy or failing ({exc}); retry")
+    return unexpected_error(exc)
 
 
 @app.exception_handler(Exception)

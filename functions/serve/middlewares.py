@@ -8,9 +8,8 @@ from collections.abc import Callable
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from headcount.logic.static import is_public
-
 from .render import error_response
+from .static import is_public
 
 Middleware = Callable[[APIGatewayRestResolver, NextMiddleware], Response]
 QUERY_PARAMETERS = {"/v1/metrics/": ("from", "to", "group")}  # routes with parameters, by path prefix; others take none

@@ -11,6 +11,13 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn,
 
 from .models import PostedEvents
 
+DESCRIPTION = (
+    "How many unique players: exact for finished days, approximate within seconds for today; every number says which, "
+    "and how fresh it is (`as_of`, `stale`). Every route here but /v1/health needs the x-api-key header (403 "
+    "without it). Any other path answers 404 `not_found`, a method a path does not have 405 `method_not_allowed` with "
+    '`Allow`; every error, 500 `internal_error` included, is {"error": {"code", "message"}}.'
+)
+
 
 @cache  # one document per function: the routes do not change under it
 def openapi_document(app: APIGatewayRestResolver) -> bytes:
@@ -19,12 +26,7 @@ def openapi_document(app: APIGatewayRestResolver) -> bytes:
         app.get_openapi_json_schema(
             title="headcount",
             version="1",
-            description=(
-                "How many unique players: exact for finished days, approximate within seconds for today. Every route "
-                "but /v1/health needs the x-api-key header (403 without it). Any other path answers 404 `not_found`, "
-                "a method a path does not have 405 `method_not_allowed` with `Allow`; every error is "
-                '{"error": {"code", "message"}}.'
-            ),
+            description=DESCRIPTION,
             servers=[Server(url="..", description="this API")],
             security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
             security=[{"apiKey": []}],
@@ -34,6 +36,10 @@ def openapi_document(app: APIGatewayRestResolver) -> bytes:
     for operations in doc["paths"].values():
         for operation in operations.values():
             operation["responses"].pop("422", None)
+            operation["responses"]["500"] = {
+                "description": "a bug (logged); never an input's fault",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+            }
     doc["paths"]["/v1/health"]["get"]["security"] = []
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):

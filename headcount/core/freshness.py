@@ -22,9 +22,11 @@ class ShardStatus:
     lag_ms: int  # at the last fold: how long before the fold ran its newest record had arrived
     days: frozenset[str]  # the local days the shard has items for
     put_ms: int | None = None  # when the API last noted putting records into the shard (a lower bound; None: never)
+    folded_ms: int | None = None  # when the fold that reported the watermark and lag ran
 
     def behind(self, threshold_ms: int, now_ms: int) -> bool:
-        if self.lag_ms > threshold_ms:
+        recent = self.folded_ms is not None and now_ms - self.folded_ms <= threshold_ms
+        if self.lag_ms > threshold_ms and recent:  # catching up a backlog; once quiet that long, it is no more
             return True
         if self.put_ms is None:
             return False

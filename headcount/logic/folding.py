@@ -97,11 +97,15 @@ def _note_days(
     known = marks.days.get(shard_id)
     if known is not None and days <= known:
         return
+    if known is None:  # a process's first batch of the shard: what the status lists, so expired days can go
+        status = store.shard_status(shard_id)
+        known = set(status.days) if status is not None else set()
     # Other days whose items have all expired by the time of the batch's records leave the list, which stays about
     # TTL days long; a day the batch writes is always listed.
-    expired = {d for d in (known or set()) - days if _expires_at(d, tz, ttl_days) * 1000 < newest_ms}
-    store.add_days(shard_id, days, expired)
-    marks.days[shard_id] = ((known or set()) | days) - expired
+    expired = {d for d in known - days if _expires_at(d, tz, ttl_days) * 1000 < newest_ms}
+    if not days <= known or expired:
+        store.add_days(shard_id, days - known, expired)
+    marks.days[shard_id] = (known | days) - expired
 
 
 def _advance(

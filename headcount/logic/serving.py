@@ -60,7 +60,7 @@ class Moment:
 
     started: float
     statuses: Future[list[ShardStatus]]
-    days: dict[tuple[str, date], Future[list[Partial]]]
+    days: dict[tuple[str, date], Future[list[Partial]]]  # each read waits for the statuses first
 
     def expired(self, now: float, max_age_s: float) -> bool:
         failed = self.statuses.done() and self.statuses.exception() is not None
@@ -75,11 +75,16 @@ class RangeRead:
     fresh: Freshness
     realtime: dict[str, list[Partial]]  # unpublished days with real-time items
 
+    retained_from_ms: int  # real-time items of days that ended before this have expired (TTL)
+
     def stamp(self, day: date, tz: str) -> Stamp:
         publication = self.publications.get(day.isoformat())
         if publication is not None:
             return Stamp(publication.published_ms, False, publication.run_id)
-        return Stamp(self.fresh.as_of_ms, self.fresh.stale(bk.day_bounds_ms(day, tz)[1]))
+        day_end = bk.day_bounds_ms(day, tz)[1]
+        if day_end < self.retained_from_ms:  # neither layer holds it (the batch never ran for it): nobody can say
+            return Stamp(None)
+        return Stamp(self.fresh.as_of_ms, self.fresh.stale(day_end))
 
 
 class MetricsService:
@@ -93,10 +98,11 @@ class MetricsService:
         stale_after_ms: int = 60_000,
         monotonic: Callable[[], float] = time.monotonic,
         realtime_max_age_s: float = 1.0,
+        ttl_days: int = 35,
     ) -> None:
         self.catalog, self.realtime, self.batch, self.tz = catalog, realtime, batch, tz
         self.open_shards, self.stale_after_ms, self.monotonic = open_shards, stale_after_ms, monotonic
-        self.realtime_max_age_s = realtime_max_age_s
+        self.realtime_max_age_s, self.ttl_days = realtime_max_age_s, ttl_days
         self._pool = ThreadPoolExecutor(READS_AT_ONCE, thread_name_prefix="reads")
         self._moment: Moment | None = None
         self._moment_lock = threading.Lock()
@@ -126,8 +132,18 @@ class MetricsService:
         if metric.kind is not Kind.DISTINCT:
             raise BadRequest(f"{name} is a count metric; /distinct is for distinct metrics")
         first, last = self._range(start, end, now_ms)
+        # Exact only when the answer is one exact batch cell: one day of a daily metric, ungrouped or for one group.
+        # Anything wider (several days, hours or groups, where one player can appear in several cells) is the union of
+        # the sketches.
+        one_cell = first == last and metric.granularity is Granularity.DAY and (metric.group_by is None or group)
         for _ in range(3):
             read = self._read(metric, first, last, now_ms)
+            publication = read.publications.get(first.isoformat())
+            if one_cell and publication is not None:  # no sketch needed
+                value = sum(c.count or 0 for c in publication.cells if group is None or c.group == group)
+                return RangeDistinct(
+                    name, first, last, value, value, value, True, ["batch"], read.stamp(first, self.tz)
+                )
             try:
                 day_sketches = self.batch.union_sketches(metric.name, read.publications.values(), group)
                 break
@@ -135,12 +151,8 @@ class MetricsService:
                 continue  # a republish replaced a run under this read: read the publications again
         else:
             raise PublishInProgress(f"{name} is being republished under every read")
-        pieces: list[Partial] = []
-        sources: set[str] = set()
-        for day, sketch in day_sketches.items():
-            if sketch is not None:
-                pieces.append(Partial(day, group or "", sketch=sketch))
-                sources.add("batch")
+        pieces = [Partial(day, group or "", sketch=sketch) for day, sketch in day_sketches.items() if sketch]
+        sources = {"batch"} if pieces else set()
         for items in read.realtime.values():
             chosen = [p for p in items if group is None or p.group == group]
             pieces += chosen
@@ -148,19 +160,17 @@ class MetricsService:
         stamps = [read.stamp(day, self.tz) for day in bk.days(first, last)]
         known = [s.as_of_ms for s in stamps if s.as_of_ms is not None]
         oldest = min(known) if len(known) == len(stamps) else None  # a day that cannot say makes the whole unknown
-        stamp = Stamp(oldest, any(s.stale for s in stamps))
-        # Exact only when the answer is one exact batch cell: one day of a daily metric, ungrouped or for one group.
-        # Anything wider (several days, hours or groups, where one player can appear in several cells) is the union of
-        # the sketches.
-        one_cell = first == last and metric.granularity is Granularity.DAY and (metric.group_by is None or group)
-        publication = read.publications.get(first.isoformat())
-        if one_cell and publication is not None:
-            cells = [c for c in publication.cells if group is None or c.group == group]
-            value = sum(c.count or 0 for c in cells)
-            return RangeDistinct(name, first, last, value, value, value, True, ["batch"], stamp)
         estimate = distinct_over(metric, pieces)
         return RangeDistinct(
-            name, first, last, estimate.value, estimate.low, estimate.high, False, sorted(sources) or ["none"], stamp
+            name,
+            first,
+            last,
+            estimate.value,
+            estimate.low,
+            estimate.high,
+            False,
+            sorted(sources) or ["none"],
+            Stamp(oldest, any(s.stale for s in stamps)),
         )
 
     def _read(self, metric: Metric, first: date, last: date, now_ms: int) -> RangeRead:
@@ -183,7 +193,7 @@ class MetricsService:
             for day, future in {**early, **late}.items()
             if day.isoformat() in fresh.days
         }
-        return RangeRead(published, fresh, realtime)
+        return RangeRead(published, fresh, realtime, now_ms - self.ttl_days * 86_400_000)
 
     def _current_moment(self) -> Moment:
         with self._moment_lock:
@@ -197,10 +207,11 @@ class MetricsService:
             key, known = (metric.name, day), moment.days.get((metric.name, day))
             failed = known is not None and known.done() and known.exception() is not None
             if known is None or failed or self.realtime_max_age_s <= 0:
-                moment.days[key] = self._pool.submit(self._read_realtime_day, metric, day)
+                moment.days[key] = self._pool.submit(self._read_realtime_day, metric, day, moment.statuses)
             return moment.days[key]
 
-    def _read_realtime_day(self, metric: Metric, day: date) -> list[Partial]:
+    def _read_realtime_day(self, metric: Metric, day: date, statuses: Future[list[ShardStatus]]) -> list[Partial]:
+        statuses.result()  # the items are read after the statuses (queued before them): they hold what those promise
         items = self.realtime.day_items(metric.name, day.isoformat())
         return [Partial(i.key.bucket, i.key.group, i.count, i.sketch) for i in items]
 

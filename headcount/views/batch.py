@@ -63,6 +63,9 @@ class BatchView(Protocol):
         when a republish removed a run in between: read the publications again."""
 
 
+MAX_CELLS_BYTES = 380_000  # a day's publication is one item (400 KB at most, its keys and run included)
+
+
 class PublishInProgress(RuntimeError):
     """Another run is publishing the same day and did not finish within the wait."""
 
@@ -112,13 +115,18 @@ class DynamoBatchView:
         union = _union_of(rows)
         if union is not None:  # what a range's union needs of the day, in one item
             items.append({"pk": {"S": pk}, "sk": {"S": keys.union_sort_key(run_id)}, "sketch": {"B": union}})
+        cells = zlib.compress(orjson.dumps([(r.bucket, r.group, r.value) for r in rows]))
+        if len(cells) > MAX_CELLS_BYTES:
+            raise ValueError(
+                f"{metric} on {day}: {len(rows):,} cells are {len(cells):,} bytes compressed, more than one DynamoDB "
+                f"item holds ({MAX_CELLS_BYTES:,}); group it by an attribute with fewer values"
+            )
         publication = {
             "pk": {"S": keys.publications_key(metric)},
             "sk": {"S": day},
             "run_id": {"S": run_id},
             "published_ms": {"N": str(int(self.clock() * 1000))},
-            # every cell's value: a few KiB for hundreds of groups
-            "cells": {"B": zlib.compress(orjson.dumps([(r.bucket, r.group, r.value) for r in rows]))},
+            "cells": {"B": cells},  # every cell's value: a few KiB for hundreds of groups
         }
         return items, publication
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -74,11 +74,14 @@ class RealtimeStore(Protocol):
 
     def shard_statuses(self) -> list[ShardStatus]: ...
 
+    def shard_status(self, shard_id: str) -> ShardStatus | None: ...
+
 
 class DynamoRealtimeStore:
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, ddb: Any = None) -> None:
+        """`ddb`: a DynamoDB client (default: the shared one, with boto's standard retries)."""
         self.table = table
-        self.ddb = client("dynamodb")
+        self.ddb = ddb if ddb is not None else client("dynamodb")
 
     def read(self, item_keys: Iterable[ItemKey]) -> dict[ItemKey, RealtimeItem]:
         wanted = {
@@ -124,6 +127,7 @@ class DynamoRealtimeStore:
             ExpressionAttributeValues={":pk": {"S": keys.partition_key(metric, day)}},
             ProjectionExpression="sk, seq, #count, sketch",  # what a reader needs, not the item's copies of its key
             ExpressionAttributeNames={"#count": "count"},
+            ConsistentRead=True,  # at least what the statuses read before promise
         )
         items: list[RealtimeItem] = []
         for page in pages:
@@ -156,10 +160,14 @@ class DynamoRealtimeStore:
             self.ddb.update_item(
                 TableName=self.table,
                 Key=_status_key(shard_id),
-                UpdateExpression="SET watermark = :w, #lag = :lag",
+                UpdateExpression="SET watermark = :w, #lag = :lag, folded_ms = :at",
                 ConditionExpression="attribute_not_exists(watermark) OR watermark <= :w",
                 ExpressionAttributeNames={"#lag": "lag"},  # a reserved word
-                ExpressionAttributeValues={":w": {"N": str(watermark_ms)}, ":lag": {"N": str(lag_ms)}},
+                ExpressionAttributeValues={
+                    ":w": {"N": str(watermark_ms)},
+                    ":lag": {"N": str(lag_ms)},
+                    ":at": {"N": str(watermark_ms + lag_ms)},  # when the fold ran
+                },
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -178,11 +186,16 @@ class DynamoRealtimeStore:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
+    def shard_status(self, shard_id: str) -> ShardStatus | None:
+        item = self.ddb.get_item(TableName=self.table, Key=_status_key(shard_id), ConsistentRead=True).get("Item")
+        return _status(item) if item else None
+
     def shard_statuses(self) -> list[ShardStatus]:
         pages = self.ddb.get_paginator("query").paginate(
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": keys.SHARDS_PK}},
+            ConsistentRead=True,
         )
         return [_status(attrs) for page in pages for attrs in page["Items"]]
 
@@ -221,7 +234,9 @@ class InMemoryRealtimeStore:
     def advance(self, shard_id: str, watermark_ms: int, lag_ms: int) -> None:
         status = self.statuses.get(shard_id) or ShardStatus(shard_id, None, 0, frozenset())
         if status.watermark_ms is None or status.watermark_ms <= watermark_ms:
-            self.statuses[shard_id] = replace(status, watermark_ms=watermark_ms, lag_ms=lag_ms)
+            self.statuses[shard_id] = replace(
+                status, watermark_ms=watermark_ms, lag_ms=lag_ms, folded_ms=watermark_ms + lag_ms
+            )
 
     def note_put(self, shard_id: str, put_ms: int) -> None:
         status = self.statuses.get(shard_id) or ShardStatus(shard_id, None, 0, frozenset())
@@ -230,6 +245,9 @@ class InMemoryRealtimeStore:
 
     def shard_statuses(self) -> list[ShardStatus]:
         return list(self.statuses.values())
+
+    def shard_status(self, shard_id: str) -> ShardStatus | None:
+        return self.statuses.get(shard_id)
 
 
 def _status_key(shard_id: str) -> dict:
@@ -243,6 +261,7 @@ def _status(attrs: dict) -> ShardStatus:
         int(attrs["lag"]["N"]) if "lag" in attrs else 0,
         frozenset(attrs["days"]["SS"]) if "days" in attrs else frozenset(),
         int(attrs["put_ms"]["N"]) if "put_ms" in attrs else None,
+        int(attrs["folded_ms"]["N"]) if "folded_ms" in attrs else None,
     )
 
 

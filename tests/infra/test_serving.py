@@ -63,7 +63,13 @@ def test_serve_function_reads_both_views_and_writes_the_stream(template):
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if "dynamodb:UpdateItem" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
-    assert update["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["~shards"]}}
+    assert update["Condition"] == {
+        "ForAllValues:StringEquals": {
+            "dynamodb:LeadingKeys": ["~shards"],
+            "dynamodb:Attributes": ["pk", "sk", "put_ms"],
+        },
+        "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
+    }
 
 
 def test_rest_api_proxies_to_serve_with_logged_throttled_prod_stage(template):

@@ -75,8 +75,8 @@ def test_the_document_is_served_without_a_key_and_describes_every_route_and_erro
     }
     for (path, method), statuses in errors.items():
         responses = doc["paths"][path][method]["responses"]
-        assert set(responses) == {"200"} | statuses
-        for status in statuses:
+        assert set(responses) == {"200", "500"} | statuses
+        for status in statuses | {"500"}:
             assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
     assert doc["paths"]["/v1/events"]["post"]["requestBody"]["required"] is True
     point = doc["components"]["schemas"]["SeriesPoint"]["properties"]
@@ -163,3 +163,18 @@ def test_a_bug_is_answered_in_the_envelope_not_as_a_bare_gateway_error(api, monk
     assert (
         response.status_code == 500 and ErrorResponse.model_validate_json(response.data).error.code == "internal_error"
     )
+
+
+def test_a_throttled_store_is_a_503_to_retry(api, monkeypatch) -> None:
+    from botocore.exceptions import ClientError
+
+    from headcount.logic.serving import MetricsService
+
+    def throttled(*_args, **_kwargs):
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "Query"
+        )
+
+    monkeypatch.setattr(MetricsService, "series", throttled)
+    response = api.get("/v1/metrics/active_players", headers=KEY)
+    assert response.status_code == 503 and json.loads(response.data)["error"]["code"] == "store_unavailable"

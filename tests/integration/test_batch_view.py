@@ -170,3 +170,13 @@ def test_a_run_replaced_while_its_sketches_are_read_is_reported_not_served_half(
     view.publish(metric, DAY, [BatchRow(metric, DAY, DAY, "DE", 4, sketch_of(range(4)))], "run-2")
     with pytest.raises(RunReplaced):
         DynamoBatchView(names.BATCH_TABLE).union_sketches(metric, old.values(), None)
+
+
+def test_a_day_too_large_for_one_publication_is_refused_with_what_to_do(aws) -> None:
+    import hashlib
+
+    view = DynamoBatchView(names.BATCH_TABLE)
+    many = {hashlib.sha256(str(i).encode()).hexdigest()[:24]: i for i in range(40_000)}  # a group_by like a player id
+    with pytest.raises(ValueError, match="more than one DynamoDB item holds"):
+        view.publish("active_players_by_country", DAY, rows(many), "run-1")
+    assert read(view) is None  # and nothing was published

@@ -168,3 +168,8 @@ def test_the_shard_status_lists_a_new_day_once_and_lets_expired_days_go():
     fold_batch(batch(NOW, 3), SHARD, store, CATALOG, "UTC", 35, marks=marks)
     assert writes[1] == ({"2026-11-18"}, {"2026-10-09"})
     assert store.statuses[SHARD].days == {"2026-11-18"} and store.statuses[SHARD].watermark_ms == NOW
+    # A new process (a cold function) reads what the status lists: an already listed day is not written again,
+    # and a listed day that has expired goes
+    store.add_days(SHARD, {"2026-10-01"}, set())
+    fold_batch(batch(NOW + 1000, 4), SHARD, store, CATALOG, "UTC", 35, marks=ShardMarks())
+    assert writes[-1] == (set(), {"2026-10-01"}) and store.statuses[SHARD].days == {"2026-11-18"}

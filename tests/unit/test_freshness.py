@@ -8,7 +8,8 @@ T = 60_000  # the threshold
 
 
 def status(shard: str, watermark: int | None, lag: int = 500, put: int | None = None) -> ShardStatus:
-    return ShardStatus(shard, watermark, lag, frozenset({"2026-11-18"}), put)
+    folded = watermark + lag if watermark is not None else None  # the fold ran lag after its newest record arrived
+    return ShardStatus(shard, watermark, lag, frozenset({"2026-11-18"}), put, folded)
 
 
 def test_as_of_is_the_oldest_watermark_of_the_open_shards() -> None:
@@ -26,6 +27,8 @@ def test_a_quiet_shard_is_not_behind_but_one_whose_records_wait_is() -> None:
     waiting = status("a", NOW - 3_600_000, put=NOW - 1_000)  # records put an hour after its watermark
     fresh = freshness([waiting, status("b", NOW - 1_000)], None, T, NOW)
     assert fresh.lagging and fresh.stale(NOW) and not fresh.stale(NOW - 3_600_000)  # an earlier day's end: it is in
-    assert freshness([status("a", NOW - 1_000, lag=T + 1)], None, T, NOW).lagging  # catching up a backlog
+    assert freshness([status("a", NOW - T - 2_000, lag=T + 1)], None, T, NOW).lagging  # catching up a backlog
+    # and once that report is older than the threshold, with nothing put since, the backlog is over
+    assert not freshness([status("a", NOW - 3 * T, lag=T + 1)], None, T, NOW).lagging
     assert freshness([status("a", None, put=NOW - T - 1)], None, T, NOW).lagging  # put, never applied
     assert not freshness([status("a", None, put=NOW - 1_000)], None, T, NOW).lagging  # just put

@@ -8,7 +8,11 @@ from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response
 
-DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard"
+import headcount
+
+from .render import error_response
+
+DASHBOARD = Path(headcount.__file__).resolve().parent / "dashboard"
 PUBLIC_PATHS = ("/v1/health", "/", "/v1/openapi.json", "/v1/docs")
 PUBLIC_PREFIXES = ("/dashboard/",)
 TYPES = {
@@ -30,14 +34,15 @@ def _read(relative: str) -> str | None:
         path = (DASHBOARD / relative).resolve()
         if DASHBOARD.resolve() not in path.parents or not path.is_file():
             return None  # outside the folder (`..`) or absent (not remembered: `make` may copy it in)
-        _FILES[relative] = path.read_text()  # text: API Gateway REST would pass base64 through unless told binary types
+        # text, not bytes: API Gateway REST would pass base64 through unless told which types are binary
+        _FILES[relative] = path.read_text(encoding="utf-8")
     return _FILES[relative]
 
 
 def static_file(relative: str) -> Response:
     body = _read(relative)
     if body is None:
-        return Response(404, "application/json", {"error": {"code": "not_found", "message": f"no file {relative!r}"}})
+        return error_response(404, "not_found", f"no file {relative!r}")
     kind = TYPES.get(Path(relative).suffix) or mimetypes.guess_type(relative)[0] or "application/octet-stream"
     # Vendored libraries are pinned (their names do not change with their content): cached a day, the pages revalidated.
     cache = "public, max-age=86400" if relative.startswith("vendor/") else "no-cache"

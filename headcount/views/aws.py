@@ -6,6 +6,8 @@ AWS or to the emulators on 127.0.0.1.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
@@ -27,3 +29,30 @@ def client(service: str, region: str | None = None, *, call_budget_s: int | None
             read_timeout=call_budget_s - connect,
         )
     return boto3.session.Session().client(service, region_name=region, config=config)
+
+
+def batch_get(
+    ddb: Any, table: str, item_keys: list[tuple[str, str]], projection: str | None = None, calls_at_once: int = 1
+) -> Iterator[dict]:
+    """The items of these (pk, sk) keys that exist, read consistently by BatchGetItem: 100 keys a call (its limit),
+    `calls_at_once` calls at a time, the keys a call leaves unprocessed asked again."""
+
+    def get(chunk: list[tuple[str, str]]) -> list[dict]:
+        request: dict = {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk], "ConsistentRead": True}
+        if projection:
+            request["ProjectionExpression"] = projection
+        pending, items = {table: request}, []
+        while pending:
+            response = ddb.batch_get_item(RequestItems=pending)
+            items += response["Responses"].get(table, [])
+            pending = response.get("UnprocessedKeys") or {}
+        return items
+
+    chunks = [item_keys[i : i + 100] for i in range(0, len(item_keys), 100)]
+    if calls_at_once <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield from get(chunk)
+        return
+    with ThreadPoolExecutor(min(calls_at_once, len(chunks))) as pool:
+        for items in pool.map(get, chunks):
+            yield from items

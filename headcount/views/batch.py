@@ -15,7 +15,6 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,7 +22,7 @@ import orjson
 
 from headcount.core import keys, sketches
 from headcount.core.merge import Partial
-from headcount.views.aws import client
+from headcount.views.aws import batch_get, client
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,29 +187,9 @@ class DynamoBatchView:
             self._sketches.popitem(last=False)
 
     def _get_sketches(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
-        """BatchGetItem of the rows' sketches, 100 keys a call (its limit), a few calls at a time."""
-        chunks = [wanted[i : i + 100] for i in range(0, len(wanted), 100)]
-
-        def get(chunk: list[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
-            request = {
-                self.table: {
-                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk],
-                    "ProjectionExpression": "pk, sk, sketch",
-                    "ConsistentRead": True,
-                }
-            }
-            got: dict[tuple[str, str], bytes | None] = {}
-            while request:
-                response = self.ddb.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self.table, []):
-                    got[(item["pk"]["S"], item["sk"]["S"])] = bytes(item["sketch"]["B"]) if "sketch" in item else None
-                request = response.get("UnprocessedKeys") or {}
-            return got
-
-        if len(chunks) <= 1:
-            return get(chunks[0]) if chunks else {}
-        with ThreadPoolExecutor(min(4, len(chunks))) as pool:
-            return {k: v for part in pool.map(get, chunks) for k, v in part.items()}
+        """The rows' sketches (None: a row without one), a few BatchGetItem calls at a time."""
+        items = batch_get(self.ddb, self.table, wanted, projection="pk, sk, sketch", calls_at_once=4)
+        return {(i["pk"]["S"], i["sk"]["S"]): bytes(i["sketch"]["B"]) if "sketch" in i else None for i in items}
 
     def _acquire(self, pk: str, run_id: str) -> None:
         deadline = time.monotonic() + self.wait_s

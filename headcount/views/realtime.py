@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from headcount.core import keys
 from headcount.core.freshness import ShardStatus
-from headcount.views.aws import client
+from headcount.views.aws import batch_get, client
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,17 +88,10 @@ class DynamoRealtimeStore:
             (keys.partition_key(k.metric, k.day), keys.realtime_sort_key(k.bucket, k.group, k.shard_id)): k
             for k in item_keys
         }
-        pending = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
         found: dict[ItemKey, RealtimeItem] = {}
-        while pending:
-            chunk, pending = pending[:100], pending[100:]  # BatchGetItem takes at most 100 keys
-            request = {self.table: {"Keys": chunk, "ConsistentRead": True}}
-            while request:
-                response = self.ddb.batch_get_item(RequestItems=request)
-                for attrs in response["Responses"].get(self.table, []):
-                    key = wanted[(attrs["pk"]["S"], attrs["sk"]["S"])]
-                    found[key] = _from_attrs(key, attrs)
-                request = response.get("UnprocessedKeys") or {}
+        for attrs in batch_get(self.ddb, self.table, list(wanted)):
+            key = wanted[(attrs["pk"]["S"], attrs["sk"]["S"])]
+            found[key] = _from_attrs(key, attrs)
         return found
 
     def write(self, item: RealtimeItem, expected_sequence_number: int | None, expires_at: int) -> int:
@@ -137,23 +130,16 @@ class DynamoRealtimeStore:
         return items
 
     def add_days(self, shard_id: str, days: set[str], expired: set[str]) -> None:
-        key = _status_key(shard_id)
-        if days:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=key,
-                UpdateExpression="ADD #days :days",
-                ExpressionAttributeNames={"#days": "days"},
-                ExpressionAttributeValues={":days": {"SS": sorted(days)}},
-            )
-        if expired:  # a second call: one update cannot both add to and delete from the same set
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=key,
-                UpdateExpression="DELETE #days :days",
-                ExpressionAttributeNames={"#days": "days"},
-                ExpressionAttributeValues={":days": {"SS": sorted(expired)}},
-            )
+        # Two calls when both: one update cannot both add to and delete from the same set
+        for action, values in (("ADD", days), ("DELETE", expired)):
+            if values:
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key=_status_key(shard_id),
+                    UpdateExpression=f"{action} #days :days",
+                    ExpressionAttributeNames={"#days": "days"},
+                    ExpressionAttributeValues={":days": {"SS": sorted(values)}},
+                )
 
     def advance(self, shard_id: str, watermark_ms: int, lag_ms: int) -> None:
         try:
@@ -227,9 +213,7 @@ class InMemoryRealtimeStore:
 
     def add_days(self, shard_id: str, days: set[str], expired: set[str]) -> None:
         status = self.statuses.get(shard_id) or ShardStatus(shard_id, None, 0, frozenset())
-        self.statuses[shard_id] = ShardStatus(
-            shard_id, status.watermark_ms, status.lag_ms, (status.days | days) - expired
-        )
+        self.statuses[shard_id] = replace(status, days=(status.days | days) - expired)
 
     def advance(self, shard_id: str, watermark_ms: int, lag_ms: int) -> None:
         status = self.statuses.get(shard_id) or ShardStatus(shard_id, None, 0, frozenset())

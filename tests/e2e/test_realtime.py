@@ -50,6 +50,23 @@ def snapshot(config, truth):
     }
 
 
+def assert_real_time_is(truth, numbers):
+    """Every bucket of the truth is a real-time point: counts exactly, distinct counts within their bounds, and those
+    bounds no wider than the sketch's error."""
+    for metric in CATALOG.metrics:
+        points = {(p["bucket"], p.get("group", "")): p for p in numbers[metric.name]}
+        for bucket, groups in truth[metric.name].items():
+            for group, expected in groups.items():
+                point = points[(bucket, group)]
+                assert point["source"] == "realtime" and point["exact"] is False
+                if metric.kind is Kind.COUNT:
+                    assert point["value"] == point["low"] == point["high"] == expected, (metric.name, bucket, group)
+                else:
+                    assert point["low"] <= expected <= point["high"], (metric.name, bucket, group, point, expected)
+                    allowed = 2 * sketches.relative_standard_error(metric.lg_k) * point["value"] + 1
+                    assert point["high"] - point["value"] <= allowed and point["value"] - point["low"] <= allowed
+
+
 def kill_fold_worker(config, shard_id):
     pid = recorded_pid(config.pid_dir / f"{FOLD}-{shard_id}.pid")
     os.kill(pid, signal.SIGKILL)
@@ -102,18 +119,7 @@ def test_the_real_time_layer_matches_the_truth_through_kills_and_redelivery(loca
 
     # Then every number is right
     first = snapshot(config, truth)
-    for metric in CATALOG.metrics:
-        points = {(p["bucket"], p.get("group", "")): p for p in first[metric.name]}
-        for bucket, groups in truth[metric.name].items():
-            for group, expected in groups.items():
-                point = points[(bucket, group)]
-                assert point["source"] == "realtime" and point["exact"] is False
-                if metric.kind is Kind.COUNT:
-                    assert point["value"] == point["low"] == point["high"] == expected, (metric.name, bucket)
-                else:
-                    assert point["low"] <= expected <= point["high"], (metric.name, bucket, group, point, expected)
-                    allowed = 2 * sketches.relative_standard_error(metric.lg_k) * point["value"] + 1
-                    assert point["high"] - point["value"] <= allowed and point["value"] - point["low"] <= allowed
+    assert_real_time_is(truth, first)
     # malformed events were counted, not retried, and the shards kept flowing (the numbers above are complete)
     assert len(rejected_records(config)) == sim.malformed > 0
 

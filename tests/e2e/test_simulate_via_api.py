@@ -12,13 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from headcount.core import sketches
-from headcount.core.catalog import Kind
-from headcount.views.catalog_file import load_catalog
-from tests.e2e.test_realtime import snapshot
+from tests.e2e.test_realtime import assert_real_time_is, snapshot
 
 pytestmark = pytest.mark.e2e
-CATALOG = load_catalog()
 
 
 def test_a_simulated_game_posted_through_the_api_is_counted_as_sent(local_stack):
@@ -64,17 +60,5 @@ def test_a_simulated_game_posted_through_the_api_is_counted_as_sent(local_stack)
     # and, the fold having caught up before the command returned, every real-time number is the truth's as sent:
     # counts exact, distinct counts within their bounds
     truth = json.loads((config.state_dir / "truth.json").read_text())["as_sent"]
-    numbers = snapshot(config, truth)
-    for metric in CATALOG.metrics:
-        points = {(p["bucket"], p.get("group", "")): p for p in numbers[metric.name]}
-        for bucket, groups in truth[metric.name].items():
-            for group, expected in groups.items():
-                point = points[(bucket, group)]
-                assert point["source"] == "realtime" and point["exact"] is False
-                if metric.kind is Kind.COUNT:
-                    assert point["value"] == point["low"] == point["high"] == expected, (metric.name, bucket, group)
-                else:
-                    assert point["low"] <= expected <= point["high"], (metric.name, bucket, group, point, expected)
-                    allowed = 2 * sketches.relative_standard_error(metric.lg_k) * point["value"] + 1
-                    assert point["high"] - point["value"] <= allowed and point["value"] - point["low"] <= allowed
+    assert_real_time_is(truth, snapshot(config, truth))
     assert truth["matches_played"]  # the count the README's report prints: exact, as sent

@@ -2,7 +2,7 @@
 
 Each module mounts its commands (`add_commands`), each command names the function that runs it (`run`):
 `headcount.cli.stack` (up, demo, simulate, replay, report: the local stack) and `headcount.cli.batch` (batch, sql: the batch
-layer).
+layer) and `headcount.cli.cost` (cost: the AWS bill, measured on the local stack).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 
 from pydantic import ValidationError
 
-from headcount.cli import batch, stack
+from headcount.cli import batch, cost, stack
 from headcount.local.config import LocalConfig
 from headcount.settings import Settings
 
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     stack.add_commands(commands)
     batch.add_commands(commands)
+    cost.add_commands(commands)
     args = parser.parse_args(argv)
     try:
         config = LocalConfig.from_env()

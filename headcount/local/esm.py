@@ -80,11 +80,13 @@ class ShardMapping:
         commit: Callable[[str], None],
         on_failure: Callable[[dict[str, Any]], None],
         clock: Callable[[], float] = time.time,
+        observe: Callable[[list[dict[str, Any]], float, float], None] | None = None,
     ) -> None:
         """`clock` is the wall clock in epoch seconds: a record's age is measured against it, as Lambda measures it
-        against the arrival time Kinesis stamped."""
+        against the arrival time Kinesis stamped. `observe(batch, duration_s, ended_at)` is told of every invocation
+        (the local meter's)."""
         self.settings, self.shard_id, self.stream_arn = settings, shard_id, stream_arn
-        self.clock = clock
+        self.clock, self.observe = clock, observe
         self.invoke, self.commit, self.on_failure = invoke, commit, on_failure
         self.buffer: list[dict[str, Any]] = []
         self.window_started: float | None = None
@@ -149,10 +151,14 @@ class ShardMapping:
             str(uuid.uuid4()),
             lambda_arn(self.settings.function_name),
         )
+        started = time.perf_counter()
         try:
             response = self.invoke(self.event(batch), context)
         except Exception:  # noqa: BLE001 - a function error, as Lambda sees it
             return _Outcome(error=traceback.format_exc(limit=-3))
+        finally:
+            if self.observe is not None:
+                self.observe(batch, time.perf_counter() - started, self.clock())
         failures = (response or {}).get("batchItemFailures") if isinstance(response, dict) else None
         if not failures:
             return _Outcome(ok=True)

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from headcount import names
 from headcount.local.esm import LocalLambdaContext, lambda_arn
+from headcount.local.meter import install_from_env
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
@@ -72,18 +73,22 @@ def _start_function(handler_path: str, log_path: str, environment: dict[str, str
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.environ.update(environment)
+    install_from_env("serve")
     module, name = handler_path.rsplit(".", 1)
     _handler = getattr(importlib.import_module(module), name)
 
 
-def _invoke(event: dict[str, Any], function_name: str) -> dict[str, Any]:
+def _invoke(event: dict[str, Any], function_name: str) -> tuple[dict[str, Any], float]:
+    """The handler's response, and how long it ran (what Lambda bills)."""
     context = LocalLambdaContext(
         function_name,
         event["requestContext"]["requestId"],
         lambda_arn(function_name),
         timeout_s=29,
     )
-    return _handler(event, context)
+    started = time.perf_counter()
+    response = _handler(event, context)
+    return response, time.perf_counter() - started
 
 
 class LocalApiGateway:
@@ -96,8 +101,11 @@ class LocalApiGateway:
         function_name: str = names.SERVE_FUNCTION,
         instances: int = 2,
         clock: Callable[[], float] = time.time,
+        observe: Callable[[str, str, int, float], None] | None = None,
     ) -> None:
-        self.function_name, self.clock = function_name, clock
+        """`observe(method, path, status, duration_s)` is told of every request the function answered, with how long
+        it ran (the local meter's)."""
+        self.function_name, self.clock, self.observe = function_name, clock, observe
         self._new_functions = lambda: ProcessPoolExecutor(
             instances,
             mp_context=multiprocessing.get_context("spawn"),
@@ -149,7 +157,7 @@ class LocalApiGateway:
         )
         functions = self.functions
         try:
-            response = functions.submit(_invoke, event, self.function_name).result(timeout=29)
+            response, ran_s = functions.submit(_invoke, event, self.function_name).result(timeout=29)
         except Exception as exc:  # noqa: BLE001 - API Gateway answers 502 when the integration fails
             if isinstance(exc, BrokenProcessPool):
                 self._replace_functions(functions)
@@ -165,7 +173,10 @@ class LocalApiGateway:
         headers = dict(response.get("headers") or {})
         for name, values in (response.get("multiValueHeaders") or {}).items():
             headers[name] = ", ".join(values)
-        self._reply(request, int(response.get("statusCode", 200)), headers, data)
+        status = int(response.get("statusCode", 200))
+        if self.observe is not None:
+            self.observe(request.command, request.path, status, ran_s)
+        self._reply(request, status, headers, data)
 
     def _replace_functions(self, broken: ProcessPoolExecutor) -> None:
         """A function process died (killed, out of memory): like Lambda, start fresh execution environments for the

@@ -12,6 +12,7 @@ from headcount import names
 from headcount.local import resources
 from headcount.local.config import LocalConfig
 from headcount.local.gateway import LocalApiGateway
+from headcount.local.meter import api_observer, install_from_env
 from headcount.local.processes import (
     ChildProcess,
     StartError,
@@ -123,11 +124,13 @@ class LocalStack:
         self.supervisor.start()
         self.watch = StackWatch(self)
         self.watch.start()
+        meter = install_from_env("stack")  # `headcount cost`: the API's requests, and what this process publishes
         self.gateway = LocalApiGateway(
             "headcount.functions.serve.handler.handler",
             config.api_port,
             str(config.log_dir / "serve.log"),
             self.settings.environment,
+            observe=api_observer(meter) if meter is not None else None,
         )
         self.gateway.start()
         if settings.batch_at != "off":

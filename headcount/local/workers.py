@@ -25,6 +25,7 @@ from headcount.local.archiver import ArchiveSettings, ShardArchiver
 from headcount.local.config import LocalConfig
 from headcount.local.esm import MappingSettings, ShardMapping, sqs_sender
 from headcount.local.faults import Faults
+from headcount.local.meter import fold_observer, install_from_env
 from headcount.local.processes import record_pid
 from headcount.local.resources import stream_arn
 from headcount.local.shards import Checkpoint, CheckpointStore, ShardReader, list_shards, ready_shards
@@ -54,6 +55,7 @@ def worker_main(kind: str, shard_id: str, settings: WorkerSettings) -> None:
     os.environ.update(settings.environment)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon on this machine
     config.apply_aws_environment()
+    meter = install_from_env(f"{kind}-{shard_id}")
     if settings.faults is not None:
         for service in ("dynamodb", "kinesis"):
             seed = zlib.crc32(f"{kind}-{shard_id}-{service}".encode())  # per worker and service, the same every run
@@ -80,7 +82,15 @@ def worker_main(kind: str, shard_id: str, settings: WorkerSettings) -> None:
     if kind == FOLD:
         handler = getattr(importlib.import_module(FOLD_HANDLER.rsplit(".", 1)[0]), FOLD_HANDLER.rsplit(".", 1)[1])
         queue_url = client("sqs").get_queue_url(QueueName=names.ON_FAILURE_QUEUE)["QueueUrl"]
-        consumer = ShardMapping(settings.mapping, shard_id, stream_arn(), handler, commit, sqs_sender(queue_url))
+        consumer = ShardMapping(
+            settings.mapping,
+            shard_id,
+            stream_arn(),
+            handler,
+            commit,
+            sqs_sender(queue_url),
+            observe=fold_observer(meter) if meter is not None else None,
+        )
     else:
         consumer = ShardArchiver(settings.archive, config.lake_dir, shard_id, commit)
 

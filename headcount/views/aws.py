@@ -6,13 +6,17 @@ AWS or to the emulators on 127.0.0.1.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
 import boto3
 from botocore.config import Config
+
+# Called with (service, client) for every client made: how the local stack's meter (headcount/local/meter.py) counts
+# calls. Empty on AWS.
+CLIENT_HOOKS: list[Callable[[str, Any], None]] = []
 
 
 @cache
@@ -28,7 +32,10 @@ def client(service: str, region: str | None = None, *, call_budget_s: int | None
             connect_timeout=connect,
             read_timeout=call_budget_s - connect,
         )
-    return boto3.session.Session().client(service, region_name=region, config=config)
+    made = boto3.session.Session().client(service, region_name=region, config=config)
+    for hook in CLIENT_HOOKS:
+        hook(service, made)
+    return made
 
 
 def batch_get(

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from headcount.logic.ingest import STREAM_THROTTLED, STREAM_UNCONFIRMED, Accepted, accept_events
+from headcount.logic.ingest import RECORD_BYTES, STREAM_THROTTLED, STREAM_UNCONFIRMED, Accepted, accept_events
 from headcount.views.stream import StreamUnavailable, put_with_retries
 
 NOW_MS = 1_764_000_000_000
@@ -37,6 +37,11 @@ class ThrottlingStream:
         return {"FailedRecordCount": failed, "Records": results}
 
 
+def stored_events(stream: ThrottlingStream) -> list[dict]:
+    """The events in the stream's records (a record holds one player's events of a request, a line each)."""
+    return [orjson.loads(line) for data in stream.stored for line in data.splitlines()]
+
+
 def event(i: int, player: str = "p-1") -> dict:
     return {"event_id": f"e-{i}", "type": "session_start", "player_id": player, "ts": NOW_MS - 1000}
 
@@ -52,7 +57,7 @@ def test_records_refused_for_a_while_are_retried_until_they_are_in() -> None:
     answer = accept_events(body([event(0), event(1, "p-2"), event(2)]), NOW_MS, stream)
     # Then all are in, each once
     assert answer == Accepted(accepted=3, rejected=[])
-    assert sorted(orjson.loads(d)["event_id"] for d in stream.stored) == ["e-0", "e-1", "e-2"]
+    assert sorted(e["event_id"] for e in stored_events(stream)) == ["e-0", "e-1", "e-2"]
     assert stream.calls == 3
 
 
@@ -67,7 +72,7 @@ def test_records_still_refused_at_the_deadline_are_answered_as_rejected_by_index
     assert time.monotonic() - started < 1.0
     assert answer.accepted == 2
     assert [(r.index, r.reason) for r in answer.rejected] == [(1, "bad_type"), (2, STREAM_THROTTLED)]
-    assert sorted(orjson.loads(d)["event_id"] for d in stream.stored) == ["e-0", "e-3"]
+    assert sorted(e["event_id"] for e in stored_events(stream)) == ["e-0", "e-3"]
 
 
 def test_a_stream_refusing_everything_is_unavailable() -> None:
@@ -117,4 +122,33 @@ def test_an_event_that_repeats_a_key_is_rejected_by_index_and_the_others_go_in()
     answer = accept_events(posted, NOW_MS, stream)
     # Then those two are rejected as such (readers would disagree on their values), and only the first is in
     assert [(r.index, r.reason) for r in answer.rejected] == [(1, "duplicate_key"), (2, "duplicate_key")]
-    assert answer.accepted == 1 and [orjson.loads(d)["player_id"] for d in stream.stored] == ["p-1"]
+    assert answer.accepted == 1 and [e["player_id"] for e in stored_events(stream)] == ["p-1"]
+
+
+def test_a_players_events_share_a_record_up_to_one_put_payload_unit() -> None:
+    # Given a request with two players' events, p-1's more than one 25 KiB record holds
+    stream = ThrottlingStream()
+    attrs = {f"a{k}": "x" * 60 for k in range(8)}  # about 600 bytes an event
+    posted = [{**event(i, "p-1" if i % 4 else "p-2"), "attrs": attrs} for i in range(80)]
+    # When it is posted
+    answer = accept_events(body(posted), NOW_MS, stream)
+    # Then every event is in once, in records of one player each, none over RECORD_BYTES, a player's in order
+    assert answer == Accepted(accepted=80, rejected=[])
+    records = [[orjson.loads(line) for line in data.splitlines()] for data in stream.stored]
+    assert all(len({e["player_id"] for e in r}) == 1 for r in records)
+    assert all(len(data) <= RECORD_BYTES for data in stream.stored)
+    assert [r[0]["player_id"] for r in records] == ["p-2", "p-1", "p-1"]  # p-1's 60 events take two records
+    for player in ("p-1", "p-2"):
+        ids = [e["event_id"] for r in records for e in r if e["player_id"] == player]
+        assert ids == [e["event_id"] for e in posted if e["player_id"] == player]
+
+
+def test_a_refused_record_rejects_each_of_its_events_by_index() -> None:
+    # Given a stream that keeps refusing p-2's record
+    stream = ThrottlingStream(refuse=b'"p-2"', refusals=10**6)
+    posted = [event(0), event(1, "p-2"), event(2), event(3, "p-2")]
+    # When the events are posted until the request's deadline
+    answer = accept_events(body(posted), NOW_MS, stream, deadline=time.monotonic() + 0.3)
+    # Then p-1's events are in, and both of p-2's are answered as throttled, by their indices
+    assert answer.accepted == 2
+    assert [(r.index, r.reason) for r in answer.rejected] == [(1, STREAM_THROTTLED), (3, STREAM_THROTTLED)]

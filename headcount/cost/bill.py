@@ -1,0 +1,290 @@
+"""From metered usage (headcount/local/meter.py lines) to a monthly bill per service, at the prices of prices.py.
+
+Rates are measured per second over the phases of a run (the day's three moments, averaged: each stands for a third of
+the day), then scaled to a month and to the deployed stream's shard count (the run is one shard of it).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from headcount import names
+from headcount.cost import prices as p
+from headcount.cost.run import Load, Measurement
+
+LAMBDA_MEMORY_MB = 1024  # both functions (infra/realtime.py, infra/serving.py)
+PLATFORM_LOG_BYTES = 320  # Lambda's START, END and REPORT lines of every invocation
+GLUE_WORKERS, GLUE_VCPUS_PER_WORKER = 4, 4  # G.1X workers of the nightly job (infra/batch.py)
+NIGHTLY_DAYS_READ = 3  # the job recomputes its day and the two before
+ALARMS = 11
+FOLD_LAYER, ARCHIVE_LAYER, SERVING_LAYER, OPERATIONS = "real-time", "archive+batch", "serving", "operations"
+
+
+@dataclass
+class Usage:
+    """What one phase (or the mean of several) used per second."""
+
+    seconds: float = 0.0
+    events: int = 0
+    put_units: float = 0.0
+    records: float = 0.0
+    record_bytes: float = 0.0
+    firehose_bytes: float = 0.0  # each record rounded up to 5 KiB
+    on_demand_bytes: float = 0.0  # each record rounded up to 1 KiB
+    fold_invocations: float = 0.0
+    fold_ms: float = 0.0
+    serve_requests: float = 0.0
+    serve_ms: float = 0.0
+    wru: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # by "table/process"
+    rru: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    waited_ms: list[int] = field(default_factory=list)
+
+    def per_second(self, value: float) -> float:
+        return value / self.seconds if self.seconds else 0.0
+
+
+def read_lines(meter_dir: Path) -> list[dict]:
+    lines = []
+    for path in sorted(meter_dir.glob("*.jsonl")):
+        for text in path.read_text().splitlines():
+            if text.strip():
+                lines.append(json.loads(text))
+    return lines
+
+
+def process_role(process: str) -> str:
+    return "fold" if process.startswith("fold-") else process.split("-", 1)[0]
+
+
+def usage_between(lines: Iterable[dict], started: float, ended: float, events: int) -> Usage:
+    usage = Usage(seconds=ended - started, events=events)
+    for line in lines:
+        if not started <= line["t"] < ended:
+            continue
+        if line["kind"] == "invoke":
+            if line["function"] == "fold":
+                usage.fold_invocations += 1
+                usage.fold_ms += line["ms"]
+                usage.waited_ms += line["waited_ms"]
+            else:
+                usage.serve_requests += 1
+                usage.serve_ms += line["ms"]
+            continue
+        role = process_role(line["process"])
+        if line["service"] == "kinesis" and "records" in line:
+            usage.put_units += line["put_units"]
+            usage.records += line["records"]
+            for size in line["sizes"]:
+                usage.record_bytes += size
+                usage.firehose_bytes += _rounded(size, p.FIREHOSE_RECORD_ROUNDING)
+                usage.on_demand_bytes += _rounded(size, p.KINESIS_ON_DEMAND_RECORD_ROUNDING)
+        if line["service"] == "dynamodb":
+            table = _table_role(line.get("table"))
+            usage.wru[f"{table}/{role}"] += line.get("wru", 0)
+            usage.rru[f"{table}/{role}"] += line.get("rru", 0)
+    return usage
+
+
+def _table_role(table: str | None) -> str:
+    return {names.REALTIME_TABLE: "realtime", names.BATCH_TABLE: "batch"}.get(table or "", "other")
+
+
+def _rounded(size: int, unit: int) -> int:
+    return max(1, math.ceil(size / unit)) * unit
+
+
+@dataclass
+class Line:
+    layer: str
+    service: str
+    what: str
+    monthly_units: float
+    unit: str
+    dollars: float
+
+
+@dataclass
+class Bill:
+    load: Load
+    window_s: float
+    shards: int | str
+    lines: list[Line]
+    freshness_p50_s: float
+    freshness_p95_s: float
+    events_per_month: float
+    measured_s: float
+    notes: list[str] = field(default_factory=list)
+
+    def total(self, layer: str | None = None) -> float:
+        return sum(line.dollars for line in self.lines if layer is None or line.layer == layer)
+
+    def per_million_events(self, layer: str | None = None) -> float:
+        return self.total(layer) / (self.events_per_month / 1e6)
+
+
+@dataclass
+class Disk:
+    """What the run left behind, measured after it: log bytes per fold invocation and per request, archive bytes per
+    event (gzip), real-time items' bytes per shard and day, and the EMF metrics (name and dimensions) the functions
+    emitted."""
+
+    fold_log_bytes: float
+    serve_log_bytes: float
+    archive_bytes_per_event: float
+    realtime_day_bytes: float
+    custom_metrics: int
+
+
+def measure_disk(run: Measurement, fold_invocations: int, serve_requests: int, events: int, day_bytes: float) -> Disk:
+    logs = run.state_dir / "logs"
+    fold_bytes = sum(f.stat().st_size for f in logs.glob("fold-*.log"))
+    serve_bytes = sum(f.stat().st_size for f in logs.glob("serve*.log"))
+    metrics: set[tuple] = set()
+    for path in [*logs.glob("fold-*.log"), *logs.glob("serve*.log")]:
+        for text in path.read_text(errors="replace").splitlines():
+            if '"_aws"' not in text:
+                continue
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                continue
+            for directive in doc["_aws"]["CloudWatchMetrics"]:
+                for dims in directive["Dimensions"]:
+                    for metric in directive["Metrics"]:
+                        metrics.add((metric["Name"], tuple((d, doc.get(d)) for d in dims)))
+    archived = [f for f in (run.state_dir / "lake").rglob("*.json.gz")]
+    archive_bytes = sum(f.stat().st_size for f in archived)
+    archived_lines = sum(len(gzip.decompress(f.read_bytes()).splitlines()) for f in archived) or 1
+    return Disk(
+        fold_bytes / max(1, fold_invocations),
+        serve_bytes / max(1, serve_requests),
+        archive_bytes / archived_lines,
+        day_bytes,
+        len(metrics),
+    )
+
+
+def bill(run: Measurement, usage: Usage, disk: Disk, shards: int | str) -> Bill:
+    """The monthly bill of the deployed stack at the run's load: `shards` an int (provisioned) or 'on-demand'."""
+    load = run.load
+    n_shards = load.shards
+    month = p.SECONDS_PER_MONTH
+    scale = n_shards * month  # per second of one shard -> per month of the stream
+    events = usage.per_second(usage.events) * scale
+    lines: list[Line] = []
+
+    def add(layer: str, service: str, what: str, units: float, unit: str, price: float, per: float = 1.0) -> None:
+        lines.append(Line(layer, service, what, units, unit, units / per * price))
+
+    # The stream
+    if shards == "on-demand":
+        add(FOLD_LAYER, "Kinesis", "on-demand stream-hours", p.HOURS_PER_MONTH, "h", p.KINESIS_ON_DEMAND_STREAM_HOUR)
+        ingest_gb = usage.per_second(usage.on_demand_bytes) * scale / 1e9
+        add(FOLD_LAYER, "Kinesis", "data in (records rounded to 1 KiB)", ingest_gb, "GB", p.KINESIS_ON_DEMAND_INGEST_GB)
+        add(FOLD_LAYER, "Kinesis", "data out, 2 consumers", 2 * ingest_gb, "GB", p.KINESIS_ON_DEMAND_RETRIEVAL_GB)
+    else:
+        add(
+            FOLD_LAYER, "Kinesis", f"{n_shards} shard(s)", n_shards * p.HOURS_PER_MONTH, "shard-h", p.KINESIS_SHARD_HOUR
+        )
+        put_units = usage.per_second(usage.put_units) * scale
+        add(FOLD_LAYER, "Kinesis", "PUT payload units", put_units, "units", p.KINESIS_PUT_UNITS_PER_MILLION, 1e6)
+
+    # The fold
+    cpu = p.LAMBDA_FULL_VCPU_MB / LAMBDA_MEMORY_MB
+    invocations = usage.per_second(usage.fold_invocations) * scale
+    fold_s = usage.per_second(usage.fold_ms) / 1000 * cpu * scale
+    add(FOLD_LAYER, "Lambda", "fold invocations", invocations, "requests", p.LAMBDA_REQUESTS_PER_MILLION, 1e6)
+    add(FOLD_LAYER, "Lambda", "fold duration (1 GB)", fold_s * LAMBDA_MEMORY_MB / 1024, "GB-s", p.LAMBDA_GB_SECOND)
+    for key, layer in (("realtime/fold", FOLD_LAYER), ("realtime/serve", SERVING_LAYER)):
+        wru = usage.per_second(usage.wru.get(key, 0.0)) * scale
+        rru = usage.per_second(usage.rru.get(key, 0.0)) * scale
+        who = key.split("/")[1]
+        add(layer, "DynamoDB", f"real-time table writes ({who})", wru, "WRU", p.DYNAMODB_WRITE_UNITS_PER_MILLION, 1e6)
+        add(layer, "DynamoDB", f"real-time table reads ({who})", rru, "RRU", p.DYNAMODB_READ_UNITS_PER_MILLION, 1e6)
+    realtime_gb = disk.realtime_day_bytes * n_shards * 36 / 1e9  # a day's items live 35 days past it
+    add(FOLD_LAYER, "DynamoDB", "real-time table storage + PITR", realtime_gb, "GB",
+        p.DYNAMODB_STORAGE_GB_MONTH + p.DYNAMODB_PITR_GB_MONTH)  # fmt: skip
+    fold_logs_gb = invocations * (disk.fold_log_bytes + PLATFORM_LOG_BYTES) / 1e9
+    add(FOLD_LAYER, "CloudWatch", "fold logs and EMF metrics", fold_logs_gb, "GB", p.CLOUDWATCH_LOGS_INGEST_GB)
+    add(FOLD_LAYER, "X-Ray", "fold traces", _traces(invocations, n_shards), "traces", p.XRAY_TRACES_PER_MILLION, 1e6)
+
+    # The archive and the nightly job
+    firehose_gb = usage.per_second(usage.firehose_bytes) * scale / 1e9
+    add(ARCHIVE_LAYER, "Firehose", "ingested (records rounded to 5 KiB)", firehose_gb, "GB", p.FIREHOSE_INGEST_GB)
+    archive_gb = events * disk.archive_bytes_per_event / 1e9
+    objects = max(month / names.ARCHIVE_BUFFER_INTERVAL_S, archive_gb * 1e9 / (64 * 2**20))
+    add(ARCHIVE_LAYER, "S3", "archive objects written", objects, "PUT", p.S3_PUT_PER_THOUSAND, 1e3)
+    add(ARCHIVE_LAYER, "S3", "a month of archive (gzip), stored", archive_gb, "GB-month", p.S3_STORAGE_GB_MONTH)
+    if run.nightly:
+        glue_s, job_notes = _glue_seconds(run, load)
+        add(ARCHIVE_LAYER, "Glue", f"nightly job, {GLUE_WORKERS} G.1X", GLUE_WORKERS * glue_s * 30.4 / 3600, "DPU-h",
+            p.GLUE_DPU_HOUR)  # fmt: skip
+        add(ARCHIVE_LAYER, "S3", "job reads (each night 3 days of objects)", NIGHTLY_DAYS_READ * objects, "GET",
+            p.S3_GET_PER_THOUSAND, 1e3)  # fmt: skip
+        publish_wru = run.nightly.get("wru", 0.0) * 30.4 * NIGHTLY_DAYS_READ
+        add(ARCHIVE_LAYER, "DynamoDB", "batch view writes (publish)", publish_wru, "WRU",
+            p.DYNAMODB_WRITE_UNITS_PER_MILLION, 1e6)  # fmt: skip
+    else:
+        job_notes = ["the nightly job was not run (--no-nightly): Glue is not in this bill"]
+
+    # Serving: game clients' POSTs and the dashboards' GETs
+    requests = usage.per_second(usage.serve_requests) * scale
+    serve_s = usage.per_second(usage.serve_ms) / 1000 * cpu * scale
+    add(SERVING_LAYER, "API Gateway", "REST requests", requests, "requests", p.API_GATEWAY_REQUESTS_PER_MILLION, 1e6)
+    add(SERVING_LAYER, "Lambda", "serve invocations", requests, "requests", p.LAMBDA_REQUESTS_PER_MILLION, 1e6)
+    add(SERVING_LAYER, "Lambda", "serve duration (1 GB)", serve_s, "GB-s", p.LAMBDA_GB_SECOND)
+    batch_rru = usage.per_second(usage.rru.get("batch/serve", 0.0)) * scale
+    add(SERVING_LAYER, "DynamoDB", "batch view reads (serve)", batch_rru, "RRU", p.DYNAMODB_READ_UNITS_PER_MILLION, 1e6)
+    serve_logs_gb = requests * (disk.serve_log_bytes + PLATFORM_LOG_BYTES) / 1e9
+    add(SERVING_LAYER, "CloudWatch", "serve logs and EMF metrics", serve_logs_gb, "GB", p.CLOUDWATCH_LOGS_INGEST_GB)
+    add(SERVING_LAYER, "X-Ray", "serve traces", _traces(requests, 1), "traces", p.XRAY_TRACES_PER_MILLION, 1e6)
+
+    # Fixed
+    add(OPERATIONS, "CloudWatch", "custom metrics (EMF)", disk.custom_metrics, "metrics", p.CLOUDWATCH_METRIC_MONTH)
+    add(OPERATIONS, "CloudWatch", "dashboard", 1, "dashboard", p.CLOUDWATCH_DASHBOARD_MONTH)
+    add(OPERATIONS, "CloudWatch", "alarms", ALARMS, "alarms", p.CLOUDWATCH_ALARM_MONTH)
+    add(OPERATIONS, "Secrets Manager", "API key", 1, "secret", p.SECRET_MONTH)
+    add(OPERATIONS, "KMS", "alarm topic key", 1, "key", p.KMS_KEY_MONTH)
+
+    waited = sorted(usage.waited_ms) or [0]
+    return Bill(
+        load,
+        run.window_s,
+        shards,
+        lines,
+        statistics.median(waited) / 1000,
+        waited[min(len(waited) - 1, int(0.95 * len(waited)))] / 1000,
+        events,
+        usage.seconds,
+        job_notes,
+    )
+
+
+def _traces(requests_per_month: float, sources: int) -> float:
+    """X-Ray's default sampling: per function instance stream, the first request of each second, then 5 %."""
+    per_s = requests_per_month / p.SECONDS_PER_MONTH / max(1, sources)
+    sampled = min(per_s, p.XRAY_RESERVOIR_PER_S) + max(0.0, per_s - p.XRAY_RESERVOIR_PER_S) * p.XRAY_SAMPLED_SHARE
+    return sampled * sources * p.SECONDS_PER_MONTH
+
+
+def _glue_seconds(run: Measurement, load: Load) -> tuple[float, list[str]]:
+    """A night's Glue run, from the local one: the job's local throughput (events per second over its whole run,
+    Spark's start included, so a floor) per core, times the Glue workers' cores, over the three days it reads."""
+    nightly = run.nightly or {}
+    local_events = max(1, sum(phase.events for phase in run.phases))
+    local_rate_per_core = local_events / max(1e-9, nightly["seconds"]) / 2
+    glue_rate = local_rate_per_core * GLUE_WORKERS * GLUE_VCPUS_PER_WORKER
+    seconds = max(p.GLUE_MINIMUM_S, NIGHTLY_DAYS_READ * load.events_per_day / glue_rate)
+    return seconds, [
+        f"Glue: the local job took {nightly['seconds']:.0f} s for {local_events:,} events on 2 cores (Spark's start "
+        f"included); at that rate per core, {GLUE_WORKERS} G.1X workers ({GLUE_WORKERS * GLUE_VCPUS_PER_WORKER} vCPU) "
+        f"read the {NIGHTLY_DAYS_READ} days of a night ({NIGHTLY_DAYS_READ * load.events_per_day / 1e6:,.1f} M events) "
+        f"in {seconds:,.0f} s (billed {p.GLUE_MINIMUM_S} s at least): an upper bound, Spark's start is paid once"
+    ]

@@ -25,49 +25,10 @@ from typing import Any
 
 import boto3
 
+from headcount.views.aws import item_size, read_units, write_units
+
 METER_DIR_ENV = "HEADCOUNT_METER_DIR"
-KIB = 1024
-READ_UNIT_BYTES = 4 * KIB
-PUT_PAYLOAD_UNIT_BYTES = 25 * KIB
-
-
-def attribute_size(value: dict) -> int:
-    """The size DynamoDB counts for one attribute value (the wire shape: {"S": ...}, {"N": ...}, {"B": bytes}, ...)."""
-    ((kind, data),) = value.items()
-    if kind == "S":
-        return len(data.encode())
-    if kind == "N":
-        digits = data.lstrip("-").replace(".", "").lstrip("0") or "0"
-        return math.ceil(len(digits) / 2) + 1
-    if kind == "B":
-        return len(data)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "SS":
-        return sum(len(s.encode()) for s in data)
-    if kind == "NS":
-        return sum(attribute_size({"N": n}) for n in data)
-    if kind == "BS":
-        return sum(len(b) for b in data)
-    if kind == "L":
-        return 3 + sum(1 + attribute_size(v) for v in data)
-    if kind == "M":
-        return 3 + sum(1 + len(k.encode()) + attribute_size(v) for k, v in data.items())
-    raise ValueError(f"unknown DynamoDB type {kind!r}")
-
-
-def item_size(item: dict) -> int:
-    """An item's size as DynamoDB bills it: the lengths of its attribute names plus its values."""
-    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
-
-
-def write_units(item: dict) -> int:
-    return max(1, math.ceil(item_size(item) / KIB))
-
-
-def read_units(total_bytes: int, consistent: bool) -> float:
-    units = max(1, math.ceil(total_bytes / READ_UNIT_BYTES))
-    return float(units) if consistent else units / 2
+PUT_PAYLOAD_UNIT_BYTES = 25 * 1024
 
 
 def put_payload_units(data: bytes, partition_key: str) -> int:

@@ -33,12 +33,22 @@ class FoldReport:
 
 @dataclass
 class ShardMarks:
-    """What this process last reported of each shard's status, so that a batch writes it only when it changed: the days
-    (a new one once a day) and the watermark (at most every `every_ms`, which bounds how stale it can look)."""
+    """What this process remembers of what it wrote, so that a batch writes and reads less.
+
+    - each shard's status: a batch writes it only when it changed, the days (a new one once a day) and the watermark
+      (at most every `every_ms`, which bounds how stale it can look);
+    - the items the last batch of each shard wrote or read: the next batch reads from the store only the others (one
+      invocation folds a shard at a time, so what it wrote is what the store holds). Should another writer have changed
+      one meanwhile (a zombie invocation, a container that took the shard over), the write conditioned on the
+      remembered sequence number fails as stale, the item is forgotten and the shard resumes from its first unapplied
+      record, read afresh; a sketch the batch leaves unchanged is not written at all, which is right whatever another
+      writer added (a sketch only grows).
+    """
 
     every_ms: int = 5_000
     days: dict[str, set[str]] = field(default_factory=dict)
     watermark_ms: dict[str, int] = field(default_factory=dict)
+    items: dict[str, dict[ItemKey, RealtimeItem]] = field(default_factory=dict)
 
 
 def fold_batch(
@@ -60,11 +70,14 @@ def fold_batch(
     try:
         newest_ms = max((r.arrival_ms for r in records), default=0)
         _note_days(shard_id, {k.day for k in item_keys}, store, marks, tz, ttl_days, newest_ms)
-        stored = store.read(item_keys)
+        known = marks.items.pop(shard_id, {})
+        stored = {k: known[k] for k in item_keys if k in known}
+        stored.update(store.read([k for k in item_keys if k not in known]))
     except Exception as exc:  # noqa: BLE001 - any store failure: nothing was written, resume from the first record
         report.failed_items = [(k, exc) for k in item_keys]
         report.first_failed_sequence_number = records[0].sequence_number if records else None
         return report
+    remembered = marks.items[shard_id] = dict(stored)  # what this batch leaves in the store, as far as it knows
     for key, delta in item_keys.items():
         current = stored.get(key)
         start = delta.unapplied_from(current.sequence_number if current else None)
@@ -80,7 +93,9 @@ def fold_batch(
                 updated, current.sequence_number if current else None, _expires_at(key.day, tz, ttl_days)
             )
             report.items_written += 1
-        except Exception as exc:  # noqa: BLE001 - the item is retried from its first unapplied record
+            remembered[key] = updated
+        except Exception as exc:  # noqa: BLE001 - the item is retried from its first unapplied record, read afresh
+            remembered.pop(key, None)
             report.failed_items.append((key, exc))
             first = delta.sequence_numbers[start]
             if report.first_failed_sequence_number is None or first < report.first_failed_sequence_number:

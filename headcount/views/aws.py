@@ -6,6 +6,7 @@ AWS or to the emulators on 127.0.0.1.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -63,3 +64,49 @@ def batch_get(
     with ThreadPoolExecutor(min(calls_at_once, len(chunks))) as pool:
         for items in pool.map(get, chunks):
             yield from items
+
+
+# DynamoDB's billing rules for an item's size (names and values), write units (a unit per started KiB) and read units (per
+# started 4 KiB, half for an eventually consistent read): the fold's own count and the local meter's.
+KIB = 1024
+READ_UNIT_BYTES = 4 * KIB
+
+
+def attribute_size(value: dict) -> int:
+    """The size DynamoDB counts for one attribute value (the wire shape: {"S": ...}, {"N": ...}, {"B": bytes}, ...)."""
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return len(data.encode())
+    if kind == "N":
+        digits = data.lstrip("-").replace(".", "").lstrip("0") or "0"
+        return math.ceil(len(digits) / 2) + 1
+    if kind == "B":
+        return len(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in data)
+    if kind == "NS":
+        return sum(attribute_size({"N": n}) for n in data)
+    if kind == "BS":
+        return sum(len(b) for b in data)
+    if kind == "L":
+        return 3 + sum(1 + attribute_size(v) for v in data)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + attribute_size(v) for k, v in data.items())
+    raise ValueError(f"unknown DynamoDB type {kind!r}")
+
+
+def item_size(item: dict) -> int:
+    """An item's size as DynamoDB bills it: the lengths of its attribute names plus its values."""
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+def write_units(item: dict) -> int:
+    """Write units of a put of this item (at least one)."""
+    return max(1, math.ceil(item_size(item) / KIB))
+
+
+def read_units(total_bytes: int, consistent: bool) -> float:
+    units = max(1, math.ceil(total_bytes / READ_UNIT_BYTES))
+    return float(units) if consistent else units / 2

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from headcount.core import keys
 from headcount.core.freshness import ShardStatus
-from headcount.views.aws import batch_get, client
+from headcount.views.aws import batch_get, client, write_units
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,17 +41,6 @@ class RealtimeItem:
 
 class StaleItem(Exception):
     """The item changed since it was read: another writer applied records to it."""
-
-
-def write_units(attrs: dict) -> int:
-    """DynamoDB's standard write units for an item: one per started KiB (names and values, numbers ~ digits/2 + 1)."""
-    size = 0
-    for name, value in attrs.items():
-        ((kind, data),) = value.items()
-        size += len(name.encode()) + (
-            len(data) if kind == "B" else len(data) // 2 + 1 if kind == "N" else len(data.encode())
-        )
-    return -(-size // 1024)
 
 
 class RealtimeStore(Protocol):
@@ -192,11 +181,14 @@ class InMemoryRealtimeStore:
     def __init__(self) -> None:
         self.items: dict[ItemKey, RealtimeItem] = {}
         self.writes = 0
+        self.keys_read = 0
         self.fail_writes_for: set[str] = set()  # metric names whose writes raise, to exercise failures
         self.statuses: dict[str, ShardStatus] = {}
 
     def read(self, item_keys: Iterable[ItemKey]) -> dict[ItemKey, RealtimeItem]:
-        return {k: self.items[k] for k in item_keys if k in self.items}
+        wanted = list(item_keys)
+        self.keys_read += len(wanted)
+        return {k: self.items[k] for k in wanted if k in self.items}
 
     def write(self, item: RealtimeItem, expected_sequence_number: int | None, expires_at: int) -> int:
         if item.key.metric in self.fail_writes_for:

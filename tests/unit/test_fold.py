@@ -8,7 +8,7 @@ from headcount.core.buckets import bucket_of
 from headcount.core.catalog import Granularity
 from headcount.core.deltas import Record
 from headcount.core.events import event_lines
-from headcount.logic.folding import fold_batch
+from headcount.logic.folding import ShardMarks, fold_batch
 from headcount.views.catalog_file import load_catalog
 from headcount.views.realtime import InMemoryRealtimeStore
 
@@ -173,3 +173,40 @@ def test_the_shard_status_lists_a_new_day_once_and_lets_expired_days_go():
     store.add_days(SHARD, {"2026-10-01"}, set())
     fold_batch(batch(NOW + 1000, 4), SHARD, store, CATALOG, "UTC", 35, marks=ShardMarks())
     assert writes[-1] == (set(), {"2026-10-01"}) and store.statuses[SHARD].days == {"2026-11-18"}
+
+
+def test_a_batch_reads_from_the_store_only_the_items_the_last_one_did_not_write():
+    # Given a process that folded a batch of one day's events
+    store, marks = InMemoryRealtimeStore(), ShardMarks()
+    first, second = records(500, seed=3), records(500, start_seq=10**51, seed=3)
+    fold_batch(first, SHARD, store, CATALOG, "UTC", 35, marks=marks)
+    read_before = store.keys_read
+    # When the next batch touches the same items
+    report = fold_batch(second, SHARD, store, CATALOG, "UTC", 35, marks=marks)
+    # Then it read none of them again, and the numbers are those of folding both without that memory
+    assert report.first_failed_sequence_number is None
+    assert store.keys_read == read_before
+    fresh = InMemoryRealtimeStore()
+    fold(first, fresh)
+    fold(second, fresh)
+    assert snapshot(store) == snapshot(fresh)
+
+
+def test_an_item_another_writer_changed_meanwhile_fails_stale_and_is_read_afresh():
+    # Given two processes folding the same shard (a zombie invocation and its successor), the first one remembering
+    store, first_marks = InMemoryRealtimeStore(), ShardMarks()
+    batches = [records(300, start_seq=10**50 + k * 10**40, seed=k) for k in range(3)]
+    fold_batch(batches[0], SHARD, store, CATALOG, "UTC", 35, marks=first_marks)
+    # When the other one folds the next batch, then the first folds the one after
+    fold_batch(batches[1], SHARD, store, CATALOG, "UTC", 35, marks=ShardMarks())
+    report = fold_batch(batches[2], SHARD, store, CATALOG, "UTC", 35, marks=first_marks)
+    # Then the first one's writes of changed counters fail as stale, and it says where to resume
+    assert report.first_failed_sequence_number is not None
+    assert any(type(e).__name__ == "StaleItem" for _, e in report.failed_items)
+    # and its retry of the batch, reading those items afresh, leaves every number exact
+    resumed = [r for r in batches[2] if r.sequence_number >= report.first_failed_sequence_number]
+    assert fold_batch(resumed, SHARD, store, CATALOG, "UTC", 35, marks=first_marks).first_failed_sequence_number is None
+    exact = InMemoryRealtimeStore()
+    for batch in batches:
+        fold(batch, exact)
+    assert snapshot(store) == snapshot(exact)

@@ -46,7 +46,8 @@ def counts_projection(first_day: str = PROJECTION_FIRST_DAY) -> dict[str, str]:
     }
 
 
-# The fold's event-source mapping: the same settings on AWS and in the local runtime.
+# The fold's event-source mapping: the same settings on AWS and in the local runtime (but the batching window: the
+# stack's is the context parameter headcount:batchingWindowS, infra/stack.py).
 FOLD_BATCH_SIZE = 1000
 FOLD_BATCHING_WINDOW_S = 1
 # The fold never fails on bad data (rejected events are counted, not retried), only when DynamoDB fails: so it retries
@@ -56,7 +57,8 @@ FOLD_MAX_RETRY_ATTEMPTS = -1
 FOLD_MAX_RECORD_AGE_S = 24 * 3600
 FOLD_BISECT_ON_ERROR = True
 
-# The stack's other names (infra/). The stream's shard count is the local default too (HEADCOUNT_SHARDS).
+# The stack's other names (infra/). The local stream's shard count (HEADCOUNT_SHARDS; the stack's is the context
+# parameter headcount:shards, infra/stack.py).
 STREAM_SHARDS = 4
 FOLD_FUNCTION = "headcount-fold"
 SERVE_FUNCTION = "headcount-serve"
@@ -78,6 +80,10 @@ ATHENA_RESULTS_PREFIX = "athena-results/"
 POWERTOOLS_SERVICE = "headcount"
 POWERTOOLS_NAMESPACE = "Headcount"
 METRIC_EVENTS_REJECTED = "EventsRejected"  # the fold's rejected events: in all, and by `reason` (a second dimension)
+# What the nightly job puts (cloudwatch:PutMetricData, same namespace and service dimension) when a run has written its
+# days to counts/ (headcount/batch/job.py): how long the run took, and how many days it computed.
+METRIC_NIGHTLY_RUN_SECONDS = "NightlyRunSeconds"
+METRIC_NIGHTLY_DAYS_COMPUTED = "NightlyDaysComputed"
 # One invocation per shard at a time: each (metric, bucket, group, shard) item has a single writer.
 FOLD_PARALLELIZATION_FACTOR = 1
 FOLD_STARTING_POSITION = "TRIM_HORIZON"

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -24,6 +29,20 @@ ITERATOR_AGE_LIMIT_MS = 60_000
 # or a changed event format. Tune to the traffic: POST /v1/events already rejects bad events before the stream, so
 # what the fold rejects comes from other producers or from events that aged past the limits in the stream.
 REJECTED_PER_5_MINUTES_LIMIT = 1000
+# Firehose delivers every ARCHIVE_BUFFER_INTERVAL_S (300 s), so its oldest undelivered record is up to 5 minutes old;
+# three intervals means deliveries are failing or falling behind (the stream keeps the records 24 h meanwhile).
+ARCHIVE_FRESHNESS_LIMIT_S = 3 * names.ARCHIVE_BUFFER_INTERVAL_S
+# On-demand tables throttle only past their limits (twice the previous peak at once, or a hot partition): the fold
+# retries a throttled write (partial batch failure) and the serve function answers 503, so one burst is absorbed;
+# throttling in two 5-minute periods in a row is not.
+THROTTLED_PERIODS = 2
+# The fold has no reserved concurrency: it is throttled only when the account's concurrency is used up (by other
+# functions too). Lambda retries; the shard falls behind meanwhile.
+FOLD_THROTTLED_PERIODS = 2
+# The API's p99 measured locally is under 200 ms (make bench-api): 2 s for 15 minutes is something wrong (a slow
+# store, cold starts all the time, a range query gone quadratic), well before API Gateway's 29 s.
+API_P99_LATENCY_LIMIT_MS = 2000
+API_LATENCY_PERIODS = 3
 
 
 class Alarms(Construct):
@@ -36,6 +55,9 @@ class Alarms(Construct):
         on_failure_queue: sqs.IQueue,
         api: apigw.RestApi,
         job: glue.IJob,
+        archive: firehose.IDeliveryStream,
+        tables: Sequence[dynamodb.ITable],
+        alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -45,6 +67,8 @@ class Alarms(Construct):
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
             key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*")
         self.topic = sns.Topic(self, "Topic", topic_name=names.ALARM_TOPIC, master_key=key, enforce_ssl=True)
+        if alarm_email:  # AWS mails a confirmation link first: nothing arrives until it is followed
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         notify = actions.SnsAction(self.topic)
 
         self.alarms: dict[str, cloudwatch.Alarm] = {}
@@ -105,6 +129,45 @@ class Alarms(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         )
 
+        alarm(
+            "archive-freshness",
+            archive.metric("DeliveryToS3.DataFreshness", statistic="Maximum", period=FIVE_MINUTES),
+            f"Firehose holds records older than {ARCHIVE_FRESHNESS_LIMIT_S} s (its buffer is "
+            f"{names.ARCHIVE_BUFFER_INTERVAL_S} s): deliveries to the lake fail or fall behind, and the nightly job "
+            "would miss what is not in raw/.",
+            threshold=ARCHIVE_FRESHNESS_LIMIT_S,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
+        alarm(
+            "dynamodb-throttled",
+            self.throttle_events(tables),
+            f"DynamoDB throttled reads or writes of the views in {THROTTLED_PERIODS} 5-minute periods in a row: the "
+            "fold falls behind (it retries), the API answers 503 store_unavailable.",
+            threshold=1,
+            evaluation_periods=THROTTLED_PERIODS,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        )
+        alarm(
+            "fold-throttles",
+            fold.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+            f"Lambda throttled the fold in {FOLD_THROTTLED_PERIODS} 5-minute periods in a row (the account's "
+            "concurrency is used up): the shards fall behind.",
+            threshold=1,
+            evaluation_periods=FOLD_THROTTLED_PERIODS,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        )
+        alarm(
+            "api-latency-p99",
+            api.metric_latency(period=FIVE_MINUTES, statistic="p99"),
+            f"The API's p99 latency was above {API_P99_LATENCY_LIMIT_MS} ms for {API_LATENCY_PERIODS} 5-minute "
+            "periods in a row (measured locally: under 200 ms).",
+            threshold=API_P99_LATENCY_LIMIT_MS,
+            evaluation_periods=API_LATENCY_PERIODS,
+            datapoints_to_alarm=API_LATENCY_PERIODS,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
+
         # Glue reports a run's end as an EventBridge event: FAILED or TIMEOUT means a day not recomputed.
         self.job_failed = job.on_failure(
             "JobFailed",
@@ -115,6 +178,22 @@ class Alarms(Construct):
             "JobTimedOut",
             description="The nightly counts job timed out: the batch view was not published",
             target=events_targets.SnsTopic(self.topic),
+        )
+
+    @staticmethod
+    def throttle_events(tables: Sequence[dynamodb.ITable]) -> cloudwatch.MathExpression:
+        """Read and write throttle events of these tables, summed (4 metrics for 2 tables; an alarm takes 10)."""
+        using: dict[str, cloudwatch.IMetric] = {}
+        for i, table in enumerate(tables):
+            for kind in ("Read", "Write"):
+                using[f"{kind.lower()}{i}"] = table.metric(
+                    f"{kind}ThrottleEvents", statistic="Sum", period=FIVE_MINUTES
+                )
+        return cloudwatch.MathExpression(
+            expression=" + ".join(f"FILL({name}, 0)" for name in using),
+            using_metrics=using,
+            label="throttle events (reads and writes, both views)",
+            period=FIVE_MINUTES,
         )
 
     @staticmethod

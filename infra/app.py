@@ -7,13 +7,14 @@ from the caller's credentials and profile); without them the stack is environmen
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.stack import HeadcountStack
+from infra.stack import ContextError, HeadcountStack
 
 STACK_NAME = "Headcount"
 
@@ -33,7 +34,11 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
 
 
 def main() -> None:
-    build_app().synth()
+    try:
+        app = build_app()
+    except ContextError as exc:  # a bad -c / cdk.json parameter: its message, not a traceback
+        sys.exit(f"headcount: {exc}")
+    app.synth()
 
 
 if __name__ == "__main__":

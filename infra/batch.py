@@ -64,7 +64,16 @@ def job_package_zip() -> Path:
 
 
 class Batch(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, lake: s3.IBucket, tz: str, nightly_at: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        lake: s3.IBucket,
+        tz: str,
+        nightly_at: str,
+        athena_scan_limit_bytes: int,
+    ) -> None:
         super().__init__(scope, construct_id)
 
         self.table = pk_sk_table(self, "Table", names.BATCH_TABLE)
@@ -140,6 +149,9 @@ class Batch(Construct):
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
                 enforce_work_group_configuration=True,
                 publish_cloud_watch_metrics_enabled=True,
+                # A query that would scan more is cancelled (and billed for what it scanned until then): a SELECT
+                # without a day or dt filter reads the whole raw archive otherwise.
+                bytes_scanned_cutoff_per_query=athena_scan_limit_bytes,
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
                     output_location=f"s3://{lake.bucket_name}/{names.ATHENA_RESULTS_PREFIX}",
                     encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(

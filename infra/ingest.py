@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -24,15 +26,18 @@ ARCHIVE_BUFFER_SIZE = Size.mebibytes(64)
 class Ingest(Construct):
     """`stream`: the events; `lake`: the bucket holding raw/ (archive), counts/ (nightly job) and Athena's results."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, shards: int | Literal["on-demand"]) -> None:
+        """`shards`: a provisioned stream of that many shards (1,000 records/s and 1 MiB/s each), or "on-demand"
+        (Kinesis adds and removes shards itself, billed per stream-hour and per GB)."""
         super().__init__(scope, construct_id)
 
+        on_demand = shards == "on-demand"
         self.stream = kinesis.Stream(
             self,
             "Events",
             stream_name=names.STREAM,
-            stream_mode=kinesis.StreamMode.PROVISIONED,
-            shard_count=names.STREAM_SHARDS,
+            stream_mode=kinesis.StreamMode.ON_DEMAND if on_demand else kinesis.StreamMode.PROVISIONED,
+            shard_count=None if on_demand else int(shards),
             # 24 h, Kinesis' default: the fold gives a batch up to the on-failure queue at this age (FOLD_MAX_RECORD_AGE_S).
             retention_period=Duration.seconds(names.FOLD_MAX_RECORD_AGE_S),
             # The AWS managed key: producers and consumers need no KMS grants, and no per-call KMS charges.

@@ -16,7 +16,9 @@ from infra.shared import acknowledge, pk_sk_table
 
 
 class Realtime(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, stream: kinesis.IStream, tz: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, stream: kinesis.IStream, tz: str, batching_window_s: int
+    ) -> None:
         super().__init__(scope, construct_id)
 
         # Items expire (TTL on expires_at) once the batch layer has covered their day.
@@ -59,7 +61,8 @@ class Realtime(Construct):
                 stream,
                 starting_position=lambda_.StartingPosition(names.FOLD_STARTING_POSITION),
                 batch_size=names.FOLD_BATCH_SIZE,
-                max_batching_window=Duration.seconds(names.FOLD_BATCHING_WINDOW_S),
+                # the stack's headcount:batchingWindowS (infra/stack.py); the local runtime's is FOLD_BATCHING_WINDOW_S
+                max_batching_window=Duration.seconds(batching_window_s),
                 report_batch_item_failures=True,
                 bisect_batch_on_error=names.FOLD_BISECT_ON_ERROR,
                 # -1 (retry until the record expires) is Lambda's default; CDK accepts only 0..10000, so leave it unset.

@@ -23,8 +23,9 @@ from infra.lambda_function import python_function
 from infra.shared import acknowledge, managed_policy
 
 STAGE = "prod"
-# Per stage, for all clients together (API Gateway's account limit is 10,000 rps); a client's POST carries up to
-# 500 events: the stream's shards (1,000 records/s each) throttle first, and the function answers 503 then.
+# The stage's defaults (headcount:throttleRate / headcount:throttleBurst): per stage, for all clients together (API
+# Gateway's account limit is 10,000 rps); a client's POST carries up to 500 events: the stream's shards (1,000 records/s
+# each) throttle first, and the function answers 503 then.
 THROTTLE_RATE_LIMIT = 500
 THROTTLE_BURST_LIMIT = 1000
 
@@ -40,6 +41,8 @@ class Serving(Construct):
         stream: kinesis.IStream,
         tz: str,
         api_key_version: str | None = None,
+        throttle_rate: float = THROTTLE_RATE_LIMIT,
+        throttle_burst: int = THROTTLE_BURST_LIMIT,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -58,8 +61,8 @@ class Serving(Construct):
             {
                 "SMG4": "Not rotated automatically: the serve function reads the key from its environment "
                 "(HEADCOUNT_API_KEY, resolved from this secret at deploy time), so a rotation only takes effect with "
-                "a deploy, and every API client must be given the new key at the same time. See README, "
-                "'Deploying to AWS'.",
+                "a deploy, and every API client must be given the new key at the same time. See docs/deploy.md, "
+                "'The API key'.",
             },
         )
         api_key_value = SecretValue.secrets_manager(self.api_key.secret_arn, version_id=api_key_version)
@@ -129,8 +132,8 @@ class Serving(Construct):
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 metrics_enabled=True,
                 tracing_enabled=True,
-                throttling_rate_limit=THROTTLE_RATE_LIMIT,
-                throttling_burst_limit=THROTTLE_BURST_LIMIT,
+                throttling_rate_limit=throttle_rate,
+                throttling_burst_limit=throttle_burst,
             ),
         )
         acknowledge(

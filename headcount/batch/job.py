@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from headcount import names
 from headcount.batch.lake_io import path_exists, read_raw, write_counts, zeros_frame
 from headcount.batch.plan import JobOptions, JobResult, plan_run
+from headcount.batch.session import on_glue
 from headcount.batch.transforms import counts_of
 from headcount.batch.validation import ReasonCounts
 from headcount.views.catalog_file import load_catalog
@@ -16,6 +20,8 @@ from headcount.views.lake import counts_uri, raw_partition_uri
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
 
 
 def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], None] | None = None) -> JobResult:
@@ -39,7 +45,7 @@ def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], 
         # An accumulator updated in a transformation counts a retried task twice: exact unless Spark retried one.
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(rejected.value.items()))
         say(f"rejected records among those read (they stay in raw/): {sum(rejected.value.values()):,} ({reasons})")
-    return JobResult(
+    result = JobResult(
         options.run_id,
         options.day.isoformat(),
         plan.days,
@@ -49,3 +55,48 @@ def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], 
         seconds,
         dict(rejected.value),
     )
+    if run_metrics_wanted():
+        report_run(result, progress=say)
+    return result
+
+
+def run_metrics_wanted() -> bool:
+    """On Glue (the deployed job), or where boto3 is pointed at an endpoint (`AWS_ENDPOINT_URL`: the local stack's
+    moto): never from a laptop's or a test's default AWS account."""
+    return on_glue() or bool(os.environ.get("AWS_ENDPOINT_URL"))
+
+
+def report_run(result: JobResult, cloudwatch: Any = None, progress: Callable[[str], None] | None = None) -> bool:
+    """Put the run's metrics (names.METRIC_NIGHTLY_RUN_SECONDS, names.METRIC_NIGHTLY_DAYS_COMPUTED; the dashboard's
+    "last run") into CloudWatch. A failure is logged and False returned: metrics never fail the run."""
+    dimensions = [{"Name": "service", "Value": names.POWERTOOLS_SERVICE}]
+    try:
+        if cloudwatch is None:
+            from headcount.views.aws import client
+
+            cloudwatch = client("cloudwatch")
+        cloudwatch.put_metric_data(
+            Namespace=names.POWERTOOLS_NAMESPACE,
+            MetricData=[  # no Timestamp: CloudWatch's receive time, the run's end
+                {
+                    "MetricName": names.METRIC_NIGHTLY_RUN_SECONDS,
+                    "Dimensions": dimensions,
+                    "Value": result.seconds,
+                    "Unit": "Seconds",
+                },
+                {
+                    "MetricName": names.METRIC_NIGHTLY_DAYS_COMPUTED,
+                    "Dimensions": dimensions,
+                    "Value": len(result.days),
+                    "Unit": "Count",
+                },
+            ],
+        )
+    except Exception as exc:  # noqa: BLE001 - whatever boto3 raises (no region, no credentials, denied, unreachable)
+        log.warning("the run's metrics were not put into CloudWatch: %s", exc, exc_info=True)
+        if progress is not None:
+            progress(f"the run's metrics were not put into CloudWatch ({type(exc).__name__}: {exc}); the run is done")
+        return False
+    if progress is not None:
+        progress(f"put {names.METRIC_NIGHTLY_RUN_SECONDS} and {names.METRIC_NIGHTLY_DAYS_COMPUTED} into CloudWatch")
+    return True

@@ -118,7 +118,7 @@ def measure(
     from headcount.local.esm import MappingSettings
     from headcount.local.meter import METER_DIR_ENV
     from headcount.local.stack import LocalStack
-    from headcount.local.workers import WorkerSettings
+    from headcount.local.workers import FOLD, WorkerSettings
 
     state = keep or Path(tempfile.mkdtemp(prefix="headcount-cost-"))
     config = LocalConfig(state_dir=state, shards=1, **PORTS)
@@ -128,7 +128,7 @@ def measure(
     os.environ.update(env)
     try:
         settings = WorkerSettings(config, mapping=MappingSettings(batching_window_s=window_s), environment=env)
-        with LocalStack(settings):
+        with LocalStack(settings) as stack:
             ddb = boto3.session.Session().client("dynamodb")  # not metered: the set-up is not the pipeline's
             kinesis = boto3.session.Session().client("kinesis")
             (shard,) = kinesis.list_shards(StreamName=names.STREAM)["Shards"]
@@ -138,7 +138,10 @@ def measure(
             traffic = Traffic(load, catalog, seed=int(window_s * 1000))
             for fraction in DAY_FRACTIONS:
                 seen = traffic.fill_to(fraction)
-                _prefill(ddb, catalog, shard["ShardId"], today, traffic, seen)
+                # while the fold is stopped: it remembers what it wrote, and the shard's items have one writer
+                stack.supervisor.restart(  # type: ignore[union-attr]
+                    FOLD, meanwhile=lambda seen=seen: _prefill(ddb, catalog, shard["ShardId"], today, traffic, seen)
+                )
                 progress(
                     f"  {load.name} window {window_s:g} s, {fraction * 24:04.1f} h into the day: {seen:,} players "
                     f"seen by the shard, {load.shard_events_per_s:,.0f} events/s for {seconds_per_phase:.0f} s ..."

@@ -20,6 +20,10 @@ def test_every_alarm_exists_and_notifies_the_topic(template):
         "headcount-events-rejected",
         "headcount-fold-failures-queued",
         "headcount-api-5xx",
+        "headcount-archive-freshness",
+        "headcount-dynamodb-throttled",
+        "headcount-fold-throttles",
+        "headcount-api-latency-p99",
     }
     (topic_id,) = template.find_resources("AWS::SNS::Topic", {"Properties": {"TopicName": names.ALARM_TOPIC}})
     for alarm in alarms.values():
@@ -40,6 +44,73 @@ def test_alarm_metrics(template):
         "Sum",
     )
     assert rejected["Dimensions"] == [{"Name": "service", "Value": "headcount"}]
+
+
+def _dimension(props: dict, name: str):
+    return next(d["Value"] for d in props["Dimensions"] if d["Name"] == name)
+
+
+def test_archive_freshness_alarm_watches_firehose_delivery_to_s3(template):
+    # Given Firehose's 300 s buffer / Then the alarm fires when its oldest record is three buffers old
+    alarm = _alarms(template)["headcount-archive-freshness"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/Firehose",
+        "DeliveryToS3.DataFreshness",
+        "Maximum",
+    )
+    assert alarm["Threshold"] == 3 * names.ARCHIVE_BUFFER_INTERVAL_S == 900
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert _dimension(alarm, "DeliveryStreamName")["Ref"].startswith("IngestArchive")
+
+
+def test_dynamodb_throttle_alarm_sums_read_and_write_throttles_of_both_tables(template):
+    alarm = _alarms(template)["headcount-dynamodb-throttled"]
+    [expression] = [m for m in alarm["Metrics"] if "Expression" in m]
+    stats = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert expression["ReturnData"] is True
+    assert all(m["Id"] in expression["Expression"] for m in alarm["Metrics"] if "MetricStat" in m)
+    watched = sorted(
+        (s["Metric"]["MetricName"], _dimension(s["Metric"], "TableName")["Ref"].split("Table")[0], s["Stat"])
+        for s in stats
+    )
+    assert watched == [
+        ("ReadThrottleEvents", "Batch", "Sum"),
+        ("ReadThrottleEvents", "Realtime", "Sum"),
+        ("WriteThrottleEvents", "Batch", "Sum"),
+        ("WriteThrottleEvents", "Realtime", "Sum"),
+    ]
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["ComparisonOperator"]) == (
+        1,
+        2,
+        "GreaterThanOrEqualToThreshold",
+    )
+
+
+def test_fold_throttles_alarm(template):
+    alarm = _alarms(template)["headcount-fold-throttles"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", "Throttles", "Sum")
+    assert _dimension(alarm, "FunctionName")["Ref"].startswith("RealtimeFold")
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"]) == (1, 2)
+
+
+def test_api_latency_alarm_is_p99_above_two_seconds_for_three_of_three_periods(template):
+    alarm = _alarms(template)["headcount-api-latency-p99"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["ExtendedStatistic"]) == (
+        "AWS/ApiGateway",
+        "Latency",
+        "p99",
+    )
+    assert (alarm["Threshold"], alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (
+        2000,
+        300,
+        3,
+        3,
+    )
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_no_email_subscription_without_alarm_email(template):
+    template.resource_count_is("AWS::SNS::Subscription", 0)
 
 
 def test_glue_job_failure_and_timeout_reach_the_topic(template):

@@ -119,3 +119,9 @@ def test_batch_table_and_athena_workgroup(template):
             ),
         },
     )
+
+
+def test_athena_workgroup_cancels_queries_past_the_scan_cutoff(template):
+    # Given the default headcount:athenaScanLimitGb (10) / Then a query scanning more than 10 GB is cancelled
+    (workgroup,) = template.find_resources("AWS::Athena::WorkGroup").values()
+    assert workgroup["Properties"]["WorkGroupConfiguration"]["BytesScannedCutoffPerQuery"] == 10 * 10**9

@@ -3,6 +3,7 @@
 from aws_cdk.assertions import Match
 
 from headcount import names
+from infra.stack import DEFAULT_BATCHING_WINDOW_S
 
 PK_SK = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -57,7 +58,9 @@ def test_event_source_mapping_uses_the_shared_settings(template):
     assert len(mappings) == 1
     props = next(iter(mappings.values()))["Properties"]
     assert props["BatchSize"] == names.FOLD_BATCH_SIZE
-    assert props["MaximumBatchingWindowInSeconds"] == names.FOLD_BATCHING_WINDOW_S
+    assert (
+        props["MaximumBatchingWindowInSeconds"] == DEFAULT_BATCHING_WINDOW_S
+    )  # the stack's (headcount:batchingWindowS)
     assert props["StartingPosition"] == names.FOLD_STARTING_POSITION == "TRIM_HORIZON"
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["BisectBatchOnFunctionError"] is names.FOLD_BISECT_ON_ERROR

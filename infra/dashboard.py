@@ -1,0 +1,284 @@
+"""The CloudWatch dashboard `headcount`: the pipeline's health, layer by layer, then the business numbers the functions
+and the nightly job report (docs/operations.md says what to look at for each alarm)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from headcount import names
+from headcount.core.events import Reason
+from headcount.logic.ingest import STREAM_THROTTLED, STREAM_UNCONFIRMED
+from infra.alarms import (
+    API_P99_LATENCY_LIMIT_MS,
+    ARCHIVE_FRESHNESS_LIMIT_S,
+    FIVE_MINUTES,
+    ITERATOR_AGE_LIMIT_MS,
+    Alarms,
+)
+
+DASHBOARD_NAME = "headcount"
+ONE_DAY = Duration.days(1)
+# What a provisioned shard takes (Kinesis' limits per shard), drawn on the stream's graphs.
+SHARD_RECORDS_PER_S = 1000
+SHARD_BYTES_PER_S = 1024 * 1024
+# The reasons an event can be rejected: by the validator (the fold's EventsRejected, and POST /v1/events'), and by the
+# stream at POST /v1/events (PostedEventsRejected only).
+FOLD_REASONS = tuple(reason.value for reason in Reason)
+POSTED_REASONS = (*FOLD_REASONS, STREAM_THROTTLED, STREAM_UNCONFIRMED)
+# The functions' EMF metrics (headcount/observability.py) and the nightly job's (headcount/batch/job.py) read here.
+EVENTS_ACCEPTED = "EventsAccepted"
+EVENTS_FOLDED = "EventsFolded"
+POSTED_EVENTS_REJECTED = "PostedEventsRejected"
+WRITE_UNITS = "WriteUnits"
+ITEMS_WRITTEN = "ItemsWritten"
+EMF_METRICS = (EVENTS_ACCEPTED, EVENTS_FOLDED, names.METRIC_EVENTS_REJECTED, POSTED_EVENTS_REJECTED)
+EMF_METRICS += (WRITE_UNITS, ITEMS_WRITTEN)
+
+
+def headcount_metric(name: str, *, statistic: str = "Sum", period: Duration = FIVE_MINUTES, **dimensions: str):
+    """A metric of namespace Headcount with dimension service=headcount (and these others), as Powertools emits them."""
+    return cloudwatch.Metric(
+        namespace=names.POWERTOOLS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": names.POWERTOOLS_SERVICE, **dimensions},
+        statistic=statistic,
+        period=period,
+        label=dimensions.get("reason", name),
+    )
+
+
+def per_second(metric: cloudwatch.IMetric, label: str) -> cloudwatch.MathExpression:
+    return cloudwatch.MathExpression(expression="m / PERIOD(m)", using_metrics={"m": metric}, label=label)
+
+
+def limit(value: float, label: str) -> cloudwatch.HorizontalAnnotation:
+    return cloudwatch.HorizontalAnnotation(value=value, label=label, color=cloudwatch.Color.RED)
+
+
+class Dashboard(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stream: kinesis.IStream,
+        shards: int | Literal["on-demand"],
+        fold: lambda_.IFunction,
+        tables: Mapping[str, dynamodb.ITable],
+        archive: firehose.IDeliveryStream,
+        api: apigw.RestApi,
+        alarms: Alarms,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=DASHBOARD_NAME,
+            default_interval=Duration.days(1),
+            period_override=cloudwatch.PeriodOverride.AUTO,
+        )
+        add = self.dashboard.add_widgets
+
+        add(
+            cloudwatch.TextWidget(
+                markdown="# headcount\nEvents in (stream, API), the fold behind the stream, the views' capacity, the "
+                "archive, the nightly job, the API; then the business numbers. Runbook: `docs/operations.md` in the "
+                "repository.",
+                width=24,
+                height=2,
+            ),
+            cloudwatch.AlarmStatusWidget(alarms=list(alarms.alarms.values()), title="Alarms", width=24, height=3),
+        )
+
+        # The stream and the fold
+        provisioned = shards != "on-demand"
+        records = per_second(stream.metric_incoming_records(statistic="Sum"), "IncomingRecords /s")
+        add(
+            cloudwatch.GraphWidget(
+                title="Stream in (records/s) vs the fold behind it (IteratorAge ms)",
+                left=[records],
+                right=[fold.metric("IteratorAge", statistic="Maximum", label="IteratorAge (max, ms)")],
+                left_annotations=[limit(int(shards) * SHARD_RECORDS_PER_S, f"{shards} shard(s): records/s")]
+                if provisioned
+                else None,
+                right_annotations=[limit(ITERATOR_AGE_LIMIT_MS, "alarm: fold-iterator-age")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Stream in (bytes/s)",
+                left=[per_second(stream.metric_incoming_bytes(statistic="Sum"), "IncomingBytes /s")],
+                left_annotations=[limit(int(shards) * SHARD_BYTES_PER_S, f"{shards} shard(s): bytes/s")]
+                if provisioned
+                else None,
+                width=12,
+            ),
+        )
+        add(
+            cloudwatch.GraphWidget(
+                title="Fold: errors and throttles",
+                left=[
+                    fold.metric_errors(statistic="Sum", label="Errors"),
+                    fold.metric_throttles(statistic="Sum", label="Throttles"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Fold: duration (ms)",
+                left=[
+                    fold.metric_duration(statistic="p50", label="Duration p50"),
+                    fold.metric_duration(statistic="p99", label="Duration p99"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Fold: concurrent executions (one per shard at most)",
+                left=[fold.metric("ConcurrentExecutions", statistic="Maximum", label="ConcurrentExecutions")],
+                width=8,
+            ),
+        )
+
+        # The views (DynamoDB)
+        add(
+            cloudwatch.GraphWidget(
+                title="DynamoDB: consumed write units",
+                left=[
+                    t.metric_consumed_write_capacity_units(statistic="Sum", label=f"{name} ConsumedWriteCapacityUnits")
+                    for name, t in tables.items()
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="DynamoDB: consumed read units",
+                left=[
+                    t.metric_consumed_read_capacity_units(statistic="Sum", label=f"{name} ConsumedReadCapacityUnits")
+                    for name, t in tables.items()
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="DynamoDB: throttle events",
+                left=[
+                    t.metric(f"{kind}ThrottleEvents", statistic="Sum", label=f"{name} {kind}ThrottleEvents")
+                    for name, t in tables.items()
+                    for kind in ("Read", "Write")
+                ],
+                width=8,
+            ),
+        )
+
+        # The archive (Firehose) and the nightly job (its own metrics, and the EventBridge rules that alarm on its end)
+        run_seconds = headcount_metric(names.METRIC_NIGHTLY_RUN_SECONDS, statistic="Maximum", period=ONE_DAY)
+        days_computed = headcount_metric(names.METRIC_NIGHTLY_DAYS_COMPUTED, statistic="Maximum", period=ONE_DAY)
+        add(
+            cloudwatch.GraphWidget(
+                title="Archive: DeliveryToS3.DataFreshness (s) and its read of the stream (ms)",
+                left=[archive.metric("DeliveryToS3.DataFreshness", statistic="Maximum", label="DataFreshness (s)")],
+                # how far Firehose's own read of the stream is behind (a slow reader, not a failing delivery)
+                right=[
+                    archive.metric("KinesisMillisBehindLatest", statistic="Maximum", label="behind the stream (ms)")
+                ],
+                left_annotations=[limit(ARCHIVE_FRESHNESS_LIMIT_S, "alarm: archive-freshness")],
+                width=6,
+            ),
+            cloudwatch.GraphWidget(
+                title="Archive: DeliveryToS3.Success (1 = every delivery)",
+                left=[archive.metric("DeliveryToS3.Success", statistic="Average", label="Success")],
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=1),
+                width=6,
+            ),
+            cloudwatch.SingleValueWidget(
+                title="Nightly job: last run (past 7 days)",
+                metrics=[run_seconds.with_(label="run seconds"), days_computed.with_(label="days computed")],
+                start="-P7D",
+                width=4,
+                height=6,
+            ),
+            cloudwatch.GraphWidget(
+                title="Nightly job: per run (30 days)",
+                left=[run_seconds.with_(label=names.METRIC_NIGHTLY_RUN_SECONDS)],
+                right=[days_computed.with_(label=names.METRIC_NIGHTLY_DAYS_COMPUTED)],
+                period=ONE_DAY,
+                start="-P30D",
+                width=4,
+            ),
+            cloudwatch.GraphWidget(
+                title="Nightly job: failed or timed out (30 days)",
+                left=[
+                    cloudwatch.Metric(
+                        namespace="AWS/Events",
+                        metric_name="TriggeredRules",
+                        dimensions_map={"RuleName": rule.rule_name},
+                        statistic="Sum",
+                        period=ONE_DAY,
+                        label=label,
+                    )
+                    for rule, label in ((alarms.job_failed, "FAILED"), (alarms.job_timed_out, "TIMEOUT"))
+                ],
+                start="-P30D",
+                width=4,
+            ),
+        )
+
+        # The API
+        add(
+            cloudwatch.GraphWidget(
+                title="API: requests and errors",
+                left=[api.metric_count(statistic="Sum", label="Count")],
+                right=[
+                    api.metric_client_error(statistic="Sum", label="4XXError"),
+                    api.metric_server_error(statistic="Sum", label="5XXError"),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="API: latency (ms)",
+                left=[
+                    api.metric_latency(statistic="p50", label="Latency p50"),
+                    api.metric_latency(statistic="p99", label="Latency p99"),
+                ],
+                left_annotations=[limit(API_P99_LATENCY_LIMIT_MS, "alarm: api-latency-p99")],
+                width=12,
+            ),
+        )
+
+        # The business numbers (EMF, namespace Headcount)
+        add(
+            cloudwatch.GraphWidget(
+                title="Events: accepted by the API, folded, rejected by the fold",
+                left=[
+                    headcount_metric(EVENTS_ACCEPTED),
+                    headcount_metric(EVENTS_FOLDED),
+                    headcount_metric(names.METRIC_EVENTS_REJECTED),
+                ],
+                width=8,
+            ),
+            self._by_reason("EventsRejected by reason (the fold)", names.METRIC_EVENTS_REJECTED, FOLD_REASONS),
+            self._by_reason("PostedEventsRejected by reason (POST /v1/events)", POSTED_EVENTS_REJECTED, POSTED_REASONS),
+        )
+        add(
+            cloudwatch.GraphWidget(
+                title="The fold's writes: write units and items written",
+                left=[headcount_metric(WRITE_UNITS), headcount_metric(ITEMS_WRITTEN)],
+                right=[headcount_metric(EVENTS_FOLDED)],
+                width=24,
+            ),
+        )
+
+    @staticmethod
+    def _by_reason(title: str, metric_name: str, reasons: Sequence[str]) -> cloudwatch.GraphWidget:
+        return cloudwatch.GraphWidget(
+            title=title,
+            left=[headcount_metric(metric_name, reason=reason) for reason in reasons],
+            stacked=True,
+            width=8,
+        )

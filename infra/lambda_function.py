@@ -134,9 +134,11 @@ def python_function(
     environment: Mapping[str, str],
     memory_size: int = 512,
     timeout: Duration | None = None,
+    tracing: bool = True,
 ) -> lambda_.Function:
-    """A Python 3.11 function running `handler` from the project bundle, with X-Ray tracing, a log group kept a month
-    and the Powertools settings the shared observability module expects."""
+    """A Python 3.11 function running `handler` from the project bundle, with X-Ray tracing (unless `tracing` is off:
+    X-Ray bills every trace, docs/cost.md), a log group kept a month and the Powertools settings the shared
+    observability module expects."""
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
@@ -157,12 +159,13 @@ def python_function(
         ),
         memory_size=memory_size,
         timeout=timeout or Duration.seconds(30),
-        tracing=lambda_.Tracing.ACTIVE,
+        tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
         log_group=log_group,
         environment={
             "POWERTOOLS_SERVICE_NAME": names.POWERTOOLS_SERVICE,
             "POWERTOOLS_METRICS_NAMESPACE": names.POWERTOOLS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
+            **({} if tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}),
             **environment,
         },
     )

@@ -17,7 +17,14 @@ from infra.shared import acknowledge, pk_sk_table
 
 class Realtime(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, stream: kinesis.IStream, tz: str, batching_window_s: int
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stream: kinesis.IStream,
+        tz: str,
+        batching_window_s: int,
+        tracing: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -53,6 +60,7 @@ class Realtime(Construct):
             },
             memory_size=1024,  # sketch merging is CPU bound; Lambda's CPU grows with memory
             timeout=Duration.minutes(2),  # a 1000-record batch plus DynamoDB's retries with backoff
+            tracing=tracing,
         )
         self.table.grant_read_write_data(self.function)
 

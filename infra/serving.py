@@ -43,6 +43,7 @@ class Serving(Construct):
         api_key_version: str | None = None,
         throttle_rate: float = THROTTLE_RATE_LIMIT,
         throttle_burst: int = THROTTLE_BURST_LIMIT,
+        tracing: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -83,6 +84,7 @@ class Serving(Construct):
             },
             memory_size=1024,
             timeout=Duration.seconds(29),  # API Gateway's integration timeout
+            tracing=tracing,
         )
         realtime_table.grant_read_data(self.function)
         batch_table.grant_read_data(self.function)
@@ -131,7 +133,7 @@ class Serving(Construct):
                 ),
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 metrics_enabled=True,
-                tracing_enabled=True,
+                tracing_enabled=tracing,
                 throttling_rate_limit=throttle_rate,
                 throttling_burst_limit=throttle_burst,
             ),

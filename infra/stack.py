@@ -29,6 +29,7 @@ THROTTLE_RATE_CONTEXT = "headcount:throttleRate"  # the API stage's steady reque
 THROTTLE_BURST_CONTEXT = "headcount:throttleBurst"  # the API stage's burst (requests)
 ATHENA_SCAN_LIMIT_CONTEXT = "headcount:athenaScanLimitGb"  # Athena's BytesScannedCutoffPerQuery, in GB (10^9 bytes)
 ALARM_EMAIL_CONTEXT = "headcount:alarmEmail"  # optional: an address subscribed to the alarm topic
+TRACING_CONTEXT = "headcount:tracing"  # "active" (X-Ray traces of both functions and the API stage) or "off"
 
 ON_DEMAND = "on-demand"
 # The defaults, all in one place (the local runtime's own are in headcount/names.py: 4 shards, a 1 s window).
@@ -64,6 +65,7 @@ class Parameters:
     throttle_burst: int = DEFAULT_THROTTLE_BURST
     athena_scan_limit_gb: float = DEFAULT_ATHENA_SCAN_LIMIT_GB
     alarm_email: str | None = None
+    tracing: bool = True
 
     @property
     def athena_scan_limit_bytes(self) -> int:
@@ -108,7 +110,16 @@ def read_parameters(node: Node) -> Parameters:
             at_least=MIN_ATHENA_SCAN_LIMIT_GB,
         ),
         alarm_email=alarm_email.strip() if alarm_email is not None else None,
+        tracing=_tracing(get(TRACING_CONTEXT)),
     )
+
+
+def _tracing(value: object) -> bool:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "active") or value is True:
+        return True
+    if (isinstance(value, str) and value.strip().lower() == "off") or value is False:
+        return False
+    raise _error(TRACING_CONTEXT, value, "active or off")
 
 
 def _error(key: str, value: object, expected: str) -> ContextError:
@@ -170,7 +181,12 @@ class HeadcountStack(Stack):
 
         self.ingest = Ingest(self, "Ingest", shards=params.shards)
         self.realtime = Realtime(
-            self, "Realtime", stream=self.ingest.stream, tz=params.tz, batching_window_s=params.batching_window_s
+            self,
+            "Realtime",
+            stream=self.ingest.stream,
+            tz=params.tz,
+            batching_window_s=params.batching_window_s,
+            tracing=params.tracing,
         )
         self.batch = Batch(
             self,
@@ -190,6 +206,7 @@ class HeadcountStack(Stack):
             api_key_version=params.api_key_version,
             throttle_rate=params.throttle_rate,
             throttle_burst=params.throttle_burst,
+            tracing=params.tracing,
         )
         self.alarms = Alarms(
             self,

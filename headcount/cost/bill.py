@@ -213,7 +213,7 @@ def bill(run: Measurement, usage: Usage, disk: Disk, shards: int | str) -> Bill:
         p.DYNAMODB_STORAGE_GB_MONTH + p.DYNAMODB_PITR_GB_MONTH)  # fmt: skip
     fold_logs_gb = invocations * (disk.fold_log_bytes + PLATFORM_LOG_BYTES) / 1e9
     add(FOLD_LAYER, "CloudWatch", "fold logs and EMF metrics", fold_logs_gb, "GB", p.CLOUDWATCH_LOGS_INGEST_GB)
-    add(FOLD_LAYER, "X-Ray", "fold traces", _traces(invocations, n_shards), "traces", p.XRAY_TRACES_PER_MILLION, 1e6)
+    add(FOLD_LAYER, "X-Ray", "fold traces", _traces(invocations), "traces", p.XRAY_TRACES_PER_MILLION, 1e6)
 
     # The archive and the nightly job
     firehose_gb = usage.per_second(usage.firehose_bytes) * scale / 1e9
@@ -244,7 +244,7 @@ def bill(run: Measurement, usage: Usage, disk: Disk, shards: int | str) -> Bill:
     add(SERVING_LAYER, "DynamoDB", "batch view reads (serve)", batch_rru, "RRU", p.DYNAMODB_READ_UNITS_PER_MILLION, 1e6)
     serve_logs_gb = requests * (disk.serve_log_bytes + PLATFORM_LOG_BYTES) / 1e9
     add(SERVING_LAYER, "CloudWatch", "serve logs and EMF metrics", serve_logs_gb, "GB", p.CLOUDWATCH_LOGS_INGEST_GB)
-    add(SERVING_LAYER, "X-Ray", "serve traces", _traces(requests, 1), "traces", p.XRAY_TRACES_PER_MILLION, 1e6)
+    add(SERVING_LAYER, "X-Ray", "serve traces", _traces(requests), "traces", p.XRAY_TRACES_PER_MILLION, 1e6)
 
     # Fixed
     add(OPERATIONS, "CloudWatch", "custom metrics (EMF)", disk.custom_metrics, "metrics", p.CLOUDWATCH_METRIC_MONTH)
@@ -267,11 +267,11 @@ def bill(run: Measurement, usage: Usage, disk: Disk, shards: int | str) -> Bill:
     )
 
 
-def _traces(requests_per_month: float, sources: int) -> float:
-    """X-Ray's default sampling: per function instance stream, the first request of each second, then 5 %."""
-    per_s = requests_per_month / p.SECONDS_PER_MONTH / max(1, sources)
+def _traces(requests_per_month: float) -> float:
+    """X-Ray's default sampling rule, per function: the first request of each second, then 5 % of the others."""
+    per_s = requests_per_month / p.SECONDS_PER_MONTH
     sampled = min(per_s, p.XRAY_RESERVOIR_PER_S) + max(0.0, per_s - p.XRAY_RESERVOIR_PER_S) * p.XRAY_SAMPLED_SHARE
-    return sampled * sources * p.SECONDS_PER_MONTH
+    return sampled * p.SECONDS_PER_MONTH
 
 
 def _glue_seconds(run: Measurement, load: Load) -> tuple[float, list[str]]:

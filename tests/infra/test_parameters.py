@@ -25,6 +25,7 @@ def tuned(tmp_path_factory) -> Template:
         stack.THROTTLE_BURST_CONTEXT: "100",
         stack.ATHENA_SCAN_LIMIT_CONTEXT: "0.5",
         stack.ALARM_EMAIL_CONTEXT: "ops@example.com",
+        stack.TRACING_CONTEXT: "off",
     }
     synthesized = synthesize(tmp_path_factory.mktemp("tuned"), cdk_context(**context), DEPLOY_ENV)
     assert synthesized.error is None, synthesized.error
@@ -106,6 +107,17 @@ def test_alarm_email_subscribes_the_address_to_the_alarm_topic(tuned):
     )
 
 
+def test_tracing_off_traces_neither_function_nor_the_stage(tuned):
+    functions = tuned.find_resources("AWS::Lambda::Function")
+    ours = [f["Properties"] for f in functions.values() if "POWERTOOLS_SERVICE_NAME" in str(f)]
+    assert len(ours) == 2
+    for props in ours:
+        assert props.get("TracingConfig", {}).get("Mode") != "Active"
+        assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
+    (stage,) = tuned.find_resources("AWS::ApiGateway::Stage").values()
+    assert not stage["Properties"].get("TracingEnabled")
+
+
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
@@ -122,6 +134,7 @@ def test_alarm_email_subscribes_the_address_to_the_alarm_topic(tuned):
         (stack.ATHENA_SCAN_LIMIT_CONTEXT, "0.001", "a number >= 0.01"),
         (stack.ATHENA_SCAN_LIMIT_CONTEXT, "nan", "a number >= 0.01"),
         (stack.ALARM_EMAIL_CONTEXT, "ops", "an email address"),
+        (stack.TRACING_CONTEXT, "sometimes", "active or off"),
         (stack.TZ_CONTEXT, "Mars/Olympus", "an IANA time zone"),
         (stack.NIGHTLY_AT_CONTEXT, "25:00", "HH:MM"),
     ],

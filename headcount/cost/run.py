@@ -40,6 +40,7 @@ DAY_FRACTIONS = (1 / 6, 1 / 2, 5 / 6)  # the moments of the day measured: the mi
 # on average: of 29 events, 6 start a session, 11 end a match, 12 show an ad.
 EVENT_MIX = (("session_start", 6), ("match_end", 11), ("ad_impression", 12))
 NO_COUNTRY_SHARE = 0.01  # events without a country attribute (the simulator's share)
+LAMBDA_READ_INTERVAL_S = 1.0  # how often Lambda's event-source mapping reads a shard that is not behind
 CLIENT_THREADS = 4  # game clients sending at once (a request takes tens of milliseconds locally)
 PUBLISHED_DAYS = 30  # finished days in the batch view, for the dashboards' 30-day charts to read
 
@@ -127,7 +128,11 @@ def measure(
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        settings = WorkerSettings(config, mapping=MappingSettings(batching_window_s=window_s), environment=env)
+        settings = WorkerSettings(
+            config,
+            mapping=MappingSettings(batching_window_s=window_s, min_read_interval_s=LAMBDA_READ_INTERVAL_S),
+            environment=env,
+        )
         with LocalStack(settings) as stack:
             ddb = boto3.session.Session().client("dynamodb")  # not metered: the set-up is not the pipeline's
             kinesis = boto3.session.Session().client("kinesis")

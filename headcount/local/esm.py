@@ -35,6 +35,9 @@ class MappingSettings:
     starting_position: str = names.FOLD_STARTING_POSITION
     function_name: str = names.FOLD_FUNCTION
     retry_backoff_s: float = 0.5
+    # Lambda reads a shard about once a second (its base rate), so a window under a second still means about one
+    # invocation a second; the local stack reads as often as records come (0) unless told (the cost model: 1).
+    min_read_interval_s: float = 0.0
 
 
 @dataclass

@@ -94,8 +94,10 @@ def worker_main(kind: str, shard_id: str, settings: WorkerSettings) -> None:
     else:
         consumer = ShardArchiver(settings.archive, config.lake_dir, shard_id, commit)
 
+    pace = settings.mapping.min_read_interval_s if kind == FOLD else 0.0
     while not stop.is_set():
         capacity = consumer.capacity()
+        read_at = time.monotonic()
         records = reader.read(capacity) if capacity > 0 else []
         consumer.offer(records)
         consumer.tick(closed=reader.closed)
@@ -104,7 +106,9 @@ def worker_main(kind: str, shard_id: str, settings: WorkerSettings) -> None:
             print(f"{kind} {shard_id}: closed shard read to its end", flush=True)
             return
         if not records:
-            stop.wait(POLL_INTERVAL_S)
+            stop.wait(max(POLL_INTERVAL_S, pace))
+        elif pace:
+            stop.wait(max(0.0, read_at + pace - time.monotonic()))
     consumer.shutdown()
     sys.exit(0)
 

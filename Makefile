@@ -13,7 +13,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export SCARF_ANALYTICS := false  # swagger-ui-dist's install script would report the download
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api clean
+.PHONY: run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api cost clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json package-lock.json
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "headcount needs Python 3.11 or later (PY=...)")'
@@ -66,6 +66,9 @@ bench-api: $(VENDORED)  ## p50/p99 of every GET route over 31 and 365 days and o
 
 bench-soak: $(VENDORED)  ## 10 minutes of traffic with kills and service faults: nothing lost, lag and memory flat
 	$(BIN)/python -m bench.soak
+
+cost: $(VENDORED)  ## the monthly AWS bill at both reference loads, measured on a metered local stack (docs/cost.md; ~40 min)
+	$(BIN)/headcount cost --load all
 
 clean:
 	rm -rf .headcount cdk.out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from headcount import names
@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     catalog_path: str | None = None
     ttl_days: int = 35
     api_key: str = "local-dev-key"
+    # fold: bytes of ids a distinct item's recent ids hold before its sketch is written whole (0: always whole)
+    recent_ids_bytes: int = Field(default=names.FOLD_RECENT_IDS_BYTES, ge=0, le=300_000)
     watermark_every_s: float = 5.0  # fold: how often a shard's watermark is written at most (write units vs freshness)
     stale_after_s: float = 60.0  # serve: a real-time day is `stale` when a shard lags by more than this
     realtime_max_age_s: float = 1.0  # serve: requests share the statuses and real-time reads this long (0: never)

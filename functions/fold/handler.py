@@ -53,7 +53,9 @@ def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict[str, Any]
         for r in raw
     ]
     now_ms = int(time.time() * 1000)  # the entry point reads the clock: the shard's lag is measured against it
-    report = fold_batch(records, shard_id, store, catalog, settings.tz, settings.ttl_days, now_ms, marks)
+    report = fold_batch(
+        records, shard_id, store, catalog, settings.tz, settings.ttl_days, now_ms, marks, settings.recent_ids_bytes
+    )
     report_fold(report, shard_id)
     if report.first_failed_sequence_number is None:
         return {"batchItemFailures": []}

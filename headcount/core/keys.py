@@ -1,7 +1,9 @@
 """DynamoDB item keys, one convention for every layer.
 
 Items of a metric's local day share a partition (`pk`), so a day, hourly buckets included, is one Query.
-- real-time: pk `metric#day`, sk `bucket#group#shard`: one item per shard, written only by that shard's invocation;
+- real-time: pk `metric#day`, sk `bucket#group#shard`: one item per shard, written only by that shard's invocation
+  (for a distinct metric also `bucket#group#shard+recent`: the ids that grew the shard's sketch since it was last
+  written whole);
   and one status item per shard (pk `~shards`, sk the shard id): how far the fold has applied it (its watermark) and
   which days it has items for, so a reader queries only the days that hold real-time data.
 - batch view: pk `metric#day`, sk `run#bucket#group` (value and sketch), and for distinct metrics the day's union of
@@ -16,6 +18,11 @@ SEP = "#"
 LOCK_SK = "~lock"  # a run's lease on publishing the day
 SHARDS_PK = "~shards"  # the real-time view's shard statuses (metric names never start with `~`)
 UNION_BUCKET = "*"  # the bucket of a day's union row (buckets are dates or hours)
+RECENT_SUFFIX = "+recent"  # a distinct item's recent ids: its shard id with this suffix (shard ids hold no `+`)
+
+
+def recent_shard(shard_id: str) -> str:
+    return f"{shard_id}{RECENT_SUFFIX}"
 
 
 def partition_key(metric: str, day: str) -> str:

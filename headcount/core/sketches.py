@@ -37,6 +37,21 @@ def update_all(sketch: hll_sketch, values: Iterable[str]) -> bool:
     return sketch.is_empty() is False and sketch.get_estimate() != before
 
 
+def grows(sketch: hll_sketch, value: str) -> bool:
+    """Add the value; True when it changed the sketch (exact for a sketch built by updates, as `update_all`)."""
+    before = sketch.get_estimate()
+    sketch.update(value)
+    return sketch.get_estimate() != before
+
+
+def of_values(values: Iterable[str], lg_k: int) -> bytes:
+    """The stored form of a sketch of these values."""
+    sketch = new_sketch(lg_k)
+    for value in values:
+        sketch.update(value)
+    return encode(sketch)
+
+
 def encode(sketch: hll_sketch) -> bytes:
     """The stored form: HLL_4 compact."""
     if sketch.tgt_type != tgt_hll_type.HLL_4:

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from headcount import names
 from headcount.core import keys, sketches
 from headcount.core.buckets import day_bounds_ms
 from headcount.core.catalog import Catalog, Kind
@@ -60,42 +61,49 @@ def fold_batch(
     ttl_days: int,
     now_ms: int | None = None,
     marks: ShardMarks | None = None,
+    recent_ids_bytes: int = names.FOLD_RECENT_IDS_BYTES,
 ) -> FoldReport:
     """`now_ms`: when the fold runs (its lag is measured against it; default: the newest record's arrival); `marks`:
-    the process's memory of the shard statuses it wrote (default: none, every status is written)."""
+    the process's memory of the shard statuses it wrote (default: none, every status is written);
+    `recent_ids_bytes`: how many bytes of ids a distinct item's recent ids hold before its sketch is written whole (0:
+    every change writes the whole sketch)."""
     marks = marks if marks is not None else ShardMarks()
     folded = fold_records(records, catalog, tz)
     report = FoldReport(len(records), folded.valid, folded.rejected, items_touched=len(folded.deltas))
     item_keys = {ItemKey(m, b, g, shard_id): delta for (m, b, g), delta in folded.deltas.items()}
+    wanted = [*item_keys, *(k.recent() for k, d in item_keys.items() if d.metric.kind is Kind.DISTINCT)]
     try:
         newest_ms = max((r.arrival_ms for r in records), default=0)
         _note_days(shard_id, {k.day for k in item_keys}, store, marks, tz, ttl_days, newest_ms)
         known = marks.items.pop(shard_id, {})
-        stored = {k: known[k] for k in item_keys if k in known}
-        stored.update(store.read([k for k in item_keys if k not in known]))
+        unknown = [k for k in wanted if k not in known]
+        found = store.read(unknown)
+        stored = {k: known[k] for k in wanted if k in known} | {k: found.get(k) for k in unknown}
     except Exception as exc:  # noqa: BLE001 - any store failure: nothing was written, resume from the first record
         report.failed_items = [(k, exc) for k in item_keys]
         report.first_failed_sequence_number = records[0].sequence_number if records else None
         return report
     remembered = marks.items[shard_id] = dict(stored)  # what this batch leaves in the store, as far as it knows
     for key, delta in item_keys.items():
+        recent = stored.get(key.recent()) if delta.metric.kind is Kind.DISTINCT else None
         current = stored.get(key)
-        start = delta.unapplied_from(current.sequence_number if current else None)
-        if start == len(delta.sequence_numbers):
-            report.items_unchanged += 1
-            continue
-        updated = _apply(key, delta, start, current)
-        if updated is None:
+        applied = max((i.sequence_number for i in (current, recent) if i is not None), default=None)
+        start = delta.unapplied_from(applied)
+        done = start == len(delta.sequence_numbers)
+        writes = [] if done else _apply(key, delta, start, current, recent, recent_ids_bytes)
+        if not writes:
             report.items_unchanged += 1
             continue
         try:
-            report.write_units += store.write(
-                updated, current.sequence_number if current else None, _expires_at(key.day, tz, ttl_days)
-            )
-            report.items_written += 1
-            remembered[key] = updated
+            for item in writes:
+                before = stored.get(item.key)
+                expected = before.sequence_number if before is not None else None
+                report.write_units += store.write(item, expected, _expires_at(key.day, tz, ttl_days))
+                report.items_written += 1
+                remembered[item.key] = item
         except Exception as exc:  # noqa: BLE001 - the item is retried from its first unapplied record, read afresh
             remembered.pop(key, None)
+            remembered.pop(key.recent(), None)
             report.failed_items.append((key, exc))
             first = delta.sequence_numbers[start]
             if report.first_failed_sequence_number is None or first < report.first_failed_sequence_number:
@@ -145,17 +153,40 @@ def _advance(
     report.watermark_ms = watermark
 
 
-def _apply(key: ItemKey, delta: ItemDelta, start: int, current: RealtimeItem | None) -> RealtimeItem | None:
-    """The item after the delta's unapplied records, or None when a sketch is unchanged (so it is not rewritten)."""
+def _apply(
+    key: ItemKey,
+    delta: ItemDelta,
+    start: int,
+    current: RealtimeItem | None,
+    recent: RealtimeItem | None,
+    recent_ids_bytes: int,
+) -> list[RealtimeItem]:
+    """The writes the delta's unapplied records make, in order: none when they change nothing.
+
+    A counter is written whole. A distinct item's sketch changes only with a value that grows one of its registers:
+    those values join the item's recent ids (a small item: about a write unit), and only when the ids outgrow
+    `recent_ids_bytes` is the sketch written whole (an HLL_4 sketch of lg_k 14 is 8 KiB: 9 write units), then the ids
+    emptied. The sketch is only ever built by updates (stored sketch + recent ids + new values), so it keeps the
+    estimator that tells a change exactly; readers union the sketch and a sketch of the ids."""
     last = delta.sequence_numbers[-1]
     if delta.metric.kind is Kind.COUNT:
         previous = current.count if current and current.count is not None else 0
-        return RealtimeItem(key, last, count=previous + len(delta.sequence_numbers) - start)
+        return [RealtimeItem(key, last, count=previous + len(delta.sequence_numbers) - start)]
     assert delta.metric.lg_k is not None  # every distinct metric has one (catalog)
     sketch = sketches.decode(current.sketch) if current and current.sketch else sketches.new_sketch(delta.metric.lg_k)
-    if not sketches.update_all(sketch, delta.values[start:]):
-        return None
-    return RealtimeItem(key, last, sketch=sketches.encode(sketch))
+    ids = set(recent.ids) if recent else set()
+    for value in ids:
+        sketch.update(value)
+    grown = {value for value in delta.values[start:] if sketches.grows(sketch, value)}
+    if not grown:
+        return []
+    ids |= grown
+    if sum(len(i.encode()) for i in ids) <= recent_ids_bytes:
+        return [RealtimeItem(key.recent(), last, ids=tuple(sorted(ids)))]
+    writes = [RealtimeItem(key, last, sketch=sketches.encode(sketch))]
+    if recent is not None and recent.ids:  # what they held is in the sketch now
+        writes.append(RealtimeItem(recent.key, last))
+    return writes
 
 
 def _expires_at(day: str, tz: str, ttl_days: int) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from headcount.core import buckets as bk
+from headcount.core import sketches
 from headcount.core.catalog import Catalog, Granularity, Kind, Metric
 from headcount.core.freshness import Freshness, ShardStatus, freshness
 from headcount.core.merge import Partial, Point, Stamp, distinct_over, merge_day
@@ -213,7 +214,10 @@ class MetricsService:
     def _read_realtime_day(self, metric: Metric, day: date, statuses: Future[list[ShardStatus]]) -> list[Partial]:
         statuses.result()  # the items are read after the statuses (queued before them): they hold what those promise
         items = self.realtime.day_items(metric.name, day.isoformat())
-        return [Partial(i.key.bucket, i.key.group, i.count, i.sketch) for i in items]
+        return [
+            Partial(i.key.bucket, i.key.group, i.count, sketches.of_values(i.ids, metric.lg_k) if i.ids else i.sketch)
+            for i in items
+        ]
 
     def _metric(self, name: str, group: str | None) -> Metric:
         metric = self.catalog.get(name)

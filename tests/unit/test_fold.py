@@ -33,10 +33,25 @@ def records(n, players=300, start_seq=10**50, seed=1):
     return out
 
 
+def merged(store):
+    """What a reader sees, per (metric, bucket, group): counts summed, sketches and recent ids unioned."""
+    pieces: dict[tuple[str, str, str], list] = {}
+    for k, i in store.items.items():
+        pieces.setdefault((k.metric, k.bucket, k.group), []).append(i)
+    out = {}
+    for (metric, bucket, group), items in pieces.items():
+        lg_k = CATALOG.get(metric).lg_k
+        if lg_k is None:
+            out[metric, bucket, group] = sum(i.count for i in items)
+            continue
+        parts = [sketches.decode(i.sketch) for i in items if i.sketch]
+        parts += [sketches.decode(sketches.of_values(i.ids, lg_k)) for i in items if i.ids]
+        out[metric, bucket, group] = sketches.estimate(sketches.union(parts, lg_k))
+    return out
+
+
 def snapshot(store):
-    return {
-        k: (i.count, sketches.estimate(sketches.decode(i.sketch)) if i.sketch else None) for k, i in store.items.items()
-    }
+    return merged(store)
 
 
 def fold(batch, store):
@@ -58,11 +73,7 @@ def test_counts_equal_the_valid_records_and_distincts_the_players():
     matches = sum(i.count for k, i in store.items.items() if k.metric == "matches_played")
     assert matches == sum(d["type"] == "match_end" for d in docs)
     # and each day's sketch of active players holds that day's players (within its 95 % bounds)
-    days = {
-        k.bucket: sketches.estimate(sketches.decode(i.sketch))
-        for k, i in store.items.items()
-        if k.metric == "active_players"
-    }
+    days = {bucket: estimate for (metric, bucket, _), estimate in merged(store).items() if metric == "active_players"}
     players: dict[str, set[str]] = {}
     for d in docs:
         if d["type"] == "session_start":
@@ -210,3 +221,76 @@ def test_an_item_another_writer_changed_meanwhile_fails_stale_and_is_read_afresh
     for batch in batches:
         fold(batch, exact)
     assert snapshot(store) == snapshot(exact)
+
+
+def sessions(players: range, seq: int, day_ms: int = NOW) -> list[Record]:
+    return [
+        Record(
+            json.dumps(
+                {"type": "session_start", "player_id": f"p{n}", "ts": day_ms, "attrs": {"country": "DE"}}
+            ).encode(),
+            seq + i,
+            day_ms,
+        )
+        for i, n in enumerate(players)
+    ]
+
+
+def test_a_few_new_players_join_the_recent_ids_and_the_sketch_is_written_whole_only_when_they_outgrow_them():
+    store, marks = InMemoryRealtimeStore(), ShardMarks()
+    # Given a day's sketch of 5,000 players
+    fold_batch(sessions(range(5000), 10**40), SHARD, store, CATALOG, "UTC", 35, marks=marks)
+    whole = {k: i for k, i in store.items.items() if k.metric == "active_players"}
+    assert [k.is_recent for k in whole] == [False] and len(next(iter(whole.values())).sketch) > 4000
+    # When batches bring 5 new players each
+    reports = [
+        fold_batch(sessions(range(5000 + 5 * b, 5005 + 5 * b), 10**41 * (b + 1)), SHARD, store, CATALOG, "UTC", 35,
+                   marks=marks)
+        for b in range(40)
+    ]  # fmt: skip
+    # Then most write only recent ids (of active_players and of its DE group), a unit each; now and then a sketch is
+    # written whole (9 units for lg_k 14) and its ids emptied
+    units = [r.write_units for r in reports]
+    assert units.count(2) > 20 and max(units) >= 9
+    recent = [i for k, i in store.items.items() if k.metric == "active_players" and k.is_recent]
+    assert len(recent) == 1 and len(recent[0].ids) < 60
+    # and a reader's union of the sketch and the ids is the sketch of all 5,200 players, register for register
+    everyone = sketches.new_sketch(14)
+    sketches.update_all(everyone, (f"p{n}" for n in range(5200)))
+    (day,) = [v for (m, _, _), v in merged(store).items() if m == "active_players"]
+    assert day == sketches.estimate(sketches.union([everyone], 14))
+
+
+def test_a_crash_between_writing_the_sketch_whole_and_emptying_the_ids_loses_nothing():
+    store = InMemoryRealtimeStore()
+    fold(sessions(range(3000), 10**40), store)
+    fold(sessions(range(3000, 3010), 10**41), store)  # ids now: 10 players
+    exact = InMemoryRealtimeStore()
+    fold(sessions(range(3000), 10**40), exact)
+    fold(sessions(range(3000, 3010), 10**41), exact)
+    big = sessions(range(3010, 3400), 10**42)
+    fold(big, exact)
+    # Given the write that empties the ids fails, after the sketch was written whole
+    real_write = store.write
+
+    def failing_recent(item, expected, expires_at):
+        if item.key.is_recent and not item.ids:
+            raise ConnectionError("injected")
+        return real_write(item, expected, expires_at)
+
+    store.write = failing_recent
+    report = fold_batch(big, SHARD, store, CATALOG, "UTC", 35)
+    assert report.first_failed_sequence_number is not None
+    # When the batch is retried (with the store back)
+    store.write = real_write
+    assert fold_batch(big, SHARD, store, CATALOG, "UTC", 35).first_failed_sequence_number is None
+    # Then every number is as if nothing had failed
+    assert merged(store) == merged(exact)
+
+
+def test_with_no_recent_ids_every_change_writes_the_sketch_whole():
+    store, marks = InMemoryRealtimeStore(), ShardMarks()
+    fold_batch(sessions(range(3000), 10**40), SHARD, store, CATALOG, "UTC", 35, marks=marks, recent_ids_bytes=0)
+    report = fold_batch(sessions(range(3000, 3003), 10**41), SHARD, store, CATALOG, "UTC", 35, marks=marks,
+                        recent_ids_bytes=0)  # fmt: skip
+    assert not any(k.is_recent for k in store.items) and report.write_units >= 9

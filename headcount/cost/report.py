@@ -30,7 +30,7 @@ def usage_of(run: Measurement) -> Usage:
             total.rru[key] += value
         total.waited_ms += part.waited_ms
     if run.nightly:
-        published = usage_between(lines, run.nightly["started"], run.nightly["ended"] + 1, 0)
+        published = usage_between(lines, run.nightly["started"], run.nightly["ended"], 0)
         run.nightly["wru"] = sum(v for k, v in published.wru.items() if k.startswith("batch/"))
     return total
 

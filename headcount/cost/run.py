@@ -42,7 +42,8 @@ EVENT_MIX = (("session_start", 6), ("match_end", 11), ("ad_impression", 12))
 NO_COUNTRY_SHARE = 0.01  # events without a country attribute (the simulator's share)
 LAMBDA_READ_INTERVAL_S = 1.0  # how often Lambda's event-source mapping reads a shard that is not behind
 CLIENT_THREADS = 4  # game clients sending at once (a request takes tens of milliseconds locally)
-PUBLISHED_DAYS = 30  # finished days in the batch view, for the dashboards' 30-day charts to read
+PUBLISHED_DAYS = 30
+NIGHTLY_COPIES = 20  # the nightly job is timed over the archive and over this many copies of it  # finished days in the batch view, for the dashboards' 30-day charts to read
 
 
 @dataclass(frozen=True)
@@ -331,18 +332,39 @@ def _wait_folded(kinesis: object, run: Measurement, traffic: Traffic, timeout: f
 
 
 def _nightly(config: object, day: str, progress: Callable[[str], None]) -> dict:
-    """The nightly job over what the run archived, timed; its publish is metered (this process's meter)."""
+    """The nightly job over what the run archived (its publish metered, by this process's meter), then on the same
+    Spark session again over it (warm, the baseline) and over that archive copied 20 times (the job reads and dedups
+    every copy): the difference is what more events cost the job, apart from what a run costs whatever its size."""
     from datetime import date
 
+    from headcount.batch.session import local_spark
     from headcount.local.batch import run_batch
 
-    lake_dir = config.lake_dir  # type: ignore[attr-defined]
+    lake_dir = Path(config.lake_dir)  # type: ignore[attr-defined]
     time.sleep(12)  # the local archiver flushes every 10 s
-    started = time.time()
-    summary = run_batch(lake_dir, date.fromisoformat(day), "UTC", f"cost-{int(started)}", days_back=0, progress=None)
-    ended = time.time()
-    progress(f"  nightly job over the run's archive: {ended - started:.0f} s")
-    return {"started": started, "ended": ended, "seconds": ended - started, "rows": summary.rows}
+    spark = local_spark()
+    runs = []
+    try:
+        for copies in (1, 1, NIGHTLY_COPIES):
+            if copies > 1:
+                for original in list((lake_dir / names.RAW_PREFIX).rglob("*.json.gz")):
+                    for n in range(1, copies):
+                        shutil.copyfile(original, original.with_name(f"copy{n}-{original.name}"))
+            started = time.time()
+            run_batch(lake_dir, date.fromisoformat(day), "UTC", f"cost-{int(started)}-{len(runs)}", spark=spark,
+                      days_back=0)  # fmt: skip
+            runs.append((started, time.time()))
+            progress(f"  nightly job over the run's archive x{copies}: {runs[-1][1] - started:.1f} s")
+    finally:
+        spark.stop()
+    (first_started, first_ended), warm, copied = runs
+    return {
+        "started": first_started,
+        "ended": first_ended,
+        "seconds": warm[1] - warm[0],
+        "copies_seconds": copied[1] - copied[0],
+        "copies": NIGHTLY_COPIES,
+    }
 
 
 def _table_bytes(ddb: object, table: str) -> int:

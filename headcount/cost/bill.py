@@ -63,10 +63,12 @@ def process_role(process: str) -> str:
     return "fold" if process.startswith("fold-") else process.split("-", 1)[0]
 
 
-def usage_between(lines: Iterable[dict], started: float, ended: float, events: int) -> Usage:
-    usage = Usage(seconds=ended - started, events=events)
+def usage_between(lines: Iterable[dict], windows: list[tuple[float, float]], events: int, seconds: float) -> Usage:
+    """What the metered lines inside these time windows used; `events` and `seconds`: the events sent in them, and for
+    how long (the rates are per second of traffic)."""
+    usage = Usage(seconds=seconds, events=events)
     for line in lines:
-        if not started <= line["t"] < ended:
+        if not any(started <= line["t"] < ended for started, ended in windows):
             continue
         if line["kind"] == "invoke":
             if line["function"] == "fold":

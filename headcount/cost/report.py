@@ -15,24 +15,12 @@ from headcount.views.catalog_file import load_catalog
 def usage_of(run: Measurement) -> Usage:
     """The run's phases together: units over the time traffic was sent (each phase a third of the day)."""
     lines = read_lines(run.meter_dir)
-    total = Usage()
-    for phase in run.phases:
-        part = usage_between(lines, phase.started, phase.ended, phase.events)
-        total.seconds += phase.traffic_s
-        total.events += part.events
-        for name in ("put_units", "records", "record_bytes", "firehose_bytes", "on_demand_bytes"):
-            setattr(total, name, getattr(total, name) + getattr(part, name))
-        for name in ("fold_invocations", "fold_ms", "serve_requests", "serve_ms"):
-            setattr(total, name, getattr(total, name) + getattr(part, name))
-        for key, value in part.wru.items():
-            total.wru[key] += value
-        for key, value in part.rru.items():
-            total.rru[key] += value
-        total.waited_ms += part.waited_ms
+    windows = [(phase.started, phase.ended) for phase in run.phases]  # each until the fold caught up
+    events, seconds = sum(phase.events for phase in run.phases), sum(phase.traffic_s for phase in run.phases)
     if run.nightly:
-        published = usage_between(lines, run.nightly["started"], run.nightly["ended"], 0)
+        published = usage_between(lines, [(run.nightly["started"], run.nightly["ended"])], 0, 0.0)
         run.nightly["wru"] = sum(v for k, v in published.wru.items() if k.startswith("batch/"))
-    return total
+    return usage_between(lines, windows, events, seconds)
 
 
 def bill_of(run: Measurement, shards: int | str) -> Bill:

@@ -29,6 +29,7 @@ from headcount import names
 from headcount.core import sketches
 from headcount.core.buckets import local_date
 from headcount.core.catalog import NO_GROUP, UNKNOWN_GROUP, Catalog, Kind
+from headcount.local.config import LocalConfig
 from headcount.local.simulator import COUNTRIES
 from headcount.views.batch import BatchRow, DynamoBatchView
 from headcount.views.realtime import DynamoRealtimeStore, ItemKey, RealtimeItem
@@ -111,19 +112,18 @@ def measure(
     *,
     nightly: bool = False,
     progress: Callable[[str], None] = print,
-    keep: Path | None = None,
+    ports: dict[str, int] = PORTS,
 ) -> Measurement:
     """Start a one-shard local stack with this batching window, drive it through the day's three moments, stop it."""
     import os
 
-    from headcount.local.config import LocalConfig
     from headcount.local.esm import MappingSettings
     from headcount.local.meter import METER_DIR_ENV
     from headcount.local.stack import LocalStack
     from headcount.local.workers import FOLD, WorkerSettings
 
-    state = keep or Path(tempfile.mkdtemp(prefix="headcount-cost-"))
-    config = LocalConfig(state_dir=state, shards=1, **PORTS)
+    state = Path(tempfile.mkdtemp(prefix="headcount-cost-"))
+    config = LocalConfig(state_dir=state, shards=1, **ports)
     run = Measurement(load, window_s, state)
     env = {"HEADCOUNT_TZ": "UTC", "HEADCOUNT_BATCH_AT": "off", METER_DIR_ENV: str(run.meter_dir)}
     saved = {k: os.environ.get(k) for k in env}
@@ -152,7 +152,7 @@ def measure(
                     f"  {load.name} window {window_s:g} s, {fraction * 24:04.1f} h into the day: {seen:,} players "
                     f"seen by the shard, {load.shard_events_per_s:,.0f} events/s for {seconds_per_phase:.0f} s ..."
                 )
-                run.phases.append(_drive(config.api_port, load, traffic, seconds_per_phase, run, kinesis))
+                run.phases.append(_drive(config, load, traffic, seconds_per_phase, run, kinesis))
             run.realtime_bytes = _table_bytes(ddb, names.REALTIME_TABLE)
             if nightly:
                 run.nightly = _nightly(config, today, progress)
@@ -270,8 +270,11 @@ def _publish_days(ddb: object, catalog: Catalog, now: datetime) -> None:
     view._batch_write(requests)  # noqa: SLF001 - the set-up writes in bulk what publish() writes a day at a time
 
 
-def _drive(port: int, load: Load, traffic: Traffic, seconds: float, run: Measurement, kinesis: object) -> Phase:
+def _drive(
+    config: LocalConfig, load: Load, traffic: Traffic, seconds: float, run: Measurement, kinesis: object
+) -> Phase:
     """Game clients at the shard's rate and the dashboards' polling for `seconds`; then until the fold has caught up."""
+    port = config.api_port
     stop = threading.Event()
     started = time.time()
     sent = [0]
@@ -314,20 +317,18 @@ def _drive(port: int, load: Load, traffic: Traffic, seconds: float, run: Measure
     traffic_s = time.time() - started
     for thread in threads:
         thread.join(timeout=60)
-    _wait_folded(kinesis, run, traffic)
+    _wait_folded(kinesis, config, traffic)
     return Phase(traffic.seen / max(1, load.shard_players), started, traffic_s, time.time(), sent[0])
 
 
-def _wait_folded(kinesis: object, run: Measurement, traffic: Traffic, timeout: float = 120) -> None:
+def _wait_folded(kinesis: object, config: LocalConfig, traffic: Traffic, timeout: float = 120) -> None:
     """Until the fold has applied a marker record put after the traffic (an event of a player already counted)."""
-    from headcount.local.config import LocalConfig
     from headcount.local.shards import wait_caught_up
 
     marker = traffic.event(int(time.time() * 1000), 0, "match_end")
     answer = kinesis.put_record(  # type: ignore[attr-defined]
         StreamName=names.STREAM, Data=json.dumps(marker).encode() + b"\n", PartitionKey=marker["player_id"]
     )
-    config = LocalConfig(state_dir=run.state_dir, shards=1, **PORTS)
     wait_caught_up(config, {answer["ShardId"]: int(answer["SequenceNumber"])}, "fold", timeout=timeout)
 
 

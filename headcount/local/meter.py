@@ -176,14 +176,12 @@ def install_from_env(process: str) -> Meter | None:
     from headcount.views import aws
 
     meter = Meter(Path(folder), process)
+    if _installed is not None and _installed.attach in aws.CLIENT_HOOKS:  # a new run in this process: its meter only
+        aws.CLIENT_HOOKS.remove(_installed.attach)
     aws.CLIENT_HOOKS.append(meter.attach)
     aws.client.cache_clear()
     _installed = meter
     return meter
-
-
-def installed() -> Meter | None:
-    return _installed
 
 
 def fold_observer(meter: Meter) -> Callable[[list[dict[str, Any]], float, float], None]:

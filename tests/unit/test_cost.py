@@ -52,8 +52,7 @@ def test_a_bill_prices_the_metered_rates_for_a_month_of_the_deployed_shards(tmp_
          "table": names.REALTIME_TABLE, "wru": 10**6},  # before the phase: not its usage
     ]  # fmt: skip
     (meter / "all.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    usage = usage_between(read_lines(meter), 100.0, 110.0, 1000)
-    usage.seconds = 10.0
+    usage = usage_between(read_lines(meter), [(100.0, 110.0)], 1000, 10.0)
     # When it is billed
     b = bill(run, usage, Disk(0.0, 0.0, 50.0, 0.0, 0), shards=2)
     dollars = {line.what: line.dollars for line in b.lines}

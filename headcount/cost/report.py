@@ -48,6 +48,13 @@ def print_bill(b: Bill, say: Callable[[str], None]) -> None:
     for layer in dict.fromkeys(line.layer for line in b.lines):
         say(f"{'':<14} {'total ' + layer:<59} {'':>16} {b.total(layer):>10,.2f}")
     say(f"{'':<14} {'total':<59} {'':>16} {b.total():>10,.2f}")
+    services: dict[str, float] = {}
+    for line in b.lines:
+        services[line.service] = services.get(line.service, 0.0) + line.dollars
+    say(
+        "by service: "
+        + ", ".join(f"{name} ${dollars:,.2f}" for name, dollars in sorted(services.items(), key=lambda kv: -kv[1]))
+    )
     say(
         f"real-time layer: ${b.total(FOLD_LAYER):,.2f} a month, ${b.per_million_events(FOLD_LAYER):.3f} per million "
         f"events; freshness (arrival in the stream to folded) p50 {b.freshness_p50_s:.1f} s, p95 "

@@ -118,7 +118,7 @@ def measure(
     import os
 
     from headcount.local.esm import MappingSettings
-    from headcount.local.meter import METER_DIR_ENV
+    from headcount.local.meter import METER_DIR_ENV, uninstall
     from headcount.local.stack import LocalStack
     from headcount.local.workers import FOLD, WorkerSettings
 
@@ -126,7 +126,7 @@ def measure(
     config = LocalConfig(state_dir=state, shards=1, **ports)
     run = Measurement(load, window_s, state)
     env = {"HEADCOUNT_TZ": "UTC", "HEADCOUNT_BATCH_AT": "off", METER_DIR_ENV: str(run.meter_dir)}
-    saved = {k: os.environ.get(k) for k in env}
+    saved = dict(os.environ)  # the stack points this process's AWS SDK at its emulators: put everything back after
     os.environ.update(env)
     try:
         settings = WorkerSettings(
@@ -157,11 +157,9 @@ def measure(
             if nightly:
                 run.nightly = _nightly(config, today, progress)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        os.environ.clear()
+        os.environ.update(saved)
+        uninstall()
     return run
 
 

@@ -184,6 +184,17 @@ def install_from_env(process: str) -> Meter | None:
     return meter
 
 
+def uninstall() -> None:
+    """Stop counting this process's new clients (the run is over)."""
+    global _installed
+    from headcount.views import aws
+
+    if _installed is not None and _installed.attach in aws.CLIENT_HOOKS:
+        aws.CLIENT_HOOKS.remove(_installed.attach)
+    _installed = None
+    aws.client.cache_clear()
+
+
 def fold_observer(meter: Meter) -> Callable[[list[dict[str, Any]], float, float], None]:
     """For the local event-source mapping: each fold invocation, its records, its duration, and how long each record
     waited from its arrival in the stream to the end of the invocation that folded it (the real-time layer's freshness)."""

@@ -23,13 +23,13 @@ LAMBDA_MEMORY_MB = 1024  # both functions (infra/realtime.py, infra/serving.py)
 PLATFORM_LOG_BYTES = 320  # Lambda's START, END and REPORT lines of every invocation
 GLUE_WORKERS, GLUE_VCPUS_PER_WORKER = 4, 4  # G.1X workers of the nightly job (infra/batch.py)
 NIGHTLY_DAYS_READ = 3  # the job recomputes its day and the two before
-ALARMS = 11
+ALARMS = 9  # CloudWatch alarms of the stack (tests/infra/test_alarms.py holds it to the template)
 FOLD_LAYER, ARCHIVE_LAYER, SERVING_LAYER, OPERATIONS = "real-time", "archive+batch", "serving", "operations"
 
 
 @dataclass
 class Usage:
-    """What one phase (or the mean of several) used per second."""
+    """What the pipeline used (totals) over `seconds` of traffic; `per_second` turns a total into a rate."""
 
     seconds: float = 0.0
     events: int = 0

@@ -121,3 +121,9 @@ def test_glue_job_failure_and_timeout_reach_the_topic(template):
     assert states == ["FAILED", "TIMEOUT"]
     for rule in rules.values():
         assert rule["Properties"]["Targets"][0]["Arn"]["Ref"].startswith("AlarmsTopic")
+
+
+def test_the_cost_model_prices_as_many_alarms_as_the_stack_has(template):
+    from headcount.cost.bill import ALARMS
+
+    assert len(template.find_resources("AWS::CloudWatch::Alarm")) == ALARMS

@@ -144,7 +144,7 @@ class Disk:
     custom_metrics: int
 
 
-def measure_disk(run: Measurement, fold_invocations: int, serve_requests: int, events: int, day_bytes: float) -> Disk:
+def measure_disk(run: Measurement, fold_invocations: int, serve_requests: int, day_bytes: float) -> Disk:
     logs = run.state_dir / "logs"
     fold_bytes = sum(f.stat().st_size for f in logs.glob("fold-*.log"))
     serve_bytes = sum(f.stat().st_size for f in logs.glob("serve*.log"))

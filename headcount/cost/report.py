@@ -25,7 +25,7 @@ def usage_of(run: Measurement) -> Usage:
 
 def bill_of(run: Measurement, shards: int | str) -> Bill:
     usage = usage_of(run)
-    disk = measure_disk(run, int(usage.fold_invocations), int(usage.serve_requests), usage.events, run.realtime_bytes)
+    disk = measure_disk(run, int(usage.fold_invocations), int(usage.serve_requests), run.realtime_bytes)
     return bill(run, usage, disk, shards)
 
 

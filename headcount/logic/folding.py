@@ -89,18 +89,21 @@ def fold_batch(
         current = stored.get(key)
         applied = max((i.sequence_number for i in (current, recent) if i is not None), default=None)
         start = delta.unapplied_from(applied)
-        done = start == len(delta.sequence_numbers)
-        writes = [] if done else _apply(key, delta, start, current, recent, recent_ids_bytes)
-        if not writes:
+        updated = (
+            None
+            if start == len(delta.sequence_numbers)
+            else _apply(key, delta, start, current, recent, recent_ids_bytes)
+        )
+        if updated is None:
             report.items_unchanged += 1
             continue
+        before = stored.get(updated.key)  # the item itself, or its recent ids
         try:
-            for item in writes:
-                before = stored.get(item.key)
-                expected = before.sequence_number if before is not None else None
-                report.write_units += store.write(item, expected, _expires_at(key.day, tz, ttl_days))
-                report.items_written += 1
-                remembered[item.key] = item
+            report.write_units += store.write(
+                updated, before.sequence_number if before is not None else None, _expires_at(key.day, tz, ttl_days)
+            )
+            report.items_written += 1
+            remembered[updated.key] = updated
         except Exception as exc:  # noqa: BLE001 - the item is retried from its first unapplied record, read afresh
             remembered.pop(key, None)
             remembered.pop(key.recent(), None)
@@ -160,33 +163,34 @@ def _apply(
     current: RealtimeItem | None,
     recent: RealtimeItem | None,
     recent_ids_bytes: int,
-) -> list[RealtimeItem]:
-    """The writes the delta's unapplied records make, in order: none when they change nothing.
+) -> RealtimeItem | None:
+    """The item the delta's unapplied records write (the item itself or its recent ids), or None when they change
+    nothing.
 
     A counter is written whole. A distinct item's sketch changes only with a value that grows one of its registers:
     those values join the item's recent ids (a small item: about a write unit), and only when the ids outgrow
-    `recent_ids_bytes` is the sketch written whole (an HLL_4 sketch of lg_k 14 is 8 KiB: 9 write units), then the ids
-    emptied. The sketch is only ever built by updates (stored sketch + recent ids + new values), so it keeps the
-    estimator that tells a change exactly; readers union the sketch and a sketch of the ids."""
+    `recent_ids_bytes` is the sketch written whole instead (an HLL_4 sketch of lg_k 14 is 8 KiB: 9 write units). The
+    ids are left as they are then: they are in the sketch, older than it (a lower sequence number), and the next ids
+    written replace them; so a reader always finds every value in the sketch or in the ids. The sketch is only ever
+    built by updates (stored sketch, ids, new values), so it keeps the estimator that tells a change exactly; readers
+    union the sketch and a sketch of the ids."""
     last = delta.sequence_numbers[-1]
     if delta.metric.kind is Kind.COUNT:
         previous = current.count if current and current.count is not None else 0
-        return [RealtimeItem(key, last, count=previous + len(delta.sequence_numbers) - start)]
+        return RealtimeItem(key, last, count=previous + len(delta.sequence_numbers) - start)
     assert delta.metric.lg_k is not None  # every distinct metric has one (catalog)
     sketch = sketches.decode(current.sketch) if current and current.sketch else sketches.new_sketch(delta.metric.lg_k)
-    ids = set(recent.ids) if recent else set()
+    live = recent is not None and (current is None or recent.sequence_number > current.sequence_number)
+    ids = set(recent.ids) if recent is not None and live else set()  # not live: already in the sketch
     for value in ids:
         sketch.update(value)
     grown = {value for value in delta.values[start:] if sketches.grows(sketch, value)}
     if not grown:
-        return []
+        return None
     ids |= grown
     if sum(len(i.encode()) for i in ids) <= recent_ids_bytes:
-        return [RealtimeItem(key.recent(), last, ids=tuple(sorted(ids)))]
-    writes = [RealtimeItem(key, last, sketch=sketches.encode(sketch))]
-    if recent is not None and recent.ids:  # what they held is in the sketch now
-        writes.append(RealtimeItem(recent.key, last))
-    return writes
+        return RealtimeItem(key.recent(), last, ids=tuple(sorted(ids)))
+    return RealtimeItem(key, last, sketch=sketches.encode(sketch))
 
 
 def _expires_at(day: str, tz: str, ttl_days: int) -> int:

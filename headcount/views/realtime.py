@@ -274,7 +274,7 @@ def _item_attrs(item: RealtimeItem, expires_at: int) -> dict:
         "expires_at": {"N": str(expires_at)},
     }
     if item.key.is_recent:
-        if item.ids:  # a string set cannot be empty: emptied, the item holds its sequence number only
+        if item.ids:  # a string set cannot be empty (the fold writes recent ids only when there are some)
             attrs["ids"] = {"SS": sorted(item.ids)}
     elif item.sketch is not None:
         attrs["sketch"] = {"B": item.sketch}

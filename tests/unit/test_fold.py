@@ -261,31 +261,29 @@ def test_a_few_new_players_join_the_recent_ids_and_the_sketch_is_written_whole_o
     assert day == sketches.estimate(sketches.union([everyone], 14))
 
 
-def test_a_crash_between_writing_the_sketch_whole_and_emptying_the_ids_loses_nothing():
-    store = InMemoryRealtimeStore()
-    fold(sessions(range(3000), 10**40), store)
-    fold(sessions(range(3000, 3010), 10**41), store)  # ids now: 10 players
-    exact = InMemoryRealtimeStore()
-    fold(sessions(range(3000), 10**40), exact)
-    fold(sessions(range(3000, 3010), 10**41), exact)
-    big = sessions(range(3010, 3400), 10**42)
-    fold(big, exact)
-    # Given the write that empties the ids fails, after the sketch was written whole
-    real_write = store.write
+def test_ids_the_sketch_took_in_stay_until_new_ones_replace_them_and_a_reader_sees_every_player_throughout():
+    store, marks = InMemoryRealtimeStore(), ShardMarks()
 
-    def failing_recent(item, expected, expires_at):
-        if item.key.is_recent and not item.ids:
-            raise ConnectionError("injected")
-        return real_write(item, expected, expires_at)
+    def players_item(recent: bool):
+        return next((i for k, i in store.items.items() if k.metric == "active_players" and k.is_recent == recent), None)
 
-    store.write = failing_recent
-    report = fold_batch(big, SHARD, store, CATALOG, "UTC", 35)
-    assert report.first_failed_sequence_number is not None
-    # When the batch is retried (with the store back)
-    store.write = real_write
-    assert fold_batch(big, SHARD, store, CATALOG, "UTC", 35).first_failed_sequence_number is None
-    # Then every number is as if nothing had failed
-    assert merged(store) == merged(exact)
+    def a_reader_sees(n: int) -> None:
+        everyone = sketches.new_sketch(14)
+        sketches.update_all(everyone, (f"p{i}" for i in range(n)))
+        (day,) = [v for (m, _, _), v in merged(store).items() if m == "active_players"]
+        assert day == sketches.estimate(sketches.union([everyone], 14))
+
+    steps = [(0, 3000), (3000, 3010), (3010, 3400), (3400, 3405)]
+    for step, (first, end) in enumerate(steps):
+        fold_batch(sessions(range(first, end), 10**40 * (step + 1)), SHARD, store, CATALOG, "UTC", 35, marks=marks)
+        a_reader_sees(end)
+        if step == 1:  # 10 new players: they are the recent ids
+            assert len(players_item(recent=True).ids) == 10
+        if step == 2:  # 390 more outgrow them: the sketch is written whole, the 10 ids stay, older than it
+            assert players_item(recent=False).sequence_number > players_item(recent=True).sequence_number
+            assert len(players_item(recent=True).ids) == 10
+        if step == 3:  # the next ids replace them
+            assert players_item(recent=True).ids == tuple(sorted(f"p{i}" for i in range(3400, 3405)))
 
 
 def test_with_no_recent_ids_every_change_writes_the_sketch_whole():

@@ -79,8 +79,8 @@ def day(window_s: float, players: int, events_per_s: float, recent_limit: int, s
         changed_batches += 1
         as_built += units(len(view.serialize_compact()))
         recent_bytes += changed * 12  # an id, in a string set
-        if recent_bytes > recent_limit:  # compaction: the whole sketch, then the recent item emptied
-            with_recent += units(len(view.serialize_compact())) + 1
+        if recent_bytes > recent_limit:  # the whole sketch instead; the next ids replace the ones it took in
+            with_recent += units(len(view.serialize_compact()))
             recent_bytes = 0
         else:
             with_recent += units(recent_bytes)

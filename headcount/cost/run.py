@@ -12,6 +12,7 @@ dashboards poll the API as the page does (tiles every 15 s, charts every minute)
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import tempfile
@@ -115,8 +116,6 @@ def measure(
     ports: dict[str, int] = PORTS,
 ) -> Measurement:
     """Start a one-shard local stack with this batching window, drive it through the day's three moments, stop it."""
-    import os
-
     from headcount.local.esm import MappingSettings
     from headcount.local.meter import METER_DIR_ENV, uninstall
     from headcount.local.stack import LocalStack
@@ -330,7 +329,7 @@ def _wait_folded(kinesis: object, config: LocalConfig, traffic: Traffic, timeout
     wait_caught_up(config, {answer["ShardId"]: int(answer["SequenceNumber"])}, "fold", timeout=timeout)
 
 
-def _nightly(config: object, day: str, progress: Callable[[str], None]) -> dict:
+def _nightly(config: LocalConfig, day: str, progress: Callable[[str], None]) -> dict:
     """The nightly job over what the run archived (its publish metered, by this process's meter), then on the same
     Spark session again over it (warm, the baseline) and over that archive copied 20 times (the job reads and dedups
     every copy): the difference is what more events cost the job, apart from what a run costs whatever its size."""
@@ -339,7 +338,7 @@ def _nightly(config: object, day: str, progress: Callable[[str], None]) -> dict:
     from headcount.batch.session import local_spark
     from headcount.local.batch import run_batch
 
-    lake_dir = Path(config.lake_dir)  # type: ignore[attr-defined]
+    lake_dir = config.lake_dir
     time.sleep(12)  # the local archiver flushes every 10 s
     spark = local_spark()
     runs = []

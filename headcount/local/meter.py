@@ -101,14 +101,15 @@ class Meter:
         return {"table": table}
 
     def _batch_write(self, params: dict, parsed: dict) -> dict:
+        """Units of the requests DynamoDB carried out: all those sent but the ones it returns as unprocessed."""
+
+        def units(requests: list[dict]) -> int:
+            return sum(write_units(r["PutRequest"]["Item"]) if "PutRequest" in r else 1 for r in requests)
+
         unprocessed = parsed.get("UnprocessedItems") or {}
-        units: dict[str, int] = {}
-        for table, requests in params["RequestItems"].items():
-            skipped = len(unprocessed.get(table, []))
-            done = requests[: len(requests) - skipped] if skipped else requests  # DynamoDB returns what it skipped
-            units[table] = sum(write_units(r["PutRequest"]["Item"]) if "PutRequest" in r else 1 for r in done)
-        ((table, wru),) = units.items() if len(units) == 1 else ((None, sum(units.values())),)
-        return {"table": table, "wru": wru}
+        per_table = {t: units(rs) - units(unprocessed.get(t, [])) for t, rs in params["RequestItems"].items()}
+        table = next(iter(per_table)) if len(per_table) == 1 else None
+        return {"table": table, "wru": sum(per_table.values())}
 
     def _batch_get(self, params: dict, parsed: dict) -> dict:
         total = 0.0

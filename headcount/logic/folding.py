@@ -89,11 +89,8 @@ def fold_batch(
         current = stored.get(key)
         applied = max((i.sequence_number for i in (current, recent) if i is not None), default=None)
         start = delta.unapplied_from(applied)
-        updated = (
-            None
-            if start == len(delta.sequence_numbers)
-            else _apply(key, delta, start, current, recent, recent_ids_bytes)
-        )
+        done = start == len(delta.sequence_numbers)  # a redelivery: every record is in already
+        updated = None if done else _apply(key, delta, start, current, recent, recent_ids_bytes)
         if updated is None:
             report.items_unchanged += 1
             continue

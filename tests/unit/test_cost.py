@@ -70,3 +70,13 @@ def test_a_bill_prices_the_metered_rates_for_a_month_of_the_deployed_shards(tmp_
     assert b.total(FOLD_LAYER) == pytest.approx(sum(line.dollars for line in b.lines if line.layer == FOLD_LAYER))
     # and freshness is the records' wait, arrival to folded: p50 and p95 of the 100 waits
     assert (b.freshness_p50_s, b.freshness_p95_s) == (pytest.approx(1.45), pytest.approx(1.9))
+
+
+def test_a_batch_write_counts_the_requests_dynamodb_carried_out_not_those_it_returned(tmp_path):
+    from headcount.local.meter import Meter
+
+    big, small = {"pk": {"S": "a"}, "b": {"B": b"x" * 3000}}, {"pk": {"S": "b"}}
+    params = {"RequestItems": {"t": [{"PutRequest": {"Item": big}}, {"PutRequest": {"Item": small}}]}}
+    # DynamoDB returned the first (3 units) as unprocessed: only the second's unit was spent
+    parsed = {"UnprocessedItems": {"t": [{"PutRequest": {"Item": big}}]}}
+    assert Meter(tmp_path, "test")._batch_write(params, parsed) == {"table": "t", "wru": 1}

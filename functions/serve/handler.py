@@ -35,12 +35,13 @@ from .models import (
     DistinctResponse,
     Health,
     MetricList,
+    RetentionResponse,
     SeriesResponse,
     error_responses,
     ok,
 )
 from .openapi import openapi_document
-from .render import distinct_json, error_response, json_response, series_json
+from .render import distinct_json, error_response, json_response, retention_json, series_json
 from .static import static_file
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -128,6 +129,18 @@ def series(name: Name, from_: From = None, to: To = None, group: Group = None):
 )
 def distinct(name: Name, from_: From = None, to: To = None, group: Group = None):
     return json_response(distinct_json(_runtime()[1].distinct(name, from_, to, group, _received_ms())))
+
+
+@app.get(
+    "/v1/retention/<name>",
+    summary="The cohort matrix of a retention metric",
+    description="Cohort days from..to × each k of the metric's returned_after: how many of the players new on D "
+    "were active again on D+k. Exact where the batch layer published the cell; otherwise Theta-sketch estimates with "
+    "95 % bounds; a cell whose day has not come yet is null.",
+    responses={**ok(RetentionResponse, "cohorts, each with its size and its players back on each D+k"), **READ_ERRORS},
+)
+def retention(name: Name, from_: From = None, to: To = None, group: Group = None):
+    return json_response(retention_json(_runtime()[1].retention(name, from_, to, group, _received_ms())))
 
 
 @app.post(

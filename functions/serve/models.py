@@ -33,25 +33,33 @@ class Health(BaseModel):
 
 class MetricInfo(BaseModel):
     name: str
-    kind: Literal["distinct", "count"]
+    kind: Literal["distinct", "count", "rolling", "ratio", "new", "retention"]
     event_type: str
     field: str | None = Field(description="the distinct field (player_id), null for counts")
     group_by: str | None = Field(description="the event attribute the metric is grouped by, or null")
     granularity: Literal["day", "hour"]
+    of: str | None = Field(None, description="rolling, new: the daily distinct metric; retention: its new metric")
+    window_days: int | None = Field(None, description="rolling: distinct players over this many days ending each day")
+    numerator: str | None = Field(None, description="ratio: numerator / denominator per day")
+    denominator: str | None = None
+    returned_after: list[int] | None = Field(None, description="retention: the k of 'active again on D+k'")
 
 
 class MetricList(BaseModel):
     metrics: list[MetricInfo]
 
 
+Number = int | float | None  # a ratio is a float, null when its denominator is 0; every other kind an integer
+
+
 class SeriesPoint(BaseModel):
     bucket: str = Field(description="the day (YYYY-MM-DD) or the hour with its offset (YYYY-MM-DDTHH:00+HH:MM)")
     group: str | None = Field(None, description="the group (grouped metrics only)")
-    value: int
+    value: Number
     exact: bool = Field(description="true for a published batch value")
     source: Source
-    low: int = Field(description="95 % lower bound (the value when exact)")
-    high: int = Field(description="95 % upper bound (the value when exact)")
+    low: Number = Field(description="95 % lower bound (the value when exact)")
+    high: Number = Field(description="95 % upper bound (the value when exact)")
     as_of: str | None = Field(description=AS_OF_HELP)
     stale: bool = Field(description="a real-time day whose shards are behind by more than the threshold")
     run_id: str | None = Field(description="the batch run that published the day (batch points)")
@@ -76,6 +84,36 @@ class DistinctResponse(BaseModel):
     sources: list[Source]
     as_of: str | None = Field(description="the oldest as-of time of the range's days")
     stale: bool
+
+
+class RetentionCell(BaseModel):
+    value: int | None = Field(description="null: the day has not come yet")
+    exact: bool = Field(description="true when the batch layer published it")
+    source: Source
+    low: int | None = Field(description="95 % lower bound (Theta sketches: the library's)")
+    high: int | None
+    as_of: str | None = Field(description=AS_OF_HELP)
+    stale: bool
+
+
+class ReturnedCell(RetentionCell):
+    k: int
+    day: str = Field(description="the cohort's day + k")
+    rate: float | None = Field(description="value / the cohort's size")
+
+
+class RetentionCohort(BaseModel):
+    day: str = Field(description="the cohort: players whose first qualifying event fell on this day")
+    group: str | None = Field(None, description="the cohort's group (grouped metrics only)")
+    size: RetentionCell
+    returned: list[ReturnedCell]
+
+
+class RetentionResponse(BaseModel):
+    metric: str
+    timezone: str
+    returned_after: list[int]
+    cohorts: list[RetentionCohort]
 
 
 class PostedEvents(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 from aws_lambda_powertools.event_handler import Response, content_types
 
+from headcount.logic.kpis import RetentionMatrix
 from headcount.logic.serving import RangeDistinct, Series
 
 
@@ -32,6 +33,27 @@ def distinct_json(answer: RangeDistinct) -> bytes:
             "sources": answer.sources,
             "as_of": answer.stamp.as_of,
             "stale": answer.stamp.stale,
+        }
+    )
+
+
+def retention_json(answer: RetentionMatrix) -> bytes:
+    cohorts = []
+    for cohort in answer.cohorts:
+        doc: dict[str, object] = {"day": cohort.day.isoformat()}
+        if cohort.group is not None:
+            doc["group"] = cohort.group
+        doc["size"] = cohort.size.to_json()
+        doc["returned"] = [
+            {"k": r.k, "day": r.day.isoformat(), **r.cell.to_json(), "rate": r.rate} for r in cohort.returned
+        ]
+        cohorts.append(doc)
+    return orjson.dumps(
+        {
+            "metric": answer.metric,
+            "timezone": answer.timezone,
+            "returned_after": list(answer.returned_after),
+            "cohorts": cohorts,
         }
     )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from headcount.core.buckets import SLOT_MS, bucket_of
-from headcount.core.catalog import NO_GROUP, UNKNOWN_GROUP, Catalog, Kind, Metric
+from headcount.core.catalog import NO_GROUP, UNKNOWN_GROUP, Catalog, Metric
 from headcount.core.events import Rejection, event_lines, parse_event
 
 
@@ -32,7 +32,7 @@ class ItemDelta:
     bucket: str
     group: str
     sequence_numbers: list[int] = field(default_factory=list)
-    values: list[str] = field(default_factory=list)  # distinct metrics: the id of each record
+    values: list[str] = field(default_factory=list)  # distinct and new metrics: the id of each record
 
     def unapplied_from(self, stored_sequence_number: int | None) -> int:
         """Index of the first record newer than what the item already holds."""
@@ -60,7 +60,8 @@ def fold_records(records: list[Record], catalog: Catalog, tz: str) -> FoldedBatc
     deltas: dict[tuple[str, str, str], ItemDelta] = {}
     rejected: list[RejectedRecord] = []
     buckets: dict[str, dict[int, str]] = {m.name: {} for m in catalog.metrics}
-    metrics_for, distinct = catalog.for_event_type, Kind.DISTINCT
+    metrics_for = catalog.for_event_type
+    sketched = frozenset(m.name for m in catalog.metrics if m.kind.sketched)  # distinct and new: the ids
     valid = 0
     for record in records:
         for line in event_lines(record.data):
@@ -81,6 +82,6 @@ def fold_records(records: list[Record], catalog: Catalog, tz: str) -> FoldedBatc
                 if delta is None:
                     delta = deltas[key] = ItemDelta(metric, bucket, group)
                 delta.sequence_numbers.append(record.sequence_number)
-                if metric.kind is distinct:
+                if metric.name in sketched:
                     delta.values.append(event.player_id)
     return FoldedBatch(deltas, rejected, valid)

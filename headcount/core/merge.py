@@ -44,11 +44,11 @@ def iso_utc(epoch_ms: int) -> str:
 class Point:
     bucket: str
     group: str | None
-    value: int
+    value: int | float | None  # a ratio is a float, None when its denominator is 0
     exact: bool
     source: str
-    low: int
-    high: int
+    low: int | float | None
+    high: int | float | None
     stamp: Stamp
 
     def to_json(self, as_of: str | None) -> dict[str, object]:

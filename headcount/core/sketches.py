@@ -1,7 +1,11 @@
-"""Apache DataSketches HLL settings and codec.
+"""Apache DataSketches HLL and Theta settings and codecs.
 
 The real-time layer updates and stores HLL_4 sketches (half the bytes of HLL_8, as fast to update here). Spark's
 `hll_sketch_agg` writes HLL_8 and hashes strings like the Python library, so sketches of both layers union.
+
+HLL cannot subtract or intersect: new players (today's players minus everyone seen before) and retention (a cohort
+intersected with a later day's players) use Theta sketches, stored compact (8 bytes per retained hash, up to 2^lg_k of
+them), built by the same Python library in both layers.
 """
 
 from __future__ import annotations
@@ -9,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from datasketches import hll_sketch, hll_union, tgt_hll_type
+from datasketches import (
+    compact_theta_sketch,
+    hll_sketch,
+    hll_union,
+    tgt_hll_type,
+    theta_a_not_b,
+    theta_intersection,
+    theta_union,
+    update_theta_sketch,
+)
 
 NUM_STD_DEV = 2  # the bounds we report: about 95 %
 
@@ -88,3 +101,99 @@ def relative_standard_error(lg_k: int, unioned: bool = True) -> float:
     Served values are unions of shard sketches, which lose the HIP estimator: hence `unioned` by default.
     """
     return abs(hll_sketch.get_rel_err(True, unioned, lg_k, 1))
+
+
+# --- Theta: set operations -------------------------------------------------------------------------------------------
+
+EXACT_LG_K = 20  # an update sketch this large samples nothing below a million values: a batch's values, exactly
+
+
+def theta_of_values(values: Iterable[str], lg_k: int) -> bytes:
+    """The stored form (compact, serialized) of a Theta sketch of these values, as a union of lg_k would keep it."""
+    sketch = update_theta_sketch(EXACT_LG_K)
+    for value in values:
+        sketch.update(value)
+    merged = theta_union(lg_k)
+    merged.update(sketch)
+    return merged.get_result().serialize()
+
+
+def theta_decode(data: bytes) -> compact_theta_sketch:
+    return compact_theta_sketch.deserialize(bytes(data))
+
+
+def theta_union_of(sketches: Iterable[compact_theta_sketch], lg_k: int) -> compact_theta_sketch:
+    merged = theta_union(lg_k)
+    for sketch in sketches:
+        merged.update(sketch)
+    return merged.get_result()
+
+
+def theta_minus(a: compact_theta_sketch, b: compact_theta_sketch) -> compact_theta_sketch:
+    """The players of `a` not in `b` (the library's A-not-B)."""
+    return theta_a_not_b().compute(a, b)
+
+
+def theta_intersect(a: compact_theta_sketch, b: compact_theta_sketch) -> compact_theta_sketch:
+    both = theta_intersection()
+    both.update(a)
+    both.update(b)
+    return both.get_result()
+
+
+def theta_estimate(sketch: compact_theta_sketch) -> Estimate:
+    """The estimate with the library's 95 % bounds (exact, low = high = value, while nothing was sampled away)."""
+    if sketch.is_empty():
+        return Estimate(0, 0, 0)
+    return Estimate(
+        round(sketch.get_estimate()),
+        int(sketch.get_lower_bound(NUM_STD_DEV)),
+        -int(-sketch.get_upper_bound(NUM_STD_DEV) // 1),
+    )
+
+
+class ThetaState:
+    """What a Theta union of lg_k keeps (the smallest 2^lg_k hashes below theta), updated value by value, so the fold
+    tells exactly which values change a stored sketch (a compact sketch cannot be updated in place).
+
+    A value changes it when its hash is below theta and not retained yet; past 2^lg_k hashes the largest goes and
+    becomes theta. The same rule as the library's union (checked against it in the tests)."""
+
+    def __init__(self, lg_k: int, stored: bytes | None = None) -> None:
+        self.lg_k = lg_k
+        self.k = 1 << lg_k
+        self.stored = theta_decode(stored) if stored else None
+        self.hashes: set[int] = set(self.stored) if self.stored is not None else set()
+        self.theta64 = self.stored.theta64 if self.stored is not None else (1 << 63) - 1
+        self.values: list[str] = []  # every value added since the stored sketch
+
+    def grows(self, value: str) -> bool:
+        """Add the value; True when it changed what the union keeps."""
+        self.values.append(value)
+        hashed = _theta_hash(value)
+        if hashed is None or hashed >= self.theta64 or hashed in self.hashes:
+            return False
+        self.hashes.add(hashed)
+        if len(self.hashes) > self.k:
+            largest = max(self.hashes)
+            self.hashes.remove(largest)
+            self.theta64 = largest
+        return True
+
+    def serialize(self) -> bytes:
+        """The stored sketch and every value added, as one compact sketch."""
+        sketch = update_theta_sketch(EXACT_LG_K)
+        for value in self.values:
+            sketch.update(value)
+        merged = theta_union(self.lg_k)
+        if self.stored is not None:
+            merged.update(self.stored)
+        merged.update(sketch)
+        return merged.get_result().serialize()
+
+
+def _theta_hash(value: str) -> int | None:
+    """The 63-bit hash the library keeps for a value (None for one it ignores: the empty string)."""
+    single = update_theta_sketch(EXACT_LG_K)
+    single.update(value)
+    return next(iter(single), None)

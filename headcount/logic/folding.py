@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 
 from headcount import names
 from headcount.core import keys, sketches
@@ -71,7 +72,7 @@ def fold_batch(
     folded = fold_records(records, catalog, tz)
     report = FoldReport(len(records), folded.valid, folded.rejected, items_touched=len(folded.deltas))
     item_keys = {ItemKey(m, b, g, shard_id): delta for (m, b, g), delta in folded.deltas.items()}
-    wanted = [*item_keys, *(k.recent() for k, d in item_keys.items() if d.metric.kind is Kind.DISTINCT)]
+    wanted = [*item_keys, *(k.recent() for k, d in item_keys.items() if d.metric.kind.sketched)]
     try:
         newest_ms = max((r.arrival_ms for r in records), default=0)
         _note_days(shard_id, {k.day for k in item_keys}, store, marks, tz, ttl_days, newest_ms)
@@ -85,7 +86,7 @@ def fold_batch(
         return report
     remembered = marks.items[shard_id] = dict(stored)  # what this batch leaves in the store, as far as it knows
     for key, delta in item_keys.items():
-        recent = stored.get(key.recent()) if delta.metric.kind is Kind.DISTINCT else None
+        recent = stored.get(key.recent()) if delta.metric.kind.sketched else None
         current = stored.get(key)
         applied = max((i.sequence_number for i in (current, recent) if i is not None), default=None)
         start = delta.unapplied_from(applied)
@@ -170,24 +171,34 @@ def _apply(
     ids are left as they are then: they are in the sketch, older than it (a lower sequence number), and the next ids
     written replace them; so a reader always finds every value in the sketch or in the ids. The sketch is only ever
     built by updates (stored sketch, ids, new values), so it keeps the estimator that tells a change exactly; readers
-    union the sketch and a sketch of the ids."""
+    union the sketch and a sketch of the ids.
+
+    A new-players metric keeps a Theta sketch of the day's players instead (today minus everyone seen before is a set
+    difference, which HLL cannot do), by the same rules: `ThetaState` tells exactly which values change it."""
     last = delta.sequence_numbers[-1]
-    if delta.metric.kind is Kind.COUNT:
+    metric = delta.metric
+    if metric.kind is Kind.COUNT:
         previous = current.count if current and current.count is not None else 0
         return RealtimeItem(key, last, count=previous + len(delta.sequence_numbers) - start)
-    assert delta.metric.lg_k is not None  # every distinct metric has one (catalog)
-    sketch = sketches.decode(current.sketch) if current and current.sketch else sketches.new_sketch(delta.metric.lg_k)
+    assert metric.lg_k is not None  # every distinct and new metric has one (catalog)
+    stored = current.sketch if current and current.sketch else None
     live = recent is not None and (current is None or recent.sequence_number > current.sequence_number)
     ids = set(recent.ids) if recent is not None and live else set()  # not live: already in the sketch
-    for value in ids:
-        sketch.update(value)
-    grown = {value for value in delta.values[start:] if sketches.grows(sketch, value)}
+    if metric.kind is Kind.NEW:
+        theta = sketches.ThetaState(metric.lg_k, stored)
+        grows, whole = theta.grows, theta.serialize
+    else:
+        hll = sketches.decode(stored) if stored else sketches.new_sketch(metric.lg_k)
+        grows, whole = partial(sketches.grows, hll), partial(sketches.encode, hll)
+    for value in sorted(ids):  # the ids, then the batch: the sketch is built by updates only
+        grows(value)
+    grown = {value for value in delta.values[start:] if grows(value)}
     if not grown:
         return None
     ids |= grown
     if sum(len(i.encode()) for i in ids) <= recent_ids_bytes:
         return RealtimeItem(key.recent(), last, ids=tuple(sorted(ids)))
-    return RealtimeItem(key, last, sketch=sketches.encode(sketch))
+    return RealtimeItem(key, last, sketch=whole())
 
 
 def _expires_at(day: str, tz: str, ttl_days: int) -> int:

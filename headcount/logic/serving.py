@@ -20,7 +20,9 @@ from headcount.core import buckets as bk
 from headcount.core import sketches
 from headcount.core.catalog import Catalog, Granularity, Kind, Metric
 from headcount.core.freshness import Freshness, ShardStatus, freshness
+from headcount.core.kpis import ratio_points
 from headcount.core.merge import Partial, Point, Stamp, distinct_over, merge_day
+from headcount.logic import kpis
 from headcount.logic.errors import BadRequest, UnknownMetric
 from headcount.views.batch import BatchView, Publication, PublishInProgress, RunReplaced
 from headcount.views.realtime import RealtimeStore
@@ -114,7 +116,33 @@ class MetricsService:
     def series(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> Series:
         metric = self._metric(name, group)
         first, last = self._range(start, end, now_ms)
-        read = self._read(metric, first, last, now_ms)
+        return Series(name, self.tz, self._points(metric, first, last, group, now_ms))
+
+    def retention(
+        self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int
+    ) -> kpis.RetentionMatrix:
+        """The cohort matrix of a retention metric: cohort days `start`..`end` × each k of its `returned_after`."""
+        metric = self._metric(name, group)
+        kpis.check_retention(metric)
+        first, last = self._range(start, end, now_ms)
+        return kpis.retention_matrix(self, metric, first, last, group, now_ms)
+
+    def _points(self, metric: Metric, first: date, last: date, group: str | None, now_ms: int) -> list[Point]:
+        if metric.kind is Kind.ROLLING:
+            return kpis.rolling_points(self, metric, first, last, group, now_ms)
+        if metric.kind is Kind.NEW:
+            return kpis.new_points(self, metric, first, last, group, now_ms)
+        if metric.kind is Kind.RATIO:
+            numerator, denominator = (self.catalog.get(n or "") for n in (metric.numerator, metric.denominator))
+            assert numerator is not None and denominator is not None  # the catalog checks it
+            part_group = group if denominator.group_by is not None else None
+            return ratio_points(
+                self._points(numerator, first, last, group, now_ms),
+                self._points(denominator, first, last, part_group, now_ms),
+            )
+        if metric.kind is Kind.RETENTION:
+            raise BadRequest(f"{metric.name} is a retention metric: GET /v1/retention/{metric.name} answers its cohorts")
+        read = self.read(metric, first, last, now_ms)
         points: list[Point] = []
         for day in bk.days(first, last):
             publication = read.publications.get(day.isoformat())
@@ -126,19 +154,19 @@ class MetricsService:
                 read.stamp(day, self.tz),
                 group,
             )
-        return Series(name, self.tz, points)
+        return points
 
     def distinct(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> RangeDistinct:
         metric = self._metric(name, group)
         if metric.kind is not Kind.DISTINCT:
-            raise BadRequest(f"{name} is a count metric; /distinct is for distinct metrics")
+            raise BadRequest(f"{name} is a {metric.kind.value} metric; /distinct is for distinct metrics")
         first, last = self._range(start, end, now_ms)
         # Exact only when the answer is one exact batch cell: one day of a daily metric, ungrouped or for one group.
         # Anything wider (several days, hours or groups, where one player can appear in several cells) is the union of
         # the sketches.
         one_cell = first == last and metric.granularity is Granularity.DAY and (metric.group_by is None or group)
         for _ in range(3):
-            read = self._read(metric, first, last, now_ms)
+            read = self.read(metric, first, last, now_ms)
             publication = read.publications.get(first.isoformat())
             if one_cell and publication is not None:  # no sketch needed
                 value = sum(c.count or 0 for c in publication.cells if group is None or c.group == group)
@@ -174,19 +202,21 @@ class MetricsService:
             Stamp(oldest, any(s.stale for s in stamps)),
         )
 
-    def _read(self, metric: Metric, first: date, last: date, now_ms: int) -> RangeRead:
-        """Publications and shard statuses at once; then the real-time items of the unpublished days that have any.
-        Today is read in the first round too when it is in the range (the batch layer never publishes it)."""
+    def read(self, metric: Metric, first: date, last: date, now_ms: int) -> RangeRead:
+        """Publications and shard statuses at once; then the real-time items of the unpublished days that have any
+        (of a metric the fold keeps: rolling, ratio and retention metrics have publications only). Today is read in
+        the first round too when it is in the range (the batch layer never publishes it)."""
         today = bk.local_date(now_ms, self.tz)
+        folded = metric.kind.folded
         publications = self._pool.submit(self.batch.publications, metric.name, first.isoformat(), last.isoformat())
         moment = self._current_moment()
-        early = {today: self._realtime_day(moment, metric, today)} if first <= today <= last else {}
+        early = {today: self._realtime_day(moment, metric, today)} if folded and first <= today <= last else {}
         published = publications.result()
         fresh = freshness(moment.statuses.result(), self.open_shards(), self.stale_after_ms, now_ms)
         wanted = [
             d
             for d in bk.days(first, last)
-            if d.isoformat() not in published and d.isoformat() in fresh.days and d not in early
+            if folded and d.isoformat() not in published and d.isoformat() in fresh.days and d not in early
         ]
         late = {day: self._realtime_day(moment, metric, day) for day in wanted}
         realtime = {
@@ -214,8 +244,10 @@ class MetricsService:
     def _read_realtime_day(self, metric: Metric, day: date, statuses: Future[list[ShardStatus]]) -> list[Partial]:
         statuses.result()  # the items are read after the statuses (queued before them): they hold what those promise
         items = self.realtime.day_items(metric.name, day.isoformat())
+        assert metric.lg_k is not None or all(not i.ids for i in items)
+        of_ids = sketches.theta_of_values if metric.kind is Kind.NEW else sketches.of_values
         return [
-            Partial(i.key.bucket, i.key.group, i.count, sketches.of_values(i.ids, metric.lg_k) if i.ids else i.sketch)
+            Partial(i.key.bucket, i.key.group, i.count, of_ids(i.ids, metric.lg_k) if i.ids else i.sketch)  # type: ignore[arg-type]
             for i in items
         ]
 

@@ -43,13 +43,17 @@ class Publication:
     run_id: str
     published_ms: int
     cells: tuple[Partial, ...]  # (bucket, group, value) of every row; no sketches
+    has_union: bool = False  # the day has a union row (`run#*#`)
 
     def buckets_of(self, group: str | None) -> list[str]:
         return sorted({c.bucket for c in self.cells if group is None or c.group == group})
 
 
 class BatchView(Protocol):
-    def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str) -> None: ...
+    def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str, union: bytes | None = None) -> None:
+        """Publish the day's rows as the run's. `union`: the day's union row (the sketch a range's union or a set
+        operation needs); None: the HLL union of the rows' sketches (a distinct metric's). A new-players metric gives
+        its Theta sketch of every player seen up to the day."""
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
         """The day's rows, or None when the batch layer has not published it."""
@@ -90,11 +94,11 @@ class DynamoBatchView:
         self.ddb = client("dynamodb")
         self._sketches: OrderedDict[tuple[str, str, str, str | None], bytes | None] = OrderedDict()
 
-    def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str) -> None:
+    def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str, union: bytes | None = None) -> None:
         pk = keys.partition_key(metric, day)
         self._acquire(pk, run_id)
         try:
-            items, publication = self.run_items(metric, day, rows, run_id)
+            items, publication = self.run_items(metric, day, rows, run_id, union)
             self._batch_write([{"PutRequest": {"Item": item}} for item in items])
             self.ddb.put_item(TableName=self.table, Item=publication)
             # Only now can the rows of other runs go (earlier ones, or a crashed publish's): readers follow the publication.
@@ -107,11 +111,13 @@ class DynamoBatchView:
         finally:
             self._release(pk, run_id)
 
-    def run_items(self, metric: str, day: str, rows: list[BatchRow], run_id: str) -> tuple[list[dict], dict]:
+    def run_items(
+        self, metric: str, day: str, rows: list[BatchRow], run_id: str, union: bytes | None = None
+    ) -> tuple[list[dict], dict]:
         """A run's items for a day: its rows (and a distinct metric's union row), and its publication."""
         pk = keys.partition_key(metric, day)
         items = [_row_item(pk, r, run_id) for r in rows]
-        union = _union_of(rows)
+        union = union if union is not None else _union_of(rows)
         if union is not None:  # what a range's union needs of the day, in one item
             items.append({"pk": {"S": pk}, "sk": {"S": keys.union_sort_key(run_id)}, "sketch": {"B": union}})
         cells = zlib.compress(orjson.dumps([(r.bucket, r.group, r.value) for r in rows]))
@@ -126,6 +132,7 @@ class DynamoBatchView:
             "run_id": {"S": run_id},
             "published_ms": {"N": str(int(self.clock() * 1000))},
             "cells": {"B": cells},  # every cell's value: a few KiB for hundreds of groups
+            "union": {"BOOL": union is not None},
         }
         return items, publication
 
@@ -163,7 +170,7 @@ class DynamoBatchView:
                 continue
             pk = keys.partition_key(metric, p.day)
             if group is None:
-                sort_keys = [keys.union_sort_key(p.run_id)] if p.cells else []
+                sort_keys = [keys.union_sort_key(p.run_id)] if p.has_union else []
             else:  # the group's rows: one for a daily metric, one per hour of an hourly one
                 sort_keys = [keys.batch_sort_key(p.run_id, b, group) for b in p.buckets_of(group)]
             wanted.update({(pk, sk): p.day for sk in sort_keys})
@@ -266,18 +273,29 @@ class InMemoryBatchView:
 
     def __init__(self, clock: Callable[[], float] = lambda: 0.0) -> None:
         self.days: dict[tuple[str, str], tuple[str, int, list[Partial]]] = {}
+        self.unions: dict[tuple[str, str], bytes] = {}  # the union rows given to publish
         self.clock = clock
 
-    def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str) -> None:
+    def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str, union: bytes | None = None) -> None:
         parts = [Partial(r.bucket, r.group, r.value, r.sketch) for r in rows]
         self.days[(metric, day)] = (run_id, int(self.clock() * 1000), parts)
+        if union is not None:
+            self.unions[(metric, day)] = union
+        else:
+            self.unions.pop((metric, day), None)
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
         return self.days[(metric, day)][2] if (metric, day) in self.days else None
 
     def publications(self, metric: str, first: str, last: str) -> dict[str, Publication]:
         return {
-            day: Publication(day, run, at, tuple(Partial(p.bucket, p.group, p.count) for p in parts))
+            day: Publication(
+                day,
+                run,
+                at,
+                tuple(Partial(p.bucket, p.group, p.count) for p in parts),
+                (m, day) in self.unions or any(p.sketch for p in parts),
+            )
             for (m, day), (run, at, parts) in sorted(self.days.items())
             if m == metric and first <= day <= last
         }
@@ -285,8 +303,11 @@ class InMemoryBatchView:
     def union_sketches(self, metric: str, days: Iterable[Publication], group: str | None) -> dict[str, bytes | None]:
         found: dict[str, bytes | None] = {}
         for p in days:
+            if group is None and (metric, p.day) in self.unions:
+                found[p.day] = self.unions[(metric, p.day)]
+                continue
             pieces = [r.sketch for r in self.days[(metric, p.day)][2] if r.sketch and group in (None, r.group)]
-            found[p.day] = _union_bytes(pieces) if pieces else None
+            found[p.day] = (pieces[0] if len(pieces) == 1 else _union_bytes(pieces)) if pieces else None
         return found
 
 
@@ -307,6 +328,7 @@ def _publication(item: dict) -> Publication:
         item["run_id"]["S"],
         int(item["published_ms"]["N"]),
         tuple(Partial(bucket, group, value) for bucket, group, value in cells),
+        item["union"]["BOOL"] if "union" in item else bool(cells),  # written before the flag: a union when cells
     )
 
 

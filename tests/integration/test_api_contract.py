@@ -9,7 +9,14 @@ import re
 
 import pytest
 import schemathesis
-from headcount.functions.serve.models import Accepted, DistinctResponse, ErrorResponse, MetricList, SeriesResponse
+from headcount.functions.serve.models import (
+    Accepted,
+    DistinctResponse,
+    ErrorResponse,
+    MetricList,
+    RetentionResponse,
+    SeriesResponse,
+)
 from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -65,6 +72,7 @@ def test_the_document_is_served_without_a_key_and_describes_every_route_and_erro
         "/v1/metrics",
         "/v1/metrics/{name}",
         "/v1/metrics/{name}/distinct",
+        "/v1/retention/{name}",
         "/v1/events",
     }
     assert doc["components"]["securitySchemes"] == {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
@@ -72,6 +80,7 @@ def test_the_document_is_served_without_a_key_and_describes_every_route_and_erro
     errors = {
         ("/v1/metrics/{name}", "get"): {"400", "403", "404", "503"},
         ("/v1/metrics/{name}/distinct", "get"): {"400", "403", "404", "503"},
+        ("/v1/retention/{name}", "get"): {"400", "403", "404", "503"},
         ("/v1/events", "post"): {"400", "403", "413", "503"},
     }
     for (path, method), statuses in errors.items():
@@ -112,6 +121,17 @@ def test_every_answer_has_the_documented_shape(api) -> None:
     assert series.points[0].as_of == "2026-11-18T10:06:40Z" and series.points[1].as_of == "2026-11-18T11:06:38Z"
     distinct = body("/v1/metrics/active_players/distinct?from=yesterday&to=today", DistinctResponse)
     assert distinct.sources == ["batch", "realtime"] and distinct.low <= 50 <= distinct.high
+    weekly = body("/v1/metrics/weekly_active_players?from=yesterday&to=today", SeriesResponse)
+    assert [(p.source, p.exact) for p in weekly.points] == [("batch", False), ("realtime", False)]
+    assert weekly.points[0].value == 50 and weekly.points[1].low <= 50 <= weekly.points[1].high
+    stickiness = body("/v1/metrics/stickiness?from=yesterday&to=today", SeriesResponse)
+    assert all(isinstance(p.value, float) and p.low <= p.value <= p.high for p in stickiness.points)
+    matrix = body("/v1/retention/retention?from=yesterday&to=today", RetentionResponse)
+    assert [c.day for c in matrix.cohorts] == [p.bucket for p in series.points]
+    assert [r.k for r in matrix.cohorts[0].returned] == matrix.returned_after == [1, 7, 30]
+    assert matrix.cohorts[1].returned[0].value is None and matrix.cohorts[1].returned[0].source == "none"
+    body("/v1/retention/active_players", ErrorResponse, 400)
+    body("/v1/metrics/retention", ErrorResponse, 400)
     body("/v1/metrics/active_players?from=someday", ErrorResponse, 400)
     body("/v1/metrics/nope", ErrorResponse, 404)
     posted = api.post("/v1/events", data=b'{"events": [{"type": "x"}]}', headers=KEY)

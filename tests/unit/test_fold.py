@@ -5,7 +5,7 @@ import random
 
 from headcount.core import sketches
 from headcount.core.buckets import bucket_of
-from headcount.core.catalog import Granularity
+from headcount.core.catalog import Granularity, Kind
 from headcount.core.deltas import Record
 from headcount.core.events import event_lines
 from headcount.logic.folding import ShardMarks, fold_batch
@@ -34,7 +34,8 @@ def records(n, players=300, start_seq=10**50, seed=1):
 
 
 def merged(store):
-    """What a reader sees, per (metric, bucket, group): counts summed, sketches and recent ids unioned."""
+    """What a reader sees, per (metric, bucket, group): counts summed, sketches and recent ids unioned (HLL for
+    distinct metrics, Theta for new players)."""
     pieces: dict[tuple[str, str, str], list] = {}
     for k, i in store.items.items():
         pieces.setdefault((k.metric, k.bucket, k.group), []).append(i)
@@ -43,6 +44,12 @@ def merged(store):
         lg_k = CATALOG.get(metric).lg_k
         if lg_k is None:
             out[metric, bucket, group] = sum(i.count for i in items)
+            continue
+        if CATALOG.get(metric).kind is Kind.NEW:
+            parts = [i.sketch for i in items if i.sketch] + [sketches.theta_of_values(i.ids, lg_k) for i in items if i.ids]
+            out[metric, bucket, group] = sketches.theta_estimate(
+                sketches.theta_union_of((sketches.theta_decode(p) for p in parts), lg_k)
+            )
             continue
         parts = [sketches.decode(i.sketch) for i in items if i.sketch]
         parts += [sketches.decode(sketches.of_values(i.ids, lg_k)) for i in items if i.ids]
@@ -248,10 +255,10 @@ def test_a_few_new_players_join_the_recent_ids_and_the_sketch_is_written_whole_o
                    marks=marks)
         for b in range(40)
     ]  # fmt: skip
-    # Then most write only recent ids (of active_players and of its DE group), a unit each; now and then a sketch is
-    # written whole (9 units for lg_k 14) and its ids emptied
+    # Then most write only recent ids (of active_players, of its DE group and of new_players), a unit each; now and then
+    # a sketch is written whole (9 units for lg_k 14) and its ids emptied
     units = [r.write_units for r in reports]
-    assert units.count(2) > 20 and max(units) >= 9
+    assert units.count(3) > 20 and max(units) >= 9
     recent = [i for k, i in store.items.items() if k.metric == "active_players" and k.is_recent]
     assert len(recent) == 1 and len(recent[0].ids) < 60
     # and a reader's union of the sketch and the ids is the sketch of all 5,200 players, register for register

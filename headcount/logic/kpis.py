@@ -1,0 +1,312 @@
+"""The game KPIs' answers: rolling windows, new players and the retention matrix (ratios divide two series:
+`headcount.core.kpis.ratio_points`).
+
+A day the batch layer has published is exact, read from its publication. Any other day (today, and yesterday until the
+nightly job) is computed from sketches of both layers, with the library's bounds:
+- rolling (players over the N days ending at a day): the union of the base metric's day sketches (HLL) of the window,
+  the batch layer's union rows for its published days and the real-time items for the others;
+- new players of a day: the day's players (the fold's Theta items) minus everyone seen before it: the batch layer's
+  players up to its last published day (the union row of that day's publication) and the real-time days since;
+- retention: a cohort (the batch layer's Theta sketch of the day's new players, or the real-time estimate above)
+  intersected with the players of day D+k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+from headcount.core import kpis
+from headcount.core import buckets as bk
+from headcount.core.catalog import Kind, Metric
+from headcount.core.kpis import Cell
+from headcount.core.merge import Partial, Point, distinct_over, merge_day
+from headcount.logic.errors import BadRequest
+from headcount.views.batch import Publication, PublishInProgress, RunReplaced
+
+if TYPE_CHECKING:
+    from headcount.logic.serving import MetricsService, RangeRead
+
+# How far before a day new players look for the batch layer's last published day: past the real-time view's retention
+# (35 days), the real-time days are all there would be to subtract.
+LOOKBACK_DAYS = 40
+RATE_DIGITS = 4
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Returned:
+    k: int
+    day: date
+    cell: Cell
+    rate: float | None  # cell / cohort size
+
+
+@dataclass(frozen=True)
+class Cohort:
+    day: date
+    group: str | None  # grouped metrics only
+    size: Cell
+    returned: list[Returned]
+
+
+@dataclass(frozen=True)
+class RetentionMatrix:
+    metric: str
+    timezone: str
+    returned_after: tuple[int, ...]
+    cohorts: list[Cohort]
+
+
+def rolling_points(
+    service: MetricsService, metric: Metric, first: date, last: date, group: str | None, now_ms: int
+) -> list[Point]:
+    """Published days from the rolling metric's publications; the others as the union of its window's sketches."""
+    base = service.catalog.base(metric)
+    assert metric.window_days is not None
+    own = service.read(metric, first, last, now_ms)
+    unpublished = [d for d in bk.days(first, last) if d.isoformat() not in own.publications]
+    estimated: dict[str, list[Point]] = {}
+    if unpublished:
+        start = unpublished[0] - timedelta(days=metric.window_days - 1)
+
+        def attempt() -> tuple[RangeRead, dict[str | None, dict[str, bytes | None]]]:
+            read = service.read(base, start, unpublished[-1], now_ms)
+            groups = _groups(base, group, read)
+            pubs = read.publications.values()
+            return read, {g: service.batch.union_sketches(base.name, pubs, g) for g in groups}
+
+        read, day_sketches = _retrying(base.name, attempt)
+        for day in unpublished:
+            window = bk.days(day - timedelta(days=metric.window_days - 1), day)
+            points = estimated[day.isoformat()] = []
+            for g, by_day in day_sketches.items():
+                pieces = [Partial(d.isoformat(), g or "", sketch=by_day.get(d.isoformat())) for d in window]
+                live = [
+                    p for d in window for p in read.realtime.get(d.isoformat(), []) if g is None or p.group == g
+                ]
+                estimate = distinct_over(base, [p for p in pieces if p.sketch] + live)
+                has_batch = any(p.sketch for p in pieces)
+                source = "realtime" if live else "batch" if has_batch else "none"
+                points.append(
+                    Point(
+                        day.isoformat(),
+                        g if metric.group_by is not None else None,
+                        estimate.value,
+                        False,
+                        source,
+                        estimate.low,
+                        estimate.high,
+                        read.stamp(day, service.tz),
+                    )
+                )
+    points: list[Point] = []
+    for day in bk.days(first, last):
+        publication = own.publications.get(day.isoformat())
+        if publication is not None:
+            points += merge_day(metric, [day.isoformat()], publication.cells, [], own.stamp(day, service.tz), group)
+        else:
+            points += estimated[day.isoformat()]
+    return points
+
+
+def new_points(
+    service: MetricsService, metric: Metric, first: date, last: date, group: str | None, now_ms: int
+) -> list[Point]:
+    """Published days from the publications; the others as the day's players minus everyone seen before."""
+    read, before = _new_players_read(service, metric, first, last, now_ms)
+    points: list[Point] = []
+    for day in bk.days(first, last):
+        publication = read.publications.get(day.isoformat())
+        stamp = read.stamp(day, service.tz)
+        if publication is not None:
+            points += merge_day(metric, [day.isoformat()], publication.cells, [], stamp, group)
+            continue
+        for g, cell in _new_cells(metric, read, before, day, group, service.tz).items():
+            value = cell.value or 0
+            low, high = cell.low or 0, cell.high or 0
+            points.append(Point(day.isoformat(), g, value, False, cell.source, low, high, stamp))
+    return points
+
+
+def retention_matrix(
+    service: MetricsService, metric: Metric, first: date, last: date, group: str | None, now_ms: int
+) -> RetentionMatrix:
+    """Cohorts `first`..`last` × each k: exact where the batch layer published the cell, otherwise the cohort's Theta
+    sketch intersected with the players of D+k; a cell whose day has not come yet is empty."""
+    new = service.catalog.get(metric.of or "")
+    assert new is not None and new.lg_k is not None and new.kind is Kind.NEW
+    today = bk.local_date(now_ms, service.tz)
+    own = service.read(metric, first, last, now_ms)
+    top = max(first, min(today, last + timedelta(days=max(metric.returned_after))))
+    read, before = _new_players_read(service, new, first, top, now_ms)
+    grouped = metric.group_by is not None
+
+    wanted: list[tuple[date, str]] = []  # published cohorts whose sketch an approximate cell needs
+    plan: list[tuple[date, dict[str, Cell]]] = []
+    for day in bk.days(first, last):
+        publication = read.publications.get(day.isoformat())
+        if publication is not None:
+            stamp = read.stamp(day, service.tz)
+            groups = [group] if group is not None else sorted({c.group for c in publication.cells})
+            sizes = {c.group: c.count or 0 for c in publication.cells}
+            cells = {g: Cell.exactly(sizes.get(g, 0), stamp) for g in groups}
+        else:
+            cells = {g or "": c for g, c in _new_cells(new, read, before, day, group, service.tz).items()}
+        plan.append((day, cells))
+        if publication is not None:
+            for k in metric.returned_after:
+                back = day + timedelta(days=k)
+                if back <= today and back.isoformat() not in read.publications:
+                    wanted += [(day, g) for g in cells if _published_cell(own, day, k, g) is None]
+
+    def cohort_sketches() -> dict[str, dict[str, bytes | None]]:
+        by_group: dict[str, list[Publication]] = {}
+        for day, g in set(wanted):
+            by_group.setdefault(g, []).append(read.publications[day.isoformat()])
+        return {g: service.batch.union_sketches(new.name, pubs, g) for g, pubs in by_group.items()}
+
+    cohort_of = _retrying(new.name, cohort_sketches) if wanted else {}
+    cohorts = []
+    for day, cells in plan:
+        for g, size in cells.items():
+            returned = []
+            for k in metric.returned_after:
+                back = day + timedelta(days=k)
+                cell = _returned_cell(service, metric, own, read, before, cohort_of, day, g, k, back, today)
+                rate = round(cell.value / size.value, RATE_DIGITS) if size.value and cell.value is not None else None
+                returned.append(Returned(k, back, cell, rate))
+            cohorts.append(Cohort(day, g if grouped else None, size, returned))
+    return RetentionMatrix(metric.name, service.tz, metric.returned_after, cohorts)
+
+
+def _returned_cell(
+    service: MetricsService,
+    metric: Metric,
+    own: RangeRead,
+    read: RangeRead,
+    before: Callable[[date], list[bytes | None]],
+    cohort_of: dict[str, dict[str, bytes | None]],
+    day: date,
+    group: str,
+    k: int,
+    back: date,
+    today: date,
+) -> Cell:
+    if back > today:
+        return Cell.not_yet()
+    value = _published_cell(own, day, k, group)
+    if value is not None:
+        return Cell.exactly(value, own.stamp(day, service.tz))
+    if back.isoformat() in read.publications:  # a finished day D+k, yet no cell
+        if day.isoformat() in own.publications:  # the cohort had no such group: none of it came back
+            return Cell.exactly(0, own.stamp(day, service.tz))
+        return Cell(None, False, "none", None, None, read.stamp(back, service.tz))  # published before the metric was
+    assert metric.lg_k is not None
+    cohort_pub = read.publications.get(day.isoformat())
+    if cohort_pub is not None:
+        cohort = kpis.theta_of_pieces([cohort_of.get(group, {}).get(day.isoformat())], metric.lg_k)
+    else:
+        pieces = [p.sketch for p in read.realtime.get(day.isoformat(), []) if _in_group(metric, p.group, group)]
+        cohort = kpis.new_players_sketch(pieces, before(day), metric.lg_k)
+    active = [p.sketch for p in read.realtime.get(back.isoformat(), [])]  # active in any group
+    estimate = kpis.returned(cohort, active, metric.lg_k)
+    return Cell.of_estimate(estimate, "realtime" if active else "none", read.stamp(back, service.tz))
+
+
+def _published_cell(own: RangeRead, day: date, k: int, group: str) -> int | None:
+    publication = own.publications.get(day.isoformat())
+    if publication is None:
+        return None
+    bucket = f"{day.isoformat()}+{k}"
+    return next((c.count or 0 for c in publication.cells if c.bucket == bucket and c.group == group), None)
+
+
+def _new_players_read(
+    service: MetricsService, metric: Metric, first: date, last: date, now_ms: int
+) -> tuple[RangeRead, Callable[[date], list[bytes | None]]]:
+    """The new metric's publications and real-time Theta items from `LOOKBACK_DAYS` before `first` to `last`, and for
+    a day, the pieces of everyone seen before it: the last published day's union row (players seen up to it) and the
+    real-time days since."""
+
+    def attempt() -> tuple[RangeRead, dict[str, bytes | None]]:
+        read = service.read(metric, first - timedelta(days=LOOKBACK_DAYS), last, now_ms)
+        unpublished = [d for d in bk.days(first, last) if d.isoformat() not in read.publications]
+        latest = {_latest_before(read, d) for d in unpublished} - {None}
+        pubs = [read.publications[d] for d in latest if d is not None]
+        return read, service.batch.union_sketches(metric.name, pubs, None) if pubs else {}
+
+    read, seen_up_to = _retrying(metric.name, attempt)
+
+    def before(day: date) -> list[bytes | None]:
+        latest = _latest_before(read, day)
+        pieces = [seen_up_to.get(latest)] if latest is not None else []
+        for d, items in read.realtime.items():
+            if (latest is None or d > latest) and d < day.isoformat():
+                pieces += [p.sketch for p in items]
+        return pieces
+
+    return read, before
+
+
+def _new_cells(
+    metric: Metric,
+    read: RangeRead,
+    before: Callable[[date], list[bytes | None]],
+    day: date,
+    group: str | None,
+    tz: str,
+) -> dict[str | None, Cell]:
+    """An unpublished day's new players, per group (None: an ungrouped metric)."""
+    assert metric.lg_k is not None
+    items = read.realtime.get(day.isoformat(), [])
+    if metric.group_by is None:
+        groups: list[str | None] = [None]
+    else:
+        groups = [group] if group is not None else sorted({p.group for p in items})
+    stamp = read.stamp(day, tz)
+    cells: dict[str | None, Cell] = {}
+    previous = before(day)
+    for g in groups:
+        pieces = [p.sketch for p in items if _in_group(metric, p.group, g)]
+        estimate = kpis.new_players(pieces, previous, metric.lg_k)
+        cells[g] = Cell.of_estimate(estimate, "realtime" if pieces else "none", stamp)
+    return cells
+
+
+def _in_group(metric: Metric, piece_group: str, group: str | None) -> bool:
+    return metric.group_by is None or group is None or group == "" or piece_group == group
+
+
+def _latest_before(read: RangeRead, day: date) -> str | None:
+    earlier = [d for d in read.publications if d < day.isoformat()]
+    return max(earlier) if earlier else None
+
+
+def _groups(base: Metric, group: str | None, read: RangeRead) -> list[str | None]:
+    """The groups a rolling answer has: None for an ungrouped base (the day's union row), else the one asked for or
+    every group seen in the window."""
+    if base.group_by is None:
+        return [None]
+    if group is not None:
+        return [group]
+    seen = {c.group for p in read.publications.values() for c in p.cells}
+    seen |= {p.group for items in read.realtime.values() for p in items}
+    return sorted(seen)
+
+
+def _retrying(metric: str, attempt: Callable[[], T]) -> T:
+    """Read again when a republish replaced a run while its sketches were read."""
+    for _ in range(3):
+        try:
+            return attempt()
+        except RunReplaced:
+            continue
+    raise PublishInProgress(f"{metric} is being republished under every read")
+
+
+def check_retention(metric: Metric) -> None:
+    if metric.kind is not Kind.RETENTION:
+        raise BadRequest(f"{metric.name} is a {metric.kind.value} metric; /v1/retention is for retention metrics")

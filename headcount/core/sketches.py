@@ -10,6 +10,7 @@ them), built by the same Python library in both layers.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -164,6 +165,8 @@ class ThetaState:
         self.k = 1 << lg_k
         self.stored = theta_decode(stored) if stored else None
         self.hashes: set[int] = set(self.stored) if self.stored is not None else set()
+        self._largest = [-h for h in self.hashes]  # a max-heap of the hashes kept
+        heapq.heapify(self._largest)
         self.theta64 = self.stored.theta64 if self.stored is not None else (1 << 63) - 1
         self.values: list[str] = []  # every value added since the stored sketch
 
@@ -174,8 +177,9 @@ class ThetaState:
         if hashed is None or hashed >= self.theta64 or hashed in self.hashes:
             return False
         self.hashes.add(hashed)
+        heapq.heappush(self._largest, -hashed)
         if len(self.hashes) > self.k:
-            largest = max(self.hashes)
+            largest = -heapq.heappop(self._largest)
             self.hashes.remove(largest)
             self.theta64 = largest
         return True

@@ -299,3 +299,22 @@ def test_with_no_recent_ids_every_change_writes_the_sketch_whole():
     report = fold_batch(sessions(range(3000, 3003), 10**41), SHARD, store, CATALOG, "UTC", 35, marks=marks,
                         recent_ids_bytes=0)  # fmt: skip
     assert not any(k.is_recent for k in store.items) and report.write_units >= 9
+
+
+def test_new_players_theta_items_hold_exactly_the_sketch_of_the_days_players():
+    # Theta cannot be updated in place: the fold tells a change by the union's rule (ThetaState) and writes the
+    # ids, or the whole sketch once they outgrow the recent item. Whatever the batches, the sketch and the ids a
+    # reader unions are the Theta sketch of every player of the day, hash for hash.
+    store, marks = InMemoryRealtimeStore(), ShardMarks()
+    batches = [range(0, 3000), range(3000, 3004), range(2990, 9000), range(9000, 9030), range(100, 200)]
+    for b, players in enumerate(batches):
+        fold_batch(sessions(players, 10**40 * (b + 1)), SHARD, store, CATALOG, "UTC", 35, marks=marks)
+        items = [i for k, i in store.items.items() if k.metric == "new_players"]
+        sketch, recent = (next((i for i in items if i.key.is_recent == r), None) for r in (False, True))
+        parts = [sketch.sketch] if sketch else []
+        if recent:  # as a reader does: stale ids are in the sketch already, and a union takes them once
+            parts.append(sketches.theta_of_values(recent.ids, 12))
+        seen = sketches.theta_union_of((sketches.theta_decode(p) for p in parts), 12)
+        everyone = sketches.theta_decode(sketches.theta_of_values((f"p{n}" for r in batches[: b + 1] for n in r), 12))
+        assert (sorted(seen), seen.theta64) == (sorted(everyone), everyone.theta64)
+    assert sketch is not None and recent is not None  # both paths taken: the whole sketch and the recent ids

@@ -3,7 +3,7 @@
 Starts the local stack (4 shards) on ports of its own, folds a simulated game for yesterday and today (the real-time
 view), and publishes the days before today in the batch view (`--published-days`, default 3: what the nightly job
 publishes, yesterday and its 2 days back; 364 for a year), written as a run writes them: rows, a distinct metric's
-union row, the publication. Then, through the local API gateway, measures p50/p99 of each GET
+union row, the publication; the KPIs' too (rolling windows, new players with their Theta sketches, retention cells). Then, through the local API gateway, measures p50/p99 of each GET
 route over 31 and 365 days, grouped and ungrouped, and of `POST /v1/events` with 500 events, next to bare DynamoDB
 calls of the same items in the same run: the Query of the range's publications, and the Query of today's real-time
 items of the metric. Targets on this machine: p99 <= 50 ms for every 31-day GET, <= 200 ms for 365 days.
@@ -64,6 +64,8 @@ def prefill(today: datetime, days: int) -> int:
     country = sketches.new_sketch(12)
     sketches.update_all(country, (f"p-{i}" for i in range(700)))
     players_b, country_b = sketches.encode(players), sketches.encode(country)
+    cohort_b = sketches.theta_of_values((f"p-{i}" for i in range(2_000)), 12)
+    seen_b = sketches.theta_of_values((f"p-{i}" for i in range(200_000)), 12)
     items: list[dict] = []
     for n in range(1, days + 1):
         day = (today - timedelta(days=n)).date().isoformat()
@@ -77,9 +79,14 @@ def prefill(today: datetime, days: int) -> int:
             "ad_impressions": [
                 BatchRow("ad_impressions", day, f"{day}T{h:02d}:00+00:00", "", 900 + h, None) for h in range(24)
             ],
+            "weekly_active_players": [BatchRow("weekly_active_players", day, day, "", 90_000, None)],
+            "monthly_active_players": [BatchRow("monthly_active_players", day, day, "", 260_000, None)],
+            "new_players": [BatchRow("new_players", day, day, "", 2_000, cohort_b)],
+            "retention": [BatchRow("retention", day, f"{day}+{k}", "", 600 // k, None) for k in (1, 7, 30) if k < n],
         }
         for metric, metric_rows in rows.items():
-            run_items, publication = view.run_items(metric, day, metric_rows, run)
+            union = seen_b if metric == "new_players" else None
+            run_items, publication = view.run_items(metric, day, metric_rows, run, union)
             items += [*run_items, publication]
     chunks = [items[i : i + 25] for i in range(0, len(items), 25)]
     with ThreadPoolExecutor(4) as pool:
@@ -175,7 +182,20 @@ def main() -> None:
                 ),
                 args.requests,
             )
-            for metric in ("active_players", "active_players_by_country", "matches_played", "ad_impressions")
+            for metric in (
+                "active_players",
+                "active_players_by_country",
+                "matches_played",
+                "ad_impressions",
+                "new_players",
+            )
+        }
+        # The KPIs read their base metric's (rolling, stickiness) or their own (new players, retention) items
+        bare_today |= {
+            "weekly_active_players": bare_today["active_players"],
+            "monthly_active_players": bare_today["active_players"],
+            "stickiness": bare_today["active_players"],
+            "retention": bare_today["new_players"],
         }
         for days in (31, 365):
             first = today - timedelta(days=days - 1)
@@ -192,6 +212,11 @@ def main() -> None:
                     "active_players_by_country",
                     f"/v1/metrics/active_players_by_country/distinct?from={first}&to=today&group=C07",
                 ),
+                ("weekly_active_players", f"/v1/metrics/weekly_active_players?from={first}&to=today"),
+                ("monthly_active_players", f"/v1/metrics/monthly_active_players?from={first}&to=today"),
+                ("stickiness", f"/v1/metrics/stickiness?from={first}&to=today"),
+                ("new_players", f"/v1/metrics/new_players?from={first}&to=today"),
+                ("retention", f"/v1/retention/retention?from={first}&to=today"),
             ]
             for metric, path in routes:
                 bare = statistics.median(bare_publications(metric, days)) + statistics.median(bare_today[metric])

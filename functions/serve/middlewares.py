@@ -12,7 +12,10 @@ from .render import error_response
 from .static import is_public
 
 Middleware = Callable[[APIGatewayRestResolver, NextMiddleware], Response]
-QUERY_PARAMETERS = {"/v1/metrics/": ("from", "to", "group"), "/v1/retention/": ("from", "to", "group")}  # routes with parameters, by path prefix; others take none
+QUERY_PARAMETERS = {
+    "/v1/metrics/": ("from", "to", "group"),
+    "/v1/retention/": ("from", "to", "group"),
+}  # routes with parameters, by path prefix; others take none
 
 
 def api_key_check(api_key: Callable[[], str]) -> Middleware:

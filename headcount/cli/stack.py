@@ -313,5 +313,20 @@ def print_report(config: LocalConfig) -> None:
         f"unique players yesterday and today together: {week['value']:,} "
         f"(95 % between {week['low']:,} and {week['high']:,})"
     )
+    print(f"weekly active players (7 days to today): {describe(one('weekly_active_players', 'today'))}")
+    print(f"monthly active players (28 days to today): {describe(one('monthly_active_players', 'today'))}")
+    sticky = one("stickiness", "today")
+    if sticky["value"] is not None:
+        bounds = "exact" if sticky["exact"] else f"95 % between {sticky['low']:.1%} and {sticky['high']:.1%}"
+        print(f"stickiness today (DAU / MAU): {sticky['value']:.1%} ({bounds})")
+    print(f"new players yesterday: {describe(one('new_players', 'yesterday'))}")
+    print(f"new players today so far: {describe(one('new_players', 'today'))}")
+    (cohort,) = api_get(config, "/v1/retention/retention?from=yesterday&to=yesterday")["cohorts"]
+    back = cohort["returned"][0]
+    if back["value"] is not None and cohort["size"]["value"]:
+        bounds = "exact" if back["exact"] else f"95 % between {back['low']:,} and {back['high']:,}"
+        print(
+            f"of yesterday's new players, back today (D+{back['k']}): {back['value']:,} = {back['rate']:.0%} ({bounds})"
+        )
     base = f"http://127.0.0.1:{config.api_port}"
     print(f"dashboard: {base}/   API: {base}/v1/metrics (header x-api-key), documented at {base}/v1/docs")

@@ -162,7 +162,9 @@ def _resolve(metric: Metric, by_name: dict[str, Metric]) -> Metric:
         if found is None:
             raise ValueError(f"{what} {name!r} is not a metric of the catalog")
         if found.kind not in kinds:
-            raise ValueError(f"{what} {name!r} is a {found.kind.value} metric, not {' or '.join(k.value for k in kinds)}")
+            raise ValueError(
+                f"{what} {name!r} is a {found.kind.value} metric, not {' or '.join(k.value for k in kinds)}"
+            )
         if found.kind is Kind.DISTINCT and found.granularity is not Granularity.DAY:
             raise ValueError(f"{what} {name!r} must be a daily metric")
         return found

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from headcount.core import kpis
 from headcount.core import buckets as bk
+from headcount.core import kpis
 from headcount.core.catalog import Kind, Metric
 from headcount.core.kpis import Cell
 from headcount.core.merge import Partial, Point, distinct_over, merge_day
@@ -84,9 +84,7 @@ def rolling_points(
             points = estimated[day.isoformat()] = []
             for g, by_day in day_sketches.items():
                 pieces = [Partial(d.isoformat(), g or "", sketch=by_day.get(d.isoformat())) for d in window]
-                live = [
-                    p for d in window for p in read.realtime.get(d.isoformat(), []) if g is None or p.group == g
-                ]
+                live = [p for d in window for p in read.realtime.get(d.isoformat(), []) if g is None or p.group == g]
                 estimate = distinct_over(base, [p for p in pieces if p.sketch] + live)
                 has_batch = any(p.sketch for p in pieces)
                 source = "realtime" if live else "batch" if has_batch else "none"

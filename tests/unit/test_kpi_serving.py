@@ -69,7 +69,7 @@ def svc() -> MetricsService:
     for day in PUBLISHED:
         d = day.isoformat()
 
-        def publish(metric: str, rows: list[tuple[str, int, bytes | None]], union: bytes | None = None) -> None:
+        def publish(metric: str, rows: list, union: bytes | None = None, d: str = d) -> None:
             batch.publish(metric, d, [BatchRow(metric, d, b, "", v, s) for b, v, s in rows], "run-1", union=union)
 
         publish("active_players", [(d, len(ACTIVE[day]), sketches.of_values(ACTIVE[day], 14))])

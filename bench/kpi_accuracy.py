@@ -26,7 +26,9 @@ def ids(rng: random.Random, n: int) -> list[str]:
     return list(dict.fromkeys(f"p-{rng.getrandbits(48):012x}" for _ in range(n)))
 
 
-def retention_row(cohort_size: int, day_players: int, rate: float, trials: int, lg_k: int) -> tuple[float, float, float]:
+def retention_row(
+    cohort_size: int, day_players: int, rate: float, trials: int, lg_k: int
+) -> tuple[float, float, float]:
     """(RMS relative error, mean half-width of the 95 % bounds relative to the truth, coverage)."""
     errors, widths, held = [], [], 0
     for seed in range(trials):
@@ -68,7 +70,9 @@ def main() -> None:
     print(f"reproduce with: {COMMAND} --trials {args.trials} --lg-k {args.lg_k}")
     started = time.perf_counter()
     print(f"\nretention in real time (Theta lg_k {args.lg_k}): a cohort against a day of 10x its size")
-    print(f"{'cohort':>8} {'day':>9} {'back':>5} {'returned':>9} {'RMS error':>10} {'95% half-width':>15} {'coverage':>9}")
+    print(
+        f"{'cohort':>8} {'day':>9} {'back':>5} {'returned':>9} {'RMS error':>10} {'95% half-width':>15} {'coverage':>9}"
+    )
     for cohort in (1_000, 10_000, 100_000):
         for rate in (0.30, 0.05):
             error, width, coverage = retention_row(cohort, 10 * cohort, rate, args.trials, args.lg_k)
@@ -76,7 +80,7 @@ def main() -> None:
                 f"{cohort:>8,} {10 * cohort:>9,} {rate:>5.0%} {int(rate * cohort):>9,} {error:>10.1%} "
                 f"{width:>15.1%} {coverage:>9.0%}"
             )
-    print(f"\nnew players in real time: today's players minus everyone seen before (new = 10 % of the day)")
+    print("\nnew players in real time: today's players minus everyone seen before (new = 10 % of the day)")
     print(f"{'new':>8} {'day':>9} {'seen before':>12} {'RMS error':>10} {'95% half-width':>15} {'coverage':>9}")
     for day, seen in ((10_000, 100_000), (10_000, 1_000_000), (100_000, 1_000_000)):
         error, width, coverage = new_row(day // 10, day, seen, max(10, args.trials // 3), args.lg_k)

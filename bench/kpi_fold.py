@@ -58,7 +58,9 @@ def day_batches(hours: float, window_s: float, events_per_s: float, players: int
             pid = f"p-{player:09d}"
             types = ["match_end"] * 5 + ["ad_impression"] * 4
             types.insert(0, "session_start" if rng.random() < 0.87 else "match_end")
-            lines = [json.dumps({"type": t, "player_id": pid, "ts": at - 500, "attrs": {"country": "DE"}}) for t in types]
+            lines = [
+                json.dumps({"type": t, "player_id": pid, "ts": at - 500, "attrs": {"country": "DE"}}) for t in types
+            ]
             seq += 1
             records.append(Record(("\n".join(lines) + "\n").encode(), seq, at))
         batches.append(records)
@@ -69,7 +71,16 @@ def run(batches: list[list[Record]], catalog: Catalog) -> Pass:
     store, marks, result = InMemoryRealtimeStore(), ShardMarks(), Pass()
     started = time.perf_counter()
     for records in batches:
-        report = fold_batch(records, "shardId-0", store, catalog, "UTC", 35, now_ms=records[-1].arrival_ms if records else None, marks=marks)
+        report = fold_batch(
+            records,
+            "shardId-0",
+            store,
+            catalog,
+            "UTC",
+            35,
+            now_ms=records[-1].arrival_ms if records else None,
+            marks=marks,
+        )
         assert report.first_failed_sequence_number is None
         result.events += report.valid
         result.write_units += report.write_units

@@ -216,32 +216,37 @@ class Traffic:
 
 
 def _prefill(ddb: object, catalog: Catalog, shard_id: str, day: str, traffic: Traffic, seen: int) -> None:
-    """The shard's sketches of the day as they are once `seen` players have played: each distinct metric's items hold
-    those players (written over what the fold wrote, keeping its sequence number: the fold goes on from there)."""
+    """The shard's sketches of the day as they are once `seen` players have played: each distinct (HLL) and new
+    players (Theta) metric's items hold those players (written over what the fold wrote, keeping its sequence number:
+    the fold goes on from there)."""
     store = DynamoRealtimeStore(names.REALTIME_TABLE, ddb=ddb)
     store.add_days(shard_id, {day}, set())
     for metric in catalog.metrics:
-        if metric.kind is not Kind.DISTINCT or metric.granularity != "day":
+        if not metric.kind.sketched or metric.granularity != "day":
             continue
         assert metric.lg_k is not None
-        by_group: dict[str, object] = {}
+        players: dict[str, list[str]] = {}
         for player in range(seen):
-            if metric.group_by is None:
-                group = NO_GROUP
-            else:
-                country = traffic.country(player) if metric.group_by == "country" else None
-                group = country if country is not None else UNKNOWN_GROUP
-            sketch = by_group.get(group)
-            if sketch is None:
-                sketch = by_group[group] = sketches.new_sketch(metric.lg_k)
-            sketch.update(traffic.player_id(player))  # type: ignore[attr-defined]
-        item_keys = [ItemKey(metric.name, day, group, shard_id) for group in by_group]
-        stored = store.read(item_keys)
-        for key in item_keys:
-            current = stored.get(key)
-            sequence = current.sequence_number if current else 0
-            item = RealtimeItem(key, sequence, sketch=sketches.encode(by_group[key.group]))  # type: ignore[arg-type]
-            store.write(item, current.sequence_number if current else None, int(time.time()) + 86_400 * 36)
+            country = traffic.country(player) if metric.group_by == "country" else None
+            group = NO_GROUP if metric.group_by is None else country if country is not None else UNKNOWN_GROUP
+            players.setdefault(group, []).append(traffic.player_id(player))
+        if metric.kind is Kind.NEW:
+            stored = {g: sketches.theta_of_values(ids, metric.lg_k) for g, ids in players.items()}
+        else:
+            stored = {g: sketches.of_values(ids, metric.lg_k) for g, ids in players.items()}
+        _overwrite(
+            store, [RealtimeItem(ItemKey(metric.name, day, g, shard_id), 0, sketch=b) for g, b in stored.items()]
+        )
+
+
+def _overwrite(store: DynamoRealtimeStore, items: list[RealtimeItem]) -> None:
+    """Write the items' sketches over the stored ones, keeping each stored item's sequence number."""
+    stored = store.read([i.key for i in items])
+    for item in items:
+        current = stored.get(item.key)
+        sequence = current.sequence_number if current else 0
+        kept = RealtimeItem(item.key, sequence, sketch=item.sketch)
+        store.write(kept, current.sequence_number if current else None, int(time.time()) + 86_400 * 36)
 
 
 def _publish_days(ddb: object, catalog: Catalog, now: datetime) -> None:
@@ -249,10 +254,19 @@ def _publish_days(ddb: object, catalog: Catalog, now: datetime) -> None:
     view = DynamoBatchView(names.BATCH_TABLE)
     view.ddb = ddb
     requests: list[dict] = []
+    cohort = sketches.theta_of_values((f"b-{i}" for i in range(2_000)), 12)
+    seen = sketches.theta_of_values((f"b-{i}" for i in range(200_000)), 12)
     for n in range(1, PUBLISHED_DAYS + 1):
         day = (now - timedelta(days=n)).date().isoformat()
         for metric in catalog.metrics:
-            if metric.kind is Kind.DISTINCT:
+            union = None
+            if metric.kind is Kind.RATIO:
+                continue  # the serving layer divides: nothing published
+            if metric.kind is Kind.NEW:
+                rows, union = [BatchRow(metric.name, day, day, NO_GROUP, 2_000, cohort)], seen
+            elif metric.kind is Kind.RETENTION:
+                rows = [BatchRow(metric.name, day, f"{day}+{k}", NO_GROUP, 600, None) for k in metric.returned_after]
+            elif metric.kind is Kind.DISTINCT:
                 assert metric.lg_k is not None
                 sketch = sketches.new_sketch(metric.lg_k)
                 sketches.update_all(sketch, (f"b-{i}" for i in range(20_000)))
@@ -262,7 +276,7 @@ def _publish_days(ddb: object, catalog: Catalog, now: datetime) -> None:
                 rows = [BatchRow(metric.name, day, f"{day}T{h:02d}:00+00:00", NO_GROUP, 1000, None) for h in range(24)]
             else:
                 rows = [BatchRow(metric.name, day, day, NO_GROUP, 40_000, None)]
-            items, publication = view.run_items(metric.name, day, rows, f"cost-{day}")
+            items, publication = view.run_items(metric.name, day, rows, f"cost-{day}", union)
             requests += [{"PutRequest": {"Item": item}} for item in [*items, publication]]
     view._batch_write(requests)  # noqa: SLF001 - the set-up writes in bulk what publish() writes a day at a time
 

@@ -88,6 +88,14 @@ METRIC_EVENTS_REJECTED = "EventsRejected"  # the fold's rejected events: in all,
 # days to counts/ (headcount/batch/job.py): how long the run took, and how many days it computed.
 METRIC_NIGHTLY_RUN_SECONDS = "NightlyRunSeconds"
 METRIC_NIGHTLY_DAYS_COMPUTED = "NightlyDaysComputed"
+# The business function (functions/business/): every BUSINESS_EVERY_MINUTES it puts the today-so-far values of the
+# catalog's ungrouped daily distinct, count and new metrics (headcount/logic/business.py) as one metric, one series per
+# KPI by the dimension TODAY_SO_FAR_DIMENSION (plus service, as every Headcount metric): the anomaly detection alarms
+# of infra/business.py watch them. The local stack runs the same handler as often (HEADCOUNT_BUSINESS_EVERY_S).
+BUSINESS_FUNCTION = "headcount-business"
+BUSINESS_EVERY_MINUTES = 5
+METRIC_TODAY_SO_FAR = "TodaySoFar"
+TODAY_SO_FAR_DIMENSION = "metric"
 # One invocation per shard at a time: each (metric, bucket, group, shard) item has a single writer.
 FOLD_PARALLELIZATION_FACTOR = 1
 FOLD_STARTING_POSITION = "TRIM_HORIZON"

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     realtime_max_age_s: float = 1.0  # serve: requests share the statuses and real-time reads this long (0: never)
     put_mark_every_s: float = 30.0  # serve: how often a function notes, per shard, that it put records (for `stale`)
     batch_at: str = "02:00"  # local stack: when the nightly job runs (reporting time zone), or "off"
+    # local stack: how often the business function puts today-so-far KPIs into CloudWatch (moto), in seconds; 0: never
+    business_every_s: float = Field(default=names.BUSINESS_EVERY_MINUTES * 60, ge=0)
 
     @field_validator("tz")
     @classmethod

@@ -25,6 +25,7 @@ from infra.alarms import (
     ITERATOR_AGE_LIMIT_MS,
     Alarms,
 )
+from infra.business import Business, today_so_far
 
 DASHBOARD_NAME = "headcount"
 ONE_DAY = Duration.days(1)
@@ -78,6 +79,7 @@ class Dashboard(Construct):
         archive: firehose.IDeliveryStream,
         api: apigw.RestApi,
         alarms: Alarms,
+        business: Business,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dashboard = cloudwatch.Dashboard(
@@ -97,7 +99,9 @@ class Dashboard(Construct):
                 width=24,
                 height=2,
             ),
-            cloudwatch.AlarmStatusWidget(alarms=list(alarms.alarms.values()), title="Alarms", width=24, height=3),
+            cloudwatch.AlarmStatusWidget(
+                alarms=[*alarms.alarms.values(), *business.alarms.values()], title="Alarms", width=24, height=3
+            ),
         )
 
         # The stream and the fold
@@ -272,6 +276,18 @@ class Dashboard(Construct):
                 right=[headcount_metric(EVENTS_FOLDED)],
                 width=24,
             ),
+        )
+        # Today so far (the business function, every 5 minutes), each KPI against the band its alarm watches
+        width = max(6, 24 // len(business.kpis))
+        add(
+            *(
+                cloudwatch.GraphWidget(
+                    title=f"Today so far: {kpi}, and the band of its below-usual alarm",
+                    left=[today_so_far(kpi), business.band(kpi)],
+                    width=width,
+                )
+                for kpi in business.kpis
+            )
         )
 
     @staticmethod

@@ -12,8 +12,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct, Node
 
+from headcount.logic.business import today_so_far_metrics
+from headcount.views.catalog_file import load_catalog
 from infra.alarms import Alarms
 from infra.batch import Batch
+from infra.business import DEFAULT_BAND_WIDTH, Business
 from infra.dashboard import DASHBOARD_NAME, Dashboard
 from infra.ingest import Ingest
 from infra.realtime import Realtime
@@ -29,7 +32,9 @@ THROTTLE_RATE_CONTEXT = "headcount:throttleRate"  # the API stage's steady reque
 THROTTLE_BURST_CONTEXT = "headcount:throttleBurst"  # the API stage's burst (requests)
 ATHENA_SCAN_LIMIT_CONTEXT = "headcount:athenaScanLimitGb"  # Athena's BytesScannedCutoffPerQuery, in GB (10^9 bytes)
 ALARM_EMAIL_CONTEXT = "headcount:alarmEmail"  # optional: an address subscribed to the alarm topic
-TRACING_CONTEXT = "headcount:tracing"  # "active" (X-Ray traces of both functions and the API stage) or "off"
+TRACING_CONTEXT = "headcount:tracing"  # "active" (X-Ray traces of the functions and the API stage) or "off"
+# The business alarms' band, in standard deviations of CloudWatch's model of each KPI (infra/business.py)
+ANOMALY_BAND_CONTEXT = "headcount:anomalyBandWidth"
 
 ON_DEMAND = "on-demand"
 # The defaults, all in one place (the local runtime's own are in headcount/names.py: 4 shards, a 1 s window).
@@ -43,6 +48,7 @@ DEFAULT_BATCHING_WINDOW_S = 2
 DEFAULT_THROTTLE_RATE = THROTTLE_RATE_LIMIT
 DEFAULT_THROTTLE_BURST = THROTTLE_BURST_LIMIT
 DEFAULT_ATHENA_SCAN_LIMIT_GB = 10
+DEFAULT_ANOMALY_BAND_WIDTH = DEFAULT_BAND_WIDTH
 MAX_BATCHING_WINDOW_S = 300  # Lambda's limit for a stream source
 MIN_ATHENA_SCAN_LIMIT_GB = 0.01  # Athena's minimum cutoff: 10 MB
 BYTES_PER_GB = 10**9
@@ -66,6 +72,7 @@ class Parameters:
     athena_scan_limit_gb: float = DEFAULT_ATHENA_SCAN_LIMIT_GB
     alarm_email: str | None = None
     tracing: bool = True
+    anomaly_band_width: float = DEFAULT_ANOMALY_BAND_WIDTH
 
     @property
     def athena_scan_limit_bytes(self) -> int:
@@ -111,6 +118,9 @@ def read_parameters(node: Node) -> Parameters:
         ),
         alarm_email=alarm_email.strip() if alarm_email is not None else None,
         tracing=_tracing(get(TRACING_CONTEXT)),
+        anomaly_band_width=_number(
+            ANOMALY_BAND_CONTEXT, get(ANOMALY_BAND_CONTEXT), defaults.anomaly_band_width, above=0
+        ),
     )
 
 
@@ -219,6 +229,18 @@ class HeadcountStack(Stack):
             tables=[self.realtime.table, self.batch.table],
             alarm_email=params.alarm_email,
         )
+        self.business = Business(
+            self,
+            "Business",
+            kpis=[m.name for m in today_so_far_metrics(load_catalog())],  # the catalog the function ships with
+            realtime_table=self.realtime.table,
+            batch_table=self.batch.table,
+            stream=self.ingest.stream,
+            topic=self.alarms.topic,
+            tz=params.tz,
+            band_width=params.anomaly_band_width,
+            tracing=params.tracing,
+        )
         self.dashboard = Dashboard(
             self,
             "Dashboard",
@@ -229,6 +251,7 @@ class HeadcountStack(Stack):
             archive=self.ingest.archive,
             api=self.serving.api,
             alarms=self.alarms,
+            business=self.business,
         )
 
         CfnOutput(

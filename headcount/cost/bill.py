@@ -18,12 +18,22 @@ from pathlib import Path
 from headcount import names
 from headcount.cost import prices as p
 from headcount.cost.run import Load, Measurement
+from headcount.views.aws import READ_UNIT_BYTES
 
 LAMBDA_MEMORY_MB = 1024  # both functions (infra/realtime.py, infra/serving.py)
 PLATFORM_LOG_BYTES = 320  # Lambda's START, END and REPORT lines of every invocation
 GLUE_WORKERS, GLUE_VCPUS_PER_WORKER = 4, 4  # G.1X workers of the nightly job (infra/batch.py)
 NIGHTLY_DAYS_READ = 3  # the job recomputes its day and the two before
-ALARMS = 9  # CloudWatch alarms of the stack (tests/infra/test_alarms.py holds it to the template)
+PIPELINE_ALARMS = 9  # infra/alarms.py
+# The business function (infra/business.py), every names.BUSINESS_EVERY_MINUTES: the default catalog's today-so-far KPIs
+# (headcount/logic/business.py) with the bytes of one shard's items of each today, at most (a run reads them all, like
+# the API's today): an HLL_4 sketch of lg_k 14 and its recent ids, a counter, a Theta sketch of lg_k 12.
+BUSINESS_KPI_ITEM_BYTES = {"active_players": 8_264 + 1_000, "matches_played": 100, "new_players": 32 * 1024 + 100}
+BUSINESS_KPIS = len(BUSINESS_KPI_ITEM_BYTES)  # an anomaly detection alarm each, and one business-metrics-missing alarm
+ALARMS = PIPELINE_ALARMS + BUSINESS_KPIS + 1  # CloudWatch alarms of the stack (tests/infra/test_alarms.py holds it)
+BUSINESS_MEMORY_MB = 512
+BUSINESS_RUN_S = 1.0  # an upper bound of a run (a few Queries and one PutMetricData; a cold start's imports included)
+BUSINESS_LOG_BYTES = 1_500  # a run's Powertools line (what it put), Lambda's START, END and REPORT lines
 FOLD_LAYER, ARCHIVE_LAYER, SERVING_LAYER, OPERATIONS = "real-time", "archive+batch", "serving", "operations"
 
 
@@ -251,9 +261,11 @@ def bill(run: Measurement, usage: Usage, disk: Disk, shards: int | str) -> Bill:
     # Fixed
     add(OPERATIONS, "CloudWatch", "custom metrics (EMF)", disk.custom_metrics, "metrics", p.CLOUDWATCH_METRIC_MONTH)
     add(OPERATIONS, "CloudWatch", "dashboard", 1, "dashboard", p.CLOUDWATCH_DASHBOARD_MONTH)
-    add(OPERATIONS, "CloudWatch", "alarms", ALARMS, "alarms", p.CLOUDWATCH_ALARM_MONTH)
+    add(OPERATIONS, "CloudWatch", "alarms", PIPELINE_ALARMS, "alarms", p.CLOUDWATCH_ALARM_MONTH)
     add(OPERATIONS, "Secrets Manager", "API key", 1, "secret", p.SECRET_MONTH)
     add(OPERATIONS, "KMS", "alarm topic key", 1, "key", p.KMS_KEY_MONTH)
+
+    lines += business_lines(n_shards)
 
     waited = sorted(usage.waited_ms) or [0]
     return Bill(
@@ -267,6 +279,38 @@ def bill(run: Measurement, usage: Usage, disk: Disk, shards: int | str) -> Bill:
         usage.seconds,
         job_notes,
     )
+
+
+def business_lines(n_shards: int) -> list[Line]:
+    """The business function and its alarms, a month: the runs (every names.BUSINESS_EVERY_MINUTES), their reads of
+    today (upper bounds, BUSINESS_KPI_ITEM_BYTES), its logs and traces, the KPIs' metrics, the PutMetricData calls, and
+    the alarms (anomaly detection: 3 alarm metrics each; business-metrics-missing: one per KPI its math reads)."""
+    runs = p.SECONDS_PER_MONTH / (names.BUSINESS_EVERY_MINUTES * 60)
+    # per run: the shards' statuses (one Query), then per KPI its publications (one Query: today is never published)
+    # and today's items of every shard (one consistent Query: a read unit per started 4 KiB of them)
+    reads = 1 + sum(1 + math.ceil(n_shards * size / READ_UNIT_BYTES) for size in BUSINESS_KPI_ITEM_BYTES.values())
+    gb_s = runs * BUSINESS_RUN_S * BUSINESS_MEMORY_MB / 1024
+    lines: list[Line] = []
+
+    def add(service: str, what: str, units: float, unit: str, price: float, per: float = 1.0) -> None:
+        lines.append(Line(OPERATIONS, service, what, units, unit, units / per * price))
+
+    every = f"every {names.BUSINESS_EVERY_MINUTES} min"
+    add("Lambda", f"business function runs ({every})", runs, "requests", p.LAMBDA_REQUESTS_PER_MILLION, 1e6)
+    add("Lambda", f"business function duration ({BUSINESS_MEMORY_MB} MB)", gb_s, "GB-s", p.LAMBDA_GB_SECOND)
+    add("DynamoDB", "business function reads of today (at most)", runs * reads, "RRU",
+        p.DYNAMODB_READ_UNITS_PER_MILLION, 1e6)  # fmt: skip
+    add("CloudWatch", "business function logs", runs * (BUSINESS_LOG_BYTES + PLATFORM_LOG_BYTES) / 1e9, "GB",
+        p.CLOUDWATCH_LOGS_INGEST_GB)  # fmt: skip
+    add("X-Ray", "business function traces", _traces(runs), "traces", p.XRAY_TRACES_PER_MILLION, 1e6)
+    add("CloudWatch", f"{names.METRIC_TODAY_SO_FAR} metrics (one per KPI)", BUSINESS_KPIS, "metrics",
+        p.CLOUDWATCH_METRIC_MONTH)  # fmt: skip
+    add("CloudWatch", "PutMetricData calls (one a run)", runs, "requests",
+        p.CLOUDWATCH_PUT_METRIC_DATA_PER_THOUSAND, 1e3)  # fmt: skip
+    add("CloudWatch", f"{BUSINESS_KPIS} anomaly detection alarms", BUSINESS_KPIS * p.CLOUDWATCH_ANOMALY_ALARM_METRICS,
+        "alarm metrics", p.CLOUDWATCH_ALARM_MONTH)  # fmt: skip
+    add("CloudWatch", "business-metrics-missing alarm", BUSINESS_KPIS, "alarm metrics", p.CLOUDWATCH_ALARM_MONTH)
+    return lines
 
 
 def _traces(requests_per_month: float) -> float:

@@ -56,6 +56,10 @@ CLOUDWATCH_LOGS_INGEST_GB = 0.50
 CLOUDWATCH_METRIC_MONTH = 0.30  # a custom metric (one name and dimension set), first 10,000
 CLOUDWATCH_DASHBOARD_MONTH = 3.00
 CLOUDWATCH_ALARM_MONTH = 0.10  # standard resolution
+# An anomaly detection alarm is billed as 3 standard-resolution alarm metrics (the metric and its band's two bounds); an
+# alarm on metric math, per metric the expression uses.
+CLOUDWATCH_ANOMALY_ALARM_METRICS = 3
+CLOUDWATCH_PUT_METRIC_DATA_PER_THOUSAND = 0.01  # PutMetricData requests (API requests, first 1 million free: not here)
 XRAY_TRACES_PER_MILLION = 5.00  # traces recorded
 # X-Ray's default sampling rule for Lambda: the first request each second, and 5 % of the others
 XRAY_RESERVOIR_PER_S = 1.0

@@ -124,7 +124,12 @@ def measure(
     state = Path(tempfile.mkdtemp(prefix="headcount-cost-"))
     config = LocalConfig(state_dir=state, shards=1, **ports)
     run = Measurement(load, window_s, state)
-    env = {"HEADCOUNT_TZ": "UTC", "HEADCOUNT_BATCH_AT": "off", METER_DIR_ENV: str(run.meter_dir)}
+    env = {
+        "HEADCOUNT_TZ": "UTC",
+        "HEADCOUNT_BATCH_AT": "off",
+        "HEADCOUNT_BUSINESS_EVERY_S": "0",
+        METER_DIR_ENV: str(run.meter_dir),
+    }
     saved = dict(os.environ)  # the stack points this process's AWS SDK at its emulators: put everything back after
     os.environ.update(env)
     try:

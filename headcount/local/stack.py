@@ -23,7 +23,7 @@ from headcount.local.processes import (
     wait_for_port,
 )
 from headcount.local.replay import REBUILD_REQUEST
-from headcount.local.scheduler import BatchProcess, NightlySchedule
+from headcount.local.scheduler import BUSINESS_HANDLER, BatchProcess, NightlySchedule, RateSchedule, ScheduledFunction
 from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
 from headcount.settings import Settings
@@ -83,6 +83,8 @@ class LocalStack:
         self.gateway: LocalApiGateway | None = None
         self.schedule: NightlySchedule | None = None
         self.batch: BatchProcess | None = None
+        self.business: ScheduledFunction | None = None  # today's KPIs into (moto's) CloudWatch, as the stack's schedule
+        self.business_schedule: RateSchedule | None = None
         self.republished = Republished()  # the days of the lake's counts published again at start
 
     def __enter__(self) -> LocalStack:
@@ -137,6 +139,16 @@ class LocalStack:
             self.batch = BatchProcess(config.log_dir / "batch.log")
             self.schedule = NightlySchedule(settings.batch_at, settings.tz, self.batch)
             self.schedule.start()
+        if settings.business_every_s > 0:
+            self.business = ScheduledFunction(
+                BUSINESS_HANDLER,
+                config.log_dir / "business.log",
+                self.settings.environment,
+                names.BUSINESS_FUNCTION,
+                pid_dir=config.pid_dir,
+            )
+            self.business_schedule = RateSchedule(settings.business_every_s, self.business, name="business")
+            self.business_schedule.start()
 
     def _fill_moto(self) -> None:
         """What moto, which keeps its state in memory only, holds: the resources, and both views rebuilt. The fold
@@ -185,6 +197,10 @@ class LocalStack:
             self.schedule.stop()
         if self.batch is not None:
             self.batch.stop()
+        if self.business_schedule is not None:
+            self.business_schedule.stop()
+        if self.business is not None:
+            self.business.stop()
         if self.gateway is not None:
             self.gateway.stop()
         if self.supervisor is not None:

@@ -42,9 +42,9 @@ class KpiValue:
     """One KPI's today so far, as the API would answer it at that moment."""
 
     metric: str
-    value: int
-    low: int
-    high: int
+    value: int | float
+    low: int | float | None
+    high: int | float | None
     exact: bool
     source: str  # "realtime", "batch" or "none" (no data yet today: 0)
     stale: bool  # the real-time view is behind the stream: the value is lower than it will be
@@ -90,6 +90,8 @@ def _today(source: TodaySource, metric: Metric, today: date, now_ms: int) -> Kpi
         # a daily ungrouped metric has one point a day: anything else would put another day's number as today's
         raise ValueError(f"{metric.name}: expected one point for {today}, got {[p.bucket for p in points]}")
     point = points[0]
+    if point.value is None:  # a ratio with a zero denominator has none; these kinds always have one
+        raise ValueError(f"{metric.name}: no value for {today}")
     return KpiValue(metric.name, point.value, point.low, point.high, point.exact, point.source, point.stamp.stale)
 
 

@@ -24,6 +24,11 @@ def test_every_alarm_exists_and_notifies_the_topic(template):
         "headcount-dynamodb-throttled",
         "headcount-fold-throttles",
         "headcount-api-latency-p99",
+        # the business alarms (infra/business.py; tests/infra/test_business.py)
+        "headcount-active-players-below-usual",
+        "headcount-new-players-below-usual",
+        "headcount-matches-played-below-usual",
+        "headcount-business-metrics-missing",
     }
     (topic_id,) = template.find_resources("AWS::SNS::Topic", {"Properties": {"TopicName": names.ALARM_TOPIC}})
     for alarm in alarms.values():

@@ -80,7 +80,9 @@ def test_both_tables_are_on_the_dynamodb_widgets(template):
 
 def test_every_alarm_is_on_the_dashboard(template):
     widget = _widget(_body(template), "Alarms")
-    assert len(widget["alarms"]) == len(template.find_resources("AWS::CloudWatch::Alarm")) == 9
+    from headcount.cost.bill import ALARMS
+
+    assert len(widget["alarms"]) == len(template.find_resources("AWS::CloudWatch::Alarm")) == ALARMS
 
 
 def test_business_metrics_are_the_functions_emf_metrics_with_the_service_dimension(template):

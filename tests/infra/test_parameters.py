@@ -110,7 +110,7 @@ def test_alarm_email_subscribes_the_address_to_the_alarm_topic(tuned):
 def test_tracing_off_traces_neither_function_nor_the_stage(tuned):
     functions = tuned.find_resources("AWS::Lambda::Function")
     ours = [f["Properties"] for f in functions.values() if "POWERTOOLS_SERVICE_NAME" in str(f)]
-    assert len(ours) == 2
+    assert len(ours) == 3  # fold, serve, business
     for props in ours:
         assert props.get("TracingConfig", {}).get("Mode") != "Active"
         assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"

@@ -1,0 +1,78 @@
+"""Business Lambda: every few minutes (EventBridge Scheduler), today's KPIs so far into CloudWatch, where the stack's
+anomaly detection alarms compare them with the same time of past days and weeks (headcount/logic/business.py).
+
+"Now" is the schedule's time, not the clock: the schedule passes `<aws.scheduler.scheduled-time>` as `scheduled_time`
+(infra/business.py), so every 5-minute period holds one run's values even when an invocation starts a little late or
+is retried, and a run just after midnight still reports the day it was scheduled in. The wall clock stands in only
+for an event without it (an invocation by hand).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from headcount.core.catalog import Metric
+from headcount.logic.business import publish_today_so_far, today_so_far_metrics
+from headcount.logic.serving import MetricsService
+from headcount.observability import logger, tracer
+from headcount.settings import Settings
+from headcount.views.aws import client
+from headcount.views.batch import DynamoBatchView
+from headcount.views.catalog_file import load_catalog
+from headcount.views.realtime import DynamoRealtimeStore
+from headcount.views.stream import OpenShards
+
+
+class NothingPut(RuntimeError):
+    """Every KPI failed: the run put nothing (the invocation fails, so Lambda counts an error and retries it)."""
+
+
+@lru_cache(maxsize=1)
+def _runtime() -> tuple[Settings, MetricsService, tuple[Metric, ...]]:
+    settings = Settings()
+    catalog = load_catalog(settings.catalog_path)
+    service = MetricsService(
+        catalog,
+        DynamoRealtimeStore(settings.realtime_table),
+        DynamoBatchView(settings.batch_table),
+        settings.tz,
+        OpenShards(client("kinesis"), settings.stream),
+        stale_after_ms=int(settings.stale_after_s * 1000),
+        realtime_max_age_s=settings.realtime_max_age_s,  # a run's KPIs share one read of the shards' statuses
+        ttl_days=settings.ttl_days,
+    )
+    return settings, service, today_so_far_metrics(catalog)
+
+
+def _now_ms(event: dict[str, Any]) -> int:
+    scheduled = event.get("scheduled_time") if isinstance(event, dict) else None
+    if scheduled:
+        try:
+            return int(datetime.fromisoformat(str(scheduled)).timestamp() * 1000)
+        except ValueError:
+            logger.warning(
+                "scheduled_time is not an ISO-8601 time; using the clock", extra={"scheduled_time": scheduled}
+            )
+    return int(time.time() * 1000)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings, service, kpis = _runtime()
+    result = publish_today_so_far(service, client("cloudwatch"), kpis, settings.tz, _now_ms(event))
+    for name, exc in result.failed.items():
+        logger.error("KPI not put: it could not be read", extra={"metric": name}, exc_info=exc)
+    put = {kpi.metric: kpi.value for kpi in result.values}
+    logger.info(
+        "today so far put into CloudWatch",
+        extra={"day": result.day.isoformat(), "put": put, "stale": [k.metric for k in result.values if k.stale]},
+    )
+    if result.failed and not result.values:
+        raise NothingPut(f"no KPI could be read: {', '.join(result.failed)}")
+    return {"day": result.day.isoformat(), "put": put, "failed": sorted(result.failed)}

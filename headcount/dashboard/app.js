@@ -1,7 +1,22 @@
 // The analysts' dashboard: asks for the API key once, then shows today's tiles (refreshed every 15 s) and the charts
-// of the chosen range, each with the CSV of what it draws. Every call goes to the API beside this page: its folder is
-// the API's root (/ locally, the stage's /prod/ behind API Gateway).
-import { REST, bucketLabel, describeValue, formatDay, formatNumber, groupsChart, seriesChart, unmount } from "./charts.js";
+// of the chosen range, each with the CSV of what it draws: the counts, then the game KPIs (DAU/WAU/MAU, stickiness,
+// new players, the retention triangle), whose metrics it finds by kind in the catalog. Every call goes to the API
+// beside this page: its folder is the API's root (/ locally, the stage's /prod/ behind API Gateway).
+import {
+  REST,
+  briefValue,
+  bucketLabel,
+  describeValue,
+  formatDay,
+  formatNumber,
+  formatPercent,
+  groupsChart,
+  linesChart,
+  seriesChart,
+  unmount,
+} from "./charts.js";
+import { describeMetric, findKpis, kpiNotes, valueFormat } from "./kpis.js";
+import { CSV_COLUMNS as RETENTION_COLUMNS, MAX_COHORTS, retentionTable } from "./retention.js";
 
 const API = new URL(".", location.href);
 const KEY_STORAGE = "headcount.apiKey";
@@ -22,7 +37,29 @@ const CHARTS = [
   { id: "ads", metric: "ad_impressions", color: "#d97706", total: true }, // their sums: the range tile's totals
   { id: "countries", metric: "active_players_by_country" },
   { id: "explore", color: "#0f766e" }, // the metric (and group) of the pickers
+  // the game KPIs, their metrics found by kind (findKpis)
+  {
+    id: "activity",
+    lines: () => state.kpis.activity,
+    missing: "The catalog has no daily players metric (kind distinct, e.g. active_players) to draw DAU from.",
+  },
+  {
+    id: "stickiness",
+    lines: () => state.kpis.ratios,
+    format: formatPercent,
+    missing:
+      "The catalog has no ratio of players metrics (kind ratio, e.g. active_players / monthly_active_players): " +
+      "add one to headcount/catalog.json.",
+  },
+  {
+    id: "new-players",
+    metric: () => state.kpis.fresh?.name,
+    color: "#059669",
+    bars: true,
+    missing: "The catalog has no new players metric (kind new, of active_players): add one to headcount/catalog.json.",
+  },
 ];
+const DRAWABLE = new Set(["distinct", "count", "rolling", "ratio", "new"]); // series of points (retention is not one)
 
 const $ = (selector) => document.querySelector(selector);
 const page = {
@@ -43,10 +80,14 @@ const page = {
   exploreGroup: $("#explore-group"),
   exploreGroupLabel: $("#explore-group-label"),
   exploreAbout: $("#explore-about"),
+  kpiLabel: $("#kpi-label"),
+  retentionMetric: $("#retention-metric"),
+  retentionMetricLabel: $("#retention-metric-label"),
 };
 
 const state = {
   catalog: null, // Map name -> metric, from GET v1/metrics
+  kpis: null, // the KPI charts' metrics, found in the catalog by kind (findKpis)
   timezone: null, // the API's reporting zone
   today: null, // today's date in that zone, from the API's own answer
   ticks: 0,
@@ -185,7 +226,10 @@ async function loadCatalog() {
     if (!reportPageError(error)) showBanner(`The API could not list its metrics (${error.code}: ${error.message}).`);
     return false;
   }
-  fillMetricPicker([...state.catalog.values()]);
+  state.kpis = findKpis(state.catalog);
+  fillMetricPicker([...state.catalog.values()].filter((m) => DRAWABLE.has(m.kind)));
+  fillRetentionPicker();
+  describeKpis();
   return true;
 }
 
@@ -355,8 +399,10 @@ function loadRange() {
   if (!range || !state.catalog) return;
   const days = daysIn(range.from, range.to);
   page.rangeLabel.textContent = `${formatDay(range.from)} – ${formatDay(range.to)} (${formatNumber(days)} day${days > 1 ? "s" : ""})`;
+  page.kpiLabel.textContent = `the same range; the retention of its last ${MAX_COHORTS} cohorts at most`;
   loadRangeTile(range);
-  CHARTS.forEach((chart) => loadChart(chart, range));
+  CHARTS.forEach((chart) => (chart.lines ? loadLines(chart, range) : loadChart(chart, range)));
+  loadRetention(range);
 }
 
 async function loadRangeTile(range) {
@@ -387,17 +433,17 @@ function fillMetricPicker(list) {
 /** What the picked metric counts, and its group picker (emptied until its groups are drawn). */
 function showExploreMetric() {
   const m = state.catalog.get(page.exploreMetric.value);
-  const what = m.kind === "distinct" ? `unique ${m.field} of ${m.event_type} events` : `${m.event_type} events`;
-  page.exploreAbout.textContent = `${what}${m.group_by ? ` by ${m.group_by}` : ""}, per ${m.granularity}`;
+  if (!m) return;
+  page.exploreAbout.textContent = `${describeMetric(m)}${m.group_by ? ` by ${m.group_by}` : ""}, per ${m.granularity}`;
   fillGroupPicker([]);
 }
 
 function fillGroupPicker(groups) {
-  const { group_by: by } = state.catalog.get(page.exploreMetric.value);
+  const { group_by: by, kind } = state.catalog.get(page.exploreMetric.value);
   const chosen = page.exploreGroup.value;
   page.exploreGroupLabel.hidden = !by;
   page.exploreGroup.replaceChildren(
-    new Option(`every ${by}: the 8 largest, the rest summed`, ""),
+    new Option(`every ${by}: the 8 largest${kind === "ratio" ? "" : ", the rest summed"}`, ""),
     ...groups.map((g) => new Option(g, g)),
   );
   if (groups.includes(chosen)) page.exploreGroup.value = chosen;
@@ -413,46 +459,56 @@ page.exploreGroup.addEventListener("change", () => {
   if (range) loadChart(CHARTS.find((c) => c.id === "explore"), range);
 });
 
-async function loadChart(chart, range) {
-  const card = $(`[data-chart="${chart.id}"]`);
-  const explore = chart.id === "explore";
-  const name = explore ? page.exploreMetric.value : chart.metric;
-  const metric = state.catalog.get(name);
-  if (!metric) {
-    showCardState(card, "error", `${name} is not in the catalog (GET v1/metrics): pick a metric in Explore.`);
-    return;
-  }
-  const group = explore ? page.exploreGroup.value : "";
+/**
+ * The API's answers to a card's calls (each `[path, params]`), or null: when one failed (the card then says why) or a
+ * newer request of the card came in meanwhile (its answers are the ones to draw).
+ */
+async function answersFor(card, calls) {
   const request = {};
-  state.latest.set(chart.id, request);
+  state.latest.set(card.dataset.chart, request);
   card.dataset.state = "loading";
-  let answer;
   try {
-    answer = await api(`v1/metrics/${encodeURIComponent(name)}`, { ...range, group });
+    const answers = await Promise.all(calls.map(([path, params]) => api(path, params)));
+    if (state.latest.get(card.dataset.chart) !== request) return null;
+    answers.forEach(noteAnswer);
+    return answers;
   } catch (error) {
-    if (state.latest.get(chart.id) === request) {
+    if (state.latest.get(card.dataset.chart) === request) {
       const message = reportPageError(error) ? "Not loaded: see the message at the top." : `The API answered: ${error.message}`;
       showCardState(card, "error", message);
     }
+    return null;
+  }
+}
+
+async function loadChart(chart, range) {
+  const card = $(`[data-chart="${chart.id}"]`);
+  const explore = chart.id === "explore";
+  const name = explore ? page.exploreMetric.value : typeof chart.metric === "function" ? chart.metric() : chart.metric;
+  const metric = state.catalog.get(name);
+  if (!metric) {
+    showCardState(card, "error", chart.missing ?? `${name} is not in the catalog (GET v1/metrics): pick a metric in Explore.`);
     return;
   }
-  if (state.latest.get(chart.id) !== request) return;
-  noteAnswer(answer);
-  drawChart(card, chart, metric, answer.points, { ...range, group });
+  const group = explore ? page.exploreGroup.value : "";
+  const answers = await answersFor(card, [[`v1/metrics/${encodeURIComponent(name)}`, { ...range, group }]]);
+  if (answers) drawChart(card, chart, metric, answers[0].points, { ...range, group });
 }
 
 function drawChart(card, chart, metric, points, { from, to, group }) {
   const target = card.querySelector(".plot");
   const hourly = metric.granularity === "hour";
+  const format = valueFormat(metric, state.catalog);
   let drawn = null;
   const onHover = (idx) => drawn && showReadout(card, drawn, idx);
-  const common = { metric: metric.name, from, to, group, buckets: [...new Set(points.map((p) => p.bucket))] };
+  const common = { metric: metric.name, from, to, group, format, buckets: [...new Set(points.map((p) => p.bucket))] };
   if (metric.group_by && !group) {
-    const plotted = groupsChart(target, points, { hourly, onHover });
+    const plotted = groupsChart(target, points, { hourly, onHover, format, summable: metric.kind !== "ratio" });
     drawn = { ...common, ...plotted, grouped: true };
     if (chart.id === "explore") fillGroupPicker(plotted.groups);
   } else {
-    drawn = { ...common, ...seriesChart(target, points, { hourly, bars: chart.bars, color: chart.color, onHover }), rows: points };
+    const plotted = seriesChart(target, points, { hourly, bars: chart.bars, color: chart.color, onHover, format });
+    drawn = { ...common, ...plotted, rows: points };
   }
   state.charts[chart.id] = drawn;
   if (chart.total) showRangeTotal(chart.id, points);
@@ -469,7 +525,9 @@ function showCardState(card, status, message, keepPlot = false) {
   card.dataset.state = status;
   card.querySelector(".state").textContent = message;
   if (!keepPlot) {
-    unmount(card.querySelector(".plot"));
+    const plot = card.querySelector(".plot");
+    if (plot) unmount(plot);
+    card.querySelector(".triangle-scroll")?.replaceChildren();
     card.querySelector(".key").innerHTML = "";
     const readout = card.querySelector(".readout");
     readout.textContent = readout.title = "";
@@ -503,20 +561,118 @@ function showReadout(card, drawn, idx) {
   const rows = drawn.rows.filter((r) => r.bucket === bucket);
   const lead = `${idx === null ? "latest: " : ""}${bucketLabel(bucket)}`;
   let text;
-  if (drawn.grouped) {
+  if (drawn.lines) {
+    // short, to fit the lines' values: "≈" marks the approximate ones
+    const labels = new Map(drawn.lines.map((l) => [l.name, l.label]));
+    const exact = rows.every((r) => r.exact) ? " (exact)" : "";
+    const values = rows.map((r) => ` · ${labels.get(r.metric)} ${briefValue(r, drawn.format ?? undefined)}`).join("");
+    text = `${idx === null ? "latest: " : ""}${formatDay(bucket, "row")}${exact}${values}`;
+  } else if (drawn.grouped) {
     const groups = rows
       .filter((r) => r.group !== undefined)
       .sort((a, b) => (a.group === REST) - (b.group === REST) || b.value - a.value);
     const exactness = rows[0].source === "none" ? "no data" : rows.every((r) => r.exact) ? "exact" : "approximate";
     text = `${lead} (${exactness})${groups.map((r) => ` · ${r.group} ${formatNumber(r.value)}`).join("")}`;
   } else {
-    text = `${lead}: ${describeValue(rows[0])}`;
+    text = `${lead}: ${describeValue(rows[0], drawn.format ?? undefined)}`;
   }
   const freshest = rows.find((r) => r.as_of && !r.exact);
   if (freshest) text += ` · as of ${formatMoment(freshest.as_of, { ago: false })}`;
   if (rows.some((r) => r.stale)) text += " · behind";
   readout.textContent = readout.title = text;
 }
+
+// ---- the game KPIs --------------------------------------------------------------------------------------------------
+
+/** The KPI cards' titles and subtitles, from the metrics found. */
+function describeKpis() {
+  for (const [selector, text] of Object.entries(kpiNotes(state.kpis))) $(selector).textContent = text;
+}
+
+function fillRetentionPicker() {
+  const list = state.kpis.retention;
+  const chosen = page.retentionMetric.value;
+  page.retentionMetric.replaceChildren(...list.map((m) => new Option(m.name, m.name)));
+  if (list.some((m) => m.name === chosen)) page.retentionMetric.value = chosen;
+  page.retentionMetricLabel.hidden = list.length < 2;
+}
+
+page.retentionMetric.addEventListener("change", () => {
+  const range = chosenRange();
+  if (range) loadRetention(range);
+});
+
+/** Several metrics of a range as lines of one chart (`chart.lines()`: their names, labels and colours). */
+async function loadLines(chart, range) {
+  const card = $(`[data-chart="${chart.id}"]`);
+  const lines = chart.lines();
+  if (!lines.length) {
+    showCardState(card, "error", chart.missing);
+    return;
+  }
+  const answers = await answersFor(card, lines.map((l) => [`v1/metrics/${encodeURIComponent(l.name)}`, range]));
+  if (!answers) return;
+  const drawnLines = lines.map((l, i) => ({ ...l, points: answers[i].points }));
+  let drawn = null;
+  const onHover = (idx) => drawn && showReadout(card, drawn, idx);
+  const plotted = linesChart(card.querySelector(".plot"), drawnLines, { onHover, format: chart.format });
+  drawn = {
+    ...range,
+    ...plotted,
+    metric: lines.map((l) => l.name).join("-"),
+    group: "",
+    format: chart.format,
+    lines: drawnLines,
+    buckets: drawnLines[0].points.map((p) => p.bucket),
+    rows: drawnLines.flatMap((l) => l.points.map((p) => ({ metric: l.name, ...p }))),
+    columns: ["metric", ...CSV_COLUMNS],
+  };
+  state.charts[chart.id] = drawn;
+  card.querySelector(".key").innerHTML = drawn.legend;
+  const empty = drawn.rows.every((p) => p.source === "none" || p.value === null);
+  showCardState(card, empty ? "empty" : "ready", empty ? `No events in this range yet: ${SIMULATE_HINT}` : "", true);
+  showReadout(card, drawn, null);
+}
+
+/** The retention triangle of the range's last cohorts (at most MAX_COHORTS days). */
+async function loadRetention(range) {
+  const card = $('[data-chart="retention"]');
+  const name = page.retentionMetric.value;
+  if (!name) {
+    showCardState(
+      card,
+      "error",
+      "The catalog has no retention metric (kind retention, of a new players metric): add one to headcount/catalog.json.",
+    );
+    return;
+  }
+  const from = daysIn(range.from, range.to) > MAX_COHORTS ? addDays(range.to, -(MAX_COHORTS - 1)) : range.from;
+  const answers = await answersFor(card, [[`v1/retention/${encodeURIComponent(name)}`, { from, to: range.to }]]);
+  if (!answers) return;
+  const [answer] = answers;
+  const drawn = retentionTable(card.querySelector(".triangle-scroll"), answer, {
+    moment: (iso) => formatMoment(iso, { ago: false }),
+    today: state.today,
+  });
+  state.charts.retention = { ...drawn, metric: name, from, to: range.to, group: "", columns: RETENTION_COLUMNS };
+  const metric = state.catalog.get(name);
+  const days = daysIn(from, range.to);
+  card.querySelector(".sub").textContent =
+    `${name}: of each day's new players (${metric?.of ?? "new"}), the share who played again k days later; ` +
+    `${formatNumber(days)} cohort${days > 1 ? "s" : ""}${from === range.from ? "" : ` (the range's last ${MAX_COHORTS} days)`}, the newest first`;
+  card.querySelector(".key").innerHTML = drawn.legend;
+  const readout = card.querySelector(".readout");
+  readout.textContent = readout.title = "Point at a cell for its numbers and bounds.";
+  const empty = answer.cohorts.every((c) => c.size.source === "none" || !c.size.value);
+  showCardState(card, empty ? "empty" : "ready", empty ? `No new players in these cohorts yet: ${SIMULATE_HINT}` : "", true);
+}
+
+$('[data-chart="retention"]').addEventListener("mouseover", (event) => {
+  const cell = event.target.closest("td");
+  if (!cell?.title) return;
+  const readout = event.currentTarget.querySelector(".readout");
+  readout.textContent = readout.title = cell.title;
+});
 
 // ---- CSV -----------------------------------------------------------------------------------------------------------
 
@@ -530,7 +686,8 @@ function csvField(value) {
 function downloadCsv(id) {
   const drawn = state.charts[id];
   if (!drawn) return;
-  const lines = [CSV_COLUMNS, ...drawn.rows.map((row) => CSV_COLUMNS.map((column) => row[column]))];
+  const columns = drawn.columns ?? CSV_COLUMNS;
+  const lines = [columns, ...drawn.rows.map((row) => columns.map((column) => row[column]))];
   const blob = new Blob([lines.map((fields) => fields.map(csvField).join(",")).join("\r\n") + "\r\n"], {
     type: "text/csv;charset=utf-8",
   });

@@ -1,10 +1,12 @@
 // The dashboard's charts: uPlot plots of the API's points, with exact days (the nightly batch) and approximate days
-// (the real-time layer) drawn apart, their legends, and the CSV rows of what each plot draws.
+// (the real-time layer) drawn apart, their legends, and the CSV rows of what each plot draws. Values are counts,
+// or a ratio's fractions (stickiness) drawn with the formatter given (a percentage).
 /* global uPlot */
 
 const BACKGROUND = "#ffffff"; // the cards' background: the fill of hollow (approximate) points
 export const REST = "the rest";
 const NO_DATA = "#9aa3b2";
+const NO_DATA_KEY = "#6b7280"; // the legend's neutral samples of a chart whose lines have colours of their own
 const GROUP_COLORS = ["#2563eb", "#ea580c", "#059669", "#db2777", "#7c3aed", "#0891b2", "#ca8a04", "#dc2626"];
 const TOP_GROUPS = GROUP_COLORS.length;
 const REAL_TIME_SHADE = "rgba(234, 179, 8, 0.12)";
@@ -14,10 +16,15 @@ const PLOTS = new WeakMap(); // plot container -> {plot, observer}
 
 const numbers = new Intl.NumberFormat();
 export const formatNumber = (value) => numbers.format(value);
+const percents = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 });
+export const formatPercent = (fraction) => percents.format(fraction);
+const decimals = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 3 });
+export const formatDecimal = (value) => decimals.format(value);
 
 // Day buckets are the reporting zone's dates: formatted as UTC so that no offset moves them to another day.
 const dayFormats = {
   axis: new Intl.DateTimeFormat(undefined, { timeZone: "UTC", day: "numeric", month: "short" }),
+  row: new Intl.DateTimeFormat(undefined, { timeZone: "UTC", weekday: "short", day: "numeric", month: "short" }),
   long: new Intl.DateTimeFormat(undefined, { timeZone: "UTC", weekday: "short", day: "numeric", month: "short", year: "numeric" }),
 };
 
@@ -32,12 +39,21 @@ export function bucketLabel(bucket) {
 }
 
 /** The numbers of one point in words: "786 (95 %: 780 – 792, real-time)". */
-export function describeValue(point) {
+export function describeValue(point, format = formatNumber) {
   if (point.source === "none") return "no data";
-  const value = formatNumber(point.value);
+  if (point.value === null) return "no value (its denominator is 0)";
+  const value = format(point.value);
   if (point.exact) return `${value} (exact${point.run_id ? `, batch run ${point.run_id}` : ", nightly batch"})`;
-  if (point.high > point.low) return `≈ ${value} (95 %: ${formatNumber(point.low)} – ${formatNumber(point.high)}, real-time)`;
+  if (point.high > point.low) return `≈ ${value} (95 %: ${format(point.low)} – ${format(point.high)}, real-time)`;
   return `${value} (real-time)`;
+}
+
+/** A point's value in a few characters, for a readout of several lines: "812", "≈ 9,200 ±150" (half its 95 % bounds). */
+export function briefValue(point, format = formatNumber) {
+  if (point.source === "none" || point.value === null) return "no data";
+  if (point.exact || !(point.high > point.low)) return `${point.exact ? "" : "≈ "}${format(point.value)}`;
+  const half = (point.high - point.low) / 2;
+  return `≈ ${format(point.value)} ±${format(format === formatNumber ? Math.ceil(half) : half)}`;
 }
 
 function tint(hex, alpha) {
@@ -73,7 +89,12 @@ function xAxis(buckets, hourly) {
   };
 }
 
-function baseOptions(target, buckets, hourly, onHover) {
+/**
+ * `format`: the y axis's labels (counts: integers only); a plot without values spans 0 to 1 with one, 0 to 10 without.
+ * `ceiling`: the y axis ends there at most (a share's 100 %: bounds above it are cut).
+ */
+function baseOptions(target, buckets, hourly, onHover, format = null, ceiling = Infinity) {
+  const emptyMax = format ? 1 : 10;
   return {
     width: target.clientWidth,
     height: target.clientHeight,
@@ -81,7 +102,7 @@ function baseOptions(target, buckets, hourly, onHover) {
     cursor: { points: { size: 8 }, drag: { x: false, y: false } },
     scales: {
       x: { time: false, range: () => [-0.5, buckets.length - 0.5] },
-      y: { range: (u, min, max) => [0, max > 0 ? uPlot.rangeNum(0, max, 0.1, true)[1] : 10] },
+      y: { range: (u, min, max) => [0, Math.min(ceiling, max > 0 ? uPlot.rangeNum(0, max, 0.1, true)[1] : emptyMax)] },
     },
     axes: [
       xAxis(buckets, hourly),
@@ -90,7 +111,7 @@ function baseOptions(target, buckets, hourly, onHover) {
         grid: { stroke: "#eef0f4" },
         ticks: { show: false },
         size: 64,
-        values: (u, splits) => splits.map((v) => (Number.isInteger(v) ? formatNumber(v) : "")),
+        values: (u, splits) => splits.map((v) => (format ? format(v) : Number.isInteger(v) ? formatNumber(v) : "")),
       },
     ],
     hooks: { setCursor: [(u) => onHover(u.cursor.idx ?? null)] },
@@ -121,23 +142,10 @@ export function unmount(target) {
  * bars), approximate ones as a dashed line with hollow points (or pale bars with a dashed outline) and, where their
  * 95 % bounds differ, a shaded band from low to high; buckets without data as grey rings on the axis.
  */
-export function seriesChart(target, points, { hourly, bars, color, onHover }) {
+export function seriesChart(target, points, { hourly, bars, color, onHover, format = null }) {
   const count = points.length;
-  const exact = points.map((p) => (p.exact ? p.value : null));
-  const approx = points.map((p) => (!p.exact && p.source !== "none" ? p.value : null));
-  const missing = points.map((p) => (p.source === "none" ? 0 : null));
-  const approxIdxs = approx.flatMap((v, i) => (v === null ? [] : [i]));
-  const banded = !bars && points.some((p) => !p.exact && p.high > p.low);
-  const low = points.map((p, i) => (approx[i] === null ? null : p.low));
-  const high = points.map((p, i) => (approx[i] === null ? null : p.high));
-  if (!bars) {
-    // the dashed line and the band start and end at the neighbouring exact points (drawn without a hollow point)
-    for (const i of approxIdxs) {
-      for (const j of [i - 1, i + 1]) {
-        if (exact[j] != null && approx[j] === null) approx[j] = low[j] = high[j] = exact[j];
-      }
-    }
-  }
+  const { exact, approx, missing, approxIdxs, low, high } = splitLayers(points, !bars);
+  const banded = !bars && points.some((p) => !p.exact && p.value !== null && p.high > p.low);
   const size = pointSize(target.clientWidth, count);
   const showPoints = (u) => pointsFit(u, count);
   const barPaths = bars ? uPlot.paths.bars({ size: [0.7, 48] }) : undefined;
@@ -183,7 +191,7 @@ export function seriesChart(target, points, { hourly, bars, color, onHover }) {
   ];
   const data = [points.map((_, i) => i), ...(banded ? [high, low] : []), exact, approx, missing];
   const opts = {
-    ...baseOptions(target, points.map((p) => p.bucket), hourly, onHover),
+    ...baseOptions(target, points.map((p) => p.bucket), hourly, onHover, format),
     series,
     bands: banded ? [{ series: [1, 2], fill: tint(color, 0.18) }] : [],
   };
@@ -197,26 +205,112 @@ export function seriesChart(target, points, { hourly, bars, color, onHover }) {
 }
 
 /**
+ * The data of one series' layers: its exact values, its approximate ones (with their 95 % bounds) and the buckets
+ * without a value (no data, or a ratio over 0). `bridge`: the dashed line and the band start and end at the
+ * neighbouring exact points (drawn there without a hollow point), as a line is drawn.
+ */
+function splitLayers(points, bridge) {
+  const exact = points.map((p) => (p.exact && p.value !== null ? p.value : null));
+  const approx = points.map((p) => (!p.exact && p.source !== "none" && p.value !== null ? p.value : null));
+  const missing = points.map((p) => (p.source === "none" || p.value === null ? 0 : null));
+  const approxIdxs = approx.flatMap((v, i) => (v === null ? [] : [i]));
+  const low = points.map((p, i) => (approx[i] === null ? null : p.low));
+  const high = points.map((p, i) => (approx[i] === null ? null : p.high));
+  if (bridge) {
+    for (const i of approxIdxs) {
+      for (const j of [i - 1, i + 1]) {
+        if (exact[j] != null && approx[j] === null) approx[j] = low[j] = high[j] = exact[j];
+      }
+    }
+  }
+  return { exact, approx, missing, approxIdxs, low, high };
+}
+
+/**
+ * Several metrics over the same days (daily, weekly and monthly active players; ratios), one colour each: like
+ * `seriesChart`'s line, solid with filled points where exact, dashed with hollow points where approximate, with a pale
+ * band between the 95 % bounds of its approximate days; days where none has a value as grey rings on the axis.
+ */
+export function linesChart(target, lines, { onHover, format = null }) {
+  const buckets = lines[0].points.map((p) => p.bucket);
+  const count = buckets.length;
+  const size = Math.max(4, pointSize(target.clientWidth, count) - 2);
+  const showPoints = (u) => pointsFit(u, count);
+  const series = [{}];
+  const data = [buckets.map((_, i) => i)];
+  const bands = [];
+  let [anyExact, anyApproximate] = [false, false];
+  for (const { label, color, points } of lines) {
+    const { exact, approx, approxIdxs, low, high } = splitLayers(points, true);
+    anyExact ||= exact.some((v) => v !== null);
+    anyApproximate ||= approxIdxs.length > 0;
+    if (points.some((p) => !p.exact && p.value !== null && p.high > p.low)) {
+      const edge = { stroke: tint(color, 0.3), width: 1, points: { show: false } };
+      bands.push({ series: [series.length, series.length + 1], fill: tint(color, 0.14) });
+      series.push({ label: `${label} 95 % high`, ...edge }, { label: `${label} 95 % low`, ...edge });
+      data.push(high, low);
+    }
+    const common = { stroke: color, width: 2 };
+    series.push(
+      { ...common, label: `${label} exact`, points: { show: showPoints, size, width: 2, stroke: color, fill: color } },
+      {
+        ...common,
+        label: `${label} approximate`,
+        dash: [6, 4],
+        points: {
+          show: showPoints,
+          filter: (u, seriesIdx, show) => (show ? approxIdxs : null),
+          size,
+          width: 2,
+          stroke: color,
+          fill: BACKGROUND,
+        },
+      },
+    );
+    data.push(exact, approx);
+  }
+  const missing = buckets.map((_, i) => (lines.every((l) => l.points[i].source === "none" || l.points[i].value === null) ? 0 : null));
+  series.push({
+    label: "no data",
+    stroke: NO_DATA,
+    paths: () => null,
+    points: { show: showPoints, size: 6, width: 1.5, stroke: NO_DATA, fill: BACKGROUND },
+  });
+  data.push(missing);
+  // shares (a percentage whose values never pass 100 %) end at 100 %, however wide an approximate day's bounds
+  const share = format === formatPercent && lines.every((l) => l.points.every((p) => p.value === null || p.value <= 1));
+  const opts = { ...baseOptions(target, buckets, false, onHover, format, share ? 1 : Infinity), series, bands };
+  const shown = [
+    ...lines.map(({ label, color }) => swatch.group(color, label, false)),
+    anyExact && swatch.line(NO_DATA_KEY, false),
+    anyApproximate && swatch.line(NO_DATA_KEY, true),
+    bands.length > 0 && swatch.band(NO_DATA_KEY),
+    missing.some((v) => v !== null) && swatch.missing(),
+  ].filter(Boolean);
+  return { plot: mount(target, opts, data), legend: shown.join("") };
+}
+
+/**
  * A grouped metric: one line per group for the range's top groups, the other groups summed as "the rest"; days or
  * hours answered by the real-time layer (approximate) are shaded. Returns the rows it draws (the rest as one row a
  * bucket) for the CSV.
  */
-export function groupsChart(target, points, { hourly, onHover }) {
+export function groupsChart(target, points, { hourly, onHover, format = null, summable = true }) {
   const buckets = [...new Set(points.map((p) => p.bucket))];
   const byBucket = new Map(buckets.map((b) => [b, points.filter((p) => p.bucket === b)]));
   const totals = new Map();
   for (const p of points) if (p.group !== undefined) totals.set(p.group, (totals.get(p.group) ?? 0) + p.value);
   const ranked = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a) || a.localeCompare(b));
   const top = ranked.slice(0, TOP_GROUPS);
-  const others = new Set(ranked.slice(TOP_GROUPS));
+  const others = new Set(ranked.slice(TOP_GROUPS)); // summed as the rest, or left out when values are not summable
   const rows = [];
   for (const bucket of buckets) {
     const cells = byBucket.get(bucket);
     rows.push(...cells.filter((p) => p.group === undefined || !others.has(p.group)));
     const rest = cells.filter((p) => others.has(p.group));
-    if (rest.length) rows.push(restRow(bucket, rest));
+    if (rest.length && summable) rows.push(restRow(bucket, rest));
   }
-  const names = others.size ? [...top, REST] : top;
+  const names = others.size && summable ? [...top, REST] : top;
   const drawn = new Map(rows.map((r) => [`${r.bucket} ${r.group}`, r.value]));
   const valueOf = (bucket, group) =>
     byBucket.get(bucket).every((p) => p.source === "none") ? null : (drawn.get(`${bucket} ${group}`) ?? 0);
@@ -234,7 +328,7 @@ export function groupsChart(target, points, { hourly, onHover }) {
     })),
   ];
   const data = [buckets.map((_, i) => i), ...names.map((name) => buckets.map((b) => valueOf(b, name)))];
-  const base = baseOptions(target, buckets, hourly, onHover);
+  const base = baseOptions(target, buckets, hourly, onHover, format);
   const opts = { ...base, series, hooks: { ...base.hooks, drawClear: [(u) => shadeRealTime(u, realTime)] } };
   const legend = [
     ...names.map((name, i) => swatch.group(colorOf(i), name, name === REST)),

@@ -1,12 +1,14 @@
 """End to end, the analysts' dashboard in a real browser (Debian's Chromium, driven by Playwright) against the local
-stack with a simulated game whose yesterday is published: the tiles, the charts and their CSVs say what the API says.
-Screenshots go to artifacts/screenshots/ (.ci/run lists them)."""
+stack with a simulated game whose yesterday is published: the tiles, the charts (the game KPIs' too: DAU/WAU/MAU,
+stickiness, new players, the retention triangle) and their CSVs say what the API says. Screenshots go to
+artifacts/screenshots/ (.ci/run lists them)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -15,8 +17,13 @@ from tests.e2e.test_realtime import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 KEY = "local-dev-key"
-CHARTS = ("players", "matches", "ads", "countries", "explore")
+CHARTS = ("players", "matches", "ads", "countries", "explore", "activity", "stickiness", "new-players", "retention")
 CSV_COLUMNS = ["bucket", "group", "value", "low", "high", "exact", "source", "as_of", "stale", "run_id"]
+RETENTION_COLUMNS = [
+    *("cohort", "group", "size", "size_low", "size_high", "size_exact", "size_source"),
+    *("k", "day", "value", "rate", "low", "high", "exact", "source", "as_of", "stale"),
+]
+MAX_COHORTS = 60  # the triangle's cohort days at most (headcount/dashboard/retention.js)
 APPROXIMATE_FILL = "#ffffff"  # the hollow points' fill: the cards' background (headcount/dashboard/charts.js)
 
 
@@ -54,15 +61,20 @@ def chosen_range(page):
     return page.input_value("#from"), page.input_value("#to")
 
 
+def text(value) -> str:
+    """A number as the CSV writes it (JavaScript's String(); null is empty)."""
+    return "" if value is None else str(value)
+
+
 def csv_rows(points):
-    """What the CSV holds for the API's points, as text."""
+    """What the CSV holds for the API's points (of counts), as text."""
     return [
         {
             "bucket": p["bucket"],
             "group": p.get("group", ""),
-            "value": str(p["value"]),
-            "low": str(p["low"]),
-            "high": str(p["high"]),
+            "value": text(p["value"]),
+            "low": text(p["low"]),
+            "high": text(p["high"]),
             "exact": "true" if p["exact"] else "false",
             "source": p["source"],
             "as_of": p.get("as_of") or "",
@@ -73,12 +85,11 @@ def csv_rows(points):
     ]
 
 
-def download_csv(page, chart):
+def download_csv(page, chart, columns=CSV_COLUMNS):
     with page.expect_download() as download:
         page.click(f'[data-chart="{chart}"] .csv')
-    text = download.value.path().read_text()
-    reader = csv.DictReader(io.StringIO(text))
-    assert reader.fieldnames == CSV_COLUMNS
+    reader = csv.DictReader(io.StringIO(download.value.path().read_text()))
+    assert reader.fieldnames == columns
     return download.value.suggested_filename, list(reader)
 
 
@@ -185,10 +196,11 @@ def test_the_metric_picker_lists_the_catalog_and_each_csv_is_what_the_api_answer
     wait_drawn(page)
     start, end = chosen_range(page)
 
-    # The explore chart offers exactly the catalog's metrics
+    # The explore chart offers exactly the catalog's metrics that are series (a retention metric is a triangle)
     catalog = api(config, "/v1/metrics")["metrics"]
     options = page.eval_on_selector_all("#explore-metric option", "options => options.map(o => o.value)")
-    assert options == [m["name"] for m in catalog]
+    assert options == [m["name"] for m in catalog if m["kind"] != "retention"]
+    assert any(m["kind"] == "retention" for m in catalog)
 
     # A chart's CSV is the API's points of the range (day and hour buckets)
     for chart, metric in (("players", "active_players"), ("ads", "ad_impressions")):
@@ -223,8 +235,9 @@ def test_error_states_say_what_to_do(published_yesterday, local_stack, open_page
     page.fill("#from", str(end - timedelta(days=6)))
     page.fill("#to", str(end))
     page.dispatch_event("#to", "change")
-    page.wait_for_selector('[data-chart="players"][data-state="empty"]')
-    assert "headcount simulate" in page.inner_text('[data-chart="players"] .state')
+    for chart in ("players", "activity", "stickiness", "new-players", "retention"):
+        page.wait_for_selector(f'[data-chart="{chart}"][data-state="empty"]')
+        assert "headcount simulate" in page.inner_text(f'[data-chart="{chart}"] .state'), chart
     page.screenshot(path=screenshots / "empty-range.png", full_page=True)
 
     # The API down: a banner says what to do
@@ -255,3 +268,157 @@ def test_behind_a_stage_prefix_every_call_keeps_it(published_yesterday, local_st
     wait_drawn(page)
     assert page.url == f"{origin}/prod/"
     assert {"/", "/dashboard/app.js", "/dashboard/vendor/uPlot.iife.min.js", "/v1/metrics"} <= set(asked)
+
+
+def by_kind(catalog, kind, **fields):
+    return [m for m in catalog if m["kind"] == kind and all(m.get(k) == v for k, v in fields.items())]
+
+
+def percent(cell_text: str) -> float:
+    """The percentage a cell shows ("≈ 29.6%") as a number."""
+    return float(re.sub(r"[^0-9.]", "", cell_text))
+
+
+def test_dau_wau_mau_stickiness_and_new_players_are_found_by_kind_and_drawn_as_the_api_answers(
+    published_yesterday, local_stack, open_page
+):
+    config = local_stack
+    catalog = api(config, "/v1/metrics")["metrics"]
+    # Given the dashboard on its default range (the last 30 days, yesterday published, today real-time)
+    page = open_page()
+    wait_drawn(page)
+    start, end = chosen_range(page)
+
+    # Then the DAU/WAU/MAU chart draws active_players and its rolling metrics, shortest window first, each as the API
+    # answers it: exact days on the solid line, approximate ones on the dashed line with hollow points
+    rolling = sorted(by_kind(catalog, "rolling", of="active_players"), key=lambda m: m["window_days"])
+    lines = ["active_players", *(m["name"] for m in rolling)]
+    assert len(lines) >= 3
+    drawn = page.evaluate(
+        """() => {
+            const {plot: u, lines} = window.headcountDashboard.charts.activity;
+            return {lines: lines.map((l) => [l.name, l.label]), series: u.series.slice(1).map((s, i) => ({
+                label: s.label, dash: s.dash ?? [], stroke: s.stroke(u, i + 1),
+                fill: s.points.show ? s.points.fill(u, i + 1) : null, data: u.data[i + 1]}))};
+        }"""
+    )
+    labels = dict(drawn["lines"])
+    assert list(labels) == lines and list(labels.values())[:3] == ["DAU", "WAU", "MAU"]
+    series = {s["label"]: s for s in drawn["series"]}
+    kinds = set()
+    for name in lines:
+        points = api(config, f"/v1/metrics/{name}?from={start}&to={end}")["points"]
+        exact, approximate = series[f"{labels[name]} exact"], series[f"{labels[name]} approximate"]
+        assert exact["data"] == [p["value"] if p["exact"] else None for p in points], name
+        assert exact["dash"] == [] and exact["fill"] == exact["stroke"]
+        assert approximate["dash"] and approximate["fill"] == APPROXIMATE_FILL
+        for i, p in enumerate(points):
+            if not p["exact"] and p["source"] != "none":
+                assert approximate["data"][i] == p["value"], (name, p["bucket"])
+        kinds |= {p["exact"] for p in points if p["source"] != "none"}
+    assert kinds == {True, False}  # yesterday exact, today approximate
+    assert "never add these lines up" in page.inner_text('[data-chart="activity"] .caution').lower()
+
+    # and the stickiness chart the ratio of DAU to MAU as percentages, its CSV the API's fractions
+    [stickiness] = [
+        m for m in by_kind(catalog, "ratio", numerator="active_players") if m["denominator"] == rolling[-1]["name"]
+    ]
+    points = api(config, f"/v1/metrics/{stickiness['name']}?from={start}&to={end}")["points"]
+    assert page.evaluate("() => window.headcountDashboard.charts.stickiness.lines.map((l) => l.name)") == [
+        stickiness["name"]
+    ]
+    assert "DAU/MAU" in page.inner_text('[data-chart="stickiness"] h3')
+    assert re.search(r"\d%", page.inner_text('[data-chart="stickiness"] .readout'))
+    name, rows = download_csv(page, "stickiness", ["metric", *CSV_COLUMNS])
+    assert name == f"headcount-{stickiness['name']}-{start}-to-{end}.csv"
+    assert [r["bucket"] for r in rows] == [p["bucket"] for p in points]
+    for row, p in zip(rows, points, strict=True):
+        for field in ("value", "low", "high"):
+            assert (float(row[field]) if row[field] else None) == p[field], (p["bucket"], field)
+        assert row["exact"] == ("true" if p["exact"] else "false") and row["source"] == p["source"]
+    # and new players per day as the API's points
+    [new] = by_kind(catalog, "new", of="active_players")
+    name, rows = download_csv(page, "new-players")
+    assert name == f"headcount-{new['name']}-{start}-to-{end}.csv"
+    assert rows == csv_rows(api(config, f"/v1/metrics/{new['name']}?from={start}&to={end}")["points"])
+    assert not page.script_errors
+
+
+def cell_kind(figure, rate_of_a_cell: bool) -> str:
+    """How the triangle draws a figure of the API's answer (a cohort's size, or a cell with its rate)."""
+    if figure["value"] is None:
+        return "unknown"  # a day still to come
+    if figure["source"] == "none" or (rate_of_a_cell and figure["rate"] is None):
+        return "none"
+    return "exact" if figure["exact"] else "approximate"
+
+
+def check_cell(td, figure, rate_of_a_cell: bool) -> str:
+    """The cell's class says what the API says of its figure; approximate ones with "≈" and their bounds."""
+    kind = cell_kind(figure, rate_of_a_cell)
+    assert td["kind"] == kind and f"cell-{kind}" in td["classes"], (td, figure)
+    if kind == "unknown":
+        assert td["text"] == ""
+    elif kind == "approximate":
+        assert td["text"].startswith("≈")
+        if figure["high"] > figure["low"]:
+            assert f"{figure['low']:,} – {figure['high']:,}" in td["title"]  # the bounds, in the tooltip
+    elif kind == "exact":
+        assert "≈" not in td["text"]
+    if rate_of_a_cell and kind in ("exact", "approximate"):
+        assert abs(percent(td["text"]) - figure["rate"] * 100) <= 0.051, (td, figure)
+    return kind
+
+
+def test_the_retention_triangle_tells_exact_approximate_and_unknown_cells_apart(
+    published_yesterday, local_stack, open_page, screenshots
+):
+    config = local_stack
+    catalog = api(config, "/v1/metrics")["metrics"]
+    # Given the dashboard on its default range
+    page = open_page()
+    wait_drawn(page)
+    start, end = chosen_range(page)
+
+    # Then the retention triangle holds the range's cohorts (the newest first), a column per returned_after
+    [retention] = by_kind(catalog, "retention")
+    first = max(date.fromisoformat(start), date.fromisoformat(end) - timedelta(days=MAX_COHORTS - 1))
+    answer = api(config, f"/v1/retention/{retention['name']}?from={first}&to={end}")
+    heads = page.eval_on_selector_all(".triangle th", "cells => cells.map((c) => c.textContent)")
+    assert heads == ["cohort", "new players", *(f"D+{k}" for k in answer["returned_after"])]
+    cells = page.eval_on_selector_all(
+        ".triangle tbody tr",
+        """rows => rows.map((r) => [...r.querySelectorAll("td[data-kind]")].map((td) =>
+            ({kind: td.dataset.kind, classes: [...td.classList], text: td.textContent, title: td.title})))""",
+    )
+    cohorts = sorted(answer["cohorts"], key=lambda c: c["day"], reverse=True)
+    assert len(cells) == len(cohorts)
+    seen = set()
+    for (size, *returned), cohort in zip(cells, cohorts, strict=True):
+        seen.add(check_cell(size, cohort["size"], rate_of_a_cell=False))
+        seen |= {check_cell(td, c, rate_of_a_cell=True) for td, c in zip(returned, cohort["returned"], strict=True)}
+    # (yesterday's cohort is published, its D+1 today real-time, today's cohort has nothing to show yet)
+    assert {"exact", "approximate", "unknown"} <= seen
+
+    # and its CSV a row per cell
+    name, rows = download_csv(page, "retention", RETENTION_COLUMNS)
+    assert name == f"headcount-{retention['name']}-{first}-to-{end}.csv"
+    expected = [
+        {
+            "cohort": c["day"],
+            "size": text(c["size"]["value"]),
+            "k": str(cell["k"]),
+            "value": text(cell["value"]),
+            "exact": "true" if cell["exact"] else "false",
+            "source": cell["source"],
+        }
+        for c in cohorts
+        for cell in c["returned"]
+    ]
+    assert [{k: r[k] for k in ("cohort", "size", "k", "value", "exact", "source")} for r in rows] == expected
+    kpis = page.evaluate(  # where the section is on the page: a full-page shot has no sticky bar over it
+        """() => { const r = document.querySelector("section[aria-labelledby=kpi-title]").getBoundingClientRect();
+                   return {x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}; }"""
+    )
+    page.screenshot(path=screenshots / "kpis.png", full_page=True, clip=kpis)
+    assert not page.script_errors

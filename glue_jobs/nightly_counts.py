@@ -1,4 +1,5 @@
-"""The Glue 5.0 job script of the nightly counts: arguments in, `headcount.batch` does the work, then the publish.
+"""The Glue 5.0 job script of the nightly counts and KPIs: arguments in, `headcount.batch` does the work, then the
+publish.
 
 On Glue: `--day yesterday --lake s3://bucket/lake --tz Europe/Berlin --batch_table headcount-batch`, with the `headcount`
 package shipped as a zip (`--extra-py-files`) and its wheels (`--additional-python-modules`). On this machine:
@@ -36,9 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             result.run_id,
             DynamoBatchView(options.batch_table),
             catalog=load_catalog(options.catalog_path),
+            kpi_days=result.kpi_days,
         )
         rows = sum(len(day_rows) for day_rows in published.values())
-        say(f"published {rows} rows of {', '.join(result.days)} to {options.batch_table}")
+        kpi_days = sum(len(days) for days in result.kpi_days.values())
+        say(f"published {rows} rows of {', '.join(result.days)} (and {kpi_days} KPI days) to {options.batch_table}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The nightly batch job: exact counts of day D (and, again, of D-1 and D-2) from the raw archive.
+"""The nightly batch job: exact counts of day D (and, again, of D-1 and D-2) from the raw archive, and the game KPIs
+those days change.
 
 The same code runs as the Glue 5.0 job (`glue_jobs/nightly_counts.py`, a thin entry point; this package shipped to
 Glue as a zip with `--extra-py-files`, its wheels with `--additional-python-modules`) and on this machine
@@ -7,9 +8,10 @@ Glue as a zip with `--extra-py-files`, its wheels with `--additional-python-modu
 - `plan`: the job's options, which days it computes and which arrival partitions it reads.
 - `validation`: the batched Python stage (`mapInArrow`): every raw line through the fold's own validator.
 - `transforms`: pure DataFrame -> DataFrame steps (validate, dedupe, cell_players, aggregate, finish).
-- `lake_io`: reading the raw archive and writing the counts table, for a folder or S3 alike.
+- `kpis`: the KPIs' pure steps (activity, players, rolling, new players, retention); `theta`: their Python stage.
+- `lake_io`: reading the raw archive and writing the counts table, and the KPI tables, for a folder or S3 alike.
 - `session`: the Spark session, local or Glue's.
-- `job`: `run_job`, the I/O around the transforms.
+- `job`: `run_job`, the I/O around the transforms; `kpi_job`: the KPIs' part of a run.
 
 - Input: `{lake}/raw/dt=YYYY-MM-DD/hr=HH/*.gz` (`headcount.views.lake`), gzip JSON lines, one record per line,
   partitioned by arrival time (UTC). An event of local day X can only arrive in dt X-1 .. X+2, so a run for D reads
@@ -24,4 +26,5 @@ Glue as a zip with `--extra-py-files`, its wheels with `--additional-python-modu
   run_id. Dynamic partition overwrite: a run replaces exactly the days it computed. Ungrouped metrics get a row for every
   bucket of every computed day (0 when nothing happened), so an empty day is a valid zero that overwrites an older
   answer.
+- KPIs: `{lake}/activity/`, `{lake}/players/`, `{lake}/kpis/` (docs/DESIGN.md, "Batch layer").
 """

@@ -1,5 +1,5 @@
-"""`run_job`: the job's plan, reads and write around its pure transforms (`main()` of the Glue script and
-`headcount batch` call it)."""
+"""`run_job`: the job's plan, reads and writes around its pure transforms (`main()` of the Glue script and
+`headcount batch` call it): the counts, then the KPIs (`kpi_job`) from the same deduplicated events."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from headcount import names
+from headcount.batch.kpi_job import update_kpis
 from headcount.batch.lake_io import path_exists, read_raw, write_counts, zeros_frame
 from headcount.batch.plan import JobOptions, JobResult, plan_run
 from headcount.batch.session import on_glue
-from headcount.batch.transforms import counts_of
+from headcount.batch.transforms import counts_of, events_of
 from headcount.batch.validation import ReasonCounts
 from headcount.views.catalog_file import load_catalog
 from headcount.views.lake import counts_uri, raw_partition_uri
@@ -36,11 +37,17 @@ def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], 
     )
     raw = read_raw(spark, options.lake, plan.partitions)
     rejected = spark.sparkContext.accumulator({}, ReasonCounts())
-    zeros = zeros_frame(spark, catalog, plan.days, options.tz)
-    counts = counts_of(raw, zeros, catalog, options.tz, plan.days, options.run_id, rejected)
-    write_counts(counts, options.lake)
+    # Kept: the counts and the KPIs read them, and validating twice would also count the rejected records twice.
+    events = events_of(raw, catalog, options.tz, plan.days, rejected).persist()
+    try:
+        zeros = zeros_frame(spark, catalog, plan.days, options.tz)
+        write_counts(counts_of(events, zeros, catalog, options.run_id), options.lake)
+        say(f"wrote {counts_uri(options.lake)} for {', '.join(plan.days)} in {time.monotonic() - started:.1f} s")
+        kpi_days = update_kpis(spark, events, catalog, options.lake, plan.days, options.run_id, say)
+    finally:
+        events.unpersist()
     seconds = time.monotonic() - started
-    say(f"wrote {counts_uri(options.lake)} for {', '.join(plan.days)} in {seconds:.1f} s (run {options.run_id})")
+    say(f"run {options.run_id} done in {seconds:.1f} s")
     if rejected.value:
         # An accumulator updated in a transformation counts a retried task twice: exact unless Spark retried one.
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(rejected.value.items()))
@@ -54,6 +61,7 @@ def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], 
         counts_uri(options.lake),
         seconds,
         dict(rejected.value),
+        kpi_days,
     )
     if run_metrics_wanted():
         report_run(result, progress=say)

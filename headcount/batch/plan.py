@@ -1,10 +1,11 @@
-"""The job's options, and its plan: which days a run computes and which arrival partitions it reads."""
+"""The job's options, and its plan: which days a run computes and which arrival partitions it reads, and which days of
+each KPI those days change."""
 
 from __future__ import annotations
 
 import argparse
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -51,6 +52,7 @@ class JobResult:
     counts_uri: str
     seconds: float
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> records among those read
+    kpi_days: dict[str, list[str]] = field(default_factory=dict)  # KPI metric -> the days of the kpis it wrote
 
 
 def new_run_id(now: datetime) -> str:
@@ -83,6 +85,45 @@ def plan_run(options: JobOptions, raw_partition_exists: Callable[[str], bool]) -
         skipped=[d.isoformat() for d in run_days if d not in days],
         partitions=[dt.isoformat() for dt in sorted(needed)],
     )
+
+
+def shift(day: str, days: int) -> str:
+    """The ISO day `days` after (or before, negative) `day`."""
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+
+
+def rolling_days(run_days: Sequence[str], computed: Collection[str], window_days: int) -> list[str]:
+    """The days whose rolling window holds a day of the run: the run's days, and the days after them (up to the last one
+    plus window_days-1) already computed. `computed`: the days with activity in the lake."""
+    last = shift(max(run_days), window_days - 1)
+    return sorted(d for d in {*computed, *run_days} if min(run_days) <= d <= last)
+
+
+def new_days(
+    run_days: Sequence[str], moved: Iterable[tuple[str | None, str | None]], computed: Collection[str]
+) -> list[str]:
+    """The cohort days of a new-players metric to write: the run's days, and the computed days whose cohort or whose
+    "everyone seen up to the day" changed. `moved`: (old first day, new first day) of players whose first day or group
+    changed (None: not seen before / not seen any more); such a player changes the cohorts of both days, and everyone
+    seen up to every day from the earlier of them until the later one (or from then on)."""
+    known = {*computed, *run_days}
+    days = set(run_days)
+    for old, new in moved:
+        ends = sorted(d for d in (old, new) if d is not None)
+        days.update(ends)
+        until = ends[-1] if len(ends) == 2 else None
+        days.update(d for d in known if ends[0] <= d and (until is None or d < until))
+    return sorted(days & known)
+
+
+def retention_days(
+    run_days: Sequence[str], changed: Iterable[str], computed: Collection[str], returned_after: Sequence[int]
+) -> list[str]:
+    """The cohort days of a retention metric to write: those whose cohort changed, and those with a day of the run k
+    days later, among the computed days that have a day D+k computed (a cell of each, the day's partition)."""
+    known = {*computed, *run_days}
+    wanted = {*changed, *(shift(d, -k) for d in run_days for k in returned_after)}
+    return sorted(d for d in wanted & known if any(shift(d, k) in known for k in returned_after))
 
 
 _REQUIRED = ("day", "lake")

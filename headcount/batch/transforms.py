@@ -1,5 +1,5 @@
 """The job's computation as pure DataFrame -> DataFrame steps: raw lines -> valid events -> deduplicated -> one row per
-cell and player -> the rows of the counts table."""
+cell and player -> the rows of the counts table. (The KPIs' steps, from the same deduplicated events: `kpis`.)"""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def dedupe(events: DataFrame) -> DataFrame:
 
 def cell_players(events: DataFrame) -> DataFrame:
     """Deduplicated events -> one row per (metric, bucket, group_value, player_id) with its number of events `n`
-    (count metrics have a null player_id, so one row per cell)."""
+    (count metrics have a null player_id, so one row per cell; the cells' `ts_ms` is the KPIs', not needed here)."""
     from pyspark.sql import functions as F  # noqa: N812
 
     cells = events.select(F.explode("cells").alias("c")).select("c.*")
@@ -82,11 +82,12 @@ def aggregate(cell_rows: DataFrame, catalog: Catalog) -> DataFrame:
 
 
 def zero_rows(catalog: Catalog, days: Sequence[str], tz: str) -> list[tuple[str, str, str, None, int]]:
-    """A zero for every bucket of every day of each ungrouped metric (grouped metrics have no rows for absent groups)."""
+    """A zero for every bucket of every day of each ungrouped metric of the counts table (grouped metrics have no rows
+    for absent groups)."""
     return [
         (metric.name, bucket, "", None, 0)
         for metric in catalog.metrics
-        if metric.group_by is None
+        if metric.kind.counted and metric.group_by is None
         for day in days
         for bucket in buckets_of_day(date.fromisoformat(day), metric.granularity, tz)
     ]
@@ -106,15 +107,13 @@ def finish(counts: DataFrame, run_id: str) -> DataFrame:
     )
 
 
-def counts_of(
-    raw: DataFrame,
-    zeros: DataFrame,
-    catalog: Catalog,
-    tz: str,
-    days: Sequence[str],
-    run_id: str,
-    rejected: Accumulator | None = None,
+def events_of(
+    raw: DataFrame, catalog: Catalog, tz: str, days: Sequence[str], rejected: Accumulator | None = None
 ) -> DataFrame:
-    """The whole computation: raw lines -> the rows of the counts table."""
-    events = dedupe(validate(raw, catalog, tz, days, rejected))
+    """Raw lines -> the deduplicated valid events, with their cells of the run's days (the counts' and the KPIs')."""
+    return dedupe(validate(raw, catalog, tz, days, rejected))
+
+
+def counts_of(events: DataFrame, zeros: DataFrame, catalog: Catalog, run_id: str) -> DataFrame:
+    """Deduplicated events -> the rows of the counts table."""
     return finish(aggregate(with_zeros(cell_players(events), zeros), catalog), run_id)

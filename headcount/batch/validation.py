@@ -23,7 +23,7 @@ OUTSIDE_RAW_PARTITIONS = "outside_raw_partitions"  # a line of a file whose path
 
 EVENTS_SCHEMA = (
     "event_id string, hour_ms bigint, line_md5 string, "
-    "cells array<struct<metric:string, bucket:string, group_value:string, player_id:string>>"
+    "cells array<struct<metric:string, bucket:string, group_value:string, player_id:string, ts_ms:bigint>>"
 )
 
 
@@ -104,7 +104,7 @@ class Validator:
         if isinstance(event, Rejection):
             return event
         cells = []
-        for metric in self.catalog.for_event_type(event.type):
+        for metric in self.catalog.counted_for(event.type):
             bucket = bucket_of(event.ts_ms, metric.granularity, self.tz)
             if bucket[:10] in self.days:
                 cells.append(
@@ -113,6 +113,7 @@ class Validator:
                         "bucket": bucket,
                         "group_value": metric.group_of(event.attrs),
                         "player_id": event.player_id if metric.kind is Kind.DISTINCT else None,
+                        "ts_ms": event.ts_ms,  # the KPIs' activity keeps each player's earliest event of a cell
                     }
                 )
         if event.event_id is None and not cells:
@@ -124,7 +125,13 @@ def _events_arrow_schema() -> pa.Schema:
     import pyarrow as pa
 
     cell = pa.struct(
-        [("metric", pa.string()), ("bucket", pa.string()), ("group_value", pa.string()), ("player_id", pa.string())]
+        [
+            ("metric", pa.string()),
+            ("bucket", pa.string()),
+            ("group_value", pa.string()),
+            ("player_id", pa.string()),
+            ("ts_ms", pa.int64()),
+        ]
     )
     return pa.schema(
         [("event_id", pa.string()), ("hour_ms", pa.int64()), ("line_md5", pa.string()), ("cells", pa.list_(cell))]

@@ -1,4 +1,5 @@
-"""The batch layer on this machine: run the nightly job in-process, then publish its days as the batch view.
+"""The batch layer on this machine: run the nightly job in-process, then publish its days (counts and KPIs) as the
+batch view.
 
 `run_batch` calls what the Glue job's `main()` calls (`headcount.batch.job.run_job`), on a local Spark session, then
 `headcount.views.lake.publish`, as the job's `main()` does on Glue with `--batch_table`.
@@ -45,14 +46,18 @@ class BatchSummary:
         for day in job.days:
             values = ", ".join(f"{metric} {value:,}" for metric, value in self.totals.get(day, {}).items())
             out.append(f"  {day}: {values}")
+        if job.kpi_days:
+            written = ", ".join(f"{metric} {len(days)}" for metric, days in job.kpi_days.items())
+            out.append(f"  KPI days written: {written}")
         return out
 
 
 def day_totals(catalog: Catalog, published: dict[tuple[str, str], list[BatchRow]]) -> dict[str, dict[str, int]]:
-    """The day's exact value of each ungrouped metric whose day total is known from its rows (not hourly distincts)."""
+    """The day's exact value of each ungrouped metric of the counts table whose day total is known from its rows (not
+    hourly distincts)."""
     totals: dict[str, dict[str, int]] = {}
     for metric in catalog.metrics:
-        if metric.group_by is not None:
+        if metric.group_by is not None or not metric.kind.counted:
             continue
         if metric.kind is Kind.DISTINCT and metric.granularity is not Granularity.DAY:
             continue
@@ -100,8 +105,13 @@ def run_batch(
         batch_view = DynamoBatchView(names.BATCH_TABLE)
     catalog = load_catalog(catalog_path)
     started = time.monotonic()
-    published = publish(lake_dir, result.days, result.run_id, batch_view, catalog=catalog)
+    published = publish(lake_dir, result.days, result.run_id, batch_view, catalog=catalog, kpi_days=result.kpi_days)
     publish_seconds = time.monotonic() - started
     rows = sum(len(r) for r in published.values())
-    say(f"published {rows} rows ({len(catalog.metrics)} metrics x {len(result.days)} days) in {publish_seconds:.1f} s")
+    counted = sum(1 for m in catalog.metrics if m.kind.counted)
+    kpi_partitions = sum(len(days) for days in result.kpi_days.values())
+    say(
+        f"published {rows} rows ({counted} metrics x {len(result.days)} days, {kpi_partitions} KPI days) "
+        f"in {publish_seconds:.1f} s"
+    )
     return BatchSummary(result, publish_seconds, rows, day_totals(catalog, published))

@@ -141,7 +141,9 @@ class MetricsService:
                 self._points(denominator, first, last, part_group, now_ms),
             )
         if metric.kind is Kind.RETENTION:
-            raise BadRequest(f"{metric.name} is a retention metric: GET /v1/retention/{metric.name} answers its cohorts")
+            raise BadRequest(
+                f"{metric.name} is a retention metric: GET /v1/retention/{metric.name} answers its cohorts"
+            )
         read = self.read(metric, first, last, now_ms)
         points: list[Point] = []
         for day in bk.days(first, last):

@@ -1,8 +1,12 @@
-"""The lake's tables for SQL: `raw` (the archive, one record per row) and `counts` (the nightly job's output).
+"""The lake's tables for SQL: `raw` (the archive, one record per row), `counts` (the nightly job's output), and the
+KPIs' `activity`, `players` and `kpis` (the nightly job's too).
 
 One small interface, two engines: DuckDB views over the local files, Athena over the Glue Data Catalog on AWS.
 - raw: line (the record's text), dt (arrival day, UTC), hr (arrival hour, 00-23)
 - counts: metric, bucket, group_value, value, sketch, run_id, day
+- activity: metric, day, group_value, player_id, first_ts_ms
+- players: metric, player_id, first_day, group_value
+- kpis: metric, day, bucket, group_value, value, sketch, run_id
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from headcount import names
-from headcount.views.lake import RAW_FILES_GLOB, raw_uri
+from headcount.views.lake import RAW_FILES_GLOB, activity_uri, kpis_uri, players_uri, raw_uri
 
 # One line of a gzip JSON-lines file per row, as text: no quoting, no header, no comment lines; lines that are not UTF-8
 # (never valid JSON) are skipped by `ignore_errors`.
@@ -35,8 +39,8 @@ class Tables(Protocol):
 
 
 class DuckDBTables:
-    """DuckDB views over `{lake}/raw/dt=*/hr=*/*.gz` and `{lake}/counts/day=*/*.parquet` (read at query time, so new
-    files show up; a table without files yet is an empty view)."""
+    """DuckDB views over `{lake}/raw/dt=*/hr=*/*.gz`, `{lake}/counts/day=*/*.parquet` and the KPI tables' Parquet files
+    (read at query time, so new files show up; a table without files yet is an empty view)."""
 
     def __init__(self, lake_dir: str | Path) -> None:
         import duckdb
@@ -70,6 +74,51 @@ class DuckDBTables:
             )
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {names.RAW_TABLE} AS {raw}")
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {names.COUNTS_TABLE} AS {counts}")
+        for table, (files, columns) in _kpi_tables(self.lake_dir).items():
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {_parquet_view(files, columns)}")
+
+
+# The KPI tables (the nightly job's, headcount/batch/kpis.py): their files under the lake, and their columns (the
+# partition columns, metric and day, are in the folder names).
+def _kpi_tables(lake_dir: Path) -> dict[str, tuple[str, dict[str, str]]]:
+    return {
+        "activity": (
+            f"{activity_uri(lake_dir)}/metric=*/day=*/*.parquet",
+            {
+                "metric": "VARCHAR",
+                "day": "VARCHAR",
+                "group_value": "VARCHAR",
+                "player_id": "VARCHAR",
+                "first_ts_ms": "BIGINT",
+            },
+        ),
+        "players": (
+            f"{players_uri(lake_dir)}/metric=*/*.parquet",
+            {"metric": "VARCHAR", "player_id": "VARCHAR", "first_day": "VARCHAR", "group_value": "VARCHAR"},
+        ),
+        "kpis": (
+            f"{kpis_uri(lake_dir)}/metric=*/day=*/*.parquet",
+            {
+                "metric": "VARCHAR",
+                "day": "VARCHAR",
+                "bucket": "VARCHAR",
+                "group_value": "VARCHAR",
+                "value": "BIGINT",
+                "sketch": "BLOB",
+                "run_id": "VARCHAR",
+            },
+        ),
+    }
+
+
+def _parquet_view(files: str, columns: dict[str, str]) -> str:
+    """A hive-partitioned Parquet table's rows, or none with the same columns before the job first wrote it."""
+    if not glob.glob(files):
+        nulls = ", ".join(f"NULL::{kind} AS {name}" for name, kind in columns.items())
+        return f"SELECT {nulls} WHERE false"  # noqa: S608 - our own column names
+    hive_types = ", ".join(f"'{name}': 'VARCHAR'" for name in ("metric", "day") if f"/{name}=*/" in files)
+    source = f"read_parquet({sql_string(files)}, hive_partitioning = true, hive_types = {{{hive_types}}})"
+    return f"SELECT {', '.join(columns)} FROM {source}"  # noqa: S608 - a quoted glob, our own column names
 
 
 class AthenaTables:

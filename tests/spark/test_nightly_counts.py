@@ -27,7 +27,7 @@ from headcount.local.batch import run_batch
 from headcount.local.simulator import Simulation, simulate
 from headcount.views.batch import DynamoBatchView, InMemoryBatchView
 from headcount.views.catalog_file import load_catalog
-from headcount.views.lake import counts_uri, hour_of_path, publish, read_counts, republish
+from headcount.views.lake import PublishError, counts_uri, hour_of_path, publish, read_counts, read_kpis, republish
 from headcount.views.tables import DuckDBTables, format_table
 from tests.exact_counts_sql import exact_counts, verdicts
 from tests.spark.raw_lake import arrivals, write_raw
@@ -51,7 +51,7 @@ class Game:
 
 def add(expected: dict, catalog: Catalog, event: dict, copies: int, seen: dict) -> None:
     """Count an event (sent `copies` times, without event_id: every copy counts) into `expected`."""
-    for metric in catalog.for_event_type(event["type"]):
+    for metric in catalog.counted_for(event["type"]):
         bucket = bucket_of(event["ts"], metric.granularity, TZ)
         key = (metric.name, bucket, metric.group_of(event["attrs"]))
         if metric.kind is Kind.COUNT:
@@ -132,6 +132,11 @@ def first_run(spark, game: Game, raw_lake: Path, tmp_path_factory) -> tuple[Path
     return lake, result
 
 
+def counted(catalog: Catalog) -> Catalog:
+    """The metrics of the counts table (distinct and count), without the KPIs."""
+    return Catalog(tuple(m for m in catalog.metrics if m.kind.counted))
+
+
 def counts_by_cell(lake: Path, days: list[str]) -> dict[tuple[str, str, str], dict]:
     return {(r["metric"], r["bucket"], r["group_value"]): r for r in read_counts(lake, days).to_pylist()}
 
@@ -150,8 +155,10 @@ def test_counts_equal_the_simulators_deduplicated_truth(game: Game, first_run) -
     assert {cell: r["value"] for cell, r in rows.items() if r["value"]} == game.expected
     assert {r["run_id"] for r in rows.values()} == {"run-a"}
     assert all(r["day"] == r["bucket"][:10] for r in rows.values())
-    # Ungrouped metrics: a row for every bucket of every day, zeros included (25 hours on the DST day).
-    for metric in game.catalog.metrics:
+    # Ungrouped metrics: a row for every bucket of every day, zeros included (25 hours on the DST day); the KPI metrics
+    # have a table of their own.
+    assert {m for (m, _b, _g) in rows} == {m.name for m in game.catalog.metrics if m.kind.counted}
+    for metric in counted(game.catalog).metrics:
         if metric.group_by is None:
             for day in DAYS:
                 buckets = {b for (m, b, _g) in rows if m == metric.name and b[:10] == day}
@@ -191,7 +198,7 @@ def test_the_run_tallies_every_rejected_record_it_read_by_reason(first_run) -> N
 @pytest.mark.spark
 def test_counts_equal_an_independent_duckdb_computation(game: Game, first_run) -> None:
     lake, result = first_run
-    duck = exact_counts(lake, result.partitions, result.days, TZ, game.catalog)
+    duck = exact_counts(lake, result.partitions, result.days, TZ, counted(game.catalog))
     spark_rows = {cell: r["value"] for cell, r in counts_by_cell(lake, DAYS).items() if r["value"]}
     assert {(m, b, g): v for m, b, g, v in duck} == spark_rows
 
@@ -208,15 +215,30 @@ def test_the_tables_answer_sql_over_the_same_files(game: Game, first_run) -> Non
     assert raw[1] == len(list((lake / "raw").iterdir())) >= len(result.partitions)
     text = format_table(tables.sql("SELECT metric, sketch FROM counts WHERE metric = 'active_players' LIMIT 1"))
     assert "active_players" in text and "bytes>" in text and "(1 row)" in text
+    # The KPI tables too: a day's activity is its active players, the players table everyone seen up to the last day
+    active = tables.sql("SELECT day, count(*) FROM activity WHERE metric = 'active_players' GROUP BY day ORDER BY day")
+    assert active.rows == [(day, game.expected[("active_players", day, "")]) for day in DAYS]
+    seen = tables.sql("SELECT count(*), count(DISTINCT player_id) FROM players WHERE metric = 'new_players'").rows[0]
+    everyone = f"SELECT value FROM kpis WHERE metric = 'new_players' AND day = '{DAYS[-1]}' AND group_value IS NULL"
+    assert seen[0] == seen[1] == tables.sql(everyone).rows[0][0]
 
 
 # -------------------------------------------------------------------------------------- (b) reruns and late events
 
 
 def published(view: DynamoBatchView, catalog: Catalog, days: list[str]) -> dict:
+    """The published rows of the counts' metrics on these days."""
     return {
         (m.name, d): sorted(view.day_rows(m.name, d), key=lambda p: (p.bucket, p.group))
-        for m in catalog.metrics
+        for m in counted(catalog).metrics
+        for d in days
+    }
+
+
+def published_kpis(view: DynamoBatchView, kpi_days: dict[str, list[str]]) -> dict:
+    return {
+        (metric, d): sorted(view.day_rows(metric, d), key=lambda p: (p.bucket, p.group))
+        for metric, days in kpi_days.items()
         for d in days
     }
 
@@ -229,11 +251,14 @@ def test_rerun_publishes_identical_values_and_late_events_join_the_next_nights_r
     shutil.copytree(raw_lake / "raw", lake / "raw")
     view = DynamoBatchView(names.BATCH_TABLE)
 
-    run_batch(lake, DAY, TZ, "run-1", batch_view=view, spark=spark)
+    kpi_days = run_batch(lake, DAY, TZ, "run-1", batch_view=view, spark=spark).job.kpi_days
     first = published(view, game.catalog, DAYS)
-    run_batch(lake, DAY, TZ, "run-2", batch_view=view, spark=spark)
+    first_kpis = published_kpis(view, kpi_days)
+    assert kpi_days["new_players"] == DAYS and kpi_days["retention"] == DAYS[:2]  # no 2026-10-27 yet for +1
+    assert run_batch(lake, DAY, TZ, "run-2", batch_view=view, spark=spark).job.kpi_days == kpi_days
     again = published(view, game.catalog, DAYS)
     assert again == first  # values and sketch bytes
+    assert published_kpis(view, kpi_days) == first_kpis  # the Theta sketches too
     stored = [(p, sketches.decode(p.sketch)) for rows in first.values() for p in rows if p.sketch]
     assert stored and all(s.tgt_type == tgt_hll_type.HLL_4 for _p, s in stored)  # the stored form
     assert all(sketches.estimate(s).low <= p.count <= sketches.estimate(s).high for p, s in stored)
@@ -261,6 +286,16 @@ def test_rerun_publishes_identical_values_and_late_events_join_the_next_nights_r
     de = ("active_players_by_country", DAYS[-1])
     assert {p.group: p.count for p in after[de]}["DE"] == {p.group: p.count for p in first[de]}["DE"] + 5
     assert after[("matches_played", DAYS[-1])] == first[("matches_played", DAYS[-1])]
+    # They are new players of DAY, in the rolling windows holding it, and in retention's cohort of DAY (not on DAY+1)
+    kpis_after = published_kpis(view, summary.job.kpi_days)
+
+    def value(kpis: dict, metric: str, bucket: str, day: str = DAYS[-1]) -> int:
+        return {p.bucket: p.count for p in kpis[(metric, day)]}[bucket]
+
+    for metric in ("new_players", "weekly_active_players", "monthly_active_players"):
+        assert value(kpis_after, metric, DAYS[-1]) == value(first_kpis, metric, DAYS[-1]) + 5
+    assert value(kpis_after, "retention", "2026-10-26+1") == 0
+    assert summary.job.kpi_days["weekly_active_players"] == summary.job.days
     assert summary.totals["2026-10-27"]["active_players"] == 0  # arrived, but nothing happened on DAY+1 yet
     # Dynamic partition overwrite: the run replaced its three days and left 2026-10-24 as run-2 wrote it.
     runs = {(r["day"], r["run_id"]) for r in read_counts(lake, ["2026-10-24", *summary.job.days]).to_pylist()}
@@ -273,21 +308,28 @@ def test_a_lost_batch_view_is_published_again_from_the_counts_table(first_run, a
     # Given the counts of a run, and a batch view that has lost them (moto keeps its state in memory only)
     lake, result = first_run
     reference = InMemoryBatchView()
-    publish(lake, result.days, result.run_id, reference)
+    publish(lake, result.days, result.run_id, reference, kpi_days=result.kpi_days)
     view = DynamoBatchView(names.BATCH_TABLE)
     assert view.day_rows("active_players", DAYS[-1]) is None
-    # When the local stack starts again and republishes the lake's counts
-    result = republish(lake, view)
-    # Then every day is back as the run that computed it published it
-    assert result.days == dict.fromkeys(DAYS, "run-a") and not result.failed
-    for metric in load_catalog().metrics:
-        for day in DAYS:
-            assert view.published_run(metric.name, day) == "run-a"
+    # When the local stack starts again and republishes the lake's counts and kpis
+    republished = republish(lake, view)
+    # Then every day is back as the run that computed it published it, and every KPI partition
+    assert republished.days == dict.fromkeys(DAYS, "run-a") and not republished.failed
+    kpi_partitions = [(metric, day) for metric, days in result.kpi_days.items() for day in days]
+    assert republished.kpis == dict.fromkeys(kpi_partitions, "run-a")
+    everything = [(m.name, day) for m in counted(load_catalog()).metrics for day in DAYS] + kpi_partitions
+    for metric, day in everything:
+        assert view.published_run(metric, day) == "run-a"
 
-            def cells(rows: list) -> list:
-                return sorted((p.bucket, p.group, p.count, p.sketch) for p in rows)
+        def cells(rows: list) -> list:
+            return sorted((p.bucket, p.group, p.count, p.sketch) for p in rows)
 
-            assert cells(view.day_rows(metric.name, day)) == cells(reference.day_rows(metric.name, day))
+        assert cells(view.day_rows(metric, day)) == cells(reference.day_rows(metric, day))
+    # (the union row of a new-players day is everyone seen up to it, as published)
+    publication = view.publications("new_players", DAYS[-1], DAYS[-1])[DAYS[-1]]
+    assert view.union_sketches("new_players", [publication], None) == {
+        DAYS[-1]: reference.unions[("new_players", DAYS[-1])]
+    }
     assert republish(lake.parent / "no-such-lake", view).days == {}
 
 
@@ -524,8 +566,6 @@ def test_publish_refuses_rows_of_another_run(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from headcount.views.lake import PublishError
-
     folder = tmp_path / "counts" / "day=2026-10-26"
     folder.mkdir(parents=True)
     pq.write_table(
@@ -549,6 +589,57 @@ def test_publish_refuses_rows_of_another_run(tmp_path: Path) -> None:
     assert view.day_rows("matches_played", "2026-10-26") == []
 
 
+def write_kpis(lake: Path, metric: str, day: str, rows: list[tuple], run_id: str) -> None:
+    """A kpis partition as the job writes it: (bucket, group_value, value, sketch) rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = lake / "kpis" / f"metric={metric}" / f"day={day}"
+    folder.mkdir(parents=True)
+    buckets, groups, values, sketch_bytes = (list(column) for column in zip(*rows, strict=True)) if rows else ([],) * 4
+    table = {"bucket": pa.array(buckets, pa.string()), "group_value": pa.array(groups, pa.string())}
+    table |= {"value": pa.array(values, pa.int64()), "sketch": pa.array(sketch_bytes, pa.binary())}
+    pq.write_table(pa.table(table | {"run_id": pa.array([run_id] * len(rows), pa.string())}), folder / "part-0.parquet")
+
+
+def test_publish_gives_a_new_players_day_its_union_row_and_refuses_kpis_of_another_run(tmp_path: Path) -> None:
+    # Given a run's kpis partitions: a new-players day (its cohort, and everyone seen up to it, group NULL), a rolling
+    # day, a grouped rolling day without any group (no rows), and a partition an older run wrote
+    cohort, seen = sketches.theta_of_values(["p2"], 12), sketches.theta_of_values(["p1", "p2"], 12)
+    write_kpis(
+        tmp_path, "new_players", "2026-10-26", [("2026-10-26", "", 1, cohort), ("2026-10-26", None, 2, seen)], "r"
+    )
+    write_kpis(tmp_path, "weekly_active_players", "2026-10-26", [("2026-10-26", "", 2, None)], "r")
+    write_kpis(tmp_path, "weekly_active_players", "2026-10-25", [], "r")
+    write_kpis(tmp_path, "retention", "2026-10-25", [("2026-10-25+1", "", 1, None)], "old")
+    view = InMemoryBatchView()
+    # When the run is published with what it wrote
+    kpi_days = {"new_players": ["2026-10-26"], "weekly_active_players": ["2026-10-25", "2026-10-26"]}
+    published = publish(tmp_path, [], "r", view, kpi_days=kpi_days)
+    # Then the new-players day has its cohort as rows and everyone seen as its union, Theta bytes as written
+    assert [(p.group, p.count, p.sketch) for p in view.day_rows("new_players", "2026-10-26")] == [("", 1, cohort)]
+    assert view.unions[("new_players", "2026-10-26")] == seen
+    assert [p.count for p in view.day_rows("weekly_active_players", "2026-10-26")] == [2]
+    assert (
+        view.day_rows("weekly_active_players", "2026-10-25") == []
+        and published[("weekly_active_players", "2026-10-25")] == []
+    )
+    # And without the job's list, the partitions whose rows carry the run (the empty one names none)
+    again = InMemoryBatchView()
+    assert sorted(publish(tmp_path, [], "r", again)) == [
+        ("new_players", "2026-10-26"),
+        ("weekly_active_players", "2026-10-26"),
+    ]
+    with pytest.raises(PublishError, match="the kpis of retention 2026-10-25 were written by run old, not r"):
+        publish(tmp_path, [], "r", again, kpi_days={"retention": ["2026-10-25"]})
+    # And republish takes each partition with its run
+    assert republish(tmp_path, InMemoryBatchView()).kpis == {
+        ("new_players", "2026-10-26"): "r",
+        ("retention", "2026-10-25"): "old",
+        ("weekly_active_players", "2026-10-26"): "r",
+    }
+
+
 # ------------------------------------------------------------------------------------------------ entry points
 
 
@@ -569,12 +660,24 @@ def test_main_runs_the_job_from_glue_style_arguments_and_publishes(
     view = DynamoBatchView(names.BATCH_TABLE)
     published = {
         (m.name, r.bucket, r.group): r.count
-        for m in load_catalog().metrics
+        for m in counted(load_catalog()).metrics
         for r in view.day_rows(m.name, "2026-10-26")
         if r.count
     }
     assert published == expected
-    assert f"published {len(rows)} rows of 2026-10-26 to {names.BATCH_TABLE}" in capsys.readouterr().out
+    # and the KPI days it computed (the rolling windows and cohorts of the day; retention has no 2026-10-27 yet)
+    kpis = read_kpis(tmp_path).to_pylist()
+    assert {(r["metric"], r["day"]) for r in kpis} == {
+        (m, "2026-10-26") for m in ("weekly_active_players", "monthly_active_players", "new_players")
+    }
+    assert view.published_run("new_players", "2026-10-26") == "glue-1"
+    kpi_rows = len([r for r in kpis if r["group_value"] is not None])
+    out = capsys.readouterr().out
+    assert f"published {len(rows) + kpi_rows} rows of 2026-10-26 (and 3 KPI days) to {names.BATCH_TABLE}" in out
+    assert (
+        "nightly_counts: kpis: weekly_active_players 1 day, monthly_active_players 1 day, new_players 1 cohort day, retention 0 cohort days"
+        in out
+    )
 
 
 def test_the_sql_command_prints_a_table(first_run, capsys) -> None:

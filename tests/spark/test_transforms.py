@@ -17,7 +17,7 @@ DAY = "2026-11-25"
 
 
 def cell(metric: str, player: str | None, group: str = "") -> dict:
-    return {"metric": metric, "bucket": DAY, "group_value": group, "player_id": player}
+    return {"metric": metric, "bucket": DAY, "group_value": group, "player_id": player, "ts_ms": 0}
 
 
 def events(spark, rows):
@@ -103,7 +103,7 @@ def test_zero_rows_give_an_empty_day_a_zero_and_a_null_sketch(spark) -> None:
     empty = spark.createDataFrame([], CELL_ROWS)
     counts = aggregate(with_zeros(empty, zeros), CATALOG)
     # Then every bucket of every ungrouped metric is a 0 without a sketch (24 hours of ad impressions), and grouped
-    # metrics have no rows (no group was seen)
+    # metrics have no rows (no group was seen); the KPI metrics are not in the counts table
     expected = spark.createDataFrame(
         [(m, DAY, "", 0, None) for m in ("active_players", "matches_played")]
         + [("ad_impressions", f"{DAY}T{h:02d}:00+00:00", "", 0, None) for h in range(24)],

@@ -46,7 +46,9 @@ def merged(store):
             out[metric, bucket, group] = sum(i.count for i in items)
             continue
         if CATALOG.get(metric).kind is Kind.NEW:
-            parts = [i.sketch for i in items if i.sketch] + [sketches.theta_of_values(i.ids, lg_k) for i in items if i.ids]
+            parts = [i.sketch for i in items if i.sketch] + [
+                sketches.theta_of_values(i.ids, lg_k) for i in items if i.ids
+            ]
             out[metric, bucket, group] = sketches.theta_estimate(
                 sketches.theta_union_of((sketches.theta_decode(p) for p in parts), lg_k)
             )

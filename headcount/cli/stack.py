@@ -145,6 +145,12 @@ def _print_up(config: LocalConfig, stack) -> None:  # noqa: ANN001 - LocalStack,
     if stack.republished.days:
         days = len(stack.republished.days)
         print(f"  batch view: {days} day{'s' if days != 1 else ''} published again from {endpoints['lake']}/counts")
+    if stack.republished.kpis:
+        metrics = len({metric for metric, _ in stack.republished.kpis})
+        print(
+            f"  batch view: {len(stack.republished.kpis)} KPI day(s) of {metrics} metric(s) published again "
+            f"from {endpoints['lake']}/kpis"
+        )
     for day, why in stack.republished.failed.items():
         print(f"  batch view: {day} not published again ({why}); it is answered from the real-time view", flush=True)
     print(f"  raw archive {endpoints['lake']}; logs {config.log_dir}. Ctrl-C stops everything.", flush=True)

@@ -1,5 +1,12 @@
 """Resource names, shared by the CDK stack and the local runtime."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from headcount.core.catalog import Catalog
+
 STREAM = "headcount-events"
 REALTIME_TABLE = "headcount-realtime"
 BATCH_TABLE = "headcount-batch"
@@ -9,6 +16,11 @@ LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: the local stack's A
 GLUE_DATABASE = "headcount"
 RAW_TABLE = "raw"
 COUNTS_TABLE = "counts"
+# The KPIs' tables, the nightly job's too (headcount/batch/kpi_job.py): activity/metric=<m>/day=<D>/,
+# players/metric=<m>/ and kpis/metric=<m>/day=<D>/ (headcount/views/lake.py).
+ACTIVITY_TABLE = "activity"
+PLAYERS_TABLE = "players"
+KPIS_TABLE = "kpis"
 # Their columns and partitions (Hive types), for the Glue Data Catalog (infra/ and views/tables.py alike)
 RAW_COLUMNS = {"line": "string"}
 RAW_PARTITIONS = {"dt": "string", "hr": "string"}
@@ -21,7 +33,21 @@ COUNTS_COLUMNS = {
     "run_id": "string",
 }
 COUNTS_PARTITIONS = {"day": "string"}
-# Athena partition projection of both tables (Glue table parameters): new days and hours need no crawler or MSCK REPAIR.
+# The KPI tables' files hold these columns (headcount/batch/lake_io.py: ACTIVITY_COLUMNS, PLAYERS_COLUMNS, KPIS_COLUMNS);
+# metric and day are in the folder names.
+ACTIVITY_COLUMNS = {"group_value": "string", "player_id": "string", "first_ts_ms": "bigint"}
+ACTIVITY_PARTITIONS = {"metric": "string", "day": "string"}
+PLAYERS_COLUMNS = {"player_id": "string", "first_day": "string", "group_value": "string"}
+PLAYERS_PARTITIONS = {"metric": "string"}
+KPIS_COLUMNS = {
+    "bucket": "string",
+    "group_value": "string",
+    "value": "bigint",
+    "sketch": "binary",
+    "run_id": "string",
+}
+KPIS_PARTITIONS = {"metric": "string", "day": "string"}
+# Athena partition projection of the tables (Glue table parameters): new days and hours need no crawler or MSCK REPAIR.
 PROJECTION_FIRST_DAY = "2024-01-01"  # the first partition Athena's projection considers
 
 
@@ -44,6 +70,54 @@ def counts_projection(first_day: str = PROJECTION_FIRST_DAY) -> dict[str, str]:
         "projection.day.range": f"{first_day},NOW+1DAYS",
         "projection.day.format": "yyyy-MM-dd",
     }
+
+
+# The KPI tables' `metric` partitions are an enum of the catalog's metrics that write them (a metric added to the catalog
+# needs the tables defined again: a deploy, or AthenaTables.register). A table no metric writes has no such metrics: it
+# is not defined (the enum of an Athena projection has at least one value).
+def activity_metrics(catalog: Catalog) -> list[str]:
+    """The daily distinct metrics a rolling, new or retention metric is built on, each once, in catalog order (the
+    job's `headcount.batch.kpis.activity_metrics`)."""
+    from headcount.core.catalog import Kind
+
+    bases = {catalog.base(m).name for m in catalog.kpis() if m.kind is not Kind.RATIO}
+    return [m.name for m in catalog.metrics if m.name in bases]
+
+
+def players_metrics(catalog: Catalog) -> list[str]:
+    """The new-players metrics: one players table each."""
+    from headcount.core.catalog import Kind
+
+    return [m.name for m in catalog.kpis() if m.kind is Kind.NEW]
+
+
+def kpis_metrics(catalog: Catalog) -> list[str]:
+    """The rolling, new and retention metrics (a ratio has no rows: the serving layer divides)."""
+    from headcount.core.catalog import Kind
+
+    return [m.name for m in catalog.kpis() if m.kind is not Kind.RATIO]
+
+
+def _metric_projection(metrics: list[str]) -> dict[str, str]:
+    if not metrics:
+        raise ValueError("no metric writes this table: an Athena enum projection needs at least one value")
+    return {
+        "projection.enabled": "true",
+        "projection.metric.type": "enum",
+        "projection.metric.values": ",".join(metrics),
+    }
+
+
+def activity_projection(catalog: Catalog, first_day: str = PROJECTION_FIRST_DAY) -> dict[str, str]:
+    return {**_metric_projection(activity_metrics(catalog)), **counts_projection(first_day)}  # day as counts'
+
+
+def players_projection(catalog: Catalog) -> dict[str, str]:
+    return _metric_projection(players_metrics(catalog))
+
+
+def kpis_projection(catalog: Catalog, first_day: str = PROJECTION_FIRST_DAY) -> dict[str, str]:
+    return {**_metric_projection(kpis_metrics(catalog)), **counts_projection(first_day)}  # day as counts'
 
 
 # The fold's event-source mapping: the same settings on AWS and in the local runtime (but the batching window: the
@@ -71,9 +145,13 @@ NIGHTLY_JOB = "headcount-nightly-counts"
 ATHENA_WORKGROUP = "headcount"
 API_KEY_SECRET = "headcount/api-key"  # noqa: S105 - the secret's name, not a value
 ALARM_TOPIC = "headcount-alarms"
-# Prefixes of the lake bucket: raw/ as the local archiver lays it out, counts/ as the nightly job writes it.
+# Prefixes of the lake bucket: raw/ as the local archiver lays it out, counts/ (and the KPIs' activity/, players/, kpis/)
+# as the nightly job writes it.
 RAW_PREFIX = "raw/"
 COUNTS_PREFIX = "counts/"
+ACTIVITY_PREFIX = "activity/"
+PLAYERS_PREFIX = "players/"
+KPIS_PREFIX = "kpis/"
 # Firehose's buffer interval (the local archiver flushes every 10 s). Firehose names a file's dt=/hr= after its OLDEST
 # record's arrival, so the nightly job bounds a file's arrivals by when the file was written, not by its hour's end.
 ARCHIVE_BUFFER_INTERVAL_S = 300

@@ -1,5 +1,5 @@
-"""The batch layer: the nightly Glue 5.0 job (exact counts from the raw archive, published into the batch view), its
-schedule, the Glue Data Catalog tables Athena queries, and the Athena workgroup."""
+"""The batch layer: the nightly Glue 5.0 job (exact counts and KPIs from the raw archive, published into the batch view),
+its schedule, the Glue Data Catalog tables Athena queries, and the Athena workgroup."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
 
 from headcount import names
+from headcount.core.catalog import Catalog
+from headcount.views.catalog_file import load_catalog
 from infra.shared import REPO_ROOT, acknowledge, arn_of, bootstrap_assets_objects, managed_policy, pk_sk_table
 
 JOB_SCRIPT = REPO_ROOT / "glue_jobs" / "nightly_counts.py"
@@ -73,19 +75,25 @@ class Batch(Construct):
         tz: str,
         nightly_at: str,
         athena_scan_limit_bytes: int,
+        catalog: Catalog | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        # The KPI tables' metric partitions are the catalog's metrics. The stack has no catalog parameter: the job runs
+        # with the catalog its package ships (headcount/catalog.json, no --catalog_path), so the tables are that one's.
+        catalog = catalog if catalog is not None else load_catalog()
 
         self.table = pk_sk_table(self, "Table", names.BATCH_TABLE)
         self.database = glue.Database(self, "Database", database_name=names.GLUE_DATABASE)
         self.raw_table = self._raw_table(lake)
         self.counts_table = self._counts_table(lake)
+        self.kpi_tables = self._kpi_tables(lake, catalog)
 
         role = iam.Role(
             self,
             "JobRole",
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description="The nightly counts job: reads the lake, writes counts/, publishes to the batch view",
+            description="The nightly counts job: reads the lake, writes counts/ and the KPIs' activity/, players/ and "
+            "kpis/, publishes to the batch view",
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSGlueServiceRole")],
         )
         lake.grant_read_write(role)
@@ -95,7 +103,8 @@ class Batch(Construct):
             self,
             "NightlyCounts",
             job_name=names.NIGHTLY_JOB,
-            description="Exact counts of a day (and again of the two before) from raw/, into counts/ and the batch view",
+            description="Exact counts and KPIs of a day (and again of the two before) from raw/, into counts/, "
+            "activity/, players/, kpis/ and the batch view",
             glue_version=glue.GlueVersion.V5_0,
             role=role,
             script=glue.Code.from_asset(str(JOB_SCRIPT)),
@@ -144,7 +153,7 @@ class Batch(Construct):
             self,
             "Workgroup",
             name=names.ATHENA_WORKGROUP,
-            description="SQL over the headcount lake (tables raw and counts)",
+            description="SQL over the headcount lake (tables raw, counts, activity, players and kpis)",
             recursive_delete_option=True,
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
                 enforce_work_group_configuration=True,
@@ -179,17 +188,76 @@ class Batch(Construct):
 
     def _counts_table(self, lake: s3.IBucket) -> glue.CfnTable:
         """`counts`: the nightly job's Parquet output, partitioned by day."""
-        return self._table(
+        return self._parquet_table(
             "CountsTable",
+            lake,
             name=names.COUNTS_TABLE,
-            location=f"s3://{lake.bucket_name}/{names.COUNTS_PREFIX}",
+            prefix=names.COUNTS_PREFIX,
             columns=names.COUNTS_COLUMNS,
             partitions=names.COUNTS_PARTITIONS,
+            projection=names.counts_projection(),
+        )
+
+    def _kpi_tables(self, lake: s3.IBucket, catalog: Catalog) -> dict[str, glue.CfnTable]:
+        """`activity`, `players` and `kpis`: the job's KPI tables, Parquet, partitioned by metric (an enum of the
+        catalog's metrics that write the table) and, but players, by day. A table that no metric of the catalog writes
+        is not defined (an enum projection needs a value)."""
+        tables: dict[str, glue.CfnTable] = {}
+        if names.activity_metrics(catalog):
+            tables[names.ACTIVITY_TABLE] = self._parquet_table(
+                "ActivityTable",
+                lake,
+                name=names.ACTIVITY_TABLE,
+                prefix=names.ACTIVITY_PREFIX,
+                columns=names.ACTIVITY_COLUMNS,
+                partitions=names.ACTIVITY_PARTITIONS,
+                projection=names.activity_projection(catalog),
+            )
+        if names.players_metrics(catalog):
+            tables[names.PLAYERS_TABLE] = self._parquet_table(
+                "PlayersTable",
+                lake,
+                name=names.PLAYERS_TABLE,
+                prefix=names.PLAYERS_PREFIX,
+                columns=names.PLAYERS_COLUMNS,
+                partitions=names.PLAYERS_PARTITIONS,
+                projection=names.players_projection(catalog),
+            )
+        if names.kpis_metrics(catalog):
+            tables[names.KPIS_TABLE] = self._parquet_table(
+                "KpisTable",
+                lake,
+                name=names.KPIS_TABLE,
+                prefix=names.KPIS_PREFIX,
+                columns=names.KPIS_COLUMNS,
+                partitions=names.KPIS_PARTITIONS,
+                projection=names.kpis_projection(catalog),
+            )
+        return tables
+
+    def _parquet_table(
+        self,
+        construct_id: str,
+        lake: s3.IBucket,
+        *,
+        name: str,
+        prefix: str,
+        columns: dict[str, str],
+        partitions: dict[str, str],
+        projection: dict[str, str],
+    ) -> glue.CfnTable:
+        """A table of the job's Parquet files (snappy) under `prefix` of the lake, partitions in Hive's folder names."""
+        return self._table(
+            construct_id,
+            name=name,
+            location=f"s3://{lake.bucket_name}/{prefix}",
+            columns=columns,
+            partitions=partitions,
             input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
             output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
             serde="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
             serde_parameters={},
-            parameters={"classification": "parquet", "compressionType": "snappy", **names.counts_projection()},
+            parameters={"classification": "parquet", "compressionType": "snappy", **projection},
         )
 
     def _table(
@@ -239,12 +307,13 @@ class Batch(Construct):
                 "its CloudWatch logs and metrics, and its own temporary and script buckets (aws-glue-*).",
                 "IAM5[Action::s3:Abort*]": "CDK's grant_read_write on the lake: Spark's multipart uploads.",
                 "IAM5[Action::s3:DeleteObject*]": "CDK's grant_read_write on the lake: the job overwrites the day "
-                "partitions of counts/ it recomputes.",
+                "partitions of counts/, activity/ and kpis/ it recomputes, and replaces the players/ tables.",
                 "IAM5[Action::s3:GetBucket*]": "CDK's grant_read_write on the lake.",
                 "IAM5[Action::s3:GetObject*]": "CDK's grant_read_write on the lake, and grant_read on the job's script "
                 "and package assets.",
                 "IAM5[Action::s3:List*]": "CDK's grant_read_write on the lake: Spark lists the partitions it reads.",
-                f"IAM5[Resource::{arn_of(lake)}/*]": "The job reads raw/ and writes counts/ under any key of the lake.",
+                f"IAM5[Resource::{arn_of(lake)}/*]": "The job reads raw/ and writes counts/, activity/, players/ and "
+                "kpis/ under any key of the lake.",
                 f"IAM5[Resource::{bootstrap_assets_objects(Stack.of(self))}]": "CDK's grant_read on the job's script "
                 "and package assets, objects of the CDK bootstrap bucket.",
             },

@@ -14,10 +14,13 @@ from __future__ import annotations
 import glob
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from headcount import names
 from headcount.views.lake import RAW_FILES_GLOB, activity_uri, kpis_uri, players_uri, raw_uri
+
+if TYPE_CHECKING:
+    from headcount.core.catalog import Catalog
 
 # One line of a gzip JSON-lines file per row, as text: no quoting, no header, no comment lines; lines that are not UTF-8
 # (never valid JSON) are skipped by `ignore_errors`.
@@ -122,9 +125,10 @@ def _parquet_view(files: str, columns: dict[str, str]) -> str:
 
 
 class AthenaTables:
-    """Athena over the Glue Data Catalog tables `raw` and `counts` of `database`, through awswrangler.
+    """Athena over the Glue Data Catalog tables `raw`, `counts`, `activity`, `players` and `kpis` of `database`, through
+    awswrangler.
 
-    `register()` creates (or replaces) both tables over the lake with partition projection, so new days need no
+    `register()` creates (or replaces) the tables over the lake with partition projection, so new days need no
     crawler or MSCK REPAIR; the CDK stack may create the same tables instead. Untested here: no Athena emulator.
     """
 
@@ -140,9 +144,13 @@ class AthenaTables:
             [tuple(None if _missing(v) else v for v in row) for row in frame.itertuples(index=False)],
         )
 
-    def register(self, lake: str, first_day: str = names.PROJECTION_FIRST_DAY) -> None:
-        """The tables over `lake` (s3://bucket/prefix), for an account where the stack did not create them."""
+    def register(self, lake: str, first_day: str = names.PROJECTION_FIRST_DAY, catalog: Catalog | None = None) -> None:
+        """The tables over `lake` (s3://bucket/prefix), for an account where the stack did not create them. The KPI
+        tables' metric partitions are `catalog`'s (the packaged catalog by default, as the stack's); a KPI table that no
+        metric of it writes is dropped instead (an enum projection needs a value)."""
         import awswrangler as wr
+
+        from headcount.views.catalog_file import load_catalog
 
         if not lake.startswith("s3://"):
             raise ValueError(f"Athena reads S3, not {lake!r}")
@@ -160,15 +168,48 @@ class AthenaTables:
             mode="overwrite",
             **_projection(names.raw_projection(first_day)),
         )
+        self._parquet_table(
+            names.COUNTS_TABLE,
+            f"{lake}/counts/",
+            names.COUNTS_COLUMNS,
+            names.COUNTS_PARTITIONS,
+            names.counts_projection(first_day),
+        )
+        catalog = catalog if catalog is not None else load_catalog()
+        activity = names.activity_projection(catalog, first_day) if names.activity_metrics(catalog) else None
+        players = names.players_projection(catalog) if names.players_metrics(catalog) else None
+        kpis = names.kpis_projection(catalog, first_day) if names.kpis_metrics(catalog) else None
+        self._parquet_table(
+            names.ACTIVITY_TABLE, f"{activity_uri(lake)}/", names.ACTIVITY_COLUMNS, names.ACTIVITY_PARTITIONS, activity
+        )
+        self._parquet_table(
+            names.PLAYERS_TABLE, f"{players_uri(lake)}/", names.PLAYERS_COLUMNS, names.PLAYERS_PARTITIONS, players
+        )
+        self._parquet_table(names.KPIS_TABLE, f"{kpis_uri(lake)}/", names.KPIS_COLUMNS, names.KPIS_PARTITIONS, kpis)
+
+    def _parquet_table(
+        self,
+        table: str,
+        path: str,
+        columns: dict[str, str],
+        partitions: dict[str, str],
+        projection: dict[str, str] | None,
+    ) -> None:
+        """A table of the job's Parquet files (snappy) at `path`, or none (dropped if there) without a projection."""
+        import awswrangler as wr
+
+        if projection is None:
+            wr.catalog.delete_table_if_exists(database=self.database, table=table)
+            return
         wr.catalog.create_parquet_table(
             database=self.database,
-            table=names.COUNTS_TABLE,
-            path=f"{lake}/counts/",
-            columns_types=names.COUNTS_COLUMNS,
-            partitions_types=names.COUNTS_PARTITIONS,
+            table=table,
+            path=path,
+            columns_types=columns,
+            partitions_types=partitions,
             compression="snappy",
             mode="overwrite",
-            **_projection(names.counts_projection(first_day)),
+            **_projection(projection),
         )
 
 

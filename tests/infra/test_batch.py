@@ -5,6 +5,8 @@ import zipfile
 from aws_cdk.assertions import Match
 
 from headcount import names
+from headcount.batch import kpis, lake_io
+from headcount.views.catalog_file import load_catalog
 from infra.batch import job_package_zip, pinned
 from tests.infra.conftest import REPO_ROOT
 
@@ -71,10 +73,7 @@ def test_schedule_runs_the_job_for_yesterday_every_night_in_the_reporting_zone(t
 
 
 def test_catalog_tables_match_athena_tables_register(template):
-    tables = {
-        t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
-        for t in template.find_resources("AWS::Glue::Table").values()
-    }
+    tables = _tables(template)
     raw, counts = tables[names.RAW_TABLE], tables[names.COUNTS_TABLE]
     assert [c["Name"] for c in raw["StorageDescriptor"]["Columns"]] == ["line"]
     assert [(c["Name"], c["Type"]) for c in raw["PartitionKeys"]] == [("dt", "string"), ("hr", "string")]
@@ -94,6 +93,119 @@ def test_catalog_tables_match_athena_tables_register(template):
     assert counts["Parameters"]["projection.enabled"] == "true"
     assert counts["Parameters"]["projection.day.range"].endswith(",NOW+1DAYS")
     template.has_resource_properties("AWS::Glue::Database", {"DatabaseInput": {"Name": names.GLUE_DATABASE}})
+
+
+def _tables(template) -> dict[str, dict]:
+    return {
+        t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
+        for t in template.find_resources("AWS::Glue::Table").values()
+    }
+
+
+def _hive(columns: str) -> list[tuple[str, str]]:
+    """The job's Spark schema strings (`name type, ...`) as (name, Hive type)."""
+    return [tuple(column.split()) for column in columns.split(", ")]
+
+
+def test_kpi_tables_are_the_jobs_parquet_partitioned_by_the_catalogs_metrics_and_day(template):
+    # Given the packaged catalog (the stack has no catalog parameter; the job runs with the packaged one)
+    catalog = load_catalog()
+    tables = _tables(template)
+    expected = {
+        names.ACTIVITY_TABLE: (names.ACTIVITY_PREFIX, lake_io.ACTIVITY_COLUMNS, ["metric", "day"]),
+        names.PLAYERS_TABLE: (names.PLAYERS_PREFIX, lake_io.PLAYERS_COLUMNS, ["metric"]),
+        names.KPIS_TABLE: (names.KPIS_PREFIX, lake_io.KPIS_COLUMNS, ["metric", "day"]),
+    }
+    for name, (prefix, columns, partitions) in expected.items():
+        table = tables[name]
+        storage = table["StorageDescriptor"]
+        # Then each is over its prefix of the lake, with the columns of the files the job writes
+        location = storage["Location"]["Fn::Join"][1]
+        assert location[0] == "s3://" and location[1]["Ref"].startswith("IngestLake") and location[2] == f"/{prefix}"
+        assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == _hive(columns)
+        assert [(c["Name"], c["Type"]) for c in table["PartitionKeys"]] == [(p, "string") for p in partitions]
+        assert (
+            storage["SerdeInfo"]["SerializationLibrary"]
+            == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+        )
+        assert storage["InputFormat"] == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+        assert table["TableType"] == "EXTERNAL_TABLE"
+        assert table["Parameters"]["classification"] == "parquet"
+        # and projected: metric an enum, day a date as counts'
+        assert table["Parameters"]["projection.enabled"] == "true"
+        assert table["Parameters"]["projection.metric.type"] == "enum"
+        if "day" in partitions:
+            assert table["Parameters"]["projection.day.type"] == "date"
+            assert table["Parameters"]["projection.day.format"] == "yyyy-MM-dd"
+            assert table["Parameters"]["projection.day.range"].endswith(",NOW+1DAYS")
+        else:
+            assert not any(key.startswith("projection.day.") for key in table["Parameters"])
+
+    # The enums: the metrics that write each table (activity: the bases of the KPIs, as the job computes them)
+    def values(name: str) -> list[str]:
+        return tables[name]["Parameters"]["projection.metric.values"].split(",")
+
+    assert values(names.ACTIVITY_TABLE) == [m.name for m in kpis.activity_metrics(catalog)] == ["active_players"]
+    assert values(names.PLAYERS_TABLE) == ["new_players"]
+    assert values(names.KPIS_TABLE) == [
+        "weekly_active_players",
+        "monthly_active_players",
+        "new_players",
+        "retention",
+    ]
+    assert tables[names.KPIS_TABLE]["Parameters"] == {
+        "EXTERNAL": "TRUE",
+        "classification": "parquet",
+        "compressionType": "snappy",
+        **names.kpis_projection(catalog),
+    }
+    # and the workgroup's and the job's descriptions name them
+    (workgroup,) = template.find_resources("AWS::Athena::WorkGroup").values()
+    description = workgroup["Properties"]["Description"]
+    assert all(name in description for name in (names.RAW_TABLE, names.COUNTS_TABLE, *expected))
+    assert all(prefix in _job(template)["Description"] for prefix, _columns, _partitions in expected.values())
+
+
+def test_a_catalog_without_kpis_defines_no_kpi_table():
+    # Given a catalog of daily distinct and count metrics only / When the batch layer is built with it
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_s3 as s3
+    from aws_cdk.assertions import Template
+
+    from headcount.core.catalog import parse_catalog
+    from infra.batch import Batch
+
+    catalog = parse_catalog(
+        {
+            "metrics": [
+                {
+                    "name": "active_players",
+                    "kind": "distinct",
+                    "field": "player_id",
+                    "event_type": "session_start",
+                    "granularity": "day",
+                    "lg_k": 14,
+                },
+                {"name": "matches_played", "kind": "count", "event_type": "match_end", "granularity": "day"},
+            ]
+        }
+    )
+    stack = Stack(App(), "Batch")
+    Batch(
+        stack,
+        "Batch",
+        lake=s3.Bucket(stack, "Lake"),
+        tz="UTC",
+        nightly_at="02:00",
+        athena_scan_limit_bytes=10**10,
+        catalog=catalog,
+    )
+    # Then only raw and counts are tables (an Athena enum projection needs a value)
+    tables = Template.from_stack(stack).find_resources("AWS::Glue::Table")
+    assert sorted(t["Properties"]["TableInput"]["Name"] for t in tables.values()) == [
+        names.COUNTS_TABLE,
+        names.RAW_TABLE,
+    ]
 
 
 def test_batch_table_and_athena_workgroup(template):

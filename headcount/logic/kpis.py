@@ -166,52 +166,54 @@ def retention_matrix(
             by_group.setdefault(g, []).append(read.publications[day.isoformat()])
         return {g: service.batch.union_sketches(new.name, pubs, g) for g, pubs in by_group.items()}
 
-    cohort_of = _retrying(new.name, cohort_sketches) if wanted else {}
+    reads = _RetentionReads(own, read, before, _retrying(new.name, cohort_sketches) if wanted else {}, service.tz)
     cohorts = []
     for day, cells in plan:
         for g, size in cells.items():
             returned = []
             for k in metric.returned_after:
                 back = day + timedelta(days=k)
-                cell = _returned_cell(service, metric, own, read, before, cohort_of, day, g, k, back, today)
+                cell = _returned_cell(reads, metric, day, g, back, today)
                 rate = round(cell.value / size.value, RATE_DIGITS) if size.value and cell.value is not None else None
                 returned.append(Returned(k, back, cell, rate))
             cohorts.append(Cohort(day, g if grouped else None, size, returned))
     return RetentionMatrix(metric.name, service.tz, metric.returned_after, cohorts)
 
 
-def _returned_cell(
-    service: MetricsService,
-    metric: Metric,
-    own: RangeRead,
-    read: RangeRead,
-    before: Callable[[date], list[bytes | None]],
-    cohort_of: dict[str, dict[str, bytes | None]],
-    day: date,
-    group: str,
-    k: int,
-    back: date,
-    today: date,
-) -> Cell:
+@dataclass(frozen=True)
+class _RetentionReads:
+    """What a retention matrix reads: the retention metric's publications (`own`), its new metric's publications and
+    real-time Theta items (`new`), everyone seen before a day (`before`), and the published cohorts' Theta sketches
+    its approximate cells need (`cohorts`: by group, then day)."""
+
+    own: RangeRead
+    new: RangeRead
+    before: Callable[[date], list[bytes | None]]
+    cohorts: dict[str, dict[str, bytes | None]]
+    tz: str
+
+
+def _returned_cell(reads: _RetentionReads, metric: Metric, day: date, group: str, back: date, today: date) -> Cell:
+    """The cohort (day, group)'s players back on `back` (= day + k)."""
     if back > today:
         return Cell.not_yet()
-    value = _published_cell(own, day, k, group)
+    own, new, tz = reads.own, reads.new, reads.tz
+    value = _published_cell(own, day, (back - day).days, group)
     if value is not None:
-        return Cell.exactly(value, own.stamp(day, service.tz))
-    if back.isoformat() in read.publications:  # a finished day D+k, yet no cell
+        return Cell.exactly(value, own.stamp(day, tz))
+    if back.isoformat() in new.publications:  # a finished day D+k, yet no cell
         if day.isoformat() in own.publications:  # the cohort had no such group: none of it came back
-            return Cell.exactly(0, own.stamp(day, service.tz))
-        return Cell(None, False, "none", None, None, read.stamp(back, service.tz))  # published before the metric was
+            return Cell.exactly(0, own.stamp(day, tz))
+        return Cell(None, False, "none", None, None, new.stamp(back, tz))  # the cohort's day never published
     assert metric.lg_k is not None
-    cohort_pub = read.publications.get(day.isoformat())
-    if cohort_pub is not None:
-        cohort = kpis.theta_of_pieces([cohort_of.get(group, {}).get(day.isoformat())], metric.lg_k)
+    if day.isoformat() in new.publications:
+        cohort = kpis.theta_of_pieces([reads.cohorts.get(group, {}).get(day.isoformat())], metric.lg_k)
     else:
-        pieces = [p.sketch for p in read.realtime.get(day.isoformat(), []) if _in_group(metric, p.group, group)]
-        cohort = kpis.new_players_sketch(pieces, before(day), metric.lg_k)
-    active = [p.sketch for p in read.realtime.get(back.isoformat(), [])]  # active in any group
+        pieces = [p.sketch for p in new.realtime.get(day.isoformat(), []) if _in_group(metric, p.group, group)]
+        cohort = kpis.new_players_sketch(pieces, reads.before(day), metric.lg_k)
+    active = [p.sketch for p in new.realtime.get(back.isoformat(), [])]  # active in any group
     estimate = kpis.returned(cohort, active, metric.lg_k)
-    return Cell.of_estimate(estimate, "realtime" if active else "none", read.stamp(back, service.tz))
+    return Cell.of_estimate(estimate, "realtime" if active else "none", new.stamp(back, tz))
 
 
 def _published_cell(own: RangeRead, day: date, k: int, group: str) -> int | None:
@@ -275,7 +277,8 @@ def _new_cells(
 
 
 def _in_group(metric: Metric, piece_group: str, group: str | None) -> bool:
-    return metric.group_by is None or group is None or group == "" or piece_group == group
+    """A real-time piece counts in a group's cell: every piece of an ungrouped metric, or of "every group" (None)."""
+    return metric.group_by is None or group is None or piece_group == group
 
 
 def _latest_before(read: RangeRead, day: date) -> str | None:

@@ -53,7 +53,7 @@ def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(
     assert done.returncode == 0, done.stdout + done.stderr
 
     # Then every point of yesterday is batch, exact and equal to the deduplicated truth
-    for metric in CATALOG.metrics:
+    for metric in (m for m in CATALOG.metrics if m.kind.counted):
         points = api(config, f"/v1/metrics/{metric.name}?from={yesterday}&to={yesterday}")["points"]
         expected = {
             (b, g): v
@@ -76,6 +76,22 @@ def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(
                 g for b, gs in truth["as_sent"][metric.name].items() if b.startswith(str(today)) for g in gs.values()
             )
             assert sum(p["value"] for p in today_points) == as_sent
+
+    # And yesterday's KPIs are exact: the lake holds one day of play, so every window holds yesterday's players and all
+    # of them were new; today's are approximate (sketches), and yesterday's cohort coming back today too
+    players = truth["deduplicated"]["active_players"][str(yesterday)][""]
+    for name in ("weekly_active_players", "monthly_active_players", "new_players"):
+        (point,) = api(config, f"/v1/metrics/{name}?from={yesterday}&to={yesterday}")["points"]
+        assert (point["value"], point["exact"], point["source"]) == (players, True, "batch"), name
+        (point,) = api(config, f"/v1/metrics/{name}?from=today&to=today")["points"]
+        assert not point["exact"] and point["source"] == "realtime" and point["low"] <= point["value"] <= point["high"]
+    (sticky,) = api(config, f"/v1/metrics/stickiness?from={yesterday}&to={yesterday}")["points"]
+    assert sticky["exact"] and sticky["value"] == 1.0
+    (cohort,) = api(config, f"/v1/retention/retention?from={yesterday}&to={yesterday}")["cohorts"]
+    assert cohort["size"] == {**cohort["size"], "value": players, "exact": True, "source": "batch"}
+    back = cohort["returned"][0]
+    assert (back["k"], back["exact"], back["source"]) == (1, False, "realtime") and 0 < back["value"] < players
+    assert [r["value"] for r in cohort["returned"][1:]] == [None, None]  # D+7 and D+30 have not come yet
 
     # And the batch tables answer SQL
     sql = subprocess.run(

@@ -30,7 +30,7 @@ $(VENDORED): $(STAMP) package-lock.json
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/
 	touch $(VENDORED)
 
-run: $(VENDORED)  ## the whole pipeline locally: simulate yesterday and today, print the answers, keep serving
+run: $(VENDORED)  ## the whole pipeline locally: a simulated game (35 days of history, yesterday and today), print the answers, keep serving
 	$(BIN)/headcount demo
 
 test: lint  ## lint + every test (unit, integration, Spark, e2e, infra), then the unit and integration tests again under shifted clocks

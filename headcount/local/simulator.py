@@ -27,6 +27,7 @@ from functools import partial
 
 from headcount.core.buckets import bucket_of, day_bounds_ms
 from headcount.core.catalog import Catalog, Granularity, Kind, Metric
+from headcount.core.events import FUTURE_LIMIT_MS
 
 COUNTRIES = {
     "US": 30,
@@ -271,6 +272,18 @@ class Game:
         """(data, arrival ms) of the records that arrived in [since, until): what the archive got in that time."""
         return [(r.data, r.arrival_ms) for r in self.records if since_ms <= r.arrival_ms < until_ms]
 
+    def sent_at(self, since_ms: int, until_ms: int, now_ms: int) -> list[tuple[bytes, str]]:
+        """(data, partition key) of the records that arrived in [since, until), to be sent to a stream at `now_ms`,
+        later than they arrived: a junk record dated more than 15 minutes after its arrival (to be rejected as
+        ts_in_future) is dated as long after `now_ms`, or it would be a valid event once sent (every other record
+        means the same whenever it is sent)."""
+        out = []
+        for r in self.records:
+            if since_ms <= r.arrival_ms < until_ms:
+                data = _in_future_of(r.data, r.arrival_ms, now_ms) if r.key.startswith("junk-") else r.data
+                out.append((data, r.key))
+        return out
+
     def truth(self, known_by: Callable[[str], int] | None = None) -> KpiTruth:
         """Every count and KPI of every day of the game, counting an event of local day X when its first copy arrived
         before `known_by(X)` (epoch ms; None: every event). The batch layer knows of day X what had arrived when the
@@ -477,6 +490,17 @@ def _local_diurnal_time(rng: random.Random, start_ms: int, end_ms: int) -> int:
         hour = (ts - start_ms) / 3_600_000  # hours since local midnight (a DST day's 23 or 25 stretch it a little)
         if rng.random() < 0.55 + 0.45 * math.cos((hour - 20) / 24 * 2 * math.pi):
             return ts
+
+
+def _in_future_of(data: bytes, arrival_ms: int, now_ms: int) -> bytes:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return data
+    if not isinstance(doc, dict) or type(doc.get("ts")) is not int or doc["ts"] <= arrival_ms + FUTURE_LIMIT_MS:
+        return data
+    doc["ts"] += now_ms - arrival_ms
+    return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
 
 
 def _near_miss(rng: random.Random, event: dict, arrival_ms: int) -> bytes:

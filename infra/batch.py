@@ -202,37 +202,26 @@ class Batch(Construct):
         """`activity`, `players` and `kpis`: the job's KPI tables, Parquet, partitioned by metric (an enum of the
         catalog's metrics that write the table) and, but players, by day. A table that no metric of the catalog writes
         is not defined (an enum projection needs a value)."""
+        specs = [  # construct id, table, prefix, columns, partitions, the metrics writing it, its projection
+            ("ActivityTable", names.ACTIVITY_TABLE, names.ACTIVITY_PREFIX, names.ACTIVITY_COLUMNS,
+             names.ACTIVITY_PARTITIONS, names.activity_metrics, names.activity_projection),
+            ("PlayersTable", names.PLAYERS_TABLE, names.PLAYERS_PREFIX, names.PLAYERS_COLUMNS,
+             names.PLAYERS_PARTITIONS, names.players_metrics, names.players_projection),
+            ("KpisTable", names.KPIS_TABLE, names.KPIS_PREFIX, names.KPIS_COLUMNS,
+             names.KPIS_PARTITIONS, names.kpis_metrics, names.kpis_projection),
+        ]  # fmt: skip
         tables: dict[str, glue.CfnTable] = {}
-        if names.activity_metrics(catalog):
-            tables[names.ACTIVITY_TABLE] = self._parquet_table(
-                "ActivityTable",
-                lake,
-                name=names.ACTIVITY_TABLE,
-                prefix=names.ACTIVITY_PREFIX,
-                columns=names.ACTIVITY_COLUMNS,
-                partitions=names.ACTIVITY_PARTITIONS,
-                projection=names.activity_projection(catalog),
-            )
-        if names.players_metrics(catalog):
-            tables[names.PLAYERS_TABLE] = self._parquet_table(
-                "PlayersTable",
-                lake,
-                name=names.PLAYERS_TABLE,
-                prefix=names.PLAYERS_PREFIX,
-                columns=names.PLAYERS_COLUMNS,
-                partitions=names.PLAYERS_PARTITIONS,
-                projection=names.players_projection(catalog),
-            )
-        if names.kpis_metrics(catalog):
-            tables[names.KPIS_TABLE] = self._parquet_table(
-                "KpisTable",
-                lake,
-                name=names.KPIS_TABLE,
-                prefix=names.KPIS_PREFIX,
-                columns=names.KPIS_COLUMNS,
-                partitions=names.KPIS_PARTITIONS,
-                projection=names.kpis_projection(catalog),
-            )
+        for construct_id, name, prefix, columns, partitions, metrics, projection in specs:
+            if metrics(catalog):
+                tables[name] = self._parquet_table(
+                    construct_id,
+                    lake,
+                    name=name,
+                    prefix=prefix,
+                    columns=columns,
+                    partitions=partitions,
+                    projection=projection(catalog),
+                )
         return tables
 
     def _parquet_table(

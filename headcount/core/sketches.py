@@ -111,10 +111,18 @@ EXACT_LG_K = 20  # an update sketch this large samples nothing below a million v
 
 def theta_of_values(values: Iterable[str], lg_k: int) -> bytes:
     """The stored form (compact, serialized) of a Theta sketch of these values, as a union of lg_k would keep it."""
+    return _theta_with(None, values, lg_k)
+
+
+def _theta_with(stored: compact_theta_sketch | None, values: Iterable[str], lg_k: int) -> bytes:
+    """A stored sketch (or none) and values, as one compact sketch: the values through an update sketch that samples
+    none of them, then the union's rule."""
     sketch = update_theta_sketch(EXACT_LG_K)
     for value in values:
         sketch.update(value)
     merged = theta_union(lg_k)
+    if stored is not None:
+        merged.update(stored)
     merged.update(sketch)
     return merged.get_result().serialize()
 
@@ -186,14 +194,7 @@ class ThetaState:
 
     def serialize(self) -> bytes:
         """The stored sketch and every value added, as one compact sketch."""
-        sketch = update_theta_sketch(EXACT_LG_K)
-        for value in self.values:
-            sketch.update(value)
-        merged = theta_union(self.lg_k)
-        if self.stored is not None:
-            merged.update(self.stored)
-        merged.update(sketch)
-        return merged.get_result().serialize()
+        return _theta_with(self.stored, self.values, self.lg_k)
 
 
 def _theta_hash(value: str) -> int | None:

@@ -83,23 +83,7 @@ def simulate(
     valid: list[dict] = []
     while len(valid) < events:
         player_id, country, platform = people[rng.choices(range(players), cum_weights=cum)[0]]
-        ts = _diurnal_time(rng, start_ms, end_ms, span_h)
-        attrs = {"country": country, "platform": platform} if rng.random() > 0.01 else {"platform": platform}
-        valid.append(_event(rng, "session_start", player_id, ts, attrs))
-        t = ts
-        for _ in range(rng.choice((0, 1, 1, 2, 3, 4))):
-            t = min(end_ms - 1, t + rng.randint(60_000, 900_000))
-            valid.append(_event(rng, "match_end", player_id, t, {"platform": platform}))
-        for _ in range(rng.choice((0, 0, 1, 2, 3, 6))):
-            valid.append(
-                _event(
-                    rng,
-                    "ad_impression",
-                    player_id,
-                    min(end_ms - 1, t + rng.randint(0, 600_000)),
-                    {"platform": platform},
-                )
-            )
+        valid += _session(rng, player_id, country, platform, _diurnal_time(rng, start_ms, end_ms, span_h), end_ms)
     valid = valid[:events]
     late = 0
     for event in valid:
@@ -441,7 +425,8 @@ def simulate_game(
             if index > player.joined and rng.random() >= player.engagement * _returns(index - player.joined):
                 continue
             for _ in range(rng.choice(SESSIONS_A_DAY)):
-                session = _session(rng, player, _local_diurnal_time(rng, start, end), game_end)
+                ts = _local_diurnal_time(rng, start, end)
+                session = _session(rng, player.player_id, player.country, player.platform, ts, game_end)
                 delay = rng.randint(DAY_MS, 2 * DAY_MS) if rng.random() < late_share else None
                 late += delay is not None
                 played += [Played(e, e["ts"] + (delay or rng.randint(0, ON_TIME_MS))) for e in session]
@@ -468,9 +453,10 @@ def _returns(days_after: int) -> float:
     return RETURN_D1 * days_after**-RETURN_DECAY
 
 
-def _session(rng: random.Random, player: _Player, ts: int, game_end: int) -> list[dict]:
-    pid, platform = player.player_id, player.platform
-    attrs = {"country": player.country, "platform": platform} if rng.random() > 0.01 else {"platform": platform}
+def _session(rng: random.Random, pid: str, country: str, platform: str, ts: int, game_end: int) -> list[dict]:
+    """A session from `ts`: its session_start (1 % without a country), some matches and ad impressions after it, all
+    before `game_end`."""
+    attrs = {"country": country, "platform": platform} if rng.random() > 0.01 else {"platform": platform}
     events = [_event(rng, "session_start", pid, ts, attrs)]
     t = ts
     for _ in range(rng.choice((0, 1, 1, 2, 3, 4))):

@@ -61,7 +61,7 @@ bench-realtime: $(VENDORED)
 bench-batch: $(VENDORED)
 	$(BIN)/python -m bench.batch
 
-bench-api: $(VENDORED)  ## p50/p99 of every GET route over 31 and 365 days and of POST /v1/events, next to bare DynamoDB queries
+bench-api: $(VENDORED)  ## p50/p99 of every GET route over 31, 365 and 400 days and of POST /v1/events, next to bare DynamoDB queries
 	$(BIN)/python -m bench.api
 
 bench-soak: $(VENDORED)  ## 10 minutes of traffic with kills and service faults: nothing lost, lag and memory flat

@@ -15,14 +15,17 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from headcount import names
 from headcount.local.esm import LocalLambdaContext, lambda_arn
 from headcount.local.meter import install_from_env
+from headcount.local.processes import record_pid
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+PID_PREFIX = "serve-"  # the function processes' pid records: serve-<pid>.pid
 
 
 def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, received_ms: int) -> dict[str, Any]:
@@ -66,9 +69,13 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
 _handler: Any = None
 
 
-def _start_function(handler_path: str, log_path: str, environment: dict[str, str]) -> None:
-    """A function instance, as Lambda runs one: its own process, its output (logs, EMF metrics) in its log."""
+def _start_function(handler_path: str, log_path: str, environment: dict[str, str], pid_dir: str | None) -> None:
+    """A function instance, as Lambda runs one: its own process, its output (logs, EMF metrics) in its log, its pid
+    recorded (a pool's process outlives a `headcount up` killed outright, and would wait forever on its queue, whose
+    both ends it holds: the next start stops it)."""
     global _handler
+    if pid_dir is not None:
+        record_pid(Path(pid_dir) / f"{PID_PREFIX}{os.getpid()}.pid", os.getpid())
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -102,15 +109,16 @@ class LocalApiGateway:
         instances: int = 2,
         clock: Callable[[], float] = time.time,
         observe: Callable[[str, str, int, float], None] | None = None,
+        pid_dir: Path | None = None,
     ) -> None:
         """`observe(method, path, status, duration_s)` is told of every request the function answered, with how long
-        it ran (the local meter's)."""
-        self.function_name, self.clock, self.observe = function_name, clock, observe
+        it ran (the local meter's). `pid_dir`: where the function processes record themselves (the stack's)."""
+        self.function_name, self.clock, self.observe, self.pid_dir = function_name, clock, observe, pid_dir
         self._new_functions = lambda: ProcessPoolExecutor(
             instances,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_function,
-            initargs=(handler_path, log_path, environment),
+            initargs=(handler_path, log_path, environment, str(pid_dir) if pid_dir is not None else None),
         )
         self.functions = self._new_functions()
         self._functions_lock = threading.Lock()
@@ -140,6 +148,9 @@ class LocalApiGateway:
         self.server.shutdown()
         self.server.server_close()
         self.functions.shutdown(cancel_futures=True)
+        if self.pid_dir is not None:
+            for pid_file in self.pid_dir.glob(f"{PID_PREFIX}*.pid"):
+                pid_file.unlink(missing_ok=True)
 
     def _proxy(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)

@@ -133,6 +133,7 @@ class LocalStack:
             str(config.log_dir / "serve.log"),
             self.settings.environment,
             observe=api_observer(meter) if meter is not None else None,
+            pid_dir=config.pid_dir,
         )
         self.gateway.start()
         if settings.batch_at != "off":

@@ -26,6 +26,13 @@ def stranger():
     process.wait()
 
 
+def alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def test_an_abrupt_exit_is_cleaned_up_by_the_next_start_and_the_numbers_come_back(tmp_path: Path, stranger) -> None:
     assert not any(port_in_use(int(p)) for p in PORTS.values()), "another stack holds the test's ports"
     config = config_for(tmp_path)
@@ -44,6 +51,8 @@ def test_an_abrupt_exit_is_cleaned_up_by_the_next_start_and_the_numbers_come_bac
         # When `headcount up` is killed outright, its emulators and workers live on and hold the ports
         recorded = {p.stem: recorded_pid(p) for p in config.pid_dir.glob("*.pid")}
         assert {"kinesalite", "moto", "up"} <= recorded.keys() and any(k.startswith("fold-") for k in recorded)
+        assert any(k.startswith("serve-") for k in recorded)  # the API's function processes
+        descendants = psutil.Process(first.pid).children(recursive=True)
         first.send_signal(signal.SIGKILL)
         first.wait()
         assert all(psutil.pid_exists(pid) for name, pid in recorded.items() if name != "up")
@@ -54,6 +63,8 @@ def test_an_abrupt_exit_is_cleaned_up_by_the_next_start_and_the_numbers_come_bac
         second = start_up(tmp_path)
         wait_healthy(config, second, tmp_path)
         assert not any(psutil.pid_exists(pid) for pid in recorded.values())
+        # (and nothing else the first one started lives on: multiprocessing's helpers end with their users)
+        wait_for(lambda: not [p for p in descendants if alive(p)])
         assert stranger.poll() is None  # never anyone else's
         wait_for(lambda: matches_on(today) == 30)
         assert "left running by an earlier `headcount up`" in (tmp_path / "up.log").read_text()

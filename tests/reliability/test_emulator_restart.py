@@ -25,8 +25,9 @@ def test_a_killed_emulator_comes_back_and_the_numbers_with_it(running_stack, tmp
     pid = recorded_pid(config.pid_dir / f"{emulator}.pid")
     os.kill(pid, signal.SIGKILL)
     # while events keep coming (the fold goes on writing the moment moto is back)
-    posted = 30
+    posted, deadline = 30, time.monotonic() + 120
     while f"{emulator} is back" not in (tmp_path / "up.log").read_text():
+        assert time.monotonic() < deadline, f"{emulator} was not started again"
         with contextlib.suppress(AssertionError, OSError):  # refused while kinesalite is down: sent again
             post_matches(posted, 5)
             posted += 5

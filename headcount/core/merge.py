@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from headcount.core import sketches
 from headcount.core.catalog import Kind, Metric
@@ -36,6 +37,7 @@ class Stamp:
         return iso_utc(self.as_of_ms) if self.as_of_ms is not None else None
 
 
+@lru_cache(maxsize=4096)  # a year of points shares a few hundred stamps
 def iso_utc(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 

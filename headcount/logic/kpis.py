@@ -78,16 +78,22 @@ def rolling_points(
             pubs = read.publications.values()
             return read, {g: service.batch.union_sketches(base.name, pubs, g) for g in groups}
 
-        read, day_sketches = _retrying(base.name, attempt)
+        read, day_sketches = _retrying(service, base.name, attempt)
+        span = [d.isoformat() for d in bk.days(start, unpublished[-1])]  # every day of every window, in order
+        # per group, each day's pieces: its published sketch, or its real-time items
+        published = {g: [Partial(d, g or "", sketch=by_day.get(d)) for d in span] for g, by_day in day_sketches.items()}
+        live_by_group = {
+            g: [[p for p in read.realtime.get(d, []) if g is None or p.group == g] for d in span] for g in day_sketches
+        }
         for day in unpublished:
-            window = bk.days(day - timedelta(days=metric.window_days - 1), day)
+            at = (day - start).days  # the day's place in the span: its window is the window_days up to it
+            window = slice(at - metric.window_days + 1, at + 1)
             points = estimated[day.isoformat()] = []
-            for g, by_day in day_sketches.items():
-                pieces = [Partial(d.isoformat(), g or "", sketch=by_day.get(d.isoformat())) for d in window]
-                live = [p for d in window for p in read.realtime.get(d.isoformat(), []) if g is None or p.group == g]
-                estimate = distinct_over(base, [p for p in pieces if p.sketch] + live)
-                has_batch = any(p.sketch for p in pieces)
-                source = "realtime" if live else "batch" if has_batch else "none"
+            for g in day_sketches:
+                batch_pieces = [p for p in published[g][window] if p.sketch]
+                live = [p for items in live_by_group[g][window] for p in items]
+                estimate = distinct_over(base, batch_pieces + live)
+                source = "realtime" if live else "batch" if batch_pieces else "none"
                 points.append(
                     Point(
                         day.isoformat(),
@@ -166,7 +172,9 @@ def retention_matrix(
             by_group.setdefault(g, []).append(read.publications[day.isoformat()])
         return {g: service.batch.union_sketches(new.name, pubs, g) for g, pubs in by_group.items()}
 
-    reads = _RetentionReads(own, read, before, _retrying(new.name, cohort_sketches) if wanted else {}, service.tz)
+    reads = _RetentionReads(
+        own, read, before, _retrying(service, new.name, cohort_sketches) if wanted else {}, service.tz
+    )
     cohorts = []
     for day, cells in plan:
         for g, size in cells.items():
@@ -238,7 +246,7 @@ def _new_players_read(
         pubs = [read.publications[d] for d in latest if d is not None]
         return read, service.batch.union_sketches(metric.name, pubs, None) if pubs else {}
 
-    read, seen_up_to = _retrying(metric.name, attempt)
+    read, seen_up_to = _retrying(service, metric.name, attempt)
 
     def before(day: date) -> list[bytes | None]:
         latest = _latest_before(read, day)
@@ -298,12 +306,13 @@ def _groups(base: Metric, group: str | None, read: RangeRead) -> list[str | None
     return sorted(seen)
 
 
-def _retrying(metric: str, attempt: Callable[[], T]) -> T:
+def _retrying(service: MetricsService, metric: str, attempt: Callable[[], T]) -> T:
     """Read again when a republish replaced a run while its sketches were read."""
     for _ in range(3):
         try:
             return attempt()
         except RunReplaced:
+            service.forget_publications(metric)
             continue
     raise PublishInProgress(f"{metric} is being republished under every read")
 

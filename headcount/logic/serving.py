@@ -3,8 +3,9 @@ how fresh it is.
 
 A range costs a few queries, not a few per day: the batch view's publications of the range (values, no sketches) in one
 Query, the shards' statuses in another (both at once), then the real-time items of only the unpublished days that hold
-any (usually today, and yesterday until the nightly job). Sketches are read only for `/distinct`, and a finished day's
-are kept in memory until a republish names another run.
+any (usually today, and yesterday until the nightly job). Requests share these reads for `realtime_max_age_s` (1 s), and
+the next second's are read ahead, so under steady traffic a request waits for none of them. Sketches are read only where
+a union needs them, and a finished day's are kept in memory until a republish names another run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from headcount.core import buckets as bk
@@ -64,6 +65,10 @@ class Moment:
     started: float
     statuses: Future[list[ShardStatus]]
     days: dict[tuple[str, date], Future[list[Partial]]]  # each read waits for the statuses first
+    used: set[tuple[str, date]] = field(default_factory=set)  # the (metric, day)s requests asked this moment for
+    # the batch view's publications of each (metric, first, last) asked for, and which requests asked for
+    publications: dict[tuple[str, date, date], Future[dict[str, Publication]]] = field(default_factory=dict)
+    published_used: set[tuple[str, date, date]] = field(default_factory=set)
 
     def expired(self, now: float, max_age_s: float) -> bool:
         failed = self.statuses.done() and self.statuses.exception() is not None
@@ -108,6 +113,7 @@ class MetricsService:
         self.realtime_max_age_s, self.ttl_days = realtime_max_age_s, ttl_days
         self._pool = ThreadPoolExecutor(READS_AT_ONCE, thread_name_prefix="reads")
         self._moment: Moment | None = None
+        self._ahead: Moment | None = None  # the next moment, read ahead
         self._moment_lock = threading.Lock()
 
     def list_metrics(self) -> list[Metric]:
@@ -179,6 +185,7 @@ class MetricsService:
                 day_sketches = self.batch.union_sketches(metric.name, read.publications.values(), group)
                 break
             except RunReplaced:
+                self.forget_publications(metric.name)
                 continue  # a republish replaced a run under this read: read the publications again
         else:
             raise PublishInProgress(f"{name} is being republished under every read")
@@ -210,8 +217,8 @@ class MetricsService:
         the first round too when it is in the range (the batch layer never publishes it)."""
         today = bk.local_date(now_ms, self.tz)
         folded = metric.kind.folded
-        publications = self._pool.submit(self.batch.publications, metric.name, first.isoformat(), last.isoformat())
         moment = self._current_moment()
+        publications = self._publications(moment, metric.name, first, last)
         early = {today: self._realtime_day(moment, metric, today)} if folded and first <= today <= last else {}
         published = publications.result()
         fresh = freshness(moment.statuses.result(), self.open_shards(), self.stale_after_ms, now_ms)
@@ -229,19 +236,58 @@ class MetricsService:
         return RangeRead(published, fresh, realtime, now_ms - self.ttl_days * 86_400_000)
 
     def _current_moment(self) -> Moment:
+        """The moment to read from. Halfway through a moment's life, the next one is read ahead, in the background,
+        of what requests asked this one for: under steady traffic no request waits for a real-time read of a metric
+        it asked for within the last second, and none is served reads older than `realtime_max_age_s`."""
         with self._moment_lock:
-            now = self.monotonic()
-            if self._moment is None or self._moment.expired(now, self.realtime_max_age_s):
-                self._moment = Moment(now, self._pool.submit(self.realtime.shard_statuses), {})
-            return self._moment
+            now, max_age = self.monotonic(), self.realtime_max_age_s
+            current, ahead = self._moment, self._ahead
+            if current is None or current.expired(now, max_age):
+                if ahead is not None and not ahead.expired(now, max_age):
+                    current = ahead
+                else:
+                    current = Moment(now, self._pool.submit(self.realtime.shard_statuses), {})
+                self._moment, self._ahead = current, None
+            elif ahead is None and max_age > 0 and now - current.started >= max_age / 2:
+                self._ahead = Moment(now, self._pool.submit(self.realtime.shard_statuses), {})
+                for metric, day in current.used:
+                    self._submit_day(self._ahead, self.catalog.get(metric), day)  # type: ignore[arg-type]
+                for key in current.published_used:
+                    self._submit_publications(self._ahead, key)
+            return current
 
     def _realtime_day(self, moment: Moment, metric: Metric, day: date) -> Future[list[Partial]]:
         with self._moment_lock:
             key, known = (metric.name, day), moment.days.get((metric.name, day))
+            moment.used.add(key)
             failed = known is not None and known.done() and known.exception() is not None
             if known is None or failed or self.realtime_max_age_s <= 0:
-                moment.days[key] = self._pool.submit(self._read_realtime_day, metric, day, moment.statuses)
+                self._submit_day(moment, metric, day)
             return moment.days[key]
+
+    def _submit_day(self, moment: Moment, metric: Metric, day: date) -> None:
+        moment.days[(metric.name, day)] = self._pool.submit(self._read_realtime_day, metric, day, moment.statuses)
+
+    def _publications(self, moment: Moment, metric: str, first: date, last: date) -> Future[dict[str, Publication]]:
+        with self._moment_lock:
+            key, known = (metric, first, last), moment.publications.get((metric, first, last))
+            moment.published_used.add(key)
+            failed = known is not None and known.done() and known.exception() is not None
+            if known is None or failed or self.realtime_max_age_s <= 0:
+                self._submit_publications(moment, key)
+            return moment.publications[key]
+
+    def _submit_publications(self, moment: Moment, key: tuple[str, date, date]) -> None:
+        metric, first, last = key
+        moment.publications[key] = self._pool.submit(
+            self.batch.publications, metric, first.isoformat(), last.isoformat()
+        )
+
+    def forget_publications(self, metric: str) -> None:
+        """A republish replaced a run of `metric` under a read: its publications are read again."""
+        with self._moment_lock:
+            for moment in (m for m in (self._moment, self._ahead) if m is not None):
+                moment.publications = {k: v for k, v in moment.publications.items() if k[0] != metric}
 
     def _read_realtime_day(self, metric: Metric, day: date, statuses: Future[list[ShardStatus]]) -> list[Partial]:
         statuses.result()  # the items are read after the statuses (queued before them): they hold what those promise

@@ -180,3 +180,22 @@ def test_a_day_too_large_for_one_publication_is_refused_with_what_to_do(aws) -> 
     with pytest.raises(ValueError, match="more than one DynamoDB item holds"):
         view.publish("active_players_by_country", DAY, rows(many), "run-1")
     assert read(view) is None  # and nothing was published
+
+
+def test_the_api_reads_the_publications_again_when_a_republish_replaced_the_run_it_shares(aws) -> None:
+    from headcount.logic.serving import MetricsService
+    from headcount.views.catalog_file import load_catalog
+    from headcount.views.realtime import InMemoryRealtimeStore
+
+    metric, now_ms = "active_players_by_country", 1_795_000_000_000  # 2026-11-18T11:06:40Z
+    day = "2026-11-17"
+    writer = DynamoBatchView(names.BATCH_TABLE)
+    writer.publish(metric, day, [BatchRow(metric, day, day, "DE", 100, sketch_of(range(100)))], "run-1")
+    service = MetricsService(load_catalog(), InMemoryRealtimeStore(), DynamoBatchView(names.BATCH_TABLE), "UTC")
+    # Given a request that read the day's publication (requests share it for a second), then a republish
+    assert service.series(metric, day, None, None, now_ms).points[0].value == 100
+    writer.publish(metric, day, [BatchRow(metric, day, day, "DE", 250, sketch_of(range(250)))], "run-2")
+    # When a request within that second needs the run's sketches, which the republish deleted
+    answer = service.distinct(metric, day, None, None, now_ms)
+    # Then it read the publication again and answers from the new run, whole
+    assert (answer.value, answer.exact) == (250, False) and answer.low <= 250 <= answer.high

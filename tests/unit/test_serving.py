@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 
 from headcount.core import sketches
@@ -18,9 +19,11 @@ class CountingStore(InMemoryRealtimeStore):
     def __init__(self) -> None:
         super().__init__()
         self.reads: list[str] = []
+        self.asked: list[tuple[str, str]] = []
 
     def day_items(self, metric: str, day: str) -> list[RealtimeItem]:
         self.reads.append(day)
+        self.asked.append((metric, day))
         return super().day_items(metric, day)
 
     def shard_statuses(self):  # noqa: ANN201
@@ -73,6 +76,33 @@ def test_requests_within_a_second_share_the_statuses_and_todays_items() -> None:
     for _ in range(2):
         svc.series("active_players", "today", None, None, NOW_MS)
     assert store.reads.count(TODAY) == 4 and store.reads.count("statuses") == 4
+
+
+def test_halfway_through_a_second_the_next_reads_are_made_ahead_of_what_requests_asked_for() -> None:
+    clock = [100.0]
+    svc, store, _ = service(clock)
+    store.add_days("shardId-0", {TODAY}, set())
+    store.advance("shardId-0", NOW_MS - 3_000, 500)
+    svc.series("active_players", "today", None, None, NOW_MS)
+    # Half a second later, a request is answered from the same reads, and the next ones are made behind it
+    store.advance("shardId-0", NOW_MS - 1_000, 500)
+    clock[0] = 100.6
+    assert svc.series("active_players", "today", None, None, NOW_MS).points[0].stamp.as_of == "2026-11-18T11:06:37Z"
+    # When the second is over, the next request finds them made: it waits for no read, and its watermark has moved
+    clock[0] = 101.1
+    assert svc.series("active_players", "today", None, None, NOW_MS).points[0].stamp.as_of == "2026-11-18T11:06:39Z"
+    assert store.reads == ["statuses", TODAY, "statuses", TODAY]
+    # Only what requests asked for is read ahead: matches_played, first asked for at 101.2, from 101.8 on
+    for moment in (101.2, 101.7, 101.8, 102.3):
+        clock[0] = moment
+        svc.series("matches_played", "today", None, None, NOW_MS)
+    # And after a pause longer than a second, what was read ahead is too old: the request reads anew
+    clock[0] = 110.0
+    svc.series("matches_played", "today", None, None, NOW_MS)
+    svc._pool.shutdown(wait=True)  # the reads made ahead are done
+    assert Counter(metric for metric, _ in store.asked) == {"active_players": 3, "matches_played": 4}
+    # (matches_played: at 101.2 and 101.7 by the requests, at 101.8 ahead of 102.3, at 110 by the request;
+    # active_players: at 100 by the request, at 100.6 and 101.2 ahead)
 
 
 def test_a_range_distinct_unions_the_published_days_and_the_real_time_ones() -> None:

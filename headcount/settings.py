@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     recent_ids_bytes: int = Field(default=names.FOLD_RECENT_IDS_BYTES, ge=0, le=300_000)
     watermark_every_s: float = 5.0  # fold: how often a shard's watermark is written at most (write units vs freshness)
     stale_after_s: float = 60.0  # serve: a real-time day is `stale` when a shard lags by more than this
-    realtime_max_age_s: float = 1.0  # serve: requests share the statuses and real-time reads this long (0: never)
+    realtime_max_age_s: float = 1.0  # serve: requests share the publications, statuses and real-time reads this long
+    # (the next ones read ahead halfway through; 0: never)
     put_mark_every_s: float = 30.0  # serve: how often a function notes, per shard, that it put records (for `stale`)
     batch_at: str = "02:00"  # local stack: when the nightly job runs (reporting time zone), or "off"
     # local stack: how often the business function puts today-so-far KPIs into CloudWatch (moto), in seconds; 0: never

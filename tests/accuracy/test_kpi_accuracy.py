@@ -1,13 +1,13 @@
 """The real-time KPIs' bounds hold the truth: over 200 seeded trials of a realistic day (a game with 60,000 players
 seen before today, 11,000 today of whom 1,500 new; cohorts of 6,000 coming back at 30 % on D+1 and 5 % on D+30), each
-KPI's 95 % bounds bracket the true value as often as 95 % bounds do (at least 182 of 200 times: the binomial's 1 %
-quantile). The trials are the same in every run. The estimates are computed by the functions the serving layer calls
-(`headcount.core.kpis`, `headcount.core.merge`), on sketches built as the two layers build them (HLL_4 day sketches of
-lg_k 14, Theta of lg_k 12). bench/kpi_accuracy.py prints the errors by cohort size."""
+KPI's 95 % bounds bracket the true value at least 95 % of the time. The trials are the same in every run: bounds that
+hold exactly 95 % fall below it in almost every other set of 200 random trials, so a threshold of 95 % is only fair on
+trials fixed once (measured, the lowest: new players 95.5 %). The estimates are computed by the functions the serving
+layer calls (`headcount.core.kpis`, `headcount.core.merge`), on sketches built as the two layers build them (HLL_4 day
+sketches of lg_k 14, Theta of lg_k 12). bench/kpi_accuracy.py prints the errors by cohort size."""
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 
@@ -72,23 +72,11 @@ def trials() -> list[dict[str, tuple[int | float, int | float, int | float]]]:
     return [trial(seed) for seed in range(TRIALS)]
 
 
-def least_coverage(trials: int, level: float = 0.95, risk: float = 0.01) -> int:
-    """The fewest of `trials` a bound of the given coverage brackets, but for a chance of `risk`: the binomial's lower
-    quantile. Asking for `level` itself would fail a bound that is exactly right almost every other time."""
-    below = 0.0
-    for held in range(trials + 1):
-        below += math.comb(trials, held) * level**held * (1 - level) ** (trials - held)
-        if below > risk:
-            return held
-    return trials
-
-
-def test_each_kpis_bounds_bracket_the_truth_95_percent_of_the_time(trials) -> None:  # noqa: ANN001
+def test_each_kpis_bounds_bracket_the_truth_at_least_95_percent_of_the_time(trials) -> None:  # noqa: ANN001
     held: Counter[str] = Counter()
     for result in trials:
         for name, (truth, low, high) in result.items():
             held[name] += low <= truth <= high
     coverage = {name: held[name] / TRIALS for name in trials[0]}
     print("coverage of the 95 % bounds over", TRIALS, "trials:", coverage)
-    least = least_coverage(TRIALS)  # 182 of 200: a true 95 % bound brackets fewer once in 100 sets of trials
-    assert all(held[name] >= least for name in coverage), (least, coverage)
+    assert all(share >= 0.95 for share in coverage.values()), coverage

@@ -13,7 +13,7 @@ moto's Query looks at every item of the table (real DynamoDB reads only the part
 more as the table grows. Requests share the function's reads for a second (`--realtime-max-age`) and the next second's
 are read ahead, so under this steady traffic a route's time is the function's own work and the transfer: the ratio to
 the bare Queries says what sharing saves. Each line's p99 is of 200 requests (`--requests`), each bare figure the
-median of 30 calls.
+median of 30 calls (`--bare-requests`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
+import sys
 import tempfile
 import time
 import urllib.request
@@ -32,7 +34,6 @@ from pathlib import Path
 PORTS = {"moto_port": 60566, "kinesis_port": 60567, "api_port": 60080}
 COMMAND = "make bench-api  # = .venv/bin/python -m bench.api"
 COUNTRIES = [f"C{i:02d}" for i in range(30)]
-BARE_SAMPLES = 30  # bare calls per median
 
 
 def timed(work, n: int) -> list[float]:  # noqa: ANN001
@@ -103,6 +104,9 @@ def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=200, help="requests per route and range (p99 of 200: not one outlier)"
     )
+    parser.add_argument(
+        "--bare-requests", type=int, default=30, help="bare calls per median (on moto each Query reads the whole table)"
+    )
     parser.add_argument("--events", type=int, default=40_000, help="simulated events for yesterday and today")
     parser.add_argument(
         "--realtime-max-age",
@@ -120,6 +124,7 @@ def main() -> None:
         "200 ms beyond",
     )
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack on the way out, as Ctrl-C does
     ranges = [int(days) for days in args.ranges.split(",")]
 
     from headcount import names
@@ -134,7 +139,8 @@ def main() -> None:
     from headcount.views.stream import Producer, send
 
     reproduce = (
-        f"{COMMAND} --requests {args.requests} --events {args.events} --published-days {args.published_days} "
+        f"{COMMAND} --requests {args.requests} --bare-requests {args.bare_requests} --events {args.events} "
+        f"--published-days {args.published_days} "
         f"--realtime-max-age {args.realtime_max_age:g} --ranges {args.ranges}"
     )
     print(f"reproduce with: {reproduce}", flush=True)
@@ -166,7 +172,7 @@ def main() -> None:
         )
         print(
             f"stack: {stack.endpoints()['api']}, 4 shards; {args.requests} requests per line, one after another "
-            f"(bare: median of {BARE_SAMPLES}); "
+            f"(bare: median of {args.bare_requests}); "
             f"requests share their reads for {args.realtime_max_age:g} s, the next ones read ahead\n",
             flush=True,
         )
@@ -185,7 +191,7 @@ def main() -> None:
                 )
                 sum(len(page["Items"]) for page in pages)
 
-            return timed(query, BARE_SAMPLES)
+            return timed(query, args.bare_requests)
 
         bare_today = {
             metric: timed(
@@ -194,7 +200,7 @@ def main() -> None:
                     KeyConditionExpression="pk = :pk",
                     ExpressionAttributeValues={":pk": {"S": f"{m}#{today}"}},
                 ),
-                BARE_SAMPLES,
+                args.bare_requests,
             )
             for metric in (
                 "active_players",

@@ -74,6 +74,11 @@ class Moment:
         failed = self.statuses.done() and self.statuses.exception() is not None
         return failed or now - self.started >= max_age_s
 
+    def settled(self) -> bool:
+        """Every read of this moment has answered: reads made ahead never pile up on a store slower than the moment."""
+        reads = [self.statuses, *self.days.values(), *self.publications.values()]
+        return all(read.done() for read in reads)
+
 
 @dataclass(frozen=True)
 class RangeRead:
@@ -237,8 +242,9 @@ class MetricsService:
 
     def _current_moment(self) -> Moment:
         """The moment to read from. Halfway through a moment's life, the next one is read ahead, in the background,
-        of what requests asked this one for: under steady traffic no request waits for a real-time read of a metric
-        it asked for within the last second, and none is served reads older than `realtime_max_age_s`."""
+        of what requests asked this one for: under steady traffic no request waits for a read it made within the last
+        second, and none is served reads older than `realtime_max_age_s`. Not while this moment's own reads are still
+        out: a store slower than half a moment would get more reads than requests."""
         with self._moment_lock:
             now, max_age = self.monotonic(), self.realtime_max_age_s
             current, ahead = self._moment, self._ahead
@@ -248,7 +254,7 @@ class MetricsService:
                 else:
                     current = Moment(now, self._pool.submit(self.realtime.shard_statuses), {})
                 self._moment, self._ahead = current, None
-            elif ahead is None and max_age > 0 and now - current.started >= max_age / 2:
+            elif ahead is None and max_age > 0 and now - current.started >= max_age / 2 and current.settled():
                 self._ahead = Moment(now, self._pool.submit(self.realtime.shard_statuses), {})
                 for metric, day in current.used:
                     self._submit_day(self._ahead, self.catalog.get(metric), day)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import date
 
@@ -103,6 +104,33 @@ def test_halfway_through_a_second_the_next_reads_are_made_ahead_of_what_requests
     assert Counter(metric for metric, _ in store.asked) == {"active_players": 3, "matches_played": 4}
     # (matches_played: at 101.2 and 101.7 by the requests, at 101.8 ahead of 102.3, at 110 by the request;
     # active_players: at 100 by the request, at 100.6 and 101.2 ahead)
+
+
+def test_nothing_is_read_ahead_while_reads_made_ahead_are_still_out() -> None:
+    clock = [100.0]
+    svc, store, _ = service(clock)
+    store.add_days("shardId-0", {TODAY}, set())
+    for name in ("active_players", "matches_played"):
+        svc.series(name, "today", None, None, NOW_MS)
+    # Given matches_played's reads hang, and a read made ahead of it at 100.6 is out
+    gate = threading.Event()
+    day_items = store.day_items
+
+    def hanging(metric: str, day: str) -> list[RealtimeItem]:
+        if metric == "matches_played":
+            gate.wait(30)
+        return day_items(metric, day)
+
+    store.day_items = hanging  # type: ignore[method-assign]
+    for moment in (100.6, 101.1):  # the second moment, read ahead, then in use
+        clock[0] = moment
+        svc.series("active_players", "today", None, None, NOW_MS)
+    # When a request comes halfway through the second moment, it reads nothing ahead: the store is slower than that
+    clock[0] = 101.2
+    svc.series("active_players", "today", None, None, NOW_MS)
+    assert svc._ahead is None
+    gate.set()
+    svc._pool.shutdown(wait=True)
 
 
 def test_a_range_distinct_unions_the_published_days_and_the_real_time_ones() -> None:

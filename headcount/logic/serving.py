@@ -30,6 +30,7 @@ from headcount.views.realtime import RealtimeStore
 
 MAX_RANGE_DAYS = 400
 READS_AT_ONCE = 8
+ReadKey = tuple[str, str, date] | tuple[str, str, date, date]  # what a moment reads: see Moment.reads
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,16 @@ class RangeDistinct:
 
 @dataclass
 class Moment:
-    """The real-time reads requests share for up to `max_age_s` (a dashboard asks for several metrics and ranges at
-    once, each needing today): the shards' statuses, and the items of each (metric, day) read since, never before
-    them, so the items hold at least what the statuses' watermarks promise."""
+    """The reads requests share for up to `max_age_s` (a dashboard asks for several metrics and ranges at once, each
+    needing today): the shards' statuses, the items of each (metric, day) read since, never before them, so the items
+    hold at least what the statuses' watermarks promise, and the batch view's publications of each range asked for."""
 
     started: float
     statuses: Future[list[ShardStatus]]
-    days: dict[tuple[str, date], Future[list[Partial]]]  # each read waits for the statuses first
-    used: set[tuple[str, date]] = field(default_factory=set)  # the (metric, day)s requests asked this moment for
-    # the batch view's publications of each (metric, first, last) asked for, and which requests asked for
-    publications: dict[tuple[str, date, date], Future[dict[str, Publication]]] = field(default_factory=dict)
-    published_used: set[tuple[str, date, date]] = field(default_factory=set)
+    # ("items", metric, day): a day's real-time items, read after the statuses;
+    # ("publications", metric, first, last): the batch view's publications of a range
+    reads: dict[ReadKey, Future] = field(default_factory=dict)
+    used: set[ReadKey] = field(default_factory=set)  # what requests asked this moment for
 
     def expired(self, now: float, max_age_s: float) -> bool:
         failed = self.statuses.done() and self.statuses.exception() is not None
@@ -76,8 +76,7 @@ class Moment:
 
     def settled(self) -> bool:
         """Every read of this moment has answered: reads made ahead never pile up on a store slower than the moment."""
-        reads = [self.statuses, *self.days.values(), *self.publications.values()]
-        return all(read.done() for read in reads)
+        return self.statuses.done() and all(read.done() for read in self.reads.values())
 
 
 @dataclass(frozen=True)
@@ -223,8 +222,10 @@ class MetricsService:
         today = bk.local_date(now_ms, self.tz)
         folded = metric.kind.folded
         moment = self._current_moment()
-        publications = self._publications(moment, metric.name, first, last)
-        early = {today: self._realtime_day(moment, metric, today)} if folded and first <= today <= last else {}
+        publications: Future[dict[str, Publication]] = self._shared(moment, ("publications", metric.name, first, last))
+        early = (
+            {today: self._shared(moment, ("items", metric.name, today))} if folded and first <= today <= last else {}
+        )
         published = publications.result()
         fresh = freshness(moment.statuses.result(), self.open_shards(), self.stale_after_ms, now_ms)
         wanted = [
@@ -232,7 +233,7 @@ class MetricsService:
             for d in bk.days(first, last)
             if folded and d.isoformat() not in published and d.isoformat() in fresh.days and d not in early
         ]
-        late = {day: self._realtime_day(moment, metric, day) for day in wanted}
+        late = {day: self._shared(moment, ("items", metric.name, day)) for day in wanted}
         realtime = {
             day.isoformat(): future.result()
             for day, future in {**early, **late}.items()
@@ -252,48 +253,38 @@ class MetricsService:
                 if ahead is not None and not ahead.expired(now, max_age):
                     current = ahead
                 else:
-                    current = Moment(now, self._pool.submit(self.realtime.shard_statuses), {})
+                    current = Moment(now, self._pool.submit(self.realtime.shard_statuses))
                 self._moment, self._ahead = current, None
             elif ahead is None and max_age > 0 and now - current.started >= max_age / 2 and current.settled():
-                self._ahead = Moment(now, self._pool.submit(self.realtime.shard_statuses), {})
-                for metric, day in current.used:
-                    self._submit_day(self._ahead, self.catalog.get(metric), day)  # type: ignore[arg-type]
-                for key in current.published_used:
-                    self._submit_publications(self._ahead, key)
+                self._ahead = Moment(now, self._pool.submit(self.realtime.shard_statuses))
+                for key in current.used:
+                    self._submit(self._ahead, key)
             return current
 
-    def _realtime_day(self, moment: Moment, metric: Metric, day: date) -> Future[list[Partial]]:
+    def _shared(self, moment: Moment, key: ReadKey) -> Future:
+        """The moment's read of `key`, made now if no request made it yet (or it failed)."""
         with self._moment_lock:
-            key, known = (metric.name, day), moment.days.get((metric.name, day))
             moment.used.add(key)
+            known = moment.reads.get(key)
             failed = known is not None and known.done() and known.exception() is not None
             if known is None or failed or self.realtime_max_age_s <= 0:
-                self._submit_day(moment, metric, day)
-            return moment.days[key]
+                self._submit(moment, key)
+            return moment.reads[key]
 
-    def _submit_day(self, moment: Moment, metric: Metric, day: date) -> None:
-        moment.days[(metric.name, day)] = self._pool.submit(self._read_realtime_day, metric, day, moment.statuses)
-
-    def _publications(self, moment: Moment, metric: str, first: date, last: date) -> Future[dict[str, Publication]]:
-        with self._moment_lock:
-            key, known = (metric, first, last), moment.publications.get((metric, first, last))
-            moment.published_used.add(key)
-            failed = known is not None and known.done() and known.exception() is not None
-            if known is None or failed or self.realtime_max_age_s <= 0:
-                self._submit_publications(moment, key)
-            return moment.publications[key]
-
-    def _submit_publications(self, moment: Moment, key: tuple[str, date, date]) -> None:
-        metric, first, last = key
-        moment.publications[key] = self._pool.submit(
-            self.batch.publications, metric, first.isoformat(), last.isoformat()
-        )
+    def _submit(self, moment: Moment, key: ReadKey) -> None:
+        if key[0] == "items":  # ("items", metric, day)
+            metric = self.catalog.get(key[1])
+            assert metric is not None
+            moment.reads[key] = self._pool.submit(self._read_realtime_day, metric, key[2], moment.statuses)
+        else:  # ("publications", metric, first, last)
+            first, last = key[2].isoformat(), key[-1].isoformat()
+            moment.reads[key] = self._pool.submit(self.batch.publications, key[1], first, last)
 
     def forget_publications(self, metric: str) -> None:
         """A republish replaced a run of `metric` under a read: its publications are read again."""
         with self._moment_lock:
             for moment in (m for m in (self._moment, self._ahead) if m is not None):
-                moment.publications = {k: v for k, v in moment.publications.items() if k[0] != metric}
+                moment.reads = {k: v for k, v in moment.reads.items() if k[:2] != ("publications", metric)}
 
     def _read_realtime_day(self, metric: Metric, day: date, statuses: Future[list[ShardStatus]]) -> list[Partial]:
         statuses.result()  # the items are read after the statuses (queued before them): they hold what those promise

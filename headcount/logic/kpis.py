@@ -80,7 +80,7 @@ def rolling_points(
 
         read, day_sketches = _retrying(service, base.name, attempt)
         span = [d.isoformat() for d in bk.days(start, unpublished[-1])]  # every day of every window, in order
-        # per group, each day's pieces: its published sketch, or its real-time items
+        # per group and day of the span: its published union sketch, and its real-time items
         published = {g: [Partial(d, g or "", sketch=by_day.get(d)) for d in span] for g, by_day in day_sketches.items()}
         live_by_group = {
             g: [[p for p in read.realtime.get(d, []) if g is None or p.group == g] for d in span] for g in day_sketches

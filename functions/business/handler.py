@@ -16,16 +16,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from headcount.core.catalog import Metric
-from headcount.logic.business import publish_today_so_far, today_so_far_metrics
-from headcount.logic.serving import MetricsService
+from headcount.logic.business import publish_today_so_far
 from headcount.observability import logger, tracer
+from headcount.runtimes import BusinessRuntime, business_runtime
 from headcount.settings import Settings
-from headcount.views.aws import client
-from headcount.views.batch import DynamoBatchView
-from headcount.views.catalog_file import load_catalog
-from headcount.views.realtime import DynamoRealtimeStore
-from headcount.views.stream import OpenShards
 
 
 class NothingPut(RuntimeError):
@@ -33,20 +27,9 @@ class NothingPut(RuntimeError):
 
 
 @lru_cache(maxsize=1)
-def _runtime() -> tuple[Settings, MetricsService, tuple[Metric, ...]]:
-    settings = Settings()
-    catalog = load_catalog(settings.catalog_path)
-    service = MetricsService(
-        catalog,
-        DynamoRealtimeStore(settings.realtime_table),
-        DynamoBatchView(settings.batch_table),
-        settings.tz,
-        OpenShards(client("kinesis"), settings.stream),
-        stale_after_ms=int(settings.stale_after_s * 1000),
-        realtime_max_age_s=settings.realtime_max_age_s,  # a run's KPIs share one read of the shards' statuses
-        ttl_days=settings.ttl_days,
-    )
-    return settings, service, today_so_far_metrics(catalog)
+def runtime() -> BusinessRuntime:
+    """Built once per container from the function's settings."""
+    return business_runtime(Settings())
 
 
 def _now_ms(event: dict[str, Any]) -> int:
@@ -64,8 +47,10 @@ def _now_ms(event: dict[str, Any]) -> int:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings, service, kpis = _runtime()
-    result = publish_today_so_far(service, client("cloudwatch"), kpis, settings.tz, _now_ms(event))
+    business = runtime()
+    result = publish_today_so_far(
+        business.service, business.cloudwatch, business.kpis, business.settings.tz, _now_ms(event)
+    )
     for name, exc in result.failed.items():
         logger.error("KPI not put: it could not be read", extra={"metric": name}, exc_info=exc)
     put = {kpi.metric: kpi.value for kpi in result.values}

@@ -17,20 +17,17 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from headcount.core.catalog import Catalog
 from headcount.core.deltas import Record
-from headcount.logic.folding import ShardMarks, fold_batch
+from headcount.logic.folding import fold_batch
 from headcount.observability import logger, metrics, report_fold, tracer
+from headcount.runtimes import FoldRuntime, fold_runtime
 from headcount.settings import Settings
-from headcount.views.catalog_file import load_catalog
-from headcount.views.realtime import DynamoRealtimeStore
 
 
 @lru_cache(maxsize=1)
-def _runtime() -> tuple[Settings, Catalog, DynamoRealtimeStore, ShardMarks]:
-    settings = Settings()
-    store = DynamoRealtimeStore(settings.realtime_table)
-    return settings, load_catalog(settings.catalog_path), store, ShardMarks(int(settings.watermark_every_s * 1000))
+def runtime() -> FoldRuntime:
+    """Built once per container from the function's settings."""
+    return fold_runtime(Settings())
 
 
 @logger.inject_lambda_context
@@ -38,7 +35,7 @@ def _runtime() -> tuple[Settings, Catalog, DynamoRealtimeStore, ShardMarks]:
 @metrics.log_metrics
 @event_source(data_class=KinesisStreamEvent)
 def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict[str, Any]:
-    settings, catalog, store, marks = _runtime()
+    fold = runtime()
     raw = event.raw_event["Records"]
     if not raw:
         return {"batchItemFailures": []}
@@ -53,8 +50,17 @@ def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict[str, Any]
         for r in raw
     ]
     now_ms = int(time.time() * 1000)  # the entry point reads the clock: the shard's lag is measured against it
+    settings = fold.settings
     report = fold_batch(
-        records, shard_id, store, catalog, settings.tz, settings.ttl_days, now_ms, marks, settings.recent_ids_bytes
+        records,
+        shard_id,
+        fold.store,
+        fold.catalog,
+        settings.tz,
+        settings.ttl_days,
+        now_ms,
+        fold.marks,
+        settings.recent_ids_bytes,
     )
     report_fold(report, shard_id)
     if report.first_failed_sequence_number is None:

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from headcount.core import sketches
 from headcount.core.merge import Point, Stamp
 
-RATIO_DIGITS = 6
-
 
 def ratio_points(numerators: Sequence[Point], denominators: Sequence[Point]) -> list[Point]:
     """One point per numerator point: its value over the denominator's of the same bucket (and group, when the
@@ -53,7 +51,7 @@ def ratio_points(numerators: Sequence[Point], denominators: Sequence[Point]) -> 
 def _divide(a: float | None, b: float | None) -> float | None:
     if a is None or not b:
         return None
-    return round(a / b, RATIO_DIGITS)
+    return a / b  # the float quotient: an exact ratio is exact; rounding is the renderer's business
 
 
 def _older(a: Stamp, b: Stamp) -> Stamp:

@@ -30,6 +30,10 @@ MAX_BODY_BYTES = 1024 * 1024
 RECORD_BYTES = 25 * 1024
 STREAM_THROTTLED = "stream_throttled"  # a valid event the stream refused until the request's deadline
 STREAM_UNCONFIRMED = "stream_unconfirmed"  # a valid event in a call the stream never answered: in or not, unknown
+# A request's time: API Gateway gives up at 29 s, the function at its timeout; the answer must say which events are in.
+PUT_CALL_BUDGET_S = 6  # one PutRecords call, answered or abandoned
+MARK_CALL_BUDGET_S = 2  # noting the shards that took records (a freshness hint) after the events are in
+ANSWER_MARGIN_S = PUT_CALL_BUDGET_S + MARK_CALL_BUDGET_S + 2.0  # the last call may start just before the deadline
 
 
 @dataclass
@@ -60,6 +64,12 @@ class Accepted:
 
     accepted: int
     rejected: list[RejectedEvent]
+
+
+def put_deadline(remaining_ms: int, monotonic_now: float) -> float:
+    """Until when (a time.monotonic()) throttled records are put again: the function's remaining time less what the
+    last put, the marks and the answer may take; at least a second."""
+    return monotonic_now + max(1.0, remaining_ms / 1000 - ANSWER_MARGIN_S)
 
 
 def accept_events(

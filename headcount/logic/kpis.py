@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, TypeVar
 
 from headcount.core import buckets as bk
 from headcount.core import kpis
@@ -24,16 +23,12 @@ from headcount.core.catalog import Kind, Metric
 from headcount.core.kpis import Cell
 from headcount.core.merge import Partial, Point, distinct_over, merge_day
 from headcount.logic.errors import BadRequest
-from headcount.views.batch import Publication, PublishInProgress, RunReplaced
-
-if TYPE_CHECKING:
-    from headcount.logic.serving import MetricsService, RangeRead
+from headcount.logic.reads import RangeRead, Reads
+from headcount.views.batch import Publication
 
 # How far before a day new players look for the batch layer's last published day: past the real-time view's retention
 # (35 days), the real-time days are all there would be to subtract.
 LOOKBACK_DAYS = 40
-RATE_DIGITS = 4
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,24 +56,24 @@ class RetentionMatrix:
 
 
 def rolling_points(
-    service: MetricsService, metric: Metric, first: date, last: date, group: str | None, now_ms: int
+    reads: Reads, metric: Metric, first: date, last: date, group: str | None, now_ms: int
 ) -> list[Point]:
     """Published days from the rolling metric's publications; the others as the union of its window's sketches."""
-    base = service.catalog.base(metric)
+    base = reads.catalog.base(metric)
     assert metric.window_days is not None
-    own = service.read(metric, first, last, now_ms)
+    own = reads.read(metric, first, last, now_ms)
     unpublished = [d for d in bk.days(first, last) if d.isoformat() not in own.publications]
     estimated: dict[str, list[Point]] = {}
     if unpublished:
         start = unpublished[0] - timedelta(days=metric.window_days - 1)
 
         def attempt() -> tuple[RangeRead, dict[str | None, dict[str, bytes | None]]]:
-            read = service.read(base, start, unpublished[-1], now_ms)
+            read = reads.read(base, start, unpublished[-1], now_ms)
             groups = _groups(base, group, read)
             pubs = read.publications.values()
-            return read, {g: service.batch.union_sketches(base.name, pubs, g) for g in groups}
+            return read, {g: reads.union_sketches(base.name, pubs, g) for g in groups}
 
-        read, day_sketches = _retrying(service, base.name, attempt)
+        read, day_sketches = reads.retrying(base.name, attempt)
         span = [d.isoformat() for d in bk.days(start, unpublished[-1])]  # every day of every window, in order
         # per group and day of the span: its published union sketch, and its real-time items
         published = {g: [Partial(d, g or "", sketch=by_day.get(d)) for d in span] for g, by_day in day_sketches.items()}
@@ -103,32 +98,30 @@ def rolling_points(
                         source,
                         estimate.low,
                         estimate.high,
-                        read.stamp(day, service.tz),
+                        read.stamp(day, reads.tz),
                     )
                 )
     points: list[Point] = []
     for day in bk.days(first, last):
         publication = own.publications.get(day.isoformat())
         if publication is not None:
-            points += merge_day(metric, [day.isoformat()], publication.cells, [], own.stamp(day, service.tz), group)
+            points += merge_day(metric, [day.isoformat()], publication.cells, [], own.stamp(day, reads.tz), group)
         else:
             points += estimated[day.isoformat()]
     return points
 
 
-def new_points(
-    service: MetricsService, metric: Metric, first: date, last: date, group: str | None, now_ms: int
-) -> list[Point]:
+def new_points(reads: Reads, metric: Metric, first: date, last: date, group: str | None, now_ms: int) -> list[Point]:
     """Published days from the publications; the others as the day's players minus everyone seen before."""
-    read, before = _new_players_read(service, metric, first, last, now_ms)
+    read, before = _new_players_read(reads, metric, first, last, now_ms)
     points: list[Point] = []
     for day in bk.days(first, last):
         publication = read.publications.get(day.isoformat())
-        stamp = read.stamp(day, service.tz)
+        stamp = read.stamp(day, reads.tz)
         if publication is not None:
             points += merge_day(metric, [day.isoformat()], publication.cells, [], stamp, group)
             continue
-        for g, cell in _new_cells(metric, read, before, day, group, service.tz).items():
+        for g, cell in _new_cells(metric, read, before, day, group, reads.tz).items():
             value = cell.value or 0
             low, high = cell.low or 0, cell.high or 0
             points.append(Point(day.isoformat(), g, value, False, cell.source, low, high, stamp))
@@ -136,16 +129,16 @@ def new_points(
 
 
 def retention_matrix(
-    service: MetricsService, metric: Metric, first: date, last: date, group: str | None, now_ms: int
+    reads: Reads, metric: Metric, first: date, last: date, group: str | None, now_ms: int
 ) -> RetentionMatrix:
     """Cohorts `first`..`last` × each k: exact where the batch layer published the cell, otherwise the cohort's Theta
     sketch intersected with the players of D+k; a cell whose day has not come yet is empty."""
-    new = service.catalog.get(metric.of or "")
+    new = reads.catalog.get(metric.of or "")
     assert new is not None and new.lg_k is not None and new.kind is Kind.NEW
-    today = bk.local_date(now_ms, service.tz)
-    own = service.read(metric, first, last, now_ms)
+    today = bk.local_date(now_ms, reads.tz)
+    own = reads.read(metric, first, last, now_ms)
     top = max(first, min(today, last + timedelta(days=max(metric.returned_after))))
-    read, before = _new_players_read(service, new, first, top, now_ms)
+    read, before = _new_players_read(reads, new, first, top, now_ms)
     grouped = metric.group_by is not None
 
     wanted: list[tuple[date, str]] = []  # published cohorts whose sketch an approximate cell needs
@@ -153,12 +146,12 @@ def retention_matrix(
     for day in bk.days(first, last):
         publication = read.publications.get(day.isoformat())
         if publication is not None:
-            stamp = read.stamp(day, service.tz)
+            stamp = read.stamp(day, reads.tz)
             groups = [group] if group is not None else sorted({c.group for c in publication.cells})
             sizes = {c.group: c.count or 0 for c in publication.cells}
             cells = {g: Cell.exactly(sizes.get(g, 0), stamp) for g in groups}
         else:
-            cells = {g or "": c for g, c in _new_cells(new, read, before, day, group, service.tz).items()}
+            cells = {g or "": c for g, c in _new_cells(new, read, before, day, group, reads.tz).items()}
         plan.append((day, cells))
         if publication is not None:
             for k in metric.returned_after:
@@ -170,10 +163,10 @@ def retention_matrix(
         by_group: dict[str, list[Publication]] = {}
         for day, g in set(wanted):
             by_group.setdefault(g, []).append(read.publications[day.isoformat()])
-        return {g: service.batch.union_sketches(new.name, pubs, g) for g, pubs in by_group.items()}
+        return {g: reads.union_sketches(new.name, pubs, g) for g, pubs in by_group.items()}
 
-    reads = _RetentionReads(
-        own, read, before, _retrying(service, new.name, cohort_sketches) if wanted else {}, service.tz
+    matrix_reads = _RetentionReads(
+        own, read, before, reads.retrying(new.name, cohort_sketches) if wanted else {}, reads.tz
     )
     cohorts = []
     for day, cells in plan:
@@ -181,11 +174,11 @@ def retention_matrix(
             returned = []
             for k in metric.returned_after:
                 back = day + timedelta(days=k)
-                cell = _returned_cell(reads, metric, day, g, back, today)
-                rate = round(cell.value / size.value, RATE_DIGITS) if size.value and cell.value is not None else None
+                cell = _returned_cell(matrix_reads, metric, day, g, size, back, today)
+                rate = cell.value / size.value if size.value and cell.value is not None else None
                 returned.append(Returned(k, back, cell, rate))
             cohorts.append(Cohort(day, g if grouped else None, size, returned))
-    return RetentionMatrix(metric.name, service.tz, metric.returned_after, cohorts)
+    return RetentionMatrix(metric.name, reads.tz, metric.returned_after, cohorts)
 
 
 @dataclass(frozen=True)
@@ -201,8 +194,10 @@ class _RetentionReads:
     tz: str
 
 
-def _returned_cell(reads: _RetentionReads, metric: Metric, day: date, group: str, back: date, today: date) -> Cell:
-    """The cohort (day, group)'s players back on `back` (= day + k)."""
+def _returned_cell(
+    reads: _RetentionReads, metric: Metric, day: date, group: str, size: Cell, back: date, today: date
+) -> Cell:
+    """The cohort (day, group)'s players back on `back` (= day + k); `size` is the cohort's."""
     if back > today:
         return Cell.not_yet()
     own, new, tz = reads.own, reads.new, reads.tz
@@ -212,6 +207,8 @@ def _returned_cell(reads: _RetentionReads, metric: Metric, day: date, group: str
     if back.isoformat() in new.publications:  # a finished day D+k, yet no cell
         if day.isoformat() in own.publications:  # the cohort had no such group: none of it came back
             return Cell.exactly(0, own.stamp(day, tz))
+        if size.value == 0:  # an empty cohort (a day before the game's first, say): none of it came back, as sure as
+            return Cell(0, size.exact, size.source, 0, 0, size.stamp)  # its size is
         return Cell(None, False, "none", None, None, new.stamp(back, tz))  # the cohort's day never published
     assert metric.lg_k is not None
     if day.isoformat() in new.publications:
@@ -233,20 +230,20 @@ def _published_cell(own: RangeRead, day: date, k: int, group: str) -> int | None
 
 
 def _new_players_read(
-    service: MetricsService, metric: Metric, first: date, last: date, now_ms: int
+    reads: Reads, metric: Metric, first: date, last: date, now_ms: int
 ) -> tuple[RangeRead, Callable[[date], list[bytes | None]]]:
     """The new metric's publications and real-time Theta items from `LOOKBACK_DAYS` before `first` to `last`, and for
     a day, the pieces of everyone seen before it: the last published day's union row (players seen up to it) and the
     real-time days since."""
 
     def attempt() -> tuple[RangeRead, dict[str, bytes | None]]:
-        read = service.read(metric, first - timedelta(days=LOOKBACK_DAYS), last, now_ms)
+        read = reads.read(metric, first - timedelta(days=LOOKBACK_DAYS), last, now_ms)
         unpublished = [d for d in bk.days(first, last) if d.isoformat() not in read.publications]
         latest = {_latest_before(read, d) for d in unpublished} - {None}
         pubs = [read.publications[d] for d in latest if d is not None]
-        return read, service.batch.union_sketches(metric.name, pubs, None) if pubs else {}
+        return read, reads.union_sketches(metric.name, pubs, None) if pubs else {}
 
-    read, seen_up_to = _retrying(service, metric.name, attempt)
+    read, seen_up_to = reads.retrying(metric.name, attempt)
 
     def before(day: date) -> list[bytes | None]:
         latest = _latest_before(read, day)
@@ -304,17 +301,6 @@ def _groups(base: Metric, group: str | None, read: RangeRead) -> list[str | None
     seen = {c.group for p in read.publications.values() for c in p.cells}
     seen |= {p.group for items in read.realtime.values() for p in items}
     return sorted(seen)
-
-
-def _retrying(service: MetricsService, metric: str, attempt: Callable[[], T]) -> T:
-    """Read again when a republish replaced a run while its sketches were read."""
-    for _ in range(3):
-        try:
-            return attempt()
-        except RunReplaced:
-            service.forget_publications(metric)
-            continue
-    raise PublishInProgress(f"{metric} is being republished under every read")
 
 
 def check_retention(metric: Metric) -> None:

@@ -38,9 +38,9 @@ CATALOG = [m.name for m in load_catalog(None).metrics]
 @pytest.fixture
 def api(aws):
     """The serve function in-process over moto, holding a published day (yesterday) and real-time items (today)."""
-    from headcount.functions.serve import handler as module
+    from headcount.functions.serve import runtime as module
 
-    module._runtime.cache_clear()
+    module.runtime.cache_clear()
     tz = Settings().tz
     today = local_date(NOW_MS, tz).isoformat()
     yesterday = local_date(NOW_MS - 86_400_000, tz).isoformat()
@@ -60,7 +60,7 @@ def api(aws):
         RealtimeItem(ItemKey("active_players", today, "", "shardId-0"), 5, sketch=sketches.encode(sketch)), None, 0
     )
     yield Client(serve_app)
-    module._runtime.cache_clear()
+    module.runtime.cache_clear()
 
 
 def test_the_document_is_served_without_a_key_and_describes_every_route_and_error(api) -> None:

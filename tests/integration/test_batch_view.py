@@ -183,6 +183,7 @@ def test_a_day_too_large_for_one_publication_is_refused_with_what_to_do(aws) -> 
 
 
 def test_the_api_reads_the_publications_again_when_a_republish_replaced_the_run_it_shares(aws) -> None:
+    from headcount.logic.reads import Reads
     from headcount.logic.serving import MetricsService
     from headcount.views.catalog_file import load_catalog
     from headcount.views.realtime import InMemoryRealtimeStore
@@ -191,7 +192,7 @@ def test_the_api_reads_the_publications_again_when_a_republish_replaced_the_run_
     day = "2026-11-17"
     writer = DynamoBatchView(names.BATCH_TABLE)
     writer.publish(metric, day, [BatchRow(metric, day, day, "DE", 100, sketch_of(range(100)))], "run-1")
-    service = MetricsService(load_catalog(), InMemoryRealtimeStore(), DynamoBatchView(names.BATCH_TABLE), "UTC")
+    service = MetricsService(Reads(load_catalog(), InMemoryRealtimeStore(), DynamoBatchView(names.BATCH_TABLE), "UTC"))
     # Given a request that read the day's publication (requests share it for a second), then a republish
     assert service.series(metric, day, None, None, now_ms).points[0].value == 100
     writer.publish(metric, day, [BatchRow(metric, day, day, "DE", 250, sketch_of(range(250)))], "run-2")

@@ -17,6 +17,7 @@ from headcount.core import sketches
 from headcount.core.catalog import parse_catalog
 from headcount.core.merge import Point, Stamp
 from headcount.logic.business import publish_today_so_far, today_so_far_metrics
+from headcount.logic.reads import Reads
 from headcount.logic.serving import MetricsService, Series
 from headcount.views.batch import BatchRow, InMemoryBatchView
 from headcount.views.realtime import InMemoryRealtimeStore, ItemKey, RealtimeItem
@@ -96,7 +97,7 @@ def fill(store: InMemoryRealtimeStore) -> None:
 
 
 def service(store: InMemoryRealtimeStore, batch: InMemoryBatchView | None = None) -> MetricsService:
-    return MetricsService(CATALOG, store, batch or InMemoryBatchView(), TZ, monotonic=lambda: 0.0)
+    return MetricsService(Reads(CATALOG, store, batch or InMemoryBatchView(), TZ, monotonic=lambda: 0.0))
 
 
 def datapoints(cloudwatch, metric: str) -> list[dict]:
@@ -230,9 +231,9 @@ def business(aws, tmp_path, monkeypatch):
     catalog.write_text(json.dumps({"metrics": [m for m in CATALOG_DOC["metrics"] if m["kind"] != "new"]}))
     monkeypatch.setenv("HEADCOUNT_TZ", TZ)
     monkeypatch.setenv("HEADCOUNT_CATALOG_PATH", str(catalog))
-    module._runtime.cache_clear()
+    module.runtime.cache_clear()
     yield module
-    module._runtime.cache_clear()
+    module.runtime.cache_clear()
 
 
 def invoke(module, event):

@@ -6,7 +6,7 @@ from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
-from headcount.functions.fold.handler import _runtime, handler
+from headcount.functions.fold.handler import handler, runtime
 
 from headcount import names
 from headcount.core import keys
@@ -63,9 +63,9 @@ def table_items():
 def _fresh_runtime():
     from headcount.functions.fold import handler as module
 
-    module._runtime.cache_clear()
+    module.runtime.cache_clear()
     yield
-    module._runtime.cache_clear()
+    module.runtime.cache_clear()
 
 
 def test_a_batch_is_folded_into_one_item_per_metric_bucket_group_and_shard(aws):
@@ -136,6 +136,6 @@ def test_a_dynamodb_failure_reports_the_first_unapplied_record(aws):
 
     for item in client("dynamodb").scan(TableName=names.REALTIME_TABLE)["Items"]:
         client("dynamodb").delete_item(TableName=names.REALTIME_TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
-    _runtime.cache_clear()  # a new container, folding the same batch into the emptied table
+    runtime.cache_clear()  # a new container, folding the same batch into the emptied table
     handler(event, context())
     assert table_items() == after_retry

@@ -20,17 +20,17 @@ NOW_MS = 1_795_000_000_000  # every request is received at 2026-11-18T11:06:40Z 
 
 @pytest.fixture(autouse=True)
 def _fresh_runtime():
-    from headcount.functions.serve import handler as module
+    from headcount.functions.serve import runtime as module
 
-    module._runtime.cache_clear()
+    module.runtime.cache_clear()
     yield
-    module._runtime.cache_clear()
+    module.runtime.cache_clear()
 
 
 def _service():
-    from headcount.functions.serve import handler as module
+    from headcount.functions.serve import runtime as module
 
-    return module._runtime()[1]
+    return module.runtime().service
 
 
 def get(path, headers=KEY):
@@ -139,7 +139,7 @@ def test_a_real_time_day_says_it_is_behind_when_records_put_into_a_shard_wait_pa
     assert body["stale"] is True and body["as_of"] == "2026-11-18T11:01:40Z"
     # And once it has caught up, nothing is behind (a second later: a function reads the statuses once a second)
     store.advance("shardId-1", NOW_MS - 2_000, 900)
-    _service()._moment = _service()._ahead = None  # the second has passed
+    _service().reads._moment = _service().reads._ahead = None  # the second has passed
     status, body = get("/v1/metrics/matches_played?from=today")
     assert body["points"][0]["stale"] is False and body["points"][0]["as_of"] == "2026-11-18T11:06:38Z"
 

@@ -30,9 +30,9 @@ EXPECTED = Counter(reason for _name, _record, reason in HOSTILE)
 def _fresh_runtime():
     from headcount.functions.fold import handler as module
 
-    module._runtime.cache_clear()
+    module.runtime.cache_clear()
     yield
-    module._runtime.cache_clear()
+    module.runtime.cache_clear()
 
 
 def test_the_fold_rejects_each_hostile_record_with_its_reason_and_folds_the_rest(aws, capsys) -> None:

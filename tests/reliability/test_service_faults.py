@@ -27,9 +27,9 @@ def _quick_backoff(monkeypatch):
     """botocore's own backoff, 100 times shorter (the faults are many; the test need not wait seconds for each)."""
     real = ExponentialBackoff.delay_amount
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: real(self, context) / 100)
-    fold._runtime.cache_clear()
+    fold.runtime.cache_clear()
     yield
-    fold._runtime.cache_clear()
+    fold.runtime.cache_clear()
 
 
 def records(n: int, first_seq: int = 10**20) -> list[dict]:

@@ -14,6 +14,7 @@ from headcount.core.buckets import day_bounds_ms
 from headcount.core.deltas import Record
 from headcount.logic.errors import BadRequest
 from headcount.logic.folding import fold_batch
+from headcount.logic.reads import Reads
 from headcount.logic.serving import MetricsService
 from headcount.views.batch import BatchRow, InMemoryBatchView
 from headcount.views.catalog_file import load_catalog
@@ -98,7 +99,7 @@ def svc() -> MetricsService:
         for chunk in range(0, len(records), 100):
             report = fold_batch(records[chunk : chunk + 100], "shardId-0", store, CATALOG, TZ, 35, now_ms=NOW_MS)
             assert report.first_failed_sequence_number is None
-    return MetricsService(CATALOG, store, batch, TZ)
+    return MetricsService(Reads(CATALOG, store, batch, TZ))
 
 
 def by_day(points):  # noqa: ANN001, ANN201
@@ -130,7 +131,7 @@ def test_stickiness_divides_with_its_bounds(svc: MetricsService) -> None:
         assert 0 < point.value < 1
     published = svc.series("stickiness", PUBLISHED[-1].isoformat(), None, None, NOW_MS).points[0]
     day = PUBLISHED[-1]
-    assert published.exact and published.value == round(len(ACTIVE[day]) / len(window(day, 28)), 6)
+    assert published.exact and published.value == len(ACTIVE[day]) / len(window(day, 28))  # the float quotient, not rounded
 
 
 def test_new_players_subtract_everyone_seen_before(svc: MetricsService) -> None:

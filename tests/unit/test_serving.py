@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import date
 
 from headcount.core import sketches
+from headcount.logic.reads import Reads
 from headcount.logic.serving import MetricsService
 from headcount.views.batch import BatchRow, InMemoryBatchView
 from headcount.views.catalog_file import load_catalog
@@ -34,7 +35,8 @@ class CountingStore(InMemoryRealtimeStore):
 
 def service(clock: list[float]) -> tuple[MetricsService, CountingStore, InMemoryBatchView]:
     store, batch = CountingStore(), InMemoryBatchView(clock=lambda: NOW_MS / 1000 - 7200)
-    return MetricsService(load_catalog(), store, batch, "UTC", monotonic=lambda: clock[0]), store, batch
+    reads = Reads(load_catalog(), store, batch, "UTC", monotonic=lambda: clock[0])
+    return MetricsService(reads), store, batch
 
 
 def test_a_year_reads_the_publications_once_and_only_the_real_time_days_that_hold_items() -> None:
@@ -73,7 +75,7 @@ def test_requests_within_a_second_share_the_statuses_and_todays_items() -> None:
     assert svc.series("active_players", "today", None, None, NOW_MS).points[0].stamp.as_of == "2026-11-18T11:06:39Z"
     assert store.reads == ["statuses", TODAY, "statuses", TODAY]
     # With sharing off, every request reads its real-time days
-    svc.realtime_max_age_s = 0
+    svc.reads.max_age_s = 0
     for _ in range(2):
         svc.series("active_players", "today", None, None, NOW_MS)
     assert store.reads.count(TODAY) == 4 and store.reads.count("statuses") == 4
@@ -100,7 +102,7 @@ def test_halfway_through_a_second_the_next_reads_are_made_ahead_of_what_requests
     # And after a pause longer than a second, what was read ahead is too old: the request reads anew
     clock[0] = 110.0
     svc.series("matches_played", "today", None, None, NOW_MS)
-    svc._pool.shutdown(wait=True)  # the reads made ahead are done
+    svc.reads._pool.shutdown(wait=True)  # the reads made ahead are done
     assert Counter(metric for metric, _ in store.asked) == {"active_players": 3, "matches_played": 4}
     # (matches_played: at 101.2 and 101.7 by the requests, at 101.8 ahead of 102.3, at 110 by the request;
     # active_players: at 100 by the request, at 100.6 and 101.2 ahead)
@@ -128,9 +130,9 @@ def test_nothing_is_read_ahead_while_reads_made_ahead_are_still_out() -> None:
     # When a request comes halfway through the second moment, it reads nothing ahead: the store is slower than that
     clock[0] = 101.2
     svc.series("active_players", "today", None, None, NOW_MS)
-    assert svc._ahead is None
+    assert svc.reads._ahead is None
     gate.set()
-    svc._pool.shutdown(wait=True)
+    svc.reads._pool.shutdown(wait=True)
 
 
 def test_a_range_distinct_unions_the_published_days_and_the_real_time_ones() -> None:

@@ -1,0 +1,36 @@
+"""What the API serves besides numbers, none of it needing the key: health, its OpenAPI document and page, the
+dashboard and its files."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from .models import Health, ok
+from .static import static_file
+
+router = Router()
+
+
+@router.get("/v1/health", summary="Is the API up", responses=ok(Health, "up"), security=[], tags=["meta"])
+def health():
+    return {"status": "ok"}
+
+
+@router.get("/v1/docs", include_in_schema=False)
+def docs_page():
+    return static_file("api.html")
+
+
+@router.get("/", include_in_schema=False)
+def dashboard_page():
+    return static_file("index.html")
+
+
+@router.get("/dashboard/<name>", include_in_schema=False)
+def dashboard_file(name: str):
+    return static_file(name)
+
+
+@router.get("/dashboard/vendor/<name>", include_in_schema=False)
+def vendored_file(name: str):
+    return static_file(f"vendor/{name}")

@@ -1,0 +1,123 @@
+"""Every setting reaches the part of each function that uses it.
+
+The functions build their runtimes from HEADCOUNT_* variables (headcount/runtimes.py), on Lambda as in the local
+stack, which starts the same handlers with the same variables. Given every setting changed from its default, each
+function's runtime, built by its handler, carries the changed value where it is used; a setting added to `Settings`
+must say here where it goes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from headcount.settings import Settings
+
+CHANGED: dict[str, Any] = {  # every setting, none at its default
+    "stream": "events-2",
+    "realtime_table": "realtime-2",
+    "batch_table": "batch-2",
+    "tz": "Asia/Kolkata",
+    "catalog_path": None,  # a catalog of one metric: set by the fixture
+    "ttl_days": 9,
+    "api_key": "key-2",
+    "recent_ids_bytes": 100,
+    "watermark_every_s": 7.0,
+    "stale_after_s": 11.0,
+    "realtime_max_age_s": 0.25,
+    "put_mark_every_s": 13.0,
+    "batch_at": "03:30",
+    "business_every_s": 120.0,
+}
+Getter = Callable[[Any], object]
+
+
+def _catalog_metrics(rt: Any) -> object:
+    return [m.name for m in rt.catalog.metrics] if hasattr(rt, "catalog") else [m.name for m in rt.service.catalog.metrics]
+
+
+# Where each setting goes, per function (the runtime its handler builds). The fold's tz, ttl_days and recent_ids_bytes
+# are arguments of each fold_batch call, read from its runtime's settings.
+REACHES: dict[str, dict[str, Getter]] = {
+    "stream": {
+        "serve": lambda rt: rt.service.reads.open_shards.stream,
+        "serve, posting": lambda rt: rt.ingest.producer.stream,
+        "business": lambda rt: rt.service.reads.open_shards.stream,
+    },
+    "realtime_table": {
+        "fold": lambda rt: rt.store.table,
+        "serve": lambda rt: rt.service.reads.realtime.table,
+        "serve, posting": lambda rt: rt.ingest.marks.store.table,
+        "business": lambda rt: rt.service.reads.realtime.table,
+    },
+    "batch_table": {
+        "serve": lambda rt: rt.service.reads.batch.table,
+        "business": lambda rt: rt.service.reads.batch.table,
+    },
+    "tz": {"fold": lambda rt: rt.settings.tz, "serve": lambda rt: rt.service.tz, "business": lambda rt: rt.service.tz},
+    "catalog_path": {"fold": _catalog_metrics, "serve": _catalog_metrics, "business": _catalog_metrics},
+    "ttl_days": {
+        "fold": lambda rt: rt.settings.ttl_days,
+        "serve": lambda rt: rt.service.reads.ttl_days,
+        "business": lambda rt: rt.service.reads.ttl_days,
+    },
+    "api_key": {"serve": lambda rt: rt.settings.api_key},  # the key check's (functions/serve/handler.py)
+    "recent_ids_bytes": {"fold": lambda rt: rt.settings.recent_ids_bytes},
+    "watermark_every_s": {"fold": lambda rt: rt.marks.every_ms / 1000},
+    "stale_after_s": {
+        "serve": lambda rt: rt.service.reads.stale_after_ms / 1000,
+        "business": lambda rt: rt.service.reads.stale_after_ms / 1000,
+    },
+    "realtime_max_age_s": {
+        "serve": lambda rt: rt.service.reads.max_age_s,
+        "business": lambda rt: rt.service.reads.max_age_s,
+    },
+    "put_mark_every_s": {"serve, posting": lambda rt: rt.ingest.marks.every_ms / 1000},
+    "batch_at": {},  # the local stack's nightly schedule (headcount/local/stack.py); on AWS, a context parameter
+    "business_every_s": {},  # the local stack's business schedule; on AWS, EventBridge Scheduler's rate
+}
+
+
+@pytest.fixture
+def runtimes(tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
+    """Each function's runtime as its handler builds it, from HEADCOUNT_* variables holding CHANGED."""
+    from headcount.functions.business import handler as business
+    from headcount.functions.fold import handler as fold
+    from headcount.functions.serve import runtime as serve
+
+    doc = json.loads(resources.files("headcount").joinpath("catalog.json").read_text())
+    doc["metrics"] = [m for m in doc["metrics"] if m["name"] == "matches_played"]
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(doc))
+    for name, value in {**CHANGED, "catalog_path": str(catalog)}.items():
+        monkeypatch.setenv(f"HEADCOUNT_{name.upper()}", str(value))
+    made = [fold.runtime, serve.runtime, business.runtime]
+    for runtime in made:
+        runtime.cache_clear()
+    serving = serve.runtime()
+    yield {
+        "fold": fold.runtime(),
+        "serve": serving,
+        "serve, posting": serving,
+        "business": business.runtime(),
+    }
+    for runtime in made:
+        runtime.cache_clear()
+
+
+def test_every_setting_says_where_it_goes() -> None:
+    assert set(REACHES) == set(Settings.model_fields) == set(CHANGED)
+    assert all(Settings.model_fields[name].default != value for name, value in CHANGED.items() if value is not None)
+
+
+@pytest.mark.parametrize(
+    ("setting", "function"),
+    [pytest.param(s, f, id=f"{s}-{f}") for s, functions in REACHES.items() for f in functions],
+)
+def test_a_changed_setting_reaches_the_function_that_uses_it(runtimes, setting: str, function: str) -> None:
+    expected = ["matches_played"] if setting == "catalog_path" else CHANGED[setting]
+    assert REACHES[setting][function](runtimes[function]) == expected

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
 from functools import cached_property
+from typing import Any
 
 from headcount.core.catalog import Catalog, Metric
 from headcount.logic.business import today_so_far_metrics

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from headcount.cli.stack import run_simulate_history
 from headcount.core.catalog import Kind
 from headcount.local.config import LocalConfig
+from headcount.local.feed import run_simulate_history
 from headcount.local.processes import port_in_use, stop_leftovers
 from headcount.views.catalog_file import load_catalog
 from tests.e2e.test_realtime import api

@@ -29,11 +29,11 @@ CATALOG = load_catalog()
 
 
 def game(seed: int = 3) -> dict[date, set[str]]:
-    """Players active per day: 200 new a day, each back d days later with probability 0.35 / d ** 0.5."""
+    """Players active per day: 200 to 206 new a day, each back d days later with probability 0.35 / d ** 0.5."""
     rng = random.Random(seed)
     active: dict[date, set[str]] = {d: set() for d in DAYS}
     for index, first in enumerate(DAYS):
-        for n in range(200):
+        for n in range(200 + index % 7):  # cohorts of sizes that few rates divide evenly
             player = f"p-{index:02d}-{n:03d}"
             active[first].add(player)
             for later in DAYS[index + 1 :]:
@@ -131,15 +131,20 @@ def test_stickiness_divides_with_its_bounds(svc: MetricsService) -> None:
         assert 0 < point.value < 1
     published = svc.series("stickiness", PUBLISHED[-1].isoformat(), None, None, NOW_MS).points[0]
     day = PUBLISHED[-1]
-    assert published.exact and published.value == len(ACTIVE[day]) / len(window(day, 28))  # the float quotient, not rounded
+    assert published.exact and published.value == len(ACTIVE[day]) / len(
+        window(day, 28)
+    )  # the float quotient, not rounded
 
 
 def test_new_players_subtract_everyone_seen_before(svc: MetricsService) -> None:
     points = by_day(svc.series("new_players", PUBLISHED[-1].isoformat(), "today", None, NOW_MS).points)
-    assert points[PUBLISHED[-1].isoformat()].value == 200 and points[PUBLISHED[-1].isoformat()].exact
+    assert (
+        points[PUBLISHED[-1].isoformat()].value == len(cohort(PUBLISHED[-1]))
+        and points[PUBLISHED[-1].isoformat()].exact
+    )
     for day in (YESTERDAY, TODAY):
         point = points[day.isoformat()]
-        assert not point.exact and brackets(point, 200), point
+        assert not point.exact and brackets(point, len(cohort(day))), point
 
 
 def test_the_retention_matrix_is_exact_where_published_and_approximate_for_today(svc: MetricsService) -> None:
@@ -172,3 +177,20 @@ def test_retention_has_its_own_route(svc: MetricsService) -> None:
         svc.series("retention", "today", None, None, NOW_MS)
     with pytest.raises(BadRequest, match="retention metrics"):
         svc.retention("active_players", "today", None, None, NOW_MS)
+
+
+def test_a_finished_cell_of_a_cohort_before_the_games_first_day_is_0_not_not_yet(svc: MetricsService) -> None:
+    # Given a game whose first day is DAYS[0], published: the day before it has no cohort in either layer
+    before = DAYS[0] - timedelta(days=1)
+    # When its cohort is asked for
+    (row,) = svc.retention("retention", before.isoformat(), before.isoformat(), None, NOW_MS).cohorts
+    # Then it is empty, and each of its cells whose day has passed is 0 (nobody of it came back), not null ("not yet")
+    assert (row.size.value, row.size.source) == (0, "none")
+    assert [(c.k, c.cell.value, c.rate) for c in row.returned] == [(1, 0, None), (7, 0, None), (30, 0, None)]
+
+
+def test_an_exact_retention_rate_is_the_float_quotient_not_rounded(svc: MetricsService) -> None:
+    day = PUBLISHED[1]  # 201 players
+    (row,) = svc.retention("retention", day.isoformat(), day.isoformat(), None, NOW_MS).cohorts
+    for cell in row.returned:
+        assert cell.cell.exact and cell.rate == len(cohort(day) & ACTIVE[cell.day]) / len(cohort(day))

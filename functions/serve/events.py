@@ -12,10 +12,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from headcount.logic.ingest import accept_events, put_deadline
 from headcount.observability import logger, report_posted
 
-from .metrics import received_ms
 from .models import Accepted, error_responses, ok
 from .render import json_response
-from .runtime import runtime
+from .runtime import received_ms, runtime
 
 router = Router()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import orjson
@@ -20,7 +19,7 @@ from .models import (
     ok,
 )
 from .render import distinct_json, json_response, retention_json, series_json
-from .runtime import runtime
+from .runtime import received_ms, runtime
 
 router = Router()
 From = Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN, description=f"first day: {DAY_HELP}")]
@@ -28,14 +27,6 @@ To = Annotated[str | None, Query(pattern=DAY_PATTERN, description=f"last day (de
 Group = Annotated[str | None, Query(max_length=64, description="one group of a grouped metric")]
 Name = Annotated[str, Path(description="a metric of the catalog (GET /v1/metrics)")]
 READ_ERRORS = error_responses(400, 403, 404, 503)
-
-
-def received_ms(router: Router) -> int:
-    """When API Gateway received the request (`requestTimeEpoch`, ms): "now" for `today`/`yesterday` and the arrival
-    of posted events, so a test gives the time with the event. The REST API always sends it; the wall clock stands in
-    only for an event without it."""
-    received = (router.current_event.get("requestContext") or {}).get("requestTimeEpoch")
-    return int(received) if received else int(time.time() * 1000)
 
 
 # Routes without a return annotation: their answers are rendered by orjson (render.py), not validated again.

@@ -37,7 +37,7 @@ test: lint  ## lint + every test (unit, integration, Spark, e2e, infra), then th
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory test-clock
 
-test-clock: $(VENDORED)  ## unit + integration tests 400 days ahead, then across a DST change of the reporting zone (tests/shifted_clock.py)
+test-clock: $(VENDORED)  ## unit + integration tests 400 days ahead, then across a DST change of the reporting zone (support/shifted_clock.py)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration --clock=+400d
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration --clock=dst:Europe/Berlin
 

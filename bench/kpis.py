@@ -55,8 +55,8 @@ def main() -> None:
     from headcount.batch.session import local_spark
     from headcount.local.simulator import simulate_game
     from headcount.views.catalog_file import load_catalog
-    from tests.kpi_sql import nightly_run_ms
-    from tests.spark.raw_lake import write_raw
+    from support.kpi_sql import nightly_run_ms
+    from support.raw_lake import write_raw
 
     catalog = load_catalog()
     last = FIRST + timedelta(days=args.days - 1)

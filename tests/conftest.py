@@ -7,13 +7,7 @@ import sys
 
 import pytest
 
-from tests.shifted_clock import (  # noqa: F401 - `pytest --clock=…`, the hooks of tests/shifted_clock.py
-    pytest_addoption,
-    pytest_configure,
-    pytest_report_header,
-    pytest_terminal_summary,
-    pytest_unconfigure,
-)
+pytest_plugins = ["support.shifted_clock"]  # `pytest --clock=…`: the whole run under a shifted wall clock
 
 # Fake credentials and no endpoint leaks from the developer's shell: tests never talk to real AWS. Nor does the shell's
 # headcount configuration (a reporting zone, a state folder) reach the tests: each test sets what it depends on.

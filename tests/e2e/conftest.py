@@ -20,7 +20,7 @@ from headcount.local.shards import wait_caught_up
 from headcount.local.simulator import simulate
 from headcount.views.catalog_file import load_catalog
 from headcount.views.stream import Producer, send
-from tests.stack_process import wait_healthy
+from support.stack_process import wait_healthy
 
 PORTS = {"HEADCOUNT_MOTO_PORT": "14566", "HEADCOUNT_KINESIS_PORT": "14567", "HEADCOUNT_API_PORT": "18080"}
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/run installs it): Playwright never downloads a browser here

@@ -19,8 +19,8 @@ from headcount.local.config import LocalConfig
 from headcount.local.feed import run_simulate_history
 from headcount.local.processes import port_in_use, stop_leftovers
 from headcount.views.catalog_file import load_catalog
+from support.stack_process import wait_healthy
 from tests.e2e.test_realtime import api
-from tests.stack_process import wait_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 PORTS = {"moto_port": 16566, "kinesis_port": 16567, "api_port": 18280}  # none of the other tests' ports

@@ -29,7 +29,7 @@ from headcount.settings import Settings
 from headcount.views.batch import BatchRow, DynamoBatchView
 from headcount.views.catalog_file import load_catalog
 from headcount.views.realtime import DynamoRealtimeStore, ItemKey, RealtimeItem
-from tests.api_wsgi import NOW_MS, serve_app
+from support.api_wsgi import NOW_MS, serve_app
 
 KEY = {"x-api-key": "local-dev-key"}
 CATALOG = [m.name for m in load_catalog(None).metrics]

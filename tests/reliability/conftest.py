@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from headcount.local.processes import port_in_use, stop_leftovers
-from tests.reliability.local_stack import PORTS, config_for, start_up, stop
-from tests.stack_process import wait_healthy
+from support.reliability_stack import PORTS, config_for, start_up, stop
+from support.stack_process import wait_healthy
 
 
 @pytest.fixture

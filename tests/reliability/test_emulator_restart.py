@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from headcount.local.processes import recorded_pid
-from tests.reliability.local_stack import matches_on, post_matches, wait_for
+from support.reliability_stack import matches_on, post_matches, wait_for
+
+pytestmark = pytest.mark.e2e  # starts processes of the local stack: `-m "not e2e"` leaves it out
 
 
 @pytest.mark.parametrize("emulator", ["moto", "kinesalite"])

@@ -11,7 +11,9 @@ import pytest
 from headcount.local.config import LocalConfig
 from headcount.local.processes import wait_for_port
 from headcount.local.stack import start_kinesalite
-from tests.stack_process import local_client
+from support.stack_process import local_client
+
+pytestmark = pytest.mark.e2e  # starts processes of the local stack: `-m "not e2e"` leaves it out
 
 
 def free_port() -> int:

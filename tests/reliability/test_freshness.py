@@ -11,8 +11,10 @@ import time
 import pytest
 
 from headcount.local.processes import recorded_pid, stop_leftovers
-from tests.reliability.local_stack import api, config_for, post_matches, start_up, stop, wait_for
-from tests.stack_process import wait_healthy
+from support.reliability_stack import api, config_for, post_matches, start_up, stop, wait_for
+from support.stack_process import wait_healthy
+
+pytestmark = pytest.mark.e2e  # starts processes of the local stack: `-m "not e2e"` leaves it out
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from headcount.batch.plan import JobOptions
 from headcount.local import resources
 from headcount.local.esm import LocalLambdaContext, kinesis_event, lambda_arn
 from headcount.views.lake import read_counts
-from tests.reliability.hostile import ARRIVAL_MS, HOSTILE, TS
-from tests.spark.raw_lake import write_raw
+from support.hostile_records import ARRIVAL_MS, HOSTILE, TS
+from support.raw_lake import write_raw
 
 VALID = [
     json.dumps({"event_id": f"m-{i}", "type": "match_end", "player_id": f"p-{i}", "ts": TS}).encode() for i in range(5)

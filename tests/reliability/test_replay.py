@@ -9,9 +9,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from headcount import names
-from tests.reliability.local_stack import PORTS, matches_on, post_matches, wait_for
-from tests.stack_process import local_client
+from support.reliability_stack import PORTS, matches_on, post_matches, wait_for
+from support.stack_process import local_client
+
+pytestmark = pytest.mark.e2e  # starts processes of the local stack: `-m "not e2e"` leaves it out
 
 
 def aws(service: str):  # noqa: ANN201

@@ -84,7 +84,7 @@ def test_metrics_are_put_on_glue_or_where_boto3_points_at_an_endpoint(monkeypatc
 
 
 def _tiny_lake(lake) -> JobOptions:
-    from tests.spark.raw_lake import write_raw
+    from support.raw_lake import write_raw
 
     ts = int(datetime(2026, 11, 25, 12, tzinfo=UTC).timestamp() * 1000)
     events = [

@@ -3,7 +3,7 @@ archives it, one first run computing 34 days, then a nightly run a day (each rec
 run published into a batch view.
 
 After every run, the job's `kpis` table and everything published so far must equal the independent DuckDB recount
-(tests/kpi_sql.py: SQL over the same raw files, given the runs that happened and what the archive held when each
+(support/kpi_sql.py: SQL over the same raw files, given the runs that happened and what the archive held when each
 ran); after the last run also the simulator's truth (plain Python sets over the events that had arrived), the new
 players' Theta sketches must hold exactly the true players, and the serving layer must answer every KPI of every day
 exactly from the publications. The game has late sessions (1-2 days) and one planted player whose first session
@@ -27,8 +27,8 @@ from headcount.local.simulator import Game, KpiTruth, simulate_game
 from headcount.views.batch import InMemoryBatchView
 from headcount.views.catalog_file import load_catalog
 from headcount.views.lake import kpis_uri, read_counts
-from tests.kpi_sql import KpiRecount, Row, Run, archive_files, nightly_run_ms
-from tests.spark.raw_lake import write_raw
+from support.kpi_sql import KpiRecount, Row, Run, archive_files, nightly_run_ms
+from support.raw_lake import write_raw
 
 TZ = "Europe/Berlin"
 FIRST = date(2026, 9, 20)

@@ -16,10 +16,11 @@ from headcount.batch.plan import new_days, retention_days, rolling_days
 from headcount.batch.validation import EVENTS_SCHEMA
 from headcount.core.sketches import theta_decode, theta_estimate, theta_of_values
 from headcount.local.batch import run_batch
+from headcount.logic.publishing import republish
 from headcount.views.batch import InMemoryBatchView
-from headcount.views.lake import players_uri, read_kpis, republish
-from tests.spark.frames import assertDataFrameEqual
-from tests.spark.raw_lake import write_raw
+from headcount.views.lake import players_uri, read_kpis
+from support.raw_lake import write_raw
+from support.spark_frames import assertDataFrameEqual
 
 LG_K = 12
 NOBODY = theta_of_values((), LG_K)

@@ -8,7 +8,7 @@ from headcount.batch.transforms import aggregate, cell_players, dedupe, finish, 
 from headcount.batch.validation import EVENTS_SCHEMA
 from headcount.core import sketches
 from headcount.views.catalog_file import load_catalog
-from tests.spark.frames import assertDataFrameEqual
+from support.spark_frames import assertDataFrameEqual
 
 pytestmark = pytest.mark.spark
 CATALOG = load_catalog()

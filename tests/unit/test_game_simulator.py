@@ -20,8 +20,8 @@ from headcount.core.buckets import day_bounds_ms
 from headcount.core.events import Rejection, parse_event
 from headcount.local.simulator import DAY_MS, ON_TIME_MS, Game, simulate, simulate_game
 from headcount.views.catalog_file import load_catalog
-from tests.kpi_sql import KpiRecount, Run, archive_files, days_of_run, nightly_run_ms
-from tests.spark.raw_lake import write_raw
+from support.kpi_sql import KpiRecount, Run, archive_files, days_of_run, nightly_run_ms
+from support.raw_lake import write_raw
 
 TZ = "Europe/Berlin"
 FIRST = date(2026, 9, 24)

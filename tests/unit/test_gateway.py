@@ -16,7 +16,7 @@ RECEIVED = 1_795_000_000.25  # the gateway's clock: 2026-11-18T11:06:40.250Z
 @pytest.fixture
 def gateway(tmp_path):
     api = LocalApiGateway(
-        "tests.unit.gateway_function.handler", 0, str(tmp_path / "serve.log"), {}, instances=1, clock=lambda: RECEIVED
+        "support.gateway_function.handler", 0, str(tmp_path / "serve.log"), {}, instances=1, clock=lambda: RECEIVED
     )
     api.start()
     yield api

@@ -1,4 +1,4 @@
-"""Writing small raw archives for the batch tests: the archiver's layout, arrival times chosen by the test."""
+"""Small raw archives for the batch tests and benchmarks: the archiver's layout, arrival times chosen by the caller."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ each ran. This recount takes exactly that (`Run`: the days a run computed, the r
 re-derives, from the raw files alone:
 
 - the players active on each day X (the KPI's base metric: valid, deduplicated events of its type), as the LAST run
-  that computed X saw them: the same validation (tests/exact_counts_sql.py's SQL, the independent one), the same dedup
+  that computed X saw them: the same validation (support/exact_counts_sql.py's SQL, the independent one), the same dedup
   (over every file the run read), over the arrival days that run read;
 - from those, each computed day's rolling distinct players, new players (first day ever, and everyone seen by then),
   and retention of each cohort D on each computed D+k, plus the ratios (computed at serve time, from the other rows).
@@ -32,7 +32,7 @@ import duckdb
 
 from headcount.core.catalog import Catalog, Kind, Metric
 from headcount.views.tables import RAW_CSV_OPTIONS, sql_string
-from tests.exact_counts_sql import HOUR_MS, exact_counts_sql, install_macros, validation_sql
+from support.exact_counts_sql import HOUR_MS, exact_counts_sql, install_macros, validation_sql
 
 ARRIVAL_DAYS = range(-1, 3)  # an event of local day X is archived under arrival day (UTC) X-1 .. X+2
 _DT = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/hr=\d{2}/[^/]*$")

@@ -1,0 +1,70 @@
+// What the dashboard's modules share: the page's elements, what it knows so far (the catalog, the KPIs found in it,
+// the API's reporting zone and its today, what each chart drew) and moments written in that zone.
+import { formatDay } from "./charts.js";
+
+export const SIMULATE_HINT = "is the game sending? For test traffic, see headcount simulate.";
+
+export const $ = (selector) => document.querySelector(selector);
+export const page = {
+  zone: $("#zone"),
+  from: $("#from"),
+  to: $("#to"),
+  quick: [...document.querySelectorAll(".quick button")],
+  rangeLabel: $("#range-label"),
+  rangeError: $("#range-error"),
+  todayDate: $("#today-date"),
+  banner: $("#banner"),
+  bannerText: $("#banner-text"),
+  prompt: $("#key-prompt"),
+  keyInput: $("#key-input"),
+  keyError: $("#key-error"),
+  keyCancel: $("#key-cancel"),
+  exploreMetric: $("#explore-metric"),
+  exploreGroup: $("#explore-group"),
+  exploreGroupLabel: $("#explore-group-label"),
+  exploreAbout: $("#explore-about"),
+  kpiLabel: $("#kpi-label"),
+  retentionMetric: $("#retention-metric"),
+  retentionMetricLabel: $("#retention-metric-label"),
+};
+
+export const state = {
+  catalog: null, // Map name -> metric, from GET v1/metrics
+  kpis: null, // the KPI charts' metrics, found in the catalog by kind (findKpis)
+  timezone: null, // the API's reporting zone
+  today: null, // today's date in that zone, from the API's own answer
+  ticks: 0,
+  timer: null,
+  latest: new Map(), // chart id -> its newest request: an older answer arriving late is dropped
+  charts: {}, // chart id -> what it drew: {metric, from, to, group, buckets, rows (the CSV), plot (uPlot), legend}
+};
+window.headcountDashboard = { charts: state.charts }; // for the console, and tests/e2e/test_dashboard.py
+
+export function noteAnswer(answer) {
+  state.timezone = answer.timezone;
+  page.zone.textContent = `times and days in ${answer.timezone}, the API's reporting zone`;
+}
+
+function zoneFormat(options) {
+  try {
+    return new Intl.DateTimeFormat(undefined, { ...options, timeZone: state.timezone ?? "UTC" });
+  } catch {
+    return new Intl.DateTimeFormat(undefined, { ...options, timeZone: "UTC" }); // a zone this browser does not know
+  }
+}
+
+/** "22:35:10 UTC (12 s ago)", with the day in front when it is not today. */
+export function formatMoment(iso, { ago = true } = {}) {
+  const moment = new Date(iso);
+  const day = zoneFormat({ year: "numeric", month: "2-digit", day: "2-digit" })
+    .formatToParts(moment)
+    .reduce((parts, { type, value }) => ({ ...parts, [type]: value }), {});
+  const date = `${day.year}-${day.month}-${day.day}`;
+  const time = zoneFormat({ hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }).format(moment);
+  const when = `${date === state.today ? "" : `${formatDay(date, "axis")} `}${time} ${state.timezone ?? "UTC"}`;
+  if (!ago) return when;
+  const seconds = Math.max(0, Math.round((Date.now() - moment.getTime()) / 1000));
+  const since =
+    seconds < 120 ? `${seconds} s` : seconds < 7200 ? `${Math.round(seconds / 60)} min` : `${Math.round(seconds / 3600)} h`;
+  return `${when} (${since} ago)`;
+}

@@ -28,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     result = run_job(spark, options, progress=say)
     if options.batch_table:
+        from headcount.logic.publishing import publish
         from headcount.views.batch import DynamoBatchView
-        from headcount.views.lake import publish
 
         published = publish(
             options.lake,

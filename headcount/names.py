@@ -2,126 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from headcount.core.catalog import Catalog
-
 STREAM = "headcount-events"
 REALTIME_TABLE = "headcount-realtime"
 BATCH_TABLE = "headcount-batch"
 ON_FAILURE_QUEUE = "headcount-fold-failures"
 REGION = "us-east-1"
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: the local stack's ARNs
+# The Glue Data Catalog's database and the lake's tables in it (their columns, partitions and projections:
+# headcount/core/lake_tables.py; their folders: headcount/views/lake.py).
 GLUE_DATABASE = "headcount"
 RAW_TABLE = "raw"
 COUNTS_TABLE = "counts"
-# The KPIs' tables, the nightly job's too (headcount/batch/kpi_job.py): activity/metric=<m>/day=<D>/,
-# players/metric=<m>/ and kpis/metric=<m>/day=<D>/ (headcount/views/lake.py).
+# The KPIs' tables, the nightly job's too (headcount/batch/kpi_job.py)
 ACTIVITY_TABLE = "activity"
 PLAYERS_TABLE = "players"
 KPIS_TABLE = "kpis"
-# Their columns and partitions (Hive types), for the Glue Data Catalog (infra/ and views/tables.py alike)
-RAW_COLUMNS = {"line": "string"}
-RAW_PARTITIONS = {"dt": "string", "hr": "string"}
-COUNTS_COLUMNS = {
-    "metric": "string",
-    "bucket": "string",
-    "group_value": "string",
-    "value": "bigint",
-    "sketch": "binary",
-    "run_id": "string",
-}
-COUNTS_PARTITIONS = {"day": "string"}
-# The KPI tables' files hold these columns (headcount/batch/lake_io.py: ACTIVITY_COLUMNS, PLAYERS_COLUMNS, KPIS_COLUMNS);
-# metric and day are in the folder names.
-ACTIVITY_COLUMNS = {"group_value": "string", "player_id": "string", "first_ts_ms": "bigint"}
-ACTIVITY_PARTITIONS = {"metric": "string", "day": "string"}
-PLAYERS_COLUMNS = {"player_id": "string", "first_day": "string", "group_value": "string"}
-PLAYERS_PARTITIONS = {"metric": "string"}
-KPIS_COLUMNS = {
-    "bucket": "string",
-    "group_value": "string",
-    "value": "bigint",
-    "sketch": "binary",
-    "run_id": "string",
-}
-KPIS_PARTITIONS = {"metric": "string", "day": "string"}
-# Athena partition projection of the tables (Glue table parameters): new days and hours need no crawler or MSCK REPAIR.
-PROJECTION_FIRST_DAY = "2024-01-01"  # the first partition Athena's projection considers
-
-
-def raw_projection(first_day: str = PROJECTION_FIRST_DAY) -> dict[str, str]:
-    return {
-        "projection.enabled": "true",
-        "projection.dt.type": "date",
-        "projection.dt.range": f"{first_day},NOW",
-        "projection.dt.format": "yyyy-MM-dd",
-        "projection.hr.type": "integer",
-        "projection.hr.range": "0,23",
-        "projection.hr.digits": "2",
-    }
-
-
-def counts_projection(first_day: str = PROJECTION_FIRST_DAY) -> dict[str, str]:
-    return {
-        "projection.enabled": "true",
-        "projection.day.type": "date",
-        "projection.day.range": f"{first_day},NOW+1DAYS",
-        "projection.day.format": "yyyy-MM-dd",
-    }
-
-
-# The KPI tables' `metric` partitions are an enum of the catalog's metrics that write them (a metric added to the catalog
-# needs the tables defined again: a deploy, or AthenaTables.register). A table no metric writes has no such metrics: it
-# is not defined (the enum of an Athena projection has at least one value).
-def activity_metrics(catalog: Catalog) -> list[str]:
-    """The daily distinct metrics a rolling, new or retention metric is built on, each once, in catalog order (the
-    job's `headcount.batch.kpis.activity_metrics`)."""
-    from headcount.core.catalog import Kind
-
-    bases = {catalog.base(m).name for m in catalog.kpis() if m.kind is not Kind.RATIO}
-    return [m.name for m in catalog.metrics if m.name in bases]
-
-
-def players_metrics(catalog: Catalog) -> list[str]:
-    """The new-players metrics: one players table each."""
-    from headcount.core.catalog import Kind
-
-    return [m.name for m in catalog.kpis() if m.kind is Kind.NEW]
-
-
-def kpis_metrics(catalog: Catalog) -> list[str]:
-    """The rolling, new and retention metrics (a ratio has no rows: the serving layer divides)."""
-    from headcount.core.catalog import Kind
-
-    return [m.name for m in catalog.kpis() if m.kind is not Kind.RATIO]
-
-
-def _metric_projection(metrics: list[str]) -> dict[str, str]:
-    if not metrics:
-        raise ValueError("no metric writes this table: an Athena enum projection needs at least one value")
-    return {
-        "projection.enabled": "true",
-        "projection.metric.type": "enum",
-        "projection.metric.values": ",".join(metrics),
-    }
-
-
-def activity_projection(catalog: Catalog, first_day: str = PROJECTION_FIRST_DAY) -> dict[str, str]:
-    return {**_metric_projection(activity_metrics(catalog)), **counts_projection(first_day)}  # day as counts'
-
-
-def players_projection(catalog: Catalog) -> dict[str, str]:
-    return _metric_projection(players_metrics(catalog))
-
-
-def kpis_projection(catalog: Catalog, first_day: str = PROJECTION_FIRST_DAY) -> dict[str, str]:
-    return {**_metric_projection(kpis_metrics(catalog)), **counts_projection(first_day)}  # day as counts'
-
 
 # The fold's event-source mapping: the same settings on AWS and in the local runtime (but the batching window: the
-# stack's is the context parameter headcount:batchingWindowS, infra/stack.py).
+# stack's is the context parameter headcount:batchingWindowS, infra/parameters.py).
 FOLD_BATCH_SIZE = 1000
 FOLD_BATCHING_WINDOW_S = 1
 # The fold never fails on bad data (rejected events are counted, not retried), only when DynamoDB fails: so it retries
@@ -136,7 +34,7 @@ FOLD_BISECT_ON_ERROR = True
 FOLD_RECENT_IDS_BYTES = 768
 
 # The stack's other names (infra/). The local stream's shard count (HEADCOUNT_SHARDS; the stack's is the context
-# parameter headcount:shards, infra/stack.py).
+# parameter headcount:shards, infra/parameters.py).
 STREAM_SHARDS = 4
 FOLD_FUNCTION = "headcount-fold"
 SERVE_FUNCTION = "headcount-serve"

@@ -14,7 +14,8 @@ from typing import Any
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.stack import ContextError, HeadcountStack
+from infra.parameters import ContextError
+from infra.stack import HeadcountStack
 
 STACK_NAME = "Headcount"
 

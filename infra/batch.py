@@ -8,6 +8,7 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from aws_cdk import Duration, Stack, TimeZone
@@ -21,6 +22,7 @@ from constructs import Construct
 
 from headcount import names
 from headcount.core.catalog import Catalog
+from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, RAW, LakeTable
 from headcount.views.catalog_file import load_catalog
 from infra.shared import REPO_ROOT, acknowledge, arn_of, bootstrap_assets_objects, managed_policy, pk_sk_table
 
@@ -177,13 +179,13 @@ class Batch(Construct):
             "RawTable",
             name=names.RAW_TABLE,
             location=f"s3://{lake.bucket_name}/{names.RAW_PREFIX}",
-            columns=names.RAW_COLUMNS,
-            partitions=names.RAW_PARTITIONS,
+            columns=RAW.columns,
+            partitions=RAW.partitions,
             input_format="org.apache.hadoop.mapred.TextInputFormat",
             output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
             serde="org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
             serde_parameters={"field.delim": "\u0001"},
-            parameters={"classification": "csv", "compressionType": "gzip", **names.raw_projection()},
+            parameters={"classification": "csv", "compressionType": "gzip", **RAW.projection()},
         )
 
     def _counts_table(self, lake: s3.IBucket) -> glue.CfnTable:
@@ -193,34 +195,24 @@ class Batch(Construct):
             lake,
             name=names.COUNTS_TABLE,
             prefix=names.COUNTS_PREFIX,
-            columns=names.COUNTS_COLUMNS,
-            partitions=names.COUNTS_PARTITIONS,
-            projection=names.counts_projection(),
+            table=COUNTS,
+            projection=COUNTS.projection(),
         )
 
     def _kpi_tables(self, lake: s3.IBucket, catalog: Catalog) -> dict[str, glue.CfnTable]:
         """`activity`, `players` and `kpis`: the job's KPI tables, Parquet, partitioned by metric (an enum of the
         catalog's metrics that write the table) and, but players, by day. A table that no metric of the catalog writes
         is not defined (an enum projection needs a value)."""
-        specs = [  # construct id, table, prefix, columns, partitions, the metrics writing it, its projection
-            ("ActivityTable", names.ACTIVITY_TABLE, names.ACTIVITY_PREFIX, names.ACTIVITY_COLUMNS,
-             names.ACTIVITY_PARTITIONS, names.activity_metrics, names.activity_projection),
-            ("PlayersTable", names.PLAYERS_TABLE, names.PLAYERS_PREFIX, names.PLAYERS_COLUMNS,
-             names.PLAYERS_PARTITIONS, names.players_metrics, names.players_projection),
-            ("KpisTable", names.KPIS_TABLE, names.KPIS_PREFIX, names.KPIS_COLUMNS,
-             names.KPIS_PARTITIONS, names.kpis_metrics, names.kpis_projection),
-        ]  # fmt: skip
+        specs = [  # construct id, Glue table, prefix of the lake, its columns and partitions
+            ("ActivityTable", names.ACTIVITY_TABLE, names.ACTIVITY_PREFIX, ACTIVITY),
+            ("PlayersTable", names.PLAYERS_TABLE, names.PLAYERS_PREFIX, PLAYERS),
+            ("KpisTable", names.KPIS_TABLE, names.KPIS_PREFIX, KPIS),
+        ]
         tables: dict[str, glue.CfnTable] = {}
-        for construct_id, name, prefix, columns, partitions, metrics, projection in specs:
-            if metrics(catalog):
+        for construct_id, name, prefix, table in specs:
+            if table.defined_for(catalog):
                 tables[name] = self._parquet_table(
-                    construct_id,
-                    lake,
-                    name=name,
-                    prefix=prefix,
-                    columns=columns,
-                    partitions=partitions,
-                    projection=projection(catalog),
+                    construct_id, lake, name=name, prefix=prefix, table=table, projection=table.projection(catalog)
                 )
         return tables
 
@@ -231,8 +223,7 @@ class Batch(Construct):
         *,
         name: str,
         prefix: str,
-        columns: dict[str, str],
-        partitions: dict[str, str],
+        table: LakeTable,
         projection: dict[str, str],
     ) -> glue.CfnTable:
         """A table of the job's Parquet files (snappy) under `prefix` of the lake, partitions in Hive's folder names."""
@@ -240,8 +231,8 @@ class Batch(Construct):
             construct_id,
             name=name,
             location=f"s3://{lake.bucket_name}/{prefix}",
-            columns=columns,
-            partitions=partitions,
+            columns=table.columns,
+            partitions=table.partitions,
             input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
             output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
             serde="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
@@ -255,8 +246,8 @@ class Batch(Construct):
         *,
         name: str,
         location: str,
-        columns: dict[str, str],
-        partitions: dict[str, str],
+        columns: Mapping[str, str],
+        partitions: Mapping[str, str],
         input_format: str,
         output_format: str,
         serde: str,

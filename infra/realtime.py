@@ -69,7 +69,7 @@ class Realtime(Construct):
                 stream,
                 starting_position=lambda_.StartingPosition(names.FOLD_STARTING_POSITION),
                 batch_size=names.FOLD_BATCH_SIZE,
-                # the stack's headcount:batchingWindowS (infra/stack.py); the local runtime's is FOLD_BATCHING_WINDOW_S
+                # the stack's headcount:batchingWindowS (infra/parameters.py); the local runtime's is FOLD_BATCHING_WINDOW_S
                 max_batching_window=Duration.seconds(batching_window_s),
                 report_batch_item_failures=True,
                 bisect_batch_on_error=names.FOLD_BISECT_ON_ERROR,

@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 
 from headcount.batch import kpis
 from headcount.batch.lake_io import (
-    ACTIVITY_COLUMNS,
-    KPIS_COLUMNS,
     computed_days,
     read_activity,
     read_players,
@@ -29,6 +27,7 @@ from headcount.batch.lake_io import (
 )
 from headcount.batch.plan import new_days, retention_days, rolling_days, shift
 from headcount.core.catalog import Catalog, Kind, Metric
+from headcount.core.lake_tables import ACTIVITY, KPIS
 from headcount.views.lake import activity_uri, kpis_uri
 
 if TYPE_CHECKING:
@@ -65,12 +64,12 @@ def update_kpis(
     say: Callable[[str], None],
 ) -> dict[str, list[str]]:
     """The KPIs of a run from its deduplicated events; -> the days of the kpis partitions written, by metric."""
-    bases = kpis.activity_metrics(catalog)
+    bases = catalog.activity_metrics()
     if not bases:
         return {}
     activity = kpis.activity_of(events, [m.name for m in bases]).persist()
     partitions = [(m.name, d) for m in bases for d in run_days]
-    write_partitions(activity, activity_uri(lake), partitions, ACTIVITY_COLUMNS, ["group_value", "player_id"])
+    write_partitions(activity, activity_uri(lake), ACTIVITY, partitions, ["group_value", "player_id"])
     activity.unpersist()
     say(f"activity: wrote {', '.join(m.name for m in bases)} for {', '.join(run_days)} to {activity_uri(lake)}")
     computed = {m.name: computed_days(spark, lake, m.name) for m in bases}
@@ -79,7 +78,7 @@ def update_kpis(
     written: dict[str, list[str]] = {}
     moved: dict[str, Moved] = {}
     # New-players metrics first: a retention metric's cohort days follow its new-players metric's moves.
-    built = [m for m in catalog.kpis() if m.kind is not Kind.RATIO]  # a ratio has no rows: divided at read time
+    built = catalog.stored_kpis()  # a ratio has no rows: divided at read time
     for metric in sorted(built, key=lambda m: m.kind is not Kind.NEW):
         base = catalog.base(metric)
         days_of_base = computed[base.name]
@@ -101,7 +100,7 @@ def update_kpis(
         table = table.unionByName(frame)
     table = table.persist()
     partitions = [(metric, d) for metric, days in written.items() for d in days]
-    write_partitions(table, kpis_uri(lake), partitions, KPIS_COLUMNS, ["bucket", "group_value"])
+    write_partitions(table, kpis_uri(lake), KPIS, partitions, ["bucket", "group_value"])
     table.unpersist()
     say(f"kpis: {described(catalog, written)} to {kpis_uri(lake)}")
     return written

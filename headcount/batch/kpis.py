@@ -18,21 +18,16 @@ from typing import TYPE_CHECKING
 from headcount.batch.plan import shift
 from headcount.batch.theta import theta_by_key
 from headcount.core import sketches
-from headcount.core.catalog import NO_GROUP, Catalog, Kind, Metric
+from headcount.core.catalog import NO_GROUP
+from headcount.core.lake_tables import ACTIVITY, PLAYERS
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-ACTIVITY_SCHEMA = "metric string, day string, group_value string, player_id string, first_ts_ms bigint"
-PLAYERS_SCHEMA = "player_id string, first_day string, group_value string"
+ACTIVITY_SCHEMA = f"{ACTIVITY.partitions_ddl}, {ACTIVITY.ddl}"  # a row of the activity table, its partition keys first
+PLAYERS_SCHEMA = PLAYERS.ddl
 KPI_ROWS_SCHEMA = "day string, bucket string, group_value string, value bigint, sketch binary"
 SEEN_SLICES = 16  # everyone seen up to a day is sketched in this many slices at once, then unioned (the same bytes)
-
-
-def activity_metrics(catalog: Catalog) -> list[Metric]:
-    """The daily distinct metrics a rolling, new or retention metric is built on, each once, in catalog order."""
-    bases = {catalog.base(m).name for m in catalog.kpis() if m.kind is not Kind.RATIO}
-    return [m for m in catalog.metrics if m.name in bases]
 
 
 def activity_of(events: DataFrame, metrics: Sequence[str]) -> DataFrame:

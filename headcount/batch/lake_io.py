@@ -7,16 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from headcount.batch.transforms import zero_rows
 from headcount.core.catalog import Catalog
+from headcount.core.lake_tables import ACTIVITY, PLAYERS, LakeTable
 from headcount.views.lake import activity_uri, counts_uri, partition_uri, players_uri, raw_partition_uri
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-# The files' columns of the KPI tables (their partition columns, metric and day, are in the folder names).
-ACTIVITY_COLUMNS = "group_value string, player_id string, first_ts_ms bigint"
-PLAYERS_COLUMNS = "player_id string, first_day string, group_value string"
-KPIS_COLUMNS = "bucket string, group_value string, value bigint, sketch binary, run_id string"
-PARTITION_COLUMNS = "metric string, day string"
 SUCCESS_MARKER = "_SUCCESS"  # what Spark's committer writes last into a folder it wrote whole
 
 
@@ -61,15 +57,18 @@ def write_counts(counts: DataFrame, lake: str) -> None:
 
 
 def write_partitions(
-    frame: DataFrame, table_uri: str, partitions: Collection[tuple[str, str]], columns: str, order: Sequence[str]
+    frame: DataFrame,
+    table_uri: str,
+    table: LakeTable,
+    partitions: Collection[tuple[str, str]],
+    order: Sequence[str],
 ) -> None:
-    """Overwrite exactly these (metric, day) partitions of a KPI table with the frame's rows (dynamic partition
-    overwrite, as the counts). A partition without rows gets an empty file: it is overwritten too, and an activity day
-    without players still counts as computed. The frame is read twice: cache it."""
+    """Overwrite exactly these (metric, day) partitions of a KPI table (`activity` or `kpis`) with the frame's rows
+    (dynamic partition overwrite, as the counts). A partition without rows gets an empty file: it is overwritten too, and
+    an activity day without players still counts as computed. The frame is read twice: cache it."""
     spark = frame.sparkSession
-    names = [column.split()[0] for column in columns.split(", ")]
     (
-        frame.select("metric", "day", *names)
+        frame.select("metric", "day", *table.columns)
         .repartition("metric", "day")
         .sortWithinPartitions("metric", "day", *order)
         .write.mode("overwrite")
@@ -78,7 +77,7 @@ def write_partitions(
         .parquet(table_uri)
     )
     filled = {(r["metric"], r["day"]) for r in frame.select("metric", "day").distinct().collect()}
-    empty = spark.createDataFrame([], columns)
+    empty = spark.createDataFrame([], table.ddl)
     for metric, day in sorted(set(partitions) - filled):
         empty.write.mode("overwrite").parquet(partition_uri(table_uri, metric, day))
 
@@ -94,7 +93,7 @@ def computed_days(spark: SparkSession, lake: str, metric: str) -> list[str]:
 
 def read_activity(spark: SparkSession, lake: str, metric: str, days: Sequence[str]) -> DataFrame:
     """The activity of these computed days (every one has a partition: `computed_days`)."""
-    schema = f"{ACTIVITY_COLUMNS}, {PARTITION_COLUMNS}"
+    schema = f"{ACTIVITY.ddl}, {ACTIVITY.partitions_ddl}"
     if not days:
         return spark.createDataFrame([], schema)
     paths = [partition_uri(activity_uri(lake), metric, d) for d in days]
@@ -112,15 +111,15 @@ def read_players(spark: SparkSession, lake: str, metric: str) -> DataFrame:
     _finish_switch(spark, lake, metric)
     uri = partition_uri(players_uri(lake), metric)
     if not path_exists(spark, uri):
-        return spark.createDataFrame([], PLAYERS_COLUMNS)
-    return spark.read.schema(PLAYERS_COLUMNS).parquet(uri)
+        return spark.createDataFrame([], PLAYERS.ddl)
+    return spark.read.schema(PLAYERS.ddl).parquet(uri)
 
 
 def stage_players(players: DataFrame, lake: str, metric: str) -> DataFrame:
     """Write the new version of the players table beside the current one; -> the new version, as written."""
     uri = _staged_uri(lake, metric)
     players.repartition("player_id").sortWithinPartitions("player_id").write.mode("overwrite").parquet(uri)
-    return players.sparkSession.read.schema(PLAYERS_COLUMNS).parquet(uri)
+    return players.sparkSession.read.schema(PLAYERS.ddl).parquet(uri)
 
 
 def switch_players(spark: SparkSession, lake: str, metric: str) -> None:

@@ -43,10 +43,10 @@ def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, ru
     from headcount.core.buckets import BadDate, DayNotOver, finished_day
     from headcount.core.keys import BadRunId, check_run_id
     from headcount.local.batch import run_batch
+    from headcount.logic.publishing import PublishError
     from headcount.settings import Settings
     from headcount.views.aws import client
     from headcount.views.batch import DynamoBatchView
-    from headcount.views.lake import PublishError
 
     settings = Settings()
     now = datetime.now(UTC)  # the command's one reading of the clock: what `yesterday` is, and the run's id

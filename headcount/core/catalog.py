@@ -114,6 +114,21 @@ class Catalog:
         """The KPI metrics (rolling, ratio, new, retention), in catalog order."""
         return tuple(m for m in self.metrics if not m.kind.counted)
 
+    def stored_kpis(self) -> tuple[Metric, ...]:
+        """The KPI metrics the nightly job writes rows of (rolling, new, retention; a ratio has none: the serving layer
+        divides), in catalog order: the `kpis` table's metrics."""
+        return tuple(m for m in self.kpis() if m.kind is not Kind.RATIO)
+
+    def new_metrics(self) -> tuple[Metric, ...]:
+        """The new-players metrics, in catalog order: one `players` table each."""
+        return tuple(m for m in self.kpis() if m.kind is Kind.NEW)
+
+    def activity_metrics(self) -> tuple[Metric, ...]:
+        """The daily distinct metrics a rolling, new or retention metric is built on, each once, in catalog order: the
+        `activity` table's metrics."""
+        bases = {self.base(m).name for m in self.stored_kpis()}
+        return tuple(m for m in self.metrics if m.name in bases)
+
     def base(self, metric: Metric) -> Metric:
         """The daily distinct metric a rolling or new metric counts, or a retention metric's through its new one."""
         while metric.kind is not Kind.DISTINCT:

@@ -2,7 +2,7 @@
 batch view.
 
 `run_batch` calls what the Glue job's `main()` calls (`headcount.batch.job.run_job`), on a local Spark session, then
-`headcount.views.lake.publish`, as the job's `main()` does on Glue with `--batch_table`.
+`headcount.logic.publishing.publish`, as the job's `main()` does on Glue with `--batch_table`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from headcount.batch.job import run_job
 from headcount.batch.plan import JobOptions, JobResult
 from headcount.batch.session import local_spark
 from headcount.core.catalog import Catalog, Granularity, Kind
+from headcount.logic.publishing import publish
 from headcount.views.batch import BatchRow, BatchView
 from headcount.views.catalog_file import load_catalog
-from headcount.views.lake import publish
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

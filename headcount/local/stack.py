@@ -26,10 +26,10 @@ from headcount.local.replay import REBUILD_REQUEST
 from headcount.local.scheduler import BUSINESS_HANDLER, BatchProcess, NightlySchedule, RateSchedule, ScheduledFunction
 from headcount.local.shards import CheckpointStore
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
+from headcount.logic.publishing import Republished, republish
 from headcount.settings import Settings
 from headcount.views.batch import DynamoBatchView
 from headcount.views.catalog_file import load_catalog
-from headcount.views.lake import Republished, republish
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the clone (for an installed package: site-packages)
 OWNER = "up.pid"  # the `headcount up` (or demo) whose processes the other records are

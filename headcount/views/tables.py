@@ -1,7 +1,8 @@
 """The lake's tables for SQL: `raw` (the archive, one record per row), `counts` (the nightly job's output), and the
 KPIs' `activity`, `players` and `kpis` (the nightly job's too).
 
-One small interface, two engines: DuckDB views over the local files, Athena over the Glue Data Catalog on AWS.
+One small interface, two engines: DuckDB views over the local files, Athena over the Glue Data Catalog on AWS. The
+tables are defined in headcount/core/lake_tables.py; their columns, as the DuckDB views list them:
 - raw: line (the record's text), dt (arrival day, UTC), hr (arrival hour, 00-23)
 - counts: metric, bucket, group_value, value, sketch, run_id, day
 - activity: metric, day, group_value, player_id, first_ts_ms
@@ -12,22 +13,37 @@ One small interface, two engines: DuckDB views over the local files, Athena over
 from __future__ import annotations
 
 import glob
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from headcount import names
-from headcount.views.lake import RAW_FILES_GLOB, activity_uri, kpis_uri, players_uri, raw_uri
+from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, PROJECTION_FIRST_DAY, RAW, LakeTable
+from headcount.views.lake import RAW_FILES_GLOB, activity_uri, counts_uri, kpis_uri, players_uri, raw_uri
 
 if TYPE_CHECKING:
     from headcount.core.catalog import Catalog
+
+# The tables' Hive types as DuckDB's
+DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "binary": "BLOB"}
+
+
+def _duckdb_types(columns: Mapping[str, str]) -> dict[str, str]:
+    return {name: DUCKDB_TYPES[kind] for name, kind in columns.items()}
+
+
+def _duckdb_struct(columns: Mapping[str, str]) -> str:
+    """Columns (with DuckDB's types) as a struct literal of their names and types: `{'a': 'VARCHAR', ...}`."""
+    return "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
+
 
 # One line of a gzip JSON-lines file per row, as text: no quoting, no header, no comment lines; lines that are not UTF-8
 # (never valid JSON) are skipped by `ignore_errors`.
 RAW_CSV_OPTIONS = (
     "auto_detect = false, delim = '\\x01', quote = '', escape = '', comment = '', header = false, "
-    "columns = {'line': 'VARCHAR'}, compression = 'gzip', new_line = '\\n', strict_mode = false, "
-    "ignore_errors = true, hive_partitioning = true, hive_types = {'dt': 'VARCHAR', 'hr': 'VARCHAR'}"
+    f"columns = {_duckdb_struct(_duckdb_types(RAW.columns))}, compression = 'gzip', new_line = '\\n', strict_mode = false, "
+    f"ignore_errors = true, hive_partitioning = true, hive_types = {_duckdb_struct(_duckdb_types(RAW.partitions))}"
 )
 
 
@@ -59,69 +75,44 @@ class DuckDBTables:
 
     def _views(self) -> None:
         raw_glob = f"{raw_uri(self.lake_dir)}/{RAW_FILES_GLOB}"
-        counts_glob = str(self.lake_dir / "counts" / "day=*" / "*.parquet")
         if glob.glob(raw_glob):
             raw = f"SELECT coalesce(line, '') AS line, dt, hr FROM read_csv({sql_string(raw_glob)}, {RAW_CSV_OPTIONS})"  # noqa: S608
         else:
-            raw = "SELECT NULL::VARCHAR AS line, NULL::VARCHAR AS dt, NULL::VARCHAR AS hr WHERE false"
-        if glob.glob(counts_glob):
-            source = (
-                f"read_parquet({sql_string(counts_glob)}, hive_partitioning = true, hive_types = {{'day': 'VARCHAR'}})"
-            )
-            counts = f"SELECT metric, bucket, group_value, value, sketch, run_id, day FROM {source}"  # noqa: S608
-        else:
-            counts = (
-                "SELECT NULL::VARCHAR AS metric, NULL::VARCHAR AS bucket, NULL::VARCHAR AS group_value, "
-                "NULL::BIGINT AS value, NULL::BLOB AS sketch, NULL::VARCHAR AS run_id, NULL::VARCHAR AS day "
-                "WHERE false"
-            )
+            raw = _no_rows(_duckdb_types({**RAW.columns, **RAW.partitions}))
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {names.RAW_TABLE} AS {raw}")
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {names.COUNTS_TABLE} AS {counts}")
-        for table, (files, columns) in _kpi_tables(self.lake_dir).items():
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {_parquet_view(files, columns)}")
+        for table, (files, columns, partitions) in _parquet_tables(self.lake_dir).items():
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {_parquet_view(files, columns, partitions)}")
 
 
-# The KPI tables (the nightly job's, headcount/batch/kpis.py): their files under the lake, and their columns (the
-# partition columns, metric and day, are in the folder names).
-def _kpi_tables(lake_dir: Path) -> dict[str, tuple[str, dict[str, str]]]:
+def _parquet_tables(lake_dir: Path) -> dict[str, tuple[str, dict[str, str], dict[str, str]]]:
+    """The nightly job's tables: their files under the lake, their columns in the order the views list them (`counts`
+    its partition key last, the KPI tables theirs first) and their partition keys, with DuckDB's types."""
+
+    def table(uri: str, lake_table: LakeTable, partitions_first: bool) -> tuple[str, dict[str, str], dict[str, str]]:
+        files = "/".join([uri, *(f"{key}=*" for key in lake_table.partitions), "*.parquet"])
+        columns, partitions = _duckdb_types(lake_table.columns), _duckdb_types(lake_table.partitions)
+        return files, {**partitions, **columns} if partitions_first else {**columns, **partitions}, partitions
+
     return {
-        "activity": (
-            f"{activity_uri(lake_dir)}/metric=*/day=*/*.parquet",
-            {
-                "metric": "VARCHAR",
-                "day": "VARCHAR",
-                "group_value": "VARCHAR",
-                "player_id": "VARCHAR",
-                "first_ts_ms": "BIGINT",
-            },
-        ),
-        "players": (
-            f"{players_uri(lake_dir)}/metric=*/*.parquet",
-            {"metric": "VARCHAR", "player_id": "VARCHAR", "first_day": "VARCHAR", "group_value": "VARCHAR"},
-        ),
-        "kpis": (
-            f"{kpis_uri(lake_dir)}/metric=*/day=*/*.parquet",
-            {
-                "metric": "VARCHAR",
-                "day": "VARCHAR",
-                "bucket": "VARCHAR",
-                "group_value": "VARCHAR",
-                "value": "BIGINT",
-                "sketch": "BLOB",
-                "run_id": "VARCHAR",
-            },
-        ),
+        names.COUNTS_TABLE: table(counts_uri(lake_dir), COUNTS, partitions_first=False),
+        names.ACTIVITY_TABLE: table(activity_uri(lake_dir), ACTIVITY, partitions_first=True),
+        names.PLAYERS_TABLE: table(players_uri(lake_dir), PLAYERS, partitions_first=True),
+        names.KPIS_TABLE: table(kpis_uri(lake_dir), KPIS, partitions_first=True),
     }
 
 
-def _parquet_view(files: str, columns: dict[str, str]) -> str:
+def _parquet_view(files: str, columns: dict[str, str], partitions: dict[str, str]) -> str:
     """A hive-partitioned Parquet table's rows, or none with the same columns before the job first wrote it."""
     if not glob.glob(files):
-        nulls = ", ".join(f"NULL::{kind} AS {name}" for name, kind in columns.items())
-        return f"SELECT {nulls} WHERE false"  # noqa: S608 - our own column names
-    hive_types = ", ".join(f"'{name}': 'VARCHAR'" for name in ("metric", "day") if f"/{name}=*/" in files)
-    source = f"read_parquet({sql_string(files)}, hive_partitioning = true, hive_types = {{{hive_types}}})"
+        return _no_rows(columns)
+    source = f"read_parquet({sql_string(files)}, hive_partitioning = true, hive_types = {_duckdb_struct(partitions)})"
     return f"SELECT {', '.join(columns)} FROM {source}"  # noqa: S608 - a quoted glob, our own column names
+
+
+def _no_rows(columns: dict[str, str]) -> str:
+    """No rows, with these columns (and DuckDB types)."""
+    nulls = ", ".join(f"NULL::{kind} AS {name}" for name, kind in columns.items())
+    return f"SELECT {nulls} WHERE false"  # noqa: S608 - our own column names
 
 
 class AthenaTables:
@@ -144,7 +135,7 @@ class AthenaTables:
             [tuple(None if _missing(v) else v for v in row) for row in frame.itertuples(index=False)],
         )
 
-    def register(self, lake: str, first_day: str = names.PROJECTION_FIRST_DAY, catalog: Catalog | None = None) -> None:
+    def register(self, lake: str, first_day: str = PROJECTION_FIRST_DAY, catalog: Catalog | None = None) -> None:
         """The tables over `lake` (s3://bucket/prefix), for an account where the stack did not create them. The KPI
         tables' metric partitions are `catalog`'s (the packaged catalog by default, as the stack's); a KPI table that no
         metric of it writes is dropped instead (an enum projection needs a value)."""
@@ -161,55 +152,39 @@ class AthenaTables:
             database=self.database,
             table=names.RAW_TABLE,
             path=f"{lake}/raw/",
-            columns_types=names.RAW_COLUMNS,
-            partitions_types=names.RAW_PARTITIONS,
+            columns_types=dict(RAW.columns),
+            partitions_types=dict(RAW.partitions),
             compression="gzip",
             sep="\u0001",
             mode="overwrite",
-            **_projection(names.raw_projection(first_day)),
-        )
-        self._parquet_table(
-            names.COUNTS_TABLE,
-            f"{lake}/counts/",
-            names.COUNTS_COLUMNS,
-            names.COUNTS_PARTITIONS,
-            names.counts_projection(first_day),
+            **_projection(RAW.projection(first_day=first_day)),
         )
         catalog = catalog if catalog is not None else load_catalog()
-        activity = names.activity_projection(catalog, first_day) if names.activity_metrics(catalog) else None
-        players = names.players_projection(catalog) if names.players_metrics(catalog) else None
-        kpis = names.kpis_projection(catalog, first_day) if names.kpis_metrics(catalog) else None
-        self._parquet_table(
-            names.ACTIVITY_TABLE, f"{activity_uri(lake)}/", names.ACTIVITY_COLUMNS, names.ACTIVITY_PARTITIONS, activity
-        )
-        self._parquet_table(
-            names.PLAYERS_TABLE, f"{players_uri(lake)}/", names.PLAYERS_COLUMNS, names.PLAYERS_PARTITIONS, players
-        )
-        self._parquet_table(names.KPIS_TABLE, f"{kpis_uri(lake)}/", names.KPIS_COLUMNS, names.KPIS_PARTITIONS, kpis)
+        for table, path, lake_table in (
+            (names.COUNTS_TABLE, f"{lake}/counts/", COUNTS),
+            (names.ACTIVITY_TABLE, f"{activity_uri(lake)}/", ACTIVITY),
+            (names.PLAYERS_TABLE, f"{players_uri(lake)}/", PLAYERS),
+            (names.KPIS_TABLE, f"{kpis_uri(lake)}/", KPIS),
+        ):
+            self._parquet_table(table, path, lake_table, catalog, first_day)
 
-    def _parquet_table(
-        self,
-        table: str,
-        path: str,
-        columns: dict[str, str],
-        partitions: dict[str, str],
-        projection: dict[str, str] | None,
-    ) -> None:
-        """A table of the job's Parquet files (snappy) at `path`, or none (dropped if there) without a projection."""
+    def _parquet_table(self, table: str, path: str, lake_table: LakeTable, catalog: Catalog, first_day: str) -> None:
+        """A table of the job's Parquet files (snappy) at `path`, or none (dropped if there) when no metric of the
+        catalog writes it."""
         import awswrangler as wr
 
-        if projection is None:
+        if not lake_table.defined_for(catalog):
             wr.catalog.delete_table_if_exists(database=self.database, table=table)
             return
         wr.catalog.create_parquet_table(
             database=self.database,
             table=table,
             path=path,
-            columns_types=columns,
-            partitions_types=partitions,
+            columns_types=dict(lake_table.columns),
+            partitions_types=dict(lake_table.partitions),
             compression="snappy",
             mode="overwrite",
-            **_projection(projection),
+            **_projection(lake_table.projection(catalog, first_day)),
         )
 
 

@@ -5,7 +5,7 @@ import zipfile
 from aws_cdk.assertions import Match
 
 from headcount import names
-from headcount.batch import kpis, lake_io
+from headcount.core.lake_tables import ACTIVITY, KPIS, PLAYERS
 from headcount.views.catalog_file import load_catalog
 from infra.batch import job_package_zip, pinned
 from tests.infra.conftest import REPO_ROOT
@@ -102,19 +102,14 @@ def _tables(template) -> dict[str, dict]:
     }
 
 
-def _hive(columns: str) -> list[tuple[str, str]]:
-    """The job's Spark schema strings (`name type, ...`) as (name, Hive type)."""
-    return [tuple(column.split()) for column in columns.split(", ")]
-
-
 def test_kpi_tables_are_the_jobs_parquet_partitioned_by_the_catalogs_metrics_and_day(template):
     # Given the packaged catalog (the stack has no catalog parameter; the job runs with the packaged one)
     catalog = load_catalog()
     tables = _tables(template)
     expected = {
-        names.ACTIVITY_TABLE: (names.ACTIVITY_PREFIX, lake_io.ACTIVITY_COLUMNS, ["metric", "day"]),
-        names.PLAYERS_TABLE: (names.PLAYERS_PREFIX, lake_io.PLAYERS_COLUMNS, ["metric"]),
-        names.KPIS_TABLE: (names.KPIS_PREFIX, lake_io.KPIS_COLUMNS, ["metric", "day"]),
+        names.ACTIVITY_TABLE: (names.ACTIVITY_PREFIX, ACTIVITY.columns, ["metric", "day"]),
+        names.PLAYERS_TABLE: (names.PLAYERS_PREFIX, PLAYERS.columns, ["metric"]),
+        names.KPIS_TABLE: (names.KPIS_PREFIX, KPIS.columns, ["metric", "day"]),
     }
     for name, (prefix, columns, partitions) in expected.items():
         table = tables[name]
@@ -122,7 +117,7 @@ def test_kpi_tables_are_the_jobs_parquet_partitioned_by_the_catalogs_metrics_and
         # Then each is over its prefix of the lake, with the columns of the files the job writes
         location = storage["Location"]["Fn::Join"][1]
         assert location[0] == "s3://" and location[1]["Ref"].startswith("IngestLake") and location[2] == f"/{prefix}"
-        assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == _hive(columns)
+        assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == list(columns.items())
         assert [(c["Name"], c["Type"]) for c in table["PartitionKeys"]] == [(p, "string") for p in partitions]
         assert (
             storage["SerdeInfo"]["SerializationLibrary"]
@@ -145,7 +140,7 @@ def test_kpi_tables_are_the_jobs_parquet_partitioned_by_the_catalogs_metrics_and
     def values(name: str) -> list[str]:
         return tables[name]["Parameters"]["projection.metric.values"].split(",")
 
-    assert values(names.ACTIVITY_TABLE) == [m.name for m in kpis.activity_metrics(catalog)] == ["active_players"]
+    assert values(names.ACTIVITY_TABLE) == [m.name for m in catalog.activity_metrics()] == ["active_players"]
     assert values(names.PLAYERS_TABLE) == ["new_players"]
     assert values(names.KPIS_TABLE) == [
         "weekly_active_players",
@@ -157,7 +152,7 @@ def test_kpi_tables_are_the_jobs_parquet_partitioned_by_the_catalogs_metrics_and
         "EXTERNAL": "TRUE",
         "classification": "parquet",
         "compressionType": "snappy",
-        **names.kpis_projection(catalog),
+        **KPIS.projection(catalog),
     }
     # and the workgroup's and the job's descriptions name them
     (workgroup,) = template.find_resources("AWS::Athena::WorkGroup").values()

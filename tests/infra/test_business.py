@@ -10,8 +10,8 @@ from headcount import names
 from headcount.cost.bill import BUSINESS_KPIS
 from headcount.logic.business import today_so_far_metrics
 from headcount.views.catalog_file import load_catalog
-from infra import stack
-from infra.stack import ContextError, read_parameters
+from infra import parameters
+from infra.parameters import ContextError, read_parameters
 from tests.infra.conftest import DEPLOY_ENV, cdk_context, synthesize
 
 KPIS = [m.name for m in today_so_far_metrics(load_catalog())]
@@ -171,7 +171,7 @@ def tuned(tmp_path_factory):
     """A wider band, and a reporting zone with daylight saving."""
     from aws_cdk.assertions import Template
 
-    context = {stack.ANOMALY_BAND_CONTEXT: "4.5", stack.TZ_CONTEXT: "Europe/Berlin"}
+    context = {parameters.ANOMALY_BAND_CONTEXT: "4.5", parameters.TZ_CONTEXT: "Europe/Berlin"}
     synthesized = synthesize(tmp_path_factory.mktemp("business"), cdk_context(**context), DEPLOY_ENV)
     assert synthesized.error is None, synthesized.error
     return Template.from_json(synthesized.template)
@@ -191,5 +191,5 @@ def test_the_band_width_and_the_zone_reach_the_alarms_and_the_models(tuned):
 
 @pytest.mark.parametrize("value", ["0", "-1", "wide", "nan"])
 def test_a_bad_band_width_fails_the_synth_with_its_key(value):
-    with pytest.raises(ContextError, match=stack.ANOMALY_BAND_CONTEXT):
-        read_parameters(Stack(App(context={stack.ANOMALY_BAND_CONTEXT: value}), "Probe").node)
+    with pytest.raises(ContextError, match=parameters.ANOMALY_BAND_CONTEXT):
+        read_parameters(Stack(App(context={parameters.ANOMALY_BAND_CONTEXT: value}), "Probe").node)

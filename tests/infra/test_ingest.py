@@ -3,7 +3,7 @@
 from aws_cdk.assertions import Match
 
 from headcount import names
-from infra.stack import DEFAULT_SHARDS
+from infra.parameters import DEFAULT_SHARDS
 
 
 def test_stream_is_provisioned_encrypted_with_the_shared_name(template):

@@ -1,12 +1,12 @@
-"""The stack's context parameters (infra/stack.py): defaults, their effect on the template, and bad values refused at
+"""The stack's context parameters (infra/parameters.py): defaults, their effect on the template, and bad values refused at
 synth with the key and what it expects."""
 
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Match, Template
 
-from infra import stack
-from infra.stack import ContextError, Parameters, read_parameters
+from infra import parameters
+from infra.parameters import ContextError, Parameters, read_parameters
 from tests.infra.conftest import DEPLOY_ENV, cdk_context, synthesize
 
 
@@ -19,13 +19,13 @@ def _read(**context) -> Parameters:
 def tuned(tmp_path_factory) -> Template:
     """Every parameter away from its default, as strings (what `-c key=value` passes)."""
     context = {
-        stack.SHARDS_CONTEXT: "3",
-        stack.BATCHING_WINDOW_CONTEXT: "10",
-        stack.THROTTLE_RATE_CONTEXT: "50",
-        stack.THROTTLE_BURST_CONTEXT: "100",
-        stack.ATHENA_SCAN_LIMIT_CONTEXT: "0.5",
-        stack.ALARM_EMAIL_CONTEXT: "ops@example.com",
-        stack.TRACING_CONTEXT: "off",
+        parameters.SHARDS_CONTEXT: "3",
+        parameters.BATCHING_WINDOW_CONTEXT: "10",
+        parameters.THROTTLE_RATE_CONTEXT: "50",
+        parameters.THROTTLE_BURST_CONTEXT: "100",
+        parameters.ATHENA_SCAN_LIMIT_CONTEXT: "0.5",
+        parameters.ALARM_EMAIL_CONTEXT: "ops@example.com",
+        parameters.TRACING_CONTEXT: "off",
     }
     synthesized = synthesize(tmp_path_factory.mktemp("tuned"), cdk_context(**context), DEPLOY_ENV)
     assert synthesized.error is None, synthesized.error
@@ -35,7 +35,7 @@ def tuned(tmp_path_factory) -> Template:
 def test_defaults_are_the_cheap_ones():
     assert _read() == Parameters()
     defaults = Parameters()
-    assert (defaults.shards, defaults.batching_window_s) == (1, stack.DEFAULT_BATCHING_WINDOW_S) == (1, 2)
+    assert (defaults.shards, defaults.batching_window_s) == (1, parameters.DEFAULT_BATCHING_WINDOW_S) == (1, 2)
     assert (defaults.throttle_rate, defaults.throttle_burst) == (500, 1000)
     assert (defaults.athena_scan_limit_gb, defaults.athena_scan_limit_bytes) == (10, 10_000_000_000)
     assert (defaults.tz, defaults.nightly_at, defaults.alarm_email, defaults.api_key_version) == (
@@ -47,13 +47,19 @@ def test_defaults_are_the_cheap_ones():
 
 
 def test_cdk_json_values_and_command_line_strings_read_alike():
-    as_json = _read(**{stack.SHARDS_CONTEXT: 3, stack.BATCHING_WINDOW_CONTEXT: 0, stack.THROTTLE_RATE_CONTEXT: 12.5})
+    as_json = _read(
+        **{parameters.SHARDS_CONTEXT: 3, parameters.BATCHING_WINDOW_CONTEXT: 0, parameters.THROTTLE_RATE_CONTEXT: 12.5}
+    )
     as_text = _read(
-        **{stack.SHARDS_CONTEXT: "3", stack.BATCHING_WINDOW_CONTEXT: "0", stack.THROTTLE_RATE_CONTEXT: "12.5"}
+        **{
+            parameters.SHARDS_CONTEXT: "3",
+            parameters.BATCHING_WINDOW_CONTEXT: "0",
+            parameters.THROTTLE_RATE_CONTEXT: "12.5",
+        }
     )
     assert as_json == as_text
     assert (as_json.shards, as_json.batching_window_s, as_json.throttle_rate) == (3, 0, 12.5)
-    assert _read(**{stack.SHARDS_CONTEXT: "On-Demand"}).shards == "on-demand"
+    assert _read(**{parameters.SHARDS_CONTEXT: "On-Demand"}).shards == "on-demand"
 
 
 def test_shards_make_a_provisioned_stream_of_that_many(tuned):
@@ -63,7 +69,7 @@ def test_shards_make_a_provisioned_stream_of_that_many(tuned):
 
 
 def test_on_demand_makes_an_on_demand_stream_without_a_shard_count(tmp_path):
-    synthesized = synthesize(tmp_path, cdk_context(**{stack.SHARDS_CONTEXT: "on-demand"}), DEPLOY_ENV)
+    synthesized = synthesize(tmp_path, cdk_context(**{parameters.SHARDS_CONTEXT: "on-demand"}), DEPLOY_ENV)
     assert synthesized.error is None, synthesized.error
     template = Template.from_json(synthesized.template)
     template.has_resource_properties(
@@ -81,7 +87,7 @@ def test_batching_window_is_the_fold_mappings(tuned):
 
 def test_a_zero_batching_window_is_written_as_zero(tmp_path):
     # Given headcount:batchingWindowS=0 (invoke as soon as records arrive) / Then 0 is written, not left to a default
-    synthesized = synthesize(tmp_path, cdk_context(**{stack.BATCHING_WINDOW_CONTEXT: 0}), DEPLOY_ENV)
+    synthesized = synthesize(tmp_path, cdk_context(**{parameters.BATCHING_WINDOW_CONTEXT: 0}), DEPLOY_ENV)
     (mapping,) = Template.from_json(synthesized.template).find_resources("AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["MaximumBatchingWindowInSeconds"] == 0
 
@@ -121,22 +127,22 @@ def test_tracing_off_traces_neither_function_nor_the_stage(tuned):
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        (stack.SHARDS_CONTEXT, "0", "a positive number of shards or 'on-demand'"),
-        (stack.SHARDS_CONTEXT, "two", "a positive number of shards or 'on-demand'"),
-        (stack.SHARDS_CONTEXT, 2.5, "a positive number of shards or 'on-demand'"),
-        (stack.SHARDS_CONTEXT, True, "a positive number of shards or 'on-demand'"),
-        (stack.BATCHING_WINDOW_CONTEXT, "301", "an integer from 0 to 300"),
-        (stack.BATCHING_WINDOW_CONTEXT, "-1", "an integer from 0 to 300"),
-        (stack.THROTTLE_RATE_CONTEXT, "0", "a number > 0"),
-        (stack.THROTTLE_RATE_CONTEXT, "fast", "a number > 0"),
-        (stack.THROTTLE_BURST_CONTEXT, "0", "an integer >= 1"),
-        (stack.THROTTLE_BURST_CONTEXT, "1.5", "an integer >= 1"),
-        (stack.ATHENA_SCAN_LIMIT_CONTEXT, "0.001", "a number >= 0.01"),
-        (stack.ATHENA_SCAN_LIMIT_CONTEXT, "nan", "a number >= 0.01"),
-        (stack.ALARM_EMAIL_CONTEXT, "ops", "an email address"),
-        (stack.TRACING_CONTEXT, "sometimes", "active or off"),
-        (stack.TZ_CONTEXT, "Mars/Olympus", "an IANA time zone"),
-        (stack.NIGHTLY_AT_CONTEXT, "25:00", "HH:MM"),
+        (parameters.SHARDS_CONTEXT, "0", "a positive number of shards or 'on-demand'"),
+        (parameters.SHARDS_CONTEXT, "two", "a positive number of shards or 'on-demand'"),
+        (parameters.SHARDS_CONTEXT, 2.5, "a positive number of shards or 'on-demand'"),
+        (parameters.SHARDS_CONTEXT, True, "a positive number of shards or 'on-demand'"),
+        (parameters.BATCHING_WINDOW_CONTEXT, "301", "an integer from 0 to 300"),
+        (parameters.BATCHING_WINDOW_CONTEXT, "-1", "an integer from 0 to 300"),
+        (parameters.THROTTLE_RATE_CONTEXT, "0", "a number > 0"),
+        (parameters.THROTTLE_RATE_CONTEXT, "fast", "a number > 0"),
+        (parameters.THROTTLE_BURST_CONTEXT, "0", "an integer >= 1"),
+        (parameters.THROTTLE_BURST_CONTEXT, "1.5", "an integer >= 1"),
+        (parameters.ATHENA_SCAN_LIMIT_CONTEXT, "0.001", "a number >= 0.01"),
+        (parameters.ATHENA_SCAN_LIMIT_CONTEXT, "nan", "a number >= 0.01"),
+        (parameters.ALARM_EMAIL_CONTEXT, "ops", "an email address"),
+        (parameters.TRACING_CONTEXT, "sometimes", "active or off"),
+        (parameters.TZ_CONTEXT, "Mars/Olympus", "an IANA time zone"),
+        (parameters.NIGHTLY_AT_CONTEXT, "25:00", "HH:MM"),
     ],
 )
 def test_a_bad_value_is_refused_with_the_key_and_what_it_expects(key, value, expected):
@@ -152,7 +158,7 @@ def test_a_bad_value_fails_the_synth(tmp_path):
     from infra.app import build_app
 
     with pytest.raises(ContextError, match="headcount:shards"):
-        build_app(cdk_context(**{stack.SHARDS_CONTEXT: "-1"}), outdir=str(tmp_path))
+        build_app(cdk_context(**{parameters.SHARDS_CONTEXT: "-1"}), outdir=str(tmp_path))
 
 
 def test_cdk_synth_says_what_is_wrong_without_a_traceback(monkeypatch, tmp_path):
@@ -161,7 +167,7 @@ def test_cdk_synth_says_what_is_wrong_without_a_traceback(monkeypatch, tmp_path)
     from infra import app
 
     build_app = app.build_app
-    context = cdk_context(**{stack.SHARDS_CONTEXT: "0"})
+    context = cdk_context(**{parameters.SHARDS_CONTEXT: "0"})
     monkeypatch.setattr(app, "build_app", lambda: build_app(context, outdir=str(tmp_path)))
     # When the app runs / Then it exits with the parameter's message
     with pytest.raises(SystemExit) as exited:

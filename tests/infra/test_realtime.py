@@ -3,7 +3,7 @@
 from aws_cdk.assertions import Match
 
 from headcount import names
-from infra.stack import DEFAULT_BATCHING_WINDOW_S
+from infra.parameters import DEFAULT_BATCHING_WINDOW_S
 
 PK_SK = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],

@@ -24,7 +24,7 @@ def test_api_key_is_resolved_from_the_secret_at_deploy_time(template):
 
 def test_api_key_version_context_pins_the_reference(tmp_path):
     # Given a deploy with -c headcount:apiKeyVersion=v1 / Then the reference names that version
-    from infra.stack import API_KEY_VERSION_CONTEXT
+    from infra.parameters import API_KEY_VERSION_CONTEXT
     from tests.infra.conftest import cdk_context, synthesize
 
     synthesized = synthesize(tmp_path, cdk_context(**{API_KEY_VERSION_CONTEXT: "v-123"}), {})

@@ -2,8 +2,8 @@
 Data Catalog (moto in-process)."""
 
 from headcount import names
-from headcount.batch import lake_io
 from headcount.core.catalog import parse_catalog
+from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, RAW
 from headcount.views.aws import client
 from headcount.views.catalog_file import load_catalog
 from headcount.views.tables import AthenaTables
@@ -36,8 +36,8 @@ def test_raw_and_counts_are_registered_as_partitioned_tables_over_the_lake(aws):
     ]
     assert [k["Name"] for k in counts["PartitionKeys"]] == ["day"]
     # with the stack's partition projection (one definition for both)
-    assert raw["Parameters"].items() >= names.raw_projection("2026-01-01").items()
-    assert counts["Parameters"].items() >= names.counts_projection("2026-01-01").items()
+    assert raw["Parameters"].items() >= RAW.projection(first_day="2026-01-01").items()
+    assert counts["Parameters"].items() >= COUNTS.projection(first_day="2026-01-01").items()
 
 
 def test_kpi_tables_are_registered_over_the_jobs_files_with_the_catalogs_metrics(aws):
@@ -47,22 +47,16 @@ def test_kpi_tables_are_registered_over_the_jobs_files_with_the_catalogs_metrics
     # Then activity, players and kpis are tables too, with the columns of the files the job writes
     catalog = load_catalog()
     expected = {
-        names.ACTIVITY_TABLE: (
-            lake_io.ACTIVITY_COLUMNS,
-            ["metric", "day"],
-            names.activity_projection(catalog, "2026-01-01"),
-        ),
-        names.PLAYERS_TABLE: (lake_io.PLAYERS_COLUMNS, ["metric"], names.players_projection(catalog)),
-        names.KPIS_TABLE: (lake_io.KPIS_COLUMNS, ["metric", "day"], names.kpis_projection(catalog, "2026-01-01")),
+        names.ACTIVITY_TABLE: (ACTIVITY.columns, ["metric", "day"], ACTIVITY.projection(catalog, "2026-01-01")),
+        names.PLAYERS_TABLE: (PLAYERS.columns, ["metric"], PLAYERS.projection(catalog)),
+        names.KPIS_TABLE: (KPIS.columns, ["metric", "day"], KPIS.projection(catalog, "2026-01-01")),
     }
     assert _table_names() == sorted([names.RAW_TABLE, names.COUNTS_TABLE, *expected])
     for name, (columns, partitions, projection) in expected.items():
         table = _table(name)
         storage = table["StorageDescriptor"]
         assert storage["Location"] == f"s3://headcount-lake/lake/{name}/"
-        assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == [
-            tuple(column.split()) for column in columns.split(", ")
-        ]
+        assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == list(columns.items())
         assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == [(p, "string") for p in partitions]
         assert (
             storage["SerdeInfo"]["SerializationLibrary"]

@@ -84,12 +84,13 @@ class ShardMapping:
         on_failure: Callable[[dict[str, Any]], None],
         clock: Callable[[], float] = time.time,
         observe: Callable[[list[dict[str, Any]], float, float], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """`clock` is the wall clock in epoch seconds: a record's age is measured against it, as Lambda measures it
-        against the arrival time Kinesis stamped. `observe(batch, duration_s, ended_at)` is told of every invocation
-        (the local meter's)."""
+        against the arrival time Kinesis stamped; `monotonic` times the batching window. `observe(batch, duration_s,
+        ended_at)` is told of every invocation (the local meter's)."""
         self.settings, self.shard_id, self.stream_arn = settings, shard_id, stream_arn
-        self.clock, self.observe = clock, observe
+        self.clock, self.observe, self.monotonic = clock, observe, monotonic
         self.invoke, self.commit, self.on_failure = invoke, commit, on_failure
         self.buffer: list[dict[str, Any]] = []
         self.window_started: float | None = None
@@ -99,7 +100,7 @@ class ShardMapping:
 
     def offer(self, records: list[dict[str, Any]]) -> None:
         if records and not self.buffer:
-            self.window_started = time.monotonic()
+            self.window_started = self.monotonic()
         self.buffer += records
 
     def empty(self) -> bool:
@@ -109,10 +110,10 @@ class ShardMapping:
         if not self.buffer:
             return
         full = len(self.buffer) >= self.settings.batch_size
-        window_over = time.monotonic() - (self.window_started or 0) >= self.settings.batching_window_s
+        window_over = self.monotonic() - (self.window_started or 0) >= self.settings.batching_window_s
         if full or window_over or closed:
             batch, self.buffer = self.buffer[: self.settings.batch_size], self.buffer[self.settings.batch_size :]
-            self.window_started = time.monotonic() if self.buffer else None
+            self.window_started = self.monotonic() if self.buffer else None
             self._deliver(batch)
 
     def shutdown(self) -> None:

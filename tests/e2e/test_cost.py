@@ -1,12 +1,16 @@
 """`headcount cost` on a small run: a metered one-shard local stack driven at a low rate, then billed. What the meter
 counted must be what the pipeline did: every record the API put was folded, every request billed."""
 
+import pytest
+
 from headcount.cost import prices
 from headcount.cost.bill import read_lines
 from headcount.cost.report import bill_of, print_bill, usage_of
 from headcount.cost.run import Load, cleanup, measure
 from headcount.local.meter import PUT_PAYLOAD_UNIT_BYTES
 from headcount.views.catalog_file import load_catalog
+
+pytestmark = pytest.mark.e2e  # starts processes of the local stack: `-m "not e2e"` leaves it out
 
 PORTS = {"moto_port": 15566, "kinesis_port": 15567, "api_port": 18180}  # none of the other tests' ports
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from headcount.batch.validation import HOUR_MS
-from headcount.core.buckets import bucket_of
+from headcount.core.buckets import bucket_of, day_bounds_ms
 from headcount.core.catalog import Catalog, Kind
 from headcount.local.simulator import Simulation
 from headcount.views.lake import read_counts
@@ -74,20 +74,28 @@ def counts_by_cell(lake: Path, days: list[str]) -> dict[tuple[str, str, str], di
     return {(r["metric"], r["bucket"], r["group_value"]): r for r in read_counts(lake, days).to_pylist()}
 
 
-RESENT_EVERY = 40  # one event of the game's in 40 is re-sent twice, long after its first copy
+RESENT_EVERY = 30  # one event of the days' in 30 is re-sent twice, long after its first copy
 
 
 def resent_copies(records: list[tuple[bytes, str]]) -> list[tuple[bytes, int]]:
-    """Copies of some of the game's events (their bytes, their event_id) that a client re-sent long after it first sent
-    them: the archive files one 2 hours after the event (another `hr=`) and one 26 hours after (another `dt=`). The
-    first copy arrived within minutes of the event: however far apart the copies landed, one of them counts."""
+    """Copies of some of the events of DAYS (their bytes, their event_id) that a client re-sent long after it first sent
+    them: the archive files one 2 hours after the event (another `hr=`) and one 26 hours after (another `dt=`), both in
+    partitions the run for DAY reads. The first copy arrived within minutes of the event: however far apart the copies
+    landed, one of them counts."""
+    first_ms, _ = day_bounds_ms(date.fromisoformat(DAYS[0]), TZ)
     with_id = []
     for data, _key in records:
         try:
             event = json.loads(data)
         except ValueError:
             continue  # junk
-        if isinstance(event, dict) and isinstance(event.get("event_id"), str) and type(event.get("ts")) is int:
+        if (
+            not isinstance(event, dict)
+            or not isinstance(event.get("event_id"), str)
+            or type(event.get("ts")) is not int
+        ):
+            continue
+        if event["ts"] >= first_ms:  # not the events uploaded late, of days before DAYS
             with_id.append((data, event["ts"]))
     chosen = with_id[::RESENT_EVERY]
     return [(data, ts + delay) for data, ts in chosen for delay in (2 * HOUR_MS, 26 * HOUR_MS)]

@@ -90,7 +90,7 @@ def test_copies_of_an_event_filed_hours_and_days_apart_count_once(game: Game, fi
             if isinstance(event, dict) and event.get("event_id") in copied:
                 filed[event["event_id"]].add((path.parent.parent.name[3:], path.parent.name))
                 types[event["event_id"]] = event["type"]
-    assert len(filed) == len(copied) >= 50 and {"match_end", "ad_impression"} <= set(types.values())
+    assert len(filed) == len(copied) >= 30 and {"match_end", "ad_impression"} <= set(types.values())
     assert all(len(hours) >= 3 and len({dt for dt, _hr in hours}) >= 2 for hours in filed.values())
     assert {dt for hours in filed.values() for dt, _hr in hours} <= set(result.partitions)
     # When the run counted them (first_run), then every count is exact: each event once, wherever its copies landed

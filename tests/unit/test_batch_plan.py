@@ -44,3 +44,16 @@ def test_only_a_day_that_has_ended_can_be_computed():
     assert parse_options(["--day", "yesterday", "--lake", "/lake"], now_ms).day == date(2026, 11, 24)
     with pytest.raises(DayNotOver, match="2026-11-25 has not ended yet in UTC"):
         parse_options(["--day", "2026-11-25", "--lake", "/lake"], now_ms)
+
+
+def test_the_day_after_tomorrow_is_read_and_no_later_one():
+    # Given every arrival partition from D-4 to D+3 (a late run: D+2 and D+3 have happened)
+    present = [D + timedelta(days=i) for i in range(-4, 4)]
+    # When the night of D is planned, with the default two days back and with none
+    default = plan(present)
+    alone = plan_run(JobOptions(day=D, lake="/lake", run_id="run-1", days_back=0), lambda dt: True)
+    # Then the arrival partitions that can hold events of D reach dt=D+2 (docs/DESIGN.md, batch layer): D+2 is read,
+    # D+3 is not; before D, dt=D-1 for D's own events, and dt=D-3 for those of D-2
+    assert default.partitions == [(D + timedelta(days=i)).isoformat() for i in range(-3, 3)]
+    assert alone.partitions == ["2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"]
+    assert "2026-11-27" in default.partitions and "2026-11-28" not in default.partitions + alone.partitions

@@ -49,6 +49,7 @@ class Recorder:
             self.commits.append,
             self.failures.append,
             clock=self.clock,
+            monotonic=self.clock,  # one clock the test moves: the window's and the records' age
         )
 
 
@@ -71,12 +72,27 @@ def test_batches_are_cut_at_batch_size_and_checkpointed():
     assert [len(c) for c in recorder.calls] == [10, 10, 5] and recorder.commits[-1] == "1024"
 
 
-def test_the_batching_window_holds_a_small_batch():
+def test_the_batching_window_holds_a_small_batch_until_it_ends():
+    # Given a 60 s batching window, and 3 records (a batch holds 10) offered at t0, 2 more at t0 + 30 s
     recorder = Recorder(lambda seqs, event: None)
     mapping = recorder.mapping(batching_window_s=60)
+    t0 = recorder.clock.at
     mapping.offer(kinesis_records(3))
     mapping.tick(closed=False)
-    assert recorder.calls == []
+    recorder.clock.at = t0 + 30
+    mapping.offer(kinesis_records(2, first=1003))
+    # When the mapping ticks before the window ends (it started with the first records, not the last)
+    for at in (t0 + 30, t0 + 59.9):
+        recorder.clock.at = at
+        mapping.tick(closed=False)
+        # Then nothing is delivered yet
+        assert recorder.calls == [] and recorder.commits == []
+    # When the clock passes the window's end
+    recorder.clock.at = t0 + 60.5
+    mapping.tick(closed=False)
+    # Then the held records go, as one batch, and are checkpointed
+    assert recorder.calls == [[1000, 1001, 1002, 1003, 1004]] and recorder.commits == ["1004"]
+    assert mapping.empty()
 
 
 def test_partial_failure_resumes_at_the_lowest_reported_record():

@@ -242,3 +242,40 @@ def test_iso_and_epoch_forms_of_one_instant_agree(ts, suffix):
     text = local.isoformat(timespec="milliseconds")
     text = text.replace("+00:00", "Z") if suffix == "Z" else text
     assert verdict(doc(ts=text)).ts_ms == ts
+
+
+PLAIN_REPEATS = [  # records without a single backslash: the validator's quick check, not its scan, sees them
+    b'{"type":"a","type":"b","player_id":"p-1","ts":%d}',
+    b'{"type":"session_start","player_id":"p-1","ts":%d,"player_id":"p-2"}',
+    b'{"type":"session_start","player_id":"p-1","ts":%d,"attrs":{"country":"DE","country":"FR"}}',
+    b'{"type":"session_start","player_id":"p-1","ts":%d,"attrs":{"level":3,"level":3}}',  # even with one value
+    b'{"type":"session_start","player_id":"p-1","ts":%d,"extra":{"deep":[{"k":1,"k":2}]}}',  # an ignored field's
+]
+
+
+def test_a_key_repeated_plainly_is_a_duplicate_key_at_any_depth():
+    for record in PLAIN_REPEATS:
+        # Given a record that repeats a key, with no escape anywhere in it
+        assert b"\\" not in record % NOW
+        # When it is validated
+        result = parse_event(record % NOW, NOW)
+        # Then it is rejected for that: readers disagree on which value is the event's
+        assert isinstance(result, Rejection) and result.reason is Reason.DUPLICATE_KEY, record
+
+
+def test_a_key_repeated_through_an_escape_is_a_duplicate_key_and_look_alikes_are_not():
+    # Given a repeat spelled with an escape, at top level and in attrs
+    escaped = [
+        b'{"type":"a","\\u0074ype":"b","player_id":"p-1","ts":%d}',
+        b'{"type":"session_start","player_id":"p-1","ts":%d,"attrs":{"os":"ios","\\u006fs":"tv"}}',
+    ]
+    # Then each is a duplicate key
+    assert [parse_event(r % NOW, NOW).reason for r in escaped] == [Reason.DUPLICATE_KEY] * 2
+    # Given values equal to keys, one key in two objects, and an escaped quote in a value: no object repeats a key
+    alike = [
+        b'{"type":"type","player_id":"type","ts":%d,"attrs":{"type":"type"}}',
+        b'{"type":"session_start","player_id":"p-1","ts":%d,"attrs":{"k":"a"},"extra":{"attrs":{"k":"b"}}}',
+        b'{"type":"session_start","player_id":"p-\\"1\\"","ts":%d,"attrs":{"say":"\\"type\\":1"}}',
+    ]
+    # Then each is a valid event
+    assert all(isinstance(parse_event(r % NOW, NOW), Event) for r in alike)

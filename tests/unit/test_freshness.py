@@ -32,3 +32,27 @@ def test_a_quiet_shard_is_not_behind_but_one_whose_records_wait_is() -> None:
     assert not freshness([status("a", NOW - 3 * T, lag=T + 1)], None, T, NOW).lagging
     assert freshness([status("a", None, put=NOW - T - 1)], None, T, NOW).lagging  # put, never applied
     assert not freshness([status("a", None, put=NOW - 1_000)], None, T, NOW).lagging  # just put
+
+
+def test_a_day_is_stale_when_records_wait_in_a_shard_whose_fold_never_ran() -> None:
+    # Given records put into shard "b" more than the threshold ago, and no fold of "b" ever reported a watermark
+    never_folded = status("b", None, put=NOW - T - 1)
+    for statuses in ([never_folded], [status("a", NOW - 1_000), never_folded]):
+        # When the freshness is read
+        fresh = freshness(statuses, None, T, NOW)
+        # Then "b" is behind, as_of is unknown, and every day is stale: nothing says where "b"'s records stop
+        assert (fresh.as_of_ms, fresh.lagging) == (None, True)
+        assert fresh.stale(NOW) and fresh.stale(NOW - 86_400_000)
+
+
+def test_a_shard_without_a_watermark_is_behind_only_once_its_records_wait_past_the_threshold() -> None:
+    # Given a shard that took records but has not been folded yet, beside a fresh one
+    for put, behind in ((NOW - 1_000, False), (NOW - T, False), (NOW - T - 1, True), (NOW - 3_600_000, True)):
+        waiting = status("b", None, put=put)
+        # When the freshness is read
+        fresh = freshness([status("a", NOW - 500), waiting], {"a", "b"}, T, NOW)
+        # Then it is behind (and today stale) exactly when its records have waited longer than the threshold
+        assert waiting.behind(T, NOW) is behind
+        assert (fresh.lagging, fresh.stale(NOW)) == (behind, behind), put
+    # A shard nothing was ever put into nor folded says nothing: the day is fresh
+    assert not freshness([status("a", NOW - 500), status("b", None)], None, T, NOW).stale(NOW)

@@ -125,6 +125,24 @@ def test_an_event_that_repeats_a_key_is_rejected_by_index_and_the_others_go_in()
     assert answer.accepted == 1 and [e["player_id"] for e in stored_events(stream)] == ["p-1"]
 
 
+def test_an_event_that_repeats_a_key_plainly_is_rejected_though_the_body_has_no_escape() -> None:
+    # Given a body without a single backslash whose second event repeats "type" and whose fourth repeats an attribute
+    stream = ThrottlingStream()
+    ts = NOW_MS - 1000
+    posted = (
+        b'{"events":[{"type":"session_start","player_id":"p-1","ts":%d},'
+        b'{"type":"a","type":"b","player_id":"p-2","ts":%d},'
+        b'{"type":"session_start","player_id":"p-3","ts":%d,"attrs":{"country":"DE"}},'
+        b'{"type":"session_start","player_id":"p-4","ts":%d,"attrs":{"country":"DE","country":"FR"}}]}'
+    ) % (ts, ts, ts, ts)
+    assert b"\\" not in posted
+    # When it is posted
+    answer = accept_events(posted, NOW_MS, stream)
+    # Then those two are rejected as duplicate keys, by index, and the others go in
+    assert [(r.index, r.reason) for r in answer.rejected] == [(1, "duplicate_key"), (3, "duplicate_key")]
+    assert answer.accepted == 2 and [e["player_id"] for e in stored_events(stream)] == ["p-1", "p-3"]
+
+
 def test_a_players_events_share_a_record_up_to_one_put_payload_unit() -> None:
     # Given a request with two players' events, p-1's more than one 25 KiB record holds
     stream = ThrottlingStream()

@@ -13,7 +13,8 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export SCARF_ANALYTICS := false  # swagger-ui-dist's install script would report the download
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api cost clean
+.PHONY: run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api bench-kpis bench-kpi-fold \
+	bench-kpi-accuracy bench-lake bench-sketch-writes cost clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json package-lock.json
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "headcount needs Python 3.11 or later (PY=...)")'
@@ -53,19 +54,36 @@ fmt: $(STAMP)
 synth: $(VENDORED)  ## the CloudFormation template `cdk deploy` would ship (cdk.out/), with cdk-nag's checks; no AWS account needed
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 npx cdk synth --quiet
 
-bench: bench-realtime bench-batch bench-api
+# Each benchmark prints what it measured and the command that reproduces it. `make test` runs every one at a tiny size
+# (tests/bench: that it runs and prints its figures); these are the real sizes, minutes each. ARGS=... passes arguments.
+bench: bench-realtime bench-batch bench-api  ## the main benchmarks, one after another
 
-bench-realtime: $(VENDORED)
-	$(BIN)/python -m bench.realtime
+bench-realtime: $(VENDORED)  ## fold handler vs a bare loop; events/s, freshness and writes per 1,000 events through the local stack
+	$(BIN)/python -m bench.realtime $(ARGS)
 
-bench-batch: $(VENDORED)
-	$(BIN)/python -m bench.batch
+bench-batch: $(VENDORED)  ## the nightly job on 10 million events vs DuckDB on the same files (counts and KPI rows equal)
+	$(BIN)/python -m bench.batch $(ARGS)
 
 bench-api: $(VENDORED)  ## p50/p99 of every GET route over 31, 365 and 400 days and of POST /v1/events, next to bare DynamoDB queries
-	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.api $(ARGS)
 
 bench-soak: $(VENDORED)  ## 10 minutes of traffic with kills and service faults: nothing lost, lag and memory flat
-	$(BIN)/python -m bench.soak
+	$(BIN)/python -m bench.soak $(ARGS)
+
+bench-kpis: $(STAMP)  ## what the game KPIs add to the nightly job (with / without, same lake, same Spark session)
+	$(BIN)/python -m bench.kpis $(ARGS)
+
+bench-kpi-fold: $(STAMP)  ## what the game KPIs add to the fold: write units per 1,000 events and its time
+	$(BIN)/python -m bench.kpi_fold $(ARGS)
+
+bench-kpi-accuracy: $(STAMP)  ## the real-time retention's and new players' error by cohort size, over seeded trials
+	$(BIN)/python -m bench.kpi_accuracy $(ARGS)
+
+bench-lake: $(STAMP)  ## writing bench-batch's raw lake, vs reading it back
+	$(BIN)/python -m bench.lake $(ARGS)
+
+bench-sketch-writes: $(STAMP)  ## a day sketch's sizes and write units: rewritten whole vs its recent ids
+	$(BIN)/python -m bench.sketch_writes $(ARGS)
 
 cost: $(VENDORED)  ## the monthly AWS bill at both reference loads, measured on a metered local stack (docs/cost.md; ~40 min)
 	$(BIN)/headcount cost --load all

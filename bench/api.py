@@ -13,7 +13,7 @@ moto's Query looks at every item of the table (real DynamoDB reads only the part
 more as the table grows. Requests share the function's reads for a second (`--realtime-max-age`) and the next second's
 are read ahead, so under this steady traffic a route's time is the function's own work and the transfer: the ratio to
 the bare Queries says what sharing saves. Each line's p99 is of 200 requests (`--requests`), each bare figure the
-median of 30 calls (`--bare-requests`).
+median of 30 calls (`--bare-requests`). `--tiny`: a few requests over 31 days, that it runs (the tests': tests/bench).
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ import os
 import signal
 import statistics
 import sys
-import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-PORTS = {"moto_port": 60566, "kinesis_port": 60567, "api_port": 60080}
+from bench.local_stack import stack_config
+
+PORTS = {"moto_port": 60566, "kinesis_port": 60567, "api_port": 60080}  # bench/local_stack.py: HEADCOUNT_* replace them
 COMMAND = "make bench-api  # = .venv/bin/python -m bench.api"
 COUNTRIES = [f"C{i:02d}" for i in range(30)]
 
@@ -123,13 +123,30 @@ def main() -> None:
         help="days of each route's range, comma-separated (400: the API's longest); target p99 50 ms for up to 31 days, "
         "200 ms beyond",
     )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="that it runs, in a minute (the tests'): --requests 5 --bare-requests 3 --events 2000 --ranges 31",
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.requests, args.bare_requests, args.events, args.ranges = 5, 3, 2_000, "31"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack on the way out, as Ctrl-C does
     ranges = [int(days) for days in args.ranges.split(",")]
 
+    reproduce = (
+        f"{COMMAND} --requests {args.requests} --bare-requests {args.bare_requests} --events {args.events} "
+        f"--published-days {args.published_days} "
+        f"--realtime-max-age {args.realtime_max_age:g} --ranges {args.ranges}"
+    )
+    print(f"reproduce with: {reproduce}", flush=True)
+    with stack_config("headcount-bench-api-", **PORTS) as config:
+        measure(args, config, ranges, reproduce)
+
+
+def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str) -> None:  # noqa: ANN001 - LocalConfig
     from headcount import names
     from headcount.core.buckets import day_bounds_ms, local_date
-    from headcount.local.config import LocalConfig
     from headcount.local.shards import wait_caught_up
     from headcount.local.simulator import simulate
     from headcount.local.stack import LocalStack
@@ -138,14 +155,6 @@ def main() -> None:
     from headcount.views.catalog_file import load_catalog
     from headcount.views.stream import Producer, send
 
-    reproduce = (
-        f"{COMMAND} --requests {args.requests} --bare-requests {args.bare_requests} --events {args.events} "
-        f"--published-days {args.published_days} "
-        f"--realtime-max-age {args.realtime_max_age:g} --ranges {args.ranges}"
-    )
-    print(f"reproduce with: {reproduce}", flush=True)
-    state = Path(tempfile.mkdtemp(prefix="headcount-bench-api-"))
-    config = LocalConfig(state_dir=state, **PORTS)
     env = {
         "HEADCOUNT_TZ": "UTC",
         "HEADCOUNT_BATCH_AT": "off",

@@ -6,8 +6,9 @@ The Theta sketches are lg_k 12 (the catalog's new_players), built as both layers
 only the hashes below the smaller theta of its inputs, so its error grows with the larger input over the result:
 a small cohort against a big day, or a few new players against a long history.
 
-    .venv/bin/python bench/kpi_accuracy.py              # a few minutes
-    .venv/bin/python bench/kpi_accuracy.py --trials 20  # quicker, rougher
+    make bench-kpi-accuracy                                 # = .venv/bin/python -m bench.kpi_accuracy: a few minutes
+    .venv/bin/python -m bench.kpi_accuracy --trials 20      # quicker, rougher
+    .venv/bin/python -m bench.kpi_accuracy --tiny           # every size / 10, 2 trials: that it runs (the tests')
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 
 from headcount.core import kpis, sketches
 
-COMMAND = ".venv/bin/python bench/kpi_accuracy.py"
+COMMAND = "make bench-kpi-accuracy  # = .venv/bin/python -m bench.kpi_accuracy"
 
 
 def ids(rng: random.Random, n: int) -> list[str]:
@@ -66,14 +67,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--lg-k", type=int, default=12)
+    parser.add_argument("--scale", type=float, default=1.0, help="every cohort, day and history size times this")
+    parser.add_argument("--tiny", action="store_true", help="--trials 2 --scale 0.1: that it runs (the tests')")
     args = parser.parse_args()
-    print(f"reproduce with: {COMMAND} --trials {args.trials} --lg-k {args.lg_k}")
+    if args.tiny:
+        args.trials, args.scale = 2, 0.1
+    print(f"reproduce with: {COMMAND} --trials {args.trials} --lg-k {args.lg_k} --scale {args.scale:g}")
+
+    def scaled(n: int) -> int:
+        return max(100, int(n * args.scale))
+
     started = time.perf_counter()
     print(f"\nretention in real time (Theta lg_k {args.lg_k}): a cohort against a day of 10x its size")
     print(
         f"{'cohort':>8} {'day':>9} {'back':>5} {'returned':>9} {'RMS error':>10} {'95% half-width':>15} {'coverage':>9}"
     )
-    for cohort in (1_000, 10_000, 100_000):
+    for cohort in map(scaled, (1_000, 10_000, 100_000)):
         for rate in (0.30, 0.05):
             error, width, coverage = retention_row(cohort, 10 * cohort, rate, args.trials, args.lg_k)
             print(
@@ -82,8 +91,10 @@ def main() -> None:
             )
     print("\nnew players in real time: today's players minus everyone seen before (new = 10 % of the day)")
     print(f"{'new':>8} {'day':>9} {'seen before':>12} {'RMS error':>10} {'95% half-width':>15} {'coverage':>9}")
-    for day, seen in ((10_000, 100_000), (10_000, 1_000_000), (100_000, 1_000_000)):
-        error, width, coverage = new_row(day // 10, day, seen, max(10, args.trials // 3), args.lg_k)
+    for day, seen in (
+        (scaled(a), scaled(b)) for a, b in ((10_000, 100_000), (10_000, 1_000_000), (100_000, 1_000_000))
+    ):
+        error, width, coverage = new_row(day // 10, day, seen, max(min(10, args.trials), args.trials // 3), args.lg_k)
         print(f"{day // 10:>8,} {day:>9,} {seen:>12,} {error:>10.1%} {width:>15.1%} {coverage:>9.0%}")
     print(f"\n({time.perf_counter() - started:.0f} s)")
 

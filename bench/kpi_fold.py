@@ -8,8 +8,9 @@ Only new_players adds items to the fold (a Theta sketch of the day's players per
 rolling windows, stickiness and retention are computed from sketches at read time. Prints the WRU per 1,000 events,
 the added monthly cost at the dated price table's DynamoDB write price, and the fold's time as a ratio.
 
-    .venv/bin/python bench/kpi_fold.py                      # a whole day: 100 events/s, 500,000 players (~10 min)
-    .venv/bin/python bench/kpi_fold.py --hours 2            # the first two hours only (a few minutes)
+    make bench-kpi-fold                                   # a whole day: 100 events/s, 500,000 players (~10 min)
+    .venv/bin/python -m bench.kpi_fold --hours 2          # the first two hours only (a few minutes)
+    .venv/bin/python -m bench.kpi_fold --tiny             # 6 minutes of the day, 5,000 players: that it runs
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from headcount.logic.folding import ShardMarks, fold_batch
 from headcount.views.catalog_file import load_catalog
 from headcount.views.realtime import InMemoryRealtimeStore
 
-COMMAND = ".venv/bin/python bench/kpi_fold.py"
+COMMAND = "make bench-kpi-fold  # = .venv/bin/python -m bench.kpi_fold"
 START_MS = 1_796_083_200_000  # 2026-12-01T00:00:00Z: the day the batches' records arrive on
 SECONDS_PER_MONTH = 30 * 86_400
 
@@ -95,7 +96,10 @@ def main() -> None:
     parser.add_argument("--window-s", type=float, default=2.0, help="the batching window (default 2, the AWS default)")
     parser.add_argument("--events-per-s", type=float, default=100.0)
     parser.add_argument("--players", type=int, default=500_000, help="daily players of the shard")
+    parser.add_argument("--tiny", action="store_true", help="--hours 0.1 --players 5000: that it runs (the tests')")
     args = parser.parse_args()
+    if args.tiny:
+        args.hours, args.players = 0.1, 5_000
     print(
         f"reproduce with: {COMMAND} --hours {args.hours:g} --window-s {args.window_s:g} "
         f"--events-per-s {args.events_per_s:g} --players {args.players}"

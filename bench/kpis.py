@@ -1,9 +1,10 @@
 """What the game KPIs add to the nightly job: the same nightly run on the same lake, with a catalog without the KPI
 metrics and with them, in one process, printed as a ratio.
 
-    .venv/bin/python -m bench.kpis                        # 35 days, ~700 new players a day (~3 minutes on 2 cores)
+    make bench-kpis                                       # 35 days, ~700 new players a day (~3 minutes on 2 cores)
     .venv/bin/python -m bench.kpis --new-per-day 200      # a quick look (about a minute)
     .venv/bin/python -m bench.kpis --stages               # and where a nightly run's time goes
+    .venv/bin/python -m bench.kpis --tiny                 # 2 days of 20 new players, one run each: that it runs
 
 The lake is a simulated game (`headcount.local.simulator.simulate_game`: cohorts returning along a power law, late
 sessions, re-sent duplicates, junk), archived by arrival up to the night after its last day D. A first run computes
@@ -26,7 +27,7 @@ from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 
-COMMAND = ".venv/bin/python -m bench.kpis"
+COMMAND = "make bench-kpis  # = .venv/bin/python -m bench.kpis"
 TZ = "UTC"
 FIRST = date(2026, 9, 1)
 
@@ -45,8 +46,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="nightly runs of each catalog, alternating")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--stages", action="store_true", help="print the job's stages of each nightly run, timed")
+    parser.add_argument(
+        "--tiny", action="store_true", help="--days 2 --new-per-day 20 --repeat 1: that it runs (the tests')"
+    )
     args = parser.parse_args()
-    print(f"reproduce with: {COMMAND} --days {args.days} --new-per-day {args.new_per_day} --repeat {args.repeat}")
+    if args.tiny:
+        args.days, args.new_per_day, args.repeat = 2, 20, 1
+    print(
+        f"reproduce with: {COMMAND} --days {args.days} --new-per-day {args.new_per_day} --repeat {args.repeat} --seed {args.seed}"
+    )
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -2,12 +2,20 @@
 
 Day D's events arrive in the hour they happen (4 files an hour, like 4 shards); about 1 % arrive late the next day,
 0.5 % are re-sent duplicates (same event_id) and 0.1 % are malformed. Deterministic for a given seed.
+
+`make bench-lake` (`.venv/bin/python -m bench.lake [--events N] [--out DIR]`) writes one and measures how fast: lines/s
+written, next to reading the same files back (gunzip and split into lines, the least any reader of the lake does), as a
+ratio, in the same run. The lake goes to a temporary folder, removed after, unless `--out` names one to keep.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import os
+import shutil
+import tempfile
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -76,3 +84,51 @@ def _write_hour(lake: Path, day: date, hour: int, lines: list[str], files: int =
         with gzip.open(path, "wt", compresslevel=1) as out:
             out.writelines(lines[i * size : (i + 1) * size])
         os.utime(path, (written_s, written_s))
+
+
+COMMAND = "make bench-lake  # = .venv/bin/python -m bench.lake"
+DAY = date(2026, 11, 20)  # the batch benchmark's
+
+
+def read_back(lake: Path) -> int:
+    lines = 0
+    for path in sorted((lake / "raw").rglob("*.gz")):
+        with gzip.open(path, "rb") as f:
+            lines += sum(1 for _ in f)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000, help="events of the day (bench-batch: 10 million)")
+    parser.add_argument("--out", type=Path, help="write the lake here and keep it (default: a temporary folder)")
+    parser.add_argument("--tiny", action="store_true", help="--events 20000: that it runs (the tests')")
+    args = parser.parse_args()
+    if args.tiny:
+        args.events = 20_000
+    print(f"reproduce with: {COMMAND} --events {args.events}" + (f" --out {args.out}" if args.out else ""), flush=True)
+    lake = args.out or Path(tempfile.mkdtemp(prefix="headcount-lake-"))
+    try:
+        started = time.perf_counter()
+        stats = write_lake(lake, DAY, args.events)
+        write_s = time.perf_counter() - started
+        files = list((lake / "raw").rglob("*.gz"))
+        size = sum(f.stat().st_size for f in files)
+        started = time.perf_counter()
+        lines = read_back(lake)
+        read_s = time.perf_counter() - started
+    finally:
+        if args.out is None:
+            shutil.rmtree(lake, ignore_errors=True)
+    assert lines == stats["lines"], f"{lines} lines read back, {stats['lines']} written"
+    print(
+        f"lake: {stats['lines']:,} lines ({stats['duplicates']:,} re-sent duplicates, {stats['malformed']:,} malformed, "
+        f"{stats['late']:,} late) in {len(files)} files, {size / 2**20:,.1f} MiB of gzip"
+    )
+    print(f"written in {write_s:.2f} s: {stats['lines'] / write_s:,.0f} lines/s")
+    print(f"read back (gunzip, lines) in {read_s:.2f} s: {lines / read_s:,.0f} lines/s")
+    print(f"ratio write / read back: {write_s / read_s:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

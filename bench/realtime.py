@@ -6,6 +6,10 @@ Measures, in one run:
   (b) events/s through the whole local stack (kinesalite -> pollers -> handler -> DynamoDB on moto) and freshness
       (PutRecord -> visible in the HTTP API) p50/p95 with the default 1 s batching window, under that load;
   (c) DynamoDB write requests and write units per 1,000 events.
+
+(a) runs the fold function's real handler, with the runtime its factory builds (headcount/runtimes.py) around an
+in-memory store swapped in for its `runtime` while measuring. (b) and (c) start the stack on ports of their own in a
+temporary state folder (bench/local_stack.py). `--tiny` runs it all at a size of seconds (the tests': tests/bench).
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import io
 import json
 import os
 import statistics
-import tempfile
 import threading
 import time
 import urllib.request
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.local_stack import stack_config
 from headcount.core import sketches
 from headcount.local.esm import kinesis_event
 from headcount.local.simulator import simulate
@@ -33,6 +37,7 @@ from headcount.views.catalog_file import load_catalog
 
 CATALOG = load_catalog()
 COMMAND = "make bench-realtime  # = .venv/bin/python -m bench.realtime"
+PORTS = {"moto_port": 44566, "kinesis_port": 44567, "api_port": 48080}  # bench/local_stack.py: HEADCOUNT_* replace them
 
 
 def lambda_event(records: list[tuple[bytes, str]], now_s: float) -> dict:
@@ -47,9 +52,12 @@ def lambda_event(records: list[tuple[bytes, str]], now_s: float) -> dict:
     )
 
 
-def best_of(runs: int, work) -> float:
+def best_of(runs: int, work, setup=None) -> float:  # noqa: ANN001
+    """The least CPU time of `runs` calls of `work`, each after an untimed `setup`."""
     times = []
     for _ in range(runs):
+        if setup is not None:
+            setup()
         started = time.process_time()  # CPU time of this process: one core's work, whatever else runs
         work()
         times.append(time.process_time() - started)
@@ -65,10 +73,13 @@ def compute_throughput(batch_size: int = 10_000) -> dict:
     }
     saved = {k: os.environ.get(k) for k in quiet}
     os.environ.update(quiet)
+    from unittest import mock
+
     from headcount.functions.fold import handler as fold
 
     from headcount import names
     from headcount.local.esm import LocalLambdaContext, lambda_arn
+    from headcount.runtimes import fold_runtime
     from headcount.settings import Settings
     from headcount.views.realtime import InMemoryRealtimeStore
 
@@ -76,10 +87,15 @@ def compute_throughput(batch_size: int = 10_000) -> dict:
     sim = simulate(CATALOG, "UTC", now_ms - 86_400_000, now_ms, batch_size, seed=5)
     event = lambda_event(sim.records[:batch_size], now_ms / 1000)
     context = LocalLambdaContext(names.FOLD_FUNCTION, "bench", lambda_arn(names.FOLD_FUNCTION))
-
+    # The real handler, decorators and all, with the function's runtime built by its factory around an in-memory store
+    # (no I/O): the handler's `runtime` is swapped for it while measuring, and restored after. A new one for each run,
+    # so each folds the batch into an empty view (a view that already holds it would skip every record).
     settings = Settings()
-    real_runtime = fold._runtime
-    fold._runtime = lambda: (settings, CATALOG, InMemoryRealtimeStore())  # the real handler, with no I/O (restored)
+    rt = fold_runtime(settings, store=InMemoryRealtimeStore())
+
+    def fresh_runtime() -> None:
+        nonlocal rt
+        rt = fold_runtime(settings, store=InMemoryRealtimeStore())
 
     def handler_run() -> None:
         assert fold.handler(event, context) == {"batchItemFailures": []}
@@ -94,12 +110,13 @@ def compute_throughput(batch_size: int = 10_000) -> dict:
             sketch.update(str(doc.get("player_id")) if isinstance(doc, dict) else "")
 
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # single_metric's EMF lines ignore POWERTOOLS_METRICS_DISABLED
-            handler_s, bare_s = best_of(5, handler_run), best_of(5, bare_loop)
+        # single_metric's EMF lines ignore POWERTOOLS_METRICS_DISABLED
+        with mock.patch.object(fold, "runtime", lambda: rt), contextlib.redirect_stdout(io.StringIO()):
+            handler_s = best_of(5, handler_run, setup=fresh_runtime)
+        bare_s = best_of(5, bare_loop)
     finally:
-        fold._runtime = real_runtime
-    for key, value in saved.items():
-        os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
     n = len(event["Records"])
     return {"handler_events_per_s": n / handler_s, "bare_events_per_s": n / bare_s, "ratio": handler_s / bare_s}
 
@@ -110,19 +127,22 @@ def api_value(port: int, path: str) -> dict:
         return json.loads(response.read())
 
 
-def whole_stack(events: int) -> dict:
+def whole_stack(events: int, steady_s: float) -> dict:
+    with stack_config("headcount-bench-realtime-", **PORTS) as config:
+        return _whole_stack(config, events, steady_s)
+
+
+def _whole_stack(config, events: int, steady_s: float) -> dict:  # noqa: ANN001 - LocalConfig
     from headcount import names
     from headcount.core.buckets import local_date
-    from headcount.local.config import LocalConfig
     from headcount.local.shards import wait_caught_up
     from headcount.local.stack import LocalStack
     from headcount.local.workers import FOLD, WorkerSettings
     from headcount.views.aws import client
     from headcount.views.stream import Producer, send
 
-    state = Path(tempfile.mkdtemp(prefix="headcount-bench-"))
-    config = LocalConfig(state_dir=state, moto_port=24566, kinesis_port=24567, api_port=28080)
-    with LocalStack(WorkerSettings(config, consumers=(FOLD,))):
+    env = {"HEADCOUNT_TZ": "UTC", "HEADCOUNT_BATCH_AT": "off"}
+    with LocalStack(WorkerSettings(config, consumers=(FOLD,), environment=env)):
         kinesis = client("kinesis")
         now_ms = int(time.time() * 1000)
         sim = simulate(CATALOG, "UTC", now_ms - 86_400_000, now_ms, events, seed=9)
@@ -178,8 +198,10 @@ def whole_stack(events: int) -> dict:
         after_burst = fold_counters(config.log_dir)
         rate = len(sim.records) / timing["burst_s"] / 2
 
-        # Phase 2: a steady load at half that rate for 30 s
-        steady_records = simulate(CATALOG, "UTC", now_ms - 86_400_000, now_ms, int(rate * 30), seed=10).records
+        # Phase 2: a steady load at half that rate for `steady_s` seconds
+        steady_records = simulate(
+            CATALOG, "UTC", now_ms - 86_400_000, now_ms, max(250, int(rate * steady_s)), seed=10
+        ).records
 
         def steady() -> None:
             started = time.monotonic()
@@ -196,6 +218,7 @@ def whole_stack(events: int) -> dict:
         "elapsed_s": timing["burst_s"],
         "events_per_s": len(sim.records) / timing["burst_s"],
         "steady_rate": rate,
+        "steady_s": len(steady_records) / rate,
         "steady": _quantiles(at_half_load),
         "saturated": _quantiles(saturated),
         "burst_writes": after_burst,
@@ -230,19 +253,27 @@ def _quantiles(samples: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000, help="events through the whole stack (b, c)")
+    parser.add_argument("--batch", type=int, default=10_000, help="records in the handler's batch (a)")
+    parser.add_argument("--steady-s", type=float, default=30.0, help="seconds of the steady half load (b, c)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="seconds, not minutes: --events 2000 --batch 1000 --steady-s 2 (the tests')"
+    )
     args = parser.parse_args()
-    print(f"reproduce with: {COMMAND} --events {args.events}")
-    a = compute_throughput()
+    if args.tiny:
+        args.events, args.batch, args.steady_s = 2_000, 1_000, 2.0
+    print(f"reproduce with: {COMMAND} --events {args.events} --batch {args.batch} --steady-s {args.steady_s:g}")
+    a = compute_throughput(args.batch)
     print(
-        f"(a) fold handler, 10,000-record batch, one core (CPU time, best of 5): {a['handler_events_per_s']:,.0f} events/s"
+        f"(a) fold handler, {args.batch:,}-record batch, one core (CPU time, best of 5): "
+        f"{a['handler_events_per_s']:,.0f} events/s"
     )
     print(f"    bare loop base64 -> JSON -> sketch update:                      {a['bare_events_per_s']:,.0f} events/s")
     print(f"    handler / bare loop time ratio: {a['ratio']:.2f}x   (targets: >= 200,000 events/s, <= 3x)")
-    b = whole_stack(args.events)
+    b = whole_stack(args.events, args.steady_s)
     print(
         f"(b) whole local stack: {b['records']:,} records in {b['elapsed_s']:.1f} s = {b['events_per_s']:,.0f} events/s"
     )
-    print(f"    steady load at half that rate: {b['steady_rate']:,.0f} events/s for 30 s")
+    print(f"    steady load at half that rate: {b['steady_rate']:,.0f} events/s for {b['steady_s']:.0f} s")
     for label, q in (("at the steady load", b["steady"]), ("during the burst (queueing included)", b["saturated"])):
         print(
             f"    freshness put -> visible in the API {label}: p50 {q['p50']:.2f} s, p95 {q['p95']:.2f} s "

@@ -1,4 +1,5 @@
-"""What a day sketch's writes cost, measured before choosing how to store it: `.venv/bin/python -m bench.sketch_writes`.
+"""What a day sketch's writes cost, measured before choosing how to store it: `make bench-sketch-writes`
+(`.venv/bin/python -m bench.sketch_writes`; `--tiny`: small sizes, that it runs).
 
 1. Serialized sizes of HLL_4, HLL_8 and CPC sketches at lg_k 12, 13 and 14 as the day's players grow, with DynamoDB's
    write units per item write (a unit per started KiB; ~120 bytes of key and attributes besides the sketch) and each
@@ -21,7 +22,7 @@ import time
 from datasketches import cpc_sketch, hll_sketch, tgt_hll_type
 
 ITEM_OVERHEAD_BYTES = 120  # pk, sk, seq, expires_at and the copies of the key: what an item holds besides the sketch
-COMMAND = ".venv/bin/python -m bench.sketch_writes"
+COMMAND = "make bench-sketch-writes  # = .venv/bin/python -m bench.sketch_writes"
 
 
 def units(sketch_bytes: int) -> int:
@@ -92,12 +93,23 @@ def main() -> None:
     parser.add_argument("--windows", default="1,2,5,10", help="batching windows in seconds (default 1,2,5,10)")
     parser.add_argument("--players", type=int, default=500_000, help="daily players of the shard (default 500,000)")
     parser.add_argument("--events-per-s", type=float, default=100.0, help="the shard's events/s (default 100)")
+    parser.add_argument(
+        "--sizes", default="1000,10000,100000,1000000", help="players of the sketches whose size part 1 measures"
+    )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="that it runs (the tests'): --windows 10 --players 5000 --events-per-s 2 --sizes 1000,10000",
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.windows, args.players, args.events_per_s, args.sizes = "10", 5_000, 2.0, "1000,10000"
     print(
         f"reproduce with: {COMMAND} --windows {args.windows} --players {args.players} --events-per-s {args.events_per_s:g}"
+        f" --sizes {args.sizes}"
     )
     started = time.perf_counter()
-    sizes([1_000, 10_000, 100_000, 1_000_000])
+    sizes([int(n) for n in args.sizes.split(",")])
     print(
         f"\nactive_players (lg_k 14) of one shard through a day: {args.players:,} players, {args.events_per_s:g} events/s"
     )

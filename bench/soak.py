@@ -2,8 +2,9 @@
 and service faults on; at the end, every event must be counted exactly once by the real-time layer, archived, and
 counted by the nightly job, with lag and memory flat.
 
-    python -m bench.soak                      # 10 minutes, 200 events/s, a worker killed every 30 s, 2 % faults
-    python -m bench.soak --minutes 3 --rate 300 --kill-every 20 --faults 0.05
+    make bench-soak                           # 10 minutes, 200 events/s, a worker killed every 30 s, 2 % faults
+    .venv/bin/python -m bench.soak --minutes 3 --rate 300 --kill-every 20 --faults 0.05
+    .venv/bin/python -m bench.soak --tiny     # 15 s of 50 events/s, a kill every 5 s: that it runs (the tests')
 
 The events are matches of yesterday (UTC) with unique ids, sent now: the real-time layer counts them in yesterday's
 bucket as they arrive, and the nightly job, which computes finished days only, can count them at the end.
@@ -17,7 +18,7 @@ import json
 import os
 import random
 import signal
-import tempfile
+import sys
 import threading
 import time
 import urllib.request
@@ -26,7 +27,10 @@ from pathlib import Path
 
 import psutil
 
-PORTS = {"moto_port": 34566, "kinesis_port": 34567, "api_port": 38080}
+from bench.local_stack import stack_config
+
+PORTS = {"moto_port": 34566, "kinesis_port": 34567, "api_port": 38080}  # bench/local_stack.py: HEADCOUNT_* replace them
+COMMAND = "make bench-soak  # = .venv/bin/python -m bench.soak"
 
 
 def api(port: int, path: str) -> dict:
@@ -83,11 +87,24 @@ def main() -> None:
     parser.add_argument("--kill-every", type=float, default=30.0, help="seconds between worker kills (0: none)")
     parser.add_argument("--emulator-every", type=int, default=4, help="every Nth kill is an emulator's (0: never)")
     parser.add_argument("--faults", type=float, default=0.02, help="share of the workers' AWS calls that fail")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="that it runs (the tests'): --minutes 0.25 --rate 50 --kill-every 5 --emulator-every 0",
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.minutes, args.rate, args.kill_every, args.emulator_every = 0.25, 50, 5.0, 0
+    with stack_config("headcount-soak-", **PORTS) as config:
+        exact = soak(args, config)
+    if not exact:
+        sys.exit(1)  # a soak that lost or double-counted an event failed, whatever its figures
 
+
+def soak(args: argparse.Namespace, config) -> bool:  # noqa: ANN001 - LocalConfig
+    """Runs the soak, prints its figures; whether every event was counted once by both layers and archived."""
     from headcount import names
     from headcount.local.batch import run_batch
-    from headcount.local.config import LocalConfig
     from headcount.local.faults import Faults
     from headcount.local.stack import LocalStack
     from headcount.local.workers import WorkerSettings
@@ -95,8 +112,6 @@ def main() -> None:
     from headcount.views.batch import DynamoBatchView
     from headcount.views.stream import Producer, send
 
-    state = Path(tempfile.mkdtemp(prefix="headcount-soak-"))
-    config = LocalConfig(state_dir=state, **PORTS)
     faults = Faults(share=args.faults) if args.faults > 0 else None
     now = datetime.now(UTC)
     day = (now - timedelta(days=1)).date()
@@ -104,7 +119,7 @@ def main() -> None:
     env = {"HEADCOUNT_TZ": "UTC", "HEADCOUNT_BATCH_AT": "off", "POWERTOOLS_METRICS_DISABLED": "true"}
     os.environ.update(env)
     print(
-        f"reproduce with: python -m bench.soak --minutes {args.minutes:g} --rate {args.rate} "
+        f"reproduce with: {COMMAND} --minutes {args.minutes:g} --rate {args.rate} "
         f"--kill-every {args.kill_every:g} --emulator-every {args.emulator_every} --faults {args.faults:g}",
         flush=True,
     )
@@ -181,11 +196,11 @@ def main() -> None:
     print()
     print(f"events sent: {total:,} over {args.minutes:g} min ({args.rate}/s)")
     print(
-        f"counted by the real-time layer: {realtime:,} ({'exact' if realtime == total else 'WRONG'}; caught up "
+        f"counted by the real-time layer: {number(realtime)} ({'exact' if realtime == total else 'WRONG'}; caught up "
         f"{caught_up_s:.0f} s after the traffic stopped)"
     )
     print(f"archived: {len(ids):,} distinct events in {lines:,} lines ({'none lost' if len(ids) == total else 'LOST'})")
-    print(f"counted by the nightly job: {batch:,} ({'exact' if batch == total else 'WRONG'})")
+    print(f"counted by the nightly job: {number(batch)} ({'exact' if batch == total else 'WRONG'})")
     print(
         f"kills: {len(kills)} ({', '.join(sorted(set(k.split('-')[0] for k in kills)))}); restarts: {restarts[0]} "
         f"workers, {restarts[1]} emulators; service faults on {args.faults:.0%} of the workers' calls"
@@ -200,6 +215,11 @@ def main() -> None:
         print(f"  {name:<28} {memory_start[name]:7.1f} -> {memory_end[name]:7.1f}")
     for name in sorted(set(memory_end) - set(memory_start)):
         print(f"  {name:<28} {'(restarted)':>7} -> {memory_end[name]:7.1f}")
+    return realtime == total and len(ids) == total and batch == total
+
+
+def number(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
 
 
 if __name__ == "__main__":

@@ -220,6 +220,8 @@ def raw_files(lake_dir: str | Path, dts: Iterable[str]) -> list[str]:
 
 
 def _metrics_values(catalog: Catalog) -> str:
+    """The metrics of the counts table (distinct and count: the KPI kinds are kpi_sql.py's), as SQL VALUES."""
+
     def quoted(text: str | None) -> str:
         return "NULL" if text is None else sql_string(text)
 
@@ -227,6 +229,7 @@ def _metrics_values(catalog: Catalog) -> str:
         f"({quoted(m.name)}, {quoted(m.kind.value)}, {quoted(m.event_type)}, {quoted(m.granularity.value)}, "
         f"{quoted(m.group_by)})"
         for m in catalog.metrics
+        if m.kind.counted
     )
 
 

@@ -37,7 +37,9 @@ Getter = Callable[[Any], object]
 
 
 def _catalog_metrics(rt: Any) -> object:
-    return [m.name for m in rt.catalog.metrics] if hasattr(rt, "catalog") else [m.name for m in rt.service.catalog.metrics]
+    return (
+        [m.name for m in rt.catalog.metrics] if hasattr(rt, "catalog") else [m.name for m in rt.service.catalog.metrics]
+    )
 
 
 # Where each setting goes, per function (the runtime its handler builds). The fold's tz, ttl_days and recent_ids_bytes

@@ -9,7 +9,15 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from headcount.logic.ingest import RECORD_BYTES, STREAM_THROTTLED, STREAM_UNCONFIRMED, Accepted, accept_events
+from headcount.logic.ingest import (
+    ANSWER_MARGIN_S,
+    RECORD_BYTES,
+    STREAM_THROTTLED,
+    STREAM_UNCONFIRMED,
+    Accepted,
+    accept_events,
+    put_deadline,
+)
 from headcount.views.stream import StreamUnavailable, put_with_retries
 
 NOW_MS = 1_764_000_000_000
@@ -170,3 +178,10 @@ def test_a_refused_record_rejects_each_of_its_events_by_index() -> None:
     # Then p-1's events are in, and both of p-2's are answered as throttled, by their indices
     assert answer.accepted == 2
     assert [(r.index, r.reason) for r in answer.rejected] == [(1, STREAM_THROTTLED), (3, STREAM_THROTTLED)]
+
+
+def test_throttled_records_are_put_again_until_the_answer_must_go_and_for_a_second_at_least() -> None:
+    # Given 29 s left (API Gateway's limit), the puts stop in time for the last call, the marks and the answer
+    assert put_deadline(29_000, monotonic_now=100.0) == 100.0 + 29 - ANSWER_MARGIN_S
+    # and with almost no time left, a request still gets one second of tries, not none
+    assert put_deadline(3_000, monotonic_now=100.0) == 101.0

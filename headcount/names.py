@@ -1,4 +1,4 @@
-"""Resource names, shared by the CDK stack and the local runtime."""
+"""Resource names, settings and metric names, shared by the CDK stack and the local runtime."""
 
 from __future__ import annotations
 

@@ -281,4 +281,5 @@ def _demo(config: LocalConfig, events: int, serve: bool, history_days: int, new_
 
 
 def print_report(config: LocalConfig) -> None:
-    print("\n".join(report_lines(config)), flush=True)
+    for line in report_lines(config):
+        print(line, flush=True)

@@ -51,7 +51,7 @@ def ratio_points(numerators: Sequence[Point], denominators: Sequence[Point]) -> 
 def _divide(a: float | None, b: float | None) -> float | None:
     if a is None or not b:
         return None
-    return a / b  # the float quotient: an exact ratio is exact; rounding is the renderer's business
+    return a / b  # the float quotient: an exact ratio is exact; rounding is for display (the dashboard)
 
 
 def _older(a: Stamp, b: Stamp) -> Stamp:

@@ -32,7 +32,6 @@ def run_simulate(config: LocalConfig, events: int, seed: int, wait: bool, via_ap
     last answer, known only with `wait`)."""
     from headcount.core.buckets import day_bounds_ms, local_date
     from headcount.local.simulator import simulate
-    from headcount.settings import Settings
     from headcount.views.catalog_file import load_catalog
 
     settings = Settings()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 from headcount.local.config import LocalConfig
@@ -20,9 +21,9 @@ def api_get(config: LocalConfig, path: str) -> dict:
         return json.loads(response.read())
 
 
-def report_lines(config: LocalConfig) -> list[str]:
-    """The morning's questions, answered by the local API: yesterday exact, today so far, the month and retention."""
-    lines: list[str] = []
+def report_lines(config: LocalConfig) -> Iterator[str]:
+    """The morning's questions, answered by the local API: yesterday exact, today so far, the month and retention; each
+    line as soon as its answers are in."""
 
     def one(metric: str, day: str) -> dict:
         return api_get(config, f"/v1/metrics/{metric}?from={day}&to={day}")["points"][0]
@@ -36,44 +37,43 @@ def report_lines(config: LocalConfig) -> list[str]:
             return f"{point['value']:,} ({point['source']}, {fresh})"
         return f"{point['value']:,} (95 % between {point['low']:,} and {point['high']:,}, {point['source']}, {fresh})"
 
-    lines.append("")
-    lines.append(f"unique players yesterday: {describe(one('active_players', 'yesterday'))}")
-    lines.append(f"unique players today so far: {describe(one('active_players', 'today'))}")
-    lines.append(f"matches played today: {describe(one('matches_played', 'today'))}")
+    yield ""
+    yield f"unique players yesterday: {describe(one('active_players', 'yesterday'))}"
+    yield f"unique players today so far: {describe(one('active_players', 'today'))}"
+    yield f"matches played today: {describe(one('matches_played', 'today'))}"
     countries = api_get(config, "/v1/metrics/active_players_by_country?from=today&to=today")["points"]
     top = sorted(countries, key=lambda p: -p["value"])[:5]
-    lines.append("top countries today: " + ", ".join(f"{p.get('group')} {p['value']:,}" for p in top))
+    yield "top countries today: " + ", ".join(f"{p.get('group')} {p['value']:,}" for p in top)
     week = api_get(config, "/v1/metrics/active_players/distinct?from=yesterday&to=today")
-    lines.append(
+    yield (
         f"unique players yesterday and today together: {week['value']:,} "
         f"(95 % between {week['low']:,} and {week['high']:,})"
     )
-    lines.append(f"weekly active players (7 days to today): {describe(one('weekly_active_players', 'today'))}")
-    lines.append(f"monthly active players (28 days to today): {describe(one('monthly_active_players', 'today'))}")
+    yield f"weekly active players (7 days to today): {describe(one('weekly_active_players', 'today'))}"
+    yield f"monthly active players (28 days to today): {describe(one('monthly_active_players', 'today'))}"
     sticky = one("stickiness", "today")
     if sticky["value"] is not None:
         bounds = "exact" if sticky["exact"] else f"95 % between {sticky['low']:.1%} and {sticky['high']:.1%}"
-        lines.append(f"stickiness today so far (DAU / MAU): {sticky['value']:.1%} ({bounds})")
+        yield f"stickiness today so far (DAU / MAU): {sticky['value']:.1%} ({bounds})"
     month = one("monthly_active_players", "yesterday")
     if month["exact"]:  # the nightly job has published the days before yesterday: a month of play is known exactly
-        lines.append(f"monthly active players (28 days to yesterday): {describe(month)}")
+        yield f"monthly active players (28 days to yesterday): {describe(month)}"
         sticky = one("stickiness", "yesterday")
         if sticky["value"] is not None and sticky["exact"]:
-            lines.append(f"stickiness yesterday (DAU / MAU): {sticky['value']:.1%} (exact)")
-    lines.append(f"new players yesterday: {describe(one('new_players', 'yesterday'))}")
-    lines.append(f"new players today so far: {describe(one('new_players', 'today'))}")
+            yield f"stickiness yesterday (DAU / MAU): {sticky['value']:.1%} (exact)"
+    yield f"new players yesterday: {describe(one('new_players', 'yesterday'))}"
+    yield f"new players today so far: {describe(one('new_players', 'today'))}"
     answer = api_get(config, "/v1/retention/retention?from=yesterday&to=yesterday")
     (cohort,) = answer["cohorts"]
     back = cohort["returned"][0]
     if back["value"] is not None and cohort["size"]["value"]:
         bounds = "exact" if back["exact"] else f"95 % between {back['low']:,} and {back['high']:,}"
-        lines.append(
+        yield (
             f"of yesterday's new players, back today (D+{back['k']}): {back['value']:,} = {back['rate']:.0%} ({bounds})"
         )
-    lines += _retention_of_earlier_cohorts(config, date.fromisoformat(cohort["day"]), answer["returned_after"])
+    yield from _retention_of_earlier_cohorts(config, date.fromisoformat(cohort["day"]), answer["returned_after"])
     base = f"http://127.0.0.1:{config.api_port}"
-    lines.append(f"dashboard: {base}/   API: {base}/v1/metrics (header x-api-key), documented at {base}/v1/docs")
-    return lines
+    yield f"dashboard: {base}/   API: {base}/v1/metrics (header x-api-key), documented at {base}/v1/docs"
 
 
 def _retention_of_earlier_cohorts(config: LocalConfig, yesterday: date, returned_after: list[int]) -> list[str]:

@@ -207,8 +207,9 @@ def _returned_cell(
     if back.isoformat() in new.publications:  # a finished day D+k, yet no cell
         if day.isoformat() in own.publications:  # the cohort had no such group: none of it came back
             return Cell.exactly(0, own.stamp(day, tz))
-        if size.value == 0:  # an empty cohort (a day before the game's first, say): none of it came back, as sure as
-            return Cell(0, size.exact, size.source, 0, 0, size.stamp)  # its size is
+        if size.value == 0:  # an empty cohort (a day before the game's first, say): none of it came back, as sure
+            # as its size is (a day neither layer holds any more is empty, as_of unknown, as the series answer it)
+            return Cell(0, size.exact, size.source, 0, size.high, size.stamp)
         return Cell(None, False, "none", None, None, new.stamp(back, tz))  # the cohort's day never published
     assert metric.lg_k is not None
     if day.isoformat() in new.publications:

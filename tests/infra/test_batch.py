@@ -114,7 +114,8 @@ def test_kpi_tables_are_the_jobs_parquet_partitioned_by_the_catalogs_metrics_and
     for name, (prefix, columns, partitions) in expected.items():
         table = tables[name]
         storage = table["StorageDescriptor"]
-        # Then each is over its prefix of the lake, with the columns of the files the job writes
+        # Then each is over its prefix of the lake, with the lake table's columns (the job writes them from the same
+        # definitions, headcount/core/lake_tables.py; tests/unit/test_lake_tables.py pins those)
         location = storage["Location"]["Fn::Join"][1]
         assert location[0] == "s3://" and location[1]["Ref"].startswith("IngestLake") and location[2] == f"/{prefix}"
         assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == list(columns.items())

@@ -131,9 +131,8 @@ def test_stickiness_divides_with_its_bounds(svc: MetricsService) -> None:
         assert 0 < point.value < 1
     published = svc.series("stickiness", PUBLISHED[-1].isoformat(), None, None, NOW_MS).points[0]
     day = PUBLISHED[-1]
-    assert published.exact and published.value == len(ACTIVE[day]) / len(
-        window(day, 28)
-    )  # the float quotient, not rounded
+    # the float quotient, not rounded
+    assert published.exact and published.value == len(ACTIVE[day]) / len(window(day, 28))
 
 
 def test_new_players_subtract_everyone_seen_before(svc: MetricsService) -> None:

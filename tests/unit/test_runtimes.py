@@ -8,10 +8,13 @@ must say here where it goes.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -34,6 +37,7 @@ CHANGED: dict[str, Any] = {  # every setting, none at its default
     "business_every_s": 120.0,
 }
 Getter = Callable[[Any], object]
+NOW = datetime(2026, 11, 18, 11, 6, 40, tzinfo=UTC)
 
 
 def _catalog_metrics(rt: Any) -> object:
@@ -42,8 +46,8 @@ def _catalog_metrics(rt: Any) -> object:
     )
 
 
-# Where each setting goes, per function (the runtime its handler builds). The fold's tz, ttl_days and recent_ids_bytes
-# are arguments of each fold_batch call, read from its runtime's settings.
+# Where each setting goes, per function (the runtime its handler builds, or what its handler does with it): "fold,
+# folding" is the arguments the fold handler gives fold_batch, "serve, key check" the key the serve handler lets in.
 REACHES: dict[str, dict[str, Getter]] = {
     "stream": {
         "serve": lambda rt: rt.service.reads.open_shards.stream,
@@ -52,6 +56,7 @@ REACHES: dict[str, dict[str, Getter]] = {
     },
     "realtime_table": {
         "fold": lambda rt: rt.store.table,
+        "fold, folding": lambda call: call["store"].table,
         "serve": lambda rt: rt.service.reads.realtime.table,
         "serve, posting": lambda rt: rt.ingest.marks.store.table,
         "business": lambda rt: rt.service.reads.realtime.table,
@@ -60,16 +65,25 @@ REACHES: dict[str, dict[str, Getter]] = {
         "serve": lambda rt: rt.service.reads.batch.table,
         "business": lambda rt: rt.service.reads.batch.table,
     },
-    "tz": {"fold": lambda rt: rt.settings.tz, "serve": lambda rt: rt.service.tz, "business": lambda rt: rt.service.tz},
-    "catalog_path": {"fold": _catalog_metrics, "serve": _catalog_metrics, "business": _catalog_metrics},
+    "tz": {
+        "fold, folding": lambda call: call["tz"],
+        "serve": lambda rt: rt.service.tz,
+        "business": lambda rt: rt.service.tz,
+    },
+    "catalog_path": {
+        "fold": _catalog_metrics,
+        "fold, folding": lambda call: [m.name for m in call["catalog"].metrics],
+        "serve": _catalog_metrics,
+        "business": _catalog_metrics,
+    },
     "ttl_days": {
-        "fold": lambda rt: rt.settings.ttl_days,
+        "fold, folding": lambda call: call["ttl_days"],
         "serve": lambda rt: rt.service.reads.ttl_days,
         "business": lambda rt: rt.service.reads.ttl_days,
     },
-    "api_key": {"serve": lambda rt: rt.settings.api_key},  # the key check's (functions/serve/handler.py)
-    "recent_ids_bytes": {"fold": lambda rt: rt.settings.recent_ids_bytes},
-    "watermark_every_s": {"fold": lambda rt: rt.marks.every_ms / 1000},
+    "api_key": {"serve, key check": lambda accepted: accepted},
+    "recent_ids_bytes": {"fold, folding": lambda call: call["recent_ids_bytes"]},
+    "watermark_every_s": {"fold, folding": lambda call: call["marks"].every_ms / 1000},
     "stale_after_s": {
         "serve": lambda rt: rt.service.reads.stale_after_ms / 1000,
         "business": lambda rt: rt.service.reads.stale_after_ms / 1000,
@@ -103,12 +117,52 @@ def runtimes(tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
     serving = serve.runtime()
     yield {
         "fold": fold.runtime(),
+        "fold, folding": _fold_batch_call(fold),
         "serve": serving,
         "serve, posting": serving,
+        "serve, key check": _key_let_in(),
         "business": business.runtime(),
     }
     for runtime in made:
         runtime.cache_clear()
+
+
+class _Folded(Exception):
+    pass
+
+
+def _fold_batch_call(fold: Any) -> dict[str, object]:
+    """The arguments the fold handler gives fold_batch for a batch of one record (stopped there: no store is called)."""
+    from headcount.local.esm import LocalLambdaContext, kinesis_event
+    from headcount.logic.folding import fold_batch
+
+    calls: list[dict[str, object]] = []
+
+    def recorded(*args: object, **kwargs: object) -> None:
+        calls.append(dict(inspect.signature(fold_batch).bind(*args, **kwargs).arguments))
+        raise _Folded
+
+    record = {"SequenceNumber": "1", "Data": b"{}\n", "PartitionKey": "p", "ApproximateArrivalTimestamp": NOW}
+    event = kinesis_event([record], "shardId-000000000000", "arn:aws:kinesis:us-east-1:123456789012:stream/s")
+    with mock.patch.object(fold, "fold_batch", recorded), pytest.raises(_Folded):
+        fold.handler(event, LocalLambdaContext("fold", "r-1", "arn:aws:lambda:x"))
+    return calls[0]
+
+
+def _key_let_in() -> str | None:
+    """The key the serve handler answers 200 with, of the default and the changed one (None: neither, or both)."""
+    from headcount.functions.serve.handler import handler
+
+    from headcount.local.esm import LocalLambdaContext
+    from headcount.local.gateway import proxy_event
+
+    def status(key: str) -> int:
+        event = proxy_event("GET", "/v1/metrics", {"x-api-key": key}, b"", int(NOW.timestamp() * 1000))
+        return handler(event, LocalLambdaContext("serve", "r-1", "arn:aws:lambda:x"))["statusCode"]
+
+    default = Settings.model_fields["api_key"].default
+    let_in = [key for key in (default, CHANGED["api_key"]) if status(key) == 200]
+    return let_in[0] if len(let_in) == 1 else None
 
 
 def test_every_setting_says_where_it_goes() -> None:

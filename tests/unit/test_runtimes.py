@@ -42,10 +42,8 @@ Getter = Callable[[Any], object]
 NOW = datetime(2026, 11, 18, 11, 6, 40, tzinfo=UTC)
 
 
-def _catalog_metrics(rt: Any) -> object:
-    return (
-        [m.name for m in rt.catalog.metrics] if hasattr(rt, "catalog") else [m.name for m in rt.service.catalog.metrics]
-    )
+def _metric_names(catalog: Any) -> list[str]:
+    return [m.name for m in catalog.metrics]
 
 
 # Where each setting goes, per function (the runtime its handler builds, or what its handler does with it): "fold,
@@ -73,10 +71,10 @@ REACHES: dict[str, dict[str, Getter]] = {
         "business": lambda rt: rt.service.tz,
     },
     "catalog_path": {
-        "fold": _catalog_metrics,
-        "fold, folding": lambda call: [m.name for m in call["catalog"].metrics],
-        "serve": _catalog_metrics,
-        "business": _catalog_metrics,
+        "fold": lambda rt: _metric_names(rt.catalog),
+        "fold, folding": lambda call: _metric_names(call["catalog"]),
+        "serve": lambda rt: _metric_names(rt.service.catalog),
+        "business": lambda rt: _metric_names(rt.service.catalog),
     },
     "ttl_days": {
         "fold, folding": lambda call: call["ttl_days"],

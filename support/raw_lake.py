@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from headcount.views.lake import raw_partition, raw_uri
+from headcount.views.lake import lake_filesystem, raw_partition, raw_uri
 
 
 def write_raw(lake: Path, records: Iterable[tuple[bytes, int]], name: str = "part") -> list[Path]:
@@ -65,3 +65,19 @@ def arrivals(
         out.append((data, arrival))
         last = arrival
     return out
+
+
+def put_folder(folder: Path, lake: str) -> None:
+    """Put every file under a local lake folder into an S3 lake (`s3://bucket/prefix`), as Firehose puts objects: one
+    PUT each, hidden names too. S3 sets an object's last modification time to when it was put, so each local file then
+    gets its object's time: the folder and the S3 lake hold the same files, written at the same times."""
+    import pyarrow.fs as pafs
+
+    fs, base = lake_filesystem(lake)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        key = f"{base}/{path.relative_to(folder).as_posix()}"
+        with fs.open_output_stream(key, compression=None) as out:
+            out.write(path.read_bytes())
+        modified = fs.get_file_info(key).mtime
+        assert modified is not None and fs.get_file_info(key).type == pafs.FileType.File
+        os.utime(path, (modified.timestamp(), modified.timestamp()))

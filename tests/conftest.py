@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,11 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KINESIS", "AW
     os.environ.pop(_name, None)
 for _name in [name for name in os.environ if name.startswith("HEADCOUNT_")]:
     os.environ.pop(_name)
+# Where the Makefile puts the tools the S3 lake needs (the local S3, Spark's S3 connector): headcount/local/s3.py and
+# headcount/batch/session.py read these.
+_TOOLS = Path(__file__).resolve().parent.parent / ".tools"
+os.environ["HEADCOUNT_MINIO"] = str(_TOOLS / "bin" / "minio")
+os.environ["HEADCOUNT_SPARK_JARS"] = ",".join(str(jar) for jar in sorted((_TOOLS / "jars").glob("*.jar")))
 os.environ.update(
     {
         "AWS_ACCESS_KEY_ID": "testing",

@@ -12,6 +12,7 @@ rolling windows, the days D+k of the retention cells), and the players tables, n
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -85,7 +86,7 @@ def update_kpis(
         if metric.kind is Kind.ROLLING:
             days, frame = _rolling(spark, lake, metric, base, run_days, days_of_base)
         elif metric.kind is Kind.NEW:
-            moved[metric.name] = _players(spark, lake, metric, base, run_days, days_of_base)
+            moved[metric.name] = _players(spark, lake, metric, base, run_days, days_of_base, run_id)
             say(f"players: {metric.name}: {moved[metric.name].summary()}")
             days, frame = _new(spark, lake, metric, run_days, days_of_base, moved[metric.name])
         else:
@@ -127,9 +128,16 @@ def _rolling(
 
 
 def _players(
-    spark: SparkSession, lake: str, metric: Metric, base: Metric, run_days: Sequence[str], computed: list[str]
+    spark: SparkSession,
+    lake: str,
+    metric: Metric,
+    base: Metric,
+    run_days: Sequence[str],
+    computed: list[str],
+    run_id: str,
 ) -> Moved:
-    """Update the players table of a new-players metric from the activity of the run's window."""
+    """Update the players table of a new-players metric from the activity of the run's window: a new version of it,
+    named after the run (and unique: a run id given twice never overwrites the version being read)."""
     first, last = min(run_days), max(run_days)
     window = read_activity(spark, lake, base.name, [d for d in computed if first <= d <= last])
     old = read_players(spark, lake, metric.name)
@@ -139,9 +147,10 @@ def _players(
         unresolved = kpis.unresolved_players(old, window, first, last)
         if not unresolved.isEmpty():
             later = read_activity(spark, lake, base.name, after).join(unresolved, "player_id", "left_semi")
-    new = stage_players(kpis.merge_players(old, window, later, first, last), lake, metric.name)
+    version = f"{run_id}.{uuid.uuid4().hex[:8]}"
+    new = stage_players(kpis.merge_players(old, window, later, first, last), lake, metric.name, version)
     pairs = [(r["old_day"], r["new_day"], r["players"]) for r in kpis.moves(old, new).collect()]
-    switch_players(spark, lake, metric.name)
+    switch_players(lake, metric.name, version)
     return Moved(sorted(pairs, key=lambda p: (p[0] or "", p[1] or "")))
 
 

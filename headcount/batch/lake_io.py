@@ -8,7 +8,19 @@ from typing import TYPE_CHECKING, Any
 from headcount.batch.transforms import zero_rows
 from headcount.core.catalog import Catalog
 from headcount.core.lake_tables import ACTIVITY, PLAYERS, LakeTable
-from headcount.views.lake import activity_uri, counts_uri, partition_uri, players_uri, raw_partition_uri
+from headcount.views.lake import (
+    activity_uri,
+    counts_uri,
+    data_files,
+    file_uri,
+    lake_filesystem,
+    partition_uri,
+    players_uri,
+    players_version_uri,
+    raw_partition_uri,
+    read_players_manifest,
+    write_players_manifest,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -100,52 +112,69 @@ def read_activity(spark: SparkSession, lake: str, metric: str, days: Sequence[st
     return spark.read.schema(schema).option("basePath", activity_uri(lake)).parquet(*paths)
 
 
-# The players table of a new-players metric is rewritten whole each run, from itself: the run writes the new version
-# beside it (`_staged`, which readers of the table skip), and once that is complete (Spark's _SUCCESS marker) switches:
-# deletes the old one, renames the new one into its place. A run that fails before the marker leaves the old version;
-# one that fails during the switch leaves a complete new version, and the next read finishes the switch.
+# The players table of a new-players metric is rewritten whole each run, from itself, without a rename (on S3 a rename is
+# a copy and a delete, neither atomic nor fast): the run writes the new version into a folder of its own, then makes it
+# current by writing the metric's manifest (headcount/views/lake.py), one atomic step. A run killed before that leaves
+# the current version as it was; the folder it was writing is never read, and is deleted with the replaced versions.
+PLAYERS_GRACE_S = 12 * 3600  # a replaced version stays this long, for the queries reading it when it was replaced
 
 
 def read_players(spark: SparkSession, lake: str, metric: str) -> DataFrame:
-    """The players table of a new-players metric (empty before its first run)."""
-    _finish_switch(spark, lake, metric)
-    uri = partition_uri(players_uri(lake), metric)
-    if not path_exists(spark, uri):
+    """The current version of the players table of a new-players metric (empty before its first run)."""
+    files = read_players_manifest(lake, metric)
+    if not files:
         return spark.createDataFrame([], PLAYERS.ddl)
-    return spark.read.schema(PLAYERS.ddl).parquet(uri)
+    return spark.read.schema(PLAYERS.ddl).parquet(*files)
 
 
-def stage_players(players: DataFrame, lake: str, metric: str) -> DataFrame:
-    """Write the new version of the players table beside the current one; -> the new version, as written."""
-    uri = _staged_uri(lake, metric)
+def stage_players(players: DataFrame, lake: str, metric: str, version: str) -> DataFrame:
+    """Write a new version of the players table beside the current one; -> the new version, as written."""
+    uri = players_version_uri(lake, metric, version)
     players.repartition("player_id").sortWithinPartitions("player_id").write.mode("overwrite").parquet(uri)
     return players.sparkSession.read.schema(PLAYERS.ddl).parquet(uri)
 
 
-def switch_players(spark: SparkSession, lake: str, metric: str) -> None:
-    """Make the staged version the players table (`stage_players` first)."""
-    if not _finish_switch(spark, lake, metric):
-        raise RuntimeError(f"no complete staged players table at {_staged_uri(lake, metric)} to switch to")
+def switch_players(lake: str, metric: str, version: str) -> None:
+    """Make a staged version the players table (`stage_players` first), then delete the versions replaced more than
+    PLAYERS_GRACE_S before it was written, and those of runs that never got this far."""
+    uri = players_version_uri(lake, metric, version)
+    files = data_files(uri, ".parquet")
+    if not _has_marker(uri):
+        raise RuntimeError(f"no complete players table at {uri} to switch to")
+    previous = read_players_manifest(lake, metric) or []
+    write_players_manifest(lake, metric, [file_uri(uri, f) for f in files])
+    _drop_old_versions(lake, metric, keep={version, *_versions_of(previous)})
 
 
-def _finish_switch(spark: SparkSession, lake: str, metric: str) -> bool:
-    """Complete a switch to a staged version that was written whole, or drop one that was not; True if it switched."""
-    fs, staged = _fs(spark, _staged_uri(lake, metric))
-    if not fs.exists(staged):
-        return False
-    if not fs.exists(_path(spark, f"{_staged_uri(lake, metric)}/{SUCCESS_MARKER}")):
-        fs.delete(staged, True)  # a run that failed while writing it: the current version stands
-        return False
-    current = _path(spark, partition_uri(players_uri(lake), metric))
-    if fs.exists(current) and not fs.delete(current, True):
-        raise OSError(f"could not delete the previous players table {current}")
-    if not fs.rename(staged, current):
-        raise OSError(f"could not rename {staged} to {current}")
-    return True
+def _has_marker(uri: str) -> bool:
+    """Whether Spark's committer finished the folder (its _SUCCESS marker, which `data_files` never lists)."""
+    fs, path = lake_filesystem(f"{uri}/{SUCCESS_MARKER}")
+    return fs.get_file_info(path).is_file
 
 
-def _staged_uri(lake: str, metric: str) -> str:
-    return partition_uri(f"{players_uri(lake)}/_staged", metric)
+def _versions_of(files: Collection[str]) -> set[str]:
+    return {part.removeprefix("version=") for f in files for part in f.split("/") if part.startswith("version=")}
+
+
+def _drop_old_versions(lake: str, metric: str, keep: Collection[str]) -> None:
+    """Delete the versions of a players table but `keep` (the current one and the one it replaced) whose files are all
+    older than the grace period before the newest file of the table."""
+    import pyarrow.fs as pafs
+
+    fs, base = lake_filesystem(partition_uri(players_uri(lake), metric))
+    found = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+    newest: dict[str, float] = {}
+    for info in found:
+        relative = info.path[len(base) :].strip("/").split("/")
+        if info.type == pafs.FileType.File and relative[0].startswith("version=") and info.mtime is not None:
+            version = relative[0].removeprefix("version=")
+            newest[version] = max(newest.get(version, 0.0), info.mtime.timestamp())
+    if not newest:
+        return
+    now = max(newest.values())
+    for version, written in sorted(newest.items()):
+        if version not in keep and written < now - PLAYERS_GRACE_S:
+            fs.delete_dir(f"{base}/version={version}")
 
 
 def _path(spark: SparkSession, uri: str) -> Any:

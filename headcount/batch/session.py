@@ -1,4 +1,10 @@
-"""The Spark session: Glue's on Glue, a local one like it on this machine."""
+"""The Spark session: Glue's on Glue, a local one like it on this machine.
+
+On Glue, `s3://` is Glue's own S3 file system. Here it is Hadoop's S3A (`hadoop-aws`, at the Hadoop version pyspark
+3.5.4 bundles, and its AWS SDK: jars the Makefile fetches, named by HEADCOUNT_SPARK_JARS), pointed at the endpoint of
+AWS_ENDPOINT_URL_S3 (the local S3 emulator, path-style) when one is set, so the job's code reads and writes the same
+`s3://` URIs in both places.
+"""
 
 from __future__ import annotations
 
@@ -54,10 +60,39 @@ def local_spark(cores: str = "*", shuffle_partitions: int = 8, driver_memory: st
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    jars = os.environ.get("HEADCOUNT_SPARK_JARS")
+    if jars:
+        builder = builder.config("spark.jars", jars)
+    for key, value in s3a_settings(os.environ.get("AWS_ENDPOINT_URL_S3")).items():
+        builder = builder.config(f"spark.hadoop.{key}", value)
     spark = _configure(builder).getOrCreate()
     spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def s3a_settings(endpoint: str | None) -> dict[str, str]:
+    """Hadoop's settings for `s3://` and `s3a://` through S3A: S3A's default credentials chain; with an emulator's
+    endpoint, that one, path-style, plain HTTP if it is one, with the credentials of the AWS_* variables as they are now
+    (the JVM's own environment is the one it started with)."""
+    settings = {"fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem"}
+    if endpoint:
+        settings |= {
+            "fs.s3a.access.key": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+            "fs.s3a.secret.key": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+            "fs.s3a.endpoint": endpoint,
+            "fs.s3a.path.style.access": "true",
+            "fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https://")).lower(),
+            "fs.s3a.endpoint.region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        }
+    return settings
+
+
+def use_s3_endpoint(spark: SparkSession, endpoint: str) -> None:
+    """Point a running local session's S3A at an endpoint (before its first S3 call: Hadoop caches file systems)."""
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
+    for key, value in s3a_settings(endpoint).items():
+        conf.set(key, value)
 
 
 def glue_spark() -> SparkSession:

@@ -1,6 +1,10 @@
 """The lake (a local folder or s3://bucket/prefix): where the raw archive, the counts table and the KPIs' tables live,
+listing their data files (never the markers Spark, Hadoop and Glue leave beside them), the players tables' manifests,
 and reading the tables the publisher needs with pyarrow (no Spark). Their columns are headcount/core/lake_tables.py's;
 publishing them into the batch view is headcount/logic/publishing.py's.
+
+On S3, pyarrow talks to the endpoint of AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) when one is set: the local S3
+emulator (headcount/local/s3.py); the job's Spark reads and writes the same URIs through Hadoop's S3 file system.
 """
 
 from __future__ import annotations
@@ -10,14 +14,17 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from headcount.core.lake_tables import COUNTS, KPIS
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
 
 
 def lake_uri(lake: str | Path) -> str:
@@ -53,6 +60,110 @@ def partition_uri(table_uri: str, metric: str, day: str | None = None) -> str:
     """A metric's folder of a KPI table (`activity`, `players`, `kpis`), or one day's."""
     folder = f"{table_uri}/metric={metric}"
     return folder if day is None else f"{folder}/day={day}"
+
+
+# A players table is replaced whole by every run: each version is written to a folder of its own,
+# `players/metric=<m>/version=<run id>/`, and made current by one atomic step, the write of the metric's manifest
+# `players/_manifests/metric=<m>/manifest`: the URIs of the version's data files, one a line (the format of Athena's
+# symlink tables, so Athena's `players` table reads the current version only). Readers follow the manifest.
+def players_version_uri(lake: str | Path, metric: str, version: str) -> str:
+    return f"{partition_uri(players_uri(lake), metric)}/version={version}"
+
+
+def players_manifest_uri(lake: str | Path, metric: str | None = None) -> str:
+    """The manifests' folder (the Athena table's location), or one metric's manifest."""
+    folder = f"{players_uri(lake)}/_manifests"
+    return folder if metric is None else f"{partition_uri(folder, metric)}/manifest"
+
+
+def read_players_manifest(lake: str | Path, metric: str) -> list[str] | None:
+    """The data files (URIs) of the current version of a players table; None before its first version."""
+    fs, path = lake_filesystem(players_manifest_uri(lake, metric))
+    try:
+        with fs.open_input_stream(path) as stream:
+            text = stream.read().decode()
+    except FileNotFoundError:
+        return None
+    return [line for line in text.splitlines() if line]
+
+
+def write_players_manifest(lake: str | Path, metric: str, files: Sequence[str]) -> None:
+    """Make the version of these files current, in one step: on S3 one PUT (an object appears whole or not at all), on
+    a disk a rename over the old manifest."""
+    body = "".join(f"{uri}\n" for uri in files).encode()
+    fs, path = lake_filesystem(players_manifest_uri(lake, metric))
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)  # a no-op on S3
+    if is_s3(lake):
+        with fs.open_output_stream(path) as out:
+            out.write(body)
+        return
+    partial = f"{path}.{os.getpid()}.tmp"
+    with fs.open_output_stream(partial) as out:
+        out.write(body)
+    fs.move(partial, path)
+
+
+# ------------------------------------------------------------------------------------------------- files of the lake
+
+
+def is_s3(lake: str | Path) -> bool:
+    return str(lake).startswith(("s3://", "s3a://"))
+
+
+def lake_filesystem(uri: str | Path) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's file system of a lake URI (S3 or the local disk), and the URI's path in it."""
+    import pyarrow.fs as pafs
+
+    uri = str(uri)
+    if not is_s3(uri):
+        return pafs.LocalFileSystem(), os.path.abspath(uri)
+    parts = urlsplit(uri)
+    return s3_filesystem(parts.netloc), f"{parts.netloc}{parts.path}".rstrip("/")
+
+
+@cache
+def s3_filesystem(bucket: str) -> pafs.S3FileSystem:
+    """S3, or the emulator of AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL; in the region of AWS_REGION (as Lambda and Glue
+    set it), else the bucket's own."""
+    import pyarrow.fs as pafs
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        return pafs.S3FileSystem(endpoint_override=parts.netloc, scheme=parts.scheme, region=region or "us-east-1")
+    return pafs.S3FileSystem(region=region or pafs.resolve_s3_region(bucket))
+
+
+def is_data_file(path: str, size: int | None) -> bool:
+    """Whether a file under a table's folder holds its data. Not: a name of the folders Spark and Hadoop use while they
+    write (`_temporary/`, `.spark-staging-*`) or of their markers (`_SUCCESS`), hidden files (an archiver's `.tmp`),
+    the `<folder>_$folder$` objects Glue's S3 file system leaves, and zero-byte objects (folder markers)."""
+    if not size:
+        return False
+    parts = path.split("/")
+    return not parts[-1].endswith("$folder$") and not any(part.startswith(("_", ".")) for part in parts)
+
+
+def data_files(table_uri: str, suffix: str) -> list[str]:
+    """The data files of a table (or of one of its partitions), as paths of `lake_filesystem(table_uri)`, sorted; empty
+    when the folder does not exist."""
+    import pyarrow.fs as pafs
+
+    fs, base = lake_filesystem(table_uri)
+    found = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+    return sorted(
+        info.path
+        for info in found
+        if info.type == pafs.FileType.File
+        and info.path.endswith(suffix)
+        and is_data_file(info.path[len(base) :], info.size)
+    )
+
+
+def file_uri(table_uri: str, path: str) -> str:
+    """The URI of a path of `lake_filesystem(table_uri)`."""
+    return f"{urlsplit(table_uri).scheme}://{path}" if is_s3(table_uri) else path
 
 
 # The raw archive's layout, defined here only: Firehose's (infra/ingest.py spells it in Firehose's prefix language),
@@ -95,39 +206,38 @@ def read_counts(lake: str | Path, days: Sequence[str]) -> pa.Table:
 
 def read_count_runs(lake: str | Path) -> dict[str, str]:
     """The days of the counts table, each with the run of its rows (of a day with rows of two runs, one of them); empty
-    before the job first wrote a local lake."""
-    if "://" not in lake_uri(lake) and not os.path.isdir(counts_uri(lake)):
-        return {}
+    before the job first wrote it."""
     table = _counts_dataset(lake).to_table(columns=["day", "run_id"])
     return dict(zip(table.column("day").to_pylist(), table.column("run_id").to_pylist(), strict=True))
 
 
 def _counts_dataset(lake: str | Path) -> ds.Dataset:
-    import pyarrow.dataset as ds
-
-    return ds.dataset(counts_uri(lake), format="parquet", partitioning=_partitioning(COUNTS.partitions))
+    return _parquet_dataset(counts_uri(lake), COUNTS.columns, COUNTS.partitions)
 
 
 def read_kpis(lake: str | Path, partitions: Sequence[tuple[str, str]] | None = None) -> pa.Table:
     """The rows of the kpis table (columns bucket, group_value, value, sketch, run_id, metric, day): of these (metric,
     day) partitions, or all of them; an empty table before the job first wrote it."""
-    import pyarrow as pa
     import pyarrow.dataset as ds
 
-    uri = kpis_uri(lake)
-    if "://" not in uri and not os.path.isdir(uri):
-        return pa.table({name: [] for name in (*KPIS.columns, *KPIS.partitions)})
-    dataset = ds.dataset(uri, format="parquet", partitioning=_partitioning(KPIS.partitions))
+    dataset = _parquet_dataset(kpis_uri(lake), KPIS.columns, KPIS.partitions)
     if partitions is None:
         return dataset.to_table()
     metrics, days = sorted({m for m, _d in partitions}), sorted({d for _m, d in partitions})
     return dataset.to_table(filter=ds.field("metric").isin(metrics) & ds.field("day").isin(days))
 
 
-def _partitioning(keys: Mapping[str, str]) -> ds.Partitioning:
-    """Hive's folder names (`day=2026-11-25/`) of these partition keys, all strings."""
+def _parquet_dataset(table_uri: str, columns: Mapping[str, str], partitions: Mapping[str, str]) -> ds.Dataset:
+    """A table of the job's Parquet files, its data files only (`data_files`), with its partition keys from Hive's
+    folder names (`day=2026-11-25/`, all strings); no rows before the job first wrote it."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    assert set(keys.values()) == {"string"}, keys
-    return ds.partitioning(pa.schema([(key, pa.string()) for key in keys]), flavor="hive")
+    assert set(partitions.values()) == {"string"}, partitions
+    fs, base = lake_filesystem(table_uri)
+    files = data_files(table_uri, ".parquet")
+    if not files:
+        types = {"string": pa.string(), "bigint": pa.int64(), "binary": pa.binary()}
+        return ds.dataset(pa.schema([(name, types[kind]) for name, kind in {**columns, **partitions}.items()]).empty_table())
+    partitioning = ds.partitioning(pa.schema([(key, pa.string()) for key in partitions]), flavor="hive")
+    return ds.dataset(files, filesystem=fs, format="parquet", partitioning=partitioning, partition_base_dir=base)

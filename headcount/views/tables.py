@@ -12,7 +12,6 @@ tables are defined in headcount/core/lake_tables.py; their columns, as the DuckD
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from headcount import names
 from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, PROJECTION_FIRST_DAY, RAW, LakeTable
-from headcount.views.lake import RAW_FILES_GLOB, activity_uri, counts_uri, kpis_uri, players_uri, raw_uri
+from headcount.views.lake import (
+    activity_uri,
+    counts_uri,
+    data_files,
+    hour_of_path,
+    is_s3,
+    kpis_uri,
+    lake_filesystem,
+    players_manifest_uri,
+    players_uri,
+    raw_uri,
+)
 
 if TYPE_CHECKING:
     from headcount.core.catalog import Catalog
@@ -58,14 +68,17 @@ class Tables(Protocol):
 
 
 class DuckDBTables:
-    """DuckDB views over `{lake}/raw/dt=*/hr=*/*.gz`, `{lake}/counts/day=*/*.parquet` and the KPI tables' Parquet files
-    (read at query time, so new files show up; a table without files yet is an empty view)."""
+    """DuckDB views over the lake's data files (`raw/dt=*/hr=*/*.gz`, the nightly job's Parquet tables, the players
+    tables' current versions), listed at every query, so new files show up (a table without files yet is an empty
+    view). The lake is a folder or S3 (read through pyarrow: DuckDB's own S3 extension is a download away)."""
 
-    def __init__(self, lake_dir: str | Path) -> None:
+    def __init__(self, lake: str | Path) -> None:
         import duckdb
 
-        self.lake_dir = Path(lake_dir)
+        self.lake = str(lake)
         self.con = duckdb.connect()
+        if is_s3(self.lake):
+            self.con.register_filesystem(_lake_file_system_class()(lake_filesystem(self.lake)[0]))
 
     def sql(self, query: str) -> QueryResult:
         self._views()
@@ -74,39 +87,73 @@ class DuckDBTables:
         return QueryResult(columns, cursor.fetchall() if columns else [])
 
     def _views(self) -> None:
-        raw_glob = f"{raw_uri(self.lake_dir)}/{RAW_FILES_GLOB}"
-        if glob.glob(raw_glob):
-            raw = f"SELECT coalesce(line, '') AS line, dt, hr FROM read_csv({sql_string(raw_glob)}, {RAW_CSV_OPTIONS})"  # noqa: S608
+        raw_files = [self._uri(f) for f in data_files(raw_uri(self.lake), ".gz") if hour_of_path(f) is not None]
+        if raw_files:
+            raw = f"SELECT coalesce(line, '') AS line, dt, hr FROM read_csv({_sql_list(raw_files)}, {RAW_CSV_OPTIONS})"  # noqa: S608
         else:
             raw = _no_rows(_duckdb_types({**RAW.columns, **RAW.partitions}))
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {names.RAW_TABLE} AS {raw}")
-        for table, (files, columns, partitions) in _parquet_tables(self.lake_dir).items():
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {_parquet_view(files, columns, partitions)}")
+        for table, (files, columns, partitions) in _parquet_tables(self.lake).items():
+            view = _parquet_view([self._uri(f) for f in files], columns, partitions)
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {view}")
+
+    def _uri(self, path: str) -> str:
+        return f"{_LAKE_PROTOCOL}://{path}" if is_s3(self.lake) else path
 
 
-def _parquet_tables(lake_dir: Path) -> dict[str, tuple[str, dict[str, str], dict[str, str]]]:
-    """The nightly job's tables: their files under the lake, their columns in the order the views list them (`counts`
-    its partition key last, the KPI tables theirs first) and their partition keys, with DuckDB's types."""
+def _parquet_tables(lake: str) -> dict[str, tuple[list[str], dict[str, str], dict[str, str]]]:
+    """The nightly job's tables: their data files (of `lake_filesystem(lake)`; the players tables' current versions),
+    their columns in the order the views list them (`counts` its partition key last, the KPI tables theirs first) and
+    their partition keys, with DuckDB's types."""
 
-    def table(uri: str, lake_table: LakeTable, partitions_first: bool) -> tuple[str, dict[str, str], dict[str, str]]:
-        files = "/".join([uri, *(f"{key}=*" for key in lake_table.partitions), "*.parquet"])
+    def table(files: list[str], lake_table: LakeTable, partitions_first: bool) -> tuple:
         columns, partitions = _duckdb_types(lake_table.columns), _duckdb_types(lake_table.partitions)
         return files, {**partitions, **columns} if partitions_first else {**columns, **partitions}, partitions
 
+    fs, _path = lake_filesystem(lake)
+    players = [
+        lake_filesystem(uri)[1]
+        for manifest in data_files(players_manifest_uri(lake), "/manifest")
+        for uri in fs.open_input_stream(manifest).read().decode().splitlines()
+        if uri
+    ]
     return {
-        names.COUNTS_TABLE: table(counts_uri(lake_dir), COUNTS, partitions_first=False),
-        names.ACTIVITY_TABLE: table(activity_uri(lake_dir), ACTIVITY, partitions_first=True),
-        names.PLAYERS_TABLE: table(players_uri(lake_dir), PLAYERS, partitions_first=True),
-        names.KPIS_TABLE: table(kpis_uri(lake_dir), KPIS, partitions_first=True),
+        names.COUNTS_TABLE: table(data_files(counts_uri(lake), ".parquet"), COUNTS, partitions_first=False),
+        names.ACTIVITY_TABLE: table(data_files(activity_uri(lake), ".parquet"), ACTIVITY, partitions_first=True),
+        names.PLAYERS_TABLE: table(players, PLAYERS, partitions_first=True),
+        names.KPIS_TABLE: table(data_files(kpis_uri(lake), ".parquet"), KPIS, partitions_first=True),
     }
 
 
-def _parquet_view(files: str, columns: dict[str, str], partitions: dict[str, str]) -> str:
+def _parquet_view(files: list[str], columns: dict[str, str], partitions: dict[str, str]) -> str:
     """A hive-partitioned Parquet table's rows, or none with the same columns before the job first wrote it."""
-    if not glob.glob(files):
+    if not files:
         return _no_rows(columns)
-    source = f"read_parquet({sql_string(files)}, hive_partitioning = true, hive_types = {_duckdb_struct(partitions)})"
-    return f"SELECT {', '.join(columns)} FROM {source}"  # noqa: S608 - a quoted glob, our own column names
+    source = f"read_parquet({_sql_list(files)}, hive_partitioning = true, hive_types = {_duckdb_struct(partitions)})"
+    return f"SELECT {', '.join(columns)} FROM {source}"  # noqa: S608 - quoted file names, our own column names
+
+
+def _sql_list(texts: list[str]) -> str:
+    return "[" + ", ".join(sql_string(t) for t in texts) + "]"
+
+
+_LAKE_PROTOCOL = "headcount-lake"
+
+
+def _lake_file_system_class() -> type:
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    class LakeFileSystem(ArrowFSWrapper):
+        """pyarrow's S3 as a file system for DuckDB, under a protocol of its own: `s3://` would make DuckDB load its S3
+        extension, which it downloads."""
+
+        protocol = _LAKE_PROTOCOL
+
+        @classmethod
+        def _strip_protocol(cls, path: str) -> str:
+            return path.removeprefix(f"{_LAKE_PROTOCOL}://").rstrip("/")
+
+    return LakeFileSystem
 
 
 def _no_rows(columns: dict[str, str]) -> str:

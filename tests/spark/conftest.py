@@ -4,8 +4,10 @@ job's game, its raw archive and its first run, shared by the test_nightly_*.py f
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -13,10 +15,12 @@ import pytest
 
 from headcount.batch.job import run_job
 from headcount.batch.plan import JobOptions, JobResult
+from headcount.batch.session import use_s3_endpoint
 from headcount.core.buckets import day_bounds_ms
+from headcount.local.s3 import LocalS3
 from headcount.local.simulator import simulate
 from headcount.views.catalog_file import load_catalog
-from support.raw_lake import arrivals, write_raw
+from support.raw_lake import arrivals, put_folder, write_raw
 from tests.spark.nightly_game import (
     DAY,
     DAYS,
@@ -28,6 +32,8 @@ from tests.spark.nightly_game import (
     no_id_events,
     resent_copies,
 )
+
+S3_PORT, S3_BUCKET = 19470, "lake"
 
 
 def pytest_configure(config):
@@ -85,8 +91,34 @@ def raw_lake(tmp_path_factory, game: Game) -> Path:
 
 
 @pytest.fixture(scope="package")
-def first_run(spark, game: Game, raw_lake: Path, tmp_path_factory) -> tuple[Path, JobResult]:
-    lake = tmp_path_factory.mktemp("first-run")
-    shutil.copytree(raw_lake / "raw", lake / "raw")
-    result = run_job(spark, JobOptions(day=DAY, lake=str(lake), tz=TZ, run_id="run-a"))
-    return lake, result
+def local_s3(spark, tmp_path_factory) -> Iterator[LocalS3]:
+    """The local S3 (MinIO, a bucket `lake`), and this package's boto3, pyarrow and Spark pointed at it."""
+    s3 = LocalS3(tmp_path_factory.mktemp("s3") / "data", port=S3_PORT).start()
+    saved = {name: os.environ.get(name) for name in s3.environment()}
+    os.environ.update(s3.environment())
+    use_s3_endpoint(spark, s3.endpoint)
+    s3.create_bucket(S3_BUCKET)
+    yield s3
+    s3.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="package", params=["folder", "s3"])
+def first_run(request, spark, game: Game, raw_lake: Path, tmp_path_factory) -> tuple[str, JobResult, Path]:
+    """The job's first run over the archive: (the lake, the run, a folder holding the lake's raw/ with each file's
+    modification time the lake's own). The lake is a folder, or an S3 lake on the local S3 that the raw archive was
+    put into as Firehose puts it (object by object, under raw/dt=/hr=)."""
+    if request.param == "folder":
+        lake = tmp_path_factory.mktemp("first-run")
+        shutil.copytree(raw_lake / "raw", lake / "raw")
+        return str(lake), run_job(spark, JobOptions(day=DAY, lake=str(lake), tz=TZ, run_id="run-a")), lake
+    request.getfixturevalue("local_s3")
+    lake = f"s3://{S3_BUCKET}/first-run"
+    mirror = tmp_path_factory.mktemp("first-run-raw")
+    shutil.copytree(raw_lake / "raw", mirror / "raw")
+    put_folder(mirror, lake)
+    return lake, run_job(spark, JobOptions(day=DAY, lake=lake, tz=TZ, run_id="run-a")), mirror

@@ -4,6 +4,7 @@ players table's switch, and a late event through three runs of the job."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from headcount.core.sketches import theta_decode, theta_estimate, theta_of_value
 from headcount.local.batch import run_batch
 from headcount.logic.publishing import republish
 from headcount.views.batch import InMemoryBatchView
-from headcount.views.lake import players_uri, read_kpis
+from headcount.views.lake import players_uri, read_kpis, read_players_manifest
 from support.raw_lake import write_raw
 from support.spark_frames import assertDataFrameEqual
 
@@ -316,23 +317,44 @@ def test_the_retention_days_of_a_run_are_changed_cohorts_and_those_k_days_before
 
 
 @pytest.mark.spark
-def test_the_players_table_survives_a_run_that_fails_while_writing_or_switching(spark, tmp_path: Path) -> None:
+def test_a_players_table_is_switched_by_its_manifest_and_survives_a_run_killed_at_any_point(spark, tmp_path) -> None:
     lake = str(tmp_path)
+    folder = Path(players_uri(lake)) / "metric=new_players"
     first = players(spark, [("p1", 20, "")])
-    stage_players(first, lake, "new_players")
-    switch_players(spark, lake, "new_players")
+    stage_players(first, lake, "new_players", "v1")
+    switch_players(lake, "new_players", "v1")
     assertDataFrameEqual(read_players(spark, lake, "new_players"), first)
-    # A run that died while writing the new version (no _SUCCESS yet): the old version stands, the leftover goes
+    manifest = read_players_manifest(lake, "new_players")
+    assert manifest and all("/version=v1/" in uri and uri.endswith(".parquet") for uri in manifest)
+
+    # Killed while writing the new version (Spark's _SUCCESS not written yet): it is not current, nor can it become so
     second = players(spark, [("p1", 19, ""), ("p2", 21, "")])
-    stage_players(second, lake, "new_players")
-    staged = Path(players_uri(lake)) / "_staged" / "metric=new_players"
-    (staged / "_SUCCESS").unlink()
+    stage_players(second, lake, "new_players", "v2")
+    (folder / "version=v2" / "_SUCCESS").unlink()
     assertDataFrameEqual(read_players(spark, lake, "new_players"), first)
-    assert not staged.exists()
-    # A run that died during the switch (the new version complete): the next read finishes the switch
-    stage_players(second, lake, "new_players")
+    with pytest.raises(RuntimeError, match="no complete players table"):
+        switch_players(lake, "new_players", "v2")
+    assert read_players_manifest(lake, "new_players") == manifest
+    # Killed after writing it, before the manifest: the old version stands, whole
+    stage_players(second, lake, "new_players", "v3")
+    assertDataFrameEqual(read_players(spark, lake, "new_players"), first)
+    # The switch: one write of the manifest
+    switch_players(lake, "new_players", "v3")
     assertDataFrameEqual(read_players(spark, lake, "new_players"), second)
-    assert not staged.exists()
+
+    # Versions replaced (or abandoned) longer than the grace period before the newest one are deleted at a switch; the
+    # current one and the one it replaces stay.
+    def age(version: str, hours: float) -> None:
+        for path in (folder / f"version={version}").iterdir():
+            stamp = path.stat().st_mtime - hours * 3600
+            os.utime(path, (stamp, stamp))
+
+    for version in ("v1", "v2", "v3"):
+        age(version, 13)
+    stage_players(first, lake, "new_players", "v4")
+    switch_players(lake, "new_players", "v4")
+    assert sorted(p.name for p in folder.iterdir()) == ["version=v3", "version=v4"]
+    assertDataFrameEqual(read_players(spark, lake, "new_players"), first)
 
 
 # ------------------------------------------------------------------------------------------------ through the job

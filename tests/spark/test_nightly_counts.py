@@ -44,9 +44,9 @@ from tests.spark.nightly_game import (
 
 @pytest.mark.spark
 def test_counts_equal_the_simulators_deduplicated_truth(game: Game, first_run) -> None:
-    lake, result = first_run
+    lake, result, files = first_run
     assert result.days == DAYS and not result.skipped
-    existing = sorted(p.name[3:] for p in (lake / "raw").iterdir())
+    existing = sorted(p.name[3:] for p in (files / "raw").iterdir())
     assert result.partitions == [dt for dt in existing if "2026-10-23" <= dt <= "2026-10-28"]
     rows = counts_by_cell(lake, DAYS)
 
@@ -77,11 +77,11 @@ def test_counts_equal_the_simulators_deduplicated_truth(game: Game, first_run) -
 @pytest.mark.spark
 def test_copies_of_an_event_filed_hours_and_days_apart_count_once(game: Game, first_run) -> None:
     # Given events whose copies the archive holds in several hours, on several days (dt=), all read by the run
-    lake, result = first_run
+    lake, result, files = first_run
     copied = {json.loads(data)["event_id"] for data, _arrival in resent_copies(game.sim.records)}
     filed: dict[str, set[tuple[str, str]]] = defaultdict(set)  # event_id -> the (dt, hr) of the files holding it
     types: dict[str, str] = {}
-    for path in (lake / "raw").glob("dt=*/hr=*/[!.]*"):
+    for path in (files / "raw").glob("dt=*/hr=*/[!.]*"):
         for line in gzip.decompress(path.read_bytes()).splitlines():
             try:
                 event = json.loads(line)
@@ -103,10 +103,10 @@ def test_copies_of_an_event_filed_hours_and_days_apart_count_once(game: Game, fi
 @pytest.mark.spark
 def test_the_run_tallies_every_rejected_record_it_read_by_reason(first_run) -> None:
     # Given every line of the (visible) files the run read, and the validator's verdict on each with its file's window
-    lake, result = first_run
+    _lake, result, files = first_run
     expected: Counter[str] = Counter()
     for dt in result.partitions:
-        for path in (lake / "raw" / f"dt={dt}").glob("hr=*/[!.]*"):
+        for path in (files / "raw" / f"dt={dt}").glob("hr=*/[!.]*"):
             window = arrival_window(hour_of_path(str(path)), int(path.stat().st_mtime * 1000))
             for line in gzip.decompress(path.read_bytes()).split(b"\n")[:-1]:
                 if not line:
@@ -121,22 +121,22 @@ def test_the_run_tallies_every_rejected_record_it_read_by_reason(first_run) -> N
 
 @pytest.mark.spark
 def test_counts_equal_an_independent_duckdb_computation(game: Game, first_run) -> None:
-    lake, result = first_run
-    duck = exact_counts(lake, result.partitions, result.days, TZ, counted(game.catalog))
+    lake, result, files = first_run
+    duck = exact_counts(files, result.partitions, result.days, TZ, counted(game.catalog))
     spark_rows = {cell: r["value"] for cell, r in counts_by_cell(lake, DAYS).items() if r["value"]}
     assert {(m, b, g): v for m, b, g, v in duck} == spark_rows
 
 
 @pytest.mark.spark
 def test_the_tables_answer_sql_over_the_same_files(game: Game, first_run) -> None:
-    lake, result = first_run
+    lake, result, files = first_run
     tables = DuckDBTables(lake)
     answer = tables.sql("SELECT day, value FROM counts WHERE metric = 'active_players' ORDER BY day")
     assert answer.columns == ["day", "value"]
     assert answer.rows == [(day, game.expected[("active_players", day, "")]) for day in DAYS]
     raw = tables.sql("SELECT count(*) AS n, count(DISTINCT dt) AS days FROM raw").rows[0]
     assert raw[0] > len(game.sim.records)  # + a re-archived file, no-id events, junk
-    assert raw[1] == len(list((lake / "raw").iterdir())) >= len(result.partitions)
+    assert raw[1] == len(list((files / "raw").iterdir())) >= len(result.partitions)
     text = format_table(tables.sql("SELECT metric, sketch FROM counts WHERE metric = 'active_players' LIMIT 1"))
     assert "active_players" in text and "bytes>" in text and "(1 row)" in text
     # The KPI tables too: a day's activity is its active players, the players table everyone seen up to the last day

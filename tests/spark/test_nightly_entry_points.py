@@ -59,10 +59,11 @@ def test_main_runs_the_job_from_glue_style_arguments_and_publishes(
     )
 
 
+@pytest.mark.parametrize("first_run", ["folder"], indirect=True)  # the local stack's lake is a folder
 def test_the_sql_command_prints_a_table(first_run, capsys) -> None:
     from headcount.local.config import LocalConfig
 
-    lake, _result = first_run
+    _lake, _result, lake = first_run
     config = LocalConfig(state_dir=lake.parent / lake.name.replace("first-run", "state"))
     config.state_dir.mkdir(exist_ok=True)
     (config.state_dir / "lake").symlink_to(lake)

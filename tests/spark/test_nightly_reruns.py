@@ -18,7 +18,7 @@ from headcount.local.batch import run_batch
 from headcount.logic.publishing import publish, republish
 from headcount.views.batch import DynamoBatchView, InMemoryBatchView
 from headcount.views.catalog_file import load_catalog
-from headcount.views.lake import read_counts
+from headcount.views.lake import counts_uri, lake_filesystem, read_counts
 from support.raw_lake import write_raw
 from tests.spark.nightly_game import (
     DAY,
@@ -112,7 +112,7 @@ def test_rerun_publishes_identical_values_and_late_events_join_the_next_nights_r
 @pytest.mark.spark
 def test_a_lost_batch_view_is_published_again_from_the_counts_table(first_run, aws) -> None:
     # Given the counts of a run, and a batch view that has lost them (moto keeps its state in memory only)
-    lake, result = first_run
+    lake, result, _files = first_run
     reference = InMemoryBatchView()
     publish(lake, result.days, result.run_id, reference, kpi_days=result.kpi_days)
     view = DynamoBatchView(names.BATCH_TABLE)
@@ -136,17 +136,19 @@ def test_a_lost_batch_view_is_published_again_from_the_counts_table(first_run, a
     assert view.union_sketches("new_players", [publication], None) == {
         DAYS[-1]: reference.unions[("new_players", DAYS[-1])]
     }
-    assert republish(lake.parent / "no-such-lake", view).days == {}
+    assert republish(f"{lake}-none", view).days == {}
 
 
 @pytest.mark.spark
 def test_a_damaged_day_does_not_keep_the_others_from_being_republished(first_run, aws, tmp_path: Path) -> None:
     import pyarrow as pa
+    import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
     # Given the lake's counts plus a day whose partition holds rows of two runs
-    lake, _result = first_run
-    shutil.copytree(lake / "counts", tmp_path / "counts")
+    lake, _result, _files = first_run
+    fs, counts = lake_filesystem(counts_uri(lake))
+    pafs.copy_files(counts, str(tmp_path / "counts"), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
     damaged = tmp_path / "counts" / "day=2026-10-20"
     damaged.mkdir()
     for run in ("x", "y"):

@@ -12,16 +12,33 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SPARK_LOCAL_IP := 127.0.0.1
 export SCARF_ANALYTICS := false  # swagger-ui-dist's install script would report the download
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+# The S3 lake's tools, in a folder git ignores (headcount/local/s3.py, headcount/batch/session.py): the local S3
+# (MinIO, built from its Go module at a pinned commit) and Spark's S3 connector (hadoop-aws at the Hadoop version
+# pyspark 3.5.4 bundles, and the AWS SDK it was built with, from Maven Central through mvn).
+TOOLS := .tools
+MINIO_MODULE := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+SPARK_JARS := org.apache.hadoop:hadoop-aws:3.3.4 com.amazonaws:aws-java-sdk-bundle:1.12.262
+export HEADCOUNT_MINIO := $(abspath $(TOOLS)/bin/minio)
+export HEADCOUNT_SPARK_JARS := $(abspath $(TOOLS)/jars/hadoop-aws-3.3.4.jar),$(abspath $(TOOLS)/jars/aws-java-sdk-bundle-1.12.262.jar)
+TOOLS_READY := $(TOOLS)/.ready
+# `make` alone: what `cdk deploy` needs besides the sources (the serve function's bundle carries the vendored files;
+# the CDK app refuses to synthesize without them).
+.DEFAULT_GOAL := all
 
-.PHONY: run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api bench-kpis bench-kpi-fold \
+.PHONY: all lock run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api bench-kpis bench-kpi-fold \
 	bench-kpi-accuracy bench-lake bench-sketch-writes cost clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json package-lock.json
+# The venv takes the lock's versions (requirements.lock, what the functions ship) for every package the lock has; pip
+# takes no hashes in a constraints file, so the constraints are the lock's name==version lines, derived here.
+$(STAMP): requirements.txt requirements.lock requirements-dev.txt requirements-local.txt pyproject.toml package.json \
+		package-lock.json
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "headcount needs Python 3.11 or later (PY=...)")'
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/python -c 'from infra.lock import locked; print(*(f"{e.name}=={e.version}" for e in locked().values()), sep="\n")' \
+		> $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet -e . -c $(VENV)/constraints.txt
 	npm ci --no-audit --no-fund
 	touch $(STAMP)
 
@@ -31,10 +48,28 @@ $(VENDORED): $(STAMP) package-lock.json
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/
 	touch $(VENDORED)
 
+$(TOOLS_READY): Makefile
+	mkdir -p $(TOOLS)/bin $(TOOLS)/jars
+	test -x $(TOOLS)/bin/minio || GOBIN=$(abspath $(TOOLS)/bin) GOFLAGS=-mod=mod go install $(MINIO_MODULE)
+	for artifact in $(SPARK_JARS); do \
+		mvn --batch-mode --quiet dependency:copy -Dartifact=$$artifact -Dtransitive=false \
+			-DoutputDirectory=$(abspath $(TOOLS)/jars) || exit 1; \
+	done
+	touch $(TOOLS_READY)
+
+all: $(VENDORED) $(TOOLS_READY)  ## (the default goal) the venv, the Node tools and the dashboard's vendored libraries: then `npx cdk deploy`
+
+# Not through $(STAMP), which installs against the lock: after a pin of requirements.txt changes, the lock comes first.
+lock:  ## requirements.lock again from requirements.txt: every transitive package for Lambda's platform, with hashes
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet "$$(grep -E '^uv==' requirements-dev.txt | cut -d' ' -f1)"
+	$(BIN)/uv pip compile requirements.txt --quiet --python-version 3.11 --python-platform x86_64-manylinux2014 \
+		--only-binary :all: --generate-hashes --custom-compile-command 'make lock' --output-file requirements.lock
+
 run: $(VENDORED)  ## the whole pipeline locally: a simulated game (35 days of history, yesterday and today), print the answers, keep serving
 	$(BIN)/headcount demo
 
-test: lint  ## lint + every test (unit, integration, Spark, e2e, infra), then the unit and integration tests again under shifted clocks
+test: lint $(TOOLS_READY)  ## lint + every test (unit, integration, Spark, e2e, infra), then the unit and integration tests again under shifted clocks
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory test-clock
 

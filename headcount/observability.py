@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -16,9 +17,13 @@ if TYPE_CHECKING:
     from headcount.logic.folding import FoldReport
     from headcount.logic.ingest import Accepted
 
-logger = Logger(service=names.POWERTOOLS_SERVICE)
-metrics = Metrics(namespace=names.POWERTOOLS_NAMESPACE, service=names.POWERTOOLS_SERVICE)
-tracer = Tracer(service=names.POWERTOOLS_SERVICE)
+# The service: Powertools' own POWERTOOLS_SERVICE_NAME, which each stack sets to its prefix (infra/lambda_function.py,
+# read here as Powertools reads it, when the module is imported): the `service` dimension of every metric, which keeps
+# one stack's alarms off another's data in the shared namespace. Without it (the local stack, the tests), the default.
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or names.POWERTOOLS_SERVICE
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=names.POWERTOOLS_NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
 
 
 def count_by(name: str, dimension: str, counts: Mapping[str, int]) -> None:

@@ -21,8 +21,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from headcount import names
+from headcount.names import StackNames
 
 FIVE_MINUTES = Duration.minutes(5)
+ONE_DAY = Duration.days(1)
 # The fold is meant to be seconds behind the stream; a minute behind for 15 minutes is a backlog that does not drain.
 ITERATOR_AGE_LIMIT_MS = 60_000
 # Producers send some malformed events (the simulator does too): alarm on a sustained stream of them, a broken client
@@ -43,6 +45,23 @@ FOLD_THROTTLED_PERIODS = 2
 # store, cold starts all the time, a range query gone quadratic), well before API Gateway's 29 s.
 API_P99_LATENCY_LIMIT_MS = 2000
 API_LATENCY_PERIODS = 3
+# The nightly job runs once a day: its metrics are read per day (a run puts each once).
+NIGHTLY_PERIOD = ONE_DAY
+
+
+def headcount_metric(
+    service: str, name: str, *, statistic: str = "Sum", period: Duration = FIVE_MINUTES, **dimensions: str
+) -> cloudwatch.Metric:
+    """A metric of namespace Headcount with the stack's service dimension (StackNames.powertools_service: every stack
+    puts into the same namespace, so the service keeps one stack's alarms off another's data) and these others, as
+    Powertools and the nightly job put them."""
+    return cloudwatch.Metric(
+        namespace=names.POWERTOOLS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": service, **dimensions},
+        statistic=statistic,
+        period=period,
+    )
 
 
 class Alarms(Construct):
@@ -51,6 +70,7 @@ class Alarms(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        stack_names: StackNames,
         fold: lambda_.IFunction,
         on_failure_queue: sqs.IQueue,
         api: apigw.RestApi,
@@ -66,7 +86,7 @@ class Alarms(Construct):
         key = kms.Key(self, "TopicKey", description="headcount alarm topic", enable_key_rotation=True)
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
             key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*")
-        self.topic = sns.Topic(self, "Topic", topic_name=names.ALARM_TOPIC, master_key=key, enforce_ssl=True)
+        self.topic = sns.Topic(self, "Topic", topic_name=stack_names.alarm_topic, master_key=key, enforce_ssl=True)
         if alarm_email:  # AWS mails a confirmation link first: nothing arrives until it is followed
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         notify = actions.SnsAction(self.topic)
@@ -77,7 +97,7 @@ class Alarms(Construct):
             created = cloudwatch.Alarm(
                 self,
                 alarm_id,
-                alarm_name=f"headcount-{alarm_id}",
+                alarm_name=stack_names.alarm(alarm_id),
                 alarm_description=description,
                 metric=metric,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -104,7 +124,7 @@ class Alarms(Construct):
         )
         alarm(
             "events-rejected",
-            self._rejected(),
+            self._rejected(stack_names.powertools_service),
             f"The fold rejected more than {REJECTED_PER_5_MINUTES_LIMIT} events per 5 minutes for 15 minutes "
             "(EventsRejected; the reason dimension and the fold's logs say why).",
             threshold=REJECTED_PER_5_MINUTES_LIMIT,
@@ -168,6 +188,24 @@ class Alarms(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
 
+        # The nightly job's own report (headcount/batch/job.py): a day it computed from no input at all, after days that
+        # had some, is a day of zeros where there was traffic, not a quiet day. Missing data (no run, or a run that put
+        # nothing) is not breaching: a run that did not finish is what the job-failed rules below are for.
+        alarm(
+            "nightly-days-without-input",
+            headcount_metric(
+                stack_names.powertools_service,
+                names.METRIC_NIGHTLY_DAYS_WITHOUT_INPUT,
+                statistic="Maximum",
+                period=NIGHTLY_PERIOD,
+            ),
+            "The nightly job computed a day without any input in raw/ although earlier days had some: the archive "
+            "stopped delivering, or the producers went quiet; the batch view now holds zeros for that day.",
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        )
+
         # Glue reports a run's end as an EventBridge event: FAILED or TIMEOUT means a day not recomputed.
         self.job_failed = job.on_failure(
             "JobFailed",
@@ -197,13 +235,7 @@ class Alarms(Construct):
         )
 
     @staticmethod
-    def _rejected() -> cloudwatch.Metric:
+    def _rejected(service: str) -> cloudwatch.Metric:
         """EventsRejected over all reasons: the fold emits it once per batch without the reason dimension (an alarm over
         the per-reason metrics would need one metric per reason, and an alarm takes at most 10)."""
-        return cloudwatch.Metric(
-            namespace=names.POWERTOOLS_NAMESPACE,
-            metric_name=names.METRIC_EVENTS_REJECTED,
-            dimensions_map={"service": names.POWERTOOLS_SERVICE},
-            statistic="Sum",
-            period=FIVE_MINUTES,
-        )
+        return headcount_metric(service, names.METRIC_EVENTS_REJECTED)

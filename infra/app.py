@@ -2,6 +2,8 @@
 
 Account and region come from the standard CDK environment (CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION, set by the CLI
 from the caller's credentials and profile); without them the stack is environment-agnostic. Nothing is looked up.
+The stack is named after headcount:prefix, as all its resources are (`Headcount` by default; `-c headcount:prefix=
+headcount-dev`: the stack `Headcount-dev`, beside the other in the same account and region).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from typing import Any
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.parameters import ContextError
+from headcount.names import DEFAULT_NAMES, StackNames
+from infra.parameters import ContextError, read_prefix
 from infra.stack import HeadcountStack
 
-STACK_NAME = "Headcount"
+STACK_NAME = DEFAULT_NAMES.stack  # the stack of the default prefix; another prefix's is named after it
 
 
 def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
@@ -26,7 +29,7 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     env = Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
     HeadcountStack(
         app,
-        STACK_NAME,
+        StackNames(read_prefix(app.node)).stack,
         env=env,
         description="headcount: exact and real-time player counts (Kinesis, Lambda, DynamoDB, Firehose, Glue, Athena)",
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Duration, Stack, TimeZone
+from aws_cdk import ArnFormat, Duration, FileAssetPackaging, Stack, Stage, TimeZone
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -23,22 +23,20 @@ from constructs import Construct
 from headcount import names
 from headcount.core.catalog import Catalog
 from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, RAW, LakeTable
+from headcount.names import StackNames
 from headcount.views.catalog_file import load_catalog
-from infra.shared import REPO_ROOT, acknowledge, arn_of, bootstrap_assets_objects, managed_policy, pk_sk_table
+from infra import lock
+from infra.shared import REPO_ROOT, acknowledge, arn_of, bootstrap_assets_objects, log_groups, pk_sk_table
 
 JOB_SCRIPT = REPO_ROOT / "glue_jobs" / "nightly_counts.py"
 JOB_PACKAGES = (
     "headcount",
 )  # shipped with --extra-py-files, so driver and executors import it (the script is glue_jobs/)
-# What the job imports beyond Glue 5.0's own modules (boto3, pyarrow, numpy): installed by Glue with pip at start, at the
-# versions requirements.txt pins for the Lambda functions.
-JOB_PIP_MODULES = ("orjson", "datasketches")
-
-
-def pinned(requirement_names: tuple[str, ...], requirements: Path = REPO_ROOT / "requirements.txt") -> str:
-    """`name==version,...` of these packages, as requirements.txt pins them."""
-    pins = dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", requirements.read_text(), flags=re.MULTILINE))
-    return ",".join(f"{name}=={pins[name]}" for name in requirement_names)
+# What the job imports beyond Glue 5.0's own modules (boto3, pyarrow, numpy 1.26.4): the lock's wheels of these, the
+# Lambda functions' versions, for Glue 5.0's platform (Python 3.11 on Amazon Linux 2023, which takes manylinux2014
+# wheels). They ship with the stack and Glue's pip installs them with --no-index: nothing comes from PyPI when the job
+# starts. datasketches' one dependency, numpy (no version bound), is Glue's own, so pip needs no index for it either.
+JOB_WHEELS = ("orjson", "datasketches")
 
 
 def job_package_zip() -> Path:
@@ -67,12 +65,32 @@ def job_package_zip() -> Path:
     return target
 
 
+# The lake's prefixes the job reads, and those it writes (overwrites, and deletes in): its S3 grants, and nothing more.
+JOB_READS = (names.RAW_PREFIX,)
+JOB_WRITES = (names.COUNTS_PREFIX, names.ACTIVITY_PREFIX, names.PLAYERS_PREFIX, names.KPIS_PREFIX)
+# The job's S3 actions under its prefixes: Spark's writes (multipart uploads), the committer's and the players table's
+# renames (copy, then delete) and the overwrites of the day partitions it recomputes.
+JOB_WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+# Where Glue 5.0 writes a job's logs (/aws-glue/jobs/output and /error; continuous logging's /aws-glue/jobs/logs-v2)
+GLUE_JOB_LOG_GROUPS = "/aws-glue/jobs/*"
+GLUE_METRICS_NAMESPACE = "Glue"  # the job's own metrics: --enable-metrics, --enable-observability-metrics
+
+
+def lake_keys(prefix: str, *, folder_key: bool) -> tuple[str, ...]:
+    """The object keys of a lake prefix (`counts/`) as the job's file system touches them: the objects under it, the
+    `counts_$folder$` marker EMRFS (Glue's s3:// file system) writes beside a folder it creates, and (`folder_key`)
+    the key `counts` itself, which it looks up (a HEAD, s3:GetObject) before it lists the folder."""
+    folder = prefix.rstrip("/")
+    return (f"{folder}/*", f"{folder}_$folder$", *((folder,) if folder_key else ()))
+
+
 class Batch(Construct):
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
+        stack_names: StackNames,
         lake: s3.IBucket,
         tz: str,
         nightly_at: str,
@@ -84,8 +102,8 @@ class Batch(Construct):
         # with the catalog its package ships (headcount/catalog.json, no --catalog_path), so the tables are that one's.
         catalog = catalog if catalog is not None else load_catalog()
 
-        self.table = pk_sk_table(self, "Table", names.BATCH_TABLE)
-        self.database = glue.Database(self, "Database", database_name=names.GLUE_DATABASE)
+        self.table = pk_sk_table(self, "Table", stack_names.batch_table)
+        self.database = glue.Database(self, "Database", database_name=stack_names.glue_database)
         self.raw_table = self._raw_table(lake)
         self.counts_table = self._counts_table(lake)
         self.kpi_tables = self._kpi_tables(lake, catalog)
@@ -96,15 +114,17 @@ class Batch(Construct):
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description="The nightly counts job: reads the lake, writes counts/ and the KPIs' activity/, players/ and "
             "kpis/, publishes to the batch view",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSGlueServiceRole")],
         )
-        lake.grant_read_write(role)
-        self.table.grant_read_write_data(role)
+        # What the job touches, nothing else (not AWSGlueServiceRole: glue:* on *, S3 writes to any aws-glue-* path).
+        # It never calls the Glue Data Catalog (no --enable-glue-datacatalog, no DynamicFrames): no glue:* at all.
+        self._grant_lake(role, lake)
+        self.table.grant_read_write_data(role)  # the publish, into the batch view
+        self._grant_logs_and_metrics(role)
 
         self.job = glue.PySparkEtlJob(
             self,
             "NightlyCounts",
-            job_name=names.NIGHTLY_JOB,
+            job_name=stack_names.nightly_job,
             description="Exact counts and KPIs of a day (and again of the two before) from raw/, into counts/, "
             "activity/, players/, kpis/ and the batch view",
             glue_version=glue.GlueVersion.V5_0,
@@ -116,7 +136,9 @@ class Batch(Construct):
                 "--lake": f"s3://{lake.bucket_name}/",
                 "--tz": tz,
                 "--batch_table": self.table.table_name,
-                "--additional-python-modules": pinned(JOB_PIP_MODULES),
+                "--service": stack_names.powertools_service,  # the service dimension of its metrics (the alarms')
+                "--additional-python-modules": self._job_wheels(role),
+                "--python-modules-installer-option": "--no-index",
             },
             max_concurrent_runs=1,
             max_retries=1,  # a rerun overwrites the same day partitions and republishes the same rows: idempotent
@@ -138,7 +160,7 @@ class Batch(Construct):
         self.schedule = scheduler.Schedule(
             self,
             "Nightly",
-            description=f"Runs {names.NIGHTLY_JOB} for yesterday at {nightly_at} {tz}",
+            description=f"Runs {stack_names.nightly_job} for yesterday at {nightly_at} {tz}",
             schedule=scheduler.ScheduleExpression.cron(hour=hour, minute=minute, time_zone=TimeZone.of(tz)),
             target=targets.Universal(
                 service="glue",
@@ -154,7 +176,7 @@ class Batch(Construct):
         self.workgroup = athena.CfnWorkGroup(
             self,
             "Workgroup",
-            name=names.ATHENA_WORKGROUP,
+            name=stack_names.athena_workgroup,
             description="SQL over the headcount lake (tables raw, counts, activity, players and kpis)",
             recursive_delete_option=True,
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
@@ -277,24 +299,110 @@ class Batch(Construct):
             ),
         )
 
+    def _job_wheels(self, role: iam.IRole) -> str:
+        """The s3:// URLs of the job's wheels (infra.lock.wheels), comma-separated, each a file asset the role reads.
+
+        Each keeps its file name as its object key: pip installs a wheel only under its own name (`name-version-tags
+        .whl`), and an aws_s3_assets.Asset's key is a hash (aws-cdk#20481). So the synthesizer is given the file
+        directly, the wheel's name standing for its hash: PyPI never reuses a file name, and pip checked the file
+        against the lock's sha256."""
+        stack, stage = Stack.of(self), Stage.of(self)
+        locations = []
+        for wheel in lock.wheels(JOB_WHEELS):
+            staged = Path(stage.asset_outdir) / f"asset.{wheel.name}"  # in the cloud assembly, as CDK stages assets
+            if not staged.exists():
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(wheel, staged)
+            location = stack.synthesizer.add_file_asset(
+                source_hash=wheel.stem,
+                file_name=os.path.relpath(staged, stage.outdir),
+                packaging=FileAssetPackaging.FILE,
+            )
+            locations.append(location)
+        assets = s3.Bucket.from_bucket_name(self, "JobWheels", locations[0].bucket_name)
+        for location in locations:
+            assets.grant_read(role, location.object_key)
+        return ",".join(location.s3_object_url for location in locations)
+
+    def _grant_lake(self, role: iam.Role, lake: s3.IBucket) -> None:
+        """Read raw/; read, write and delete under counts/, activity/, players/ and kpis/ (Spark's _temporary/ and
+        staging folders, and the players tables' versions and manifest, are under them); list those prefixes only."""
+        folders = [prefix.rstrip("/") for prefix in (*JOB_READS, *JOB_WRITES)]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[lake.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [p for f in folders for p in (f, f"{f}/*")]}},
+            )
+        )
+        # the bucket's region, as the S3 clients (EMRFS, pyarrow) look it up: no object, no listing
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[lake.bucket_arn]))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    lake.arn_for_objects(key)
+                    for prefix in (*JOB_READS, *JOB_WRITES)
+                    for key in lake_keys(prefix, folder_key=True)
+                ],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(JOB_WRITE_ACTIONS),
+                resources=[
+                    lake.arn_for_objects(key) for prefix in JOB_WRITES for key in lake_keys(prefix, folder_key=False)
+                ],
+            )
+        )
+
+    def _grant_logs_and_metrics(self, role: iam.Role) -> None:
+        """Glue's logs of the job, and PutMetricData into the namespaces it puts into: the run's own metrics
+        (headcount/batch/job.py) and Glue's job metrics."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=GLUE_JOB_LOG_GROUPS,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],  # PutMetricData has no resource: its condition key is the namespace
+                conditions={
+                    "StringEquals": {"cloudwatch:namespace": [names.POWERTOOLS_NAMESPACE, GLUE_METRICS_NAMESPACE]}
+                },
+            )
+        )
+
     def _acknowledge_role(self, role: iam.Role, lake: s3.IBucket) -> None:
+        stack = Stack.of(self)
+        reads = "The job reads every file of raw/ in the arrival days it computes (keys are only known at run time)."
+        writes = (
+            "The job writes, overwrites and deletes under this prefix only, its own output (day partitions, Spark's "
+            "_temporary/ and staging folders, the players tables' versions); keys are only known at run time."
+        )
         acknowledge(
             role,
             {
-                managed_policy(
-                    "service-role/AWSGlueServiceRole"
-                ): "The Glue service's documented role policy for a job: "
-                "its CloudWatch logs and metrics, and its own temporary and script buckets (aws-glue-*).",
-                "IAM5[Action::s3:Abort*]": "CDK's grant_read_write on the lake: Spark's multipart uploads.",
-                "IAM5[Action::s3:DeleteObject*]": "CDK's grant_read_write on the lake: the job overwrites the day "
-                "partitions of counts/, activity/ and kpis/ it recomputes, and replaces the players/ tables.",
-                "IAM5[Action::s3:GetBucket*]": "CDK's grant_read_write on the lake.",
-                "IAM5[Action::s3:GetObject*]": "CDK's grant_read_write on the lake, and grant_read on the job's script "
-                "and package assets.",
-                "IAM5[Action::s3:List*]": "CDK's grant_read_write on the lake: Spark lists the partitions it reads.",
-                f"IAM5[Resource::{arn_of(lake)}/*]": "The job reads raw/ and writes counts/, activity/, players/ and "
-                "kpis/ under any key of the lake.",
-                f"IAM5[Resource::{bootstrap_assets_objects(Stack.of(self))}]": "CDK's grant_read on the job's script "
-                "and package assets, objects of the CDK bootstrap bucket.",
+                **{f"IAM5[Resource::{arn_of(lake)}/{prefix}*]": reads for prefix in JOB_READS},
+                **{f"IAM5[Resource::{arn_of(lake)}/{prefix}*]": writes for prefix in JOB_WRITES},
+                f"IAM5[Resource::{log_groups(stack, GLUE_JOB_LOG_GROUPS)}]": "Glue writes a job's logs into its own "
+                "log groups /aws-glue/jobs/output and /error (continuous logging: /aws-glue/jobs/logs-v2), log streams "
+                "named after the run's id.",
+                "IAM5[Resource::*]": "cloudwatch:PutMetricData takes no resource ARN: it is limited to the job's "
+                f"namespaces by cloudwatch:namespace ({names.POWERTOOLS_NAMESPACE}, {GLUE_METRICS_NAMESPACE}).",
+                "IAM5[Action::s3:GetBucket*]": "CDK's grant_read on the job's script, package and wheel assets.",
+                "IAM5[Action::s3:GetObject*]": "CDK's grant_read on the job's script, package and wheel assets.",
+                "IAM5[Action::s3:List*]": "CDK's grant_read on the job's script, package and wheel assets.",
+                f"IAM5[Resource::{bootstrap_assets_objects(stack)}]": "CDK's grant_read on the job's script and "
+                "package assets, objects of the CDK bootstrap bucket.",
             },
         )

@@ -19,6 +19,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from headcount import names
+from headcount.names import StackNames
 from infra.lambda_function import python_function
 from infra.shared import acknowledge, arn_of
 
@@ -33,12 +34,13 @@ MISSING_PERIODS = 3
 MAX_ALARM_METRICS = 10  # CloudWatch: an alarm's metric math uses at most 10 metrics
 
 
-def today_so_far(kpi: str, statistic: str = "Maximum") -> cloudwatch.Metric:
-    """The business function's value of a KPI (one per run, so each 5-minute period holds one)."""
+def today_so_far(service: str, kpi: str, statistic: str = "Maximum") -> cloudwatch.Metric:
+    """The business function's value of a KPI (one per run, so each 5-minute period holds one), in `service` (the
+    stack's StackNames.powertools_service)."""
     return cloudwatch.Metric(
         namespace=names.POWERTOOLS_NAMESPACE,
         metric_name=names.METRIC_TODAY_SO_FAR,
-        dimensions_map={"service": names.POWERTOOLS_SERVICE, names.TODAY_SO_FAR_DIMENSION: kpi},
+        dimensions_map={"service": service, names.TODAY_SO_FAR_DIMENSION: kpi},
         statistic=statistic,
         period=EVERY,
         label=kpi,
@@ -55,6 +57,7 @@ class Business(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        stack_names: StackNames,
         kpis: Sequence[str],
         realtime_table: dynamodb.ITable,
         batch_table: dynamodb.ITable,
@@ -69,15 +72,16 @@ class Business(Construct):
             raise ValueError(
                 f"{len(kpis)} today-so-far KPIs: the business-metrics-missing alarm watches 1 to {MAX_ALARM_METRICS}"
             )
-        self.kpis, self.band_width = tuple(kpis), band_width
+        self.kpis, self.band_width, self.service = tuple(kpis), band_width, stack_names.powertools_service
 
         self.function = python_function(
             self,
             "Function",
-            function_name=names.BUSINESS_FUNCTION,
+            function_name=stack_names.business_function,
             handler="functions.business.handler.handler",
             description="Today's KPIs so far (unique players, new players, matches) into CloudWatch, every "
             f"{names.BUSINESS_EVERY_MINUTES} minutes, for the anomaly detection alarms",
+            service=self.service,
             environment={
                 "HEADCOUNT_REALTIME_TABLE": realtime_table.table_name,
                 "HEADCOUNT_BATCH_TABLE": batch_table.table_name,
@@ -118,14 +122,14 @@ class Business(Construct):
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}
             ),
-            description=f"EventBridge Scheduler: invokes {names.BUSINESS_FUNCTION}",
+            description=f"EventBridge Scheduler: invokes {stack_names.business_function}",
         )
         self.schedule = scheduler.Schedule(
             self,
             "Schedule",
-            schedule_name=names.BUSINESS_FUNCTION,
-            description=f"Runs {names.BUSINESS_FUNCTION} every {names.BUSINESS_EVERY_MINUTES} minutes: today's KPIs "
-            "so far into CloudWatch",
+            schedule_name=stack_names.business_function,
+            description=f"Runs {stack_names.business_function} every {names.BUSINESS_EVERY_MINUTES} minutes: today's "
+            "KPIs so far into CloudWatch",
             schedule=scheduler.ScheduleExpression.rate(EVERY),
             target=targets.LambdaInvoke(
                 self.function,
@@ -150,7 +154,7 @@ class Business(Construct):
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self.detectors: dict[str, cloudwatch.CfnAnomalyDetector] = {}
         for kpi in self.kpis:
-            metric = today_so_far(kpi)
+            metric = today_so_far(self.service, kpi)
             # The model, made here rather than by the alarm: the stack owns it (a deleted stack deletes it), and in a
             # reporting zone with daylight saving it follows the zone's clock (the KPIs start again at its midnight).
             detector = cloudwatch.CfnAnomalyDetector(
@@ -172,11 +176,11 @@ class Business(Construct):
             alarm = cloudwatch.AnomalyDetectionAlarm(
                 self,
                 alarm_id(kpi),
-                alarm_name=f"headcount-{alarm_id(kpi)}",
+                alarm_name=stack_names.alarm(alarm_id(kpi)),
                 alarm_description=f"{kpi} so far today is below CloudWatch's expected band ({band_width} standard "
                 f"deviations) for the same time of past days and weeks, for {BELOW_BAND_PERIODS} runs in a row "
                 f"({BELOW_BAND_PERIODS * names.BUSINESS_EVERY_MINUTES} minutes). Missing values keep the state: "
-                "headcount-business-metrics-missing says when they stop.",
+                f"{stack_names.alarm('business-metrics-missing')} says when they stop.",
                 metric=metric,
                 std_devs=band_width,
                 comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_LOWER_THRESHOLD,
@@ -192,11 +196,11 @@ class Business(Construct):
 
         # How many values each KPI got per period, the least of them: under 1 when a KPI was not put (a run that did
         # not happen or failed, a KPI it could not read); no data at all is breaching too.
-        counts = {f"k{i}": today_so_far(kpi, statistic="SampleCount") for i, kpi in enumerate(self.kpis)}
+        counts = {f"k{i}": today_so_far(self.service, kpi, statistic="SampleCount") for i, kpi in enumerate(self.kpis)}
         missing = cloudwatch.Alarm(
             self,
             "business-metrics-missing",
-            alarm_name="headcount-business-metrics-missing",
+            alarm_name=stack_names.alarm("business-metrics-missing"),
             alarm_description=f"The business function put no value of at least one KPI for {MISSING_PERIODS} runs in "
             f"a row ({MISSING_PERIODS * names.BUSINESS_EVERY_MINUTES} minutes): it is not running, fails, or cannot "
             "read that KPI; the below-usual alarms cannot see the business meanwhile.",
@@ -219,7 +223,7 @@ class Business(Construct):
         """The band a KPI's alarm compares it with, for a graph."""
         return cloudwatch.MathExpression(
             expression=f"ANOMALY_DETECTION_BAND(m, {self.band_width})",
-            using_metrics={"m": today_so_far(kpi)},
+            using_metrics={"m": today_so_far(self.service, kpi)},
             label="expected (band)",
             period=EVERY,
         )

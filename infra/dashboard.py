@@ -1,9 +1,10 @@
-"""The CloudWatch dashboard `headcount`: the pipeline's health, layer by layer, then the business numbers the functions
-and the nightly job report (docs/operations.md says what to look at for each alarm)."""
+"""The CloudWatch dashboard, named after the stack's prefix (`headcount` by default): the pipeline's health, layer by
+layer, then the business numbers the functions and the nightly job report (docs/operations.md says what to look at for
+each alarm)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from aws_cdk import Duration
@@ -18,16 +19,17 @@ from constructs import Construct
 from headcount import names
 from headcount.core.events import Reason
 from headcount.logic.ingest import STREAM_THROTTLED, STREAM_UNCONFIRMED
+from headcount.names import StackNames
 from infra.alarms import (
     API_P99_LATENCY_LIMIT_MS,
     ARCHIVE_FRESHNESS_LIMIT_S,
     FIVE_MINUTES,
     ITERATOR_AGE_LIMIT_MS,
     Alarms,
+    headcount_metric,
 )
 from infra.business import Business, today_so_far
 
-DASHBOARD_NAME = "headcount"
 ONE_DAY = Duration.days(1)
 # What a provisioned shard takes (Kinesis' limits per shard), drawn on the stream's graphs.
 SHARD_RECORDS_PER_S = 1000
@@ -46,18 +48,6 @@ EMF_METRICS = (EVENTS_ACCEPTED, EVENTS_FOLDED, names.METRIC_EVENTS_REJECTED, POS
 EMF_METRICS += (WRITE_UNITS, ITEMS_WRITTEN)
 
 
-def headcount_metric(name: str, *, statistic: str = "Sum", period: Duration = FIVE_MINUTES, **dimensions: str):
-    """A metric of namespace Headcount with dimension service=headcount (and these others), as Powertools emits them."""
-    return cloudwatch.Metric(
-        namespace=names.POWERTOOLS_NAMESPACE,
-        metric_name=name,
-        dimensions_map={"service": names.POWERTOOLS_SERVICE, **dimensions},
-        statistic=statistic,
-        period=period,
-        label=dimensions.get("reason", name),
-    )
-
-
 def per_second(metric: cloudwatch.IMetric, label: str) -> cloudwatch.MathExpression:
     return cloudwatch.MathExpression(expression="m / PERIOD(m)", using_metrics={"m": metric}, label=label)
 
@@ -72,6 +62,7 @@ class Dashboard(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        stack_names: StackNames,
         stream: kinesis.IStream,
         shards: int | Literal["on-demand"],
         fold: lambda_.IFunction,
@@ -82,10 +73,21 @@ class Dashboard(Construct):
         business: Business,
     ) -> None:
         super().__init__(scope, construct_id)
+        service = stack_names.powertools_service
+
+        def metric(
+            name: str, *, statistic: str = "Sum", period: Duration = FIVE_MINUTES, **dimensions: str
+        ) -> cloudwatch.Metric:
+            """The functions' and the job's metrics as they put them (namespace Headcount, this stack's service),
+            labelled with their name or reason."""
+            return headcount_metric(service, name, statistic=statistic, period=period, **dimensions).with_(
+                label=dimensions.get("reason", name)
+            )
+
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
-            dashboard_name=DASHBOARD_NAME,
+            dashboard_name=stack_names.dashboard,
             default_interval=Duration.days(1),
             period_override=cloudwatch.PeriodOverride.AUTO,
         )
@@ -181,8 +183,8 @@ class Dashboard(Construct):
         )
 
         # The archive (Firehose) and the nightly job (its own metrics, and the EventBridge rules that alarm on its end)
-        run_seconds = headcount_metric(names.METRIC_NIGHTLY_RUN_SECONDS, statistic="Maximum", period=ONE_DAY)
-        days_computed = headcount_metric(names.METRIC_NIGHTLY_DAYS_COMPUTED, statistic="Maximum", period=ONE_DAY)
+        run_seconds = metric(names.METRIC_NIGHTLY_RUN_SECONDS, statistic="Maximum", period=ONE_DAY)
+        days_computed = metric(names.METRIC_NIGHTLY_DAYS_COMPUTED, statistic="Maximum", period=ONE_DAY)
         add(
             cloudwatch.GraphWidget(
                 title="Archive: DeliveryToS3.DataFreshness (s) and its read of the stream (ms)",
@@ -210,7 +212,11 @@ class Dashboard(Construct):
             cloudwatch.GraphWidget(
                 title="Nightly job: per run (30 days)",
                 left=[run_seconds.with_(label=names.METRIC_NIGHTLY_RUN_SECONDS)],
-                right=[days_computed.with_(label=names.METRIC_NIGHTLY_DAYS_COMPUTED)],
+                right=[
+                    days_computed.with_(label=names.METRIC_NIGHTLY_DAYS_COMPUTED),
+                    # what the nightly-days-without-input alarm watches
+                    metric(names.METRIC_NIGHTLY_DAYS_WITHOUT_INPUT, statistic="Maximum", period=ONE_DAY),
+                ],
                 period=ONE_DAY,
                 start="-P30D",
                 width=4,
@@ -260,20 +266,22 @@ class Dashboard(Construct):
             cloudwatch.GraphWidget(
                 title="Events: accepted by the API, folded, rejected by the fold",
                 left=[
-                    headcount_metric(EVENTS_ACCEPTED),
-                    headcount_metric(EVENTS_FOLDED),
-                    headcount_metric(names.METRIC_EVENTS_REJECTED),
+                    metric(EVENTS_ACCEPTED),
+                    metric(EVENTS_FOLDED),
+                    metric(names.METRIC_EVENTS_REJECTED),
                 ],
                 width=8,
             ),
-            self._by_reason("EventsRejected by reason (the fold)", names.METRIC_EVENTS_REJECTED, FOLD_REASONS),
-            self._by_reason("PostedEventsRejected by reason (POST /v1/events)", POSTED_EVENTS_REJECTED, POSTED_REASONS),
+            self._by_reason(metric, "EventsRejected by reason (the fold)", names.METRIC_EVENTS_REJECTED, FOLD_REASONS),
+            self._by_reason(
+                metric, "PostedEventsRejected by reason (POST /v1/events)", POSTED_EVENTS_REJECTED, POSTED_REASONS
+            ),
         )
         add(
             cloudwatch.GraphWidget(
                 title="The fold's writes: write units and items written",
-                left=[headcount_metric(WRITE_UNITS), headcount_metric(ITEMS_WRITTEN)],
-                right=[headcount_metric(EVENTS_FOLDED)],
+                left=[metric(WRITE_UNITS), metric(ITEMS_WRITTEN)],
+                right=[metric(EVENTS_FOLDED)],
                 width=24,
             ),
         )
@@ -283,7 +291,7 @@ class Dashboard(Construct):
             *(
                 cloudwatch.GraphWidget(
                     title=f"Today so far: {kpi}, and the band of its below-usual alarm",
-                    left=[today_so_far(kpi), business.band(kpi)],
+                    left=[today_so_far(service, kpi), business.band(kpi)],
                     width=width,
                 )
                 for kpi in business.kpis
@@ -291,10 +299,12 @@ class Dashboard(Construct):
         )
 
     @staticmethod
-    def _by_reason(title: str, metric_name: str, reasons: Sequence[str]) -> cloudwatch.GraphWidget:
+    def _by_reason(
+        metric: Callable[..., cloudwatch.Metric], title: str, metric_name: str, reasons: Sequence[str]
+    ) -> cloudwatch.GraphWidget:
         return cloudwatch.GraphWidget(
             title=title,
-            left=[headcount_metric(metric_name, reason=reason) for reason in reasons],
+            left=[metric(metric_name, reason=reason) for reason in reasons],
             stacked=True,
             width=8,
         )

@@ -11,6 +11,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from headcount import names
+from headcount.names import StackNames
 from infra.shared import acknowledge, arn_of
 
 # Firehose's timestamp namespace is the record's arrival time at Firehose, in UTC: the raw archive's dt/hr layout
@@ -26,7 +27,9 @@ ARCHIVE_BUFFER_SIZE = Size.mebibytes(64)
 class Ingest(Construct):
     """`stream`: the events; `lake`: the bucket holding raw/ (archive), counts/ (nightly job) and Athena's results."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, shards: int | Literal["on-demand"]) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, stack_names: StackNames, shards: int | Literal["on-demand"]
+    ) -> None:
         """`shards`: a provisioned stream of that many shards (1,000 records/s and 1 MiB/s each), or "on-demand"
         (Kinesis adds and removes shards itself, billed per stream-hour and per GB)."""
         super().__init__(scope, construct_id)
@@ -35,11 +38,11 @@ class Ingest(Construct):
         self.stream = kinesis.Stream(
             self,
             "Events",
-            stream_name=names.STREAM,
+            stream_name=stack_names.stream,
             stream_mode=kinesis.StreamMode.ON_DEMAND if on_demand else kinesis.StreamMode.PROVISIONED,
             shard_count=None if on_demand else int(shards),
-            # 24 h, Kinesis' default: the fold gives a batch up to the on-failure queue at this age (FOLD_MAX_RECORD_AGE_S).
-            retention_period=Duration.seconds(names.FOLD_MAX_RECORD_AGE_S),
+            # 24 h, Kinesis' default: the fold gives a batch up to the on-failure queue an hour before (FOLD_MAX_RECORD_AGE_S).
+            retention_period=Duration.hours(names.STREAM_RETENTION_HOURS),
             # The AWS managed key: producers and consumers need no KMS grants, and no per-call KMS charges.
             encryption=kinesis.StreamEncryption.MANAGED,
         )
@@ -96,7 +99,7 @@ class Ingest(Construct):
         self.archive = firehose.DeliveryStream(
             self,
             "Archive",
-            delivery_stream_name=names.ARCHIVE_DELIVERY_STREAM,
+            delivery_stream_name=stack_names.archive_delivery_stream,
             source=firehose.KinesisStreamSource(self.stream),
             destination=firehose.S3Bucket(
                 self.lake,

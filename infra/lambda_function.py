@@ -1,8 +1,9 @@
 """One way to build the project's Python Lambda functions: same code bundle, runtime, tracing, logs and Powertools settings.
 
-The bundle is made without Docker: pip installs the pinned requirements for the Lambda platform (manylinux x86_64,
-CPython 3.11, binary wheels only), then `headcount/` and `functions/` are copied next to them. The Docker image the
-BundlingOptions API requires is never pulled, because the local bundler always answers.
+The bundle is made without Docker: pip installs requirements.lock (every package, transitive ones included, each checked
+against the lock's hashes; infra/lock.py) for the Lambda platform (manylinux x86_64, CPython 3.11, binary wheels only),
+then `headcount/` and `functions/` are copied next to them. The Docker image the BundlingOptions API requires is never
+pulled, because the local bundler always answers.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import compileall
 import hashlib
 import py_compile
+import re
 import shutil
 import subprocess
 import sys
@@ -31,17 +33,32 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from headcount import names
+from infra.lock import LOCK, PIP_PLATFORM
 from infra.shared import REPO_ROOT, acknowledge, managed_policy
 
 PACKAGES = ("headcount", "functions")  # copied into the bundle, next to the installed requirements
-REQUIREMENTS = "requirements.txt"
-PYTHON_VERSION = "3.11"  # the Lambda runtime below, Glue 5.0's Python and pip's --python-version
-RUNTIME = lambda_.Runtime.PYTHON_3_11
-PIP_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", PYTHON_VERSION)
+RUNTIME = lambda_.Runtime.PYTHON_3_11  # infra.lock.PYTHON_VERSION: the lock is resolved for it
+DASHBOARD = REPO_ROOT / "headcount" / "dashboard"  # the pages the serve function answers, in the bundle
+
+
+class VendoredFilesMissing(Exception):
+    """The dashboard's browser libraries are not beside its pages."""
+
+
+def require_vendored(dashboard: Path) -> None:
+    """Refuse to make the bundle without the files the pages load from vendor/ (uPlot, swagger-ui-dist: copied from
+    node_modules by `make`, not in git): the serve function would answer / without its charts, and the API page blank."""
+    wanted = {name for page in dashboard.glob("*.html") for name in re.findall(r"vendor/([\w.\-]+)", page.read_text())}
+    missing = sorted(name for name in wanted if not (dashboard / "vendor" / name).is_file())
+    if missing:
+        raise VendoredFilesMissing(
+            f"{dashboard / 'vendor'} lacks {', '.join(missing)}: run `make` (it copies them from node_modules) before "
+            "`cdk synth` or `cdk deploy`"
+        )
 
 
 def _source_files() -> list[Path]:
-    files = [REPO_ROOT / REQUIREMENTS]
+    files = [LOCK]
     for package in PACKAGES:
         files += sorted(
             p
@@ -52,8 +69,8 @@ def _source_files() -> list[Path]:
 
 
 def bundle_hash() -> str:
-    """The asset hash: the pinned requirements, the copied packages and the pip flags. Computed from a few hundred KB
-    of sources, so a synth that skips bundling (the tests) never walks the repository or the venv."""
+    """The asset hash: the lock (a new resolution is a new bundle), the copied packages and the pip flags. Computed
+    from a few hundred KB of sources, so a synth that skips bundling (the tests) never walks the repository or the venv."""
     digest = hashlib.sha256(" ".join(PIP_PLATFORM).encode())
     for path in _source_files():
         digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -64,7 +81,7 @@ def bundle_hash() -> str:
 class LocalPythonBundling:
     """pip for the Lambda platform into the asset's output folder, then the project's packages beside it."""
 
-    _installed: dict[str, Path] = {}  # requirements digest -> a finished `pip install --target`, reused within a synth
+    _installed: dict[str, Path] = {}  # lock digest -> a finished `pip install --target`, reused within a synth
 
     def try_bundle(self, output_dir: str, options: object = None, **_kwargs: object) -> bool:
         out = Path(output_dir)
@@ -84,8 +101,7 @@ class LocalPythonBundling:
         return True
 
     def _requirements(self) -> Path:
-        requirements = REPO_ROOT / REQUIREMENTS
-        key = hashlib.sha256(requirements.read_bytes()).hexdigest()
+        key = hashlib.sha256(LOCK.read_bytes()).hexdigest()
         target = self._installed.get(key)
         if target is None or not target.exists():
             target = Path(tempfile.mkdtemp(prefix="headcount-lambda-deps-"))
@@ -99,10 +115,12 @@ class LocalPythonBundling:
                     "--disable-pip-version-check",
                     "--no-warn-conflicts",  # the bundle is its own environment: the venv's packages are not its peers
                     "--no-compile",  # compiled after the copy, see try_bundle
+                    "--require-hashes",
+                    "--no-deps",  # the lock has every package: nothing is resolved here
                     *PIP_PLATFORM,
                     "--only-binary=:all:",
                     "-r",
-                    str(requirements),
+                    str(LOCK),
                     "--target",
                     str(target),
                 ],
@@ -118,7 +136,8 @@ _BUNDLING = BundlingOptions(
     command=[
         "bash",
         "-c",
-        f"pip install --only-binary=:all: -r {REQUIREMENTS} -t /asset-output && cp -r {' '.join(PACKAGES)} /asset-output/",
+        f"pip install --require-hashes --no-deps --only-binary=:all: -r {LOCK.name} -t /asset-output && "
+        f"cp -r {' '.join(PACKAGES)} /asset-output/",
     ],
     local=LocalPythonBundling(),
 )
@@ -131,6 +150,7 @@ def python_function(
     function_name: str,
     handler: str,
     description: str,
+    service: str,
     environment: Mapping[str, str],
     memory_size: int = 512,
     timeout: Duration | None = None,
@@ -138,7 +158,8 @@ def python_function(
 ) -> lambda_.Function:
     """A Python 3.11 function running `handler` from the project bundle, with X-Ray tracing (unless `tracing` is off:
     X-Ray bills every trace, docs/cost.md), a log group kept a month and the Powertools settings the shared
-    observability module expects."""
+    observability module expects: `service` is the stack's (its prefix), the dimension its alarms read."""
+    require_vendored(DASHBOARD)
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
@@ -162,7 +183,7 @@ def python_function(
         tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
         log_group=log_group,
         environment={
-            "POWERTOOLS_SERVICE_NAME": names.POWERTOOLS_SERVICE,
+            "POWERTOOLS_SERVICE_NAME": service,
             "POWERTOOLS_METRICS_NAMESPACE": names.POWERTOOLS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
             **({} if tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}),

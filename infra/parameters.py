@@ -13,10 +13,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from constructs import Node
 
+from headcount import names
+from headcount.names import StackNames
 from infra.business import DEFAULT_BAND_WIDTH
 from infra.serving import THROTTLE_BURST_LIMIT, THROTTLE_RATE_LIMIT
 
 # Context keys (cdk.json, or `-c key=value`)
+# The stack's prefix: every physical name starts with it (headcount/names.py StackNames), and so does the stack's
+PREFIX_CONTEXT = "headcount:prefix"
 TZ_CONTEXT = "headcount:tz"  # the reporting time zone: day and hour buckets, and when "yesterday" is
 NIGHTLY_AT_CONTEXT = "headcount:nightlyAt"  # HH:MM in the reporting time zone
 API_KEY_VERSION_CONTEXT = "headcount:apiKeyVersion"  # a VersionId of the API key secret, to make a deploy re-read it
@@ -56,6 +60,7 @@ class ContextError(ValueError):
 
 @dataclass(frozen=True)
 class Parameters:
+    prefix: str = names.DEFAULT_PREFIX
     tz: str = DEFAULT_TZ
     nightly_at: str = DEFAULT_NIGHTLY_AT
     api_key_version: str | None = None
@@ -72,6 +77,10 @@ class Parameters:
     def athena_scan_limit_bytes(self) -> int:
         return round(self.athena_scan_limit_gb * BYTES_PER_GB)
 
+    @property
+    def stack_names(self) -> StackNames:
+        return StackNames(self.prefix)
+
 
 def read_parameters(node: Node) -> Parameters:
     """The context parameters, checked: a bad value fails the synth with the key, the value and what is expected.
@@ -82,6 +91,7 @@ def read_parameters(node: Node) -> Parameters:
         return None if value is None or (isinstance(value, str) and value.strip() == "") else value
 
     defaults = Parameters()
+    prefix = read_prefix(node)
     tz = str(get(TZ_CONTEXT) or defaults.tz)
     try:
         ZoneInfo(tz)  # an unknown zone fails the synth, not the first invocation
@@ -95,6 +105,7 @@ def read_parameters(node: Node) -> Parameters:
     if alarm_email is not None and not (isinstance(alarm_email, str) and _EMAIL.match(alarm_email.strip())):
         raise _error(ALARM_EMAIL_CONTEXT, alarm_email, "an email address")
     return Parameters(
+        prefix=prefix,
         tz=tz,
         nightly_at=nightly_at,
         api_key_version=str(api_key_version) if api_key_version is not None else None,
@@ -115,6 +126,24 @@ def read_parameters(node: Node) -> Parameters:
         anomaly_band_width=_number(
             ANOMALY_BAND_CONTEXT, get(ANOMALY_BAND_CONTEXT), defaults.anomaly_band_width, above=0
         ),
+    )
+
+
+def read_prefix(node: Node) -> str:
+    """headcount:prefix, checked (the app names the stack after it before the stack reads its other parameters)."""
+    value = node.try_get_context(PREFIX_CONTEXT)
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return names.DEFAULT_PREFIX
+    if isinstance(value, str):
+        try:
+            return StackNames(value.strip()).prefix
+        except ValueError:
+            pass
+    raise _error(
+        PREFIX_CONTEXT,
+        value,
+        f"lowercase letters, digits and single hyphens, a letter first, at most {names.MAX_PREFIX_LENGTH} characters "
+        "(e.g. headcount-dev)",
     )
 
 

@@ -11,6 +11,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from headcount import names
+from headcount.names import StackNames
 from infra.lambda_function import python_function
 from infra.shared import acknowledge, pk_sk_table
 
@@ -21,6 +22,7 @@ class Realtime(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        stack_names: StackNames,
         stream: kinesis.IStream,
         tz: str,
         batching_window_s: int,
@@ -29,12 +31,12 @@ class Realtime(Construct):
         super().__init__(scope, construct_id)
 
         # Items expire (TTL on expires_at) once the batch layer has covered their day.
-        self.table = pk_sk_table(self, "Table", names.REALTIME_TABLE, ttl_attribute="expires_at")
+        self.table = pk_sk_table(self, "Table", stack_names.realtime_table, ttl_attribute="expires_at")
 
         self.on_failure_queue = sqs.Queue(
             self,
             "OnFailure",
-            queue_name=names.ON_FAILURE_QUEUE,
+            queue_name=stack_names.on_failure_queue,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(14),  # SQS' maximum: time to replay the shard range it names
@@ -51,9 +53,10 @@ class Realtime(Construct):
         self.function = python_function(
             self,
             "Fold",
-            function_name=names.FOLD_FUNCTION,
+            function_name=stack_names.fold_function,
             handler="functions.fold.handler.handler",
             description="Folds each Kinesis shard's batches into the real-time view (HLL sketches, counters)",
+            service=stack_names.powertools_service,
             environment={
                 "HEADCOUNT_REALTIME_TABLE": self.table.table_name,
                 "HEADCOUNT_TZ": tz,

@@ -17,8 +17,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from headcount import names
 from headcount.core import keys
+from headcount.names import StackNames
 from infra.lambda_function import python_function
 from infra.shared import acknowledge, managed_policy
 
@@ -36,6 +36,7 @@ class Serving(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        stack_names: StackNames,
         realtime_table: dynamodb.ITable,
         batch_table: dynamodb.ITable,
         stream: kinesis.IStream,
@@ -50,7 +51,7 @@ class Serving(Construct):
         self.api_key = secretsmanager.Secret(
             self,
             "ApiKey",
-            secret_name=names.API_KEY_SECRET,
+            secret_name=stack_names.api_key_secret,
             description="The x-api-key every headcount data route needs (all but /v1/health and the pages)",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=40, exclude_punctuation=True, include_space=False
@@ -71,9 +72,10 @@ class Serving(Construct):
         self.function = python_function(
             self,
             "Serve",
-            function_name=names.SERVE_FUNCTION,
+            function_name=stack_names.serve_function,
             handler="functions.serve.handler.handler",
             description="The headcount REST API: batch (exact) and real-time views merged per bucket; event intake",
+            service=stack_names.powertools_service,
             environment={
                 "HEADCOUNT_REALTIME_TABLE": realtime_table.table_name,
                 "HEADCOUNT_BATCH_TABLE": batch_table.table_name,
@@ -111,7 +113,7 @@ class Serving(Construct):
         self.api = apigw.LambdaRestApi(
             self,
             "Api",
-            rest_api_name="headcount",
+            rest_api_name=stack_names.api,
             description="headcount: counts of players, matches and ads, exact (batch) and real-time",
             handler=self.function,
             proxy=True,

@@ -38,19 +38,32 @@ def arn_of(construct: IConstruct) -> str:
     return f"<{stack.resolve(stack.get_logical_id(cfn))}.Arn>"
 
 
-def bootstrap_assets_objects(stack: Stack) -> str:
-    """How cdk-nag names the objects of the CDK bootstrap assets bucket (what an asset's grant_read allows): account,
-    region and partition appear literally when the stack's environment is known, as placeholders when it is not."""
+def environment_as_nag_names_it(stack: Stack) -> tuple[str, str, str]:
+    """Partition, region and account as cdk-nag writes them in a finding's ARN: literally when the stack's environment
+    is known, as placeholders when it is not."""
 
     def literal_or(value: str, placeholder: str) -> str:
         resolved = stack.resolve(value)
         return resolved if isinstance(resolved, str) and not Token.is_unresolved(value) else placeholder
 
-    account = literal_or(stack.account, "<AWS::AccountId>")
-    region = literal_or(stack.region, "<AWS::Region>")
-    partition = literal_or(stack.partition, PARTITION)
+    return (
+        literal_or(stack.partition, PARTITION),
+        literal_or(stack.region, "<AWS::Region>"),
+        literal_or(stack.account, "<AWS::AccountId>"),
+    )
+
+
+def bootstrap_assets_objects(stack: Stack) -> str:
+    """How cdk-nag names the objects of the CDK bootstrap assets bucket (what an asset's grant_read allows)."""
+    partition, region, account = environment_as_nag_names_it(stack)
     qualifier = DefaultStackSynthesizer.DEFAULT_QUALIFIER
     return f"arn:{partition}:s3:::cdk-{qualifier}-assets-{account}-{region}/*"
+
+
+def log_groups(stack: Stack, pattern: str) -> str:
+    """How cdk-nag names the ARN of these log groups (`Stack.format_arn` of service logs, resource log-group)."""
+    partition, region, account = environment_as_nag_names_it(stack)
+    return f"arn:{partition}:logs:{region}:{account}:log-group:{pattern}"
 
 
 def pk_sk_table(

@@ -13,7 +13,7 @@ from headcount.views.catalog_file import load_catalog
 from infra.alarms import Alarms
 from infra.batch import Batch
 from infra.business import Business
-from infra.dashboard import DASHBOARD_NAME, Dashboard
+from infra.dashboard import Dashboard
 from infra.ingest import Ingest
 from infra.parameters import read_parameters
 from infra.realtime import Realtime
@@ -24,11 +24,13 @@ class HeadcountStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.parameters = params = read_parameters(self.node)
+        stack_names = params.stack_names  # every physical name, from headcount:prefix
 
-        self.ingest = Ingest(self, "Ingest", shards=params.shards)
+        self.ingest = Ingest(self, "Ingest", stack_names=stack_names, shards=params.shards)
         self.realtime = Realtime(
             self,
             "Realtime",
+            stack_names=stack_names,
             stream=self.ingest.stream,
             tz=params.tz,
             batching_window_s=params.batching_window_s,
@@ -37,6 +39,7 @@ class HeadcountStack(Stack):
         self.batch = Batch(
             self,
             "Batch",
+            stack_names=stack_names,
             lake=self.ingest.lake,
             tz=params.tz,
             nightly_at=params.nightly_at,
@@ -45,6 +48,7 @@ class HeadcountStack(Stack):
         self.serving = Serving(
             self,
             "Serving",
+            stack_names=stack_names,
             realtime_table=self.realtime.table,
             batch_table=self.batch.table,
             stream=self.ingest.stream,
@@ -57,6 +61,7 @@ class HeadcountStack(Stack):
         self.alarms = Alarms(
             self,
             "Alarms",
+            stack_names=stack_names,
             fold=self.realtime.function,
             on_failure_queue=self.realtime.on_failure_queue,
             api=self.serving.api,
@@ -68,6 +73,7 @@ class HeadcountStack(Stack):
         self.business = Business(
             self,
             "Business",
+            stack_names=stack_names,
             kpis=[m.name for m in today_so_far_metrics(load_catalog())],  # the catalog the function ships with
             realtime_table=self.realtime.table,
             batch_table=self.batch.table,
@@ -80,6 +86,7 @@ class HeadcountStack(Stack):
         self.dashboard = Dashboard(
             self,
             "Dashboard",
+            stack_names=stack_names,
             stream=self.ingest.stream,
             shards=params.shards,
             fold=self.realtime.function,
@@ -91,7 +98,10 @@ class HeadcountStack(Stack):
         )
 
         CfnOutput(
-            self, "DashboardUrl", description="The CloudWatch dashboard of the pipeline", value=self._console_url()
+            self,
+            "DashboardUrl",
+            description="The CloudWatch dashboard of the pipeline",
+            value=self._console_url(stack_names.dashboard),
         )
         CfnOutput(
             self, "AlarmTopicArn", description="Alarms go here: subscribe to it", value=self.alarms.topic.topic_arn
@@ -104,8 +114,8 @@ class HeadcountStack(Stack):
         )
 
     @staticmethod
-    def _console_url() -> str:
+    def _console_url(dashboard: str) -> str:
         return (
             f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
-            f"#dashboards/dashboard/{DASHBOARD_NAME}"
+            f"#dashboards/dashboard/{dashboard}"
         )

@@ -67,14 +67,14 @@ def arrivals(
     return out
 
 
-def put_folder(folder: Path, lake: str) -> None:
-    """Put every file under a local lake folder into an S3 lake (`s3://bucket/prefix`), as Firehose puts objects: one
-    PUT each, hidden names too. S3 sets an object's last modification time to when it was put, so each local file then
-    gets its object's time: the folder and the S3 lake hold the same files, written at the same times."""
+def put_folder(folder: Path, lake: str, files: Iterable[Path] | None = None) -> None:
+    """Put the files under a local lake folder (all, or these) into an S3 lake (`s3://bucket/prefix`), as Firehose puts
+    objects: one PUT each, hidden names too. S3 sets an object's last modification time to when it was put, so each
+    local file then gets its object's time: the folder and the S3 lake hold the same files, written at the same times."""
     import pyarrow.fs as pafs
 
     fs, base = lake_filesystem(lake)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(files if files is not None else (p for p in folder.rglob("*") if p.is_file())):
         key = f"{base}/{path.relative_to(folder).as_posix()}"
         with fs.open_output_stream(key, compression=None) as out:
             out.write(path.read_bytes())

@@ -17,7 +17,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from headcount.logic.business import publish_today_so_far
-from headcount.observability import logger, tracer
+from headcount.observability import SERVICE, logger, tracer
 from headcount.runtimes import BusinessRuntime, business_runtime
 from headcount.settings import Settings
 
@@ -49,7 +49,7 @@ def _now_ms(event: dict[str, Any]) -> int:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     business = runtime()
     result = publish_today_so_far(
-        business.service, business.cloudwatch, business.kpis, business.settings.tz, _now_ms(event)
+        business.service, business.cloudwatch, business.kpis, business.settings.tz, _now_ms(event), service=SERVICE
     )
     for name, exc in result.failed.items():
         logger.error("KPI not put: it could not be read", extra={"metric": name}, exc_info=exc)

@@ -17,7 +17,7 @@ from headcount.batch.session import on_glue
 from headcount.batch.transforms import counts_of, events_of
 from headcount.batch.validation import ReasonCounts
 from headcount.views.catalog_file import load_catalog
-from headcount.views.lake import counts_uri, raw_partition_uri
+from headcount.views.lake import counts_uri, first_arrival_day, raw_partition_uri, raw_uri
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -29,12 +29,20 @@ def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], 
     say = progress or (lambda _message: None)
     started = time.monotonic()
     catalog = load_catalog(options.catalog_path)
-    plan = plan_run(options, lambda dt: path_exists(spark, raw_partition_uri(options.lake, dt)))
+    plan = plan_run(
+        options, lambda dt: path_exists(spark, raw_partition_uri(options.lake, dt)), first_arrival_day(options.lake)
+    )
+    source = (
+        f"from arrival partitions dt={plan.partitions[0]} .. dt={plan.partitions[-1]} ({len(plan.partitions)} days)"
+        if plan.partitions
+        else f"without input: no arrival partition under {raw_uri(options.lake)} can hold their events (days of no events)"
+    )
     say(
-        f"computing {', '.join(plan.days)} ({options.tz}) from arrival partitions dt={plan.partitions[0]} .. "
-        f"dt={plan.partitions[-1]} ({len(plan.partitions)} days)"
+        f"computing {', '.join(plan.days)} ({options.tz}) {source}"
         + (f"; no input at all for {', '.join(plan.skipped)}, left as is" if plan.skipped else "")
     )
+    if plan.without_input:
+        say(f"warning: no input for {', '.join(plan.without_input)} although the archive holds earlier days")
     raw = read_raw(spark, options.lake, plan.partitions)
     rejected = spark.sparkContext.accumulator({}, ReasonCounts())
     # Kept: the counts and the KPIs read them, and validating twice would also count the rejected records twice.
@@ -62,6 +70,8 @@ def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], 
         seconds,
         dict(rejected.value),
         kpi_days,
+        plan.without_input,
+        options.service,
     )
     if run_metrics_wanted():
         report_run(result, progress=say)
@@ -76,8 +86,9 @@ def run_metrics_wanted() -> bool:
 
 def report_run(result: JobResult, cloudwatch: Any = None, progress: Callable[[str], None] | None = None) -> bool:
     """Put the run's metrics (names.METRIC_NIGHTLY_RUN_SECONDS, names.METRIC_NIGHTLY_DAYS_COMPUTED; the dashboard's
-    "last run") into CloudWatch. A failure is logged and False returned: metrics never fail the run."""
-    dimensions = [{"Name": "service", "Value": names.POWERTOOLS_SERVICE}]
+    "last run"; names.METRIC_NIGHTLY_DAYS_WITHOUT_INPUT, which an alarm watches) into CloudWatch. A failure is logged and
+    False returned: metrics never fail the run."""
+    dimensions = [{"Name": "service", "Value": result.service}]
     try:
         if cloudwatch is None:
             from headcount.views.aws import client
@@ -98,6 +109,12 @@ def report_run(result: JobResult, cloudwatch: Any = None, progress: Callable[[st
                     "Value": len(result.days),
                     "Unit": "Count",
                 },
+                {
+                    "MetricName": names.METRIC_NIGHTLY_DAYS_WITHOUT_INPUT,
+                    "Dimensions": dimensions,
+                    "Value": len(result.without_input),
+                    "Unit": "Count",
+                },
             ],
         )
     except Exception as exc:  # noqa: BLE001 - whatever boto3 raises (no region, no credentials, denied, unreachable)
@@ -106,5 +123,8 @@ def report_run(result: JobResult, cloudwatch: Any = None, progress: Callable[[st
             progress(f"the run's metrics were not put into CloudWatch ({type(exc).__name__}: {exc}); the run is done")
         return False
     if progress is not None:
-        progress(f"put {names.METRIC_NIGHTLY_RUN_SECONDS} and {names.METRIC_NIGHTLY_DAYS_COMPUTED} into CloudWatch")
+        progress(
+            f"put {names.METRIC_NIGHTLY_RUN_SECONDS}, {names.METRIC_NIGHTLY_DAYS_COMPUTED} and "
+            f"{names.METRIC_NIGHTLY_DAYS_WITHOUT_INPUT} into CloudWatch"
+        )
     return True

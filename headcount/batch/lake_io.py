@@ -33,6 +33,8 @@ def read_raw(spark: SparkSession, lake: str, partitions: Sequence[str]) -> DataF
     (temporary) files are skipped."""
     from pyspark.sql import functions as F  # noqa: N812
 
+    if not partitions:  # a night without input
+        return spark.createDataFrame([], "line binary, file_path string, file_written_ms bigint")
     paths = [raw_partition_uri(lake, dt) for dt in partitions]
     lines = spark.read.option("lineSep", "\n").option("recursiveFileLookup", "true").text(paths)
     return lines.select(

@@ -9,16 +9,12 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from headcount import names
 from headcount.batch.session import on_glue
 from headcount.core.buckets import finished_day
 from headcount.core.keys import check_run_id
-from headcount.views.lake import raw_uri
 
 ARRIVAL_DAYS_BEFORE, ARRIVAL_DAYS_AFTER = 1, 2  # an event of local day X arrives in dt X-1 .. X+2 (UTC)
-
-
-class MissingInput(RuntimeError):
-    """None of the arrival partitions that can hold events of the requested day exists."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +26,7 @@ class JobOptions:
     catalog_path: str | None = None
     days_back: int = 2
     batch_table: str | None = None  # Glue only: publish to this DynamoDB table after writing
+    service: str = names.POWERTOOLS_SERVICE  # the `service` dimension of the run's metrics: the stack's (its alarms')
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)  # before Spark starts, not at publish time
@@ -38,8 +35,11 @@ class JobOptions:
 @dataclass(frozen=True)
 class Plan:
     days: list[str]  # the local days this run computes (and overwrites), oldest first
-    skipped: list[str]  # days of the run without any input partition: left as they are
+    skipped: list[str]  # days before the run's day without their own arrival partition: left as they are
     partitions: list[str]  # the arrival days (dt) to read, existing ones only
+    # Days computed without any input (none of their arrival partitions exists) although the archive held earlier
+    # days: the archive stopped, not a game that has no players yet (names.METRIC_NIGHTLY_DAYS_WITHOUT_INPUT).
+    without_input: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class JobResult:
     seconds: float
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> records among those read
     kpi_days: dict[str, list[str]] = field(default_factory=dict)  # KPI metric -> the days of the kpis it wrote
+    without_input: list[str] = field(default_factory=list)  # Plan.without_input
+    service: str = names.POWERTOOLS_SERVICE  # JobOptions.service
 
 
 def new_run_id(now: datetime) -> str:
@@ -65,17 +67,15 @@ def arrival_days(day: date) -> list[date]:
     return [day + timedelta(days=i) for i in range(-ARRIVAL_DAYS_BEFORE, ARRIVAL_DAYS_AFTER + 1)]
 
 
-def plan_run(options: JobOptions, raw_partition_exists: Callable[[str], bool]) -> Plan:
-    """Which days to compute and which arrival partitions to read; fails when day D itself has no input at all."""
+def plan_run(
+    options: JobOptions, raw_partition_exists: Callable[[str], bool], first_arrival_day: str | None = None
+) -> Plan:
+    """Which days to compute and which arrival partitions to read. Day D is computed even without any input: a game
+    without players yet (or a night the archive missed) has days of no events, published as such, never a failed run.
+    `first_arrival_day`: the archive's earliest dt, which tells the two apart."""
     run_days = [options.day - timedelta(days=i) for i in range(options.days_back, -1, -1)]
     wanted = sorted({dt for d in run_days for dt in arrival_days(d)})
     existing = {dt for dt in wanted if raw_partition_exists(dt.isoformat())}
-    if not existing & set(arrival_days(options.day)):
-        looked = ", ".join(f"dt={d.isoformat()}" for d in arrival_days(options.day))
-        raise MissingInput(
-            f"no raw input for {options.day.isoformat()}: none of the arrival partitions {looked} exists under "
-            f"{raw_uri(options.lake)} (has the archive run? is --lake right?)"
-        )
     # A day before D is recomputed only while its own arrival day is in the lake: a day whose early partitions are gone
     # (a lifecycle rule, a new lake) keeps its published answer rather than being overwritten by a partial one.
     days = [d for d in run_days if d == options.day or d in existing]
@@ -84,6 +84,13 @@ def plan_run(options: JobOptions, raw_partition_exists: Callable[[str], bool]) -
         days=[d.isoformat() for d in days],
         skipped=[d.isoformat() for d in run_days if d not in days],
         partitions=[dt.isoformat() for dt in sorted(needed)],
+        without_input=[
+            d.isoformat()
+            for d in days
+            if not set(arrival_days(d)) & existing
+            and first_arrival_day is not None
+            and first_arrival_day < arrival_days(d)[0].isoformat()
+        ],
     )
 
 
@@ -127,7 +134,7 @@ def retention_days(
 
 
 _REQUIRED = ("day", "lake")
-_OPTIONAL = ("tz", "catalog", "run_id", "days_back", "batch_table")
+_OPTIONAL = ("tz", "catalog", "run_id", "days_back", "batch_table", "service")
 
 
 def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
@@ -147,6 +154,7 @@ def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
         parser.add_argument("--run_id", "--run-id", default=None)
         parser.add_argument("--days_back", "--days-back", type=int, default=2, help="also recompute this many days")
         parser.add_argument("--batch_table", "--batch-table", default=None, help="publish to this DynamoDB table")
+        parser.add_argument("--service", default=None, help="the service dimension of the run's metrics")
         args = vars(parser.parse_args(list(argv)))
     tz = args.get("tz") or "UTC"
     return JobOptions(
@@ -157,4 +165,5 @@ def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
         run_id=args.get("run_id") or new_run_id(datetime.fromtimestamp(now_ms / 1000, UTC)),
         days_back=2 if args.get("days_back") in (None, "") else int(args["days_back"]),
         batch_table=args.get("batch_table") or None,
+        service=args.get("service") or names.POWERTOOLS_SERVICE,
     )

@@ -83,7 +83,9 @@ def s3a_settings(endpoint: str | None) -> dict[str, str]:
             "fs.s3a.endpoint": endpoint,
             "fs.s3a.path.style.access": "true",
             "fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https://")).lower(),
-            "fs.s3a.endpoint.region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            "fs.s3a.endpoint.region": os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or "us-east-1",
         }
     return settings
 

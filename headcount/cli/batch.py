@@ -33,13 +33,21 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="query the deployed stack's tables through Athena (workgroup headcount) with your AWS credentials",
     )
-    sql.set_defaults(run=lambda args, config: run_sql_command(config, args.query, athena=args.athena))
+    sql.add_argument(
+        "--prefix",
+        default=None,
+        help="with --athena: the deployed stack's headcount:prefix (default headcount), whose Glue database and "
+        "Athena workgroup to use",
+    )
+    sql.set_defaults(
+        run=lambda args, config: run_sql_command(config, args.query, athena=args.athena, prefix=args.prefix)
+    )
 
 
 def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, run_id: str | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from headcount.batch.plan import MissingInput, new_run_id
+    from headcount.batch.plan import new_run_id
     from headcount.core.buckets import BadDate, DayNotOver, finished_day
     from headcount.core.keys import BadRunId, check_run_id
     from headcount.local.batch import run_batch
@@ -86,7 +94,7 @@ def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, ru
             days_back=days_back,
             progress=say,
         )
-    except (MissingInput, PublishError) as exc:
+    except PublishError as exc:
         print(f"headcount batch: {exc}", file=sys.stderr)
         return 1
     print(f"published to DynamoDB table {settings.batch_table}:")
@@ -95,10 +103,11 @@ def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, ru
     return 0
 
 
-def run_sql_command(config: LocalConfig, query: str, athena: bool = False) -> int:
+def run_sql_command(config: LocalConfig, query: str, athena: bool = False, prefix: str | None = None) -> int:
     import duckdb
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from headcount.names import DEFAULT_PREFIX, StackNames
     from headcount.views.tables import AthenaTables, DuckDBTables, Tables, format_table
 
     tables: Tables
@@ -106,7 +115,13 @@ def run_sql_command(config: LocalConfig, query: str, athena: bool = False) -> in
     if athena:  # the deployed stack, with the shell's AWS credentials (not the local emulators)
         import awswrangler as wr
 
-        tables, errors = AthenaTables(), (BotoCoreError, ClientError, wr.exceptions.QueryFailed)
+        try:
+            stack = StackNames(prefix or DEFAULT_PREFIX)
+        except ValueError as exc:
+            print(f"headcount sql: {exc}", file=sys.stderr)
+            return 2
+        tables = AthenaTables(stack.glue_database, stack.athena_workgroup)
+        errors = (BotoCoreError, ClientError, wr.exceptions.QueryFailed)
     else:
         tables, errors = DuckDBTables(config.lake_dir), (duckdb.Error,)
     try:

@@ -24,7 +24,7 @@ LAMBDA_MEMORY_MB = 1024  # both functions (infra/realtime.py, infra/serving.py)
 PLATFORM_LOG_BYTES = 320  # Lambda's START, END and REPORT lines of every invocation
 GLUE_WORKERS, GLUE_VCPUS_PER_WORKER = 4, 4  # G.1X workers of the nightly job (infra/batch.py)
 NIGHTLY_DAYS_READ = 3  # the job recomputes its day and the two before
-PIPELINE_ALARMS = 9  # infra/alarms.py
+PIPELINE_ALARMS = 10  # infra/alarms.py
 # The business function (infra/business.py), every names.BUSINESS_EVERY_MINUTES: the default catalog's today-so-far KPIs
 # (headcount/logic/business.py) with the bytes of one shard's items of each today, at most (a run reads them all, like
 # the API's today): an HLL_4 sketch of lg_k 14 and its recent ids, a counter, a Theta sketch of lg_k 12.

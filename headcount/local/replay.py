@@ -39,7 +39,7 @@ class GivenUpBatch:
 
     def still_in_stream(self, now: datetime) -> bool:
         """Whether the stream still holds its records (they leave it after the stream's retention, 24 h)."""
-        return now - self.first_arrival < timedelta(seconds=names.FOLD_MAX_RECORD_AGE_S)
+        return now - self.first_arrival < timedelta(hours=names.STREAM_RETENTION_HOURS)
 
 
 def given_up_batches(queue_url: str) -> list[GivenUpBatch]:

@@ -86,7 +86,11 @@ class LocalS3:
 
     def environment(self) -> dict[str, str]:
         """The variables that point boto3, pyarrow and Spark's S3A (ours and the handlers') at this S3."""
-        return {"AWS_ENDPOINT_URL_S3": self.endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+        return {
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        }
 
     def create_bucket(self, bucket: str) -> None:
         import boto3

@@ -95,15 +95,16 @@ def _today(source: TodaySource, metric: Metric, today: date, now_ms: int) -> Kpi
     return KpiValue(metric.name, point.value, point.low, point.high, point.exact, point.source, point.stamp.stale)
 
 
-def metric_data(result: TodaySoFar) -> list[dict[str, Any]]:
+def metric_data(result: TodaySoFar, service: str) -> list[dict[str, Any]]:
     """PutMetricData's values: one per KPI, stamped at the run's moment (the schedule's time, so each 5-minute period
-    holds exactly one run's values), with the service and metric dimensions the alarms and the dashboard read."""
+    holds exactly one run's values), with the service (the stack's) and metric dimensions the alarms and the dashboard
+    read."""
     stamp = datetime.fromtimestamp(result.at_ms / 1000, UTC)
     return [
         {
             "MetricName": names.METRIC_TODAY_SO_FAR,
             "Dimensions": [
-                {"Name": "service", "Value": names.POWERTOOLS_SERVICE},
+                {"Name": "service", "Value": service},
                 {"Name": names.TODAY_SO_FAR_DIMENSION, "Value": kpi.metric},
             ],
             "Timestamp": stamp,
@@ -116,13 +117,14 @@ def metric_data(result: TodaySoFar) -> list[dict[str, Any]]:
 
 
 def publish_today_so_far(
-    source: TodaySource, sink: MetricSink, metrics: Sequence[Metric], tz: str, now_ms: int
+    source: TodaySource, sink: MetricSink, metrics: Sequence[Metric], tz: str, now_ms: int, *, service: str
 ) -> TodaySoFar:
     """Read each KPI's today so far and put the ones read into CloudWatch, in one call (none when nothing was read:
-    the missing values are what the business-metrics-missing alarm watches). A failed put raises: the run failed."""
+    the missing values are what the business-metrics-missing alarm watches), with this `service` dimension (the
+    stack's, as its alarms read it). A failed put raises: the run failed."""
     if len(metrics) > MAX_VALUES_PER_CALL:
         raise ValueError(f"{len(metrics)} KPIs: one PutMetricData call takes {MAX_VALUES_PER_CALL} values at most")
     result = today_so_far(source, metrics, tz, now_ms)
     if result.values:
-        sink.put_metric_data(Namespace=names.POWERTOOLS_NAMESPACE, MetricData=metric_data(result))
+        sink.put_metric_data(Namespace=names.POWERTOOLS_NAMESPACE, MetricData=metric_data(result, service))
     return result

@@ -80,7 +80,7 @@ def read_players_manifest(lake: str | Path, metric: str) -> list[str] | None:
     """The data files (URIs) of the current version of a players table; None before its first version."""
     fs, path = lake_filesystem(players_manifest_uri(lake, metric))
     try:
-        with fs.open_input_stream(path) as stream:
+        with fs.open_input_stream(path, compression=None) as stream:
             text = stream.read().decode()
     except FileNotFoundError:
         return None
@@ -92,13 +92,13 @@ def write_players_manifest(lake: str | Path, metric: str, files: Sequence[str]) 
     a disk a rename over the old manifest."""
     body = "".join(f"{uri}\n" for uri in files).encode()
     fs, path = lake_filesystem(players_manifest_uri(lake, metric))
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)  # a no-op on S3
-    if is_s3(lake):
-        with fs.open_output_stream(path) as out:
+    if is_s3(lake):  # (no create_dir: on S3 it writes folder markers, and asks for the whole bucket's listing)
+        with fs.open_output_stream(path, compression=None) as out:
             out.write(body)
         return
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     partial = f"{path}.{os.getpid()}.tmp"
-    with fs.open_output_stream(partial) as out:
+    with fs.open_output_stream(partial, compression=None) as out:
         out.write(body)
     fs.move(partial, path)
 
@@ -178,6 +178,16 @@ def raw_partition(arrival_epoch_s: float) -> str:
     return f"dt={t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}/hr={t.tm_hour:02d}"
 
 
+def first_arrival_day(lake: str | Path) -> str | None:
+    """The earliest arrival day (dt) of the raw archive, None while it is empty: one listing of raw/'s folders."""
+    import pyarrow.fs as pafs
+
+    fs, path = lake_filesystem(raw_uri(lake))
+    found = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    days = [i.base_name[3:] for i in found if i.type == pafs.FileType.Directory and i.base_name.startswith("dt=")]
+    return min(days, default=None)
+
+
 def raw_partition_uri(lake: str | Path, dt: str) -> str:
     """The folder of one arrival day (YYYY-MM-DD) of the raw archive."""
     return f"{raw_uri(lake)}/dt={dt}"
@@ -238,6 +248,8 @@ def _parquet_dataset(table_uri: str, columns: Mapping[str, str], partitions: Map
     files = data_files(table_uri, ".parquet")
     if not files:
         types = {"string": pa.string(), "bigint": pa.int64(), "binary": pa.binary()}
-        return ds.dataset(pa.schema([(name, types[kind]) for name, kind in {**columns, **partitions}.items()]).empty_table())
+        return ds.dataset(
+            pa.schema([(name, types[kind]) for name, kind in {**columns, **partitions}.items()]).empty_table()
+        )
     partitioning = ds.partitioning(pa.schema([(key, pa.string()) for key in partitions]), flavor="hive")
     return ds.dataset(files, filesystem=fs, format="parquet", partitioning=partitioning, partition_base_dir=base)

@@ -114,7 +114,7 @@ def _parquet_tables(lake: str) -> dict[str, tuple[list[str], dict[str, str], dic
     players = [
         lake_filesystem(uri)[1]
         for manifest in data_files(players_manifest_uri(lake), "/manifest")
-        for uri in fs.open_input_stream(manifest).read().decode().splitlines()
+        for uri in fs.open_input_stream(manifest, compression=None).read().decode().splitlines()
         if uri
     ]
     return {

@@ -24,6 +24,7 @@ def test_every_alarm_exists_and_notifies_the_topic(template):
         "headcount-dynamodb-throttled",
         "headcount-fold-throttles",
         "headcount-api-latency-p99",
+        "headcount-nightly-days-without-input",
         # the business alarms (infra/business.py; tests/infra/test_business.py)
         "headcount-active-players-below-usual",
         "headcount-new-players-below-usual",
@@ -116,6 +117,22 @@ def test_api_latency_alarm_is_p99_above_two_seconds_for_three_of_three_periods(t
 
 def test_no_email_subscription_without_alarm_email(template):
     template.resource_count_is("AWS::SNS::Subscription", 0)
+
+
+def test_a_night_without_input_after_traffic_started_alarms(template):
+    # Given the nightly job's NightlyDaysWithoutInput (days it computed from no input although earlier days had some),
+    # in the namespace and with the service dimension it puts its other metrics with (headcount/batch/job.py)
+    alarm = _alarms(template)["headcount-nightly-days-without-input"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        names.POWERTOOLS_NAMESPACE,
+        names.METRIC_NIGHTLY_DAYS_WITHOUT_INPUT,
+        "Maximum",
+    )
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": names.POWERTOOLS_SERVICE}]
+    # Then one such day in a run's day fires it; a night without a run (no data) does not
+    assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == (86400, 1, 1)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
 
 
 def test_glue_job_failure_and_timeout_reach_the_topic(template):

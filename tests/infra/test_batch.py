@@ -1,5 +1,8 @@
 """The batch layer: the Glue 5.0 job, its schedule, the catalog tables and the Athena workgroup."""
 
+import hashlib
+import json
+import re
 import zipfile
 
 from aws_cdk.assertions import Match
@@ -7,8 +10,13 @@ from aws_cdk.assertions import Match
 from headcount import names
 from headcount.core.lake_tables import ACTIVITY, KPIS, PLAYERS
 from headcount.views.catalog_file import load_catalog
-from infra.batch import job_package_zip, pinned
-from tests.infra.conftest import REPO_ROOT
+from infra.batch import JOB_WHEELS, job_package_zip
+from infra.lock import locked, normalize
+
+# A wheel's file name (PEP 427), which pip needs to install it
+WHEEL = re.compile(
+    r"(?P<name>[A-Za-z0-9_.]+)-(?P<version>[^-]+)-(?P<python>[^-]+)-(?P<abi>[^-]+)-(?P<platform>[^-]+)\.whl"
+)
 
 
 def _text(value) -> str:
@@ -36,14 +44,62 @@ def test_nightly_job_is_glue_5_with_the_job_script_and_its_arguments(template):
     assert args["--tz"] == "UTC"
     assert args["--batch_table"]["Ref"].startswith("BatchTable")
     assert _text(args["--extra-py-files"]).endswith(".zip")
-    assert args["--additional-python-modules"] == pinned(("orjson", "datasketches"))
 
 
-def test_additional_modules_are_the_pins_of_requirements_txt():
-    # Given requirements.txt / When the job's module list is made / Then it carries the same versions
-    text = (REPO_ROOT / "requirements.txt").read_text()
-    for pin in pinned(("orjson", "datasketches")).split(","):
-        assert pin in text.splitlines()
+def _wheel_urls(template) -> list[str]:
+    return _text(_job(template)["DefaultArguments"]["--additional-python-modules"]).split(",")
+
+
+def test_the_job_installs_the_locks_wheels_from_s3_without_an_index(template):
+    # Given the job's arguments
+    args = _job(template)["DefaultArguments"]
+    # Then Glue's pip takes no index (nothing comes from PyPI when the job starts) and no `name==version` to resolve
+    assert args["--python-modules-installer-option"] == "--no-index"
+    assert "==" not in _text(args["--additional-python-modules"])
+    # and each module is a wheel in S3 under its own file name, for Glue 5.0 (CPython 3.11, manylinux x86_64), at the
+    # lock's version
+    lock, versions = locked(), {}
+    for url in _wheel_urls(template):
+        assert url.startswith("s3://")
+        wheel = WHEEL.fullmatch(url.rsplit("/", 1)[1])
+        assert wheel, url
+        assert wheel["python"] == wheel["abi"] == "cp311"
+        assert all(tag.startswith("manylinux") and tag.endswith("_x86_64") for tag in wheel["platform"].split("."))
+        versions[normalize(wheel["name"])] = wheel["version"]
+    assert versions == {normalize(name): lock[normalize(name)].version for name in JOB_WHEELS}
+
+
+def test_each_wheel_ships_as_the_file_the_lock_hashed(synthesized):
+    # Given the cloud assembly's asset manifest
+    (manifest,) = synthesized.outdir.glob("*.assets.json")
+    files = json.loads(manifest.read_text())["files"].values()
+    wheels = [f for f in files if f["source"]["path"].endswith(".whl")]
+    assert len(wheels) == len(JOB_WHEELS)
+    lock = locked()
+    for asset in wheels:
+        # Then it is uploaded as is, its object key the wheel's name, its bytes one of the lock's files
+        (destination,) = asset["destinations"].values()
+        name = destination["objectKey"]
+        assert asset["source"]["packaging"] == "file" and asset["source"]["path"] == f"asset.{name}"
+        sha256 = hashlib.sha256((synthesized.outdir / asset["source"]["path"]).read_bytes()).hexdigest()
+        assert f"sha256:{sha256}" in lock[normalize(WHEEL.fullmatch(name)["name"])].hashes
+
+
+def test_the_job_role_reads_its_wheels(template):
+    # Given the job's role and the wheels' object keys
+    role = _job(template)["Role"]["Fn::GetAtt"][0]
+    keys = {url.split("/", 3)[3] for url in _wheel_urls(template)}
+    # Then a policy of that role lets it get each of them
+    readable = set()
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if "s3:GetObject*" in statement["Action"]:
+                objects = [r for r in resources if isinstance(r, str) or "Fn::Join" in r]  # not a bucket's GetAtt
+                readable |= {_text(resource).rsplit("/", 1)[-1] for resource in objects}
+    assert keys <= readable
 
 
 def test_job_package_zip_ships_the_package_and_is_reproducible():
@@ -190,6 +246,7 @@ def test_a_catalog_without_kpis_defines_no_kpi_table():
     Batch(
         stack,
         "Batch",
+        stack_names=names.DEFAULT_NAMES,
         lake=s3.Bucket(stack, "Lake"),
         tz="UTC",
         nightly_at="02:00",

@@ -6,7 +6,7 @@ import re
 from headcount import names
 from headcount.core.events import Reason
 from headcount.logic.ingest import STREAM_THROTTLED, STREAM_UNCONFIRMED
-from infra.dashboard import DASHBOARD_NAME, EMF_METRICS
+from infra.dashboard import EMF_METRICS
 from tests.infra.conftest import REPO_ROOT
 
 
@@ -15,7 +15,7 @@ def _body(template) -> dict:
     dashboards = template.find_resources("AWS::CloudWatch::Dashboard")
     assert len(dashboards) == 1
     props = next(iter(dashboards.values()))["Properties"]
-    assert props["DashboardName"] == DASHBOARD_NAME == "headcount"
+    assert props["DashboardName"] == names.DEFAULT_NAMES.dashboard == "headcount"
     parts = props["DashboardBody"]["Fn::Join"][1]
     return json.loads("".join(p if isinstance(p, str) else "<ref>" for p in parts))
 
@@ -114,12 +114,12 @@ def test_nightly_job_metrics_show_the_last_run_and_a_series(template):
     assert last["view"] == "singleValue" and last["start"] == "-P7D"
     series = _widget(body, "Nightly job: per run")
     assert series["view"] == "timeSeries"
-    for widget in (last, series):
+    run = {(names.METRIC_NIGHTLY_RUN_SECONDS, "Maximum", 86400), (names.METRIC_NIGHTLY_DAYS_COMPUTED, "Maximum", 86400)}
+    # the series shows the days without input too, what the nightly-days-without-input alarm watches
+    without_input = (names.METRIC_NIGHTLY_DAYS_WITHOUT_INPUT, "Maximum", 86400)
+    for widget, expected in ((last, run), (series, run | {without_input})):
         shown = {(row[1], row[-1]["stat"], row[-1]["period"]) for row in widget["metrics"]}
-        assert shown == {
-            (names.METRIC_NIGHTLY_RUN_SECONDS, "Maximum", 86400),
-            (names.METRIC_NIGHTLY_DAYS_COMPUTED, "Maximum", 86400),
-        }
+        assert shown == expected
 
 
 def test_the_stack_outputs_the_dashboard_url(template):

@@ -16,7 +16,7 @@ def test_stream_is_provisioned_encrypted_with_the_shared_name(template):
             "ShardCount": DEFAULT_SHARDS,
             "StreamModeDetails": {"StreamMode": "PROVISIONED"},
             "StreamEncryption": {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"},
-            "RetentionPeriodHours": names.FOLD_MAX_RECORD_AGE_S // 3600,
+            "RetentionPeriodHours": names.STREAM_RETENTION_HOURS,
         },
     )
 

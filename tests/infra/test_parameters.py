@@ -143,6 +143,12 @@ def test_tracing_off_traces_neither_function_nor_the_stage(tuned):
         (parameters.TRACING_CONTEXT, "sometimes", "active or off"),
         (parameters.TZ_CONTEXT, "Mars/Olympus", "an IANA time zone"),
         (parameters.NIGHTLY_AT_CONTEXT, "25:00", "HH:MM"),
+        (parameters.PREFIX_CONTEXT, "Headcount", "lowercase letters, digits and single hyphens"),
+        (parameters.PREFIX_CONTEXT, "headcount_dev", "lowercase letters, digits and single hyphens"),
+        (parameters.PREFIX_CONTEXT, "headcount-", "lowercase letters, digits and single hyphens"),
+        (parameters.PREFIX_CONTEXT, "2headcount", "lowercase letters, digits and single hyphens"),
+        (parameters.PREFIX_CONTEXT, "h" * 41, "at most 40 characters"),
+        (parameters.PREFIX_CONTEXT, 7, "lowercase letters, digits and single hyphens"),
     ],
 )
 def test_a_bad_value_is_refused_with_the_key_and_what_it_expects(key, value, expected):

@@ -72,6 +72,18 @@ def test_event_source_mapping_uses_the_shared_settings(template):
     assert props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0].startswith("RealtimeOnFailure")
 
 
+def test_the_fold_gives_a_batch_up_before_its_records_leave_the_stream(template):
+    # Given the synthesized stack: the stream's retention and the fold's maximum record age
+    (stream,) = template.find_resources("AWS::Kinesis::Stream").values()
+    (mapping,) = template.find_resources("AWS::Lambda::EventSourceMapping").values()
+    retention_s = stream["Properties"]["RetentionPeriodHours"] * 3600
+    max_age_s = mapping["Properties"]["MaximumRecordAgeInSeconds"]
+    # Then a batch is given up (its shard range to the on-failure queue) while its records are still in the stream,
+    # with time to spare for the on-failure destination and a replay from that range
+    assert max_age_s < retention_s
+    assert retention_s - max_age_s >= 3600
+
+
 def test_on_failure_queue_is_encrypted(template):
     template.has_resource_properties(
         "AWS::SQS::Queue", {"QueueName": names.ON_FAILURE_QUEUE, "SqsManagedSseEnabled": True}

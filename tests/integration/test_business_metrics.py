@@ -137,7 +137,7 @@ def test_a_run_puts_the_zones_today_so_far_in_one_call(cloudwatch):
     fill(store)
     recording = Recording(cloudwatch)
     # When a run reports at NOW
-    result = publish_today_so_far(service(store), recording, READ_HERE, TZ, NOW_MS)
+    result = publish_today_so_far(service(store), recording, READ_HERE, TZ, NOW_MS, service=names.POWERTOOLS_SERVICE)
     # Then it read the zone's today, not the UTC date's, and put both values in one call
     assert result.day.isoformat() == TODAY and result.failed == {}
     assert {k.metric: (k.value, k.source, k.exact) for k in result.values} == {
@@ -164,8 +164,10 @@ def test_a_moment_later_in_the_day_reads_the_same_day_and_one_after_midnight_the
     svc = service(store)
     late = int(datetime(2026, 11, 19, 14, 55, tzinfo=UTC).timestamp() * 1000)  # 23:55 in Tokyo
     after_midnight = late + 10 * 60_000  # 00:05 of 2026-11-20 in Tokyo
-    before = publish_today_so_far(svc, Recording(cloudwatch), READ_HERE, TZ, late)
-    after = publish_today_so_far(svc, Recording(cloudwatch), READ_HERE, TZ, after_midnight)
+    before = publish_today_so_far(svc, Recording(cloudwatch), READ_HERE, TZ, late, service=names.POWERTOOLS_SERVICE)
+    after = publish_today_so_far(
+        svc, Recording(cloudwatch), READ_HERE, TZ, after_midnight, service=names.POWERTOOLS_SERVICE
+    )
     # Then the first is still 2026-11-19's count, the second the new day's: nothing yet
     assert (before.day.isoformat(), {k.metric: k.value for k in before.values}["matches_played"]) == (TODAY, 41)
     assert after.day.isoformat() == "2026-11-20"
@@ -181,7 +183,9 @@ def test_a_published_day_puts_the_batch_layers_exact_value(cloudwatch):
     fill(store)
     batch.publish("matches_played", TODAY, [BatchRow("matches_played", TODAY, TODAY, "", 40, None)], "r1")
     # When a run reports / Then the value put is the exact one
-    result = publish_today_so_far(service(store, batch), Recording(cloudwatch), READ_HERE, TZ, NOW_MS)
+    result = publish_today_so_far(
+        service(store, batch), Recording(cloudwatch), READ_HERE, TZ, NOW_MS, service=names.POWERTOOLS_SERVICE
+    )
     assert {k.metric: (k.value, k.source, k.exact) for k in result.values}["matches_played"] == (40, "batch", True)
     assert datapoints(cloudwatch, "matches_played")[0]["Maximum"] == 40.0
 
@@ -192,7 +196,7 @@ def test_a_kpi_that_fails_is_left_out_and_the_others_are_put(cloudwatch):
     fill(store)
     recording = Recording(cloudwatch)
     # When a run reports
-    result = publish_today_so_far(service(store), recording, READ_HERE, TZ, NOW_MS)
+    result = publish_today_so_far(service(store), recording, READ_HERE, TZ, NOW_MS, service=names.POWERTOOLS_SERVICE)
     # Then the failure is reported with its exception, and matches_played is still put, in the run's one call
     assert set(result.failed) == {"active_players"}
     assert isinstance(result.failed["active_players"], ConnectionError)
@@ -214,7 +218,7 @@ def test_a_kpi_whose_answer_is_not_one_point_of_today_is_not_put(cloudwatch):
 
     recording = Recording(cloudwatch)
     # When a run reports / Then neither is put, both are reported, and no call is made with nothing in it
-    result = publish_today_so_far(Source(), recording, READ_HERE, TZ, NOW_MS)
+    result = publish_today_so_far(Source(), recording, READ_HERE, TZ, NOW_MS, service=names.POWERTOOLS_SERVICE)
     assert result.values == () and set(result.failed) == {"active_players", "matches_played"}
     assert "expected one point for 2026-11-19" in str(result.failed["matches_played"])
     assert recording.calls == []

@@ -25,15 +25,17 @@ RESULT = JobResult(
     partitions=["2026-11-22", "2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"],
     counts_uri="s3://lake/counts/",
     seconds=123.5,
+    without_input=["2026-11-25"],
+    service="headcount-staging",
 )
 
 
-def _latest(cloudwatch, metric: str) -> list[dict]:
+def _latest(cloudwatch, metric: str, service: str = names.POWERTOOLS_SERVICE) -> list[dict]:
     now = datetime.now(UTC)  # moto stamps a datapoint put without a Timestamp with its own clock
     return cloudwatch.get_metric_statistics(
         Namespace=names.POWERTOOLS_NAMESPACE,
         MetricName=metric,
-        Dimensions=[{"Name": "service", "Value": names.POWERTOOLS_SERVICE}],
+        Dimensions=[{"Name": "service", "Value": service}],
         StartTime=now - timedelta(days=1),
         EndTime=now + timedelta(days=1),
         Period=86400,
@@ -51,13 +53,15 @@ def test_a_run_puts_its_seconds_and_days_with_the_dashboards_namespace_and_dimen
     with mock_aws():
         # When a run's result is reported with the job's own client (views.aws)
         assert report_run(RESULT, progress=said.append) is True
-        # Then CloudWatch holds both metrics, under service=headcount
+        # Then CloudWatch holds its metrics, under the service of its stack (the job's --service)
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
-        [seconds] = _latest(cloudwatch, names.METRIC_NIGHTLY_RUN_SECONDS)
-        [days] = _latest(cloudwatch, names.METRIC_NIGHTLY_DAYS_COMPUTED)
+        [seconds] = _latest(cloudwatch, names.METRIC_NIGHTLY_RUN_SECONDS, RESULT.service)
+        [days] = _latest(cloudwatch, names.METRIC_NIGHTLY_DAYS_COMPUTED, RESULT.service)
+        [without_input] = _latest(cloudwatch, names.METRIC_NIGHTLY_DAYS_WITHOUT_INPUT, RESULT.service)
     client.cache_clear()
     assert (seconds["Maximum"], seconds["Unit"]) == (123.5, "Seconds")
     assert (days["Maximum"], days["Unit"]) == (3, "Count")
+    assert (without_input["Maximum"], without_input["Unit"]) == (1, "Count")
     assert said and names.METRIC_NIGHTLY_RUN_SECONDS in said[0]
 
 

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from headcount.batch.job import run_job
-from headcount.batch.plan import JobOptions, MissingInput
 from headcount.batch.validation import arrival_window
 from headcount.core import sketches
 from headcount.core.buckets import buckets_of_day
@@ -151,15 +149,17 @@ def test_the_tables_answer_sql_over_the_same_files(game: Game, first_run) -> Non
 
 
 @pytest.mark.spark
-def test_missing_input_fails_clearly(spark, tmp_path: Path) -> None:
-    (tmp_path / "raw" / "dt=2026-10-20" / "hr=10").mkdir(parents=True)  # too early to hold events of DAY
-    with pytest.raises(
-        MissingInput,
-        match=r"no raw input for 2026-10-26: none of the arrival partitions "
-        r"dt=2026-10-25, dt=2026-10-26, dt=2026-10-27, dt=2026-10-28",
-    ):
-        run_job(spark, JobOptions(day=DAY, lake=str(tmp_path), run_id="run-a", tz=TZ))
-    assert not (tmp_path / "counts").exists()
+def test_a_night_without_input_publishes_a_day_of_no_events(spark, tmp_path: Path) -> None:
+    # Given a lake whose archive holds nothing yet (a stack deployed before the game has players)
+    view = InMemoryBatchView()
+    summary = run_batch(tmp_path, DAY, TZ, "run-a", batch_view=view, spark=spark, days_back=2)
+    # Then the run succeeds: its day is a day of no events, published as such, and no archive stopped
+    assert summary.job.days == [DAY.isoformat()] and summary.job.partitions == [] and summary.job.without_input == []
+    assert [(p.bucket, p.count) for p in view.day_rows("active_players", DAY.isoformat())] == [(DAY.isoformat(), 0)]
+    # And a night without input after the archive held days is told apart (the alarm's metric)
+    write_raw(tmp_path, [(b'{"type": "session_start"}', ms("2026-10-20T10:00:00Z"))], name="early")
+    later = run_batch(tmp_path, DAY, TZ, "run-b", batch_view=view, spark=spark, days_back=0)
+    assert later.job.without_input == [DAY.isoformat()]
 
 
 @pytest.mark.spark

@@ -148,7 +148,9 @@ def test_a_damaged_day_does_not_keep_the_others_from_being_republished(first_run
     # Given the lake's counts plus a day whose partition holds rows of two runs
     lake, _result, _files = first_run
     fs, counts = lake_filesystem(counts_uri(lake))
-    pafs.copy_files(counts, str(tmp_path / "counts"), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+    pafs.copy_files(
+        counts, str(tmp_path / "counts"), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem()
+    )
     damaged = tmp_path / "counts" / "day=2026-10-20"
     damaged.mkdir()
     for run in ("x", "y"):

@@ -4,14 +4,18 @@ from datetime import date, timedelta
 
 import pytest
 
-from headcount.batch.plan import JobOptions, MissingInput, parse_options, plan_run
+from headcount.batch.plan import JobOptions, parse_options, plan_run
 from headcount.core.buckets import DayNotOver
 
 D = date(2026, 11, 25)
 
 
-def plan(present):
-    return plan_run(JobOptions(day=D, lake="/lake", run_id="run-1"), lambda dt: dt in {d.isoformat() for d in present})
+def plan(present, first_arrival_day=None):
+    return plan_run(
+        JobOptions(day=D, lake="/lake", run_id="run-1"),
+        lambda dt: dt in {d.isoformat() for d in present},
+        first_arrival_day,
+    )
 
 
 def test_a_normal_night_recomputes_three_days_from_their_arrival_partitions():
@@ -25,9 +29,17 @@ def test_earlier_days_whose_own_partitions_are_gone_keep_their_published_answer(
     assert result.days == ["2026-11-24", "2026-11-25"] and result.skipped == ["2026-11-23"]
 
 
-def test_no_partition_for_the_day_itself_fails_with_a_clear_message():
-    with pytest.raises(MissingInput, match="no raw input for 2026-11-25"):
-        plan([D - timedelta(days=3)])
+def test_a_day_without_input_is_computed_and_said_to_be_without_input_only_once_traffic_has_started():
+    # Before the game has any traffic (an empty archive): day D is a day of no events, nothing to alarm about
+    quiet = plan([])
+    assert quiet.days == ["2026-11-25"] and quiet.partitions == [] and quiet.without_input == []
+    assert quiet.skipped == ["2026-11-23", "2026-11-24"]
+    # The archive's first arrivals are D's own (a game that launched on D-1 in UTC): still not a stopped archive
+    assert plan([], first_arrival_day="2026-11-24").without_input == []
+    # Earlier days in the archive, none for D: the archive stopped
+    stopped = plan([D - timedelta(days=2)], first_arrival_day="2026-11-01")
+    assert stopped.days == ["2026-11-23", "2026-11-25"] and stopped.without_input == ["2026-11-25"]
+    assert stopped.partitions == ["2026-11-23"]
 
 
 def test_only_a_day_that_has_ended_can_be_computed():

@@ -135,8 +135,8 @@ def test_the_local_stack_runs_the_handler_in_its_own_process_against_moto(moto_s
 
 
 def test_the_bill_prices_the_business_function_and_its_alarms():
-    # Given the stack's 9 pipeline alarms, and per KPI an anomaly detection alarm, plus the missing-values one
-    assert ALARMS == PIPELINE_ALARMS + BUSINESS_KPIS + 1 == 13
+    # Given the stack's 10 pipeline alarms, and per KPI an anomaly detection alarm, plus the missing-values one
+    assert ALARMS == PIPELINE_ALARMS + BUSINESS_KPIS + 1 == 14
     lines = {line.what: line for line in business_lines(n_shards=1)}
     runs = 730 * 12  # every 5 minutes, a 730-hour month
     assert lines["business function runs (every 5 min)"].monthly_units == runs

@@ -6,6 +6,7 @@ import pytest
 from headcount.core.catalog import parse_catalog
 from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, RAW
 from headcount.views.catalog_file import load_catalog
+from headcount.views.lake import write_players_manifest
 from headcount.views.tables import RAW_CSV_OPTIONS, _parquet_tables
 
 COUNTS_ONLY = parse_catalog(
@@ -91,14 +92,23 @@ def test_a_kpi_table_no_metric_writes_is_not_defined():
 
 
 def test_duckdb_views_list_counts_partition_last_and_the_kpi_tables_theirs_first(tmp_path):
-    tables = _parquet_tables(tmp_path)
+    # Given a lake with one data file per table, next to the markers its writers leave, and a players manifest
+    for table in ("counts/day=2026-11-25", "kpis/metric=new_players/day=2026-11-25"):
+        (tmp_path / table).mkdir(parents=True)
+        (tmp_path / table / "part-0.parquet").write_bytes(b"PAR1")
+        (tmp_path / table / "_SUCCESS").write_bytes(b"")
+        (tmp_path / f"{table}_$folder$").write_bytes(b"")
+        (tmp_path / table / "empty.parquet").write_bytes(b"")
+    write_players_manifest(str(tmp_path), "new_players", ["/v/part-0.parquet", "/v/part-1.parquet"])
+    tables = _parquet_tables(str(tmp_path))
+    # Then each view lists its data files only, the players table those of its manifest
     files, columns, partitions = tables["counts"]
-    assert files == f"{tmp_path}/counts/day=*/*.parquet"
+    assert files == [f"{tmp_path}/counts/day=2026-11-25/part-0.parquet"]
     assert list(columns) == ["metric", "bucket", "group_value", "value", "sketch", "run_id", "day"]
     assert columns["sketch"] == "BLOB" and columns["value"] == "BIGINT" and partitions == {"day": "VARCHAR"}
     files, columns, _partitions = tables["kpis"]
-    assert files == f"{tmp_path}/kpis/metric=*/day=*/*.parquet"
+    assert files == [f"{tmp_path}/kpis/metric=new_players/day=2026-11-25/part-0.parquet"]
     assert list(columns) == ["metric", "day", "bucket", "group_value", "value", "sketch", "run_id"]
-    assert tables["players"][0] == f"{tmp_path}/players/metric=*/*.parquet"
+    assert tables["players"][0] == ["/v/part-0.parquet", "/v/part-1.parquet"]
     assert "columns = {'line': 'VARCHAR'}" in RAW_CSV_OPTIONS
     assert "hive_types = {'dt': 'VARCHAR', 'hr': 'VARCHAR'}" in RAW_CSV_OPTIONS

@@ -17,6 +17,7 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from headcount.names import DEFAULT_NAMES, StackNames
+from infra.lambda_function import VendoredFilesMissing
 from infra.parameters import ContextError, read_prefix
 from infra.stack import HeadcountStack
 
@@ -40,7 +41,7 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
 def main() -> None:
     try:
         app = build_app()
-    except ContextError as exc:  # a bad -c / cdk.json parameter: its message, not a traceback
+    except (ContextError, VendoredFilesMissing) as exc:  # a bad parameter, `make` not run: its message, no traceback
         sys.exit(f"headcount: {exc}")
     app.synth()
 

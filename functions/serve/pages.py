@@ -3,6 +3,9 @@ dashboard and its files."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from .models import Health, ok
@@ -23,6 +26,15 @@ def docs_page():
 
 @router.get("/", include_in_schema=False)
 def dashboard_page():
+    # The stage's URL without its slash (`…/prod`) reaches this route too, and there the page's relative URLs would
+    # resolve against the host's root: the browser is sent to `…/prod/` first.
+    staged = (router.current_event.get("requestContext") or {}).get("path") or ""
+    if staged and not staged.endswith("/"):
+        query = urlencode(router.current_event.get("queryStringParameters") or {})
+        location = f"{staged}/" + (f"?{query}" if query else "")
+        return Response(
+            301, "text/plain; charset=utf-8", "", headers={"Location": location, "Cache-Control": "no-cache"}
+        )
     return static_file("index.html")
 
 

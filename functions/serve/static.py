@@ -15,6 +15,12 @@ from .render import error_response
 DASHBOARD = Path(headcount.__file__).resolve().parent / "dashboard"
 PUBLIC_PATHS = ("/v1/health", "/", "/v1/openapi.json", "/v1/docs")
 PUBLIC_PREFIXES = ("/dashboard/",)
+# The pages' policy: their own scripts only (no inline script, nothing from another host), calls to their own API only;
+# inline styles stay allowed (uPlot's legend and Swagger UI write style attributes).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+)
 TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -46,4 +52,7 @@ def static_file(relative: str) -> Response:
     kind = TYPES.get(Path(relative).suffix) or mimetypes.guess_type(relative)[0] or "application/octet-stream"
     # Vendored libraries are pinned (their names do not change with their content): cached a day, the pages revalidated.
     cache = "public, max-age=86400" if relative.startswith("vendor/") else "no-cache"
-    return Response(200, kind, body, headers={"Cache-Control": cache})
+    headers = {"Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
+    if relative.endswith(".html"):
+        headers |= {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Referrer-Policy": "no-referrer"}
+    return Response(200, kind, body, headers=headers)

@@ -7,6 +7,7 @@ AWS or to the emulators on 127.0.0.1.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -33,6 +34,8 @@ def client(service: str, region: str | None = None, *, call_budget_s: int | None
             connect_timeout=connect,
             read_timeout=call_budget_s - connect,
         )
+    # Lambda sets AWS_REGION and AWS_DEFAULT_REGION, Glue AWS_REGION, which boto3 alone does not read.
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     made = boto3.session.Session().client(service, region_name=region, config=config)
     for hook in CLIENT_HOOKS:
         hook(service, made)

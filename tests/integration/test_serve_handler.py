@@ -46,6 +46,24 @@ def sketch_of(ids):
     return sketches.encode(s)
 
 
+def test_the_stage_url_without_its_slash_redirects_and_the_pages_send_their_policy(aws):
+    # Given the stage's URL without its slash (API Gateway hands it to the `/` route, the stage in the context's path)
+    event = proxy_event("GET", "/", {}, b"", NOW_MS)
+    event["requestContext"]["path"] = "/prod"
+    event["queryStringParameters"] = {"metric": "active_players"}
+    response = handler(event, LocalLambdaContext("serve", "r", "arn:x"))
+    # Then the browser is sent to the stage's root, where the page's relative URLs resolve under the stage
+    assert response["statusCode"] == 301
+    assert response["multiValueHeaders"]["Location"] == ["/prod/?metric=active_players"]
+    # And the pages (not the API's answers) say what they may load: their own scripts, no inline ones
+    for path in ("/", "/v1/docs"):
+        page = handler(proxy_event("GET", path, {}, b"", NOW_MS), LocalLambdaContext("serve", "r", "arn:x"))
+        assert page["statusCode"] == 200
+        policy = page["multiValueHeaders"]["Content-Security-Policy"][0]
+        assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
+        assert "<script>" not in page["body"]
+
+
 def test_health_needs_no_key(aws):
     assert get("/v1/health", headers={}) == (200, {"status": "ok"})
 

@@ -22,7 +22,7 @@ from constructs import Construct
 
 from headcount import names
 from headcount.core.catalog import Catalog
-from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, RAW, LakeTable
+from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, RAW, SYMLINK_INPUT_FORMAT, LakeTable
 from headcount.names import StackNames
 from headcount.views.catalog_file import load_catalog
 from infra import lock
@@ -248,14 +248,17 @@ class Batch(Construct):
         table: LakeTable,
         projection: dict[str, str],
     ) -> glue.CfnTable:
-        """A table of the job's Parquet files (snappy) under `prefix` of the lake, partitions in Hive's folder names."""
+        """A table of the job's Parquet files (snappy) under `prefix` of the lake, partitions in Hive's folder names; a
+        table read through manifests is a symlink table over `prefix`_manifests/."""
         return self._table(
             construct_id,
             name=name,
-            location=f"s3://{lake.bucket_name}/{prefix}",
+            location=f"s3://{lake.bucket_name}/{prefix}{'_manifests/' if table.manifests else ''}",
             columns=table.columns,
             partitions=table.partitions,
-            input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            input_format=SYMLINK_INPUT_FORMAT
+            if table.manifests
+            else "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
             output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
             serde="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
             serde_parameters={},

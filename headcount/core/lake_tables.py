@@ -31,6 +31,9 @@ class LakeTable:
     partitions: Mapping[str, str]  # the partition keys, in the folders' order: name -> Hive type
     # A KPI table: the catalog's metrics that write it, its `metric` partitions
     written_by: Callable[[Catalog], tuple[Metric, ...]] | None = None
+    # Read through manifests (Athena's symlink tables): each partition's folder under `_manifests/` holds a manifest
+    # naming the data files of its current version (headcount/views/lake.py), never a folder of data files.
+    manifests: bool = False
 
     @property
     def ddl(self) -> str:
@@ -99,12 +102,17 @@ ACTIVITY = LakeTable(
     partitions={"metric": "string", "day": "string"},
     written_by=Catalog.activity_metrics,
 )
-# players/metric=<m>/: each player's first day and group, of a new-players metric (rewritten whole each run)
+# players/metric=<m>/version=<v>/: each player's first day and group, of a new-players metric, rewritten whole each
+# run as a new version; players/_manifests/metric=<m>/manifest names the current one's files
 PLAYERS = LakeTable(
     columns={"player_id": "string", "first_day": "string", "group_value": "string"},
     partitions={"metric": "string"},
     written_by=Catalog.new_metrics,
+    manifests=True,
 )
+# Hive's input format of a table read through manifests (Athena's symlink tables): the files a manifest names are
+# read with the table's SerDe (Parquet's here).
+SYMLINK_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
 # kpis/metric=<m>/day=<D>/: the rows of the rolling, new and retention metrics (a ratio has none: the serving layer
 # divides)
 KPIS = LakeTable(

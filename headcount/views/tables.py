@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from headcount import names
-from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, PROJECTION_FIRST_DAY, RAW, LakeTable
+from headcount.core.lake_tables import (
+    ACTIVITY,
+    COUNTS,
+    KPIS,
+    PLAYERS,
+    PROJECTION_FIRST_DAY,
+    RAW,
+    SYMLINK_INPUT_FORMAT,
+    LakeTable,
+)
+from headcount.views.aws import client
 from headcount.views.lake import (
     activity_uri,
     counts_uri,
@@ -226,13 +236,19 @@ class AthenaTables:
         wr.catalog.create_parquet_table(
             database=self.database,
             table=table,
-            path=path,
+            path=f"{path}_manifests/" if lake_table.manifests else path,
             columns_types=dict(lake_table.columns),
             partitions_types=dict(lake_table.partitions),
             compression="snappy",
             mode="overwrite",
             **_projection(lake_table.projection(catalog, first_day)),
         )
+        if lake_table.manifests:  # a symlink table: its manifests name the files of the current version
+            glue = client("glue")
+            found = glue.get_table(DatabaseName=self.database, Name=table)["Table"]
+            found["StorageDescriptor"]["InputFormat"] = SYMLINK_INPUT_FORMAT
+            keys = ("Name", "Description", "StorageDescriptor", "PartitionKeys", "TableType", "Parameters")
+            glue.update_table(DatabaseName=self.database, TableInput={k: found[k] for k in keys if k in found})
 
 
 def _projection(parameters: dict[str, str]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import zipfile
 from aws_cdk.assertions import Match
 
 from headcount import names
-from headcount.core.lake_tables import ACTIVITY, KPIS, PLAYERS
+from headcount.core.lake_tables import ACTIVITY, KPIS, PLAYERS, SYMLINK_INPUT_FORMAT
 from headcount.views.catalog_file import load_catalog
 from infra.batch import JOB_WHEELS, job_package_zip
 from infra.lock import locked, normalize
@@ -164,7 +164,8 @@ def test_kpi_tables_are_the_jobs_parquet_partitioned_by_the_catalogs_metrics_and
     tables = _tables(template)
     expected = {
         names.ACTIVITY_TABLE: (names.ACTIVITY_PREFIX, ACTIVITY.columns, ["metric", "day"]),
-        names.PLAYERS_TABLE: (names.PLAYERS_PREFIX, PLAYERS.columns, ["metric"]),
+        # the players table through its manifests, which name the files of its current version (a symlink table)
+        names.PLAYERS_TABLE: (f"{names.PLAYERS_PREFIX}_manifests/", PLAYERS.columns, ["metric"]),
         names.KPIS_TABLE: (names.KPIS_PREFIX, KPIS.columns, ["metric", "day"]),
     }
     for name, (prefix, columns, partitions) in expected.items():
@@ -180,7 +181,8 @@ def test_kpi_tables_are_the_jobs_parquet_partitioned_by_the_catalogs_metrics_and
             storage["SerdeInfo"]["SerializationLibrary"]
             == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
         )
-        assert storage["InputFormat"] == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+        parquet = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+        assert storage["InputFormat"] == (SYMLINK_INPUT_FORMAT if name == names.PLAYERS_TABLE else parquet)
         assert table["TableType"] == "EXTERNAL_TABLE"
         assert table["Parameters"]["classification"] == "parquet"
         # and projected: metric an enum, day a date as counts'
@@ -215,7 +217,7 @@ def test_kpi_tables_are_the_jobs_parquet_partitioned_by_the_catalogs_metrics_and
     (workgroup,) = template.find_resources("AWS::Athena::WorkGroup").values()
     description = workgroup["Properties"]["Description"]
     assert all(name in description for name in (names.RAW_TABLE, names.COUNTS_TABLE, *expected))
-    assert all(prefix in _job(template)["Description"] for prefix, _columns, _partitions in expected.values())
+    assert all(prefix.split("_manifests")[0] in _job(template)["Description"] for prefix, _c, _p in expected.values())
 
 
 def test_a_catalog_without_kpis_defines_no_kpi_table():

@@ -3,7 +3,7 @@ Data Catalog (moto in-process)."""
 
 from headcount import names
 from headcount.core.catalog import parse_catalog
-from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, RAW
+from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, RAW, SYMLINK_INPUT_FORMAT
 from headcount.views.aws import client
 from headcount.views.catalog_file import load_catalog
 from headcount.views.tables import AthenaTables
@@ -55,7 +55,10 @@ def test_kpi_tables_are_registered_over_the_jobs_files_with_the_catalogs_metrics
     for name, (columns, partitions, projection) in expected.items():
         table = _table(name)
         storage = table["StorageDescriptor"]
-        assert storage["Location"] == f"s3://headcount-lake/lake/{name}/"
+        # players: a symlink table over its manifests, which name the files of the table's current version
+        manifests = "_manifests/" if name == names.PLAYERS_TABLE else ""
+        assert storage["Location"] == f"s3://headcount-lake/lake/{name}/{manifests}"
+        assert (storage["InputFormat"] == SYMLINK_INPUT_FORMAT) == (name == names.PLAYERS_TABLE)
         assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == list(columns.items())
         assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == [(p, "string") for p in partitions]
         assert (

@@ -80,12 +80,12 @@ def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, ru
         print(f"  {message}", flush=True)
 
     print(
-        f"batch: {day.isoformat()} in {settings.tz} (and the {days_back} days before), lake {config.lake_dir}",
+        f"batch: {day.isoformat()} in {settings.tz} (and the {days_back} days before), lake {config.lake}",
         flush=True,
     )
     try:
         summary = run_batch(
-            config.lake_dir,
+            config.lake,
             day,
             settings.tz,
             run_id,
@@ -123,7 +123,7 @@ def run_sql_command(config: LocalConfig, query: str, athena: bool = False, prefi
         tables = AthenaTables(stack.glue_database, stack.athena_workgroup)
         errors = (BotoCoreError, ClientError, wr.exceptions.QueryFailed)
     else:
-        tables, errors = DuckDBTables(config.lake_dir), (duckdb.Error,)
+        tables, errors = DuckDBTables(config.lake), (duckdb.Error,)
     try:
         result = tables.sql(query)
     except errors as exc:

@@ -250,7 +250,7 @@ def run_demo(
 
 def _demo(config: LocalConfig, events: int, serve: bool, history_days: int, new_per_day: int) -> int:
     # The demo's answers are checked against the truth of its own simulation: start from an empty stream and lake.
-    stale = [path for path in (config.kinesis_dir, config.checkpoint_dir, config.lake_dir) if path.exists()]
+    stale = [p for p in (config.kinesis_dir, config.checkpoint_dir, config.lake_dir, config.s3_dir) if p.exists()]
     if stale:
         print(f"demo: starting from an empty stream and lake (removing {', '.join(str(p) for p in stale)})")
         for path in stale:

@@ -12,16 +12,14 @@ an event_id, and counted twice for events without one.
 from __future__ import annotations
 
 import gzip
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from headcount import names
-from headcount.views.lake import raw_partition, raw_uri
+from headcount.views.lake import raw_partition, raw_uri, write_object
 
 
 @dataclass(frozen=True)
@@ -31,8 +29,8 @@ class ArchiveSettings:
 
 
 class ShardArchiver:
-    def __init__(self, settings: ArchiveSettings, lake_dir: Path, shard_id: str, commit: Callable[[str], None]) -> None:
-        self.settings, self.lake_dir, self.shard_id, self.commit = settings, lake_dir, shard_id, commit
+    def __init__(self, settings: ArchiveSettings, lake: str, shard_id: str, commit: Callable[[str], None]) -> None:
+        self.settings, self.lake, self.shard_id, self.commit = settings, lake, shard_id, commit
         self.buffer: list[dict[str, Any]] = []
         self.size = 0
         self.started: float | None = None
@@ -74,16 +72,7 @@ class ShardArchiver:
         self.buffer, self.size, self.started = [], 0, None
 
     def _write(self, partition: str, records: list[dict[str, Any]]) -> None:
-        folder = Path(raw_uri(self.lake_dir)) / partition
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"{names.STREAM}-{self.shard_id}-{records[0]['SequenceNumber']}.json.gz"
-        tmp = folder / f".{name}.tmp{os.getpid()}"  # hidden: Spark, DuckDB globs and Athena skip it
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
-            for record in records:
-                data = record["Data"]
-                # One record, one line: Firehose's "append delimiter" behaviour.
-                out.write(data if data.endswith(b"\n") else data + b"\n")
-            out.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, folder / name)
+        # One record, one line: Firehose's "append delimiter" behaviour.
+        lines = b"".join(r["Data"] if r["Data"].endswith(b"\n") else r["Data"] + b"\n" for r in records)
+        write_object(f"{raw_uri(self.lake)}/{partition}/{name}", gzip.compress(lines, mtime=0))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from headcount import names
+from headcount.local import s3
+
+LAKE_BUCKET = "headcount-lake"  # the local S3's bucket of the lake (HEADCOUNT_LAKE=s3)
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,10 @@ class LocalConfig:
     kinesis_port: int = 4567
     api_port: int = 8080
     shards: int = names.STREAM_SHARDS
+    # The lake: a folder of the state folder, or (`s3`) a bucket of a local S3 (MinIO, headcount/local/s3.py) on
+    # s3_port, its objects in the state folder too: the job then reads and writes S3 as on Glue.
+    lake_kind: Literal["folder", "s3"] = "folder"
+    s3_port: int = 4569
 
     @property
     def kinesis_dir(self) -> Path:
@@ -28,6 +35,15 @@ class LocalConfig:
     @property
     def lake_dir(self) -> Path:
         return self.state_dir / "lake"
+
+    @property
+    def s3_dir(self) -> Path:
+        return self.state_dir / "s3"
+
+    @property
+    def lake(self) -> str:
+        """The lake's URI: the folder, or the local S3's bucket."""
+        return f"s3://{LAKE_BUCKET}" if self.lake_kind == "s3" else str(self.lake_dir)
 
     @property
     def log_dir(self) -> Path:
@@ -48,19 +64,24 @@ class LocalConfig:
 
     @classmethod
     def from_env(cls) -> LocalConfig:
-        """From HEADCOUNT_STATE_DIR, HEADCOUNT_MOTO_PORT, HEADCOUNT_KINESIS_PORT, HEADCOUNT_API_PORT, HEADCOUNT_SHARDS."""
+        """From HEADCOUNT_STATE_DIR, HEADCOUNT_MOTO_PORT, HEADCOUNT_KINESIS_PORT, HEADCOUNT_API_PORT, HEADCOUNT_SHARDS,
+        HEADCOUNT_LAKE (folder or s3) and HEADCOUNT_S3_PORT."""
         env = _LocalEnvironment()
-        return cls(env.state_dir.resolve(), env.moto_port, env.kinesis_port, env.api_port, env.shards)
+        return cls(
+            env.state_dir.resolve(), env.moto_port, env.kinesis_port, env.api_port, env.shards, env.lake, env.s3_port
+        )
 
     def aws_environment(self) -> dict[str, str]:
         """The variables that point boto3 (ours and the handlers') at the emulators, never at AWS."""
         return {
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.moto_port}",
             "AWS_ENDPOINT_URL_KINESIS": f"http://127.0.0.1:{self.kinesis_port}",
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
+            # moto and kinesalite take any credentials; the local S3 its own
+            "AWS_ACCESS_KEY_ID": s3.ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": s3.SECRET_KEY,
             "AWS_DEFAULT_REGION": names.REGION,
             "AWS_REGION": names.REGION,
+            **({"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{self.s3_port}"} if self.lake_kind == "s3" else {}),
         }
 
     def apply_aws_environment(self) -> None:
@@ -83,3 +104,5 @@ class _LocalEnvironment(BaseSettings):
     kinesis_port: Port = LocalConfig.kinesis_port
     api_port: Port = LocalConfig.api_port
     shards: Annotated[int, Field(ge=1, le=64)] = LocalConfig.shards
+    lake: Literal["folder", "s3"] = LocalConfig.lake_kind
+    s3_port: Port = LocalConfig.s3_port

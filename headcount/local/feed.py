@@ -14,7 +14,6 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headcount.local.config import LocalConfig
@@ -113,7 +112,7 @@ def run_simulate_history(
     from headcount.local.history import game_history, write_archive
     from headcount.local.simulator import Simulation, Truth
     from headcount.views.catalog_file import load_catalog
-    from headcount.views.lake import raw_uri
+    from headcount.views.lake import data_files, raw_uri
 
     settings = Settings()
     started = time.monotonic()
@@ -135,13 +134,13 @@ def run_simulate_history(
     )
 
     archived = history.archived()
-    raw = Path(raw_uri(config.lake_dir))
-    if raw.exists() and any(raw.iterdir()):
+    raw = raw_uri(config.lake)
+    if data_files(raw, ".gz"):
         print(f"  note: {raw} already holds records: a simulation's history is meant for an empty lake", flush=True)
-    files = write_archive(config.lake_dir, archived)
+    files = write_archive(config.lake, archived)
     print(
         f"archived the {len(archived):,} records that arrived before yesterday in {len(files):,} hourly files under "
-        f"{raw} ({files[0].parent.parent.name} .. {files[-1].parent.parent.name}), as the archiver would have",
+        f"{raw} ({files[0].split('/')[-3]} .. {files[-1].split('/')[-3]}), as the archiver would have",
         flush=True,
     )
     last_day = history.days[-1]

@@ -11,7 +11,6 @@ sends its two days: the real-time layer folds it, the archiver archives it, the 
 from __future__ import annotations
 
 import gzip
-import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from headcount import names
 from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.core.catalog import Catalog
 from headcount.local.simulator import Game, KpiTruth, simulate_game
-from headcount.views.lake import hour_of_path, raw_partition, raw_uri
+from headcount.views.lake import hour_of_path, raw_partition, raw_uri, write_object
 
 HOUR_MS = 3_600_000
 
@@ -74,26 +73,19 @@ def game_history(
     return GameHistory(game, now_ms, day_bounds_ms(yesterday, tz)[0])
 
 
-def write_archive(lake_dir: str | Path, records: Iterable[tuple[bytes, int]]) -> list[Path]:
+def write_archive(lake: str | Path, records: Iterable[tuple[bytes, int]]) -> list[str]:
     """Records (data, arrival epoch ms) as the archiver files them: gzip JSON lines under raw/dt=/hr= of their arrival
-    hour (UTC), one file an hour, written (its modification time) at the end of that hour, the latest a Firehose buffer
-    of that hour is written at. The nightly job takes a line's arrival to lie between the two. A file is written under
-    a hidden name, then renamed, as the archiver does."""
+    hour (UTC), one file an hour, written whole as the archiver writes (`write_object`). In a folder lake each file's
+    modification time is the end of its hour, the latest a Firehose buffer of that hour is written at (the nightly job
+    takes a line's arrival to lie between the two); S3 stamps an object with the time it is put, now. -> their URIs."""
     by_partition: dict[str, list[bytes]] = defaultdict(list)
     for data, arrival_ms in records:
         by_partition[raw_partition(arrival_ms / 1000)].append(data if data.endswith(b"\n") else data + b"\n")
     files = []
     for partition, lines in sorted(by_partition.items()):
-        folder = Path(raw_uri(lake_dir)) / partition
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{names.STREAM}-history-{partition[3:13]}-{partition[-2:]}.json.gz"
-        tmp = folder / f".{path.name}.tmp{os.getpid()}"
-        with gzip.open(tmp, "wb", compresslevel=6) as out:
-            out.writelines(lines)
-        written_ms = hour_of_path(str(path))
+        uri = f"{raw_uri(lake)}/{partition}/{names.STREAM}-history-{partition[3:13]}-{partition[-2:]}.json.gz"
+        written_ms = hour_of_path(uri)
         assert written_ms is not None  # a path of raw_partition's
-        written_s = (written_ms + HOUR_MS) / 1000
-        os.utime(tmp, (written_s, written_s))
-        os.replace(tmp, path)
-        files.append(path)
+        write_object(uri, gzip.compress(b"".join(lines), compresslevel=6), modified_s=(written_ms + HOUR_MS) / 1000)
+        files.append(uri)
     return files

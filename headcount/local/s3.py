@@ -33,6 +33,38 @@ def minio_binary() -> str:
     return binary
 
 
+def minio_command(data_dir: Path, port: int) -> list[str]:
+    return [minio_binary(), "server", str(data_dir), "--address", f"127.0.0.1:{port}", "--quiet"]
+
+
+def minio_environment() -> dict[str, str]:
+    return {
+        **os.environ,
+        "MINIO_ROOT_USER": ACCESS_KEY,
+        "MINIO_ROOT_PASSWORD": SECRET_KEY,
+        "MINIO_BROWSER": "off",  # no web console
+        "MINIO_UPDATE": "off",  # never looks for a newer release
+    }
+
+
+def create_bucket(endpoint: str, bucket: str) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+    )
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+
+
 class LocalS3:
     """A MinIO server over `data_dir` on 127.0.0.1:`port`; its objects outlive it."""
 
@@ -47,16 +79,10 @@ class LocalS3:
 
     def start(self, timeout_s: float = 30.0) -> LocalS3:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "MINIO_ROOT_USER": ACCESS_KEY,
-            "MINIO_ROOT_PASSWORD": SECRET_KEY,
-            "MINIO_BROWSER": "off",  # no web console
-            "MINIO_UPDATE": "off",  # never looks for a newer release
-        }
-        command = [minio_binary(), "server", str(self.data_dir), "--address", f"127.0.0.1:{self.port}", "--quiet"]
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                minio_command(self.data_dir, self.port), env=minio_environment(), stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -93,18 +119,4 @@ class LocalS3:
         }
 
     def create_bucket(self, bucket: str) -> None:
-        import boto3
-        from botocore.exceptions import ClientError
-
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name="us-east-1",
-        )
-        try:
-            s3.create_bucket(Bucket=bucket)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
+        create_bucket(self.endpoint, bucket)

@@ -73,6 +73,18 @@ def start_moto(config: LocalConfig) -> ChildProcess:
     )
 
 
+def start_minio(config: LocalConfig) -> ChildProcess:
+    """The local S3 on the config's port (HEADCOUNT_LAKE=s3), its objects in the state folder (they survive it)."""
+    from headcount.local import s3
+
+    config.s3_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        command = s3.minio_command(config.s3_dir, config.s3_port)
+    except FileNotFoundError as exc:
+        raise StartError(str(exc)) from exc
+    return ChildProcess("minio", command, config.log_dir, env=s3.minio_environment(), pid_dir=config.pid_dir)
+
+
 class LocalStack:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
@@ -106,7 +118,8 @@ class LocalStack:
         for leftover in stop_leftovers(config.pid_dir):
             print(f"stopped {leftover}, left running by an earlier `headcount up` that did not stop", flush=True)
         record_pid(config.pid_dir / OWNER, os.getpid())
-        for port in (config.moto_port, config.kinesis_port, config.api_port):
+        s3_lake = config.lake_kind == "s3"
+        for port in (config.moto_port, config.kinesis_port, config.api_port, *([config.s3_port] if s3_lake else [])):
             if port_in_use(port):
                 raise StartError(f"127.0.0.1:{port} is already in use: is another `headcount up` running?")
         config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -115,6 +128,8 @@ class LocalStack:
         self.children.append(start_moto(config))
         wait_for_port(config.kinesis_port, 30, self.children[0])
         wait_for_port(config.moto_port, 60, self.children[1])
+        if s3_lake:
+            self._start_s3()
         config.apply_aws_environment()
         os.environ.update(self.settings.environment)
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon on this machine
@@ -151,6 +166,18 @@ class LocalStack:
             self.business_schedule = RateSchedule(settings.business_every_s, self.business, name="business")
             self.business_schedule.start()
 
+    def _start_s3(self, index: int | None = None) -> None:
+        from headcount.local import s3
+        from headcount.local.config import LAKE_BUCKET
+
+        child = start_minio(self.config)
+        if index is None:
+            self.children.append(child)
+        else:
+            self.children[index] = child
+        wait_for_port(self.config.s3_port, 30, child)
+        s3.create_bucket(f"http://127.0.0.1:{self.config.s3_port}", LAKE_BUCKET)
+
     def _fill_moto(self) -> None:
         """What moto, which keeps its state in memory only, holds: the resources, and both views rebuilt. The fold
         reads the stream again from its start (its writes are idempotent: the real-time view comes back exactly), and
@@ -160,7 +187,7 @@ class LocalStack:
         resources.create_all(config.shards)
         self.rebuild_realtime()
         self.republished = republish(
-            config.lake_dir, DynamoBatchView(settings.batch_table), load_catalog(settings.catalog_path)
+            config.lake, DynamoBatchView(settings.batch_table), load_catalog(settings.catalog_path)
         )
 
     def rebuild_realtime(self) -> None:
@@ -185,6 +212,8 @@ class LocalStack:
             child = start_kinesalite(config)
             self.children[index] = child
             wait_for_port(config.kinesis_port, 30, child)
+        elif name == "minio":  # its objects are on disk: the lake is as it was
+            self._start_s3(index)
         else:
             child = start_moto(config)
             self.children[index] = child
@@ -218,7 +247,7 @@ class LocalStack:
             "kinesis": env["AWS_ENDPOINT_URL_KINESIS"],
             "aws": env["AWS_ENDPOINT_URL"],
             "stream": names.STREAM,
-            "lake": str(self.config.lake_dir),
+            "lake": self.config.lake,
         }
 
 

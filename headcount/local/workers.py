@@ -92,7 +92,7 @@ def worker_main(kind: str, shard_id: str, settings: WorkerSettings) -> None:
             observe=fold_observer(meter) if meter is not None else None,
         )
     else:
-        consumer = ShardArchiver(settings.archive, config.lake_dir, shard_id, commit)
+        consumer = ShardArchiver(settings.archive, config.lake, shard_id, commit)
 
     pace = settings.mapping.min_read_interval_s if kind == FOLD else 0.0
     while not stop.is_set():

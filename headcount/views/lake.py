@@ -88,19 +88,8 @@ def read_players_manifest(lake: str | Path, metric: str) -> list[str] | None:
 
 
 def write_players_manifest(lake: str | Path, metric: str, files: Sequence[str]) -> None:
-    """Make the version of these files current, in one step: on S3 one PUT (an object appears whole or not at all), on
-    a disk a rename over the old manifest."""
-    body = "".join(f"{uri}\n" for uri in files).encode()
-    fs, path = lake_filesystem(players_manifest_uri(lake, metric))
-    if is_s3(lake):  # (no create_dir: on S3 it writes folder markers, and asks for the whole bucket's listing)
-        with fs.open_output_stream(path, compression=None) as out:
-            out.write(body)
-        return
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    partial = f"{path}.{os.getpid()}.tmp"
-    with fs.open_output_stream(partial, compression=None) as out:
-        out.write(body)
-    fs.move(partial, path)
+    """Make the version of these files current, in one step (`write_object`)."""
+    write_object(players_manifest_uri(lake, metric), "".join(f"{uri}\n" for uri in files).encode())
 
 
 # ------------------------------------------------------------------------------------------------- files of the lake
@@ -133,6 +122,27 @@ def s3_filesystem(bucket: str) -> pafs.S3FileSystem:
         parts = urlsplit(endpoint)
         return pafs.S3FileSystem(endpoint_override=parts.netloc, scheme=parts.scheme, region=region or "us-east-1")
     return pafs.S3FileSystem(region=region or pafs.resolve_s3_region(bucket))
+
+
+def write_object(uri: str, body: bytes, modified_s: float | None = None) -> None:
+    """Write a file of the lake whole or not at all, as Firehose writes an object: on S3 one PUT (an object appears
+    whole), on a disk a hidden file renamed into place (readers skip hidden names), `modified_s` its time (S3 sets an
+    object's own: when it was put)."""
+    fs, path = lake_filesystem(uri)
+    if is_s3(uri):  # (no create_dir: on S3 it writes folder markers, and asks for the whole bucket's listing)
+        with fs.open_output_stream(path, compression=None) as out:
+            out.write(body)
+        return
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    partial = os.path.join(folder, f".{name}.tmp{os.getpid()}")
+    with open(partial, "wb") as out:
+        out.write(body)
+        out.flush()
+        os.fsync(out.fileno())
+    if modified_s is not None:
+        os.utime(partial, (modified_s, modified_s))
+    os.replace(partial, path)
 
 
 def is_data_file(path: str, size: int | None) -> bool:

@@ -23,23 +23,37 @@ from headcount.views.stream import Producer, send
 from support.stack_process import wait_healthy
 
 PORTS = {"HEADCOUNT_MOTO_PORT": "14566", "HEADCOUNT_KINESIS_PORT": "14567", "HEADCOUNT_API_PORT": "18080"}
+S3_PORT = 14569  # a stack whose lake is on the local S3 (`local_stack` parametrized with "s3")
+
+
+def stack_env(config: LocalConfig) -> dict[str, str]:
+    """The environment of a `headcount` command run against the test's stack."""
+    return {
+        **os.environ,
+        **PORTS,
+        "HEADCOUNT_STATE_DIR": str(config.state_dir),
+        "HEADCOUNT_TZ": "UTC",
+        "HEADCOUNT_LAKE": config.lake_kind,
+        "HEADCOUNT_S3_PORT": str(config.s3_port),
+    }
+
+
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/run installs it): Playwright never downloads a browser here
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"  # .ci/run lists them in its log
 
 
 @pytest.fixture(scope="module")
-def local_stack(tmp_path_factory):
-    busy = [port for port in PORTS.values() if port_in_use(int(port))]
+def local_stack(request, tmp_path_factory):
+    """`headcount up`, its lake a folder, or (parametrized indirectly with "s3") a bucket of the local S3."""
+    busy = [port for port in [*PORTS.values(), S3_PORT] if port_in_use(int(port))]
     if busy:  # another stack (another test run?) would answer in place of ours
         pytest.fail(f"ports {busy} are in use on 127.0.0.1: is another test run going on?")
     state = tmp_path_factory.mktemp("headcount-state")
-    env = {
-        **os.environ,
-        **PORTS,
-        "HEADCOUNT_STATE_DIR": str(state),
-        "HEADCOUNT_TZ": "UTC",
-        "HEADCOUNT_BATCH_AT": "off",
-    }  # the tests run the nightly job themselves
+    lake = getattr(request, "param", "folder")
+    config = LocalConfig(
+        state_dir=state, moto_port=14566, kinesis_port=14567, api_port=18080, lake_kind=lake, s3_port=S3_PORT
+    )
+    env = {**stack_env(config), "HEADCOUNT_BATCH_AT": "off"}  # the tests run the nightly job themselves
     log = open(state / "up.log", "wb")  # noqa: SIM115 - closed in teardown
     process = subprocess.Popen(
         [sys.executable, "-m", "headcount", "up"],
@@ -48,7 +62,6 @@ def local_stack(tmp_path_factory):
         stderr=subprocess.STDOUT,
         cwd=Path(__file__).resolve().parents[2],
     )
-    config = LocalConfig(state_dir=state, moto_port=14566, kinesis_port=14567, api_port=18080)
     try:
         wait_healthy(config, process, state)
         with pytest.MonkeyPatch.context() as patch:  # the tests' own AWS calls go to the stack, until teardown
@@ -69,7 +82,7 @@ def local_stack(tmp_path_factory):
         client.cache_clear()
     # `headcount up` stopped everything it started: emulators, API and workers
     assert process.returncode == 0, (state / "up.log").read_text()[-2000:]
-    assert not any(port_in_use(int(port)) for port in PORTS.values())
+    assert not any(port_in_use(int(port)) for port in [*PORTS.values(), S3_PORT])
     assert recorded and not any(psutil.pid_exists(pid) for pid in recorded)
     assert not list(config.pid_dir.glob("*.pid"))  # and left no record of a process behind
 
@@ -88,7 +101,7 @@ def published_yesterday(local_stack) -> date:
     send(simulate(load_catalog(), "UTC", start_ms, now_ms, 20_000, seed=31).records, producer)
     wait_caught_up(config, producer.last_sequence, "fold", timeout=300)
     wait_caught_up(config, producer.last_sequence, "archive", timeout=300)
-    env = {**os.environ, **PORTS, "HEADCOUNT_STATE_DIR": str(config.state_dir), "HEADCOUNT_TZ": "UTC"}
+    env = stack_env(config)
     done = subprocess.run(  # the day named, not `yesterday`: the clock may pass midnight meanwhile
         [sys.executable, "-m", "headcount", "batch", "--day", str(yesterday), "--days-back", "0"],
         env=env,

@@ -3,7 +3,6 @@ real-time."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -17,14 +16,18 @@ from headcount.local.shards import wait_caught_up
 from headcount.local.simulator import simulate
 from headcount.views.aws import client
 from headcount.views.catalog_file import load_catalog
+from headcount.views.lake import data_files, raw_uri
 from headcount.views.stream import Producer, send
-from tests.e2e.conftest import PORTS
+from tests.e2e.conftest import stack_env
 from tests.e2e.test_realtime import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 CATALOG = load_catalog()
 
 
+# The lake a folder, and a bucket of the local S3: the archiver puts its files there as Firehose, the job reads and writes
+# it through S3A, publishing and `headcount sql` through pyarrow.
+@pytest.mark.parametrize("local_stack", ["folder", "s3"], indirect=True)
 def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(local_stack):
     config = local_stack
     # Given yesterday and today so far, folded and archived
@@ -39,10 +42,13 @@ def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(
     sent_to = producer.last_sequence
     wait_caught_up(config, sent_to, "fold", timeout=300)
     wait_caught_up(config, sent_to, "archive", timeout=300)
+    # (archived where the stack's lake is: the local S3's bucket, or the folder)
+    assert data_files(raw_uri(config.lake), ".gz")
+    assert config.lake_dir.exists() == (config.lake_kind == "folder")
 
     # When the nightly job runs for yesterday, as a user runs it (dates named, not `yesterday`: the test may cross
     # midnight, and what the words mean is the unit tests' business)
-    env = {**os.environ, **PORTS, "HEADCOUNT_STATE_DIR": str(config.state_dir), "HEADCOUNT_TZ": "UTC"}
+    env = stack_env(config)
     done = subprocess.run(
         [sys.executable, "-m", "headcount", "batch", "--day", str(yesterday)],
         env=env,

@@ -57,7 +57,7 @@ $(TOOLS_READY): Makefile
 	done
 	touch $(TOOLS_READY)
 
-all: $(VENDORED) $(TOOLS_READY)  ## (the default goal) the venv, the Node tools and the dashboard's vendored libraries: then `npx cdk deploy`
+all: $(VENDORED) $(TOOLS_READY)  ## (the default goal) the venv, the Node tools, the dashboard's vendored libraries and the S3 lake's tools: then `npx cdk deploy`
 
 # Not through $(STAMP), which installs against the lock: after a pin of requirements.txt changes, the lock comes first.
 lock:  ## requirements.lock again from requirements.txt: every transitive package for Lambda's platform, with hashes

@@ -113,6 +113,7 @@ REALTIME_TABLE = DEFAULT_NAMES.realtime_table
 BATCH_TABLE = DEFAULT_NAMES.batch_table
 ON_FAILURE_QUEUE = DEFAULT_NAMES.on_failure_queue
 REGION = "us-east-1"
+API_STAGE = "prod"  # the REST API's stage (infra/serving.py); the local API answers under it too
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: the local stack's ARNs
 # The Glue Data Catalog's database and the lake's tables in it (their columns, partitions and projections:
 # headcount/core/lake_tables.py; their folders: headcount/views/lake.py).

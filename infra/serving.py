@@ -17,12 +17,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from headcount import names
 from headcount.core import keys
 from headcount.names import StackNames
 from infra.lambda_function import python_function
 from infra.shared import acknowledge, managed_policy
 
-STAGE = "prod"
+STAGE = names.API_STAGE
 # The stage's defaults (headcount:throttleRate / headcount:throttleBurst): per stage, for all clients together (API
 # Gateway's account limit is 10,000 rps); a client's POST carries up to 500 events: the stream's shards (1,000 records/s
 # each) throttle first, and the function answers 503 then.

@@ -168,7 +168,8 @@ def _drop_old_versions(lake: str, metric: str, keep: Collection[str]) -> None:
     newest: dict[str, float] = {}
     for info in found:
         relative = info.path[len(base) :].strip("/").split("/")
-        if info.type == pafs.FileType.File and relative[0].startswith("version=") and info.mtime is not None:
+        # (a file in a version's folder: not the `version=…_$folder$` object Glue's file system leaves beside it)
+        if info.type == pafs.FileType.File and len(relative) > 1 and relative[0].startswith("version=") and info.mtime:
             version = relative[0].removeprefix("version=")
             newest[version] = max(newest.get(version, 0.0), info.mtime.timestamp())
     if not newest:

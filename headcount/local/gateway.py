@@ -30,8 +30,15 @@ PID_PREFIX = "serve-"  # the function processes' pid records: serve-<pid>.pid
 
 def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, received_ms: int) -> dict[str, Any]:
     """The event API Gateway's REST proxy integration sends to Lambda (`{proxy+}` resource), for a request received at
-    `received_ms` (epoch milliseconds: its `requestTimeEpoch`)."""
+    `received_ms` (epoch milliseconds: its `requestTimeEpoch`). The local API answers at its root and, as the deployed
+    one, under its stage (`/prod…`): the event's path is without the stage, the context's path with it."""
     url = urlsplit(raw_path)
+    staged = (
+        url.path
+        if url.path == f"/{names.API_STAGE}" or url.path.startswith(f"/{names.API_STAGE}/")
+        else f"/{names.API_STAGE}{url.path}"
+    )
+    url = url._replace(path=staged.removeprefix(f"/{names.API_STAGE}") or "/")
     query = parse_qs(url.query, keep_blank_values=True)
     text_body: str | None = None
     is_base64 = False
@@ -53,8 +60,8 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
         "requestContext": {
             "resourcePath": "/{proxy+}",
             "httpMethod": method,
-            "path": f"/prod{url.path}",
-            "stage": "prod",
+            "path": staged,
+            "stage": names.API_STAGE,
             "requestId": str(uuid.uuid4()),
             "requestTimeEpoch": received_ms,
             "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},

@@ -25,7 +25,7 @@ TOOLS_READY := $(TOOLS)/.ready
 # the CDK app refuses to synthesize without them).
 .DEFAULT_GOAL := all
 
-.PHONY: all lock run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api bench-kpis bench-kpi-fold \
+.PHONY: all tools lock run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api bench-kpis bench-kpi-fold \
 	bench-kpi-accuracy bench-lake bench-sketch-writes cost clean
 
 # The venv takes the lock's versions (requirements.lock, what the functions ship) for every package the lock has; pip
@@ -48,16 +48,20 @@ $(VENDORED): $(STAMP) package-lock.json
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/
 	touch $(VENDORED)
 
+# Again whenever the Makefile (the pins above) changes: go install is quick from its module cache.
 $(TOOLS_READY): Makefile
 	mkdir -p $(TOOLS)/bin $(TOOLS)/jars
-	test -x $(TOOLS)/bin/minio || GOBIN=$(abspath $(TOOLS)/bin) GOFLAGS=-mod=mod go install $(MINIO_MODULE)
+	GOBIN=$(abspath $(TOOLS)/bin) GOFLAGS=-mod=mod go install $(MINIO_MODULE)
+	rm -f $(TOOLS)/jars/*.jar
 	for artifact in $(SPARK_JARS); do \
 		mvn --batch-mode --quiet dependency:copy -Dartifact=$$artifact -Dtransitive=false \
 			-DoutputDirectory=$(abspath $(TOOLS)/jars) || exit 1; \
 	done
 	touch $(TOOLS_READY)
 
-all: $(VENDORED) $(TOOLS_READY)  ## (the default goal) the venv, the Node tools, the dashboard's vendored libraries and the S3 lake's tools: then `npx cdk deploy`
+all: $(VENDORED)  ## (the default goal) the venv, the Node tools and the dashboard's vendored libraries: then `npx cdk deploy`
+
+tools: $(TOOLS_READY)  ## the S3 lake's tools (`make test` and HEADCOUNT_LAKE=s3): MinIO (needs Go >= 1.24) and Spark's S3 jars (Maven)
 
 # Not through $(STAMP), which installs against the lock: after a pin of requirements.txt changes, the lock comes first.
 lock:  ## requirements.lock again from requirements.txt: every transitive package for Lambda's platform, with hashes

@@ -1,7 +1,8 @@
 """The Glue 5.0 job script of the nightly counts and KPIs: arguments in, `headcount.batch` does the work, then the
 publish.
 
-On Glue: `--day yesterday --lake s3://bucket/lake --tz Europe/Berlin --batch_table headcount-batch`, with the `headcount`
+On Glue: `--day yesterday --lake s3://bucket/lake --tz Europe/Berlin --batch_table headcount-batch --service headcount
+--region eu-west-1` (the stack sets them), with the `headcount`
 package shipped as a zip (`--extra-py-files`) and its wheels (`--additional-python-modules`). On this machine:
 `python -m glue_jobs.nightly_counts --day 2026-11-25 --lake .headcount/lake` (no publish without --batch_table;
 `headcount batch` runs the same code and publishes). Nothing runs at import.
@@ -9,6 +10,7 @@ package shipped as a zip (`--extra-py-files`) and its wheels (`--additional-pyth
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -21,6 +23,9 @@ from headcount.views.catalog_file import load_catalog
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(sys.argv[1:] if argv is None else argv, now_ms=int(time.time() * 1000))
+    if options.region:  # boto3 and pyarrow read the region from the environment: the stack's, before either runs
+        os.environ.setdefault("AWS_REGION", options.region)
+        os.environ.setdefault("AWS_DEFAULT_REGION", options.region)
     spark = glue_spark() if on_glue() else local_spark()
 
     def say(message: str) -> None:

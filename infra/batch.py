@@ -68,8 +68,8 @@ def job_package_zip() -> Path:
 # The lake's prefixes the job reads, and those it writes (overwrites, and deletes in): its S3 grants, and nothing more.
 JOB_READS = (names.RAW_PREFIX,)
 JOB_WRITES = (names.COUNTS_PREFIX, names.ACTIVITY_PREFIX, names.PLAYERS_PREFIX, names.KPIS_PREFIX)
-# The job's S3 actions under its prefixes: Spark's writes (multipart uploads), the committer's and the players table's
-# renames (copy, then delete) and the overwrites of the day partitions it recomputes.
+# The job's S3 actions under its prefixes: Spark's writes (multipart uploads), the committer's renames (copy, then
+# delete), the overwrites of the day partitions it recomputes, the players tables' versions and manifests.
 JOB_WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 # Where Glue 5.0 writes a job's logs (/aws-glue/jobs/output and /error; continuous logging's /aws-glue/jobs/logs-v2)
 GLUE_JOB_LOG_GROUPS = "/aws-glue/jobs/*"
@@ -137,6 +137,7 @@ class Batch(Construct):
                 "--tz": tz,
                 "--batch_table": self.table.table_name,
                 "--service": stack_names.powertools_service,  # the service dimension of its metrics (the alarms')
+                "--region": Stack.of(self).region,  # for boto3 and pyarrow (no bucket-region lookup)
                 "--additional-python-modules": self._job_wheels(role),
                 "--python-modules-installer-option": "--no-index",
             },
@@ -338,8 +339,13 @@ class Batch(Construct):
                 conditions={"StringLike": {"s3:prefix": [p for f in folders for p in (f, f"{f}/*")]}},
             )
         )
-        # the bucket's region, as the S3 clients (EMRFS, pyarrow) look it up: no object, no listing
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[lake.bucket_arn]))
+        # the bucket's region, as EMRFS looks it up (pyarrow has it from --region); the multipart uploads a committer
+        # aborts when it cleans up: no object, no listing
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"], resources=[lake.bucket_arn]
+            )
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"],

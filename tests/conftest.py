@@ -14,13 +14,14 @@ pytest_plugins = ["support.shifted_clock"]  # `pytest --clock=…`: the whole ru
 # headcount configuration (a reporting zone, a state folder) reach the tests: each test sets what it depends on.
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KINESIS", "AWS_SESSION_TOKEN"):
     os.environ.pop(_name, None)
-for _name in [name for name in os.environ if name.startswith("HEADCOUNT_")]:
-    os.environ.pop(_name)
-# Where the Makefile puts the tools the S3 lake needs (the local S3, Spark's S3 connector): headcount/local/s3.py and
-# headcount/batch/session.py read these.
+# Where the tools the S3 lake needs are (the local S3, Spark's S3 connector: headcount/local/s3.py and
+# headcount/batch/session.py read these) is no configuration: the Makefile's exports are kept, else its folder's files.
 _TOOLS = Path(__file__).resolve().parent.parent / ".tools"
-os.environ["HEADCOUNT_MINIO"] = str(_TOOLS / "bin" / "minio")
-os.environ["HEADCOUNT_SPARK_JARS"] = ",".join(str(jar) for jar in sorted((_TOOLS / "jars").glob("*.jar")))
+_KEPT = ("HEADCOUNT_MINIO", "HEADCOUNT_SPARK_JARS")
+for _name in [name for name in os.environ if name.startswith("HEADCOUNT_") and name not in _KEPT]:
+    os.environ.pop(_name)
+os.environ.setdefault("HEADCOUNT_MINIO", str(_TOOLS / "bin" / "minio"))
+os.environ.setdefault("HEADCOUNT_SPARK_JARS", ",".join(str(jar) for jar in sorted((_TOOLS / "jars").glob("*.jar"))))
 os.environ.update(
     {
         "AWS_ACCESS_KEY_ID": "testing",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from headcount import names
 from headcount.batch.kpi_job import update_kpis
 from headcount.batch.lake_io import path_exists, read_raw, write_counts, zeros_frame
-from headcount.batch.plan import JobOptions, JobResult, plan_run
+from headcount.batch.plan import JobOptions, JobResult, Plan, plan_run
 from headcount.batch.session import on_glue
 from headcount.batch.transforms import counts_of, events_of
 from headcount.batch.validation import ReasonCounts
@@ -21,6 +21,8 @@ from headcount.views.lake import counts_uri, first_arrival_day, raw_partition_ur
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from headcount.core.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +40,19 @@ def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], 
         else f"without input: no arrival partition under {raw_uri(options.lake)} can hold their events (days of no events)"
     )
     say(
-        f"computing {', '.join(plan.days)} ({options.tz}) {source}"
+        f"computing {', '.join(plan.days) or 'no day'} ({options.tz}) {source}"
         + (f"; no input at all for {', '.join(plan.skipped)}, left as is" if plan.skipped else "")
     )
     if plan.without_input:
-        say(f"warning: no input for {', '.join(plan.without_input)} although the archive holds earlier days")
-    raw = read_raw(spark, options.lake, plan.partitions)
+        say(
+            f"warning: no input for {', '.join(plan.without_input)} although the archive holds earlier days: left as "
+            f"it is (has the archive stopped?)"
+        )
     rejected = spark.sparkContext.accumulator({}, ReasonCounts())
-    # Kept: the counts and the KPIs read them, and validating twice would also count the rejected records twice.
-    events = events_of(raw, catalog, options.tz, plan.days, rejected).persist()
-    try:
-        zeros = zeros_frame(spark, catalog, plan.days, options.tz)
-        write_counts(counts_of(events, zeros, catalog, options.run_id), options.lake)
-        say(f"wrote {counts_uri(options.lake)} for {', '.join(plan.days)} in {time.monotonic() - started:.1f} s")
-        kpi_days = update_kpis(spark, events, catalog, options.lake, plan.days, options.run_id, say)
-    finally:
-        events.unpersist()
+    kpi_days: dict[str, list[str]] = {}
+    if plan.days:
+        kpi_days = _compute(spark, options, catalog, plan, rejected, say, started)
+
     seconds = time.monotonic() - started
     say(f"run {options.run_id} done in {seconds:.1f} s")
     if rejected.value:
@@ -76,6 +75,28 @@ def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], 
     if run_metrics_wanted():
         report_run(result, progress=say)
     return result
+
+
+def _compute(
+    spark: SparkSession,
+    options: JobOptions,
+    catalog: Catalog,
+    plan: Plan,
+    rejected: Any,
+    say: Callable[[str], None],
+    started: float,
+) -> dict[str, list[str]]:
+    """The counts, then the KPIs, of the plan's days; -> the days of the kpis partitions written, by metric."""
+    raw = read_raw(spark, options.lake, plan.partitions)
+    # Kept: the counts and the KPIs read them, and validating twice would also count the rejected records twice.
+    events = events_of(raw, catalog, options.tz, plan.days, rejected).persist()
+    try:
+        zeros = zeros_frame(spark, catalog, plan.days, options.tz)
+        write_counts(counts_of(events, zeros, catalog, options.run_id), options.lake)
+        say(f"wrote {counts_uri(options.lake)} for {', '.join(plan.days)} in {time.monotonic() - started:.1f} s")
+        return update_kpis(spark, events, catalog, options.lake, plan.days, options.run_id, say)
+    finally:
+        events.unpersist()
 
 
 def run_metrics_wanted() -> bool:

@@ -1,4 +1,5 @@
-"""The job's reads and writes, through Spark and Hadoop's file system: the same calls for a local folder and for S3."""
+"""The job's reads and writes: the tables through Spark and Hadoop's file system, the players tables' manifests and
+versions through pyarrow (headcount/views/lake.py); the same calls for a local folder and for S3."""
 
 from __future__ import annotations
 
@@ -124,6 +125,9 @@ PLAYERS_GRACE_S = 12 * 3600  # a replaced version stays this long, for the queri
 def read_players(spark: SparkSession, lake: str, metric: str) -> DataFrame:
     """The current version of the players table of a new-players metric (empty before its first run)."""
     files = read_players_manifest(lake, metric)
+    if files is None:  # a lake from before versions: the table is the files of the metric's folder (its next run's
+        uri = partition_uri(players_uri(lake), metric)  # switch writes the first manifest)
+        files = [file_uri(uri, f) for f in data_files(uri, ".parquet") if "/version=" not in f]
     if not files:
         return spark.createDataFrame([], PLAYERS.ddl)
     return spark.read.schema(PLAYERS.ddl).parquet(*files)
@@ -178,6 +182,9 @@ def _drop_old_versions(lake: str, metric: str, keep: Collection[str]) -> None:
     for version, written in sorted(newest.items()):
         if version not in keep and written < now - PLAYERS_GRACE_S:
             fs.delete_dir(f"{base}/version={version}")
+            marker = f"{base}/version={version}_$folder$"  # Glue's file system may leave one beside the folder
+            if fs.get_file_info(marker).is_file:
+                fs.delete_file(marker)
 
 
 def _path(spark: SparkSession, uri: str) -> Any:

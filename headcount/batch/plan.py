@@ -27,6 +27,9 @@ class JobOptions:
     days_back: int = 2
     batch_table: str | None = None  # Glue only: publish to this DynamoDB table after writing
     service: str = names.POWERTOOLS_SERVICE  # the `service` dimension of the run's metrics: the stack's (its alarms')
+    region: str | None = (
+        None  # the stack's: the region of the lake and the batch table (Glue's environment may not say)
+    )
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)  # before Spark starts, not at publish time
@@ -35,10 +38,10 @@ class JobOptions:
 @dataclass(frozen=True)
 class Plan:
     days: list[str]  # the local days this run computes (and overwrites), oldest first
-    skipped: list[str]  # days before the run's day without their own arrival partition: left as they are
+    skipped: list[str]  # days of the run left as they are (no arrival partition of their own, or `without_input`)
     partitions: list[str]  # the arrival days (dt) to read, existing ones only
-    # Days computed without any input (none of their arrival partitions exists) although the archive held earlier
-    # days: the archive stopped, not a game that has no players yet (names.METRIC_NIGHTLY_DAYS_WITHOUT_INPUT).
+    # Days without any input (none of their arrival partitions exists) although the archive held earlier days: the
+    # archive stopped, not a game that has no players yet. Skipped, and put as names.METRIC_NIGHTLY_DAYS_WITHOUT_INPUT.
     without_input: list[str] = field(default_factory=list)
 
 
@@ -70,27 +73,30 @@ def arrival_days(day: date) -> list[date]:
 def plan_run(
     options: JobOptions, raw_partition_exists: Callable[[str], bool], first_arrival_day: str | None = None
 ) -> Plan:
-    """Which days to compute and which arrival partitions to read. Day D is computed even without any input: a game
-    without players yet (or a night the archive missed) has days of no events, published as such, never a failed run.
+    """Which days to compute and which arrival partitions to read. Day D is computed even without any input while the
+    archive holds nothing older (a game without players yet): days of no events, published as such, never a failed
+    run. Once the archive held earlier days, a day without input is left as it is and reported (`without_input`).
     `first_arrival_day`: the archive's earliest dt, which tells the two apart."""
     run_days = [options.day - timedelta(days=i) for i in range(options.days_back, -1, -1)]
     wanted = sorted({dt for d in run_days for dt in arrival_days(d)})
     existing = {dt for dt in wanted if raw_partition_exists(dt.isoformat())}
+    # Day D without any input once the archive held earlier days: the archive stopped (or the game did), and the day
+    # keeps what it has (the real-time numbers) rather than exact zeros; the alarm says so, once (the nights after
+    # leave it as the rule below leaves a day without its own arrival partition).
+    stopped = (
+        not set(arrival_days(options.day)) & existing
+        and first_arrival_day is not None
+        and first_arrival_day < arrival_days(options.day)[0].isoformat()
+    )
     # A day before D is recomputed only while its own arrival day is in the lake: a day whose early partitions are gone
     # (a lifecycle rule, a new lake) keeps its published answer rather than being overwritten by a partial one.
-    days = [d for d in run_days if d == options.day or d in existing]
+    days = [d for d in run_days if d in existing or (d == options.day and not stopped)]
     needed = {dt for d in days for dt in arrival_days(d)} & existing
     return Plan(
         days=[d.isoformat() for d in days],
         skipped=[d.isoformat() for d in run_days if d not in days],
         partitions=[dt.isoformat() for dt in sorted(needed)],
-        without_input=[
-            d.isoformat()
-            for d in days
-            if not set(arrival_days(d)) & existing
-            and first_arrival_day is not None
-            and first_arrival_day < arrival_days(d)[0].isoformat()
-        ],
+        without_input=[options.day.isoformat()] if stopped else [],
     )
 
 
@@ -134,7 +140,7 @@ def retention_days(
 
 
 _REQUIRED = ("day", "lake")
-_OPTIONAL = ("tz", "catalog", "run_id", "days_back", "batch_table", "service")
+_OPTIONAL = ("tz", "catalog", "run_id", "days_back", "batch_table", "service", "region")
 
 
 def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
@@ -155,6 +161,7 @@ def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
         parser.add_argument("--days_back", "--days-back", type=int, default=2, help="also recompute this many days")
         parser.add_argument("--batch_table", "--batch-table", default=None, help="publish to this DynamoDB table")
         parser.add_argument("--service", default=None, help="the service dimension of the run's metrics")
+        parser.add_argument("--region", default=None, help="the AWS region of the lake and the batch table")
         args = vars(parser.parse_args(list(argv)))
     tz = args.get("tz") or "UTC"
     return JobOptions(
@@ -166,4 +173,5 @@ def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
         days_back=2 if args.get("days_back") in (None, "") else int(args["days_back"]),
         batch_table=args.get("batch_table") or None,
         service=args.get("service") or names.POWERTOOLS_SERVICE,
+        region=args.get("region") or None,
     )

@@ -102,12 +102,19 @@ def glue_spark() -> SparkSession:
     from pyspark.context import SparkContext
 
     spark = GlueContext(SparkContext.getOrCreate()).spark_session
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001 - the context exists: Hadoop's own conf
     for key, value in _SESSION_CONF.items():
-        spark.conf.set(key, value)
+        if key.startswith("spark.hadoop."):
+            hadoop.set(key.removeprefix("spark.hadoop."), value)
+        else:
+            spark.conf.set(key, value)
     return spark
 
 
 _SESSION_CONF = {
+    # Spark's committers mark a folder they wrote whole with _SUCCESS (the players tables' switch requires it): Hadoop's
+    # default, said here so that no cluster setting turns it off
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "true",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",

@@ -2,8 +2,9 @@
 (arrival time, UTC), buffered by size and by time. One difference: each record goes under its own arrival hour, where
 Firehose puts a whole file under its oldest record's (the nightly job allows for both).
 
-Durability: a file is written under a hidden temporary name, fsynced, then renamed; the shard's checkpoint moves only after
-every file of the flush is in place. A crash anywhere re-archives from the checkpoint: nothing is lost. File names start
+Durability: a file is written whole or not at all (`headcount.views.lake.write_object`: in a folder under a hidden
+temporary name, fsynced, then renamed; on S3 one PUT); the shard's checkpoint moves only after every file of the flush
+is in place. A crash anywhere re-archives from the checkpoint: nothing is lost. File names start
 at the first sequence number they hold, so a re-archive from the same checkpoint replaces its files rather than adding
 copies; a copy that does remain (Firehose too may deliver twice) is absorbed by the nightly job's dedup for events with
 an event_id, and counted twice for events without one.

@@ -118,9 +118,15 @@ def s3_filesystem(bucket: str) -> pafs.S3FileSystem:
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if endpoint:
+    if endpoint:  # the emulator's credentials as they are now (a test's mocked AWS must not change them later)
         parts = urlsplit(endpoint)
-        return pafs.S3FileSystem(endpoint_override=parts.netloc, scheme=parts.scheme, region=region or "us-east-1")
+        return pafs.S3FileSystem(
+            endpoint_override=parts.netloc,
+            scheme=parts.scheme,
+            region=region or "us-east-1",
+            access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
+            secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        )
     return pafs.S3FileSystem(region=region or pafs.resolve_s3_region(bucket))
 
 

@@ -12,6 +12,7 @@ from headcount.core.lake_tables import ACTIVITY, KPIS, PLAYERS, SYMLINK_INPUT_FO
 from headcount.views.catalog_file import load_catalog
 from infra.batch import JOB_WHEELS, job_package_zip
 from infra.lock import locked, normalize
+from tests.infra.conftest import DEPLOY_ENV
 
 # A wheel's file name (PEP 427), which pip needs to install it
 WHEEL = re.compile(
@@ -44,6 +45,8 @@ def test_nightly_job_is_glue_5_with_the_job_script_and_its_arguments(template):
     assert args["--tz"] == "UTC"
     assert args["--batch_table"]["Ref"].startswith("BatchTable")
     assert _text(args["--extra-py-files"]).endswith(".zip")
+    # its metrics under the stack's service (its alarms'), its region said (boto3 and pyarrow need no lookup)
+    assert args["--service"] == names.POWERTOOLS_SERVICE and args["--region"] == DEPLOY_ENV["CDK_DEFAULT_REGION"]
 
 
 def _wheel_urls(template) -> list[str]:

@@ -357,6 +357,21 @@ def test_a_players_table_is_switched_by_its_manifest_and_survives_a_run_killed_a
     assertDataFrameEqual(read_players(spark, lake, "new_players"), first)
 
 
+@pytest.mark.spark
+def test_a_players_table_from_before_versions_is_read_and_then_versioned(spark, tmp_path) -> None:
+    # Given a lake whose players table is its metric folder's files (as the job wrote it before versions)
+    lake = str(tmp_path)
+    legacy = players(spark, [("p1", 20, ""), ("p2", 21, "")])
+    legacy.write.parquet(str(Path(players_uri(lake)) / "metric=new_players"))
+    # Then it is the table, until the next run's version replaces it
+    assert read_players_manifest(lake, "new_players") is None
+    assertDataFrameEqual(read_players(spark, lake, "new_players"), legacy)
+    newer = players(spark, [("p1", 19, ""), ("p2", 21, "")])
+    stage_players(newer, lake, "new_players", "v1")
+    switch_players(lake, "new_players", "v1")
+    assertDataFrameEqual(read_players(spark, lake, "new_players"), newer)
+
+
 # ------------------------------------------------------------------------------------------------ through the job
 
 

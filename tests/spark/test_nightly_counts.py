@@ -156,10 +156,14 @@ def test_a_night_without_input_publishes_a_day_of_no_events(spark, tmp_path: Pat
     # Then the run succeeds: its day is a day of no events, published as such, and no archive stopped
     assert summary.job.days == [DAY.isoformat()] and summary.job.partitions == [] and summary.job.without_input == []
     assert [(p.bucket, p.count) for p in view.day_rows("active_players", DAY.isoformat())] == [(DAY.isoformat(), 0)]
-    # And a night without input after the archive held days is told apart (the alarm's metric)
+    # And a night without input after the archive held days is told apart (the alarm's metric), and leaves the day as
+    # it is: no exact zeros over what the real-time layer (or an earlier run) says
     write_raw(tmp_path, [(b'{"type": "session_start"}', ms("2026-10-20T10:00:00Z"))], name="early")
     later = run_batch(tmp_path, DAY, TZ, "run-b", batch_view=view, spark=spark, days_back=0)
-    assert later.job.without_input == [DAY.isoformat()]
+    assert (
+        later.job.without_input == [DAY.isoformat()] and later.job.days == [] and later.job.skipped == [DAY.isoformat()]
+    )
+    assert view.days[("active_players", DAY.isoformat())][0] == "run-a"
 
 
 @pytest.mark.spark

@@ -65,7 +65,7 @@ def test_a_crash_between_files_moves_no_checkpoint_and_the_retry_loses_nothing(t
             raise OSError("disk gone")
         return real_replace(src, dst)
 
-    with mock.patch("headcount.local.archiver.os.replace", crash_on_second), pytest.raises(OSError):
+    with mock.patch("headcount.views.lake.os.replace", crash_on_second), pytest.raises(OSError):
         archiver.tick(closed=False)
     assert commits == []  # the first hour's file is in place, but the checkpoint did not move
 

@@ -36,10 +36,22 @@ def test_a_day_without_input_is_computed_and_said_to_be_without_input_only_once_
     assert quiet.skipped == ["2026-11-23", "2026-11-24"]
     # The archive's first arrivals are D's own (a game that launched on D-1 in UTC): still not a stopped archive
     assert plan([], first_arrival_day="2026-11-24").without_input == []
-    # Earlier days in the archive, none for D: the archive stopped
+    # Earlier days in the archive, none for D: the archive stopped, and D keeps what it has (no exact zeros over the
+    # real-time numbers), said once
     stopped = plan([D - timedelta(days=2)], first_arrival_day="2026-11-01")
-    assert stopped.days == ["2026-11-23", "2026-11-25"] and stopped.without_input == ["2026-11-25"]
-    assert stopped.partitions == ["2026-11-23"]
+    assert stopped.days == ["2026-11-23"] and stopped.without_input == ["2026-11-25"]
+    assert stopped.skipped == ["2026-11-24", "2026-11-25"] and stopped.partitions == ["2026-11-23"]
+    nothing = plan([], first_arrival_day="2026-11-01")
+    assert nothing.days == nothing.partitions == [] and nothing.without_input == ["2026-11-25"]
+
+
+def test_the_stack_gives_the_job_its_service_and_region():
+    options = parse_options(
+        ["--day", "2026-11-20", "--lake", "s3://lake/", "--service", "hc-dev", "--region", "eu-west-1"],
+        1_795_649_400_000,
+    )
+    assert (options.service, options.region) == ("hc-dev", "eu-west-1")
+    assert parse_options(["--day", "2026-11-20", "--lake", "/lake"], 1_795_649_400_000).service == "headcount"
 
 
 def test_only_a_day_that_has_ended_can_be_computed():

@@ -188,8 +188,8 @@ class Alarms(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
 
-        # The nightly job's own report (headcount/batch/job.py): a day it computed from no input at all, after days that
-        # had some, is a day of zeros where there was traffic, not a quiet day. Missing data (no run, or a run that put
+        # The nightly job's own report (headcount/batch/job.py): its day without any input, after days that had some, is
+        # an archive (or a game) that stopped, not a game without players yet; the job leaves that day as it is. Missing data (no run, or a run that put
         # nothing) is not breaching: a run that did not finish is what the job-failed rules below are for.
         alarm(
             "nightly-days-without-input",
@@ -199,8 +199,9 @@ class Alarms(Construct):
                 statistic="Maximum",
                 period=NIGHTLY_PERIOD,
             ),
-            "The nightly job computed a day without any input in raw/ although earlier days had some: the archive "
-            "stopped delivering, or the producers went quiet; the batch view now holds zeros for that day.",
+            "The nightly job found no input in raw/ for its day although earlier days had some: the archive stopped "
+            "delivering, or the producers went quiet; the day was left as it is (the API answers it from the "
+            "real-time view, not exact).",
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

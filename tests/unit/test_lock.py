@@ -56,3 +56,24 @@ def test_the_venv_runs_the_locked_versions():
             installed[entry.name] = None
     # Then each is installed at the lock's version (else: `make`, which installs the venv constrained to the lock)
     assert installed == {entry.name: entry.version for entry in locked().values()}
+
+
+def test_the_lock_is_exactly_what_requirements_txt_needs():
+    # Given the packages requirements.txt names and, through the installed packages' metadata (the lock's versions,
+    # the test above), everything they require on Lambda's platform (Python 3.11, Linux, no extras)
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+
+    environment = {**default_environment(), "python_version": "3.11", "sys_platform": "linux", "extra": ""}
+    needed, pending = set(), list(pins("requirements.txt"))
+    while pending:
+        name = pending.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        for text in metadata.requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate(environment):
+                pending.append(normalize(requirement.name))
+    # Then the lock holds those and no others: a package dropped from requirements.txt leaves it too (`make lock`)
+    assert sorted(locked()) == sorted(needed)

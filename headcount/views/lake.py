@@ -84,12 +84,16 @@ def read_players_manifest(lake: str | Path, metric: str) -> list[str] | None:
             text = stream.read().decode()
     except FileNotFoundError:
         return None
-    return [line for line in text.splitlines() if line]
+    root = lake_uri(lake)
+    return [line if is_s3(lake) else os.path.normpath(os.path.join(root, line)) for line in text.splitlines() if line]
 
 
 def write_players_manifest(lake: str | Path, metric: str, files: Sequence[str]) -> None:
-    """Make the version of these files current, in one step (`write_object`)."""
-    write_object(players_manifest_uri(lake, metric), "".join(f"{uri}\n" for uri in files).encode())
+    """Make the version of these files current, in one step (`write_object`). On S3 the lines are the files' URIs (as
+    Athena's symlink tables read them); in a folder, their paths relative to the lake (the folder may move)."""
+    root = lake_uri(lake)
+    lines = files if is_s3(lake) else [os.path.relpath(f, root) for f in files]
+    write_object(players_manifest_uri(lake, metric), "".join(f"{line}\n" for line in lines).encode())
 
 
 # ------------------------------------------------------------------------------------------------- files of the lake

@@ -40,6 +40,7 @@ from headcount.views.lake import (
     players_manifest_uri,
     players_uri,
     raw_uri,
+    read_players_manifest,
 )
 
 if TYPE_CHECKING:
@@ -120,13 +121,9 @@ def _parquet_tables(lake: str) -> dict[str, tuple[list[str], dict[str, str], dic
         columns, partitions = _duckdb_types(lake_table.columns), _duckdb_types(lake_table.partitions)
         return files, {**partitions, **columns} if partitions_first else {**columns, **partitions}, partitions
 
-    fs, _path = lake_filesystem(lake)
-    players = [
-        lake_filesystem(uri)[1]
-        for manifest in data_files(players_manifest_uri(lake), "/manifest")
-        for uri in fs.open_input_stream(manifest, compression=None).read().decode().splitlines()
-        if uri
-    ]
+    manifests = players_manifest_uri(lake)
+    metrics = [m.rsplit("/", 2)[-2].removeprefix("metric=") for m in data_files(manifests, "/manifest")]
+    players = [lake_filesystem(uri)[1] for metric in metrics for uri in read_players_manifest(lake, metric) or []]
     return {
         names.COUNTS_TABLE: table(data_files(counts_uri(lake), ".parquet"), COUNTS, partitions_first=False),
         names.ACTIVITY_TABLE: table(data_files(activity_uri(lake), ".parquet"), ACTIVITY, partitions_first=True),

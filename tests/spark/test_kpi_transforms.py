@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import date, datetime
 from pathlib import Path
 
@@ -326,6 +327,10 @@ def test_a_players_table_is_switched_by_its_manifest_and_survives_a_run_killed_a
     assertDataFrameEqual(read_players(spark, lake, "new_players"), first)
     manifest = read_players_manifest(lake, "new_players")
     assert manifest and all("/version=v1/" in uri and uri.endswith(".parquet") for uri in manifest)
+    # (a folder lake's manifest names its files relative to the lake: a copy of the folder reads its own)
+    moved = tmp_path.with_name(f"{tmp_path.name}-moved")
+    shutil.copytree(tmp_path, moved)
+    assert read_players_manifest(str(moved), "new_players") == [uri.replace(lake, str(moved)) for uri in manifest]
 
     # Killed while writing the new version (Spark's _SUCCESS not written yet): it is not current, nor can it become so
     second = players(spark, [("p1", 19, ""), ("p2", 21, "")])

@@ -18,6 +18,8 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 TOOLS := .tools
 MINIO_MODULE := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 SPARK_JARS := org.apache.hadoop:hadoop-aws:3.3.4 com.amazonaws:aws-java-sdk-bundle:1.12.262
+SPARK_JAR_SHA256 := "53f9ae03c681a30a50aa17524bd9790ab596b28481858e54efd989a826ed3a4a  hadoop-aws-3.3.4.jar" \
+	"873fe7cf495126619997bec21c44de5d992544aea7e632fdc77adb1a0915bae5  aws-java-sdk-bundle-1.12.262.jar"
 export HEADCOUNT_MINIO := $(abspath $(TOOLS)/bin/minio)
 export HEADCOUNT_SPARK_JARS := $(abspath $(TOOLS)/jars/hadoop-aws-3.3.4.jar),$(abspath $(TOOLS)/jars/aws-java-sdk-bundle-1.12.262.jar)
 TOOLS_READY := $(TOOLS)/.ready
@@ -54,9 +56,11 @@ $(TOOLS_READY): Makefile
 	GOBIN=$(abspath $(TOOLS)/bin) GOFLAGS=-mod=mod go install $(MINIO_MODULE)
 	rm -f $(TOOLS)/jars/*.jar
 	for artifact in $(SPARK_JARS); do \
-		mvn --batch-mode --quiet dependency:copy -Dartifact=$$artifact -Dtransitive=false \
+		mvn --batch-mode --quiet org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+			-Dartifact=$$artifact -Dtransitive=false \
 			-DoutputDirectory=$(abspath $(TOOLS)/jars) || exit 1; \
 	done
+	cd $(TOOLS)/jars && printf '%s\n' $(SPARK_JAR_SHA256) | sha256sum --check --quiet
 	touch $(TOOLS_READY)
 
 all: $(VENDORED)  ## (the default goal) the venv, the Node tools and the dashboard's vendored libraries: then `npx cdk deploy`

@@ -188,8 +188,7 @@ def file_uri(table_uri: str, path: str) -> str:
 
 # The raw archive's layout, defined here only: Firehose's (infra/ingest.py spells it in Firehose's prefix language),
 # `raw/dt=YYYY-MM-DD/hr=HH/<file>.gz` by arrival time in UTC. The archiver writes it, the job reads and parses it, the
-# tables glob it.
-RAW_FILES_GLOB = "dt=*/hr=*/*.gz"  # every archive file, under raw_uri()
+# tables list its files (`data_files`, `hour_of_path`).
 
 
 def raw_partition(arrival_epoch_s: float) -> str:

@@ -81,8 +81,29 @@ class StackNames:
         return self.prefix
 
     @property
-    def api_key_secret(self) -> str:
-        return f"{self.prefix}/api-key"
+    def user_pool(self) -> str:
+        """The Cognito user pool people sign in to (headcount/access.py)."""
+        return self.prefix
+
+    @property
+    def dashboard_client(self) -> str:
+        """The user pool's app client of the dashboard (public: no secret; sign-in by password, refresh)."""
+        return f"{self.prefix}-dashboard"
+
+    @property
+    def machine_client(self) -> str:
+        """The user pool's app client of tools (a secret; client credentials, scope headcount/read)."""
+        return f"{self.prefix}-tools"
+
+    @property
+    def ingest_usage_plan(self) -> str:
+        """The usage plan of the ingest keys (each key its own throttle and quota); keys are found through it, and are
+        named after it (headcount/views/ingest_keys.py)."""
+        return f"{self.prefix}-ingest"
+
+    @property
+    def web_acl(self) -> str:
+        return f"{self.prefix}-api"
 
     @property
     def alarm_topic(self) -> str:
@@ -151,7 +172,6 @@ SERVE_FUNCTION = DEFAULT_NAMES.serve_function
 ARCHIVE_DELIVERY_STREAM = DEFAULT_NAMES.archive_delivery_stream
 NIGHTLY_JOB = DEFAULT_NAMES.nightly_job
 ATHENA_WORKGROUP = DEFAULT_NAMES.athena_workgroup
-API_KEY_SECRET = DEFAULT_NAMES.api_key_secret
 ALARM_TOPIC = DEFAULT_NAMES.alarm_topic
 # Prefixes of the lake bucket: raw/ as the local archiver lays it out, counts/ (and the KPIs' activity/, players/, kpis/)
 # as the nightly job writes it.

@@ -23,6 +23,7 @@ from headcount.settings import Settings
 from headcount.views.aws import client
 from headcount.views.batch import BatchView, DynamoBatchView
 from headcount.views.catalog_file import load_catalog
+from headcount.views.ingest_keys import IngestKeys
 from headcount.views.realtime import DynamoRealtimeStore, RealtimeStore
 from headcount.views.stream import OpenShards, Producer
 
@@ -67,6 +68,13 @@ class ServeRuntime:
         # The marks' writes within a small budget too: a slow table must not hold the answer past API Gateway's 29 s
         store = DynamoRealtimeStore(self.settings.realtime_table, client("dynamodb", call_budget_s=MARK_CALL_BUDGET_S))
         return Ingest(producer, PutMarks(store, int(self.settings.put_mark_every_s * 1000)))
+
+    @cached_property
+    def ingest_keys(self) -> IngestKeys:
+        """The admin routes' keys (made on first use: the read routes never need API Gateway's client)."""
+        if not self.settings.ingest_usage_plan:
+            raise LookupError("HEADCOUNT_INGEST_USAGE_PLAN is not set")
+        return IngestKeys(self.settings.ingest_usage_plan)
 
 
 def serve_runtime(

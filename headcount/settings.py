@@ -21,7 +21,12 @@ class Settings(BaseSettings):
     tz: str = "UTC"
     catalog_path: str | None = None
     ttl_days: int = 35
-    api_key: str = "local-dev-key"
+    # serve: who may call (headcount/access.py). API Gateway checks keys and tokens before the function; the function
+    # checks what it was passed again, against these, and without them refuses every request (it fails closed).
+    user_pool_id: str | None = None  # the Cognito user pool whose tokens the read and admin routes take
+    user_pool_client_id: str | None = None  # the pool's app client the dashboard signs in with
+    ingest_usage_plan: str | None = None  # the name of the usage plan of the ingest keys
+    cognito_endpoint: str | None = None  # where browsers sign in; Cognito's in the function's region unless set
     # fold: bytes of ids a distinct item's recent ids hold before its sketch is written whole (0: always whole)
     recent_ids_bytes: int = Field(default=names.FOLD_RECENT_IDS_BYTES, ge=0, le=300_000)
     watermark_every_s: float = 5.0  # fold: how often a shard's watermark is written at most (write units vs freshness)
@@ -32,6 +37,10 @@ class Settings(BaseSettings):
     batch_at: str = "02:00"  # local stack: when the nightly job runs (reporting time zone), or "off"
     # local stack: how often the business function puts today-so-far KPIs into CloudWatch (moto), in seconds; 0: never
     business_every_s: float = Field(default=names.BUSINESS_EVERY_MINUTES * 60, ge=0)
+
+    @property
+    def auth_configured(self) -> bool:
+        return bool(self.user_pool_id and self.user_pool_client_id and self.ingest_usage_plan)
 
     @field_validator("tz")
     @classmethod

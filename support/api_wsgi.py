@@ -10,6 +10,7 @@ from http import HTTPStatus
 
 from headcount.local.esm import LocalLambdaContext
 from headcount.local.gateway import proxy_event
+from support.credentials import admitted
 
 NOW_MS = 1_795_000_000_000  # 2026-11-18T11:06:40Z: every request's requestTimeEpoch
 
@@ -25,7 +26,8 @@ def serve_app(environ: dict, start_response: Callable) -> Iterable[bytes]:
     # schemathesis joins the document's relative server ("..") to the paths without their slash
     # and WSGI decodes the path: quoted again, as it was on the request line the local gateway reads
     path = "/" + urllib.parse.quote(environ.get("PATH_INFO", "").lstrip("/")) + (f"?{query}" if query else "")
-    event = proxy_event(environ["REQUEST_METHOD"], path, headers, body, NOW_MS)
+    method = environ["REQUEST_METHOD"]
+    event = proxy_event(method, path, headers, body, NOW_MS, admitted(method, path))  # as past API Gateway's checks
     response = handler(event, LocalLambdaContext("serve", "r", "arn:x"))
     payload = response.get("body") or ""
     data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from support.credentials import FUNCTION_AUTH
+
 pytest_plugins = ["support.shifted_clock"]  # `pytest --clock=…`: the whole run under a shifted wall clock
 
 # Fake credentials and no endpoint leaks from the developer's shell: tests never talk to real AWS. Nor does the shell's
@@ -29,6 +31,7 @@ os.environ.update(
         "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "Headcount",
+        **FUNCTION_AUTH,  # the serve function's auth settings, as a stack gives them (support/credentials.py)
     }
 )
 

@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from headcount.logic.errors import BadRequest, TooLarge, UnknownMetric
 from headcount.observability import logger
 from headcount.views.batch import PublishInProgress
+from headcount.views.ingest_keys import KeyRefused
 from headcount.views.stream import RETRYABLE, StreamUnavailable
 
 from .render import error_response
@@ -31,6 +32,10 @@ def answer_errors(app: APIGatewayRestResolver) -> None:
     def domain_error(exc: Exception) -> Response:
         status, code = next(ERRORS[kind] for kind in type(exc).__mro__ if kind in ERRORS)
         return error_response(status, code, _message(exc))
+
+    @app.exception_handler(KeyRefused)
+    def key_refused(exc: KeyRefused) -> Response:
+        return error_response(exc.status, exc.code, str(exc))
 
     @app.exception_handler(ClientError)
     def store_error(exc: ClientError) -> Response:

@@ -2,8 +2,8 @@
 dashboard and the API's own documentation.
 
 A thin resolver: the routes are the areas' routers (metrics.py: the read routes; events.py: `POST /v1/events`;
-pages.py: health, the API page and the dashboard), every request passes the key and the parameters' check first
-(middlewares.py), and errors become answers in errors.py. The runtime is built once per container (runtime.py)."""
+pages.py: health, the API page and the dashboard; admin.py: the ingest keys), every request passes its access check
+(access.py) and the parameters' check first (middlewares.py), and errors become answers in errors.py. The runtime is built once per container (runtime.py)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from headcount.observability import logger, metrics, report_request, tracer
 
-from . import events, pages
+from . import admin, events, pages
 from . import metrics as metric_routes
+from .access import access_check
 from .errors import answer_errors
-from .middlewares import api_key_check, known_parameters_only
+from .middlewares import known_parameters_only
 from .openapi import openapi_document
 from .render import json_response
 from .runtime import runtime
 
 app = APIGatewayRestResolver(enable_validation=True)
-app.use(middlewares=[api_key_check(lambda: runtime().settings.api_key), known_parameters_only])
-for area in (pages, metric_routes, events):
+app.use(middlewares=[access_check(lambda: runtime().settings), known_parameters_only])
+for area in (pages, metric_routes, events, admin):
     app.include_router(area.router)
 answer_errors(app)
 

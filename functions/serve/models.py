@@ -123,6 +123,32 @@ class PostedEvents(BaseModel):
     events: list[Any] = Field(description="up to 500 events; more is answered 413 too_large")
 
 
+class AuthConfig(BaseModel):
+    region: str
+    userPoolId: str  # noqa: N815 - the names Cognito's clients use
+    clientId: str  # noqa: N815
+    cognitoEndpoint: str  # noqa: N815
+
+
+class IngestKeyModel(BaseModel):
+    id: str
+    name: str
+    enabled: bool = Field(description="false: revoked (API Gateway refuses it within a minute)")
+    created: str
+
+
+class IngestKeyList(BaseModel):
+    keys: list[IngestKeyModel]
+
+
+class NewIngestKey(IngestKeyModel):
+    value: str = Field(description="the key, for x-api-key: shown this once, kept by API Gateway only")
+
+
+class KeyName(BaseModel):
+    name: str = Field(description="1-64 letters, digits, '.', '_' or '-': a platform, a build, a server fleet")
+
+
 class RejectedEvent(BaseModel):
     index: int
     reason: str = Field(description="a validator reason, or stream_throttled (send it again) / stream_unconfirmed")
@@ -138,8 +164,10 @@ def error_responses(*statuses: int) -> dict[int, dict]:
     """OpenAPI entries for the error answers a route can give, all in the error envelope."""
     meaning = {
         400: "bad parameters",
-        403: "missing or wrong x-api-key",
-        404: "unknown metric",
+        401: "no valid token of the stack's user pool (sign in, or a tool's client credentials)",
+        403: "not allowed: no valid ingest key (events), no role (reads), not an admin (admin routes)",
+        409: "a key of that name exists",
+        404: "unknown metric, or no such key",
         405: "a method the route does not have",
         413: "body too large",
         503: "a store or the stream is unavailable, or a day is being republished: retry",

@@ -1,14 +1,18 @@
-"""What the API serves besides numbers, none of it needing the key: health, its OpenAPI document and page, the
-dashboard and its files."""
+"""What the API serves besides numbers, none of it needing a key or a token: health, its OpenAPI document and page, the
+dashboard, its files and where it signs in."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import os
+from urllib.parse import urlencode, urlsplit
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from .models import Health, ok
+from headcount import names
+
+from .models import AuthConfig, Health, ok
+from .runtime import runtime
 from .static import static_file
 
 router = Router()
@@ -19,9 +23,40 @@ def health():
     return {"status": "ok"}
 
 
+def _region() -> str:
+    return os.environ.get("AWS_REGION") or names.REGION
+
+
+def _cognito_endpoint() -> str:
+    """Where browsers sign in: Cognito's endpoint in the function's region, unless set (the local stack: moto)."""
+    return runtime().settings.cognito_endpoint or f"https://cognito-idp.{_region()}.amazonaws.com/"
+
+
+def _page(relative: str) -> Response:
+    endpoint = urlsplit(_cognito_endpoint())
+    return static_file(relative, f"{endpoint.scheme}://{endpoint.netloc}")
+
+
+@router.get(
+    "/v1/auth/config",
+    summary="Where the dashboard signs in",
+    responses=ok(AuthConfig, "the user pool and its dashboard client (public identifiers, no secret)"),
+    security=[],
+    tags=["meta"],
+)
+def auth_config():
+    settings = runtime().settings
+    return {
+        "region": _region(),
+        "userPoolId": settings.user_pool_id,
+        "clientId": settings.user_pool_client_id,
+        "cognitoEndpoint": _cognito_endpoint(),
+    }
+
+
 @router.get("/v1/docs", include_in_schema=False)
 def docs_page():
-    return static_file("api.html")
+    return _page("api.html")
 
 
 @router.get("/", include_in_schema=False)
@@ -35,14 +70,14 @@ def dashboard_page():
         return Response(
             301, "text/plain; charset=utf-8", "", headers={"Location": location, "Cache-Control": "no-cache"}
         )
-    return static_file("index.html")
+    return _page("index.html")
 
 
 @router.get("/dashboard/<name>", include_in_schema=False)
 def dashboard_file(name: str):
-    return static_file(name)
+    return _page(name)
 
 
 @router.get("/dashboard/vendor/<name>", include_in_schema=False)
 def vendored_file(name: str):
-    return static_file(f"vendor/{name}")
+    return _page(f"vendor/{name}")

@@ -1,5 +1,5 @@
-"""The pages the API serves itself: the dashboard at `/` and its files under `/dashboard/` (no key: they hold no data;
-their API calls carry the key the user typed)."""
+"""The pages the API serves itself: the dashboard at `/` and its files under `/dashboard/` (public: they hold no data;
+their API calls carry the token of the person signed in)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,18 @@ import headcount
 from .render import error_response
 
 DASHBOARD = Path(headcount.__file__).resolve().parent / "dashboard"
-PUBLIC_PATHS = ("/v1/health", "/", "/v1/openapi.json", "/v1/docs")
-PUBLIC_PREFIXES = ("/dashboard/",)
-# The pages' policy: their own scripts only (no inline script, nothing from another host), calls to their own API only;
-# inline styles stay allowed (uPlot's legend and Swagger UI write style attributes).
+# The pages' policy: their own scripts only (no inline script, nothing from another host), calls to their own API and
+# to where people sign in (Cognito) only; inline styles stay allowed (uPlot's legend and Swagger UI write style
+# attributes).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+    "connect-src 'self' {sign_in}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
 )
 TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".html": "text/html; charset=utf-8",
 }
-
-
-def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.rstrip("/") in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
 _FILES: dict[str, str] = {}  # the folder's files a function has read (a handful; they do not change under it)
@@ -45,7 +40,8 @@ def _read(relative: str) -> str | None:
     return _FILES[relative]
 
 
-def static_file(relative: str) -> Response:
+def static_file(relative: str, sign_in_origin: str) -> Response:
+    """The dashboard's file `relative`; its pages may call `sign_in_origin` (Cognito's endpoint) besides the API."""
     body = _read(relative)
     if body is None:
         return error_response(404, "not_found", f"no file {relative!r}")
@@ -54,5 +50,6 @@ def static_file(relative: str) -> Response:
     cache = "public, max-age=86400" if relative.startswith("vendor/") else "no-cache"
     headers = {"Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
     if relative.endswith(".html"):
-        headers |= {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Referrer-Policy": "no-referrer"}
+        policy = CONTENT_SECURITY_POLICY.format(sign_in=sign_in_origin)
+        headers |= {"Content-Security-Policy": policy, "Referrer-Policy": "no-referrer"}
     return Response(200, kind, body, headers=headers)

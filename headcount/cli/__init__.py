@@ -2,7 +2,8 @@
 
 Each module mounts its commands (`add_commands`), each command names the function that runs it (`run`):
 `headcount.cli.stack` (up, demo, simulate, replay, report: the local stack) and `headcount.cli.batch` (batch, sql: the batch
-layer) and `headcount.cli.cost` (cost: the AWS bill, measured on the local stack).
+layer), `headcount.cli.cost` (cost: the AWS bill, measured on the local stack) and `headcount.cli.keys` (keys: the
+ingest keys).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 from pydantic import ValidationError
 
-from headcount.cli import batch, cost, stack
+from headcount.cli import batch, cost, keys, stack
 from headcount.local.config import LocalConfig
 from headcount.settings import Settings
 
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     stack.add_commands(commands)
     batch.add_commands(commands)
     cost.add_commands(commands)
+    keys.add_commands(commands)
     args = parser.parse_args(argv)
     try:
         config = LocalConfig.from_env()

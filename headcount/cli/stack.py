@@ -12,11 +12,11 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from headcount.local.access import DEMO_KEY, DEMO_KEY_NAME, DEMO_PASSWORD, DEMO_USER
 from headcount.local.config import LocalConfig
 from headcount.local.feed import HistoryBatchFailed, cli_env, run_simulate, run_simulate_history
 from headcount.local.report import report_lines
 from headcount.local.shards import wait_caught_up
-from headcount.settings import Settings
 
 DEMO_HISTORY_DAYS = 35  # the 28 days of the monthly players and a D+30 retention cell of the oldest cohorts
 NEW_PER_DAY = 700  # about 3,000 players a day after a month, 23,000 a month
@@ -212,8 +212,10 @@ def run_up(config: LocalConfig) -> int:
 
 def _print_up(config: LocalConfig, stack) -> None:  # noqa: ANN001 - LocalStack, imported lazily
     endpoints = stack.endpoints()
-    print(f"headcount is up: API {endpoints['api']} (x-api-key: {Settings().api_key})")
-    print(f"  dashboard {endpoints['api']}/   API documentation {endpoints['api']}/v1/docs")
+    print(f"headcount is up: API {endpoints['api']}")
+    print(f"  dashboard {endpoints['api']}/ (sign in as {DEMO_USER!r}, password {DEMO_PASSWORD!r}: an admin)")
+    print(f"  ingest key {DEMO_KEY_NAME!r} for POST /v1/events (x-api-key): {DEMO_KEY}")
+    print(f"  API documentation {endpoints['api']}/v1/docs; more keys: headcount keys create NAME")
     print(f"  Kinesis {endpoints['kinesis']} stream {endpoints['stream']}; DynamoDB and SQS {endpoints['aws']}")
     if stack.republished.days:
         days = len(stack.republished.days)
@@ -270,12 +272,8 @@ def _demo(config: LocalConfig, events: int, serve: bool, history_days: int, new_
         subprocess.run([sys.executable, "-m", "headcount", "batch", "--day", day], check=True, env=cli_env(config))
         print_report(config)
         if serve:
-            print(
-                f"\nserving on {stack.endpoints()['api']} until Ctrl-C, e.g.\n  curl -H 'x-api-key: "
-                f"{Settings().api_key}' "
-                f"'{stack.endpoints()['api']}/v1/metrics/active_players?from=yesterday&to=today'",
-                flush=True,
-            )
+            print("\nserving until Ctrl-C:", flush=True)
+            _print_up(config, stack)
             _wait_for_signal()
     return 0
 

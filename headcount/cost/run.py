@@ -30,13 +30,13 @@ from headcount import names
 from headcount.core import sketches
 from headcount.core.buckets import local_date
 from headcount.core.catalog import NO_GROUP, UNKNOWN_GROUP, Catalog, Kind
+from headcount.local.access import DEMO_KEY, tools_headers
 from headcount.local.config import LocalConfig
 from headcount.local.simulator import COUNTRIES
 from headcount.views.batch import BatchRow, DynamoBatchView
 from headcount.views.realtime import DynamoRealtimeStore, ItemKey, RealtimeItem
 
 PORTS = {"moto_port": 61566, "kinesis_port": 61567, "api_port": 61080}
-API_KEY = "local-dev-key"
 DAY_FRACTIONS = (1 / 6, 1 / 2, 5 / 6)  # the moments of the day measured: the middles of its thirds
 # The simulator's game (headcount/local/simulator.py): a session is a session_start, 1.83 match_end and 2 ad_impression
 # on average: of 29 events, 6 start a session, 11 end a match, 12 show an ad.
@@ -397,7 +397,7 @@ def _post(port: int, events: list[dict]) -> dict:
         f"http://127.0.0.1:{port}/v1/events",
         data=body,
         method="POST",
-        headers={"x-api-key": API_KEY, "content-type": "application/json"},
+        headers={"x-api-key": DEMO_KEY, "content-type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1
@@ -407,7 +407,8 @@ def _post(port: int, events: list[dict]) -> dict:
 
 
 def _get(port: int, path: str) -> None:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"x-api-key": API_KEY})
+    base = f"http://127.0.0.1:{port}"
+    request = urllib.request.Request(f"{base}{path}", headers=tools_headers(base))  # noqa: S310 - 127.0.0.1
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1
             response.read()

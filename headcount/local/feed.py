@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from headcount.local.access import DEMO_KEY
 from headcount.local.config import LocalConfig
 from headcount.local.shards import wait_caught_up
 from headcount.settings import Settings
@@ -215,7 +216,7 @@ def _post_simulation(config: LocalConfig, sim: Simulation, wait: bool) -> dict[s
             print(f"  posted {done:,}/{total:,} events", flush=True)
             next_mark[0] = (done // step + 1) * step
 
-    report = EventSender(base_url, Settings().api_key, progress=progress).send(events.values)
+    report = EventSender(base_url, DEMO_KEY, progress=progress).send(events.values)  # the local demo's ingest key
     print(report.summary(), flush=True)
     if report.accepted != sim.valid + sim.duplicates:
         print(

@@ -19,25 +19,42 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from headcount import names
+from headcount import access, names
+from headcount.local.authorizer import GatewayAccess, Refusal
 from headcount.local.esm import LocalLambdaContext, lambda_arn
 from headcount.local.meter import install_from_env
 from headcount.local.processes import record_pid
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 PID_PREFIX = "serve-"  # the function processes' pid records: serve-<pid>.pid
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - the local user pool domain's token endpoint, a path
 
 
-def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, received_ms: int) -> dict[str, Any]:
-    """The event API Gateway's REST proxy integration sends to Lambda (`{proxy+}` resource), for a request received at
-    `received_ms` (epoch milliseconds: its `requestTimeEpoch`). The local API answers at its root and, as the deployed
-    one, under its stage (`/prod…`): the event's path is without the stage, the context's path with it."""
+def _staged(path: str) -> str:
+    """The local API answers at its root and, as the deployed one, under its stage (`/prod…`)."""
+    stage = f"/{names.API_STAGE}"
+    return path if path == stage or path.startswith(f"{stage}/") else f"{stage}{path}"
+
+
+def unstaged(raw_path: str) -> str:
+    """A request's path as API Gateway routes it: without the stage, the query."""
+    return _staged(urlsplit(raw_path).path).removeprefix(f"/{names.API_STAGE}") or "/"
+
+
+def proxy_event(
+    method: str,
+    raw_path: str,
+    headers: dict[str, str],
+    body: bytes,
+    received_ms: int,
+    context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The event API Gateway's REST proxy integration sends to Lambda, for a request received at `received_ms` (epoch
+    milliseconds: its `requestTimeEpoch`): the event's path is without the stage, the context's path with it.
+    `context`: what the gateway's checks added to the requestContext (the resource, the key's identity, the
+    authorizer's claims: authorizer.GatewayAccess)."""
     url = urlsplit(raw_path)
-    staged = (
-        url.path
-        if url.path == f"/{names.API_STAGE}" or url.path.startswith(f"/{names.API_STAGE}/")
-        else f"/{names.API_STAGE}{url.path}"
-    )
+    staged = _staged(url.path)
     url = url._replace(path=staged.removeprefix(f"/{names.API_STAGE}") or "/")
     query = parse_qs(url.query, keep_blank_values=True)
     text_body: str | None = None
@@ -47,26 +64,37 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
             text_body = body.decode()
         except UnicodeDecodeError:
             text_body, is_base64 = base64.b64encode(body).decode(), True
+    context = context or {}
+    resource = context.get("resourcePath", "/{proxy+}")
     return {
-        "resource": "/{proxy+}",
+        "resource": resource,
         "path": url.path,
         "httpMethod": method,
         "headers": dict(headers),
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
         "multiValueQueryStringParameters": query or None,
-        "pathParameters": {"proxy": url.path.lstrip("/")},
+        "pathParameters": (
+            {"proxy": url.path.removeprefix(resource.removesuffix("{proxy+}"))}
+            if resource.endswith("{proxy+}")
+            else None
+        ),
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": "/{proxy+}",
+            "resourcePath": resource,
             "httpMethod": method,
             "path": staged,
             "stage": names.API_STAGE,
             "requestId": str(uuid.uuid4()),
             "requestTimeEpoch": received_ms,
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
+            "identity": {
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("User-Agent", ""),
+                **context.get("identity", {}),
+            },
             "accountId": names.LOCAL_ACCOUNT_ID,
             "apiId": "local",
+            **({"authorizer": context["authorizer"]} if "authorizer" in context else {}),
         },
         "body": text_body,
         "isBase64Encoded": is_base64,
@@ -117,10 +145,18 @@ class LocalApiGateway:
         clock: Callable[[], float] = time.time,
         observe: Callable[[str, str, int, float], None] | None = None,
         pid_dir: Path | None = None,
+        access_checks: GatewayAccess | None = None,
+        token_endpoint: Callable[[bytes, str | None], tuple[int, dict]] | None = None,
     ) -> None:
         """`observe(method, path, status, duration_s)` is told of every request the function answered, with how long
-        it ran (the local meter's). `pid_dir`: where the function processes record themselves (the stack's)."""
+        it ran (the local meter's). `pid_dir`: where the function processes record themselves (the stack's).
+        `access_checks`: API Gateway's keys and authorizer (without them only the public resources are let through);
+        `token_endpoint`: the local user pool domain's `POST /oauth2/token` (headcount/local/token_endpoint.py), served
+        on this port too (on AWS the domain is a host of its own)."""
         self.function_name, self.clock, self.observe, self.pid_dir = function_name, clock, observe, pid_dir
+        self.access_checks, self.token_endpoint = access_checks, token_endpoint
+        self.invocations = 0  # how many requests reached the function: a refused one never does
+        self._invocations_lock = threading.Lock()
         self._new_functions = lambda: ProcessPoolExecutor(
             instances,
             mp_context=multiprocessing.get_context("spawn"),
@@ -170,10 +206,28 @@ class LocalApiGateway:
             )
             return
         body = request.rfile.read(length) if length else b""
+        if self.token_endpoint is not None and urlsplit(request.path).path == TOKEN_PATH:
+            status, answer = (
+                self.token_endpoint(body, request.headers.get("Authorization"))
+                if request.command == "POST"
+                else (405, {"error": "invalid_request"})
+            )
+            self._reply(request, status, {"content-type": "application/json"}, json.dumps(answer).encode())
+            return
+        try:
+            context = self._admit(request.command, unstaged(request.path), request.headers.get)
+        except Refusal as refusal:
+            answer = access.GATEWAY_RESPONSES[refusal.response_type]
+            self._reply(
+                request, answer.status, {"content-type": "application/json"}, json.dumps(answer.body()).encode()
+            )
+            return
         event = proxy_event(
-            request.command, request.path, dict(request.headers.items()), body, int(self.clock() * 1000)
+            request.command, request.path, dict(request.headers.items()), body, int(self.clock() * 1000), context
         )
         functions = self.functions
+        with self._invocations_lock:
+            self.invocations += 1
         try:
             response, ran_s = functions.submit(_invoke, event, self.function_name).result(timeout=29)
         except Exception as exc:  # noqa: BLE001 - API Gateway answers 502 when the integration fails
@@ -195,6 +249,16 @@ class LocalApiGateway:
         if self.observe is not None:
             self.observe(request.command, request.path, status, ran_s)
         self._reply(request, status, headers, data)
+
+    def _admit(self, method: str, path: str, header: Callable[[str], str | None]) -> dict[str, Any]:
+        if self.access_checks is not None:
+            return self.access_checks.admit(method, path, header)
+        resource = access.resource_for(path)
+        if resource is None or not resource.allows(method):
+            raise Refusal("MISSING_AUTHENTICATION_TOKEN")
+        if resource.access is not access.Access.PUBLIC:
+            raise Refusal("INVALID_API_KEY" if resource.access is access.Access.INGEST else "UNAUTHORIZED")
+        return {"resourcePath": resource.path}
 
     def _replace_functions(self, broken: ProcessPoolExecutor) -> None:
         """A function process died (killed, out of memory): like Lambda, start fresh execution environments for the

@@ -8,15 +8,13 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import date, timedelta
 
+from headcount.local.access import tools_headers
 from headcount.local.config import LocalConfig
-from headcount.settings import Settings
 
 
 def api_get(config: LocalConfig, path: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{config.api_port}{path}",
-        headers={"x-api-key": Settings().api_key},
-    )
+    base = f"http://127.0.0.1:{config.api_port}"
+    request = urllib.request.Request(f"{base}{path}", headers=tools_headers(base))  # noqa: S310 - 127.0.0.1 only
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1 only
         return json.loads(response.read())
 
@@ -73,7 +71,7 @@ def report_lines(config: LocalConfig) -> Iterator[str]:
         )
     yield from _retention_of_earlier_cohorts(config, date.fromisoformat(cohort["day"]), answer["returned_after"])
     base = f"http://127.0.0.1:{config.api_port}"
-    yield f"dashboard: {base}/   API: {base}/v1/metrics (header x-api-key), documented at {base}/v1/docs"
+    yield f"dashboard: {base}/   API: {base}/v1/metrics (a token of the user pool), documented at {base}/v1/docs"
 
 
 def _retention_of_earlier_cohorts(config: LocalConfig, yesterday: date, returned_after: list[int]) -> list[str]:

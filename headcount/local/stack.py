@@ -6,10 +6,13 @@ import os
 import shutil
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 
 from headcount import names
 from headcount.local import resources
+from headcount.local.access import MOTO_ID_STRATEGIES, LocalAccess, create_access, function_environment
+from headcount.local.authorizer import GatewayAccess
 from headcount.local.config import LocalConfig
 from headcount.local.gateway import LocalApiGateway
 from headcount.local.meter import api_observer, install_from_env
@@ -25,6 +28,7 @@ from headcount.local.processes import (
 from headcount.local.replay import REBUILD_REQUEST
 from headcount.local.scheduler import BUSINESS_HANDLER, BatchProcess, NightlySchedule, RateSchedule, ScheduledFunction
 from headcount.local.shards import CheckpointStore
+from headcount.local.token_endpoint import client_credentials_token
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
 from headcount.logic.publishing import Republished, republish
 from headcount.settings import Settings
@@ -69,6 +73,7 @@ def start_moto(config: LocalConfig) -> ChildProcess:
         "moto",
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(config.moto_port)],
         config.log_dir,
+        env={**os.environ, **MOTO_ID_STRATEGIES},  # the user pool keeps its ids across a restart (local/access.py)
         pid_dir=config.pid_dir,
     )
 
@@ -97,7 +102,8 @@ class LocalStack:
         self.batch: BatchProcess | None = None
         self.business: ScheduledFunction | None = None  # today's KPIs into (moto's) CloudWatch, as the stack's schedule
         self.business_schedule: RateSchedule | None = None
-        self.republished = Republished()  # the days of the lake's counts published again at start
+        self.republished = Republished()
+        self.access: LocalAccess  # the user pool, its clients, the ingest keys' usage plan (moto's, made at start)  # the days of the lake's counts published again at start
 
     def __enter__(self) -> LocalStack:
         try:
@@ -141,14 +147,20 @@ class LocalStack:
         self.supervisor.start()
         self.watch = StackWatch(self)
         self.watch.start()
+        moto_url = config.aws_environment()["AWS_ENDPOINT_URL"]
+        pool_id = self.access.user_pool_id
         meter = install_from_env("stack")  # `headcount cost`: the API's requests, and what this process publishes
         self.gateway = LocalApiGateway(
             "headcount.functions.serve.handler.handler",
             config.api_port,
             str(config.log_dir / "serve.log"),
-            self.settings.environment,
+            {**self.settings.environment, **function_environment(self.access, moto_url)},
             observe=api_observer(meter) if meter is not None else None,
             pid_dir=config.pid_dir,
+            access_checks=GatewayAccess(
+                pool_id, names.DEFAULT_NAMES.ingest_usage_plan, f"{moto_url}/{pool_id}/.well-known/jwks.json"
+            ),
+            token_endpoint=partial(client_credentials_token, pool_id),
         )
         self.gateway.start()
         if settings.batch_at != "off":
@@ -185,6 +197,7 @@ class LocalStack:
         exact)."""
         config, settings = self.config, Settings()
         resources.create_all(config.shards)
+        self.access = create_access()
         self.rebuild_realtime()
         self.republished = republish(
             config.lake, DynamoBatchView(settings.batch_table), load_catalog(settings.catalog_path)

@@ -1,4 +1,5 @@
-"""The serve Lambda handler on API Gateway proxy events: routes, merge, errors and the API key."""
+"""The serve Lambda handler on API Gateway proxy events: routes, merge, errors, and what it checks of the gateway's
+context."""
 
 import json
 
@@ -13,8 +14,8 @@ from headcount.local.gateway import proxy_event
 from headcount.settings import Settings
 from headcount.views.batch import BatchRow, DynamoBatchView
 from headcount.views.realtime import DynamoRealtimeStore, ItemKey, RealtimeItem
+from support.credentials import ADMIN, INGEST, TOOL, VIEWER, admitted, signed_in
 
-KEY = {"x-api-key": "local-dev-key"}
 NOW_MS = 1_795_000_000_000  # every request is received at 2026-11-18T11:06:40Z (requestTimeEpoch)
 
 
@@ -33,8 +34,9 @@ def _service():
     return module.runtime().service
 
 
-def get(path, headers=KEY):
-    event = proxy_event("GET", path, dict(headers), b"", NOW_MS)
+def get(path, context=None):
+    """GET `path` as API Gateway passes it once it has checked the route's credential (or with `context`)."""
+    event = proxy_event("GET", path, {}, b"", NOW_MS, admitted("GET", path) if context is None else context)
     response = handler(event, LocalLambdaContext("serve", "r", "arn:x"))
     return response["statusCode"], json.loads(response["body"])
 
@@ -64,15 +66,30 @@ def test_the_stage_url_without_its_slash_redirects_and_the_pages_send_their_poli
         assert "<script>" not in page["body"]
 
 
-def test_health_needs_no_key(aws):
-    assert get("/v1/health", headers={}) == (200, {"status": "ok"})
+def test_health_needs_nothing(aws):
+    assert get("/v1/health", {}) == (200, {"status": "ok"})
 
 
-def test_every_other_route_needs_the_key(aws):
-    assert get("/v1/metrics", headers={})[0] == 403
-    assert get("/v1/metrics", headers={"X-API-KEY": "local-dev-key"})[0] == 200
-    status, body = get("/v1/metrics", headers={"x-api-key": "wrong"})
-    assert status == 403 and body["error"]["code"] == "forbidden"
+def test_the_read_routes_take_viewers_admins_and_tools_and_nothing_else(aws):
+    # Given what API Gateway would pass: a token of each kind, of another pool, or none (a gateway misconfigured)
+    for context in (VIEWER, ADMIN, TOOL):
+        assert get("/v1/metrics", context)[0] == 200
+    for context in ({}, INGEST, signed_in("viewer", pool_id="us-east-1_OtherPool")):
+        status, body = get("/v1/metrics", context)
+        assert status == 401 and body["error"]["code"] == "unauthorized"
+    # A person in no group is signed in, and denied: the dashboard says so
+    status, body = get("/v1/metrics", signed_in())
+    assert status == 403 and body["error"]["code"] == "no_role"
+
+
+def test_a_function_without_its_auth_settings_refuses_everything(aws, monkeypatch):
+    from headcount.functions.serve import runtime as module
+
+    monkeypatch.delenv("HEADCOUNT_USER_POOL_ID")
+    module.runtime.cache_clear()
+    for path in ("/v1/health", "/v1/metrics", "/"):
+        status, body = get(path)
+        assert status == 500 and body["error"]["code"] == "auth_not_configured"
 
 
 def test_the_catalog_is_listed(aws):
@@ -230,9 +247,9 @@ def test_a_published_day_is_exact_in_its_empty_buckets_too(aws):
     ) == 9
 
 
-def post(path, body, headers=KEY):
+def post(path, body, context=None):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    event = proxy_event("POST", path, dict(headers), data, NOW_MS)
+    event = proxy_event("POST", path, {}, data, NOW_MS, admitted("POST", path) if context is None else context)
     response = handler(event, LocalLambdaContext("serve", "r", "arn:x"))
     return response["statusCode"], json.loads(response["body"])
 
@@ -266,4 +283,5 @@ def test_posting_too_much_or_nonsense_is_refused(aws):
     assert post("/v1/events", b"x" * (1024 * 1024 + 1))[0] == 413
     assert post("/v1/events", b"{not json")[0] == 400
     assert post("/v1/events", {"event": []})[0] == 400
-    assert post("/v1/events", {"events": []}, headers={})[0] == 403
+    assert post("/v1/events", {"events": []}, {})[0] == 403  # no key passed the gateway
+    assert post("/v1/events", {"events": []}, VIEWER)[0] == 403

@@ -27,7 +27,10 @@ CHANGED: dict[str, Any] = {  # every setting, none at its default
     "tz": "Asia/Kolkata",
     "catalog_path": None,  # a catalog of one metric: set by the fixture
     "ttl_days": 9,
-    "api_key": "key-2",
+    "user_pool_id": "us-east-1_Changed2",
+    "user_pool_client_id": "client-2",
+    "ingest_usage_plan": "plan-2",
+    "cognito_endpoint": "http://127.0.0.1:9/",
     "recent_ids_bytes": 100,
     "watermark_every_s": 7.0,
     "stale_after_s": 11.0,
@@ -47,7 +50,7 @@ def _metric_names(catalog: Any) -> list[str]:
 
 
 # Where each setting goes, per function (the runtime its handler builds, or what its handler does with it): "fold,
-# folding" is the arguments the fold handler gives fold_batch, "serve, key check" the key the serve handler lets in.
+# folding" is the arguments the fold handler gives fold_batch, "serve, sign-in" what the serve handler tells the dashboard.
 REACHES: dict[str, dict[str, Getter]] = {
     "stream": {
         "serve": lambda rt: rt.service.reads.open_shards.stream,
@@ -81,7 +84,10 @@ REACHES: dict[str, dict[str, Getter]] = {
         "serve": lambda rt: rt.service.reads.ttl_days,
         "business": lambda rt: rt.service.reads.ttl_days,
     },
-    "api_key": {"serve, key check": lambda accepted: accepted},
+    "user_pool_id": {"serve, sign-in": lambda answer: answer["userPoolId"]},
+    "user_pool_client_id": {"serve, sign-in": lambda answer: answer["clientId"]},
+    "ingest_usage_plan": {"serve": lambda rt: rt.ingest_keys.plan_name},
+    "cognito_endpoint": {"serve, sign-in": lambda answer: answer["cognitoEndpoint"]},
     "recent_ids_bytes": {"fold, folding": lambda call: call["recent_ids_bytes"]},
     "watermark_every_s": {"fold, folding": lambda call: call["marks"].every_ms / 1000},
     "stale_after_s": {
@@ -120,7 +126,7 @@ def runtimes(tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
         "fold, folding": _fold_batch_call(fold),
         "serve": serving,
         "serve, posting": serving,
-        "serve, key check": _key_let_in(),
+        "serve, sign-in": _sign_in_settings(),
         "business": business.runtime(),
     }
     for runtime in made:
@@ -149,20 +155,15 @@ def _fold_batch_call(fold: Any) -> dict[str, object]:
     return calls[0]
 
 
-def _key_let_in() -> str | None:
-    """The key the serve handler answers 200 with, of the default and the changed one (None: neither, or both)."""
+def _sign_in_settings() -> dict:
+    """What the serve handler tells the dashboard of where to sign in (GET /v1/auth/config)."""
     from headcount.functions.serve.handler import handler
 
     from headcount.local.esm import LocalLambdaContext
     from headcount.local.gateway import proxy_event
 
-    def status(key: str) -> int:
-        event = proxy_event("GET", "/v1/metrics", {"x-api-key": key}, b"", int(NOW.timestamp() * 1000))
-        return handler(event, LocalLambdaContext("serve", "r-1", "arn:aws:lambda:x"))["statusCode"]
-
-    default = Settings.model_fields["api_key"].default
-    let_in = [key for key in (default, CHANGED["api_key"]) if status(key) == 200]
-    return let_in[0] if len(let_in) == 1 else None
+    event = proxy_event("GET", "/v1/auth/config", {}, b"", int(NOW.timestamp() * 1000))
+    return json.loads(handler(event, LocalLambdaContext("serve", "r-1", "arn:aws:lambda:x"))["body"])
 
 
 def test_every_setting_says_where_it_goes() -> None:

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from bench.local_stack import stack_config
+from headcount.local.access import DEMO_KEY, tools_headers
 
 PORTS = {"moto_port": 60566, "kinesis_port": 60567, "api_port": 60080}  # bench/local_stack.py: HEADCOUNT_* replace them
 COMMAND = "make bench-api  # = .venv/bin/python -m bench.api"
@@ -50,9 +51,9 @@ def p(times: list[float], q: float) -> float:
 
 
 def call(port: int, path: str, body: bytes | None = None) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=body, headers={"x-api-key": "local-dev-key"}
-    )
+    base = f"http://127.0.0.1:{port}"
+    headers = {"x-api-key": DEMO_KEY} if body is not None else tools_headers(base)  # a game's key; a tool's token
+    request = urllib.request.Request(f"{base}{path}", data=body, headers=headers)
     with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - 127.0.0.1
         return json.loads(response.read())
 

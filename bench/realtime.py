@@ -31,6 +31,7 @@ import orjson
 
 from bench.local_stack import stack_config
 from headcount.core import sketches
+from headcount.local.access import tools_headers
 from headcount.local.esm import kinesis_event
 from headcount.local.simulator import simulate
 from headcount.views.catalog_file import load_catalog
@@ -122,7 +123,8 @@ def compute_throughput(batch_size: int = 10_000) -> dict:
 
 
 def api_value(port: int, path: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"x-api-key": "local-dev-key"})
+    base = f"http://127.0.0.1:{port}"
+    request = urllib.request.Request(f"{base}{path}", headers=tools_headers(base))  # a tool's token
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 

@@ -28,13 +28,15 @@ from pathlib import Path
 import psutil
 
 from bench.local_stack import stack_config
+from headcount.local.access import tools_headers
 
 PORTS = {"moto_port": 34566, "kinesis_port": 34567, "api_port": 38080}  # bench/local_stack.py: HEADCOUNT_* replace them
 COMMAND = "make bench-soak  # = .venv/bin/python -m bench.soak"
 
 
 def api(port: int, path: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"x-api-key": "local-dev-key"})
+    base = f"http://127.0.0.1:{port}"
+    request = urllib.request.Request(f"{base}{path}", headers=tools_headers(base))  # a tool's token
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 

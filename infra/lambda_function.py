@@ -154,6 +154,7 @@ def python_function(
     environment: Mapping[str, str],
     memory_size: int = 512,
     timeout: Duration | None = None,
+    reserved_concurrency: int | None = None,
     tracing: bool = True,
 ) -> lambda_.Function:
     """A Python 3.11 function running `handler` from the project bundle, with X-Ray tracing (unless `tracing` is off:
@@ -180,6 +181,7 @@ def python_function(
         ),
         memory_size=memory_size,
         timeout=timeout or Duration.seconds(30),
+        reserved_concurrent_executions=reserved_concurrency,
         tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
         log_group=log_group,
         environment={

@@ -26,8 +26,12 @@ class Realtime(Construct):
         stream: kinesis.IStream,
         tz: str,
         batching_window_s: int,
+        reserved_concurrency: int | None = None,
         tracing: bool = True,
     ) -> None:
+        """`reserved_concurrency`: the fold's reserved concurrency (headcount:foldReservedConcurrency), None for none.
+        Reserved, the other functions (the API's serve function first) can never take the invocations the fold needs
+        for its shards; and it caps the fold, so it must cover every shard's invocations (infra/parameters.py)."""
         super().__init__(scope, construct_id)
 
         # Items expire (TTL on expires_at) once the batch layer has covered their day.
@@ -63,6 +67,7 @@ class Realtime(Construct):
             },
             memory_size=1024,  # sketch merging is CPU bound; Lambda's CPU grows with memory
             timeout=Duration.minutes(2),  # a 1000-record batch plus DynamoDB's retries with backoff
+            reserved_concurrency=reserved_concurrency,
             tracing=tracing,
         )
         self.table.grant_read_write_data(self.function)

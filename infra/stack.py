@@ -34,6 +34,7 @@ class HeadcountStack(Stack):
             stream=self.ingest.stream,
             tz=params.tz,
             batching_window_s=params.batching_window_s,
+            reserved_concurrency=params.fold_reservation,
             tracing=params.tracing,
         )
         self.batch = Batch(
@@ -53,9 +54,12 @@ class HeadcountStack(Stack):
             batch_table=self.batch.table,
             stream=self.ingest.stream,
             tz=params.tz,
-            api_key_version=params.api_key_version,
             throttle_rate=params.throttle_rate,
             throttle_burst=params.throttle_burst,
+            ingest_rate=params.ingest_rate,
+            ingest_burst=params.ingest_burst,
+            ingest_quota_per_day=params.ingest_quota_per_day,
+            federation=params.federation,
             tracing=params.tracing,
         )
         self.alarms = Alarms(
@@ -97,6 +101,34 @@ class HeadcountStack(Stack):
             business=self.business,
         )
 
+        users = self.serving.users
+        CfnOutput(
+            self,
+            "ApiUrl",
+            description="The API, and the dashboard at its root (…/prod/); the API's page at …/prod/v1/docs",
+            value=self.serving.api.url,
+        )
+        CfnOutput(
+            self, "UserPoolId", description="People sign in here (groups viewer, admin)", value=users.pool.user_pool_id
+        )
+        CfnOutput(
+            self,
+            "DashboardClientId",
+            description="The dashboard's app client (no secret)",
+            value=users.dashboard_client.user_pool_client_id,
+        )
+        CfnOutput(
+            self,
+            "ToolsClientId",
+            description="Tools' app client: client credentials, scope headcount/read (secret: describe-user-pool-client)",
+            value=users.tools_client.user_pool_client_id,
+        )
+        CfnOutput(
+            self,
+            "TokenEndpoint",
+            description="Where tools trade their client id and secret for an access token",
+            value=users.token_endpoint,
+        )
         CfnOutput(
             self,
             "DashboardUrl",

@@ -44,3 +44,16 @@ def admitted(method: str, path: str) -> dict:
         access.Access.ADMIN: ADMIN,
     }[kind]
     return {**context, **({"resourcePath": resource.path} if resource is not None else {})}
+
+
+def gateway_refusal(method: str, path: str, headers: dict[str, str]) -> access.GatewayAnswer | None:
+    """API Gateway's answer to a request without any value in the header its route's credential goes in."""
+    resource = access.resource_for(unstaged(path))
+    if resource is None or not resource.allows(method):
+        return access.GATEWAY_RESPONSES["MISSING_AUTHENTICATION_TOKEN"]
+    given = {name.lower() for name, value in headers.items() if value}
+    if resource.access is access.Access.INGEST and access.API_KEY_HEADER not in given:
+        return access.GATEWAY_RESPONSES["INVALID_API_KEY"]
+    if resource.access in (access.Access.READ, access.Access.ADMIN) and "authorization" not in given:
+        return access.GATEWAY_RESPONSES["UNAUTHORIZED"]
+    return None

@@ -1,11 +1,12 @@
-"""A tiny Lambda proxy handler for the local gateway's tests: answers its process id, or dies on /crash."""
+"""A tiny Lambda proxy handler for the local gateway's tests: answers its process id, or dies on /dashboard/crash
+(public paths: the gateway lets them through without a credential)."""
 
 import json
 import os
 
 
 def handler(event: dict, context: object) -> dict:
-    if event["path"] == "/crash":
+    if event["path"] == "/dashboard/crash":
         os._exit(1)  # the execution environment dies mid-invocation
     body = {
         "pid": os.getpid(),

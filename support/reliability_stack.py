@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from headcount.local.config import LocalConfig
+from support.stack_process import ingest_headers, read_headers
 
 PORTS = {"HEADCOUNT_MOTO_PORT": "24566", "HEADCOUNT_KINESIS_PORT": "24567", "HEADCOUNT_API_PORT": "28080"}
 
@@ -41,8 +42,10 @@ def stop(*processes: subprocess.Popen | None) -> None:
 
 
 def api(path: str, body: bytes | None = None) -> dict:
+    """A read (a tool's token) or, with a body, a post of events (the demo's ingest key)."""
+    headers = ingest_headers() if body is not None else read_headers(config_for(Path(".")))
     request = urllib.request.Request(
-        f"http://127.0.0.1:{PORTS['HEADCOUNT_API_PORT']}{path}", data=body, headers={"x-api-key": "local-dev-key"}
+        f"http://127.0.0.1:{PORTS['HEADCOUNT_API_PORT']}{path}", data=body, headers=headers
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import boto3
 
+from headcount.local.access import DEMO_KEY, find_access, tools_token
 from headcount.local.config import LocalConfig
 
 
@@ -35,3 +36,25 @@ def local_client(service: str, port: int):  # noqa: ANN201 - a boto3 client
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
+
+
+_TOKENS: dict[int, tuple[float, str]] = {}  # per moto port: when fetched, the token
+
+
+def read_headers(config: LocalConfig) -> dict[str, str]:
+    """The headers a tool reads the stack's API with: a token of the tools' client (client credentials), kept for 50
+    minutes of its hour. Every local stack's pool has the same id and moto one signing key, so a token stays good across
+    the stacks and restarts of a test run."""
+    fetched, token = _TOKENS.get(config.moto_port, (float("-inf"), ""))
+    if time.monotonic() - fetched > 3000:
+        found = find_access(
+            idp=local_client("cognito-idp", config.moto_port), apigateway=local_client("apigateway", config.moto_port)
+        )
+        token = tools_token(f"http://127.0.0.1:{config.api_port}", found)
+        _TOKENS[config.moto_port] = (time.monotonic(), token)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def ingest_headers() -> dict[str, str]:
+    """The headers a game posts events to a local stack with: the demo's ingest key."""
+    return {"x-api-key": DEMO_KEY, "content-type": "application/json"}

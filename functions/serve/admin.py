@@ -4,12 +4,14 @@ else headcount keeps anything."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import base64
 
 import orjson
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import ValidationError
+
+from headcount.logic.errors import BadRequest
 
 from .models import IngestKeyList, IngestKeyModel, KeyName, NewIngestKey, error_responses, ok
 from .render import json_response
@@ -42,8 +44,15 @@ def list_keys():
     },
     tags=["admin"],
 )
-def create_key(request: Annotated[KeyName, Body()]):
-    key, value = runtime().ingest_keys.create(request.name)
+def create_key():
+    # The body's bytes parsed here, whatever their Content-Type says (as POST /v1/events does): any bytes get a 400
+    event = router.current_event
+    body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
+    try:
+        name = KeyName.model_validate_json(body).name
+    except ValidationError as exc:
+        raise BadRequest(f'the body is {{"name": "..."}}: {exc.errors()[0]["msg"]}') from None
+    key, value = runtime().ingest_keys.create(name)
     return Response(201, content_types.APPLICATION_JSON, orjson.dumps({**key.to_json(), "value": value}).decode())
 
 

@@ -26,7 +26,7 @@ From = Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN, descriptio
 To = Annotated[str | None, Query(pattern=DAY_PATTERN, description=f"last day (default: from): {DAY_HELP}")]
 Group = Annotated[str | None, Query(max_length=64, description="one group of a grouped metric")]
 Name = Annotated[str, Path(description="a metric of the catalog (GET /v1/metrics)")]
-READ_ERRORS = error_responses(400, 403, 404, 503)
+READ_ERRORS = error_responses(400, 401, 403, 404, 503)
 
 
 # Routes without a return annotation: their answers are rendered by orjson (render.py), not validated again.

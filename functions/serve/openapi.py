@@ -1,5 +1,6 @@
 """The OpenAPI document of the serve function (`GET /v1/openapi.json`): Powertools generates it from the routes and
-their models; here it gets the API key scheme, the server, and what the generator cannot see."""
+their models; here it gets the credentials each route needs (headcount/access.py), the server, and what the
+generator cannot see."""
 
 from __future__ import annotations
 
@@ -7,16 +8,25 @@ from functools import cache
 
 import orjson
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer, Server
 
-from .models import PostedEvents
+from headcount import access
+
+from .models import KeyName, PostedEvents
 
 DESCRIPTION = (
     "How many unique players: exact for finished days, approximate within seconds for today; every number says which, "
-    "and how fresh it is (`as_of`, `stale`). Every route here but /v1/health needs the x-api-key header (403 "
-    "without it). Any other path answers 404 `not_found`, a method a path does not have 405 `method_not_allowed` with "
-    '`Allow`; every error, 500 `internal_error` included, is {"error": {"code", "message"}}.'
+    "and how fresh it is (`as_of`, `stale`). Reads need a token of the stack's user pool (`Authorization: Bearer`): "
+    "a person's, signed in (groups viewer or admin), or a tool's (client credentials, scope headcount/read); without "
+    "one, 401. Posting events needs an ingest key (`x-api-key`), which opens nothing else; without one, 403. The admin "
+    "routes need the admin group. API Gateway checks keys and tokens before the function runs. Any other path answers "
+    "404 `not_found`, a method a path does not have 405 `method_not_allowed` with `Allow`; every error, 500 "
+    '`internal_error` included, is {"error": {"code", "message"}}.'
 )
+SCHEMES = {
+    "userPool": HTTPBearer(bearerFormat="JWT", description="an access token of the stack's Cognito user pool"),
+    "ingestKey": APIKey(name=access.API_KEY_HEADER, in_=APIKeyIn.header, description="an ingest key"),
+}
 
 
 @cache  # one document per function: the routes do not change under it
@@ -28,11 +38,11 @@ def openapi_document(app: APIGatewayRestResolver) -> bytes:
             version="1",
             description=DESCRIPTION,
             servers=[Server(url="..", description="this API")],
-            security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
-            security=[{"apiKey": []}],
+            security_schemes=SCHEMES,
+            security=[{"userPool": []}],
         )
     )
-    # Parameters outside the schema are answered 400 in the envelope (ERRORS), never Powertools' 422; health needs no key.
+    # Parameters outside the schema are answered 400 in the envelope (ERRORS), never Powertools' 422.
     for operations in doc["paths"].values():
         for operation in operations.values():
             operation["responses"].pop("422", None)
@@ -40,16 +50,22 @@ def openapi_document(app: APIGatewayRestResolver) -> bytes:
                 "description": "a bug (logged); never an input's fault",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
             }
-    doc["paths"]["/v1/health"]["get"]["security"] = []
+    for path, operations in doc["paths"].items():
+        resource = access.resource_for(path.replace("{name}", "x"))
+        for operation in operations.values():
+            if resource is not None and resource.access is access.Access.PUBLIC:
+                operation["security"] = []
+            elif resource is not None and resource.access is access.Access.INGEST:
+                operation["security"] = [{"ingestKey": []}]
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
-    # The events body is read as bytes by the route (any bytes get an answer in the envelope), so Powertools does not
-    # see it as a parameter: it is documented here from its model.
-    post = doc["paths"]["/v1/events"]["post"]
-    schemas[PostedEvents.__name__] = PostedEvents.model_json_schema(ref_template="#/components/schemas/{model}")
-    post["requestBody"] = {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{PostedEvents.__name__}"}}},
-    }
+    # The bodies are read as bytes by their routes (any bytes get an answer in the envelope), so Powertools does not see
+    # them as parameters: they are documented here from their models.
+    for path, model in (("/v1/events", PostedEvents), ("/v1/admin/keys", KeyName)):
+        schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        doc["paths"][path]["post"]["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        }
     return orjson.dumps(doc)

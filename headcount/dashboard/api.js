@@ -1,10 +1,12 @@
 // The API client: every call goes to the API beside this page (its folder is the API's root: / locally, the stage's
-// /prod/ behind API Gateway) with the key kept in this browser; errors about the whole page (a refused key, no
-// answer, a failing API) go to the key prompt or the banner; the key prompt and its buttons.
-import { $, page } from "./state.js";
+// /prod/ behind API Gateway) with the session's access token (auth.js); errors about the whole page go to the sign-in
+// dialog (no valid token: 401), the access-denied banner (a token without the role: 403) or the banner of an API
+// that does not answer or fails.
+import { accessToken, forgetSession, signedInAs } from "./auth.js";
+import { askToSignIn } from "./sign-in.js";
+import { page } from "./state.js";
 
 const API = new URL(".", location.href);
-const KEY_STORAGE = "headcount.apiKey";
 
 class ApiError extends Error {
   constructor(status, code, message) {
@@ -14,30 +16,47 @@ class ApiError extends Error {
   }
 }
 
-export const apiKey = () => localStorage.getItem(KEY_STORAGE) ?? "";
-
-export async function api(path, params = {}) {
+/** The API's answer to `path` (relative to the API's root); `body`, when given, is sent as JSON. Every call but the
+ * public ones (`signedIn: false`) carries the access token, as API Gateway's Cognito authorizer wants it. */
+export async function api(path, params = {}, { method = "GET", body, signedIn = true } = {}) {
   const url = new URL(path, API);
   for (const [name, value] of Object.entries(params)) if (value) url.searchParams.set(name, value);
+  const headers = {};
+  if (signedIn) {
+    const token = await accessToken();
+    if (!token) throw new ApiError(401, "unauthorized", "not signed in"); // the gateway's answer, without asking it
+    headers.Authorization = `Bearer ${token}`;
+  }
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(url, { headers: { "x-api-key": apiKey() }, cache: "no-store" });
+    response = await fetch(url, { method, headers, body: body && JSON.stringify(body), cache: "no-store" });
   } catch {
     throw new ApiError(0, "unreachable", `no answer from ${API.href}`);
   }
-  const body = await response.json().catch(() => null);
+  const answer = await response.json().catch(() => null);
   if (!response.ok) {
-    const error = body?.error ?? { code: `http_${response.status}`, message: response.statusText };
+    const error = answer?.error ?? { code: `http_${response.status}`, message: response.statusText };
     throw new ApiError(response.status, error.code, error.message);
   }
   page.banner.hidden = true;
-  return body;
+  return answer;
 }
 
-/** Errors about the whole page (the key, the API itself) go to the key prompt or the banner: true if this one did. */
+/** Errors about the whole page (the session, the API itself) go to the sign-in dialog or the banner: true if this
+ * one did. */
 export function reportPageError(error) {
-  if (error.status === 403) {
-    askForKey("The API refused the key: enter it again.");
+  if (error.status === 401) {
+    forgetSession(); // the API takes this token no more (expired, or not of its user pool): sign in afresh
+    askToSignIn("Your session ended: sign in again.");
+  } else if (error.status === 403) {
+    // Signed in, but without the role: the API's message says which (no group yet, or not an admin). Groups are
+    // written into the token when it is issued, so a new group counts from the next sign-in.
+    showBanner(
+      `Access denied: ${error.message.replace(/\.$/, "")}. You are signed in as ${signedInAs()}; once an admin has ` +
+        "changed your groups, sign out and sign in again.",
+      { denied: true },
+    );
   } else if (error.status === 0) {
     showBanner(
       `The API does not answer at ${API.href}. Is the stack running? Locally start it with headcount up (or make run); ` +
@@ -54,40 +73,10 @@ export function reportPageError(error) {
   return true;
 }
 
-export function showBanner(text) {
+/** The banner at the top; an access-denied one offers no "Try again now" (the same token gets the same answer). */
+export function showBanner(text, { denied = false } = {}) {
   page.bannerText.textContent = text;
+  page.banner.classList.toggle("denied", denied);
+  page.bannerRetry.hidden = denied;
   page.banner.hidden = false;
-}
-
-// ---- the key -------------------------------------------------------------------------------------------------------
-
-export function askForKey(message = "") {
-  page.keyError.textContent = message;
-  page.keyError.hidden = !message;
-  page.keyCancel.hidden = !apiKey() || Boolean(message);
-  if (page.prompt.open) return; // several calls were refused at once: one prompt
-  page.keyInput.value = "";
-  page.prompt.showModal();
-  page.keyInput.focus();
-}
-
-/** The prompt's and the top bar's key buttons; `onNewKey` runs once a new key is stored. */
-export function listenForKeys(onNewKey) {
-  $("#key-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const key = page.keyInput.value.trim();
-    if (!key) return;
-    localStorage.setItem(KEY_STORAGE, key);
-    page.prompt.close();
-    onNewKey();
-  });
-  page.keyCancel.addEventListener("click", () => page.prompt.close());
-  page.prompt.addEventListener("cancel", (event) => {
-    if (!apiKey() || !page.keyError.hidden) event.preventDefault(); // no key yet, or a refused one: nothing to go back to
-  });
-  $("#change-key").addEventListener("click", () => askForKey());
-  $("#forget-key").addEventListener("click", () => {
-    localStorage.removeItem(KEY_STORAGE);
-    location.reload(); // and nothing it showed stays on the screen
-  });
 }

@@ -1,18 +1,22 @@
-// The analysts' dashboard, its entry point: asks for the API key once, then shows today's tiles (refreshed every
+// The analysts' dashboard, its entry point: has the analyst sign in, then shows today's tiles (refreshed every
 // 15 s) and the charts of the chosen range, each with the CSV of what it draws: the counts, then the game KPIs
 // (DAU/WAU/MAU, stickiness, new players, the retention triangle), whose metrics it finds by kind in the catalog.
 // Here: the refreshing, the catalog, and drawing the whole range again when it changes. The other modules:
-// api.js (the API client and the key), state.js (the page's elements and what it knows), tiles.js, range.js,
-// cards.js (the range's charts), kpi-cards.js (the game KPIs' cards), csv.js; charts.js, kpis.js and retention.js
-// draw the plots, find the KPIs in the catalog and draw the retention triangle.
-import { askForKey, api, apiKey, listenForKeys, reportPageError, showBanner } from "./api.js";
+// auth.js (the session: tokens of the stack's user pool, in memory only), sign-in.js (its dialog and the top bar's
+// buttons), api.js (the API client), state.js (the page's elements and what it knows), tiles.js, range.js,
+// cards.js (the range's charts), kpi-cards.js (the game KPIs' cards), csv.js, ingest-keys.js (the admins' panel);
+// charts.js, kpis.js and retention.js draw the plots, find the KPIs in the catalog and draw the retention triangle.
+import { api, reportPageError, showBanner } from "./api.js";
+import { hasSettings, signedIn, useSettings } from "./auth.js";
 import { CHARTS, DRAWABLE, fillMetricPicker, loadChart } from "./cards.js";
 import { formatDay, formatNumber } from "./charts.js";
 import "./csv.js";
+import { listenForIngestKeys } from "./ingest-keys.js";
 import { describeKpis, fillRetentionPicker, loadLines, loadRetention } from "./kpi-cards.js";
 import { findKpis } from "./kpis.js";
 import { chosenRange, daysIn, setLastDays } from "./range.js";
 import { MAX_COHORTS } from "./retention.js";
+import { askToSignIn, listenForSignIn } from "./sign-in.js";
 import { $, page, state } from "./state.js";
 import { loadRangeTile, refreshTiles } from "./tiles.js";
 
@@ -22,27 +26,40 @@ const DEFAULT_RANGE_DAYS = 30;
 
 // ---- refreshing ----------------------------------------------------------------------------------------------------
 
-function start() {
+async function start() {
   clearTimeout(state.timer);
-  if (!apiKey()) {
-    askForKey();
+  if (!signedIn()) {
+    if (await loadSignInSettings()) askToSignIn();
+    else state.timer = setTimeout(start, REFRESH_MS); // the banner says why; asked again in 15 s
     return;
   }
   refresh(true).then(schedule);
+}
+
+/** The user pool to sign in to (GET v1/auth/config, public), once. */
+async function loadSignInSettings() {
+  if (hasSettings()) return true;
+  try {
+    useSettings(await api("v1/auth/config", {}, { signedIn: false }));
+    return true;
+  } catch (error) {
+    if (!reportPageError(error)) showBanner(`The API could not say how to sign in (${error.code}: ${error.message}).`);
+    return false;
+  }
 }
 
 function schedule() {
   clearTimeout(state.timer);
   state.timer = setTimeout(async () => {
     state.ticks += 1;
-    const waiting = document.hidden || page.prompt.open; // nobody looking, or no key the API takes
+    const waiting = document.hidden || page.signIn.open; // nobody looking, or no session the API takes
     if (!waiting) await refresh(state.ticks % CHART_REFRESH_TICKS === 0 && page.to.value >= state.today);
     schedule();
   }, REFRESH_MS);
 }
 
 document.addEventListener("visibilitychange", () => {
-  if (!document.hidden && state.catalog) refresh(false);
+  if (!document.hidden && state.catalog && signedIn()) refresh(false);
 });
 
 /** The tiles, and the charts too when asked (or when the catalog has only just been read). */
@@ -96,14 +113,17 @@ function loadRange() {
 
 // ---- the page's other buttons --------------------------------------------------------------------------------------
 
-listenForKeys(() => {
-  state.catalog = null; // everything again, with the new key
+listenForSignIn(() => {
+  state.catalog = null; // everything again, as this person may see it
   start();
 });
-$("#banner-retry").addEventListener("click", () => refresh(true));
+listenForIngestKeys();
+page.bannerRetry.addEventListener("click", () => (signedIn() ? refresh(true) : start()));
 $("#copy-sql").addEventListener("click", async (event) => {
   await navigator.clipboard.writeText($("#sql-command").textContent);
   event.target.textContent = "Copied";
 });
 
+// Earlier versions kept the API key here; a key left behind would outlive the sign-in that replaced it.
+localStorage.removeItem("headcount.apiKey");
 start();

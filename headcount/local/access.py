@@ -16,6 +16,7 @@ import json
 import urllib.request
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 from urllib.parse import urlencode
 
 from headcount import access, names
@@ -51,9 +52,12 @@ class LocalAccess:
         return access.issuer(names.REGION, self.user_pool_id)
 
 
-def find_access(stack_names: names.StackNames = names.DEFAULT_NAMES) -> LocalAccess:
-    """What `create_access` made (the local stack is up): nothing is made."""
-    idp, apigateway = client("cognito-idp"), client("apigateway")
+def find_access(
+    stack_names: names.StackNames = names.DEFAULT_NAMES, idp: Any = None, apigateway: Any = None
+) -> LocalAccess:
+    """What `create_access` made (the local stack is up): nothing is made. The clients: the environment's unless
+    given."""
+    idp, apigateway = idp or client("cognito-idp"), apigateway or client("apigateway")
     pool_id = _find_pool(idp, stack_names.user_pool)
     if pool_id is None:
         raise LookupError(f"no user pool {stack_names.user_pool!r}: is the local stack up?")
@@ -65,10 +69,10 @@ def find_access(stack_names: names.StackNames = names.DEFAULT_NAMES) -> LocalAcc
     )
 
 
-def tools_token(api_url: str) -> str:
+def tools_token(api_url: str, found: LocalAccess | None = None) -> str:
     """An access token of the tools' client (client credentials, scope headcount/read), from the local user pool
     domain's token endpoint: how the local commands read the API (`headcount report`), as a company's tool would."""
-    found = find_access()
+    found = found or find_access()
     request = urllib.request.Request(  # noqa: S310 - the local API, 127.0.0.1
         f"{api_url}/oauth2/token",
         data=urlencode({"grant_type": "client_credentials", "scope": access.READ_SCOPE}).encode(),

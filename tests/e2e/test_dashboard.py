@@ -1,6 +1,8 @@
 """End to end, the analysts' dashboard in a real browser (Debian's Chromium, driven by Playwright) against the local
-stack with a simulated game whose yesterday is published: the tiles, the charts (the game KPIs' too: DAU/WAU/MAU,
-stickiness, new players, the retention triangle) and their CSVs say what the API says. Screenshots go to
+stack with a simulated game whose yesterday is published: people sign in to the stack's user pool (the local Cognito:
+moto), the tiles, the charts (the game KPIs' too: DAU/WAU/MAU, stickiness, new players, the retention triangle) and
+their CSVs say what the API says; an admin manages the ingest keys, a viewer sees no admin control, a person in no
+group is told why not; signing out leaves nothing of the session in the browser. Screenshots go to
 artifacts/screenshots/ (.ci/run lists them)."""
 
 from __future__ import annotations
@@ -9,14 +11,19 @@ import csv
 import io
 import json
 import re
+import urllib.error
+import urllib.request
 from datetime import date, timedelta
 
 import pytest
 
-from tests.e2e.test_realtime import api
+from headcount.local.access import DEMO_PASSWORD, DEMO_USER
+from headcount.views.aws import client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
-KEY = "local-dev-key"
+# Besides the demo admin the stack creates: people an admin adds to the user pool (the tests' `people` fixture)
+VIEWER, NOBODY = "viewer", "nobody"  # in the `viewer` group, and in no group
+PASSWORDS = {DEMO_USER: DEMO_PASSWORD, VIEWER: "Headcount-viewer-1", NOBODY: "Headcount-nobody-1"}
 CHARTS = ("players", "matches", "ads", "countries", "explore", "activity", "stickiness", "new-players", "retention")
 CSV_COLUMNS = ["bucket", "group", "value", "low", "high", "exact", "source", "as_of", "stale", "run_id"]
 RETENTION_COLUMNS = [
@@ -27,26 +34,113 @@ MAX_COHORTS = 60  # the triangle's cohort days at most (headcount/dashboard/rete
 APPROXIMATE_FILL = "#ffffff"  # the hollow points' fill: the cards' background (headcount/dashboard/charts.js)
 
 
+def call(local_stack, path: str, token: str | None = None, method: str = "GET") -> tuple[int, dict]:
+    """The API's status and JSON answer, with a person's access token as the dashboard sends it."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{local_stack.api_port}{path}", headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def user_pool(local_stack) -> dict:
+    """Where the dashboard signs in (GET /v1/auth/config, public): region, userPoolId, clientId, cognitoEndpoint."""
+    status, config = call(local_stack, "/v1/auth/config")
+    assert status == 200, config
+    return config
+
+
+def tokens_of(user_pool, user: str, password: str) -> dict:
+    """A sign-in's AuthenticationResult, as the dashboard's (USER_PASSWORD_AUTH on the dashboard's app client)."""
+    answer = client("cognito-idp").initiate_auth(
+        ClientId=user_pool["clientId"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": user, "PASSWORD": password},
+    )
+    return answer["AuthenticationResult"]
+
+
+@pytest.fixture(scope="module")
+def people(user_pool) -> dict[str, str]:
+    """A viewer and a person in no group, added to the stack's user pool as an admin adds people; user -> password."""
+    cognito, pool = client("cognito-idp"), user_pool["userPoolId"]
+    for user, group in ((VIEWER, "viewer"), (NOBODY, None)):
+        cognito.admin_create_user(UserPoolId=pool, Username=user, MessageAction="SUPPRESS")
+        cognito.admin_set_user_password(UserPoolId=pool, Username=user, Password=PASSWORDS[user], Permanent=True)
+        if group:
+            cognito.admin_add_user_to_group(UserPoolId=pool, Username=user, GroupName=group)
+    return PASSWORDS
+
+
+@pytest.fixture(scope="module")
+def read(local_stack, user_pool):
+    """What the API answers to a GET, read as the demo admin (to compare with what the dashboard shows)."""
+    token = tokens_of(user_pool, DEMO_USER, DEMO_PASSWORD)["AccessToken"]
+
+    def read(path: str) -> dict:
+        status, answer = call(local_stack, path, token)
+        assert status == 200, (path, status, answer)
+        return answer
+
+    return read
+
+
 @pytest.fixture
 def open_page(local_stack, browser):
-    """A fresh browser profile (an empty localStorage unless `key` is given) on the dashboard."""
+    """A fresh browser profile on the dashboard, signed in as `user` (the demo admin unless told; None: not signed in).
+    With `clock`, the page's clock is Playwright's (time flows, and the test may jump it forward)."""
     contexts = []
 
-    def open_page(key: str | None = KEY, width: int = 1440, height: int = 900):
+    def open_page(
+        user: str | None = DEMO_USER, width: int = 1440, height: int = 900, clock: bool = False, init_script: str = ""
+    ):
         context = browser.new_context(viewport={"width": width, "height": height}, locale="en-US")
         contexts.append(context)
-        if key is not None:
-            context.add_init_script(f"localStorage.setItem('headcount.apiKey', {json.dumps(key)})")
+        if init_script:
+            context.add_init_script(init_script)
         page = context.new_page()
+        if clock:
+            page.clock.install()
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"http://127.0.0.1:{local_stack.api_port}/")
         page.script_errors = errors
+        if user is not None:
+            sign_in(page, user)
         return page
 
     yield open_page
     for context in contexts:
         context.close()
+
+
+def sign_in(page, user: str, password: str | None = None) -> None:
+    """Signs in with the dialog the dashboard shows, and waits until it is gone."""
+    fill_sign_in(page, user, password or PASSWORDS[user])
+    page.wait_for_selector("#sign-in", state="hidden")
+    assert page.inner_text("#who") == user
+
+
+def fill_sign_in(page, user: str, password: str) -> None:
+    page.wait_for_selector("#sign-in[open] #user-name")
+    page.fill("#user-name", user)
+    page.fill("#password", password)
+    page.click("#sign-in-submit")
+
+
+def sign_in_error(page) -> str:
+    page.wait_for_selector("#sign-in[open] #sign-in-error:not([hidden])")
+    return page.inner_text("#sign-in-error")
+
+
+def kept_by_the_browser(page) -> str:
+    """Everything a script of the page can read that outlives it: localStorage, sessionStorage, document.cookie."""
+    return page.evaluate(
+        "() => JSON.stringify({local: {...localStorage}, session: {...sessionStorage}, cookie: document.cookie})"
+    )
 
 
 def wait_drawn(page):
@@ -93,49 +187,50 @@ def download_csv(page, chart, columns=CSV_COLUMNS):
     return download.value.suggested_filename, list(reader)
 
 
-def test_the_dashboard_asks_for_the_key_once_and_its_tiles_show_the_apis_numbers(
-    published_yesterday, local_stack, open_page, screenshots
-):
-    config = local_stack
+def test_the_analyst_signs_in_and_the_tiles_show_the_apis_numbers(published_yesterday, read, open_page, screenshots):
     # Given a browser that never saw the dashboard
-    page = open_page(key=None)
-    # Then it asks for the key
-    page.wait_for_selector("#key-prompt[open] #key-input")
-    page.screenshot(path=screenshots / "key-prompt.png")
+    page = open_page(user=None)
+    # Then it asks to sign in, and shows nothing of the session yet
+    page.wait_for_selector("#sign-in[open] #user-name")
+    assert not page.is_visible("#session")
+    page.screenshot(path=screenshots / "sign-in.png")
+    # which Escape does not close (there is nothing behind it to go back to)
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+    assert page.is_visible("#sign-in[open] #user-name")
 
-    # When the analyst types it
-    page.fill("#key-input", KEY)
-    page.click("#key-form button[type=submit]")
+    # When the demo admin signs in
+    sign_in(page, DEMO_USER)
     wait_drawn(page)
 
-    # Then each of today's tiles shows the API's number for today, formatted
+    # Then the top bar says who is signed in, with "Sign out"
+    assert page.is_visible("#who") and page.is_visible("#sign-out")
+    # and each of today's tiles shows the API's number for today, formatted
     for tile, metric in (("players", "active_players"), ("matches", "matches_played"), ("ads", "ad_impressions")):
-        points = api(config, f"/v1/metrics/{metric}?from=today")["points"]
+        points = read(f"/v1/metrics/{metric}?from=today")["points"]
         assert page.inner_text(f'[data-tile="{tile}"] .tile-value') == f"{sum(p['value'] for p in points):,}", tile
         badge = "exact" if all(p["exact"] for p in points) else "approximate"
         assert badge in page.inner_text(f'[data-tile="{tile}"] .tile-badges').lower()
     # and the range's tile the API's unique players over the chosen range, with its bounds
     start, end = chosen_range(page)
     assert (date.fromisoformat(end) - date.fromisoformat(start)).days == 29  # the last 30 days by default
-    whole = api(config, f"/v1/metrics/active_players/distinct?from={start}&to={end}")
+    whole = read(f"/v1/metrics/active_players/distinct?from={start}&to={end}")
     assert page.inner_text('[data-tile="range"] .tile-value') == f"{whole['value']:,}"
     if whole["high"] > whole["low"]:
         assert f"{whole['low']:,} – {whole['high']:,}" in page.inner_text('[data-tile="range"] .tile-precision')
     page.screenshot(path=screenshots / "dashboard.png", full_page=True)
 
-    # And the key is kept: the next visit does not ask again
+    # And the session lives in the page only: a reload asks to sign in again
     page.reload()
-    wait_drawn(page)
-    assert not page.is_visible("#key-prompt")
-    assert page.evaluate("localStorage.getItem('headcount.apiKey')") == KEY
+    page.wait_for_selector("#sign-in[open] #user-name")
+    assert not page.is_visible("#session")
 
 
-def test_exact_and_approximate_days_are_drawn_differently(published_yesterday, local_stack, open_page):
-    config = local_stack
+def test_exact_and_approximate_days_are_drawn_differently(published_yesterday, read, open_page):
     page = open_page()
     wait_drawn(page)
     start, end = chosen_range(page)
-    points = api(config, f"/v1/metrics/active_players?from={start}&to={end}")["points"]
+    points = read(f"/v1/metrics/active_players?from={start}&to={end}")["points"]
     # (which days are which, from the API's answer: the clock may have passed midnight since the game was sent)
     exact = [p["bucket"] for p in points].index(str(published_yesterday))
     approximate = max(i for i, p in enumerate(points) if p["source"] == "realtime")
@@ -189,15 +284,14 @@ def rgb(hex_color):
 
 
 def test_the_metric_picker_lists_the_catalog_and_each_csv_is_what_the_api_answered(
-    published_yesterday, local_stack, open_page
+    published_yesterday, read, open_page
 ):
-    config = local_stack
     page = open_page()
     wait_drawn(page)
     start, end = chosen_range(page)
 
     # The explore chart offers exactly the catalog's metrics that are series (a retention metric is a triangle)
-    catalog = api(config, "/v1/metrics")["metrics"]
+    catalog = read("/v1/metrics")["metrics"]
     options = page.eval_on_selector_all("#explore-metric option", "options => options.map(o => o.value)")
     assert options == [m["name"] for m in catalog if m["kind"] != "retention"]
     assert any(m["kind"] == "retention" for m in catalog)
@@ -206,7 +300,7 @@ def test_the_metric_picker_lists_the_catalog_and_each_csv_is_what_the_api_answer
     for chart, metric in (("players", "active_players"), ("ads", "ad_impressions")):
         name, rows = download_csv(page, chart)
         assert name == f"headcount-{metric}-{start}-to-{end}.csv"
-        assert rows == csv_rows(api(config, f"/v1/metrics/{metric}?from={start}&to={end}")["points"])
+        assert rows == csv_rows(read(f"/v1/metrics/{metric}?from={start}&to={end}")["points"])
 
     # and so is the explore chart's, for one group of a grouped metric
     grouped = next(m["name"] for m in catalog if m["group_by"])
@@ -216,16 +310,32 @@ def test_the_metric_picker_lists_the_catalog_and_each_csv_is_what_the_api_answer
     page.select_option("#explore-group", group)
     page.wait_for_function(f"() => window.headcountDashboard.charts.explore?.group === {json.dumps(group)}")
     _, rows = download_csv(page, "explore")
-    assert rows == csv_rows(api(config, f"/v1/metrics/{grouped}?from={start}&to={end}&group={group}")["points"])
+    assert rows == csv_rows(read(f"/v1/metrics/{grouped}?from={start}&to={end}&group={group}")["points"])
     assert not page.script_errors
 
 
-def test_error_states_say_what_to_do(published_yesterday, local_stack, open_page, screenshots):
-    # A refused key: asked again, saying so
-    page = open_page(key="not-the-key")
-    page.wait_for_selector("#key-prompt[open] #key-error:not([hidden])")
-    assert page.inner_text("#key-error") == "The API refused the key: enter it again."
-    page.screenshot(path=screenshots / "key-refused.png")
+def test_error_states_say_what_to_do(published_yesterday, open_page, screenshots):
+    # A wrong password: asked again, saying so
+    page = open_page(user=None)
+    fill_sign_in(page, DEMO_USER, "not-the-password")
+    assert sign_in_error(page) == "Wrong user name or password."
+    page.screenshot(path=screenshots / "sign-in-refused.png")
+    # and so is an unknown user (the same words: the page does not tell who exists)
+    fill_sign_in(page, "nobody-of-this-pool", "Headcount-nobody-9")
+    assert sign_in_error(page) == "Wrong user name or password."
+    assert page.is_visible("#sign-in[open]") and not page.is_visible("#session")
+
+    # A session the API takes no more (401): the sign-in dialog again, saying why; signing in goes on where it was
+    page = open_page()
+    wait_drawn(page)
+    unauthorized = {"error": {"code": "unauthorized", "message": "this route needs a valid token"}}
+    page.route("**/v1/metrics**", lambda route: route.fulfill(status=401, json=unauthorized))
+    page.click('[data-days="7"]')
+    assert sign_in_error(page) == "Your session ended: sign in again."
+    page.screenshot(path=screenshots / "session-ended.png")
+    page.unroute("**/v1/metrics**")
+    sign_in(page, DEMO_USER)
+    wait_drawn(page)
 
     # A range without events: each chart says where the events would come from
     page = open_page(width=1366, height=768)
@@ -253,7 +363,7 @@ def test_behind_a_stage_prefix_every_call_keeps_it(published_yesterday, local_st
     # Given the page as API Gateway serves it, under its stage (/prod…: the local API answers there too), opened
     # without the trailing slash
     origin = f"http://127.0.0.1:{local_stack.api_port}"
-    page = open_page()
+    page = open_page(user=None)
     asked = []
 
     def stage(route):
@@ -261,12 +371,17 @@ def test_behind_a_stage_prefix_every_call_keeps_it(published_yesterday, local_st
         route.continue_()
 
     page.route(lambda url: url.startswith(f"{origin}/prod"), stage)
-    page.route(lambda url: not url.startswith(f"{origin}/prod"), lambda route: route.abort())
+    # (anything else of the API's origin refused; the user pool is another origin, and answers)
+    page.route(lambda url: url.startswith(f"{origin}/") and not url.startswith(f"{origin}/prod"), lambda r: r.abort())
     page.goto(f"{origin}/prod")
-    # Then the API sends it to the stage's root, where it draws, with every file and API call under the stage
+    sign_in(page, DEMO_USER)
+    # Then the API sends it to the stage's root, where it signs in and draws, with every file and API call under
+    # the stage
     wait_drawn(page)
     assert page.url == f"{origin}/prod/"
-    assert {"/", "/dashboard/app.js", "/dashboard/vendor/uPlot.iife.min.js", "/v1/metrics"} <= set(asked)
+    assert {"/", "/dashboard/app.js", "/dashboard/vendor/uPlot.iife.min.js", "/v1/auth/config", "/v1/metrics"} <= set(
+        asked
+    )
 
 
 def by_kind(catalog, kind, **fields):
@@ -279,10 +394,9 @@ def percent(cell_text: str) -> float:
 
 
 def test_dau_wau_mau_stickiness_and_new_players_are_found_by_kind_and_drawn_as_the_api_answers(
-    published_yesterday, local_stack, open_page
+    published_yesterday, read, open_page
 ):
-    config = local_stack
-    catalog = api(config, "/v1/metrics")["metrics"]
+    catalog = read("/v1/metrics")["metrics"]
     # Given the dashboard on its default range (the last 30 days, yesterday published, today real-time)
     page = open_page()
     wait_drawn(page)
@@ -306,7 +420,7 @@ def test_dau_wau_mau_stickiness_and_new_players_are_found_by_kind_and_drawn_as_t
     series = {s["label"]: s for s in drawn["series"]}
     kinds = set()
     for name in lines:
-        points = api(config, f"/v1/metrics/{name}?from={start}&to={end}")["points"]
+        points = read(f"/v1/metrics/{name}?from={start}&to={end}")["points"]
         exact, approximate = series[f"{labels[name]} exact"], series[f"{labels[name]} approximate"]
         assert exact["data"] == [p["value"] if p["exact"] else None for p in points], name
         assert exact["dash"] == [] and exact["fill"] == exact["stroke"]
@@ -322,7 +436,7 @@ def test_dau_wau_mau_stickiness_and_new_players_are_found_by_kind_and_drawn_as_t
     [stickiness] = [
         m for m in by_kind(catalog, "ratio", numerator="active_players") if m["denominator"] == rolling[-1]["name"]
     ]
-    points = api(config, f"/v1/metrics/{stickiness['name']}?from={start}&to={end}")["points"]
+    points = read(f"/v1/metrics/{stickiness['name']}?from={start}&to={end}")["points"]
     assert page.evaluate("() => window.headcountDashboard.charts.stickiness.lines.map((l) => l.name)") == [
         stickiness["name"]
     ]
@@ -339,7 +453,7 @@ def test_dau_wau_mau_stickiness_and_new_players_are_found_by_kind_and_drawn_as_t
     [new] = by_kind(catalog, "new", of="active_players")
     name, rows = download_csv(page, "new-players")
     assert name == f"headcount-{new['name']}-{start}-to-{end}.csv"
-    assert rows == csv_rows(api(config, f"/v1/metrics/{new['name']}?from={start}&to={end}")["points"])
+    assert rows == csv_rows(read(f"/v1/metrics/{new['name']}?from={start}&to={end}")["points"])
     assert not page.script_errors
 
 
@@ -370,10 +484,9 @@ def check_cell(td, figure, rate_of_a_cell: bool) -> str:
 
 
 def test_the_retention_triangle_tells_exact_approximate_and_unknown_cells_apart(
-    published_yesterday, local_stack, open_page, screenshots
+    published_yesterday, read, open_page, screenshots
 ):
-    config = local_stack
-    catalog = api(config, "/v1/metrics")["metrics"]
+    catalog = read("/v1/metrics")["metrics"]
     # Given the dashboard on its default range
     page = open_page()
     wait_drawn(page)
@@ -382,7 +495,7 @@ def test_the_retention_triangle_tells_exact_approximate_and_unknown_cells_apart(
     # Then the retention triangle holds the range's cohorts (the newest first), a column per returned_after
     [retention] = by_kind(catalog, "retention")
     first = max(date.fromisoformat(start), date.fromisoformat(end) - timedelta(days=MAX_COHORTS - 1))
-    answer = api(config, f"/v1/retention/{retention['name']}?from={first}&to={end}")
+    answer = read(f"/v1/retention/{retention['name']}?from={first}&to={end}")
     heads = page.eval_on_selector_all(".triangle th", "cells => cells.map((c) => c.textContent)")
     assert heads == ["cohort", "new players", *(f"D+{k}" for k in answer["returned_after"])]
     cells = page.eval_on_selector_all(
@@ -421,3 +534,194 @@ def test_the_retention_triangle_tells_exact_approximate_and_unknown_cells_apart(
     )
     page.screenshot(path=screenshots / "kpis.png", full_page=True, clip=kpis)
     assert not page.script_errors
+
+
+# ---- who may see what ------------------------------------------------------------------------------------------------
+
+
+def test_an_admin_creates_an_ingest_key_sees_its_value_once_and_revokes_it(
+    published_yesterday, read, open_page, screenshots
+):
+    # Given the demo admin on the dashboard
+    page = open_page()
+    wait_drawn(page)
+    # When they open the ingest keys from the top bar and create one
+    page.click("#keys-open")
+    page.wait_for_selector('#keys-panel[open][data-state="ready"]')
+    page.fill("#key-name", "e2e-android")
+    page.click("#key-create button[type=submit]")
+
+    # Then its value is shown, with what to do with it: now or never, sent as x-api-key
+    page.wait_for_selector("#new-key:not([hidden])")
+    value = page.inner_text("#new-key-value")
+    note = page.inner_text("#new-key")
+    assert value and "shown only now" in note and "x-api-key" in note
+    # and the list, as the API's, has it active (the API lists no value)
+    row = '#keys-list tr[data-name="e2e-android"]'
+    page.wait_for_selector(f'{row}[data-enabled="true"]')
+    [listed] = [k for k in read("/v1/admin/keys")["keys"] if k["name"] == "e2e-android"]
+    assert listed["enabled"] is True and value not in json.dumps(listed)
+    assert page.inner_text(f"{row} .key-id") == listed["id"]
+    page.screenshot(path=screenshots / "ingest-key-created.png")
+
+    # When they try the same name again: the API's refusal is said in the panel, and the value is gone
+    page.fill("#key-name", "e2e-android")
+    page.click("#key-create button[type=submit]")
+    page.wait_for_selector("#keys-message.error:not([hidden])")
+    assert "e2e-android" in page.inner_text("#keys-message") and "409" in page.inner_text("#keys-message")
+    assert page.is_hidden("#new-key") and value not in page.content()
+    # and a name the API would refuse is refused before it is sent
+    page.fill("#key-name", "not a name!")
+    assert not page.eval_on_selector("#key-name", "input => input.checkValidity()")
+
+    # When they revoke it (asked once more in its row)
+    page.click(f'{row} [data-action="revoke"]')
+    page.click(f'{row} [data-action="confirm"]')
+    # Then it is listed revoked, here as in the API
+    page.wait_for_selector(f'{row}[data-enabled="false"]')
+    assert page.inner_text(f"{row} td:nth-child(4)") == "revoked"
+    assert "Revoked e2e-android" in page.inner_text("#keys-message")
+    assert [k["enabled"] for k in read("/v1/admin/keys")["keys"] if k["name"] == "e2e-android"] == [False]
+    page.screenshot(path=screenshots / "ingest-key-revoked.png")
+
+    # And once closed and opened again, the panel never shows a value again
+    page.click("#keys-close")
+    page.click("#keys-open")
+    page.wait_for_selector('#keys-panel[open][data-state="ready"]')
+    assert page.is_hidden("#new-key") and value not in page.content()
+    assert not page.script_errors
+
+
+def test_signing_out_leaves_nothing_of_the_session_in_the_browser(
+    published_yesterday, user_pool, open_page, screenshots
+):
+    # Given a browser where an earlier dashboard kept its API key
+    page = open_page(user=None, init_script="localStorage.setItem('headcount.apiKey', 'local-dev-key')")
+    # When the demo admin signs in (the tokens the user pool gives the page noted)
+    with page.expect_response(user_pool_answer(user_pool, "InitiateAuth")) as signed_in:
+        sign_in(page, DEMO_USER)
+    tokens = signed_in.value.json()["AuthenticationResult"]
+    access, refresh = tokens["AccessToken"], tokens["RefreshToken"]
+    wait_drawn(page)
+
+    # Then the browser keeps nothing of the session, nor the old key, while signed in
+    def assert_nothing_kept():
+        kept = kept_by_the_browser(page)
+        assert access not in kept and refresh not in kept and tokens["IdToken"] not in kept, kept
+        assert "token" not in kept.lower() and "local-dev-key" not in kept, kept
+        assert not any(access in c["value"] or refresh in c["value"] for c in page.context.cookies())
+
+    assert_nothing_kept()
+    # When they sign out
+    page.click("#sign-out")
+    # Then the page is back to the sign-in dialog, with nothing of the session on screen or in the browser
+    page.wait_for_selector("#sign-in[open] #user-name")
+    assert not page.is_visible("#session") and not page.is_visible('[data-tile="players"] .tile-value')
+    assert_nothing_kept()
+    # and the user pool revoked the session: its refresh token refreshes no more
+    with pytest.raises(client("cognito-idp").exceptions.NotAuthorizedException):
+        client("cognito-idp").initiate_auth(
+            ClientId=user_pool["clientId"], AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh}
+        )
+    page.screenshot(path=screenshots / "signed-out.png")
+    assert not page.script_errors
+
+
+def test_a_viewer_sees_the_numbers_and_no_admin_control(published_yesterday, people, read, open_page, screenshots):
+    # Given a person in the viewer group, signed in
+    page = open_page(user=VIEWER)
+    wait_drawn(page)
+    # Then they see the numbers, as the API answers them
+    points = read("/v1/metrics/active_players?from=today")["points"]
+    assert page.inner_text('[data-tile="players"] .tile-value') == f"{sum(p['value'] for p in points):,}"
+    # and no admin control at all: no ingest keys, no way to open them
+    assert page.inner_text("#who") == VIEWER and page.is_visible("#sign-out")
+    assert page.is_hidden("#keys-open") and page.is_hidden("#keys-panel")
+    assert page.get_by_text(re.compile("ingest key", re.IGNORECASE)).filter(visible=True).count() == 0
+    page.screenshot(path=screenshots / "viewer.png")
+    assert not page.script_errors
+
+
+def test_a_person_in_no_group_is_told_access_is_denied_and_why(
+    published_yesterday, people, user_pool, local_stack, open_page, screenshots
+):
+    # Given a person of the user pool in no group
+    token = tokens_of(user_pool, NOBODY, PASSWORDS[NOBODY])["AccessToken"]
+    status, refusal = call(local_stack, "/v1/metrics", token)
+    assert status == 403 and refusal["error"]["code"] == "no_role"
+    # When they sign in
+    page = open_page(user=NOBODY)
+    # Then the page says access is denied, and why in the API's words (no "try again": the same token, the same answer)
+    page.wait_for_selector("#banner.denied:not([hidden])")
+    banner = page.inner_text("#banner-text")
+    assert banner.startswith("Access denied: ") and refusal["error"]["message"].rstrip(".") in banner
+    assert NOBODY in banner and page.is_hidden("#banner-retry")
+    assert page.is_hidden("#keys-open") and not page.is_visible('[data-tile="players"] .tile-value')
+    page.screenshot(path=screenshots / "access-denied.png")
+    assert not page.script_errors
+
+
+def test_a_person_given_a_temporary_password_chooses_their_own(published_yesterday, user_pool, open_page, screenshots):
+    # Given a viewer an admin created with a temporary password
+    cognito, pool = client("cognito-idp"), user_pool["userPoolId"]
+    cognito.admin_create_user(
+        UserPoolId=pool, Username="newcomer", TemporaryPassword="Headcount-temp-1", MessageAction="SUPPRESS"
+    )
+    cognito.admin_add_user_to_group(UserPoolId=pool, Username="newcomer", GroupName="viewer")
+    # When they sign in with it
+    page = open_page(user=None)
+    fill_sign_in(page, "newcomer", "Headcount-temp-1")
+    # Then they are asked for a password of their own, twice
+    page.wait_for_selector("#new-password-step:not([hidden]) #new-password")
+    assert page.is_hidden("#password-step")
+    page.fill("#new-password", "Headcount-newcomer-1")
+    page.fill("#new-password-again", "Headcount-newcomer-2")
+    page.click("#sign-in-submit")
+    assert "differ" in sign_in_error(page)
+    page.screenshot(path=screenshots / "new-password.png")
+    page.fill("#new-password", "Headcount-newcomer-1")
+    page.fill("#new-password-again", "Headcount-newcomer-1")
+    page.click("#sign-in-submit")
+    # and with it they are in, and it is theirs from now on
+    page.wait_for_selector("#sign-in", state="hidden")
+    wait_drawn(page)
+    assert page.inner_text("#who") == "newcomer"
+    assert tokens_of(user_pool, "newcomer", "Headcount-newcomer-1")["AccessToken"]
+
+
+def test_the_session_is_refreshed_before_its_access_token_expires(published_yesterday, user_pool, open_page):
+    # Given the demo admin signed in, on a page whose clock the test moves
+    page = open_page(user=None, clock=True)
+    refreshes = []
+    page.on("request", lambda r: refreshes.append(r) if "REFRESH_TOKEN_AUTH" in (r.post_data or "") else None)
+    with page.expect_response(user_pool_answer(user_pool, "InitiateAuth", "USER_PASSWORD_AUTH")) as signed_in:
+        sign_in(page, DEMO_USER)
+    lifetime_s = signed_in.value.json()["AuthenticationResult"]["ExpiresIn"]
+    wait_drawn(page)
+    assert not refreshes
+    # When 80 % of the access token's life has passed
+    with page.expect_response(user_pool_answer(user_pool, "InitiateAuth", "REFRESH_TOKEN_AUTH")) as refreshed:
+        page.clock.fast_forward(int(lifetime_s * 0.8 + 5) * 1000)
+    # Then the page has refreshed the session with the user pool, once
+    new_token = refreshed.value.json()["AuthenticationResult"]["AccessToken"]
+    assert len(refreshes) == 1
+    # and the API calls that follow carry the new access token
+    with page.expect_request(lambda r: "/v1/metrics/" in r.url) as asked:
+        page.click('[data-days="7"]')
+    assert asked.value.headers["authorization"] == f"Bearer {new_token}"
+    wait_drawn(page)
+
+
+def user_pool_answer(user_pool, action: str, flow: str = ""):
+    """A predicate of page.expect_response: the user pool's answer to the page's `action` (of AuthFlow `flow`)."""
+
+    def matches(response) -> bool:
+        request = response.request
+        return (
+            response.url.rstrip("/") == user_pool["cognitoEndpoint"].rstrip("/")
+            and request.method == "POST"
+            and request.headers.get("x-amz-target") == f"AWSCognitoIdentityProviderService.{action}"
+            and flow in (request.post_data or "")
+        )
+
+    return matches

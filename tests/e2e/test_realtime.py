@@ -21,6 +21,7 @@ from headcount.local.workers import FOLD
 from headcount.views.aws import client
 from headcount.views.catalog_file import load_catalog
 from headcount.views.stream import Producer, send
+from support.stack_process import ingest_headers, read_headers
 
 pytestmark = pytest.mark.e2e
 CATALOG = load_catalog()
@@ -28,9 +29,7 @@ EVENTS = 50_000
 
 
 def api(config, path):
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{config.api_port}{path}", headers={"x-api-key": "local-dev-key"}
-    )
+    request = urllib.request.Request(f"http://127.0.0.1:{config.api_port}{path}", headers=read_headers(config))
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
@@ -144,7 +143,7 @@ def test_a_game_posts_events_through_the_api_and_sees_them_counted(local_stack):
     request = urllib.request.Request(
         f"http://127.0.0.1:{config.api_port}/v1/events",
         data=json.dumps({"events": [*events, {"type": "x"}]}).encode(),
-        headers={"x-api-key": "local-dev-key", "content-type": "application/json"},
+        headers=ingest_headers(),
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as response:

@@ -5,6 +5,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Match, Template
 
+from headcount import access, names
 from infra import parameters
 from infra.parameters import ContextError, Parameters, read_parameters
 from tests.infra.conftest import DEPLOY_ENV, cdk_context, synthesize
@@ -26,6 +27,9 @@ def tuned(tmp_path_factory) -> Template:
         parameters.ATHENA_SCAN_LIMIT_CONTEXT: "0.5",
         parameters.ALARM_EMAIL_CONTEXT: "ops@example.com",
         parameters.TRACING_CONTEXT: "off",
+        parameters.INGEST_RATE_CONTEXT: "20",
+        parameters.INGEST_BURST_CONTEXT: "40",
+        parameters.INGEST_QUOTA_CONTEXT: "100000",
     }
     synthesized = synthesize(tmp_path_factory.mktemp("tuned"), cdk_context(**context), DEPLOY_ENV)
     assert synthesized.error is None, synthesized.error
@@ -38,12 +42,14 @@ def test_defaults_are_the_cheap_ones():
     assert (defaults.shards, defaults.batching_window_s) == (1, parameters.DEFAULT_BATCHING_WINDOW_S) == (1, 2)
     assert (defaults.throttle_rate, defaults.throttle_burst) == (500, 1000)
     assert (defaults.athena_scan_limit_gb, defaults.athena_scan_limit_bytes) == (10, 10_000_000_000)
-    assert (defaults.tz, defaults.nightly_at, defaults.alarm_email, defaults.api_key_version) == (
-        "UTC",
-        "02:00",
-        None,
-        None,
+    assert (defaults.tz, defaults.nightly_at, defaults.alarm_email, defaults.federation) == ("UTC", "02:00", None, None)
+    assert (defaults.ingest_rate, defaults.ingest_burst, defaults.ingest_quota_per_day) == (
+        access.INGEST_RATE_LIMIT,
+        access.INGEST_BURST_LIMIT,
+        access.INGEST_QUOTA_PER_DAY,
     )
+    # the fold's reservation: one per shard (and parallelization slot), plus one for `headcount replay`
+    assert defaults.fold_reservation == 1 * names.FOLD_PARALLELIZATION_FACTOR + 1 == 2
 
 
 def test_cdk_json_values_and_command_line_strings_read_alike():
@@ -95,8 +101,45 @@ def test_a_zero_batching_window_is_written_as_zero(tmp_path):
 def test_throttle_is_the_api_stages(tuned):
     tuned.has_resource_properties(
         "AWS::ApiGateway::Stage",
-        {"MethodSettings": [Match.object_like({"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100})]},
+        {
+            "MethodSettings": Match.array_with(
+                [Match.object_like({"ResourcePath": "/*", "ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100})]
+            )
+        },
     )
+
+
+def test_ingest_limits_are_the_usage_plans(tuned):
+    tuned.has_resource_properties(
+        "AWS::ApiGateway::UsagePlan",
+        {"Throttle": {"RateLimit": 20, "BurstLimit": 40}, "Quota": {"Limit": 100_000, "Period": "DAY"}},
+    )
+
+
+def _fold(template: Template) -> dict:
+    (fold,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"FunctionName": "headcount-fold"}}
+    ).values()
+    return fold["Properties"]
+
+
+def test_the_fold_reserves_one_invocation_per_shard_and_one_for_replay(template, tuned):
+    # Given 1 shard (the default) / 3 shards (tuned) / Then the fold reserves 2 / 4 concurrent executions
+    assert _fold(template)["ReservedConcurrentExecutions"] == 2
+    assert _fold(tuned)["ReservedConcurrentExecutions"] == 3 * names.FOLD_PARALLELIZATION_FACTOR + 1
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({parameters.FOLD_RESERVED_CONCURRENCY_CONTEXT: "0"}, None),  # none: an account whose limit refuses one
+        ({parameters.FOLD_RESERVED_CONCURRENCY_CONTEXT: 7}, 7),
+        ({parameters.SHARDS_CONTEXT: "on-demand"}, None),  # the shard count changes: no cap unless one is set
+        ({parameters.SHARDS_CONTEXT: "on-demand", parameters.FOLD_RESERVED_CONCURRENCY_CONTEXT: "9"}, 9),
+    ],
+)
+def test_fold_reservation_from_the_parameters(context, expected):
+    assert _read(**context).fold_reservation == expected
 
 
 def test_athena_scan_limit_is_the_workgroups_cutoff_in_bytes(tuned):
@@ -142,6 +185,13 @@ def test_tracing_off_traces_neither_function_nor_the_stage(tuned):
         (parameters.ALARM_EMAIL_CONTEXT, "ops", "an email address"),
         (parameters.TRACING_CONTEXT, "sometimes", "active or off"),
         (parameters.TZ_CONTEXT, "Mars/Olympus", "an IANA time zone"),
+        (parameters.INGEST_RATE_CONTEXT, "0", "a number > 0"),
+        (parameters.INGEST_BURST_CONTEXT, "0", "an integer >= 1"),
+        (parameters.INGEST_QUOTA_CONTEXT, "1e6", "an integer >= 1"),
+        (parameters.FOLD_RESERVED_CONCURRENCY_CONTEXT, "-1", "an integer >= 0"),
+        (parameters.FOLD_RESERVED_CONCURRENCY_CONTEXT, "two", "an integer >= 0"),
+        (parameters.OIDC_NAME_CONTEXT, "Corp", "headcount:oidcIssuer and the others with it"),
+        (parameters.PREFIX_CONTEXT, "aws-headcount", "a prefix without aws"),
         (parameters.NIGHTLY_AT_CONTEXT, "25:00", "HH:MM"),
         (parameters.PREFIX_CONTEXT, "Headcount", "lowercase letters, digits and single hyphens"),
         (parameters.PREFIX_CONTEXT, "headcount_dev", "lowercase letters, digits and single hyphens"),
@@ -158,6 +208,41 @@ def test_a_bad_value_is_refused_with_the_key_and_what_it_expects(key, value, exp
     assert f"{key}={value!r}" in message
     assert expected in message
     assert f"-c {key}=" in message
+
+
+OIDC = {
+    parameters.OIDC_ISSUER_CONTEXT: "https://idp.example.com",
+    parameters.OIDC_CLIENT_ID_CONTEXT: "client",
+    parameters.OIDC_CLIENT_SECRET_NAME_CONTEXT: "headcount/oidc",
+}
+
+
+def test_federation_reads_all_its_parameters_or_none():
+    from infra.users import Federation
+
+    assert _read().federation is None
+    assert _read(**OIDC).federation == Federation(
+        issuer="https://idp.example.com", client_id="client", client_secret_name="headcount/oidc", name="Company"
+    )
+    assert _read(**OIDC, **{parameters.OIDC_NAME_CONTEXT: "Okta"}).federation.name == "Okta"
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "expected"),
+    [
+        ({parameters.OIDC_CLIENT_ID_CONTEXT: None}, parameters.OIDC_CLIENT_ID_CONTEXT, "federation needs"),
+        ({parameters.OIDC_ISSUER_CONTEXT: "http://idp.example.com"}, parameters.OIDC_ISSUER_CONTEXT, "https://"),
+        ({parameters.OIDC_CLIENT_SECRET_NAME_CONTEXT: "a secret"}, parameters.OIDC_CLIENT_SECRET_NAME_CONTEXT, "name"),
+        ({parameters.OIDC_NAME_CONTEXT: "_x"}, parameters.OIDC_NAME_CONTEXT, "3 to 32"),
+        ({parameters.OIDC_NAME_CONTEXT: "Cognito"}, parameters.OIDC_NAME_CONTEXT, "3 to 32"),
+    ],
+)
+def test_incomplete_or_bad_federation_is_refused(changes, key, expected):
+    context = {k: v for k, v in {**OIDC, **changes}.items() if v is not None}
+    with pytest.raises(ContextError) as refused:
+        _read(**context)
+    assert f"context {key}=" in str(refused.value)
+    assert expected in str(refused.value)
 
 
 def test_a_bad_value_fails_the_synth(tmp_path):

@@ -14,8 +14,9 @@ from tests.infra.conftest import DEPLOY_ENV, cdk_context, synthesize
 
 PREFIXES = ("headcount-dev", "headcount-prod")
 # Properties called ...Name that are not an account's name of a resource: an inline policy's is unique within its role,
-# a stage's within its API, and a metric's is what the dimensions (below) tell apart.
-NOT_ACCOUNT_NAMES = {"PolicyName", "StageName", "MetricName"}
+# a stage's within its API, a user pool group's within its pool (viewer, admin: headcount/access.py), and a metric's is
+# what the dimensions (below) tell apart.
+NOT_ACCOUNT_NAMES = {"PolicyName", "StageName", "MetricName", "GroupName"}
 REF = "<ref>"  # how a reference is rendered in the dashboard's body: never a literal dimension value
 
 
@@ -150,8 +151,13 @@ def test_the_default_prefix_keeps_the_names_of_today(synthesized):
         "AWS::Glue::Database": {"headcount"},
         "AWS::Glue::Job": {"headcount-nightly-counts"},
         "AWS::Athena::WorkGroup": {"headcount"},
-        "AWS::SecretsManager::Secret": {"headcount/api-key"},
         "AWS::ApiGateway::RestApi": {"headcount"},
+        "AWS::ApiGateway::Authorizer": {"headcount-users"},
+        "AWS::ApiGateway::UsagePlan": {"headcount-ingest"},
+        "AWS::Cognito::UserPool": {"headcount"},
+        "AWS::Cognito::UserPoolClient": {"headcount-dashboard", "headcount-tools"},
+        "AWS::Cognito::UserPoolResourceServer": {"headcount"},
+        "AWS::WAFv2::WebACL": {"headcount-api"},
         "AWS::SNS::Topic": {"headcount-alarms"},
         "AWS::Scheduler::Schedule": {"headcount-business"},
         "AWS::CloudWatch::Dashboard": {"headcount"},

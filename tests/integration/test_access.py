@@ -137,12 +137,15 @@ def test_every_route_gives_every_credential_its_status(api, headers, method, pat
     assert (api.gateway.invocations > before) == reaches_function(kind, credential)
 
 
-def test_an_unknown_route_or_method_is_404_before_any_function(api):
+def test_an_unknown_route_is_404_before_any_function_and_an_unknown_method_405_after_the_credential(api):
     before = api.gateway.invocations
-    for method, path in (("GET", "/v1/nope"), ("PUT", "/v1/health"), ("HEAD", "/v1/health"), ("GET", "/oauth")):
+    for method, path in (("GET", "/v1/nope"), ("DELETE", "/v1/nope/deeper"), ("GET", "/oauth"), ("GET", "/v1/admin")):
         status, answer = api.call(method, path)
-        assert status == 404 and (method == "HEAD" or answer["error"]["code"] == "not_found")
+        assert status == 404 and answer["error"]["code"] == "not_found"
     assert api.gateway.invocations == before
+    assert api.call("PUT", "/v1/metrics")[0] == 401  # the credential first: nothing shows without it
+    status, answer = api.call("PUT", "/v1/metrics", _bearer(api.admin_token()))
+    assert status == 405 and answer["error"]["code"] == "method_not_allowed"
 
 
 def test_a_revoked_key_is_refused_within_a_minute(api):

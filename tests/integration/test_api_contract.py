@@ -19,20 +19,28 @@ from headcount.functions.serve.models import (
 )
 from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 from werkzeug.test import Client
 
 from headcount.core import sketches
 from headcount.core.buckets import bucket_of, local_date
 from headcount.core.catalog import Granularity
+from headcount.local.access import create_access
 from headcount.settings import Settings
 from headcount.views.batch import BatchRow, DynamoBatchView
 from headcount.views.catalog_file import load_catalog
 from headcount.views.realtime import DynamoRealtimeStore, ItemKey, RealtimeItem
 from support.api_wsgi import NOW_MS, serve_app
 
-KEY = {"x-api-key": "local-dev-key"}
+CREDENTIALS = {"Authorization": "Bearer a-token", "x-api-key": "an-ingest-key"}  # checked by the gateway, not here
 CATALOG = [m.name for m in load_catalog(None).metrics]
+
+
+def _with_credentials(environ: dict, start_response):  # noqa: ANN202 - WSGI
+    """The app, every request carrying both credential headers (as a signed-in reader's and a game's would)."""
+    for name, value in CREDENTIALS.items():
+        environ.setdefault("HTTP_" + name.upper().replace("-", "_"), value)
+    return serve_app(environ, start_response)
 
 
 @pytest.fixture
@@ -41,6 +49,7 @@ def api(aws):
     from headcount.functions.serve import runtime as module
 
     module.runtime.cache_clear()
+    create_access()  # the ingest keys' usage plan (the admin routes') and the user pool, in this test's moto
     tz = Settings().tz
     today = local_date(NOW_MS, tz).isoformat()
     yesterday = local_date(NOW_MS - 86_400_000, tz).isoformat()
@@ -59,11 +68,11 @@ def api(aws):
     store.write(
         RealtimeItem(ItemKey("active_players", today, "", "shardId-0"), 5, sketch=sketches.encode(sketch)), None, 0
     )
-    yield Client(serve_app)
+    yield Client(_with_credentials)
     module.runtime.cache_clear()
 
 
-def test_the_document_is_served_without_a_key_and_describes_every_route_and_error(api) -> None:
+def test_the_document_is_served_to_anyone_and_describes_every_route_its_credential_and_error(api) -> None:
     response = api.get("/v1/openapi.json")
     doc = json.loads(response.data)
     assert response.status_code == 200 and doc["openapi"].startswith("3.")
@@ -74,18 +83,31 @@ def test_the_document_is_served_without_a_key_and_describes_every_route_and_erro
         "/v1/metrics/{name}/distinct",
         "/v1/retention/{name}",
         "/v1/events",
+        "/v1/auth/config",
+        "/v1/admin/keys",
+        "/v1/admin/keys/{name}",
     }
-    assert doc["components"]["securitySchemes"] == {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
-    assert doc["security"] == [{"apiKey": []}] and doc["paths"]["/v1/health"]["get"]["security"] == []
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["ingestKey"] | {"description": ""} == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "",
+    }
+    assert schemes["userPool"]["scheme"] == "bearer" and doc["security"] == [{"userPool": []}]
+    assert doc["paths"]["/v1/events"]["post"]["security"] == [{"ingestKey": []}]
+    for public in ("/v1/health", "/v1/auth/config"):
+        assert doc["paths"][public]["get"]["security"] == []
     errors = {
-        ("/v1/metrics/{name}", "get"): {"400", "403", "404", "503"},
-        ("/v1/metrics/{name}/distinct", "get"): {"400", "403", "404", "503"},
-        ("/v1/retention/{name}", "get"): {"400", "403", "404", "503"},
+        ("/v1/metrics/{name}", "get"): {"400", "401", "403", "404", "503"},
+        ("/v1/metrics/{name}/distinct", "get"): {"400", "401", "403", "404", "503"},
+        ("/v1/retention/{name}", "get"): {"400", "401", "403", "404", "503"},
         ("/v1/events", "post"): {"400", "403", "413", "503"},
+        ("/v1/admin/keys", "post"): {"400", "401", "403", "409"},
     }
     for (path, method), statuses in errors.items():
         responses = doc["paths"][path][method]["responses"]
-        assert set(responses) == {"200", "500"} | statuses
+        assert set(responses) - {"200", "201"} == {"500"} | statuses
         for status in statuses | {"500"}:
             assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
     assert doc["paths"]["/v1/events"]["post"]["requestBody"]["required"] is True
@@ -108,7 +130,7 @@ def test_the_docs_page_and_the_dashboard_load_only_what_we_serve(api) -> None:
 
 def test_every_answer_has_the_documented_shape(api) -> None:
     def body(path: str, model: type, status: int = 200):  # noqa: ANN202
-        response = api.get(path, headers=KEY)
+        response = api.get(path)
         assert response.status_code == status, response.data
         return model.model_validate_json(response.data)
 
@@ -134,18 +156,18 @@ def test_every_answer_has_the_documented_shape(api) -> None:
     body("/v1/metrics/retention", ErrorResponse, 400)
     body("/v1/metrics/active_players?from=someday", ErrorResponse, 400)
     body("/v1/metrics/nope", ErrorResponse, 404)
-    posted = api.post("/v1/events", data=b'{"events": [{"type": "x"}]}', headers=KEY)
+    posted = api.post("/v1/events", data=b'{"events": [{"type": "x"}]}')
     assert Accepted.model_validate_json(posted.data).rejected[0].reason == "bad_player_id"
 
 
 def test_a_parameter_outside_the_schema_is_a_400_in_the_envelope_naming_it(api) -> None:
-    response = api.get("/v1/metrics/active_players?from=last-week", headers=KEY)
+    response = api.get("/v1/metrics/active_players?from=last-week")
     error = ErrorResponse.model_validate_json(response.data).error
     assert response.status_code == 400 and error.code == "bad_request" and error.message.startswith("from:")
-    response = api.get(f"/v1/metrics/active_players_by_country?group={'x' * 65}", headers=KEY)
+    response = api.get(f"/v1/metrics/active_players_by_country?group={'x' * 65}")
     assert response.status_code == 400 and "group" in json.loads(response.data)["error"]["message"]
     # A parameter the route does not take is named, not ignored (a typo would otherwise answer today)
-    response = api.get("/v1/metrics/active_players?form=yesterday", headers=KEY)
+    response = api.get("/v1/metrics/active_players?form=yesterday")
     assert response.status_code == 400 and json.loads(response.data)["error"]["message"] == (
         "unknown parameter 'form' for /v1/metrics/active_players: it takes from, to, group"
     )
@@ -170,9 +192,14 @@ def catalog_names_half_the_time(ctx, path_parameters):  # noqa: ANN001, ANN201 -
 def test_fuzzing_every_operation_finds_no_500_and_no_answer_outside_the_schema(case, api) -> None:
     # Every check but "a schema-valid request is accepted": the schema cannot say that 2026-02-30 is no day, that
     # `from` comes before `to` or that a range spans at most 400 days; those are 400s in the envelope, as documented.
-    # The key unless this case is about leaving it out (a negative header: then 403 is the answer to expect).
-    without_key = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
-    case.call_and_validate(headers={} if without_key else KEY, excluded_checks=[positive_data_acceptance])
+    # The credentials unless this case is about leaving them out (a negative header: then the gateway's 401 or 403 is
+    # the answer to expect). Their values are the gateway's to check, not this stand-in's (`ignored_auth` would send
+    # wrong ones): every kind of credential on every route is tests/integration/test_access.py's, through the local
+    # gateway.
+    without = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+    case.call_and_validate(
+        headers={} if without else CREDENTIALS, excluded_checks=[positive_data_acceptance, ignored_auth]
+    )
 
 
 def test_a_bug_is_answered_in_the_envelope_not_as_a_bare_gateway_error(api, monkeypatch) -> None:
@@ -182,7 +209,7 @@ def test_a_bug_is_answered_in_the_envelope_not_as_a_bare_gateway_error(api, monk
         raise KeyError("a bug")
 
     monkeypatch.setattr(MetricsService, "series", broken)
-    response = api.get("/v1/metrics/active_players", headers=KEY)
+    response = api.get("/v1/metrics/active_players")
     assert (
         response.status_code == 500 and ErrorResponse.model_validate_json(response.data).error.code == "internal_error"
     )
@@ -199,5 +226,5 @@ def test_a_throttled_store_is_a_503_to_retry(api, monkeypatch) -> None:
         )
 
     monkeypatch.setattr(MetricsService, "series", throttled)
-    response = api.get("/v1/metrics/active_players", headers=KEY)
+    response = api.get("/v1/metrics/active_players")
     assert response.status_code == 503 and json.loads(response.data)["error"]["code"] == "store_unavailable"

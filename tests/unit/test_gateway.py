@@ -32,18 +32,25 @@ def call(api: LocalApiGateway, path: str, body: bytes | None = None) -> tuple[in
 
 
 def test_a_request_becomes_a_proxy_event_and_the_answer_a_response(gateway) -> None:
-    status, headers, body = call(gateway, "/v1/things?a=1&b=2", b'{"x": 1}')
+    status, headers, body = call(gateway, "/dashboard/things?a=1&b=2", b'{"x": 1}')
     assert status == 201 and headers["x-echo"] == "yes"
-    assert body["path"] == "/v1/things" and body["query"] == {"a": "1", "b": "2"} and body["body"] == '{"x": 1}'
+    assert body["path"] == "/dashboard/things" and body["query"] == {"a": "1", "b": "2"} and body["body"] == '{"x": 1}'
     assert body["received_ms"] == 1_795_000_000_250  # requestTimeEpoch, from the gateway's clock
 
 
 def test_a_dead_function_process_answers_502_and_fresh_ones_serve_the_next_requests(gateway) -> None:
     # Given a function instance that answers
-    _, _, first = call(gateway, "/pid")
+    _, _, first = call(gateway, "/dashboard/pid")
     # When its process dies during an invocation
-    status, _, body = call(gateway, "/crash")
+    status, _, body = call(gateway, "/dashboard/crash")
     # Then that request gets API Gateway's 502, and the next ones are served by a fresh instance
     assert status == 502 and body == {"message": "Internal server error"}
-    status, _, after = call(gateway, "/pid")
+    status, _, after = call(gateway, "/dashboard/pid")
     assert status == 201 and after["pid"] != first["pid"]
+
+
+def test_without_its_access_checks_the_gateway_lets_only_public_resources_through(gateway) -> None:
+    for path, answer in (("/v1/metrics", 401), ("/v1/events", 403), ("/v1/nope", 404)):
+        status, _, body = call(gateway, path)
+        assert status == answer and set(body) == {"error"}
+    assert gateway.invocations == 0

@@ -45,7 +45,8 @@ INGEST_QUOTA_PER_DAY = 2_000_000  # requests per key and UTC day
 # The stage's method throttles: reads and writes each their own, so neither can starve the other.
 READ_RATE_LIMIT, READ_BURST_LIMIT = 100.0, 200
 INGEST_METHOD_RATE_LIMIT, INGEST_METHOD_BURST_LIMIT = 1000.0, 2000
-WAF_REQUESTS_PER_5_MINUTES = 20_000  # per client address: a rate-based rule of the stage's web ACL
+WAF_REQUESTS_PER_5_MINUTES = 150_000  # per client address (500/s): above any one client or server fleet behind one
+# address (a key may send 100/s, bursts of 200), below a flood: the rate-based rule of the stage's web ACL
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     user_pool_client_id: str | None = None  # the pool's app client the dashboard signs in with
     ingest_usage_plan: str | None = None  # the name of the usage plan of the ingest keys
     cognito_endpoint: str | None = None  # where browsers sign in; Cognito's in the function's region unless set
+    # the company's identity provider (its name in the pool), which the dashboard offers through the pool's domain
+    # (its hosted UI, https://<domain>.auth.<region>.amazoncognito.com): both or neither
+    identity_provider: str | None = None
+    sign_in_domain: str | None = None
     # fold: bytes of ids a distinct item's recent ids hold before its sketch is written whole (0: always whole)
     recent_ids_bytes: int = Field(default=names.FOLD_RECENT_IDS_BYTES, ge=0, le=300_000)
     watermark_every_s: float = 5.0  # fold: how often a shard's watermark is written at most (write units vs freshness)

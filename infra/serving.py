@@ -118,6 +118,15 @@ class Serving(Construct):
                 "HEADCOUNT_USER_POOL_ID": self.users.pool.user_pool_id,
                 "HEADCOUNT_USER_POOL_CLIENT_ID": self.users.dashboard_client.user_pool_client_id,
                 "HEADCOUNT_INGEST_USAGE_PLAN": stack_names.ingest_usage_plan,
+                # With the company's identity provider: the dashboard offers it, through the pool's hosted UI
+                **(
+                    {
+                        "HEADCOUNT_SIGN_IN_DOMAIN": self.users.domain.base_url(),
+                        "HEADCOUNT_IDENTITY_PROVIDER": federation.name,
+                    }
+                    if federation is not None
+                    else {}
+                ),
             },
             memory_size=1024,
             timeout=Duration.seconds(29),  # API Gateway's integration timeout

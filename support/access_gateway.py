@@ -12,7 +12,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from joserfc import jwt
@@ -32,7 +31,7 @@ from headcount.local.access import (
 )
 from headcount.local.authorizer import GatewayAccess
 from headcount.local.gateway import LocalApiGateway
-from headcount.local.token_endpoint import client_credentials_token, signing_key
+from headcount.local.token_endpoint import LocalUserPoolDomain, signing_key
 from headcount.views.aws import client
 
 
@@ -131,7 +130,7 @@ def access_gateway(log_dir: Path, moto_port: int) -> Iterator[AccessHarness]:
                 names.DEFAULT_NAMES.ingest_usage_plan,
                 f"{moto_url}/{local.user_pool_id}/.well-known/jwks.json",
             ),
-            token_endpoint=partial(client_credentials_token, local.user_pool_id),
+            user_pool_domain=LocalUserPoolDomain(local.user_pool_id, None),
         )
         gateway.start()
         yield AccessHarness(gateway, local, moto_url)

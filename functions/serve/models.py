@@ -128,6 +128,10 @@ class AuthConfig(BaseModel):
     userPoolId: str  # noqa: N815 - the names Cognito's clients use
     clientId: str  # noqa: N815
     cognitoEndpoint: str  # noqa: N815
+    identityProvider: str | None = Field(  # noqa: N815
+        default=None, description="the company's identity provider, offered through signInDomain (null: none)"
+    )
+    signInDomain: str | None = Field(default=None, description="the user pool's domain (hosted UI)")  # noqa: N815
 
 
 class IngestKeyModel(BaseModel):

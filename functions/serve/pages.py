@@ -33,8 +33,13 @@ def _cognito_endpoint() -> str:
 
 
 def _page(relative: str) -> Response:
-    endpoint = urlsplit(_cognito_endpoint())
-    return static_file(relative, f"{endpoint.scheme}://{endpoint.netloc}")
+    """A page, which may call the user pool's endpoint and (a federated sign-in's token exchange) its domain."""
+    origins = []
+    for url in (_cognito_endpoint(), runtime().settings.sign_in_domain):
+        if url:
+            parts = urlsplit(url)
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return static_file(relative, " ".join(dict.fromkeys(origins)))
 
 
 @router.get(
@@ -51,6 +56,8 @@ def auth_config():
         "userPoolId": settings.user_pool_id,
         "clientId": settings.user_pool_client_id,
         "cognitoEndpoint": _cognito_endpoint(),
+        "identityProvider": settings.identity_provider if settings.sign_in_domain else None,
+        "signInDomain": settings.sign_in_domain if settings.identity_provider else None,
     }
 
 

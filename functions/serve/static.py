@@ -40,8 +40,8 @@ def _read(relative: str) -> str | None:
     return _FILES[relative]
 
 
-def static_file(relative: str, sign_in_origin: str) -> Response:
-    """The dashboard's file `relative`; its pages may call `sign_in_origin` (Cognito's endpoint) besides the API."""
+def static_file(relative: str, sign_in_origins: str) -> Response:
+    """The dashboard's file `relative`; its pages may call `sign_in_origins` (Cognito's) besides the API."""
     body = _read(relative)
     if body is None:
         return error_response(404, "not_found", f"no file {relative!r}")
@@ -50,6 +50,6 @@ def static_file(relative: str, sign_in_origin: str) -> Response:
     cache = "public, max-age=86400" if relative.startswith("vendor/") else "no-cache"
     headers = {"Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
     if relative.endswith(".html"):
-        policy = CONTENT_SECURITY_POLICY.format(sign_in=sign_in_origin)
+        policy = CONTENT_SECURITY_POLICY.format(sign_in=sign_in_origins)
         headers |= {"Content-Security-Policy": policy, "Referrer-Policy": "no-referrer"}
     return Response(200, kind, body, headers=headers)

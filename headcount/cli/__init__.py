@@ -2,8 +2,8 @@
 
 Each module mounts its commands (`add_commands`), each command names the function that runs it (`run`):
 `headcount.cli.stack` (up, demo, simulate, replay, report: the local stack) and `headcount.cli.batch` (batch, sql: the batch
-layer), `headcount.cli.cost` (cost: the AWS bill, measured on the local stack) and `headcount.cli.keys` (keys: the
-ingest keys).
+layer), `headcount.cli.cost` (cost: the AWS bill, measured on the local stack) and `headcount.cli.access` (keys,
+token: the ingest keys, a token to read with).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 
 from pydantic import ValidationError
 
-from headcount.cli import batch, cost, keys, stack
+from headcount.cli import access, batch, cost, stack
 from headcount.local.config import LocalConfig
 from headcount.settings import Settings
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     stack.add_commands(commands)
     batch.add_commands(commands)
     cost.add_commands(commands)
-    keys.add_commands(commands)
+    access.add_commands(commands)
     args = parser.parse_args(argv)
     try:
         config = LocalConfig.from_env()

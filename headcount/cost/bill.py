@@ -25,6 +25,9 @@ PLATFORM_LOG_BYTES = 320  # Lambda's START, END and REPORT lines of every invoca
 GLUE_WORKERS, GLUE_VCPUS_PER_WORKER = 4, 4  # G.1X workers of the nightly job (infra/batch.py)
 NIGHTLY_DAYS_READ = 3  # the job recomputes its day and the two before
 PIPELINE_ALARMS = 10  # infra/alarms.py
+WAF_RULES = 3  # infra/firewall.py: the rate rule, the IP reputation list, known bad inputs
+# A tool reading every hour fetches a token an hour (one lasts an hour); people sign in within the free tier
+TOOLS_TOKENS_PER_MONTH = 730
 # The business function (infra/business.py), every names.BUSINESS_EVERY_MINUTES: the default catalog's today-so-far KPIs
 # (headcount/logic/business.py) with the bytes of one shard's items of each today, at most (a run reads them all, like
 # the API's today): an HLL_4 sketch of lg_k 14 and its recent ids, a counter, a Theta sketch of lg_k 12.
@@ -257,12 +260,19 @@ def bill(run: Measurement, usage: Usage, disk: Disk, shards: int | str) -> Bill:
     serve_logs_gb = requests * (disk.serve_log_bytes + PLATFORM_LOG_BYTES) / 1e9
     add(SERVING_LAYER, "CloudWatch", "serve logs and EMF metrics", serve_logs_gb, "GB", p.CLOUDWATCH_LOGS_INGEST_GB)
     add(SERVING_LAYER, "X-Ray", "serve traces", _traces(requests), "traces", p.XRAY_TRACES_PER_MILLION, 1e6)
+    add(SERVING_LAYER, "WAF", "web ACL requests", requests, "requests", p.WAF_REQUESTS_PER_MILLION, 1e6)
 
     # Fixed
     add(OPERATIONS, "CloudWatch", "custom metrics (EMF)", disk.custom_metrics, "metrics", p.CLOUDWATCH_METRIC_MONTH)
     add(OPERATIONS, "CloudWatch", "dashboard", 1, "dashboard", p.CLOUDWATCH_DASHBOARD_MONTH)
     add(OPERATIONS, "CloudWatch", "alarms", PIPELINE_ALARMS, "alarms", p.CLOUDWATCH_ALARM_MONTH)
-    add(OPERATIONS, "Secrets Manager", "API key", 1, "secret", p.SECRET_MONTH)
+    add(OPERATIONS, "WAF", "web ACL", 1, "web ACL", p.WAF_WEB_ACL_MONTH)
+    add(OPERATIONS, "WAF", "rules (rate, 2 managed groups)", WAF_RULES, "rules", p.WAF_RULE_MONTH)
+    add(
+        OPERATIONS, "Cognito", "tools' app client (client credentials)", 1, "app client", p.COGNITO_M2M_APP_CLIENT_MONTH
+    )
+    add(OPERATIONS, "Cognito", "tools' tokens (one an hour)", TOOLS_TOKENS_PER_MONTH, "token requests",
+        p.COGNITO_M2M_TOKEN_REQUESTS_PER_THOUSAND, 1e3)  # fmt: skip
     add(OPERATIONS, "KMS", "alarm topic key", 1, "key", p.KMS_KEY_MONTH)
 
     lines += business_lines(n_shards)

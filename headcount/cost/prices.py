@@ -65,6 +65,13 @@ XRAY_TRACES_PER_MILLION = 5.00  # traces recorded
 XRAY_RESERVOIR_PER_S = 1.0
 XRAY_SAMPLED_SHARE = 0.05
 
+# WAF (the API stage's web ACL: a rate-based rule and two AWS managed rule groups, which bill as rules)
+WAF_WEB_ACL_MONTH = 5.00
+WAF_RULE_MONTH = 1.00
+WAF_REQUESTS_PER_MILLION = 0.60
+# Cognito user pools: people (Essentials) are free up to 10,000 monthly active users; machine-to-machine (the tools'
+# client credentials) bills per app client and per token request, with no free tier
+COGNITO_M2M_APP_CLIENT_MONTH = 6.00
+COGNITO_M2M_TOKEN_REQUESTS_PER_THOUSAND = 2.25
 # Fixed monthly items of the stack
-SECRET_MONTH = 0.40  # Secrets Manager, the API key
 KMS_KEY_MONTH = 1.00  # the alarm topic's customer managed key

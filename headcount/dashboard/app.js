@@ -7,7 +7,7 @@
 // cards.js (the range's charts), kpi-cards.js (the game KPIs' cards), csv.js, ingest-keys.js (the admins' panel);
 // charts.js, kpis.js and retention.js draw the plots, find the KPIs in the catalog and draw the retention triangle.
 import { api, reportPageError, showBanner } from "./api.js";
-import { hasSettings, signedIn, useSettings } from "./auth.js";
+import { finishFederatedSignIn, hasSettings, signedIn, useSettings } from "./auth.js";
 import { CHARTS, DRAWABLE, fillMetricPicker, loadChart } from "./cards.js";
 import { formatDay, formatNumber } from "./charts.js";
 import "./csv.js";
@@ -16,7 +16,7 @@ import { describeKpis, fillRetentionPicker, loadLines, loadRetention } from "./k
 import { findKpis } from "./kpis.js";
 import { chosenRange, daysIn, setLastDays } from "./range.js";
 import { MAX_COHORTS } from "./retention.js";
-import { askToSignIn, listenForSignIn } from "./sign-in.js";
+import { askToSignIn, describe, listenForSignIn, showSession } from "./sign-in.js";
 import { $, page, state } from "./state.js";
 import { loadRangeTile, refreshTiles } from "./tiles.js";
 
@@ -29,9 +29,20 @@ const DEFAULT_RANGE_DAYS = 30;
 async function start() {
   clearTimeout(state.timer);
   if (!signedIn()) {
-    if (await loadSignInSettings()) askToSignIn();
-    else state.timer = setTimeout(start, REFRESH_MS); // the banner says why; asked again in 15 s
-    return;
+    if (!(await loadSignInSettings())) {
+      state.timer = setTimeout(start, REFRESH_MS); // the banner says why; asked again in 15 s
+      return;
+    }
+    let message = "";
+    try {
+      if (await finishFederatedSignIn()) showSession(); // back from the company's sign-in, with a code
+    } catch (error) {
+      message = describe(error);
+    }
+    if (!signedIn()) {
+      askToSignIn(message);
+      return;
+    }
   }
   refresh(true).then(schedule);
 }

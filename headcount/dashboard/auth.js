@@ -10,7 +10,8 @@ const REFRESH_AT = 0.8; // of the access token's lifetime (ExpiresIn, an hour by
 const EARLY_MS = 30_000; // a token this close to its end is refreshed before it is sent (a laptop that slept missed the timer)
 const RETRY_MS = 30_000; // a refresh that got no answer is tried again this much later, while the token lasts
 
-let settings = null; // GET v1/auth/config: {region, userPoolId, clientId, cognitoEndpoint}
+let settings = null; // GET v1/auth/config: {region, userPoolId, clientId, cognitoEndpoint, identityProvider, signInDomain}
+const PKCE_KEY = "headcount.signIn"; // a federated sign-in under way: its PKCE verifier and state, until it comes back
 let session = null; // {accessToken, idToken, refreshToken, expiresAt (ms), user, groups}
 let refreshTimer = null;
 let refreshing = null; // the refresh under way: every caller waits for the same one
@@ -57,6 +58,81 @@ export async function choosePassword(challenge, newPassword) {
     ChallengeResponses: { USERNAME: challenge.username, NEW_PASSWORD: newPassword },
   });
   return settle(answer, challenge.username);
+}
+
+// ---- signing in with the company's identity provider (the user pool's hosted UI: authorization code with PKCE) ----
+
+/** The company's identity provider the stack trusts, or null. */
+export const identityProvider = () => (settings?.identityProvider && settings?.signInDomain ? settings.identityProvider : null);
+
+/** Off to the company's sign-in, through the user pool's domain; it comes back to this page with a code. The PKCE
+ * verifier waits in sessionStorage (this tab, the round trip only): it is no token, and useless without the code. */
+export async function startFederatedSignIn() {
+  const verifier = randomText(32);
+  const state = randomText(16);
+  sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state }));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  const query = new URLSearchParams({
+    response_type: "code",
+    client_id: settings.clientId,
+    redirect_uri: pageAddress(),
+    identity_provider: settings.identityProvider,
+    scope: "openid email profile aws.cognito.signin.user.admin",
+    state,
+    code_challenge: base64url(digest),
+    code_challenge_method: "S256",
+  });
+  location.assign(`${settings.signInDomain}/oauth2/authorize?${query}`);
+}
+
+/** Back from the company's sign-in (a `code` and `state` in the address): the code traded for tokens. True when
+ * signed in so; false when this is no such return. Throws a SignInError when the trade fails. */
+export async function finishFederatedSignIn() {
+  const params = new URLSearchParams(location.search);
+  if (!params.has("code") || !params.has("state")) return false;
+  const started = JSON.parse(sessionStorage.getItem(PKCE_KEY) ?? "null");
+  sessionStorage.removeItem(PKCE_KEY);
+  history.replaceState(null, "", pageAddress()); // the code is good once: not left in the address or the history
+  if (!started || started.state !== params.get("state") || !identityProvider()) {
+    throw new SignInError("FederatedSignIn", "this sign-in was not started here: sign in again");
+  }
+  let response;
+  try {
+    response = await fetch(`${settings.signInDomain}/oauth2/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        client_id: settings.clientId,
+        code: params.get("code"),
+        redirect_uri: pageAddress(),
+        code_verifier: started.verifier,
+      }),
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch {
+    throw new SignInError("Unreachable", `no answer from ${settings.signInDomain}`);
+  }
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new SignInError("FederatedSignIn", `the user pool refused the sign-in (${answer.error})`);
+  keep({
+    AccessToken: answer.access_token,
+    IdToken: answer.id_token,
+    RefreshToken: answer.refresh_token,
+    ExpiresIn: answer.expires_in,
+  });
+  return true;
+}
+
+const pageAddress = () => location.origin + location.pathname; // the app client's callback URL: the stage's root
+
+function randomText(bytes) {
+  return base64url(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 function settle(answer, username) {

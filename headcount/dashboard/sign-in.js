@@ -4,12 +4,14 @@
 import {
   SignInError,
   choosePassword,
+  identityProvider,
   isAdmin,
   signIn,
   signInEndpoint,
   signOut,
   signedIn,
   signedInAs,
+  startFederatedSignIn,
   whenSessionEnds,
 } from "./auth.js";
 import { page } from "./state.js";
@@ -22,6 +24,9 @@ export function askToSignIn(message = "") {
   page.session.hidden = true; // signed in as nobody until the dialog is done
   if (page.signIn.open) return;
   showStep(null);
+  const provider = identityProvider();
+  page.federatedSignIn.hidden = !provider;
+  if (provider) page.federatedSignIn.textContent = `Sign in with ${provider}`;
   page.signIn.showModal();
   (page.userName.value ? page.password : page.userName).focus();
 }
@@ -61,6 +66,13 @@ export function listenForSignIn(onSignedIn) {
   page.signIn.addEventListener("close", () => {
     if (!signedIn()) page.signIn.showModal();
   });
+  page.federatedSignIn.addEventListener("click", () => {
+    page.federatedSignIn.disabled = true; // the page leaves for the company's sign-in
+    startFederatedSignIn().catch((error) => {
+      page.federatedSignIn.disabled = false;
+      showError(describe(error));
+    });
+  });
   page.signOut.addEventListener("click", async () => {
     page.signOut.disabled = true;
     await signOut();
@@ -89,14 +101,14 @@ function showError(message) {
   page.signInError.hidden = !message;
 }
 
-function showSession() {
+export function showSession() {
   page.who.textContent = signedInAs();
   page.keysOpen.hidden = !isAdmin(); // the others see no admin control at all
   page.session.hidden = false;
 }
 
 /** The user pool's refusal (auth.js's SignInError), in words that say what to do. */
-function describe(error) {
+export function describe(error) {
   if (!(error instanceof SignInError)) return `Signing in failed: ${error.message}`;
   switch (error.type) {
     case "NotAuthorizedException":
@@ -116,6 +128,8 @@ function describe(error) {
     case "LimitExceededException":
     case "TooManyFailedAttemptsException":
       return "Too many attempts: wait a minute, then try again.";
+    case "FederatedSignIn":
+      return `Signing in with ${identityProvider() ?? "the company's account"} did not finish: ${error.message}.`;
     case "Unreachable":
       return `The sign-in service does not answer (${signInEndpoint()}): check the connection, then try again.`;
     default:

@@ -24,6 +24,7 @@ export const page = {
   signInForm: $("#sign-in-form"),
   signInError: $("#sign-in-error"),
   signInSubmit: $("#sign-in-submit"),
+  federatedSignIn: $("#federated-sign-in"),
   passwordStep: $("#password-step"),
   userName: $("#user-name"),
   password: $("#password"),

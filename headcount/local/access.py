@@ -216,12 +216,21 @@ def _demo_key(apigateway, plan_id: str, name: str) -> None:  # noqa: ANN001
     apigateway.create_usage_plan_key(usagePlanId=plan_id, keyId=made["id"], keyType="API_KEY")
 
 
-def function_environment(local: LocalAccess, moto_url: str) -> dict[str, str]:
-    """The serve function's auth settings (headcount/settings.py), as the stack gives them (infra/serving.py); the
-    browser signs in at moto's Cognito."""
+def function_environment(
+    local: LocalAccess, moto_url: str, api_port: int | None = None, identity_provider: str | None = None
+) -> dict[str, str]:
+    """The serve function's auth settings (headcount/settings.py), as the stack gives them (infra/serving.py): the
+    browser signs in at moto's Cognito; with an `identity_provider` (HEADCOUNT_IDENTITY_PROVIDER) the dashboard also
+    offers it, through the local user pool domain on the API's port (headcount/local/token_endpoint.py)."""
+    federated = (
+        {"HEADCOUNT_IDENTITY_PROVIDER": identity_provider, "HEADCOUNT_SIGN_IN_DOMAIN": f"http://127.0.0.1:{api_port}"}
+        if identity_provider and api_port
+        else {}
+    )
     return {
         "HEADCOUNT_USER_POOL_ID": local.user_pool_id,
         "HEADCOUNT_USER_POOL_CLIENT_ID": local.dashboard_client_id,
         "HEADCOUNT_INGEST_USAGE_PLAN": names.DEFAULT_NAMES.ingest_usage_plan,
         "HEADCOUNT_COGNITO_ENDPOINT": f"{moto_url}/",
+        **federated,
     }

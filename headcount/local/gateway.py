@@ -24,10 +24,11 @@ from headcount.local.authorizer import GatewayAccess, Refusal
 from headcount.local.esm import LocalLambdaContext, lambda_arn
 from headcount.local.meter import install_from_env
 from headcount.local.processes import record_pid
+from headcount.local.token_endpoint import LocalUserPoolDomain
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 PID_PREFIX = "serve-"  # the function processes' pid records: serve-<pid>.pid
-TOKEN_PATH = "/oauth2/token"  # noqa: S105 - the local user pool domain's token endpoint, a path
+DOMAIN_PREFIX = "/oauth2/"  # the local user pool domain's paths (its token endpoint, its hosted UI's authorize)
 
 
 def _staged(path: str) -> str:
@@ -146,15 +147,15 @@ class LocalApiGateway:
         observe: Callable[[str, str, int, float], None] | None = None,
         pid_dir: Path | None = None,
         access_checks: GatewayAccess | None = None,
-        token_endpoint: Callable[[bytes, str | None], tuple[int, dict]] | None = None,
+        user_pool_domain: LocalUserPoolDomain | None = None,
     ) -> None:
         """`observe(method, path, status, duration_s)` is told of every request the function answered, with how long
         it ran (the local meter's). `pid_dir`: where the function processes record themselves (the stack's).
         `access_checks`: API Gateway's keys and authorizer (without them only the public resources are let through);
-        `token_endpoint`: the local user pool domain's `POST /oauth2/token` (headcount/local/token_endpoint.py), served
-        on this port too (on AWS the domain is a host of its own)."""
+        `user_pool_domain`: the local user pool domain's `/oauth2/…` (headcount/local/token_endpoint.py), served on
+        this port too (on AWS the domain is a host of its own)."""
         self.function_name, self.clock, self.observe, self.pid_dir = function_name, clock, observe, pid_dir
-        self.access_checks, self.token_endpoint = access_checks, token_endpoint
+        self.access_checks, self.user_pool_domain = access_checks, user_pool_domain
         self.invocations = 0  # how many requests reached the function: a refused one never does
         self._invocations_lock = threading.Lock()
         self._new_functions = lambda: ProcessPoolExecutor(
@@ -206,13 +207,11 @@ class LocalApiGateway:
             )
             return
         body = request.rfile.read(length) if length else b""
-        if self.token_endpoint is not None and urlsplit(request.path).path == TOKEN_PATH:
-            status, answer = (
-                self.token_endpoint(body, request.headers.get("Authorization"))
-                if request.command == "POST"
-                else (405, {"error": "invalid_request"})
+        if self.user_pool_domain is not None and urlsplit(request.path).path.startswith(DOMAIN_PREFIX):
+            status, headers, data = self.user_pool_domain.answer(
+                request.command, request.path, request.headers.get("Authorization"), body
             )
-            self._reply(request, status, {"content-type": "application/json"}, json.dumps(answer).encode())
+            self._reply(request, status, headers, data)
             return
         try:
             context = self._admit(request.command, unstaged(request.path), request.headers.get)

@@ -6,7 +6,6 @@ import os
 import shutil
 import sys
 import threading
-from functools import partial
 from pathlib import Path
 
 from headcount import names
@@ -28,7 +27,7 @@ from headcount.local.processes import (
 from headcount.local.replay import REBUILD_REQUEST
 from headcount.local.scheduler import BUSINESS_HANDLER, BatchProcess, NightlySchedule, RateSchedule, ScheduledFunction
 from headcount.local.shards import CheckpointStore
-from headcount.local.token_endpoint import client_credentials_token
+from headcount.local.token_endpoint import LocalUserPoolDomain
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
 from headcount.logic.publishing import Republished, republish
 from headcount.settings import Settings
@@ -154,13 +153,16 @@ class LocalStack:
             "headcount.functions.serve.handler.handler",
             config.api_port,
             str(config.log_dir / "serve.log"),
-            {**self.settings.environment, **function_environment(self.access, moto_url)},
+            {
+                **self.settings.environment,
+                **function_environment(self.access, moto_url, config.api_port, settings.identity_provider),
+            },
             observe=api_observer(meter) if meter is not None else None,
             pid_dir=config.pid_dir,
             access_checks=GatewayAccess(
                 pool_id, names.DEFAULT_NAMES.ingest_usage_plan, f"{moto_url}/{pool_id}/.well-known/jwks.json"
             ),
-            token_endpoint=partial(client_credentials_token, pool_id),
+            user_pool_domain=LocalUserPoolDomain(pool_id, settings.identity_provider),
         )
         self.gateway.start()
         if settings.batch_at != "off":

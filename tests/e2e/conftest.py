@@ -23,6 +23,7 @@ from headcount.views.stream import Producer, send
 from support.stack_process import wait_healthy
 
 PORTS = {"HEADCOUNT_MOTO_PORT": "14566", "HEADCOUNT_KINESIS_PORT": "14567", "HEADCOUNT_API_PORT": "18080"}
+IDENTITY_PROVIDER = "CompanyIdP"  # the "company's identity provider" of the e2e stack
 S3_PORT = 14569  # a stack whose lake is on the local S3 (`local_stack` parametrized with "s3")
 
 
@@ -53,7 +54,11 @@ def local_stack(request, tmp_path_factory):
     config = LocalConfig(
         state_dir=state, moto_port=14566, kinesis_port=14567, api_port=18080, lake_kind=lake, s3_port=S3_PORT
     )
-    env = {**stack_env(config), "HEADCOUNT_BATCH_AT": "off"}  # the tests run the nightly job themselves
+    env = {
+        **stack_env(config),
+        "HEADCOUNT_BATCH_AT": "off",  # the tests run the nightly job themselves
+        "HEADCOUNT_IDENTITY_PROVIDER": IDENTITY_PROVIDER,  # the dashboard offers it (the local domain stands in for it)
+    }
     log = open(state / "up.log", "wb")  # noqa: SIM115 - closed in teardown
     process = subprocess.Popen(
         [sys.executable, "-m", "headcount", "up"],
@@ -67,6 +72,9 @@ def local_stack(request, tmp_path_factory):
         with pytest.MonkeyPatch.context() as patch:  # the tests' own AWS calls go to the stack, until teardown
             for key, value in config.aws_environment().items():
                 patch.setenv(key, value)
+            from headcount.views.aws import client
+
+            client.cache_clear()  # a client an earlier test made holds its endpoint: made again, the stack's
             yield config
     finally:
         recorded = [recorded_pid(p) for p in config.pid_dir.glob("*.pid")]

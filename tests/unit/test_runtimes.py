@@ -31,6 +31,8 @@ CHANGED: dict[str, Any] = {  # every setting, none at its default
     "user_pool_client_id": "client-2",
     "ingest_usage_plan": "plan-2",
     "cognito_endpoint": "http://127.0.0.1:9/",
+    "identity_provider": "Company",
+    "sign_in_domain": "https://example-2.auth.us-east-1.amazoncognito.com",
     "recent_ids_bytes": 100,
     "watermark_every_s": 7.0,
     "stale_after_s": 11.0,
@@ -88,6 +90,8 @@ REACHES: dict[str, dict[str, Getter]] = {
     "user_pool_client_id": {"serve, sign-in": lambda answer: answer["clientId"]},
     "ingest_usage_plan": {"serve": lambda rt: rt.ingest_keys.plan_name},
     "cognito_endpoint": {"serve, sign-in": lambda answer: answer["cognitoEndpoint"]},
+    "identity_provider": {"serve, sign-in": lambda answer: answer["identityProvider"]},
+    "sign_in_domain": {"serve, sign-in": lambda answer: answer["signInDomain"]},
     "recent_ids_bytes": {"fold, folding": lambda call: call["recent_ids_bytes"]},
     "watermark_every_s": {"fold, folding": lambda call: call["marks"].every_ms / 1000},
     "stale_after_s": {

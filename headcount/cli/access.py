@@ -1,5 +1,6 @@
 """`headcount keys`: the ingest keys game clients and servers send events with (headcount/access.py), on the local
-stack or (`--aws`) on a deployed one, with the AWS credentials and region of the environment."""
+stack or (`--aws`) on a deployed one, with the AWS credentials and region of the environment. `headcount token`: an
+access token of the local stack's user pool, to read its API with (curl, a notebook)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,35 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     keys.add_argument("--prefix", default=names.DEFAULT_NAMES.prefix, help="with --aws: the stack's headcount:prefix")
     keys.add_argument("--region", default=None, help="with --aws: the stack's region (default: the environment's)")
     keys.set_defaults(run=keys_command)
+    token = commands.add_parser("token", help="print an access token of the local stack's user pool (reads, an hour)")
+    token.add_argument("--user", help="a person's (with --password) instead of a tool's (client credentials)")
+    token.add_argument("--password", help="with --user")
+    token.set_defaults(run=token_command)
+
+
+def token_command(args: argparse.Namespace, config: LocalConfig) -> int:
+    """A tool's token from the local user pool domain's token endpoint, or a person's from the pool (as the dashboard
+    signs in); on AWS a tool gets one from the stack's TokenEndpoint output (docs/deploy.md)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from headcount.local.access import tools_token, user_token
+
+    if bool(args.user) != bool(args.password):
+        print("headcount token: --user and --password go together", file=sys.stderr)
+        return 2
+    config.apply_aws_environment()
+    try:
+        token = (
+            user_token(args.user, args.password) if args.user else tools_token(f"http://127.0.0.1:{config.api_port}")
+        )
+    except ClientError as exc:  # the pool refused: a wrong user or password
+        print(f"headcount token: {exc.response['Error'].get('Message', exc)}", file=sys.stderr)
+        return 1
+    except (LookupError, OSError, BotoCoreError) as exc:
+        print(f"headcount token: {exc} (is `headcount up` running?)", file=sys.stderr)
+        return 1
+    print(token)
+    return 0
 
 
 def keys_command(args: argparse.Namespace, config: LocalConfig) -> int:

@@ -124,6 +124,7 @@ GATEWAY_RESPONSES = {  # API Gateway's response types we answer ourselves, by ty
     "QUOTA_EXCEEDED": GatewayAnswer(429, "quota_exceeded", "this ingest key's requests for the day are used up"),
     "WAF_FILTERED": GatewayAnswer(403, "blocked", "too many requests from this address: wait, then send again"),
     "REQUEST_TOO_LARGE": GatewayAnswer(413, "too_large", "request body exceeds 10 MiB"),
+    "AUTHORIZER_FAILURE": GatewayAnswer(500, "authorizer_failure", "the credential could not be checked: retry"),
 }
 
 

@@ -289,9 +289,10 @@ class Serving(Construct):
                 iam.PolicyStatement(
                     actions=["apigateway:GET"],
                     # GetUsagePlans: the plan's id from its name (HEADCOUNT_INGEST_USAGE_PLAN), the list takes no
-                    # narrower resource; GetUsagePlanKeys: the plan's keys; GetApiKeys / GetApiKey: a key's name and
-                    # state (API keys' ARNs hold only their generated id, so no narrower resource names ours)
-                    resources=[plan, plan_keys, api_keys, f"{api_keys}/*"],
+                    # narrower resource; GetUsagePlanKeys: the plan's keys; GetApiKey: a key's name and state (API
+                    # keys' ARNs hold only their generated id, so no narrower resource names ours). Not GetApiKeys
+                    # (`/apikeys`): it lists every key of the region, values included.
+                    resources=[plan, plan_keys, f"{api_keys}/*"],
                 ),
                 iam.PolicyStatement(
                     actions=["apigateway:POST"],

@@ -4,6 +4,7 @@ of the local stack. And the credentials of every kind those tests present."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -95,6 +96,21 @@ class AccessHarness:
         issued = int(time.time()) - 7200
         claims |= {"iat": issued, "auth_time": issued, "exp": issued + 3600}
         return jwt.encode({"kid": "dummy", "alg": "RS256"}, claims, signing_key())
+
+    def unsigned_token(self) -> str:
+        """The admin's claims in a token that says it needs no signature (`alg: none`)."""
+        claims = jwt.decode(self.admin_token(), signing_key()).claims
+        part = lambda value: base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()  # noqa: E731
+        return f"{part({'kid': 'dummy', 'alg': 'none'})}.{part(claims)}."
+
+    def id_token(self) -> str:
+        """The admin's ID token (signed by the pool, in date): not an access token, which the authorizer wants."""
+        found = client("cognito-idp").initiate_auth(
+            AuthFlow="USER_PASSWORD_AUTH",
+            ClientId=self.access.dashboard_client_id,
+            AuthParameters={"USERNAME": DEMO_USER, "PASSWORD": DEMO_PASSWORD},
+        )
+        return found["AuthenticationResult"]["IdToken"]
 
     def forged_token(self) -> str:
         """The admin's claims, signed with a key that is not the pool's (under the pool key's id)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import boto3
 
-from headcount.local.access import DEMO_KEY, find_access, tools_token
+from headcount.local.access import DEMO_KEY, TOKEN_REUSE_S, find_access, tools_token
 from headcount.local.config import LocalConfig
 
 
@@ -46,7 +46,7 @@ def read_headers(config: LocalConfig) -> dict[str, str]:
     minutes of its hour. Every local stack's pool has the same id and moto one signing key, so a token stays good across
     the stacks and restarts of a test run."""
     fetched, token = _TOKENS.get(config.moto_port, (float("-inf"), ""))
-    if time.monotonic() - fetched > 3000:
+    if time.monotonic() - fetched > TOKEN_REUSE_S:
         found = find_access(
             idp=local_client("cognito-idp", config.moto_port), apigateway=local_client("apigateway", config.moto_port)
         )

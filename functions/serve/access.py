@@ -5,18 +5,12 @@ its auth settings, or without what the gateway should have passed, it refuses.""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+import json
 
 from headcount import access, names
 from headcount.access import Access
 from headcount.settings import Settings
 
-from .render import error_response
-
-Middleware = Callable[[APIGatewayRestResolver, NextMiddleware], Response]
 NO_ROLE = "your account has no headcount role: ask an admin to add you to the viewer group"
 
 
@@ -39,25 +33,29 @@ def refusal(kind: Access, context: dict, issuer: str) -> tuple[int, str, str] | 
     return 403, "no_role", NO_ROLE
 
 
-def access_check(settings: Callable[[], Settings]) -> Middleware:
-    """Before anything else, 404 and 405 included: nothing about the API shows to a caller who may not call it."""
+def refused(event: dict, settings: Settings) -> dict | None:
+    """The answer to a request that may not go on (a proxy response, in the error envelope), or None. First of all,
+    before the routes' parameters are validated (Powertools validates them before any middleware) and before 404 and
+    405: nothing about the API shows to a caller who may not call it."""
+    if not settings.auth_configured:
+        return _answer(
+            500,
+            "auth_not_configured",
+            "the API's auth settings are missing (HEADCOUNT_USER_POOL_ID, HEADCOUNT_USER_POOL_CLIENT_ID, "
+            "HEADCOUNT_INGEST_USAGE_PLAN): it refuses every request",
+        )
+    resource = access.resource_for(event.get("path") or "")
+    if resource is None:  # API Gateway routes nothing else here
+        return _answer(404, "not_found", "no such route")
+    pool_issuer = access.issuer(os.environ.get("AWS_REGION") or names.REGION, settings.user_pool_id or "")
+    denied = refusal(resource.access, event.get("requestContext") or {}, pool_issuer)
+    return _answer(*denied) if denied is not None else None
 
-    def check_access(router: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-        configured = settings()
-        if not configured.auth_configured:
-            return error_response(
-                500,
-                "auth_not_configured",
-                "the API's auth settings are missing (HEADCOUNT_USER_POOL_ID, HEADCOUNT_USER_POOL_CLIENT_ID, "
-                "HEADCOUNT_INGEST_USAGE_PLAN): it refuses every request",
-            )
-        resource = access.resource_for(router.current_event.path)
-        if resource is None:  # API Gateway routes nothing else here
-            return error_response(404, "not_found", "no such route")
-        pool_issuer = access.issuer(os.environ.get("AWS_REGION") or names.REGION, configured.user_pool_id or "")
-        denied = refusal(resource.access, router.current_event.get("requestContext") or {}, pool_issuer)
-        if denied is not None:
-            return error_response(*denied)
-        return next_middleware(router)
 
-    return check_access
+def _answer(status: int, code: str, message: str) -> dict:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"error": {"code": code, "message": message}}),
+        "isBase64Encoded": False,
+    }

@@ -54,7 +54,7 @@ def answer_errors(app: APIGatewayRestResolver) -> None:
 
     @app.not_found
     def not_found(exc: Exception) -> Response:
-        """No route for this method and path (after the key check: the middleware runs first): 405 when the path has
+        """No route for this method and path (after the access check: the handler runs it first): 405 when the path has
         routes for other methods, else 404."""
         path = app.current_event.path
         routes = app._static_routes + app._dynamic_routes  # noqa: SLF001

@@ -2,8 +2,9 @@
 dashboard and the API's own documentation.
 
 A thin resolver: the routes are the areas' routers (metrics.py: the read routes; events.py: `POST /v1/events`;
-pages.py: health, the API page and the dashboard; admin.py: the ingest keys), every request passes its access check
-(access.py) and the parameters' check first (middlewares.py), and errors become answers in errors.py. The runtime is built once per container (runtime.py)."""
+pages.py: health, the API page and the dashboard; admin.py: the ingest keys). Every request passes its access check
+before anything else (access.py: what API Gateway passed, and the groups), then the parameters' check
+(middlewares.py); errors become answers in errors.py. The runtime is built once per container (runtime.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from headcount.observability import logger, metrics, report_request, tracer
 
 from . import admin, events, pages
 from . import metrics as metric_routes
-from .access import access_check
+from .access import refused
 from .errors import answer_errors
 from .middlewares import known_parameters_only
 from .openapi import openapi_document
@@ -23,7 +24,7 @@ from .render import json_response
 from .runtime import runtime
 
 app = APIGatewayRestResolver(enable_validation=True)
-app.use(middlewares=[access_check(lambda: runtime().settings), known_parameters_only])
+app.use(middlewares=[known_parameters_only])
 for area in (pages, metric_routes, events, admin):
     app.include_router(area.router)
 answer_errors(app)
@@ -35,8 +36,8 @@ def openapi():
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # an answer may hold a new ingest key: never in a trace
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     report_request()
-    return app.resolve(event, context)
+    return refused(event, runtime().settings) or app.resolve(event, context)

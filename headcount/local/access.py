@@ -13,14 +13,15 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import time
 import urllib.request
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
 from headcount import access, names
 from headcount.views.aws import client
+from headcount.views.ingest_keys import usage_plan_named
 
 MOTO_ID_STRATEGIES = {
     "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY": "HASH",
@@ -37,6 +38,7 @@ PASSWORD_POLICY = {
     "RequireSymbols": False,
 }
 ACCESS_TOKEN_MINUTES = 60
+TOKEN_REUSE_S = 50 * 60  # a token is fetched again after this much of its hour
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,6 @@ class LocalAccess:
     tools_client_id: str
     tools_client_secret: str
     usage_plan_id: str
-
-    @property
-    def issuer(self) -> str:
-        return access.issuer(names.REGION, self.user_pool_id)
 
 
 def find_access(
@@ -86,10 +84,16 @@ def tools_token(api_url: str, found: LocalAccess | None = None) -> str:
         return json.loads(response.read())["access_token"]
 
 
-@cache
+_TOKENS: dict[str, tuple[float, str]] = {}  # per API: when fetched, the token
+
+
 def tools_headers(api_url: str) -> dict[str, str]:
-    """The headers a local command reads the API with (a tools' token: valid an hour, longer than any command)."""
-    return {access.AUTHORIZATION_HEADER: f"Bearer {tools_token(api_url)}"}
+    """The headers a local command reads the API with: a tool's token, fetched again after 50 minutes of its hour."""
+    fetched, token = _TOKENS.get(api_url, (float("-inf"), ""))
+    if time.monotonic() - fetched > TOKEN_REUSE_S:
+        token = tools_token(api_url)
+        _TOKENS[api_url] = (time.monotonic(), token)
+    return {access.AUTHORIZATION_HEADER: f"Bearer {token}"}
 
 
 def user_token(username: str = DEMO_USER, password: str = DEMO_PASSWORD) -> str:
@@ -159,11 +163,8 @@ def _find_client(idp, pool_id: str, name: str) -> dict | None:  # noqa: ANN001
 
 
 def _find_plan(apigateway, name: str) -> str | None:  # noqa: ANN001
-    for page in apigateway.get_paginator("get_usage_plans").paginate():
-        for plan in page["items"]:
-            if plan["name"] == name:
-                return plan["id"]
-    return None
+    plan = usage_plan_named(apigateway, name)
+    return plan["id"] if plan is not None else None
 
 
 def _user_pool(idp, name: str) -> str:  # noqa: ANN001

@@ -24,6 +24,7 @@ from joserfc.jwk import KeySet
 
 from headcount import access, names
 from headcount.views.aws import client
+from headcount.views.ingest_keys import usage_plan_named
 
 KEYS_REFRESH_S = 10.0  # API Gateway applies a disabled key within about 10 s; headcount promises 60 s
 
@@ -43,7 +44,6 @@ class _Bucket:
 
 @dataclass
 class _Keys:
-    plan_id: str = ""
     by_value: dict[str, tuple[str, bool]] = field(default_factory=dict)  # value -> (key id, enabled)
     rate: float = access.INGEST_RATE_LIMIT
     burst: int = access.INGEST_BURST_LIMIT
@@ -94,13 +94,9 @@ class IngestKeyCheck:
 
     def _read(self) -> _Keys:
         apigateway = client("apigateway")
-        plans = [
-            p for page in apigateway.get_paginator("get_usage_plans").paginate() for p in page["items"]
-            if p["name"] == self.plan_name
-        ]  # fmt: skip
-        if not plans:
+        plan = usage_plan_named(apigateway, self.plan_name)
+        if plan is None:
             return _Keys(read_at=self.clock())  # no plan (yet): every key is refused
-        plan = plans[0]
         planned = [
             k for page in apigateway.get_paginator("get_usage_plan_keys").paginate(usagePlanId=plan["id"])
             for k in page["items"]
@@ -112,7 +108,6 @@ class IngestKeyCheck:
         }
         throttle, quota = plan.get("throttle") or {}, plan.get("quota") or {}
         return _Keys(
-            plan_id=plan["id"],
             by_value={k["value"]: (k["id"], enabled.get(k["id"], False)) for k in planned},
             rate=float(throttle.get("rateLimit", access.INGEST_RATE_LIMIT)),
             burst=int(throttle.get("burstLimit", access.INGEST_BURST_LIMIT)),

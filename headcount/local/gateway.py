@@ -172,7 +172,7 @@ class LocalApiGateway:
             def _any(self) -> None:
                 gateway._proxy(self)
 
-            # API Gateway's `ANY /{proxy+}`: every method reaches the function, which answers it (or 405).
+            # Every method of a resource (access.RESOURCES: ANY) reaches the function past the checks (it answers 405).
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _any  # noqa: N815
 
             def log_message(self, fmt: str, *args: Any) -> None:
@@ -216,10 +216,11 @@ class LocalApiGateway:
         try:
             context = self._admit(request.command, unstaged(request.path), request.headers.get)
         except Refusal as refusal:
-            answer = access.GATEWAY_RESPONSES[refusal.response_type]
-            self._reply(
-                request, answer.status, {"content-type": "application/json"}, json.dumps(answer.body()).encode()
-            )
+            self._refuse(request, refusal.response_type)
+            return
+        except Exception as exc:  # noqa: BLE001 - a check that failed is API Gateway's 500, never a hang-up
+            print(f"api: checking {request.command} {request.path} failed: {exc!r}", file=sys.stderr, flush=True)
+            self._refuse(request, "AUTHORIZER_FAILURE")
             return
         event = proxy_event(
             request.command, request.path, dict(request.headers.items()), body, int(self.clock() * 1000), context
@@ -248,6 +249,11 @@ class LocalApiGateway:
         if self.observe is not None:
             self.observe(request.command, request.path, status, ran_s)
         self._reply(request, status, headers, data)
+
+    def _refuse(self, request: BaseHTTPRequestHandler, response_type: str) -> None:
+        """API Gateway's own answer (a gateway response, in the envelope): the function is not invoked."""
+        answer = access.GATEWAY_RESPONSES[response_type]
+        self._reply(request, answer.status, {"content-type": "application/json"}, json.dumps(answer.body()).encode())
 
     def _admit(self, method: str, path: str, header: Callable[[str], str | None]) -> dict[str, Any]:
         if self.access_checks is not None:

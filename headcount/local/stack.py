@@ -101,8 +101,8 @@ class LocalStack:
         self.batch: BatchProcess | None = None
         self.business: ScheduledFunction | None = None  # today's KPIs into (moto's) CloudWatch, as the stack's schedule
         self.business_schedule: RateSchedule | None = None
-        self.republished = Republished()
-        self.access: LocalAccess  # the user pool, its clients, the ingest keys' usage plan (moto's, made at start)  # the days of the lake's counts published again at start
+        self.republished = Republished()  # the days of the lake's counts published again at start
+        self.access: LocalAccess  # the user pool, its clients, the ingest keys' usage plan (moto's, made at start)
 
     def __enter__(self) -> LocalStack:
         try:
@@ -162,7 +162,13 @@ class LocalStack:
             access_checks=GatewayAccess(
                 pool_id, names.DEFAULT_NAMES.ingest_usage_plan, f"{moto_url}/{pool_id}/.well-known/jwks.json"
             ),
-            user_pool_domain=LocalUserPoolDomain(pool_id, settings.identity_provider),
+            user_pool_domain=LocalUserPoolDomain(
+                pool_id,
+                settings.identity_provider,
+                self.access.dashboard_client_id,
+                # the dashboard's addresses: the API's root, and its stage's (the stack's client has its stage's)
+                callback_urls=(f"http://127.0.0.1:{config.api_port}/", f"http://127.0.0.1:{config.api_port}/prod/"),
+            ),
         )
         self.gateway.start()
         if settings.batch_at != "off":

@@ -51,8 +51,19 @@ class _Code:
 
 
 class LocalUserPoolDomain:
-    def __init__(self, user_pool_id: str, identity_provider: str | None, clock: Callable[[], float] = time.time):
+    """The domain of `user_pool_id`. With an `identity_provider`, its hosted UI signs people in for the dashboard's
+    app client (`app_client_id`) and sends them back only to that client's `callback_urls`, as Cognito does."""
+
+    def __init__(
+        self,
+        user_pool_id: str,
+        identity_provider: str | None = None,
+        app_client_id: str = "",
+        callback_urls: tuple[str, ...] = (),
+        clock: Callable[[], float] = time.time,
+    ):
         self.user_pool_id, self.identity_provider, self.clock = user_pool_id, identity_provider, clock
+        self.app_client_id, self.callback_urls = app_client_id, callback_urls
         self._codes: dict[str, _Code] = {}
         self._lock = threading.Lock()
 
@@ -74,6 +85,8 @@ class LocalUserPoolDomain:
             return _json(400, {"error": "invalid_request", "error_description": "code with PKCE (S256) only"})
         if params.get("identity_provider") != self.identity_provider or not params.get("code_challenge"):
             return _json(400, {"error": "invalid_request", "error_description": "unknown identity provider"})
+        if params.get("client_id") != self.app_client_id or params.get("redirect_uri") not in self.callback_urls:
+            return _json(400, {"error": "invalid_request", "error_description": "unknown client or callback URL"})
         error = ""
         if method == "POST":
             try:
@@ -102,7 +115,8 @@ class LocalUserPoolDomain:
                         self.clock() + CODE_SECONDS,
                     )
                 back = urlencode({"code": code, "state": params.get("state", "")})
-                return 302, {"location": f"{params.get('redirect_uri', '')}?{back}"}, b""
+                callback = params["redirect_uri"]
+                return 302, {"location": f"{callback}{'&' if '?' in callback else '?'}{back}"}, b""
         return 200, {"content-type": "text/html; charset=utf-8"}, self._form_page(params, error).encode()
 
     def _exchange(self, form: dict[str, str]) -> tuple[int, dict]:

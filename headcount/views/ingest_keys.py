@@ -33,6 +33,15 @@ class IngestKey:
         return asdict(self)
 
 
+def usage_plan_named(apigateway: Any, name: str) -> dict | None:
+    """The usage plan of that name (API Gateway does not require names to be unique: the stacks' prefixes make them)."""
+    for page in apigateway.get_paginator("get_usage_plans").paginate():
+        for plan in page["items"]:
+            if plan["name"] == name:
+                return plan
+    return None
+
+
 class IngestKeys:
     """The keys of the usage plan named `plan_name`; each key's API Gateway name is the plan's, `-`, and its own."""
 
@@ -44,16 +53,10 @@ class IngestKeys:
     @property
     def plan_id(self) -> str:
         if self._plan_id is None:
-            plans = [
-                plan
-                for page in self.apigateway.get_paginator("get_usage_plans").paginate()
-                for plan in page["items"]
-                if plan["name"] == self.plan_name
-            ]
-            if len(plans) != 1:
-                found = "none" if not plans else f"{len(plans)}"
-                raise LookupError(f"usage plan {self.plan_name!r}: {found} found (is the stack deployed, or up?)")
-            self._plan_id = plans[0]["id"]
+            plan = usage_plan_named(self.apigateway, self.plan_name)
+            if plan is None:
+                raise LookupError(f"no usage plan {self.plan_name!r} (is the stack deployed, or up?)")
+            self._plan_id = plan["id"]
         return self._plan_id
 
     def list(self) -> list[IngestKey]:

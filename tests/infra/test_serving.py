@@ -17,7 +17,6 @@ from infra.serving import VERBS
 KEY_MANAGEMENT = {
     ("apigateway:GET", "/usageplans"),
     ("apigateway:GET", "/usageplans/<plan>/keys"),
-    ("apigateway:GET", "/apikeys"),
     ("apigateway:GET", "/apikeys/*"),
     ("apigateway:POST", "/apikeys"),
     ("apigateway:POST", "/usageplans/<plan>/keys"),

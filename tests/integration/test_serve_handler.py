@@ -87,9 +87,16 @@ def test_a_function_without_its_auth_settings_refuses_everything(aws, monkeypatc
 
     monkeypatch.delenv("HEADCOUNT_USER_POOL_ID")
     module.runtime.cache_clear()
-    for path in ("/v1/health", "/v1/metrics", "/"):
+    for path in ("/v1/health", "/v1/metrics", "/", "/v1/metrics/active_players?from=someday", "/v1/nope"):
         status, body = get(path)
         assert status == 500 and body["error"]["code"] == "auth_not_configured"
+
+
+@pytest.mark.parametrize("path", ["/v1/metrics/active_players?from=someday", "/v1/metrics/x?form=1", "/v1/nope/x"])
+def test_without_its_credential_a_request_learns_nothing_of_its_parameters_or_the_routes(aws, path):
+    status, body = get(path, {})
+    assert status in (401, 404) and body["error"]["code"] in ("unauthorized", "not_found")
+    assert status == 404 or "from" not in body["error"]["message"]
 
 
 def test_the_catalog_is_listed(aws):

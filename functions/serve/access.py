@@ -4,8 +4,8 @@ its auth settings, or without what the gateway should have passed, it refuses.""
 
 from __future__ import annotations
 
-import os
 import json
+import os
 
 from headcount import access, names
 from headcount.access import Access

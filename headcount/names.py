@@ -110,6 +110,21 @@ class StackNames:
         return f"{self.prefix}-alarms"
 
     @property
+    def notifications_table(self) -> str:
+        """Channels, subscriptions, alert rules, their state and every delivery (headcount/views/notify_store.py)."""
+        return f"{self.prefix}-notifications"
+
+    @property
+    def delivery_dead_letters(self) -> str:
+        """The queue of deliveries that failed after their retries (infra/notifications.py's alarm watches it)."""
+        return f"{self.prefix}-delivery-dead-letters"
+
+    @property
+    def channel_secrets(self) -> str:
+        """The prefix of the Secrets Manager secrets holding the channels' URLs (and a webhook's signing secret)."""
+        return f"{self.prefix}/channels/"
+
+    @property
     def api(self) -> str:
         """The REST API (API Gateway does not require unique names: this one tells the stacks' APIs apart)."""
         return self.prefix
@@ -204,6 +219,14 @@ METRIC_NIGHTLY_DAYS_WITHOUT_INPUT = "NightlyDaysWithoutInput"
 BUSINESS_FUNCTION = DEFAULT_NAMES.business_function
 BUSINESS_EVERY_MINUTES = 5
 METRIC_TODAY_SO_FAR = "TodaySoFar"
+# The notifications (digests and alerts, headcount/logic/notify.py) the business function sends on each run: how many
+# deliveries failed after their retries (dead-lettered) and how many were sent (infra/notifications.py alarms on the
+# first).
+METRIC_DELIVERIES_FAILED = "DeliveriesFailed"
+METRIC_DELIVERIES_SENT = "DeliveriesSent"
+NOTIFICATIONS_TABLE = DEFAULT_NAMES.notifications_table
+DELIVERY_DEAD_LETTERS = DEFAULT_NAMES.delivery_dead_letters
+CHANNEL_SECRETS = DEFAULT_NAMES.channel_secrets
 TODAY_SO_FAR_DIMENSION = "metric"
 # One invocation per shard at a time: each (metric, bucket, group, shard) item has a single writer.
 FOLD_PARALLELIZATION_FACTOR = 1

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     # local stack: how often the business function puts today-so-far KPIs into CloudWatch (moto), in seconds; 0: never
     business_every_s: float = Field(default=names.BUSINESS_EVERY_MINUTES * 60, ge=0)
 
+    # notifications (digests and alerts: headcount/logic/notify.py), sent by the business function and the admin routes
+    notifications_table: str = names.NOTIFICATIONS_TABLE
+    channel_secrets: str = names.CHANNEL_SECRETS  # the channels' secrets' name prefix (Secrets Manager)
+    delivery_dead_letters: str | None = None  # the dead-letter queue's URL; unset: failures are recorded only
+    email_from: str | None = None  # SES' verified sender of the email channels; unset: no email channel can send
+    dashboard_url: str | None = None  # where the messages' links go (the API's root, the dashboard)
+    # local stack only: webhook and Slack targets may be http://127.0.0.1 (its sink). On AWS a target is https to a
+    # public address only (server-side request forgery: headcount/views/channels.py)
+    allow_loopback_targets: bool = False
+
     @property
     def auth_configured(self) -> bool:
         return bool(self.user_pool_id and self.user_pool_client_id and self.ingest_usage_plan)

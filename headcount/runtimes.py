@@ -17,6 +17,8 @@ from headcount.core.catalog import Catalog, Metric
 from headcount.logic.business import today_so_far_metrics
 from headcount.logic.folding import ShardMarks
 from headcount.logic.ingest import MARK_CALL_BUDGET_S, PUT_CALL_BUDGET_S, PutMarks
+from headcount.logic.notify import Notifier
+from headcount.logic.notify_admin import NotifyAdmin
 from headcount.logic.reads import Reads
 from headcount.logic.serving import MetricsService
 from headcount.settings import Settings
@@ -24,6 +26,7 @@ from headcount.views.aws import client
 from headcount.views.batch import BatchView, DynamoBatchView
 from headcount.views.catalog_file import load_catalog
 from headcount.views.ingest_keys import IngestKeys
+from headcount.views.notify_store import DeadLetterQueue, NotifyStore
 from headcount.views.realtime import DynamoRealtimeStore, RealtimeStore
 from headcount.views.stream import OpenShards, Producer
 
@@ -76,6 +79,11 @@ class ServeRuntime:
             raise LookupError("HEADCOUNT_INGEST_USAGE_PLAN is not set")
         return IngestKeys(self.settings.ingest_usage_plan)
 
+    def notify_admin(self, dashboard_url: str) -> NotifyAdmin:
+        """The admin routes' channels, subscriptions and alert rules (a test message's links go to `dashboard_url`:
+        the serve function knows its address from the request)."""
+        return notify_admin(self.settings, notifier(self.settings, self.service, dashboard_url))
+
 
 def serve_runtime(
     settings: Settings,
@@ -94,6 +102,7 @@ class BusinessRuntime:
     service: MetricsService
     kpis: tuple[Metric, ...]  # what a run puts
     cloudwatch: Any  # a CloudWatch client (PutMetricData)
+    notifier: Notifier  # digests and alerts
 
 
 def business_runtime(
@@ -109,6 +118,37 @@ def business_runtime(
         service,
         today_so_far_metrics(service.catalog),
         cloudwatch if cloudwatch is not None else client("cloudwatch"),
+        notifier(settings, service, settings.dashboard_url or ""),
+    )
+
+
+def notifier(settings: Settings, service: MetricsService, dashboard_url: str) -> Notifier:
+    """Digests and alerts as the settings say: the notifications' table, the channels' secrets and senders, the
+    dead-letter queue."""
+    from headcount.views.channels import SecretsManagerSecrets, Senders
+
+    return Notifier(
+        service,
+        NotifyStore(settings.notifications_table),
+        Senders(
+            SecretsManagerSecrets(settings.channel_secrets),
+            email_from=settings.email_from,
+            allow_loopback=settings.allow_loopback_targets,
+        ),
+        dashboard_url,
+        DeadLetterQueue(settings.delivery_dead_letters) if settings.delivery_dead_letters else None,
+    )
+
+
+def notify_admin(settings: Settings, notifier: Notifier) -> NotifyAdmin:
+    from headcount.core.signing import new_signing_secret
+    from headcount.views.channels import SecretsManagerSecrets, check_target
+
+    return NotifyAdmin(
+        notifier,
+        SecretsManagerSecrets(settings.channel_secrets),
+        lambda url: check_target(url, allow_loopback=settings.allow_loopback_targets),
+        new_signing_secret,
     )
 
 

@@ -1,5 +1,8 @@
 """Business Lambda: every few minutes (EventBridge Scheduler), today's KPIs so far into CloudWatch, where the stack's
-anomaly detection alarms compare them with the same time of past days and weeks (headcount/logic/business.py).
+anomaly detection alarms compare them with the same time of past days and weeks (headcount/logic/business.py); then
+the digests and alert rules (headcount/logic/notify.py). An EventBridge rule also runs it right after the nightly job
+succeeds (`{"trigger": "nightly", "time": ...}`): then it sends what the published day made due, and puts no KPIs (the
+schedule's run of that period does).
 
 "Now" is the schedule's time, not the clock: the schedule passes `<aws.scheduler.scheduled-time>` as `scheduled_time`
 (infra/business.py), so every 5-minute period holds one run's values even when an invocation starts a little late or
@@ -16,6 +19,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from headcount import names
 from headcount.logic.business import publish_today_so_far
 from headcount.observability import SERVICE, logger, tracer
 from headcount.runtimes import BusinessRuntime, business_runtime
@@ -33,7 +37,7 @@ def runtime() -> BusinessRuntime:
 
 
 def _now_ms(event: dict[str, Any]) -> int:
-    scheduled = event.get("scheduled_time") if isinstance(event, dict) else None
+    scheduled = (event.get("scheduled_time") or event.get("time")) if isinstance(event, dict) else None
     if scheduled:
         try:
             return int(datetime.fromisoformat(str(scheduled)).timestamp() * 1000)
@@ -48,8 +52,11 @@ def _now_ms(event: dict[str, Any]) -> int:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     business = runtime()
+    now_ms = _now_ms(event)
+    if isinstance(event, dict) and event.get("trigger") == "nightly":
+        return {"notified": _notify(business, now_ms)}
     result = publish_today_so_far(
-        business.service, business.cloudwatch, business.kpis, business.settings.tz, _now_ms(event), service=SERVICE
+        business.service, business.cloudwatch, business.kpis, business.settings.tz, now_ms, service=SERVICE
     )
     for name, exc in result.failed.items():
         logger.error("KPI not put: it could not be read", extra={"metric": name}, exc_info=exc)
@@ -58,6 +65,32 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "today so far put into CloudWatch",
         extra={"day": result.day.isoformat(), "put": put, "stale": [k.metric for k in result.values if k.stale]},
     )
+    notified = _notify(business, now_ms)
     if result.failed and not result.values:
         raise NothingPut(f"no KPI could be read: {', '.join(result.failed)}")
-    return {"day": result.day.isoformat(), "put": put, "failed": sorted(result.failed)}
+    return {"day": result.day.isoformat(), "put": put, "failed": sorted(result.failed), "notified": notified}
+
+
+def _notify(business: BusinessRuntime, now_ms: int) -> dict[str, list[str]]:
+    """Digests and alerts; how many deliveries were sent and failed, into CloudWatch (the failed ones' alarm)."""
+    report = business.notifier.run(now_ms)
+    for name, exc in report.errors.items():
+        logger.error("not evaluated", extra={"what": name}, exc_info=exc)
+    for delivery in report.failed:
+        logger.error("delivery failed after its retries (dead-lettered)", extra={"delivery": delivery})
+    business.cloudwatch.put_metric_data(
+        Namespace=names.POWERTOOLS_NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Dimensions": [{"Name": "service", "Value": SERVICE}],
+                "Value": float(count),
+                "Unit": "Count",
+            }
+            for metric, count in (
+                (names.METRIC_DELIVERIES_SENT, len(report.sent)),
+                (names.METRIC_DELIVERIES_FAILED, len(report.failed)),
+            )
+        ],
+    )
+    return {"sent": report.sent, "failed": report.failed, "not_evaluated": sorted(report.errors)}

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from headcount.logic.errors import BadRequest, TooLarge, UnknownMetric
+from headcount.logic.errors import BadRequest, Conflict, NotFound, TooLarge, UnknownMetric
 from headcount.observability import logger
 from headcount.views.batch import PublishInProgress
 from headcount.views.ingest_keys import KeyRefused
@@ -18,6 +18,8 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     BadRequest: (400, "bad_request"),
     RequestValidationError: (400, "bad_request"),  # a parameter outside the OpenAPI document's schema
     UnknownMetric: (404, "unknown_metric"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
     TooLarge: (413, "too_large"),
     StreamUnavailable: (503, "stream_unavailable"),
     PublishInProgress: (503, "republishing"),  # a day changed under every read: retry

@@ -153,6 +153,97 @@ class KeyName(BaseModel):
     name: str = Field(description="1-64 letters, digits, '.', '_' or '-': a platform, a build, a server fleet")
 
 
+class NewChannel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="1-64 letters, digits, '.', '_' or '-'")
+    kind: Literal["slack", "email", "webhook"]
+    url: str | None = Field(
+        default=None, description="slack: the incoming webhook's URL; webhook: the endpoint (https, a public address)"
+    )
+    recipients: list[str] = Field(default_factory=list, description="email: the addresses (SES)")
+
+
+class ChannelModel(BaseModel):
+    name: str
+    kind: Literal["slack", "email", "webhook"]
+    recipients: list[str]
+    target: str | None = Field(description="the URL's scheme and host (the URL itself is a secret, never shown)")
+    created_at: str | None
+    created_by: str | None
+
+
+class MadeChannel(ChannelModel):
+    signing_secret: str | None = Field(
+        description="a webhook's HMAC-SHA256 key, shown this once (docs/webhooks.md); null for the others"
+    )
+
+
+class ChannelList(BaseModel):
+    channels: list[ChannelModel]
+
+
+class NewSubscription(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    channel: str
+    metrics: list[str] = Field(description="metrics and KPIs of the catalog (not retention)")
+    groups: list[str] = Field(default_factory=list, description="the groups reported of the grouped metrics")
+    when: str = Field(default="closed", description='"closed": once the nightly job published the day; or "HH:MM"')
+
+
+class SubscriptionModel(NewSubscription):
+    created_at: str | None
+    created_by: str | None
+
+
+class SubscriptionList(BaseModel):
+    subscriptions: list[SubscriptionModel]
+
+
+class NewAlertRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    channel: str
+    metric: str
+    group: str | None = None
+    scope: Literal["today", "closed"] = "today"
+    condition: Literal["above", "below", "change", "band"]
+    threshold: float | None = None
+    percent: float | None = Field(default=None, description="change: +30 fires at 30 % up, -30 at 30 % down")
+    weeks: int = Field(default=4, description="band: the last N same weekdays")
+    margin_percent: float = 0.0
+    cooldown_minutes: int = 60
+
+
+class AlertRuleModel(NewAlertRule):
+    created_at: str | None
+    created_by: str | None
+    state: dict[str, Any] = Field(description="firing, since_ms, episode, …")
+
+
+class AlertRuleList(BaseModel):
+    rules: list[AlertRuleModel]
+
+
+class DeliveryModel(BaseModel):
+    id: str
+    status: Literal["sending", "sent", "failed"]
+    channel: str
+    kind: str
+    subscription: str | None
+    rule: str | None
+    day: str | None
+    attempts: int
+    error: str | None
+    created_ms: int
+    updated_ms: int
+    summary: str
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryModel]
+
+
 class RejectedEvent(BaseModel):
     index: int
     reason: str = Field(description="a validator reason, or stream_throttled (send it again) / stream_unconfirmed")
@@ -170,8 +261,8 @@ def error_responses(*statuses: int) -> dict[int, dict]:
         400: "bad parameters",
         401: "no valid token of the stack's user pool (sign in, or a tool's client credentials)",
         403: "not allowed: no valid ingest key (events), no role (reads), not an admin (admin routes)",
-        409: "a key of that name exists",
-        404: "unknown metric, or no such key",
+        409: "a key, channel, subscription or rule of that name exists; or the channel is in use",
+        404: "unknown metric, or no such key, channel, subscription or rule",
         405: "a method the route does not have",
         413: "body too large",
         503: "a store or the stream is unavailable, or a day is being republished: retry",

@@ -147,3 +147,15 @@ class Notice:
             "figures": [figure.to_json() for figure in self.figures],
             "notes": list(self.notes),
         }
+
+
+def format_number(value: int | float | None, *, ratio: bool = False) -> str:
+    """How every channel writes a figure's number: counts with thousands separators, a ratio as a percentage with one
+    decimal, no value as a dash."""
+    if value is None:
+        return "—"
+    if ratio:
+        return f"{float(value) * 100:.1f} %"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.1f}" if abs(value) >= 100 else f"{value:,.2f}"

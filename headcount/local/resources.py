@@ -65,8 +65,19 @@ def create_queue(name: str) -> str:
     return client("sqs").create_queue(QueueName=name)["QueueUrl"]
 
 
+LOCAL_EMAIL_FROM = "headcount@example.com"  # the local SES' verified sender (moto's SES sends from verified ones only)
+
+
 def create_all(shards: int) -> None:
     create_stream(shards)
     create_table(names.REALTIME_TABLE, ttl_attribute="expires_at")
     create_table(names.BATCH_TABLE)
     create_queue(names.ON_FAILURE_QUEUE)
+    create_notifications()
+
+
+def create_notifications() -> str:
+    """The notifications' table, dead-letter queue and SES sender; returns the queue's URL."""
+    create_table(names.NOTIFICATIONS_TABLE, ttl_attribute="expires_at")
+    client("ses").verify_email_identity(EmailAddress=LOCAL_EMAIL_FROM)
+    return create_queue(names.DELIVERY_DEAD_LETTERS)

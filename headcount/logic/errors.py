@@ -11,3 +11,11 @@ class UnknownMetric(LookupError):
 
 class TooLarge(ValueError):
     """A body or a batch of events over the API's limits (413)."""
+
+
+class NotFound(LookupError):
+    """No such thing (a channel, subscription or alert rule) (404)."""
+
+
+class Conflict(ValueError):
+    """The name is taken, or the thing is in use (409)."""

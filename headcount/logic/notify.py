@@ -1,0 +1,418 @@
+"""Digests and alerts: the business function's second use case (functions/business/handler.py), run every few minutes
+and right after the nightly job publishes (an EventBridge rule on the job's success, infra/notifications.py).
+
+Each run reads the figures as the API answers them (MetricsService: exact where published, else the real-time view's
+estimate with its 95 % bounds and as-of) and:
+- sends each subscription's digest of yesterday once it is due (headcount/core/digests.py), then its follow-up or
+  correction when the batch's numbers land or change;
+- evaluates each alert rule (headcount/core/alerts.py): today so far at every run (recording the value at this slot
+  of the day, which later weeks compare with), closed days once each when the nightly job published them.
+
+Every message is claimed in the store before it is sent (headcount/views/notify_store.py): one run sends it, whatever
+reruns and overlaps. A send is tried 3 times (backoff 1 s, 4 s); then the delivery is recorded failed and put on the
+dead-letter queue, and the run goes on with the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from headcount.core import alerts, digests
+from headcount.core import buckets as bk
+from headcount.core.alerts import AlertRule, Reading, RuleState, Scope
+from headcount.core.catalog import Catalog, Granularity, Kind, Metric
+from headcount.core.digests import Subscription
+from headcount.core.merge import iso_utc
+from headcount.core.notices import Channel, ChannelKind, Figure, Notice, NoticeKind, format_number
+from headcount.logic.serving import MetricsService
+from headcount.views.notify_store import CHANNEL, RULE, SUBSCRIPTION, Delivery, NotifyStore
+
+BACKOFF_S = (1.0, 4.0)  # between the 3 attempts of a send
+SLOTS_PER_DAY = 288  # 5-minute slots: the business function's schedule
+
+
+class Sender(Protocol):
+    """Sends one notice to one channel, once (headcount/views/channels.py Senders); raises on failure, with
+    `retryable` saying whether another attempt may succeed."""
+
+    def send(self, channel: Channel, notice: Notice) -> None: ...
+
+
+class DeadLetters(Protocol):
+    def put(self, body: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RunReport:
+    """What a run did: the deliveries it sent and those that failed (their ids), and what it could not evaluate."""
+
+    sent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    errors: dict[str, Exception] = field(default_factory=dict)  # a subscription's or rule's name -> why
+
+
+@dataclass
+class Notifier:
+    service: MetricsService
+    store: NotifyStore
+    sender: Sender
+    dashboard_url: str
+    dead_letters: DeadLetters | None = None
+    sleep: Callable[[float], None] = time.sleep
+    backoff_s: Sequence[float] = BACKOFF_S
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.service.catalog
+
+    @property
+    def tz(self) -> str:
+        return self.service.tz
+
+    def run(self, now_ms: int) -> RunReport:
+        report = RunReport()
+        for doc in self.store.list(SUBSCRIPTION):
+            subscription = Subscription.from_json(doc)
+            try:
+                self._subscription(subscription, now_ms, report)
+            except Exception as exc:  # noqa: BLE001 - one subscription's failure must not keep the others from going
+                report.errors[f"subscription {subscription.name}"] = exc
+        for doc in self.store.list(RULE):
+            rule = AlertRule.from_json(doc)
+            try:
+                self._rule(rule, now_ms, report)
+            except Exception as exc:  # noqa: BLE001 - nor one rule's
+                report.errors[f"rule {rule.name}"] = exc
+        return report
+
+    # digests ----------------------------------------------------------------------------------------------------
+    def digest(
+        self, subscription: Subscription, day: date, now_ms: int, kind: NoticeKind = NoticeKind.DIGEST
+    ) -> Notice:
+        figures = [
+            self._digest_figure(metric, group, day, now_ms)
+            for metric, group in self._cells(subscription.metrics, subscription.groups)
+        ]
+        return self._digest_notice(subscription, day, figures, now_ms, kind)
+
+    def _subscription(self, subscription: Subscription, now_ms: int, report: RunReport) -> None:
+        local_now = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(self.tz))
+        day = digests.digest_day(local_now)
+        delivery_id = digests.digest_id(subscription.name, day.isoformat())
+        if self.store.delivery(delivery_id) is None and self._existed_before_end_of(subscription, day):
+            notice = self.digest(subscription, day, now_ms)
+            if digests.due(subscription, local_now, list(notice.figures)):
+                self.deliver(notice, subscription.channel, now_ms, report)
+        for back in range(digests.FOLLOW_UP_DAYS):
+            self._follow_up(subscription, day - timedelta(days=back), now_ms, report)
+
+    def _existed_before_end_of(self, subscription: Subscription, day: date) -> bool:
+        """Digests are of days that ended after the subscription was made (not of the days before it)."""
+        if subscription.created_at is None:
+            return True
+        made = datetime.fromisoformat(subscription.created_at).timestamp() * 1000
+        return made < bk.day_bounds_ms(day, self.tz)[1]
+
+    def _follow_up(self, subscription: Subscription, day: date, now_ms: int, report: RunReport) -> None:
+        sent = self.store.delivery(digests.digest_id(subscription.name, day.isoformat()))
+        if sent is None or sent.status != "sent" or not sent.figures:
+            return
+        before = [_figure(doc) for doc in sent.figures]
+        now = [self._digest_figure(f.metric, f.group, day, now_ms) for f in before]
+        found = digests.follow_up(before, now)
+        if found is None:
+            return
+        kind, changed = found
+        notice = replace(
+            self._digest_notice(subscription, day, changed, now_ms, kind),
+            id=digests.follow_up_id(subscription.name, day.isoformat(), changed),
+        )
+        if self.deliver(notice, subscription.channel, now_ms, report) == "sent":
+            # the digest's record now says what people were last told: a later change is compared with that
+            latest = {(f.metric, f.group): f for f in changed}
+            figures = [latest.get((f.metric, f.group), f) for f in before]
+            self.store.record(replace(sent, figures=[f.to_json() for f in figures], updated_ms=now_ms))
+
+    def _cells(self, names: Sequence[str], groups: Sequence[str]) -> list[tuple[Metric, str | None]]:
+        cells: list[tuple[Metric, str | None]] = []
+        for name in names:
+            metric = self.catalog.get(name)
+            if metric is None:
+                raise LookupError(f"{name} is no longer in the catalog")
+            cells += [(metric, group) for group in groups] if metric.group_by else [(metric, None)]
+        return cells
+
+    def _digest_figure(self, metric: Metric | str, group: str | None, day: date, now_ms: int) -> Figure:
+        metric = self.catalog.get(metric) if isinstance(metric, str) else metric
+        assert metric is not None
+        figure = self.figure(metric, group, day, now_ms)
+        previous = self.figure(metric, group, day - timedelta(days=1), now_ms)
+        week_ago = self.figure(metric, group, day - timedelta(days=7), now_ms)
+        return replace(figure, previous=previous.value, week_ago=week_ago.value)
+
+    def _digest_notice(
+        self, subscription: Subscription, day: date, figures: list[Figure], now_ms: int, kind: NoticeKind
+    ) -> Notice:
+        when = day.strftime("%a %-d %b %Y")
+        first = figures[0] if figures else None
+        headline = (
+            f"{first.label} {format_number(first.value, ratio=first.ratio)}{'' if first.exact else ' (approximate)'}"
+            if first
+            else "no figures"
+        )
+        words = {
+            NoticeKind.DIGEST: f"{when}: {headline}",
+            NoticeKind.TEST: f"Test of {subscription.name}, {when}: {headline}",
+            NoticeKind.FOLLOW_UP: f"The exact numbers of {when} differ from the digest's estimate: {headline}",
+            NoticeKind.CORRECTION: f"{when} was republished with different numbers: {headline}",
+        }
+        notes = []
+        if kind is NoticeKind.DIGEST and not all(f.exact for f in figures):
+            notes.append(
+                "Approximate figures are the real-time view's estimates, with their 95 % bounds: the nightly job has "
+                "not published the day yet. A follow-up comes if its exact numbers fall outside them."
+            )
+        return Notice(
+            id=digests.digest_id(subscription.name, day.isoformat()),
+            kind=kind,
+            title={
+                NoticeKind.FOLLOW_UP: f"Exact numbers for {when}",
+                NoticeKind.CORRECTION: f"Corrected numbers for {when}",
+            }.get(kind, when),
+            summary=words.get(kind, headline),
+            timezone=self.tz,
+            sent_at=iso_utc(now_ms),
+            dashboard=self.dashboard_url,
+            figures=tuple(figures),
+            subscription=subscription.name,
+            day=day.isoformat(),
+            notes=tuple(notes),
+        )
+
+    # figures ----------------------------------------------------------------------------------------------------
+    def figure(self, metric: Metric, group: str | None, day: date, now_ms: int) -> Figure:
+        """A metric's (and group's) value for a whole day, or today so far, as the API answers it."""
+        text = day.isoformat()
+        if metric.granularity is Granularity.DAY:
+            points = [p for p in self.service.series(metric.name, text, text, group, now_ms).points if p.group == group]
+            if len(points) != 1:
+                raise ValueError(f"{metric.name} {group or ''}: {len(points)} points for {text}, expected one")
+            point = points[0]
+            value, low, high, exact, stamp = point.value, point.low, point.high, point.exact, point.stamp
+        elif metric.kind is Kind.COUNT:  # an hourly count: its day is the sum of its hours
+            points = [p for p in self.service.series(metric.name, text, text, group, now_ms).points if p.group == group]
+            value = sum(p.value or 0 for p in points)
+            low = sum(p.low or 0 for p in points)
+            high = sum(p.high or 0 for p in points)
+            exact = all(p.exact for p in points)
+            stamp = min((p.stamp for p in points), key=lambda s: s.as_of_ms or 0)
+        else:
+            raise ValueError(f"{metric.name}: an hourly {metric.kind.value} metric has no exact day")
+        return Figure(
+            metric=metric.name,
+            label=f"{metric.name} · {group}" if group else metric.name,
+            group=group,
+            day=text,
+            value=value,
+            exact=exact,
+            low=low,
+            high=high,
+            as_of=stamp.as_of,
+            run_id=stamp.run_id,
+            link=self.link(metric.name, group, day - timedelta(days=7), day),
+            ratio=metric.kind is Kind.RATIO,
+        )
+
+    def link(self, metric: str, group: str | None, first: date, last: date) -> str:
+        """The dashboard's view of a metric over a range (the dashboard reads it from the address' fragment)."""
+        query = {"metric": metric, "from": first.isoformat(), "to": last.isoformat()}
+        if group:
+            query["group"] = group
+        return f"{self.dashboard_url}#{urlencode(query)}"
+
+    # alert rules ------------------------------------------------------------------------------------------------
+    def _rule(self, rule: AlertRule, now_ms: int, report: RunReport) -> None:
+        metric = self.catalog.get(rule.metric)
+        if metric is None:
+            raise LookupError(f"{rule.metric} is no longer in the catalog")
+        state = RuleState.from_json(self.store.rule_state(rule.name) or {})
+        today = bk.local_date(now_ms, self.tz)
+        if rule.scope is Scope.TODAY:
+            figure = self.figure(metric, rule.group, today, now_ms)
+            slot = self._slot(today, now_ms)
+            reading = _reading(figure)
+            self.store.observe(
+                rule.metric, rule.group, today.isoformat(), slot, orjson.loads(orjson.dumps(reading.__dict__)), now_ms
+            )
+            history = self._observed(rule, today, slot)
+        else:
+            day = today - timedelta(days=1)
+            if state.last_day == day.isoformat():
+                return  # looked at already
+            figure = self.figure(metric, rule.group, day, now_ms)
+            if not figure.exact:
+                return  # not published yet
+            reading = _reading(figure)
+            weeks = 1 if rule.condition is alerts.Condition.CHANGE else rule.weeks
+            history = [
+                v
+                for k in range(1, weeks + 1)
+                if (v := self.figure(metric, rule.group, day - timedelta(days=7 * k), now_ms).value) is not None
+            ]
+            state = replace(state, last_day=day.isoformat())
+        limits = alerts.limits(rule, history)
+        seen = alerts.verdict(reading, limits)
+        state, action = alerts.step(state, seen, now_ms, rule.cooldown_minutes)
+        if action is not None:
+            assert limits is not None
+            notice = self._alert_notice(rule, figure, limits, state, action, now_ms)
+            self.deliver(notice, rule.channel, now_ms, report)
+        self.store.put_rule_state(rule.name, state.to_json())
+
+    def _slot(self, today: date, now_ms: int) -> int:
+        """The 5-minute slot of the day now is in, by the elapsed part of the day (a 23- or 25-hour day has 288 too)."""
+        start, end = bk.day_bounds_ms(today, self.tz)
+        return min(SLOTS_PER_DAY - 1, (now_ms - start) * SLOTS_PER_DAY // (end - start))
+
+    def _observed(self, rule: AlertRule, today: date, slot: int) -> list[float]:
+        """The values a today-so-far rule compares with: at the same elapsed part of the same weekday, 1 week back
+        (change) or each of the last `weeks` (band); a week without an observation at this slot (or the 2 before
+        it: a run missed) leaves it out."""
+        if rule.condition in (alerts.Condition.ABOVE, alerts.Condition.BELOW):
+            return []
+        weeks = 1 if rule.condition is alerts.Condition.CHANGE else rule.weeks
+        values: list[float] = []
+        for k in range(1, weeks + 1):
+            seen = self.store.observations(rule.metric, rule.group, (today - timedelta(days=7 * k)).isoformat())
+            near = [seen[s] for s in (slot, slot - 1, slot - 2) if s in seen]
+            if near:
+                values.append(float(near[0]["value"]))
+        return values
+
+    def _alert_notice(
+        self,
+        rule: AlertRule,
+        figure: Figure,
+        limits: alerts.Limits,
+        state: RuleState,
+        action: alerts.Action,
+        now_ms: int,
+    ) -> Notice:
+        fired = action is alerts.Action.FIRE
+        when = "today so far" if rule.scope is Scope.TODAY else f"on {figure.day}"
+        value = format_number(figure.value, ratio=figure.ratio)
+        notes = []
+        if not figure.exact:
+            notes.append(
+                f"Approximate: {value} is the real-time view's estimate; its whole 95 % interval "
+                f"({format_number(figure.low, ratio=figure.ratio)}–{format_number(figure.high, ratio=figure.ratio)}) "
+                + ("is past the limit, so it fired." if fired else "is back within the limit, so it resolved.")
+            )
+        notes.append(f"Rule {rule.name}: {figure.label} {rule.describe()} ({rule.scope.value}).")
+        summary = (
+            f"{figure.label} {value} {when}: {limits.baseline}"
+            if fired
+            else f"Resolved: {figure.label} {value} {when} is no longer {limits.baseline}"
+        )
+        return Notice(
+            id=f"{'alert' if fired else 'resolved'}:{rule.name}:{state.episode}",
+            kind=NoticeKind.ALERT if fired else NoticeKind.RESOLVED,
+            title=f"{figure.label} {rule.describe()}" if fired else f"Resolved: {figure.label} {rule.describe()}",
+            summary=summary,
+            timezone=self.tz,
+            sent_at=iso_utc(now_ms),
+            dashboard=self.dashboard_url,
+            figures=(
+                replace(
+                    figure,
+                    threshold=limits.upper if limits.upper is not None else limits.lower,
+                    baseline=limits.baseline,
+                ),
+            ),
+            rule=rule.name,
+            day=figure.day,
+            notes=tuple(notes),
+        )
+
+    # delivery ---------------------------------------------------------------------------------------------------
+    def deliver(self, notice: Notice, channel_name: str, now_ms: int, report: RunReport | None = None) -> str | None:
+        """Send `notice` to the channel, once: None when it was sent (or is being sent) already, else "sent" or
+        "failed" (after its retries: recorded, and put on the dead-letter queue)."""
+        delivery = Delivery(
+            id=notice.id,
+            status="sending",
+            channel=channel_name,
+            kind=notice.kind.value,
+            subscription=notice.subscription,
+            rule=notice.rule,
+            day=notice.day,
+            attempts=0,
+            error=None,
+            created_ms=now_ms,
+            updated_ms=now_ms,
+            figures=[f.to_json() for f in notice.figures],
+            summary=notice.summary,
+        )
+        if not self.store.claim(delivery, now_ms):
+            return None
+        attempts, error = self._send(notice, channel_name)
+        status = "sent" if error is None else "failed"
+        self.store.record(replace(delivery, status=status, attempts=attempts, error=error, updated_ms=now_ms))
+        if report is not None:
+            (report.sent if error is None else report.failed).append(notice.id)
+        if error is not None and self.dead_letters is not None:
+            self.dead_letters.put(
+                {"delivery": notice.id, "channel": channel_name, "error": error, "notice": notice.to_json()}
+            )
+        return status
+
+    def _send(self, notice: Notice, channel_name: str) -> tuple[int, str | None]:
+        """(attempts made, None or the last error). An error's text never holds a channel's URL (channels.py)."""
+        doc = self.store.get(CHANNEL, channel_name)
+        if doc is None:
+            return 0, f"no channel {channel_name!r}"
+        channel = channel_from_json(doc)
+        for attempts, wait in enumerate((*self.backoff_s, None), start=1):
+            try:
+                self.sender.send(channel, notice)
+                return attempts, None
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded; retried only when it may pass
+                error = f"{type(exc).__name__}: {exc}"
+                if wait is None or not getattr(exc, "retryable", False):
+                    return attempts, error
+                self.sleep(wait)
+        raise AssertionError("unreachable")
+
+
+def channel_from_json(doc: dict[str, Any]) -> Channel:
+    return Channel(
+        name=doc["name"],
+        kind=ChannelKind(doc["kind"]),
+        recipients=tuple(doc.get("recipients") or ()),
+        secret_id=doc.get("secret_id"),
+        target=doc.get("target"),
+        created_at=doc.get("created_at"),
+        created_by=doc.get("created_by"),
+    )
+
+
+def _reading(figure: Figure) -> Reading:
+    value = float(figure.value or 0)
+    return Reading(
+        value,
+        float(figure.low) if figure.low is not None else value,
+        float(figure.high) if figure.high is not None else value,
+        figure.exact,
+    )
+
+
+def _figure(doc: dict[str, Any]) -> Figure:
+    return Figure(**{k: v for k, v in doc.items() if k in Figure.__dataclass_fields__})

@@ -79,12 +79,16 @@ def digest_day(local_now: datetime) -> date:
     return local_now.date() - timedelta(days=1)
 
 
-def due(subscription: Subscription, local_now: datetime, figures: list[Figure]) -> bool:
-    """Whether the digest of yesterday goes now: when the day closes, once every figure is exact (published); at a
-    local time, once that time of today has come (whatever the figures are)."""
+def due_at_ms(subscription: Subscription, local_now: datetime, figures: list[Figure]) -> int | None:
+    """When yesterday's digest became due, if it is by now (None: not yet): when the day closes, the moment the last
+    of its figures was published (all must be exact); at a local time, that time today (whatever the figures are).
+    A subscription sends the digests that became due after it was made."""
     if subscription.at is None:
-        return bool(figures) and all(figure.exact for figure in figures)
-    return local_now.time() >= subscription.at
+        if not figures or not all(figure.exact and figure.as_of for figure in figures):
+            return None
+        return max(int(datetime.fromisoformat(str(f.as_of)).timestamp() * 1000) for f in figures)
+    at = datetime.combine(local_now.date(), subscription.at, tzinfo=local_now.tzinfo)
+    return int(at.timestamp() * 1000) if local_now >= at else None
 
 
 def digest_id(subscription: str, day: str) -> str:

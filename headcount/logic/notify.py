@@ -107,19 +107,20 @@ class Notifier:
         local_now = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(self.tz))
         day = digests.digest_day(local_now)
         delivery_id = digests.digest_id(subscription.name, day.isoformat())
-        if self.store.delivery(delivery_id) is None and self._existed_before_end_of(subscription, day):
+        if self.store.delivery(delivery_id) is None:
             notice = self.digest(subscription, day, now_ms)
-            if digests.due(subscription, local_now, list(notice.figures)):
+            due_ms = digests.due_at_ms(subscription, local_now, list(notice.figures))
+            if due_ms is not None and self._made_before(subscription, due_ms):
                 self.deliver(notice, subscription.channel, now_ms, report)
         for back in range(digests.FOLLOW_UP_DAYS):
             self._follow_up(subscription, day - timedelta(days=back), now_ms, report)
 
-    def _existed_before_end_of(self, subscription: Subscription, day: date) -> bool:
-        """Digests are of days that ended after the subscription was made (not of the days before it)."""
+    @staticmethod
+    def _made_before(subscription: Subscription, due_ms: int) -> bool:
+        """A subscription sends the digests that became due after it was made, not those of the days before it."""
         if subscription.created_at is None:
             return True
-        made = datetime.fromisoformat(subscription.created_at).timestamp() * 1000
-        return made < bk.day_bounds_ms(day, self.tz)[1]
+        return datetime.fromisoformat(subscription.created_at).timestamp() * 1000 < due_ms
 
     def _follow_up(self, subscription: Subscription, day: date, now_ms: int, report: RunReport) -> None:
         sent = self.store.delivery(digests.digest_id(subscription.name, day.isoformat()))

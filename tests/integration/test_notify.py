@@ -93,6 +93,7 @@ class World:
     sqs: object
     queue: str
     sleeps: list[float]
+    published_at: list[int]  # the batch view's clock (ms): when the next publication happens
 
     def players(self, metric: str, day: date, ids, group: str = "") -> None:
         sketch = sketches.new_sketch(12)
@@ -107,7 +108,11 @@ class World:
         key = ItemKey("matches_played", day.isoformat(), "", SHARD)
         self.realtime.items[key] = RealtimeItem(key, 1, count=count)
 
-    def publish(self, metric: str, day: date, value: int, run: str, group: str = "") -> None:
+    def publish(
+        self, metric: str, day: date, value: int, run: str, group: str = "", at_ms: int = AT_0855 - 60_000
+    ) -> None:
+        """The nightly run `run` publishes the day's value at `at_ms` (by default just before the runs of the tests)."""
+        self.published_at[0] = at_ms
         sketch = None
         if metric != "matches_played":
             s = sketches.new_sketch(12)
@@ -134,7 +139,8 @@ def world():
             BillingMode="PAY_PER_REQUEST",
         )
         queue = sqs.create_queue(QueueName="dead")["QueueUrl"]
-        realtime, batch = InMemoryRealtimeStore(), InMemoryBatchView()
+        published_at = [0]
+        realtime, batch = InMemoryRealtimeStore(), InMemoryBatchView(clock=lambda: published_at[0] / 1000)
         realtime.advance(SHARD, AT_0855 - 1_000, 0)
         service = MetricsService(Reads(CATALOG, realtime, batch, TZ, max_age_s=0))
         store, sender, sleeps = NotifyStore("notify", ddb), Recorder(), []
@@ -144,7 +150,7 @@ def world():
             admin.create_channel(
                 name, "slack", url=f"https://hooks.example/{name}", recipients=[], by="ana", now_ms=MADE
             )
-        yield World(realtime, batch, store, sender, notifier, admin, sqs, queue, sleeps)
+        yield World(realtime, batch, store, sender, notifier, admin, sqs, queue, sleeps, published_at)
 
 
 def subscribe(world: World, when: str = "closed", name: str = "morning", channel: str = "team") -> None:
@@ -236,14 +242,24 @@ def test_a_digest_at_nine_is_approximate_before_the_job_and_followed_up_only_bey
     ]
 
 
-def test_a_subscription_made_today_does_not_send_yesterdays_digest(world):
-    # Given a subscription at 09:00 made after DAY ended
+def test_a_subscription_sends_the_digests_that_become_due_after_it_was_made(world):
+    # Given subscriptions made at 09:02 on the day after DAY: one at 09:00, one when the day closes
     history(world)
-    world.admin.create_subscription(
-        {"name": "late", "channel": "team", "metrics": ["matches_played"], "when": "09:00"}, by="ana", now_ms=AT_0855
-    )
-    # When the run of 09:00 goes / Then no digest of a day that ended before it was made
-    assert world.notifier.run(AT_0900).sent == []
+    world.publish("matches_played", DAY, 1234, "run-1")  # published before they were made
+    made = AT_0900 + 2 * 60_000
+    for name, when in (("nine", "09:00"), ("closed", "closed")):
+        world.admin.create_subscription(
+            {"name": name, "channel": "team", "metrics": ["matches_played"], "when": when}, by="ana", now_ms=made
+        )
+    # When the runs of that day go / Then neither sends DAY's digest: it was due before they were made
+    assert world.notifier.run(AT_0900 + 5 * 60_000).sent == []
+    # When the next day's 09:00 comes / Then the one at 09:00 sends the digest of the day after DAY
+    next_day = DAY + timedelta(days=1)
+    assert world.notifier.run(AT_0900 + 86_400_000).sent == [f"digest:nine:{next_day}"]
+    # When the nightly job publishes that day / Then the other sends it (and the first its follow-up: it said 0)
+    world.publish("matches_played", next_day, 999, "run-2", at_ms=AT_0900 + 86_400_000 + 60_000)
+    sent = world.notifier.run(AT_0900 + 86_400_000 + 300_000).sent
+    assert sent[0] == f"digest:closed:{next_day}" and sent[1].startswith(f"follow_up:nine:{next_day}:")
 
 
 def test_a_failing_channel_is_retried_then_dead_lettered_and_recorded_and_the_others_still_go(world):

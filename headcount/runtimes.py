@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from headcount.core.catalog import Catalog, Metric
+from headcount.core.signing import new_signing_secret
 from headcount.logic.business import today_so_far_metrics
 from headcount.logic.folding import ShardMarks
 from headcount.logic.ingest import MARK_CALL_BUDGET_S, PUT_CALL_BUDGET_S, PutMarks
@@ -25,6 +26,7 @@ from headcount.settings import Settings
 from headcount.views.aws import client
 from headcount.views.batch import BatchView, DynamoBatchView
 from headcount.views.catalog_file import load_catalog
+from headcount.views.channels import SecretsManagerSecrets, Senders, check_target
 from headcount.views.ingest_keys import IngestKeys
 from headcount.views.notify_store import DeadLetterQueue, NotifyStore
 from headcount.views.realtime import DynamoRealtimeStore, RealtimeStore
@@ -79,10 +81,11 @@ class ServeRuntime:
             raise LookupError("HEADCOUNT_INGEST_USAGE_PLAN is not set")
         return IngestKeys(self.settings.ingest_usage_plan)
 
-    def notify_admin(self, dashboard_url: str) -> NotifyAdmin:
-        """The admin routes' channels, subscriptions and alert rules (a test message's links go to `dashboard_url`:
-        the serve function knows its address from the request)."""
-        return notify_admin(self.settings, notifier(self.settings, self.service, dashboard_url))
+    def notify_admin(self, request_url: str) -> NotifyAdmin:
+        """The admin routes' channels, subscriptions and alert rules (a test message's links go to the dashboard: the
+        stack's address, or the one the request came to)."""
+        dashboard = self.settings.dashboard_url or request_url
+        return notify_admin(self.settings, notifier(self.settings, self.service, dashboard))
 
 
 def serve_runtime(
@@ -125,8 +128,6 @@ def business_runtime(
 def notifier(settings: Settings, service: MetricsService, dashboard_url: str) -> Notifier:
     """Digests and alerts as the settings say: the notifications' table, the channels' secrets and senders, the
     dead-letter queue."""
-    from headcount.views.channels import SecretsManagerSecrets, Senders
-
     return Notifier(
         service,
         NotifyStore(settings.notifications_table),
@@ -141,9 +142,6 @@ def notifier(settings: Settings, service: MetricsService, dashboard_url: str) ->
 
 
 def notify_admin(settings: Settings, notifier: Notifier) -> NotifyAdmin:
-    from headcount.core.signing import new_signing_secret
-    from headcount.views.channels import SecretsManagerSecrets, check_target
-
     return NotifyAdmin(
         notifier,
         SecretsManagerSecrets(settings.channel_secrets),

@@ -89,24 +89,11 @@ class Alarms(Construct):
         self.topic = sns.Topic(self, "Topic", topic_name=stack_names.alarm_topic, master_key=key, enforce_ssl=True)
         if alarm_email:  # AWS mails a confirmation link first: nothing arrives until it is followed
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
-        notify = actions.SnsAction(self.topic)
+        self._stack_names, self._notify = stack_names, actions.SnsAction(self.topic)
 
         self.alarms: dict[str, cloudwatch.Alarm] = {}
 
-        def alarm(alarm_id: str, metric: cloudwatch.IMetric, description: str, **options: object) -> None:
-            created = cloudwatch.Alarm(
-                self,
-                alarm_id,
-                alarm_name=stack_names.alarm(alarm_id),
-                alarm_description=description,
-                metric=metric,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                **options,
-            )
-            created.add_alarm_action(notify)
-            self.alarms[alarm_id] = created
-
-        alarm(
+        self.add(
             "fold-iterator-age",
             fold.metric("IteratorAge", statistic="Maximum", period=FIVE_MINUTES),
             "The fold is more than a minute behind the stream: real-time numbers are stale.",
@@ -114,7 +101,7 @@ class Alarms(Construct):
             evaluation_periods=3,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
-        alarm(
+        self.add(
             "fold-errors",
             fold.metric_errors(period=FIVE_MINUTES),
             "The fold function failed (not a DynamoDB write, which it reports as a partial batch failure).",
@@ -122,7 +109,7 @@ class Alarms(Construct):
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         )
-        alarm(
+        self.add(
             "events-rejected",
             self._rejected(stack_names.powertools_service),
             f"The fold rejected more than {REJECTED_PER_5_MINUTES_LIMIT} events per 5 minutes for 15 minutes "
@@ -131,7 +118,7 @@ class Alarms(Construct):
             evaluation_periods=3,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
-        alarm(
+        self.add(
             "fold-failures-queued",
             on_failure_queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=FIVE_MINUTES),
             "The fold gave a batch up (records about to leave the stream): its shard range is in the on-failure "
@@ -140,7 +127,7 @@ class Alarms(Construct):
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         )
-        alarm(
+        self.add(
             "api-5xx",
             api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
             "The API answered 5xx (serve function errors, timeouts, or the stream refusing events).",
@@ -149,7 +136,7 @@ class Alarms(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         )
 
-        alarm(
+        self.add(
             "archive-freshness",
             archive.metric("DeliveryToS3.DataFreshness", statistic="Maximum", period=FIVE_MINUTES),
             f"Firehose holds records older than {ARCHIVE_FRESHNESS_LIMIT_S} s (its buffer is "
@@ -159,7 +146,7 @@ class Alarms(Construct):
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
-        alarm(
+        self.add(
             "dynamodb-throttled",
             self.throttle_events(tables),
             f"DynamoDB throttled reads or writes of the views in {THROTTLED_PERIODS} 5-minute periods in a row: the "
@@ -168,7 +155,7 @@ class Alarms(Construct):
             evaluation_periods=THROTTLED_PERIODS,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         )
-        alarm(
+        self.add(
             "fold-throttles",
             fold.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
             f"Lambda throttled the fold in {FOLD_THROTTLED_PERIODS} 5-minute periods in a row (the account's "
@@ -177,7 +164,7 @@ class Alarms(Construct):
             evaluation_periods=FOLD_THROTTLED_PERIODS,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         )
-        alarm(
+        self.add(
             "api-latency-p99",
             api.metric_latency(period=FIVE_MINUTES, statistic="p99"),
             f"The API's p99 latency was above {API_P99_LATENCY_LIMIT_MS} ms for {API_LATENCY_PERIODS} 5-minute "
@@ -191,7 +178,7 @@ class Alarms(Construct):
         # The nightly job's own report (headcount/batch/job.py): its day without any input, after days that had some, is
         # an archive (or a game) that stopped, not a game without players yet; the job leaves that day as it is. Missing data (no run, or a run that put
         # nothing) is not breaching: a run that did not finish is what the job-failed rules below are for.
-        alarm(
+        self.add(
             "nightly-days-without-input",
             headcount_metric(
                 stack_names.powertools_service,
@@ -218,6 +205,30 @@ class Alarms(Construct):
             description="The nightly counts job timed out: the batch view was not published",
             target=events_targets.SnsTopic(self.topic),
         )
+
+    def add(
+        self,
+        alarm_id: str,
+        metric: cloudwatch.IMetric,
+        description: str,
+        *,
+        scope: Construct | None = None,
+        **options: object,
+    ) -> cloudwatch.Alarm:
+        """An alarm named StackNames.alarm(alarm_id), to the topic, missing data not breaching, among `alarms` (the
+        dashboard shows them all): made here, or in `scope`, the construct of the layer it watches."""
+        created = cloudwatch.Alarm(
+            scope or self,
+            alarm_id,
+            alarm_name=self._stack_names.alarm(alarm_id),
+            alarm_description=description,
+            metric=metric,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            **options,
+        )
+        created.add_alarm_action(self._notify)
+        self.alarms[alarm_id] = created
+        return created
 
     @staticmethod
     def throttle_events(tables: Sequence[dynamodb.ITable]) -> cloudwatch.MathExpression:

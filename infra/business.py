@@ -1,7 +1,8 @@
 """Alarms on the business, not only on the pipeline: the business function puts today's KPIs so far into CloudWatch
 every few minutes (EventBridge Scheduler), and an anomaly detection alarm per KPI fires when one is far below what the
 same time of past days and weeks had (CloudWatch's model of the metric), e.g. unique players so far today. One more
-alarm fires when the values stop coming (the function not running, or a KPI it cannot read)."""
+alarm fires when the values stop coming (the function not running, or a KPI it cannot read). The same runs send the
+digests and KPI alerts, and one more runs after each nightly job: infra/notifications.py."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ class Business(Construct):
             function_name=stack_names.business_function,
             handler="functions.business.handler.handler",
             description="Today's KPIs so far (unique players, new players, matches) into CloudWatch, every "
-            f"{names.BUSINESS_EVERY_MINUTES} minutes, for the anomaly detection alarms",
+            f"{names.BUSINESS_EVERY_MINUTES} minutes, for the anomaly detection alarms; digests and KPI alerts",
             service=self.service,
             environment={
                 "HEADCOUNT_REALTIME_TABLE": realtime_table.table_name,
@@ -89,7 +90,9 @@ class Business(Construct):
                 "HEADCOUNT_TZ": tz,
             },
             memory_size=512,
-            timeout=Duration.seconds(60),
+            # the digests and alerts (infra/notifications.py) are sent in the run: each delivery up to 3 attempts of
+            # 5 s with 1 s and 4 s between them, so a few channels that time out still fit
+            timeout=Duration.minutes(3),
             tracing=tracing,
         )
         # It reads what the serve function reads (both views, and which shards are open), and writes nothing of them.

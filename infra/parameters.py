@@ -43,6 +43,8 @@ OIDC_CLIENT_SECRET_NAME_CONTEXT = "headcount:oidcClientSecretName"  # noqa: S105
 OIDC_NAME_CONTEXT = "headcount:oidcName"  # the provider's name in the user pool (the hosted UI's button)
 ATHENA_SCAN_LIMIT_CONTEXT = "headcount:athenaScanLimitGb"  # Athena's BytesScannedCutoffPerQuery, in GB (10^9 bytes)
 ALARM_EMAIL_CONTEXT = "headcount:alarmEmail"  # optional: an address subscribed to the alarm topic
+# optional: the address digests and alerts are emailed from, verified in SES (the address itself, or its domain)
+EMAIL_FROM_CONTEXT = "headcount:emailFrom"
 TRACING_CONTEXT = "headcount:tracing"  # "active" (X-Ray traces of the functions and the API stage) or "off"
 # The business alarms' band, in standard deviations of CloudWatch's model of each KPI (infra/business.py)
 ANOMALY_BAND_CONTEXT = "headcount:anomalyBandWidth"
@@ -93,6 +95,7 @@ class Parameters:
     federation: Federation | None = None
     athena_scan_limit_gb: float = DEFAULT_ATHENA_SCAN_LIMIT_GB
     alarm_email: str | None = None
+    email_from: str | None = None  # None: email channels cannot send (they fail with that reason)
     tracing: bool = True
     anomaly_band_width: float = DEFAULT_ANOMALY_BAND_WIDTH
 
@@ -140,6 +143,11 @@ def read_parameters(node: Node) -> Parameters:
     alarm_email = get(ALARM_EMAIL_CONTEXT)
     if alarm_email is not None and not (isinstance(alarm_email, str) and _EMAIL.match(alarm_email.strip())):
         raise _error(ALARM_EMAIL_CONTEXT, alarm_email, "an email address")
+    email_from = get(EMAIL_FROM_CONTEXT)
+    if email_from is not None and not (isinstance(email_from, str) and _EMAIL.match(email_from.strip())):
+        raise _error(
+            EMAIL_FROM_CONTEXT, email_from, "an email address verified in SES (as itself, or through its domain)"
+        )
     return Parameters(
         prefix=prefix,
         tz=tz,
@@ -168,6 +176,7 @@ def read_parameters(node: Node) -> Parameters:
             at_least=MIN_ATHENA_SCAN_LIMIT_GB,
         ),
         alarm_email=alarm_email.strip() if alarm_email is not None else None,
+        email_from=email_from.strip() if email_from is not None else None,
         tracing=_tracing(get(TRACING_CONTEXT)),
         anomaly_band_width=_number(
             ANOMALY_BAND_CONTEXT, get(ANOMALY_BAND_CONTEXT), defaults.anomaly_band_width, above=0

@@ -9,7 +9,8 @@ before the function runs (headcount/access.py, the one table of who may call wha
 - per-method throttles, so reads and event posts never draw on one bucket, and a web ACL (infra/firewall.py).
 
 Nothing secret is in any function's environment: the ingest keys live in API Gateway (the function only manages
-them, through the admin routes), people and tools in Cognito.
+them, through the admin routes), people and tools in Cognito, the notification channels' URLs in Secrets Manager (the
+admin routes manage them too: infra/notifications.py grants that).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from infra.batch import Batch
 from infra.business import Business
 from infra.dashboard import Dashboard
 from infra.ingest import Ingest
+from infra.notifications import Notifications
 from infra.parameters import read_parameters
 from infra.realtime import Realtime
 from infra.serving import Serving
@@ -87,6 +88,18 @@ class HeadcountStack(Stack):
             band_width=params.anomaly_band_width,
             tracing=params.tracing,
         )
+        # Digests and alerts: sent by the business function, managed (and tested) through the serve function's admin
+        # routes; the messages link to the dashboard, the API's root (from the API's id: no cycle through its stage)
+        self.notifications = Notifications(
+            self,
+            "Notifications",
+            stack_names=stack_names,
+            business=self.business.function,
+            serve=self.serving.function,
+            alarms=self.alarms,
+            dashboard_url=self.serving.app_url,
+            email_from=params.email_from,
+        )
         self.dashboard = Dashboard(
             self,
             "Dashboard",
@@ -143,6 +156,19 @@ class HeadcountStack(Stack):
             "LakeBucketName",
             description="raw/ (every event), counts/ (nightly)",
             value=self.ingest.lake.bucket_name,
+        )
+
+        CfnOutput(
+            self,
+            "NotificationsTableName",
+            description="Channels, subscriptions, alert rules and deliveries (the admin routes manage them)",
+            value=self.notifications.table.table_name,
+        )
+        CfnOutput(
+            self,
+            "DeliveryDeadLettersUrl",
+            description="Deliveries that failed after their retries (alarm: deliveries-dead-lettered)",
+            value=self.notifications.dead_letters.queue_url,
         )
 
     @staticmethod

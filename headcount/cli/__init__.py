@@ -2,8 +2,9 @@
 
 Each module mounts its commands (`add_commands`), each command names the function that runs it (`run`):
 `headcount.cli.stack` (up, demo, simulate, replay, report: the local stack) and `headcount.cli.batch` (batch, sql: the batch
-layer), `headcount.cli.cost` (cost: the AWS bill, measured on the local stack) and `headcount.cli.access` (keys,
-token: the ingest keys, a token to read with).
+layer), `headcount.cli.cost` (cost: the AWS bill, measured on the local stack), `headcount.cli.access` (keys,
+token: the ingest keys, a token to read with) and `headcount.cli.notify` (channels, subscriptions, alerts,
+deliveries: digests and alerts).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 
 from pydantic import ValidationError
 
-from headcount.cli import access, batch, cost, stack
+from headcount.cli import access, batch, cost, notify, stack
 from headcount.local.config import LocalConfig
 from headcount.settings import Settings
 
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_commands(commands)
     cost.add_commands(commands)
     access.add_commands(commands)
+    notify.add_commands(commands)
     args = parser.parse_args(argv)
     try:
         config = LocalConfig.from_env()

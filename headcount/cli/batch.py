@@ -51,6 +51,7 @@ def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, ru
     from headcount.core.buckets import BadDate, DayNotOver, finished_day
     from headcount.core.keys import BadRunId, check_run_id
     from headcount.local.batch import run_batch
+    from headcount.local.notifications import announce_nightly
     from headcount.logic.publishing import PublishError
     from headcount.settings import Settings
     from headcount.views.aws import client
@@ -100,6 +101,9 @@ def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, ru
     print(f"published to DynamoDB table {settings.batch_table}:")
     for line in summary.lines():
         print(line)
+    # As EventBridge's rule on the Glue job's success does (infra/notifications.py): the running stack's business
+    # function sends what the published days made due (digests when the day closes)
+    announce_nightly(config, int(datetime.now(UTC).timestamp() * 1000))
     return 0
 
 

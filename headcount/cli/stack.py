@@ -15,6 +15,14 @@ from datetime import UTC, datetime
 from headcount.local.access import DEMO_KEY, DEMO_KEY_NAME, DEMO_PASSWORD, DEMO_USER
 from headcount.local.config import LocalConfig
 from headcount.local.feed import HistoryBatchFailed, cli_env, run_simulate, run_simulate_history
+from headcount.local.notifications import (
+    DEMO_CHANNEL,
+    DEMO_RECIPIENT,
+    DEMO_SUBSCRIPTION,
+    add_demo_subscription,
+    local_admin,
+    sink_url,
+)
 from headcount.local.report import report_lines
 from headcount.local.shards import wait_caught_up
 
@@ -228,6 +236,10 @@ def _print_up(config: LocalConfig, stack) -> None:  # noqa: ANN001 - LocalStack,
         )
     for day, why in stack.republished.failed.items():
         print(f"  batch view: {day} not published again ({why}); it is answered from the real-time view", flush=True)
+    print(
+        f"  digests and alerts: headcount channels|subscriptions|alerts|deliveries; the local sink (what Slack and "
+        f"webhooks would get) {endpoints['sink']}/"
+    )
     print(f"  raw archive {endpoints['lake']}; logs {config.log_dir}. Ctrl-C stops everything.", flush=True)
 
 
@@ -267,15 +279,39 @@ def _demo(config: LocalConfig, events: int, serve: bool, history_days: int, new_
         else:
             sent, day = run_simulate(config, events, seed=7, wait=True), "yesterday"
         wait_caught_up(config, sent, consumer="archive")
+        admin = local_admin(config)
+        add_demo_subscription(admin, config, int(time.time() * 1000))
         print(f"running the nightly job for yesterday, {day} (Spark) ...", flush=True)
         # Its own process, as the scheduler runs it: Spark's JVM does not stay in the stack's process.
         subprocess.run([sys.executable, "-m", "headcount", "batch", "--day", day], check=True, env=cli_env(config))
         print_report(config)
+        print_digests(admin, config)
         if serve:
             print("\nserving until Ctrl-C:", flush=True)
             _print_up(config, stack)
             _wait_for_signal()
     return 0
+
+
+def print_digests(admin, config: LocalConfig, wait_s: float = 60.0) -> None:  # noqa: ANN001 - NotifyAdmin
+    """The demo's digests, sent by the business function once the nightly job published (or why not)."""
+    wanted = {DEMO_SUBSCRIPTION, f"{DEMO_SUBSCRIPTION}-mail"}
+    deadline = time.monotonic() + wait_s
+    while True:
+        done = [d for d in admin.deliveries() if d.subscription in wanted and d.status != "sending"]
+        if len(done) >= len(wanted) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    print("\ndigests, sent when the nightly job published the day:")
+    for delivery in sorted(done, key=lambda d: d.channel):
+        where = (
+            f"Slack (the local sink, {sink_url(config)}/)"
+            if delivery.channel == DEMO_CHANNEL
+            else f"email to {DEMO_RECIPIENT} (moto's SES)"
+        )
+        print(f"  {delivery.status} to {where}: {delivery.summary}{f' ({delivery.error})' if delivery.error else ''}")
+    if not done:
+        print("  none yet: see headcount deliveries, and the business function's log")
 
 
 def print_report(config: LocalConfig) -> None:

@@ -27,6 +27,8 @@ class LocalConfig:
     # s3_port, its objects in the state folder too: the job then reads and writes S3 as on Glue.
     lake_kind: Literal["folder", "s3"] = "folder"
     s3_port: int = 4569
+    # The local sink (headcount/local/sink.py): where the local Slack and webhook channels send, recorded
+    sink_port: int = 8091
 
     @property
     def kinesis_dir(self) -> Path:
@@ -58,6 +60,11 @@ class LocalConfig:
         return self.state_dir / "pids"
 
     @property
+    def sink_path(self) -> Path:
+        """What the local sink received, a JSON line each."""
+        return self.state_dir / "sink" / "received.jsonl"
+
+    @property
     def control_dir(self) -> Path:
         """Requests to the running stack (`headcount replay`'s)."""
         return self.state_dir / "control"
@@ -65,10 +72,17 @@ class LocalConfig:
     @classmethod
     def from_env(cls) -> LocalConfig:
         """From HEADCOUNT_STATE_DIR, HEADCOUNT_MOTO_PORT, HEADCOUNT_KINESIS_PORT, HEADCOUNT_API_PORT, HEADCOUNT_SHARDS,
-        HEADCOUNT_LAKE (folder or s3) and HEADCOUNT_S3_PORT."""
+        HEADCOUNT_LAKE (folder or s3), HEADCOUNT_S3_PORT and HEADCOUNT_SINK_PORT."""
         env = _LocalEnvironment()
         return cls(
-            env.state_dir.resolve(), env.moto_port, env.kinesis_port, env.api_port, env.shards, env.lake, env.s3_port
+            env.state_dir.resolve(),
+            env.moto_port,
+            env.kinesis_port,
+            env.api_port,
+            env.shards,
+            env.lake,
+            env.s3_port,
+            env.sink_port,
         )
 
     def aws_environment(self) -> dict[str, str]:
@@ -106,3 +120,4 @@ class _LocalEnvironment(BaseSettings):
     shards: Annotated[int, Field(ge=1, le=64)] = LocalConfig.shards
     lake: Literal["folder", "s3"] = LocalConfig.lake_kind
     s3_port: Port = LocalConfig.s3_port
+    sink_port: Port = LocalConfig.sink_port

@@ -89,7 +89,7 @@ class BatchProcess:
                     return
                 argv = [sys.executable, "-m", "headcount", "batch", "--day", day.isoformat()]
                 self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            self.process.wait()
+            self.process.wait()  # on success it announces itself (headcount/local/notifications.py)
 
     def stop(self, timeout: float = 30.0) -> None:
         with self._lock:
@@ -171,6 +171,13 @@ def _invoke(event: dict[str, Any], function_name: str, timeout_s: float) -> Any:
     )
 
 
+def nightly_event(now_ms: int) -> dict[str, str]:
+    """What the stack's EventBridge rule on the nightly job's success sends the business function
+    (infra/notifications.py): the event's time."""
+    at = datetime.fromtimestamp(now_ms / 1000, UTC).replace(microsecond=0)
+    return {"trigger": "nightly", "time": at.isoformat().replace("+00:00", "Z")}
+
+
 def scheduled_event(scheduled_ms: int) -> dict[str, str]:
     """What the stack's schedule sends the business function (infra/business.py): its scheduled time, as Scheduler
     writes `<aws.scheduler.scheduled-time>`."""
@@ -210,14 +217,15 @@ class ScheduledFunction:
         self._stopped = False
 
     def __call__(self, scheduled_ms: int) -> Any:
+        return self.invoke(scheduled_event(scheduled_ms))
+
+    def invoke(self, event: dict[str, Any]) -> Any:
         with self._lock:
             if self._stopped:
                 return None
             pool = self._pool
         try:
-            return pool.submit(_invoke, scheduled_event(scheduled_ms), self.function_name, self.timeout_s).result(
-                timeout=self.timeout_s
-            )
+            return pool.submit(_invoke, event, self.function_name, self.timeout_s).result(timeout=self.timeout_s)
         except BrokenProcessPool:
             with self._lock:  # the process died (killed, out of memory): a fresh one for the next run
                 if self._pool is pool and not self._stopped:

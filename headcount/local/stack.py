@@ -15,6 +15,7 @@ from headcount.local.authorizer import GatewayAccess
 from headcount.local.config import LocalConfig
 from headcount.local.gateway import LocalApiGateway
 from headcount.local.meter import api_observer, install_from_env
+from headcount.local.notifications import local_environment, sink_url, take_nightly
 from headcount.local.processes import (
     ChildProcess,
     StartError,
@@ -25,8 +26,16 @@ from headcount.local.processes import (
     wait_for_port,
 )
 from headcount.local.replay import REBUILD_REQUEST
-from headcount.local.scheduler import BUSINESS_HANDLER, BatchProcess, NightlySchedule, RateSchedule, ScheduledFunction
+from headcount.local.scheduler import (
+    BUSINESS_HANDLER,
+    BatchProcess,
+    NightlySchedule,
+    RateSchedule,
+    ScheduledFunction,
+    nightly_event,
+)
 from headcount.local.shards import CheckpointStore
+from headcount.local.sink import LocalSink
 from headcount.local.token_endpoint import LocalUserPoolDomain
 from headcount.local.workers import ARCHIVE, FOLD, Supervisor, WorkerSettings
 from headcount.logic.publishing import Republished, republish
@@ -101,6 +110,7 @@ class LocalStack:
         self.batch: BatchProcess | None = None
         self.business: ScheduledFunction | None = None  # today's KPIs into (moto's) CloudWatch, as the stack's schedule
         self.business_schedule: RateSchedule | None = None
+        self.sink: LocalSink | None = None  # where the local Slack and webhook channels send
         self.republished = Republished()  # the days of the lake's counts published again at start
         self.access: LocalAccess  # the user pool, its clients, the ingest keys' usage plan (moto's, made at start)
 
@@ -124,7 +134,8 @@ class LocalStack:
             print(f"stopped {leftover}, left running by an earlier `headcount up` that did not stop", flush=True)
         record_pid(config.pid_dir / OWNER, os.getpid())
         s3_lake = config.lake_kind == "s3"
-        for port in (config.moto_port, config.kinesis_port, config.api_port, *([config.s3_port] if s3_lake else [])):
+        ports = (config.moto_port, config.kinesis_port, config.api_port, config.sink_port)
+        for port in (*ports, *([config.s3_port] if s3_lake else [])):
             if port_in_use(port):
                 raise StartError(f"127.0.0.1:{port} is already in use: is another `headcount up` running?")
         config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -141,6 +152,9 @@ class LocalStack:
         if fresh_stream:  # the archive lives on disk with its checkpoints; it starts over only with a new stream
             CheckpointStore(config.checkpoint_dir, ARCHIVE).reset()
         self._fill_moto()
+        take_nightly(config)  # a success announced while no stack ran is not this start's to act on
+        self.sink = LocalSink(config.sink_port, config.sink_path).start()
+        functions_env = {**self.settings.environment, **local_environment(config)}
         settings = Settings()
         self.supervisor = Supervisor(self.settings)
         self.supervisor.start()
@@ -154,7 +168,7 @@ class LocalStack:
             config.api_port,
             str(config.log_dir / "serve.log"),
             {
-                **self.settings.environment,
+                **functions_env,
                 **function_environment(self.access, moto_url, config.api_port, settings.identity_provider),
             },
             observe=api_observer(meter) if meter is not None else None,
@@ -175,14 +189,15 @@ class LocalStack:
             self.batch = BatchProcess(config.log_dir / "batch.log")
             self.schedule = NightlySchedule(settings.batch_at, settings.tz, self.batch)
             self.schedule.start()
+        # the business function: on its schedule, and when the nightly job succeeded (StackWatch)
+        self.business = ScheduledFunction(
+            BUSINESS_HANDLER,
+            config.log_dir / "business.log",
+            functions_env,
+            names.BUSINESS_FUNCTION,
+            pid_dir=config.pid_dir,
+        )
         if settings.business_every_s > 0:
-            self.business = ScheduledFunction(
-                BUSINESS_HANDLER,
-                config.log_dir / "business.log",
-                self.settings.environment,
-                names.BUSINESS_FUNCTION,
-                pid_dir=config.pid_dir,
-            )
             self.business_schedule = RateSchedule(settings.business_every_s, self.business, name="business")
             self.business_schedule.start()
 
@@ -254,6 +269,8 @@ class LocalStack:
             self.business.stop()
         if self.gateway is not None:
             self.gateway.stop()
+        if self.sink is not None:
+            self.sink.stop()
         if self.supervisor is not None:
             self.supervisor.stop()
         for child in reversed(self.children):
@@ -269,12 +286,14 @@ class LocalStack:
             "aws": env["AWS_ENDPOINT_URL"],
             "stream": names.STREAM,
             "lake": self.config.lake,
+            "sink": sink_url(self.config),
         }
 
 
 class StackWatch(threading.Thread):
-    """Starts an emulator again when it dies (killed, crashed, out of memory), as the supervisor does the workers; and
-    takes `headcount replay`'s requests to rebuild the real-time view."""
+    """Starts an emulator again when it dies (killed, crashed, out of memory), as the supervisor does the workers; takes
+    `headcount replay`'s requests to rebuild the real-time view; and runs the business function when the nightly job
+    announced its success (EventBridge's rule on AWS)."""
 
     def __init__(self, stack: LocalStack, interval_s: float = 1.0) -> None:
         super().__init__(name="stack-watch", daemon=True)
@@ -293,6 +312,9 @@ class StackWatch(threading.Thread):
                     print(f"the real-time view was not rebuilt: {exc}", file=sys.stderr, flush=True)
                 finally:
                     request.unlink(missing_ok=True)
+            published_ms = take_nightly(self.stack.config)
+            if published_ms is not None and self.stack.business is not None:
+                threading.Thread(target=self._after_nightly, args=(published_ms,), daemon=True).start()
             for index, child in enumerate(self.stack.children):
                 if child.alive() or self._stop_requested.is_set():
                     continue
@@ -305,6 +327,13 @@ class StackWatch(threading.Thread):
                     print(f"{child.name} is back", file=sys.stderr, flush=True)
                 except Exception as exc:  # noqa: BLE001 - reported; the next round tries again
                     print(f"{child.name} did not come back: {exc}", file=sys.stderr, flush=True)
+
+    def _after_nightly(self, published_ms: int) -> None:
+        try:
+            result = self.stack.business.invoke(nightly_event(published_ms))
+            print(f"after the nightly job: {result}", file=sys.stderr, flush=True)
+        except Exception as exc:  # noqa: BLE001 - reported; the next scheduled run sends what is due
+            print(f"the business function failed after the nightly job: {exc}", file=sys.stderr, flush=True)
 
     def stop(self) -> None:
         self._stop_requested.set()

@@ -30,7 +30,7 @@ from headcount.core import buckets as bk
 from headcount.core.alerts import AlertRule, Reading, RuleState, Scope
 from headcount.core.catalog import Catalog, Granularity, Kind, Metric
 from headcount.core.digests import Subscription
-from headcount.core.merge import iso_utc
+from headcount.core.merge import Point, iso_utc
 from headcount.core.notices import Channel, ChannelKind, Figure, Notice, NoticeKind, format_number
 from headcount.logic.serving import MetricsService
 from headcount.views.notify_store import CHANNEL, RULE, SUBSCRIPTION, Delivery, NotifyStore
@@ -152,12 +152,14 @@ class Notifier:
         return cells
 
     def _digest_figure(self, metric: Metric | str, group: str | None, day: date, now_ms: int) -> Figure:
+        """The day's figure with the day before and the same weekday a week before: one read of the 8 days."""
         metric = self.catalog.get(metric) if isinstance(metric, str) else metric
         assert metric is not None
-        figure = self.figure(metric, group, day, now_ms)
-        previous = self.figure(metric, group, day - timedelta(days=1), now_ms)
-        week_ago = self.figure(metric, group, day - timedelta(days=7), now_ms)
-        return replace(figure, previous=previous.value, week_ago=week_ago.value)
+        week = self.figures(metric, group, day - timedelta(days=7), day, now_ms)
+        figure = week[day]
+        return replace(
+            figure, previous=week[day - timedelta(days=1)].value, week_ago=week[day - timedelta(days=7)].value
+        )
 
     def _digest_notice(
         self, subscription: Subscription, day: date, figures: list[Figure], now_ms: int, kind: NoticeKind
@@ -201,29 +203,38 @@ class Notifier:
     # figures ----------------------------------------------------------------------------------------------------
     def figure(self, metric: Metric, group: str | None, day: date, now_ms: int) -> Figure:
         """A metric's (and group's) value for a whole day, or today so far, as the API answers it."""
-        text = day.isoformat()
-        if metric.granularity is Granularity.DAY:
-            points = [p for p in self.service.series(metric.name, text, text, group, now_ms).points if p.group == group]
-            if len(points) != 1:
-                raise ValueError(f"{metric.name} {group or ''}: {len(points)} points for {text}, expected one")
-            point = points[0]
-            value, low, high, exact, stamp = point.value, point.low, point.high, point.exact, point.stamp
-        elif metric.kind is Kind.COUNT:  # an hourly count: its day is the sum of its hours
-            points = [p for p in self.service.series(metric.name, text, text, group, now_ms).points if p.group == group]
-            value = sum(p.value or 0 for p in points)
-            low = sum(p.low or 0 for p in points)
-            high = sum(p.high or 0 for p in points)
-            exact = all(p.exact for p in points)
-            stamp = min((p.stamp for p in points), key=lambda s: s.as_of_ms or 0)
-        else:
+        return self.figures(metric, group, day, day, now_ms)[day]
+
+    def figures(self, metric: Metric, group: str | None, first: date, last: date, now_ms: int) -> dict[date, Figure]:
+        """Each day's figure of a range, from one read of the range (an hourly count's day is the sum of its hours)."""
+        if metric.granularity is Granularity.HOUR and metric.kind is not Kind.COUNT:
             raise ValueError(f"{metric.name}: an hourly {metric.kind.value} metric has no exact day")
+        series = self.service.series(metric.name, first.isoformat(), last.isoformat(), group, now_ms)
+        by_day: dict[str, list[Point]] = {}
+        for point in series.points:
+            if point.group == group:
+                by_day.setdefault(point.bucket[:10], []).append(point)
+        figures = {}
+        for day in bk.days(first, last):
+            points = by_day.get(day.isoformat(), [])
+            if not points or (metric.granularity is Granularity.DAY and len(points) != 1):
+                raise ValueError(f"{metric.name} {group or ''}: {len(points)} points for {day}, expected one a bucket")
+            figures[day] = self._figure_of(metric, group, day, points)
+        return figures
+
+    def _figure_of(self, metric: Metric, group: str | None, day: date, points: list[Point]) -> Figure:
+        if len(points) == 1:
+            value, low, high = points[0].value, points[0].low, points[0].high
+        else:  # an hourly count's hours
+            value, low, high = (sum(getattr(p, part) or 0 for p in points) for part in ("value", "low", "high"))
+        stamp = min((p.stamp for p in points), key=lambda s: s.as_of_ms or 0)  # the stalest hour's
         return Figure(
             metric=metric.name,
             label=f"{metric.name} · {group}" if group else metric.name,
             group=group,
-            day=text,
+            day=day.isoformat(),
             value=value,
-            exact=exact,
+            exact=all(p.exact for p in points),
             low=low,
             high=high,
             as_of=stamp.as_of,
@@ -263,10 +274,9 @@ class Notifier:
                 return  # not published yet
             reading = _reading(figure)
             weeks = 1 if rule.condition is alerts.Condition.CHANGE else rule.weeks
+            past = self.figures(metric, rule.group, day - timedelta(days=7 * weeks), day, now_ms)
             history = [
-                v
-                for k in range(1, weeks + 1)
-                if (v := self.figure(metric, rule.group, day - timedelta(days=7 * k), now_ms).value) is not None
+                float(v) for k in range(1, weeks + 1) if (v := past[day - timedelta(days=7 * k)].value) is not None
             ]
             state = replace(state, last_day=day.isoformat())
         limits = alerts.limits(rule, history)

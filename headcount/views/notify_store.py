@@ -243,4 +243,3 @@ class DeadLetterQueue:
     def put(self, body: dict[str, Any]) -> None:
         sqs = self._sqs or client("sqs")
         sqs.send_message(QueueUrl=self.url, MessageBody=orjson.dumps(body).decode())
-

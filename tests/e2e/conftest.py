@@ -22,7 +22,12 @@ from headcount.views.catalog_file import load_catalog
 from headcount.views.stream import Producer, send
 from support.stack_process import wait_healthy
 
-PORTS = {"HEADCOUNT_MOTO_PORT": "14566", "HEADCOUNT_KINESIS_PORT": "14567", "HEADCOUNT_API_PORT": "18080"}
+PORTS = {
+    "HEADCOUNT_MOTO_PORT": "14566",
+    "HEADCOUNT_KINESIS_PORT": "14567",
+    "HEADCOUNT_API_PORT": "18080",
+    "HEADCOUNT_SINK_PORT": "18091",
+}
 IDENTITY_PROVIDER = "CompanyIdP"  # the "company's identity provider" of the e2e stack
 S3_PORT = 14569  # a stack whose lake is on the local S3 (`local_stack` parametrized with "s3")
 
@@ -52,7 +57,13 @@ def local_stack(request, tmp_path_factory):
     state = tmp_path_factory.mktemp("headcount-state")
     lake = getattr(request, "param", "folder")
     config = LocalConfig(
-        state_dir=state, moto_port=14566, kinesis_port=14567, api_port=18080, lake_kind=lake, s3_port=S3_PORT
+        state_dir=state,
+        moto_port=14566,
+        kinesis_port=14567,
+        api_port=18080,
+        lake_kind=lake,
+        s3_port=S3_PORT,
+        sink_port=18091,
     )
     env = {
         **stack_env(config),

@@ -43,6 +43,7 @@ def test_defaults_are_the_cheap_ones():
     assert (defaults.throttle_rate, defaults.throttle_burst) == (500, 1000)
     assert (defaults.athena_scan_limit_gb, defaults.athena_scan_limit_bytes) == (10, 10_000_000_000)
     assert (defaults.tz, defaults.nightly_at, defaults.alarm_email, defaults.federation) == ("UTC", "02:00", None, None)
+    assert defaults.email_from is None  # email channels then fail with that reason (docs/deploy.md)
     assert (defaults.ingest_rate, defaults.ingest_burst, defaults.ingest_quota_per_day) == (
         access.INGEST_RATE_LIMIT,
         access.INGEST_BURST_LIMIT,
@@ -156,6 +157,11 @@ def test_alarm_email_subscribes_the_address_to_the_alarm_topic(tuned):
     )
 
 
+def test_email_from_is_read_trimmed():
+    # Given the sender with stray spaces (a -c value) / Then the address itself (infra/notifications.py's condition)
+    assert _read(**{parameters.EMAIL_FROM_CONTEXT: " alerts@example.com "}).email_from == "alerts@example.com"
+
+
 def test_tracing_off_traces_neither_function_nor_the_stage(tuned):
     functions = tuned.find_resources("AWS::Lambda::Function")
     ours = [f["Properties"] for f in functions.values() if "POWERTOOLS_SERVICE_NAME" in str(f)]
@@ -183,6 +189,9 @@ def test_tracing_off_traces_neither_function_nor_the_stage(tuned):
         (parameters.ATHENA_SCAN_LIMIT_CONTEXT, "0.001", "a number >= 0.01"),
         (parameters.ATHENA_SCAN_LIMIT_CONTEXT, "nan", "a number >= 0.01"),
         (parameters.ALARM_EMAIL_CONTEXT, "ops", "an email address"),
+        (parameters.EMAIL_FROM_CONTEXT, "example.com", "an email address verified in SES"),
+        (parameters.EMAIL_FROM_CONTEXT, "Alerts <alerts@example.com>", "an email address verified in SES"),
+        (parameters.EMAIL_FROM_CONTEXT, 7, "an email address verified in SES"),
         (parameters.TRACING_CONTEXT, "sometimes", "active or off"),
         (parameters.TZ_CONTEXT, "Mars/Olympus", "an IANA time zone"),
         (parameters.INGEST_RATE_CONTEXT, "0", "a number > 0"),

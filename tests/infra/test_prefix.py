@@ -140,8 +140,8 @@ def test_the_default_prefix_keeps_the_names_of_today(synthesized):
     assert by_type == {
         "AWS::Kinesis::Stream": {"headcount-events"},
         "AWS::KinesisFirehose::DeliveryStream": {"headcount-archive"},
-        "AWS::DynamoDB::Table": {"headcount-realtime", "headcount-batch"},
-        "AWS::SQS::Queue": {"headcount-fold-failures"},
+        "AWS::DynamoDB::Table": {"headcount-realtime", "headcount-batch", "headcount-notifications"},
+        "AWS::SQS::Queue": {"headcount-fold-failures", "headcount-delivery-dead-letters"},
         "AWS::Lambda::Function": {"headcount-fold", "headcount-serve", "headcount-business"},
         "AWS::Logs::LogGroup": {
             "/aws/lambda/headcount-fold",

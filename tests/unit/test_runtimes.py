@@ -40,6 +40,12 @@ CHANGED: dict[str, Any] = {  # every setting, none at its default
     "put_mark_every_s": 13.0,
     "batch_at": "03:30",
     "business_every_s": 120.0,
+    "notifications_table": "notifications-2",
+    "channel_secrets": "stack-2/channels/",
+    "delivery_dead_letters": "http://127.0.0.1:9/123456789012/dead-2",
+    "email_from": "ops@example-2.com",
+    "dashboard_url": "https://dashboard-2.example/",
+    "allow_loopback_targets": True,
 }
 # The handlers run here without putting metrics (the fold stops at fold_batch, the catalog route puts none)
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -52,7 +58,8 @@ def _metric_names(catalog: Any) -> list[str]:
 
 
 # Where each setting goes, per function (the runtime its handler builds, or what its handler does with it): "fold,
-# folding" is the arguments the fold handler gives fold_batch, "serve, sign-in" what the serve handler tells the dashboard.
+# folding" is the arguments the fold handler gives fold_batch, "serve, sign-in" what the serve handler tells the dashboard,
+# "serve, notifications" what its admin routes of digests and alerts use.
 REACHES: dict[str, dict[str, Getter]] = {
     "stream": {
         "serve": lambda rt: rt.service.reads.open_shards.stream,
@@ -105,6 +112,30 @@ REACHES: dict[str, dict[str, Getter]] = {
     "put_mark_every_s": {"serve, posting": lambda rt: rt.ingest.marks.every_ms / 1000},
     "batch_at": {},  # the local stack's nightly schedule (headcount/local/stack.py); on AWS, a context parameter
     "business_every_s": {},  # the local stack's business schedule; on AWS, EventBridge Scheduler's rate
+    "notifications_table": {
+        "business": lambda rt: rt.notifier.store.table,
+        "serve, notifications": lambda rt: rt.notifier.store.table,
+    },
+    "channel_secrets": {
+        "business": lambda rt: rt.notifier.sender.secrets.prefix,
+        "serve, notifications": lambda rt: rt.secrets.prefix,
+    },
+    "delivery_dead_letters": {
+        "business": lambda rt: rt.notifier.dead_letters.url,
+        "serve, notifications": lambda rt: rt.notifier.dead_letters.url,
+    },
+    "email_from": {
+        "business": lambda rt: rt.notifier.sender.email_from,
+        "serve, notifications": lambda rt: rt.notifier.sender.email_from,
+    },
+    "dashboard_url": {
+        "business": lambda rt: rt.notifier.dashboard_url,
+        "serve, notifications": lambda rt: rt.notifier.dashboard_url,
+    },
+    "allow_loopback_targets": {
+        "business": lambda rt: rt.notifier.sender.allow_loopback,
+        "serve, notifications": lambda rt: rt.notifier.sender.allow_loopback,
+    },
 }
 
 
@@ -131,6 +162,7 @@ def runtimes(tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
         "serve": serving,
         "serve, posting": serving,
         "serve, sign-in": _sign_in_settings(),
+        "serve, notifications": serving.notify_admin("http://the-request/"),
         "business": business.runtime(),
     }
     for runtime in made:

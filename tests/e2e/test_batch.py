@@ -3,6 +3,7 @@ real-time."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -23,6 +24,34 @@ from tests.e2e.test_realtime import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 CATALOG = load_catalog()
+DIGESTED = ("active_players", "matches_played", "ad_impressions")  # a distinct, a count, an hourly count
+
+
+def headcount(env: dict[str, str], *argv: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "headcount", *argv], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def wait_for_digests(config, path: str, count: int, timeout_s: float = 90) -> list[dict]:
+    """The webhook bodies the local sink received on `path`, once there are `count` (or the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = config.sink_path.read_text().splitlines() if config.sink_path.exists() else []
+        bodies = [r["body"] for r in map(json.loads, lines) if r["path"] == path]
+        if len(bodies) >= count or time.monotonic() > deadline:
+            return bodies
+        time.sleep(1)
+
+
+def nightly_runs(config, count: int, timeout_s: float = 90) -> None:
+    """Wait until the stack ran the business function after the nightly job `count` times (its log says so)."""
+    deadline = time.monotonic() + timeout_s
+    while (config.state_dir / "up.log").read_text().count("after the nightly job:") < count:
+        assert time.monotonic() < deadline, "the business function did not run after the nightly job"
+        time.sleep(1)
 
 
 # The lake a folder, and a bucket of the local S3: the archiver puts its files there as Firehose, the job reads and writes
@@ -46,17 +75,15 @@ def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(
     assert data_files(raw_uri(config.lake), ".gz")
     assert config.lake_dir.exists() == (config.lake_kind == "folder")
 
+    # And a digest "when the day closes" to a webhook (the local sink), subscribed as an admin does
+    env = stack_env(config)
+    hook = f"/hook/{config.lake_kind}"
+    headcount(env, "channels", "add", "ops-hook", "--webhook", f"http://127.0.0.1:{config.sink_port}{hook}")
+    headcount(env, "subscriptions", "add", "closing", "--channel", "ops-hook", "--metrics", ",".join(DIGESTED))
+
     # When the nightly job runs for yesterday, as a user runs it (dates named, not `yesterday`: the test may cross
     # midnight, and what the words mean is the unit tests' business)
-    env = stack_env(config)
-    done = subprocess.run(
-        [sys.executable, "-m", "headcount", "batch", "--day", str(yesterday)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    headcount(env, "batch", "--day", str(yesterday))
 
     # Then every point of yesterday is batch, exact and equal to the deduplicated truth
     for metric in (m for m in CATALOG.metrics if m.kind.counted):
@@ -98,6 +125,24 @@ def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(
     back = cohort["returned"][0]
     assert (back["k"], back["exact"], back["source"]) == (1, False, "realtime") and 0 < back["value"] < players
     assert [r["value"] for r in cohort["returned"][1:]] == [None, None]  # D+7 and D+30 have not come yet
+
+    # And the digest went once the day was published, once, with exactly the published numbers: the truth
+    (digest,) = wait_for_digests(config, hook, 1)
+    assert digest["kind"] == "digest" and digest["day"] == str(yesterday) and digest["exact"]
+    day_truth = {
+        name: sum(
+            v for b, gs in truth["deduplicated"][name].items() if b.startswith(str(yesterday)) for v in gs.values()
+        )
+        for name in DIGESTED
+    }
+    assert {f["metric"]: f["value"] for f in digest["figures"]} == day_truth
+    assert all(f["exact"] and f["low"] == f["value"] == f["high"] for f in digest["figures"])
+    if config.lake_kind == "folder":  # (the job's rerun is the same on either lake)
+        # When the nightly job runs again (a rerun publishes the same numbers under a new run)
+        headcount(env, "batch", "--day", str(yesterday))
+        nightly_runs(config, 2)
+        # Then nothing more was sent: the digest of a day goes once, and its numbers did not change
+        assert len(wait_for_digests(config, hook, 1)) == 1
 
     # And the batch tables answer SQL
     sql = subprocess.run(

@@ -49,6 +49,7 @@ def aws():
     with mock_aws():
         resources.create_table(names.REALTIME_TABLE, ttl_attribute="expires_at")
         resources.create_table(names.BATCH_TABLE)
+        resources.create_notifications()
         yield
     client.cache_clear()
 

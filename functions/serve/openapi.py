@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn,
 
 from headcount import access
 
-from .models import KeyName, PostedEvents
+from .models import KeyName, NewAlertRule, NewChannel, NewSubscription, PostedEvents
 
 DESCRIPTION = (
     "How many unique players: exact for finished days, approximate within seconds for today; every number says which, "
@@ -62,7 +62,14 @@ def openapi_document(app: APIGatewayRestResolver) -> bytes:
         schemas.pop(unused, None)
     # The bodies are read as bytes by their routes (any bytes get an answer in the envelope), so Powertools does not see
     # them as parameters: they are documented here from their models.
-    for path, model in (("/v1/events", PostedEvents), ("/v1/admin/keys", KeyName)):
+    bodies = (
+        ("/v1/events", PostedEvents),
+        ("/v1/admin/keys", KeyName),
+        ("/v1/admin/channels", NewChannel),
+        ("/v1/admin/subscriptions", NewSubscription),
+        ("/v1/admin/alerts", NewAlertRule),
+    )
+    for path, model in bodies:
         schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
         doc["paths"][path]["post"]["requestBody"] = {
             "required": True,

@@ -99,11 +99,16 @@ class Figure:
             "as_of": self.as_of,
             "run_id": self.run_id,
             "link": self.link,
+            "ratio": self.ratio,
         }
         for name in ("previous", "week_ago", "threshold", "baseline", "sent_value", "sent_exact"):
             if getattr(self, name) is not None:
                 doc[name] = getattr(self, name)
         return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Figure:
+        return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,19 @@ class Notice:
             "figures": [figure.to_json() for figure in self.figures],
             "notes": list(self.notes),
         }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Notice:
+        """A notice again from its webhook body (a receiver's, or a test's)."""
+        fields = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        return cls(
+            **{
+                **fields,
+                "kind": NoticeKind(doc["kind"]),
+                "figures": tuple(Figure.from_json(f) for f in doc["figures"]),
+                "notes": tuple(doc.get("notes") or ()),
+            }
+        )
 
 
 def format_number(value: int | float | None, *, ratio: bool = False) -> str:

@@ -4,16 +4,18 @@
 // Here: the refreshing, the catalog, and drawing the whole range again when it changes. The other modules:
 // auth.js (the session: tokens of the stack's user pool, in memory only), sign-in.js (its dialog and the top bar's
 // buttons), api.js (the API client), state.js (the page's elements and what it knows), tiles.js, range.js,
-// cards.js (the range's charts), kpi-cards.js (the game KPIs' cards), csv.js, ingest-keys.js (the admins' panel);
+// cards.js (the range's charts), kpi-cards.js (the game KPIs' cards), csv.js, ingest-keys.js and notifications.js
+// (the admins' panels: the ingest keys; the digests, alerts and what was sent);
 // charts.js, kpis.js and retention.js draw the plots, find the KPIs in the catalog and draw the retention triangle.
 import { api, reportPageError, showBanner } from "./api.js";
 import { finishFederatedSignIn, hasSettings, signedIn, useSettings } from "./auth.js";
-import { CHARTS, DRAWABLE, fillMetricPicker, loadChart } from "./cards.js";
+import { CHARTS, DRAWABLE, fillMetricPicker, loadChart, pickExplore } from "./cards.js";
 import { formatDay, formatNumber } from "./charts.js";
 import "./csv.js";
 import { listenForIngestKeys } from "./ingest-keys.js";
 import { describeKpis, fillRetentionPicker, loadLines, loadRetention } from "./kpi-cards.js";
 import { findKpis } from "./kpis.js";
+import { listenForNotifications, refreshFailures } from "./notifications.js";
 import { chosenRange, daysIn, setLastDays } from "./range.js";
 import { MAX_COHORTS } from "./retention.js";
 import { askToSignIn, describe, listenForSignIn, showSession } from "./sign-in.js";
@@ -75,14 +77,18 @@ document.addEventListener("visibilitychange", () => {
 
 /** The tiles, and the charts too when asked (or when the catalog has only just been read). */
 async function refresh(charts) {
+  let linked = false;
   if (!state.catalog) {
     if (!(await loadCatalog())) return;
     charts = true;
+    linked = followLink(); // a message's link: its metric and days, once signed in
   }
+  if (charts || state.ticks % CHART_REFRESH_TICKS === 0) refreshFailures(); // the admins' failed deliveries
   await refreshTiles();
   if (!state.today) return;
   if (!page.from.value || !page.to.value) setLastDays(DEFAULT_RANGE_DAYS);
   if (charts) loadRange();
+  if (linked) showLinked();
 }
 
 async function loadCatalog() {
@@ -99,6 +105,36 @@ async function loadCatalog() {
   describeKpis();
   return true;
 }
+
+// ---- a message's link --------------------------------------------------------------------------------------------
+
+/** The digests' and alerts' links end in #metric=<name>&from=YYYY-MM-DD&to=YYYY-MM-DD[&group=G]: the range set to
+ * those days, the Explore card to that metric (and group). True when the address has such a fragment. */
+function followLink() {
+  const link = new URLSearchParams(location.hash.slice(1));
+  const metric = link.get("metric");
+  if (!metric && !link.has("from")) return false;
+  const day = /^\d{4}-\d{2}-\d{2}$/;
+  const [from, to] = [link.get("from") ?? "", link.get("to") ?? ""];
+  if (day.test(from) && day.test(to)) {
+    page.from.value = from;
+    page.to.value = to;
+  }
+  if (metric && !pickExplore(metric, link.get("group") ?? "")) {
+    page.exploreAbout.textContent = `The link names ${metric}, which Explore cannot draw (not in the catalog?).`;
+  }
+  return true;
+}
+
+function showLinked() {
+  $('[data-chart="explore"]').scrollIntoView({ block: "center" });
+}
+
+window.addEventListener("hashchange", () => {
+  if (!state.catalog || !followLink()) return;
+  loadRange();
+  showLinked();
+});
 
 // ---- the range -----------------------------------------------------------------------------------------------------
 
@@ -129,6 +165,7 @@ listenForSignIn(() => {
   start();
 });
 listenForIngestKeys();
+listenForNotifications();
 page.bannerRetry.addEventListener("click", () => (signedIn() ? refresh(true) : start()));
 $("#copy-sql").addEventListener("click", async (event) => {
   await navigator.clipboard.writeText($("#sql-command").textContent);

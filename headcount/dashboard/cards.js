@@ -55,6 +55,19 @@ export function fillMetricPicker(list) {
   showExploreMetric();
 }
 
+/** The Explore card on a metric (and one of its groups), as a message's link names them; false: none it draws. */
+export function pickExplore(name, group = "") {
+  const metric = state.catalog.get(name);
+  if (!metric || !DRAWABLE.has(metric.kind)) return false;
+  page.exploreMetric.value = name;
+  showExploreMetric();
+  if (group && metric.group_by) {
+    fillGroupPicker([group]); // the others come once every group is drawn
+    page.exploreGroup.value = group;
+  }
+  return true;
+}
+
 /** What the picked metric counts, and its group picker (emptied until its groups are drawn). */
 function showExploreMetric() {
   const m = state.catalog.get(page.exploreMetric.value);

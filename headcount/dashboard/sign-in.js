@@ -1,6 +1,6 @@
 // Signing in and out on the page: the sign-in dialog (user name and password, then a new password when an admin
 // created the account with a temporary one), what the user pool's refusals mean in words, and the top bar's
-// "signed in as …", "Sign out" and, for admins only, "Ingest keys". The session itself is auth.js's.
+// "signed in as …", "Sign out" and, for admins only, "Ingest keys" and "Notifications". The session itself is auth.js's.
 import {
   SignInError,
   choosePassword,
@@ -103,7 +103,7 @@ function showError(message) {
 
 export function showSession() {
   page.who.textContent = signedInAs();
-  page.keysOpen.hidden = !isAdmin(); // the others see no admin control at all
+  page.keysOpen.hidden = page.notifyOpen.hidden = !isAdmin(); // the others see no admin control at all
   page.session.hidden = false;
 }
 

@@ -330,8 +330,13 @@ class StackWatch(threading.Thread):
 
     def _after_nightly(self, published_ms: int) -> None:
         try:
-            result = self.stack.business.invoke(nightly_event(published_ms))
-            print(f"after the nightly job: {result}", file=sys.stderr, flush=True)
+            notified = (self.stack.business.invoke(nightly_event(published_ms)) or {}).get("notified", {})
+            sent, failed = len(notified.get("sent", [])), len(notified.get("failed", []))
+            print(
+                f"after the nightly job: {sent} digest(s) and alert(s) sent, {failed} failed",
+                file=sys.stderr,
+                flush=True,
+            )
         except Exception as exc:  # noqa: BLE001 - reported; the next scheduled run sends what is due
             print(f"the business function failed after the nightly job: {exc}", file=sys.stderr, flush=True)
 

@@ -126,7 +126,7 @@ class Notifier:
         sent = self.store.delivery(digests.digest_id(subscription.name, day.isoformat()))
         if sent is None or sent.status != "sent" or not sent.figures:
             return
-        before = [_figure(doc) for doc in sent.figures]
+        before = [Figure.from_json(doc) for doc in sent.figures]
         now = [self._digest_figure(f.metric, f.group, day, now_ms) for f in before]
         found = digests.follow_up(before, now)
         if found is None:
@@ -423,7 +423,3 @@ def _reading(figure: Figure) -> Reading:
         float(figure.high) if figure.high is not None else value,
         figure.exact,
     )
-
-
-def _figure(doc: dict[str, Any]) -> Figure:
-    return Figure(**{k: v for k, v in doc.items() if k in Figure.__dataclass_fields__})

@@ -13,13 +13,15 @@ import pytest
 
 from headcount.core.buckets import day_bounds_ms, local_date
 from headcount.core.catalog import Kind
+from headcount.core.messages import email_message
+from headcount.core.notices import Notice
 from headcount.local.shards import wait_caught_up
 from headcount.local.simulator import simulate
 from headcount.views.aws import client
 from headcount.views.catalog_file import load_catalog
 from headcount.views.lake import data_files, raw_uri
 from headcount.views.stream import Producer, send
-from tests.e2e.conftest import stack_env
+from tests.e2e.conftest import SCREENSHOTS, stack_env
 from tests.e2e.test_realtime import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
@@ -57,7 +59,7 @@ def nightly_runs(config, count: int, timeout_s: float = 90) -> None:
 # The lake a folder, and a bucket of the local S3: the archiver puts its files there as Firehose, the job reads and writes
 # it through S3A, publishing and `headcount sql` through pyarrow.
 @pytest.mark.parametrize("local_stack", ["folder", "s3"], indirect=True)
-def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(local_stack):
+def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(local_stack, browser):
     config = local_stack
     # Given yesterday and today so far, folded and archived
     now_ms = int(time.time() * 1000)
@@ -138,6 +140,12 @@ def test_yesterday_becomes_exact_after_the_nightly_job_and_today_stays_realtime(
     assert {f["metric"]: f["value"] for f in digest["figures"]} == day_truth
     assert all(f["exact"] and f["low"] == f["value"] == f["high"] for f in digest["figures"])
     if config.lake_kind == "folder":  # (the job's rerun is the same on either lake)
+        # (and what an email channel would show of it, in Chromium: the README's picture)
+        page = browser.new_page(viewport={"width": 800, "height": 700})
+        page.set_content(email_message(Notice.from_json(digest)).html)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "digest-email.png"), full_page=True)
+        page.close()
         # When the nightly job runs again (a rerun publishes the same numbers under a new run)
         headcount(env, "batch", "--day", str(yesterday))
         nightly_runs(config, 2)

@@ -86,6 +86,14 @@ def test_the_document_is_served_to_anyone_and_describes_every_route_its_credenti
         "/v1/auth/config",
         "/v1/admin/keys",
         "/v1/admin/keys/{name}",
+        "/v1/admin/channels",
+        "/v1/admin/channels/{name}",
+        "/v1/admin/subscriptions",
+        "/v1/admin/subscriptions/{name}",
+        "/v1/admin/subscriptions/{name}/test",
+        "/v1/admin/alerts",
+        "/v1/admin/alerts/{name}",
+        "/v1/admin/deliveries",
     }
     schemes = doc["components"]["securitySchemes"]
     assert schemes["ingestKey"] | {"description": ""} == {
@@ -104,13 +112,19 @@ def test_the_document_is_served_to_anyone_and_describes_every_route_its_credenti
         ("/v1/retention/{name}", "get"): {"400", "401", "403", "404", "503"},
         ("/v1/events", "post"): {"400", "403", "413", "503"},
         ("/v1/admin/keys", "post"): {"400", "401", "403", "409"},
+        ("/v1/admin/channels", "post"): {"400", "401", "403", "409"},
+        ("/v1/admin/channels/{name}", "delete"): {"401", "403", "404", "409"},
+        ("/v1/admin/subscriptions", "post"): {"400", "401", "403", "404", "409"},
+        ("/v1/admin/subscriptions/{name}/test", "post"): {"401", "403", "404"},
+        ("/v1/admin/alerts", "post"): {"400", "401", "403", "404", "409"},
     }
     for (path, method), statuses in errors.items():
         responses = doc["paths"][path][method]["responses"]
         assert set(responses) - {"200", "201"} == {"500"} | statuses
         for status in statuses | {"500"}:
             assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
-    assert doc["paths"]["/v1/events"]["post"]["requestBody"]["required"] is True
+    for path in ("/v1/events", "/v1/admin/keys", "/v1/admin/channels", "/v1/admin/subscriptions", "/v1/admin/alerts"):
+        assert doc["paths"][path]["post"]["requestBody"]["required"] is True
     point = doc["components"]["schemas"]["SeriesPoint"]["properties"]
     assert {"as_of", "stale", "run_id", "exact", "source", "low", "high"} <= set(point)
 

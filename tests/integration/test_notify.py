@@ -428,3 +428,39 @@ def test_the_local_stack_makes_the_notifications_resources():
         url = resources.create_notifications()
         assert url.endswith(names.DELIVERY_DEAD_LETTERS)
         assert boto3.client("dynamodb", region_name=names.REGION).describe_table(TableName=names.NOTIFICATIONS_TABLE)
+
+
+# the real senders, to the local sink -----------------------------------------------------------------------------------
+def test_through_the_real_senders_a_5xx_and_a_timeout_are_retried_then_dead_lettered_and_the_others_go(world, tmp_path):
+    from headcount.core.signing import verify
+    from headcount.local.sink import LocalSink
+    from headcount.views.channels import MemorySecrets, Senders
+
+    with LocalSink(0, tmp_path / "sink.jsonl") as sink:
+        # Given the real senders (5 s timeout made 0.5 s), and four channels to the local sink
+        secrets = MemorySecrets()
+        world.notifier.sender = Senders(secrets, email_from=None, allow_loopback=True, timeout_s=0.5)
+        admin = NotifyAdmin(world.notifier, secrets, lambda url: url.split("/hook")[0], lambda: "whsec_sink")
+        for name in ("down", "slow", "fine"):
+            admin.create_channel(name, "webhook", url=f"{sink.url}/hook/{name}", recipients=[], by=None, now_ms=MADE)
+        admin.create_channel("chat", "slack", url=f"{sink.url}/slack", recipients=[], by=None, now_ms=MADE)
+        for name in ("down", "slow", "fine", "chat"):
+            subscribe(world, when="09:00", name=f"to-{name}", channel=name)
+        history(world)
+        sink.fail("/hook/down", status=503)
+        sink.fail("/hook/slow", timeout_s=1.5)
+        # When the run of 09:00 goes
+        report = world.notifier.run(AT_0900)
+        # Then the failing ones were each tried 3 times, recorded failed and dead-lettered; the others were delivered
+        assert len(sink.received("/hook/down")) == 3 and len(sink.received("/hook/slow")) == 3
+        assert sorted(report.failed) == [f"digest:to-down:{DAY}", f"digest:to-slow:{DAY}"]
+        assert sorted(report.sent) == [f"digest:to-chat:{DAY}", f"digest:to-fine:{DAY}"]
+        assert "503" in world.store.delivery(f"digest:to-down:{DAY}").error
+        assert sorted(d["delivery"] for d in world.dead_letters()) == report.failed
+        # And the webhook that got it can verify it came from headcount; Slack got Block Kit
+        (fine,) = sink.received("/hook/fine")
+        raw = orjson.dumps(fine["body"])  # (the sink parsed it: the same compact JSON the sender signed)
+        verify("whsec_sink", fine["headers"]["X-Headcount-Timestamp"], raw, fine["headers"]["X-Headcount-Signature"],
+               now_s=int(fine["headers"]["X-Headcount-Timestamp"]))  # fmt: skip
+        (chat,) = sink.received("/slack")
+        assert chat["body"]["blocks"][0]["type"] == "header" and "matches_played" in str(chat["body"]["blocks"])

@@ -305,11 +305,11 @@ def print_digests(admin, config: LocalConfig, wait_s: float = 60.0) -> None:  # 
     print("\ndigests, sent when the nightly job published the day:")
     for delivery in sorted(done, key=lambda d: d.channel):
         where = (
-            f"Slack (the local sink, {sink_url(config)}/)"
+            f"to Slack (the local sink, {sink_url(config)}/)"
             if delivery.channel == DEMO_CHANNEL
-            else f"email to {DEMO_RECIPIENT} (moto's SES)"
+            else f"by email to {DEMO_RECIPIENT} (moto's SES)"
         )
-        print(f"  {delivery.status} to {where}: {delivery.summary}{f' ({delivery.error})' if delivery.error else ''}")
+        print(f"  {delivery.status} {where}: {delivery.summary}{f' ({delivery.error})' if delivery.error else ''}")
     if not done:
         print("  none yet: see headcount deliveries, and the business function's log")
 

@@ -31,6 +31,7 @@ from headcount.core.alerts import AlertRule, Reading, RuleState, Scope
 from headcount.core.catalog import Catalog, Granularity, Kind, Metric
 from headcount.core.digests import Subscription
 from headcount.core.merge import Point, iso_utc
+from headcount.core.messages import change
 from headcount.core.notices import Channel, ChannelKind, Figure, Notice, NoticeKind, format_number
 from headcount.logic.serving import MetricsService
 from headcount.views.notify_store import CHANNEL, RULE, SUBSCRIPTION, Delivery, NotifyStore
@@ -166,11 +167,14 @@ class Notifier:
     ) -> Notice:
         when = day.strftime("%a %-d %b %Y")
         first = figures[0] if figures else None
-        headline = (
-            f"{first.label} {format_number(first.value, ratio=first.ratio)}{'' if first.exact else ' (approximate)'}"
-            if first
-            else "no figures"
-        )
+        headline = "no figures"
+        if first is not None:
+            moved = change(first.value, first.previous, ratio=first.ratio)
+            moved = "" if moved == format_number(None) else moved  # no day before to compare with
+            headline = (
+                f"{first.label} {format_number(first.value, ratio=first.ratio)}"
+                f" ({'exact' if first.exact else 'approximate'}{f', {moved} vs the day before' if moved else ''})"
+            )
         words = {
             NoticeKind.DIGEST: f"{when}: {headline}",
             NoticeKind.TEST: f"Test of {subscription.name}, {when}: {headline}",
@@ -189,7 +193,8 @@ class Notifier:
             title={
                 NoticeKind.FOLLOW_UP: f"Exact numbers for {when}",
                 NoticeKind.CORRECTION: f"Corrected numbers for {when}",
-            }.get(kind, when),
+                NoticeKind.TEST: f"Test: the digest {subscription.name} of {when}",
+            }.get(kind, f"Daily digest · {when}"),
             summary=words.get(kind, headline),
             timezone=self.tz,
             sent_at=iso_utc(now_ms),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from pathlib import Path
 
 from headcount import names
@@ -41,6 +42,16 @@ def local_admin(config: LocalConfig):  # noqa: ANN201 - NotifyAdmin (imported he
     env = local_environment(config)
     settings = Settings(**{k.removeprefix("HEADCOUNT_").lower(): v for k, v in env.items()})
     return notify_admin(settings, notifier(settings, MetricsService(reads(settings)), env["HEADCOUNT_DASHBOARD_URL"]))
+
+
+def moto_mailbox(config: LocalConfig) -> list[dict]:
+    """The emails moto's SES took, oldest first (moto keeps them in memory; its data endpoint shows them)."""
+    url = f"http://127.0.0.1:{config.moto_port}/moto-api/data.json"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - the local moto only
+            return json.loads(answer.read()).get("ses", {}).get("Message", [])
+    except (OSError, ValueError):
+        return []
 
 
 def sink_url(config: LocalConfig) -> str:

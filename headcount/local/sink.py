@@ -11,6 +11,7 @@ import html
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,9 +27,11 @@ class _Fault:
 
 
 class LocalSink:
-    def __init__(self, port: int, record_path: Path) -> None:
+    def __init__(self, port: int, record_path: Path, mailbox: Callable[[], list[dict]] | None = None) -> None:
         self.port = port
         self.record_path = Path(record_path)
+        # the emails the local SES took ({source, destinations, subject, body: the HTML part}), shown next to the posts
+        self.mailbox = mailbox
         self.records: list[dict] = []  # this process's, also in the file
         self._faults: dict[str, _Fault] = {}
         self._lock = threading.Lock()
@@ -121,10 +124,14 @@ def _handler(sink: LocalSink) -> type[BaseHTTPRequestHandler]:
             self._answer(status, b"ok" if status == 200 else b"failed", "text/plain", extra)
 
         def do_GET(self) -> None:  # noqa: N802
-            if self.path.split("?", 1)[0] != "/":
+            path = self.path.split("?", 1)[0]
+            mails = sink.mailbox() if sink.mailbox is not None else []
+            if path == "/":
+                self._answer(200, _page(sink.received(), mails).encode(), "text/html; charset=utf-8")
+            elif path.startswith("/mail/") and path[6:].isdigit() and int(path[6:]) < len(mails):
+                self._answer(200, str(mails[int(path[6:])]["body"]).encode(), "text/html; charset=utf-8")
+            else:
                 self._answer(404, b"not found", "text/plain")
-                return
-            self._answer(200, _page(sink.received()).encode(), "text/html; charset=utf-8")
 
         def _answer(self, status: int, body: bytes, kind: str, extra: dict[str, str] | None = None) -> None:
             try:
@@ -152,7 +159,7 @@ def _gist(body: Any) -> str:
     return str(body)[:200]
 
 
-def _page(records: list[dict]) -> str:
+def _page(records: list[dict], mails: list[dict]) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(r['received_at'])}</td><td><code>{html.escape(r['path'])}</code></td>"
         f"<td>{html.escape(_gist(r['body']))}</td></tr>"
@@ -163,5 +170,16 @@ def _page(records: list[dict]) -> str:
         "<style>body{font-family:sans-serif;margin:24px}td,th{padding:4px 12px;border-bottom:1px solid #ddd;"
         "text-align:left;vertical-align:top}</style></head><body><h1>What would have been sent</h1>"
         f"<p>{len(records)} received, newest first.</p>"
-        f"<table><tr><th>received</th><th>path</th><th>message</th></tr>{rows}</table></body></html>"
+        f"<table><tr><th>received</th><th>path</th><th>message</th></tr>{rows}</table>{_mail_list(mails)}</body></html>"
     )
+
+
+def _mail_list(mails: list[dict]) -> str:
+    if not mails:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(', '.join((m.get('destinations') or {}).get('ToAddresses', [])))}</td>"
+        f'<td><a href="/mail/{i}">{html.escape(str(m.get("subject", "")))}</a></td></tr>'
+        for i, m in reversed(list(enumerate(mails)))
+    )
+    return f"<h2>Mailed through the local SES</h2><table><tr><th>to</th><th>subject</th></tr>{rows}</table>"

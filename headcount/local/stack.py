@@ -15,7 +15,7 @@ from headcount.local.authorizer import GatewayAccess
 from headcount.local.config import LocalConfig
 from headcount.local.gateway import LocalApiGateway
 from headcount.local.meter import api_observer, install_from_env
-from headcount.local.notifications import local_environment, sink_url, take_nightly
+from headcount.local.notifications import local_environment, moto_mailbox, sink_url, take_nightly
 from headcount.local.processes import (
     ChildProcess,
     StartError,
@@ -153,7 +153,7 @@ class LocalStack:
             CheckpointStore(config.checkpoint_dir, ARCHIVE).reset()
         self._fill_moto()
         take_nightly(config)  # a success announced while no stack ran is not this start's to act on
-        self.sink = LocalSink(config.sink_port, config.sink_path).start()
+        self.sink = LocalSink(config.sink_port, config.sink_path, mailbox=lambda: moto_mailbox(config)).start()
         functions_env = {**self.settings.environment, **local_environment(config)}
         settings = Settings()
         self.supervisor = Supervisor(self.settings)

@@ -531,3 +531,25 @@ def test_a_sink_fault_lasts_the_times_it_was_told(sink) -> None:
     statuses = [urllib3.request("POST", sink.url + "/x", body=b"not json").status for _ in range(3)]
     assert statuses == [503, 503, 200]
     assert [r["body"] for r in sink.received("/x")] == ["not json"] * 3
+
+
+def test_the_sinks_page_lists_the_posts_and_the_local_ses_mail_and_shows_a_mail_as_it_would_look(tmp_path):
+    import urllib.error
+    import urllib.request
+
+    # Given a sink whose mailbox holds one email, and one post received
+    mail = {
+        "destinations": {"ToAddresses": ["ceo@studio.example"]},
+        "subject": "Daily digest",
+        "body": "<h1>3,045</h1>",
+    }
+    with LocalSink(0, tmp_path / "sink.jsonl", mailbox=lambda: [mail]) as sink:
+        urllib.request.urlopen(urllib.request.Request(f"{sink.url}/slack", data=b'{"text": "hi"}'), timeout=5)
+        # When a person opens its page, then the mail
+        page = urllib.request.urlopen(f"{sink.url}/", timeout=5).read().decode()
+        shown = urllib.request.urlopen(f"{sink.url}/mail/0", timeout=5).read().decode()
+        # Then the page lists both, and the mail is its HTML part; a mail that is not there is a 404
+        assert "Slack: hi" in page and "ceo@studio.example" in page and 'href="/mail/0"' in page
+        assert shown == "<h1>3,045</h1>"
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"{sink.url}/mail/1", timeout=5)

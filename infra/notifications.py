@@ -26,7 +26,7 @@ from infra.alarms import FIVE_MINUTES, Alarms, headcount_metric
 from infra.shared import acknowledge, environment_as_nag_names_it, pk_sk_table
 
 # What a channel's secret needs from the admin routes: create it, change its URL, read it back (the test message),
-# delete it with its recovery window and restore it (a channel deleted by mistake), and tag it at creation.
+# delete it with its recovery window and restore it (a channel made again within the window).
 MANAGE_SECRETS = (
     "secretsmanager:CreateSecret",
     "secretsmanager:PutSecretValue",
@@ -34,10 +34,9 @@ MANAGE_SECRETS = (
     "secretsmanager:DeleteSecret",
     "secretsmanager:RestoreSecret",
     "secretsmanager:DescribeSecret",
-    "secretsmanager:TagResource",
 )
 READ_SECRETS = ("secretsmanager:GetSecretValue",)
-SEND_EMAIL = ("ses:SendEmail", "ses:SendRawEmail")  # SES v2's SendEmail is authorized as ses:SendEmail
+SEND_EMAIL = ("ses:SendEmail",)  # the senders call SES' SendEmail (headcount/views/channels.py), nothing else
 # EventBridge's retries of the nightly run's invocation, and how long it keeps trying: the next scheduled run (every
 # BUSINESS_EVERY_MINUTES) sends what a lost one would have.
 NIGHTLY_RETRY_ATTEMPTS = 2

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from headcount import names
 from headcount.logic.business import publish_today_so_far
+from headcount.logic.notify import RunReport
 from headcount.observability import SERVICE, logger, tracer
 from headcount.runtimes import BusinessRuntime, business_runtime
 from headcount.settings import Settings
@@ -54,7 +55,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     business = runtime()
     now_ms = _now_ms(event)
     if isinstance(event, dict) and event.get("trigger") == "nightly":
-        return {"notified": _notify(business, now_ms)}
+        return {"notified": _notify(business, now_ms, context)}
     result = publish_today_so_far(
         business.service, business.cloudwatch, business.kpis, business.settings.tz, now_ms, service=SERVICE
     )
@@ -65,15 +66,21 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "today so far put into CloudWatch",
         extra={"day": result.day.isoformat(), "put": put, "stale": [k.metric for k in result.values if k.stale]},
     )
-    notified = _notify(business, now_ms)
+    notified = _notify(business, now_ms, context)
     if result.failed and not result.values:
         raise NothingPut(f"no KPI could be read: {', '.join(result.failed)}")
     return {"day": result.day.isoformat(), "put": put, "failed": sorted(result.failed), "notified": notified}
 
 
-def _notify(business: BusinessRuntime, now_ms: int) -> dict[str, list[str]]:
-    """Digests and alerts; how many deliveries were sent and failed, into CloudWatch (the failed ones' alarm)."""
-    report = business.notifier.run(now_ms)
+def _notify(business: BusinessRuntime, now_ms: int, context: LambdaContext) -> dict[str, list[str]]:
+    """Digests and alerts; how many deliveries were sent and failed, into CloudWatch (the failed ones' alarm). When
+    the notifications cannot run at all (their table out of reach), that counts as a failure too, and the run's KPIs
+    stand (failing the invocation would put them again on its retry)."""
+    try:
+        report = business.notifier.run(now_ms, remaining_ms=context.get_remaining_time_in_millis)
+    except Exception:  # noqa: BLE001 - logged and alarmed; the next run tries again
+        logger.exception("digests and alerts could not run")
+        report = RunReport(failed=["(the run)"])
     for name, exc in report.errors.items():
         logger.error("not evaluated", extra={"what": name}, exc_info=exc)
     for delivery in report.failed:

@@ -45,7 +45,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     alerts.add_argument("--group")
     condition = alerts.add_mutually_exclusive_group()
     condition.add_argument("--above", type=float, metavar="N")
-    condition.add_argument("--below", type=float, metavar="N")
+    condition.add_argument("--below", type=float, metavar="N", help="with --closed (today so far only grows)")
     condition.add_argument("--change", type=float, metavar="PERCENT", help="+30: up 30 %% against a week before")
     condition.add_argument("--band", type=int, metavar="WEEKS", help="outside the last WEEKS same weekdays' range")
     alerts.add_argument("--margin", type=float, default=0.0, metavar="PERCENT", help="with --band: widen it")
@@ -63,7 +63,6 @@ def _aws_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aws", action="store_true", help="the deployed stack's, not the local stack's")
     parser.add_argument("--prefix", default=names.DEFAULT_NAMES.prefix, help="with --aws: the stack's headcount:prefix")
     parser.add_argument("--region", default=None, help="with --aws: the stack's region (default: the environment's)")
-    parser.add_argument("--email-from", default=None, help="with --aws, for `test`: the stack's SES sender")
 
 
 def channels_command(args: argparse.Namespace, config: LocalConfig) -> int:
@@ -222,17 +221,14 @@ def _admin(args: argparse.Namespace, config: LocalConfig):  # noqa: ANN202 - Not
 
     if args.region:
         os.environ["AWS_REGION"] = args.region
-    stack = names.StackNames(args.prefix)
+    # The deployed business function's own settings (its zone, tables, queue, sender, the dashboard's address): what
+    # a test message from here must say is what the stack's would
+    function = names.StackNames(args.prefix).business_function
+    variables = client("lambda").get_function_configuration(FunctionName=function)["Environment"]["Variables"]
     settings = Settings(
-        stream=stack.stream,
-        realtime_table=stack.realtime_table,
-        batch_table=stack.batch_table,
-        notifications_table=stack.notifications_table,
-        channel_secrets=stack.channel_secrets,
-        delivery_dead_letters=client("sqs").get_queue_url(QueueName=stack.delivery_dead_letters)["QueueUrl"],
-        email_from=args.email_from,
+        **{k.removeprefix("HEADCOUNT_").lower(): v for k, v in variables.items() if k.startswith("HEADCOUNT_")}
     )
-    return notify_admin(settings, notifier(settings, MetricsService(reads(settings)), ""))
+    return notify_admin(settings, notifier(settings, MetricsService(reads(settings)), settings.dashboard_url or ""))
 
 
 def _channel_kind(args: argparse.Namespace) -> tuple[str, str | None, list[str]]:

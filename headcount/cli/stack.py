@@ -263,8 +263,10 @@ def run_demo(
 
 
 def _demo(config: LocalConfig, events: int, serve: bool, history_days: int, new_per_day: int) -> int:
-    # The demo's answers are checked against the truth of its own simulation: start from an empty stream and lake.
-    stale = [p for p in (config.kinesis_dir, config.checkpoint_dir, config.lake_dir, config.s3_dir) if p.exists()]
+    # The demo's answers are checked against the truth of its own simulation: start from an empty stream and lake (and
+    # the local sink shows this demo's messages only).
+    folders = (config.kinesis_dir, config.checkpoint_dir, config.lake_dir, config.s3_dir, config.sink_path.parent)
+    stale = [p for p in folders if p.exists()]
     if stale:
         print(f"demo: starting from an empty stream and lake (removing {', '.join(str(p) for p in stale)})")
         for path in stale:

@@ -13,12 +13,12 @@ and a new episode within the cooldown of the last message that fired is not sent
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+from headcount.core.notices import check_name, format_number
+
 DEFAULT_COOLDOWN_MINUTES = 60
 DEFAULT_BAND_WEEKS = 4
 MAX_BAND_WEEKS = 8  # the observations are kept 9 weeks (headcount/views/notify_store.py)
@@ -59,8 +59,12 @@ class AlertRule:
     created_by: str | None = None
 
     def __post_init__(self) -> None:
-        if not NAME.fullmatch(self.name):
-            raise ValueError(f"rule name {self.name!r}: 1 to 64 letters, digits, '.', '_' or '-'")
+        check_name("rule", self.name)
+        if self.scope is Scope.TODAY and self.condition is Condition.BELOW:
+            raise ValueError(
+                "today so far only grows through the day, so a rule below a threshold would fire every night: use a "
+                "change or band rule (compared at the same time of day), or a rule on closed days"
+            )
         if self.condition in (Condition.ABOVE, Condition.BELOW) and self.threshold is None:
             raise ValueError(f"a rule {self.condition.value} a threshold needs `threshold`")
         if self.condition is Condition.CHANGE and not self.percent:
@@ -103,14 +107,14 @@ class AlertRule:
     def describe(self) -> str:
         """The condition in words: "above 1,000", "up 30 % or more against the same weekday a week before"."""
         if self.condition is Condition.ABOVE:
-            return f"above {_number(self.threshold)}"
+            return f"above {format_number(self.threshold)}"
         if self.condition is Condition.BELOW:
-            return f"below {_number(self.threshold)}"
+            return f"below {format_number(self.threshold)}"
         if self.condition is Condition.CHANGE:
             assert self.percent is not None
             way = "up" if self.percent > 0 else "down"
-            return f"{way} {_number(abs(self.percent))} % or more against the same weekday a week before"
-        margin = f" widened by {_number(self.margin_percent)} %" if self.margin_percent else ""
+            return f"{way} {format_number(abs(self.percent))} % or more against the same weekday a week before"
+        margin = f" widened by {format_number(self.margin_percent)} %" if self.margin_percent else ""
         return f"outside the range of the last {self.weeks} same weekdays{margin}"
 
 
@@ -137,23 +141,21 @@ def limits(rule: AlertRule, history: list[float]) -> Limits | None:
     """The rule's limits, from the values it compares with: the same weekday a week before (change: one value), or the
     last `weeks` same weekdays (band). None when there is nothing to compare with yet."""
     if rule.condition is Condition.ABOVE:
-        return Limits(upper=rule.threshold, baseline=f"above {_number(rule.threshold)}")
+        return Limits(upper=rule.threshold, baseline=f"above {format_number(rule.threshold)}")
     if rule.condition is Condition.BELOW:
-        return Limits(lower=rule.threshold, baseline=f"below {_number(rule.threshold)}")
+        return Limits(lower=rule.threshold, baseline=f"below {format_number(rule.threshold)}")
     if rule.condition is Condition.CHANGE:
         if not history:
             return None
         assert rule.percent is not None
         limit = history[0] * (1 + rule.percent / 100)
-        words = (
-            f"{'+' if rule.percent > 0 else '−'}{_number(abs(rule.percent))} % of {_number(history[0])} a week before"
-        )
+        words = f"{'+' if rule.percent > 0 else '−'}{format_number(abs(rule.percent))} % of {format_number(history[0])} a week before"
         return Limits(upper=limit, baseline=words) if rule.percent > 0 else Limits(lower=limit, baseline=words)
     if len(history) < rule.weeks:
         return None
     margin = rule.margin_percent / 100
     low, high = min(history) * (1 - margin), max(history) * (1 + margin)
-    return Limits(lower=low, upper=high, baseline=f"outside {_number(low)}–{_number(high)}")
+    return Limits(lower=low, upper=high, baseline=f"outside {format_number(low)}–{format_number(high)}")
 
 
 def verdict(reading: Reading, bounds: Limits | None) -> Verdict:
@@ -210,9 +212,3 @@ def step(state: RuleState, seen: Verdict, now_ms: int, cooldown_minutes: int) ->
         ended = replace(state, firing=False, since_ms=now_ms, notified=False)
         return ended, Action.RESOLVE if state.notified else None
     return state, None
-
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.2f}"

@@ -11,14 +11,12 @@ exact figure it sent (a correction); never twice for the same runs (the follow-u
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from headcount.core.notices import Figure, NoticeKind
+from headcount.core.notices import Figure, NoticeKind, check_name, generation
 
-NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 CLOSED = "closed"  # `when`: as soon as the day is published
 FOLLOW_UP_DAYS = 3  # a digest is compared with the batch's numbers this many days after its day (the job redoes 2)
 MAX_FIGURES = 40  # what a message shows well (Slack: 50 blocks a message)
@@ -35,8 +33,7 @@ class Subscription:
     created_by: str | None = None
 
     def __post_init__(self) -> None:
-        if not NAME.fullmatch(self.name):
-            raise ValueError(f"subscription name {self.name!r}: 1 to 64 letters, digits, '.', '_' or '-'")
+        check_name("subscription", self.name)
         if not self.metrics:
             raise ValueError("a subscription needs at least one metric")
         if self.when != CLOSED:
@@ -91,8 +88,8 @@ def due_at_ms(subscription: Subscription, local_now: datetime, figures: list[Fig
     return int(at.timestamp() * 1000) if local_now >= at else None
 
 
-def digest_id(subscription: str, day: str) -> str:
-    return f"digest:{subscription}:{day}"
+def digest_id(subscription: Subscription, day: str) -> str:
+    return f"digest:{subscription.name}:{generation(subscription.created_at)}:{day}"
 
 
 def follow_up(sent: list[Figure], now: list[Figure]) -> tuple[NoticeKind, list[Figure]] | None:
@@ -117,10 +114,12 @@ def follow_up(sent: list[Figure], now: list[Figure]) -> tuple[NoticeKind, list[F
     return (NoticeKind.CORRECTION if correction else NoticeKind.FOLLOW_UP), changed
 
 
-def follow_up_id(subscription: str, day: str, figures: list[Figure]) -> str:
-    """Names the runs whose numbers it sends: the same runs never send it twice; a new run that changes them does."""
-    runs = ",".join(sorted({f.run_id or "" for f in figures}))
-    return f"follow_up:{subscription}:{day}:{hashlib.sha256(runs.encode()).hexdigest()[:12]}"
+def follow_up_id(subscription: Subscription, day: str, figures: list[Figure]) -> str:
+    """Names the numbers it sends and the runs that published them: the same numbers never go twice; a republish
+    that changes them does (even under the same run id)."""
+    said = sorted(f"{f.metric}|{f.group or ''}|{f.value}|{f.run_id or ''}" for f in figures)
+    digest = hashlib.sha256("\n".join(said).encode()).hexdigest()[:12]
+    return f"follow_up:{subscription.name}:{generation(subscription.created_at)}:{day}:{digest}"
 
 
 def _with_sent(figure: Figure, old: Figure) -> Figure:

@@ -8,9 +8,24 @@ Pure: no clock, no AWS.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # a channel's, subscription's or alert rule's
+
+
+def check_name(what: str, name: str) -> None:
+    if not NAME.fullmatch(name or ""):
+        raise ValueError(f"{what} name {name!r}: 1 to 64 letters, digits, '.', '_' or '-'")
+
+
+def generation(created_at: str | None) -> str:
+    """A definition's generation (when it was made, epoch ms): the ids of its messages carry it, so a subscription or
+    rule deleted and made again under its name is not taken for the one before (whose deliveries are kept 90 days)."""
+    return str(int(datetime.fromisoformat(created_at).timestamp() * 1000)) if created_at else "0"
 
 
 class NoticeKind(StrEnum):
@@ -43,6 +58,7 @@ class Channel:
     created_by: str | None = None  # the admin who made it (a user name)
 
     def to_json(self) -> dict[str, Any]:
+        """What people may see of it (not the secret's id)."""
         return {
             "name": self.name,
             "kind": self.kind.value,
@@ -51,6 +67,18 @@ class Channel:
             "created_at": self.created_at,
             "created_by": self.created_by,
         }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Channel:
+        return cls(
+            name=doc["name"],
+            kind=ChannelKind(doc["kind"]),
+            recipients=tuple(doc.get("recipients") or ()),
+            secret_id=doc.get("secret_id"),
+            target=doc.get("target"),
+            created_at=doc.get("created_at"),
+            created_by=doc.get("created_by"),
+        )
 
 
 @dataclass(frozen=True)
@@ -69,6 +97,7 @@ class Figure:
     run_id: str | None  # the nightly run that published it (exact figures)
     link: str  # the dashboard's view of this metric and range
     ratio: bool = False  # a ratio KPI (stickiness): a fraction, shown as a percentage
+    stale: bool = False  # a real-time figure whose fold is behind the stream: lower than it will be
     # The comparisons of a digest's figure: the day before, and the same weekday a week before (None: no value)
     previous: int | float | None = None
     week_ago: int | float | None = None
@@ -100,6 +129,7 @@ class Figure:
             "run_id": self.run_id,
             "link": self.link,
             "ratio": self.ratio,
+            "stale": self.stale,
         }
         for name in ("previous", "week_ago", "threshold", "baseline", "sent_value", "sent_exact"):
             if getattr(self, name) is not None:

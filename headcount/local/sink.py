@@ -101,7 +101,13 @@ class LocalSink:
             body: Any = json.loads(text)
         except ValueError:
             body = text
-        record = {"received_at": datetime.now(UTC).isoformat(), "path": path, "headers": headers, "body": body}
+        record = {
+            "received_at": datetime.now(UTC).isoformat(),
+            "path": path,
+            "headers": headers,
+            "body": body,
+            "raw": text,  # the bytes as sent (a webhook's signature is over them)
+        }
         with self._lock:
             self.records.append(record)
             with self.record_path.open("a") as out:  # one line, one write: readers never see half a record

@@ -32,11 +32,14 @@ from headcount.core.catalog import Catalog, Granularity, Kind, Metric
 from headcount.core.digests import Subscription
 from headcount.core.merge import Point, iso_utc
 from headcount.core.messages import change
-from headcount.core.notices import Channel, ChannelKind, Figure, Notice, NoticeKind, format_number
+from headcount.core.notices import Channel, Figure, Notice, NoticeKind, format_number, generation
 from headcount.logic.serving import MetricsService
-from headcount.views.notify_store import CHANNEL, RULE, SUBSCRIPTION, Delivery, NotifyStore
+from headcount.views.notify_store import CHANNEL, RULE, SUBSCRIPTION, Delivery, NotifyStore, StateChanged
 
 BACKOFF_S = (1.0, 4.0)  # between the 3 attempts of a send
+# What a run keeps of its invocation's time when it claims a message: the longest send (3 attempts of 5 s and 5 s of
+# backoff) with room to record it
+RESERVE_MS = 30_000
 SLOTS_PER_DAY = 288  # 5-minute slots: the business function's schedule
 
 
@@ -78,20 +81,24 @@ class Notifier:
     def tz(self) -> str:
         return self.service.tz
 
-    def run(self, now_ms: int) -> RunReport:
+    def run(self, now_ms: int, remaining_ms: Callable[[], int] | None = None) -> RunReport:
+        """Every subscription, then every rule, each on its own (one's failure is reported, the others go on). With
+        `remaining_ms` (the invocation's time left), it stops claiming messages when less than RESERVE_MS is left:
+        the next run takes up what this one left, and no claim is left half-sent by a timeout."""
         report = RunReport()
-        for doc in self.store.list(SUBSCRIPTION):
-            subscription = Subscription.from_json(doc)
+        work = [
+            (f"subscription {d['name']}", self._subscription, Subscription.from_json(d))
+            for d in self.store.list(SUBSCRIPTION)
+        ]
+        work += [(f"rule {d['name']}", self._rule, AlertRule.from_json(d)) for d in self.store.list(RULE)]
+        for name, evaluate, definition in work:
+            if remaining_ms is not None and remaining_ms() < RESERVE_MS:
+                report.errors[name] = TimeoutError("left for the next run: this one is out of time")
+                continue
             try:
-                self._subscription(subscription, now_ms, report)
-            except Exception as exc:  # noqa: BLE001 - one subscription's failure must not keep the others from going
-                report.errors[f"subscription {subscription.name}"] = exc
-        for doc in self.store.list(RULE):
-            rule = AlertRule.from_json(doc)
-            try:
-                self._rule(rule, now_ms, report)
-            except Exception as exc:  # noqa: BLE001 - nor one rule's
-                report.errors[f"rule {rule.name}"] = exc
+                evaluate(definition, now_ms, report)
+            except Exception as exc:  # noqa: BLE001 - one's failure must not keep the others from going
+                report.errors[name] = exc
         return report
 
     # digests ----------------------------------------------------------------------------------------------------
@@ -106,15 +113,26 @@ class Notifier:
 
     def _subscription(self, subscription: Subscription, now_ms: int, report: RunReport) -> None:
         local_now = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(self.tz))
-        day = digests.digest_day(local_now)
-        delivery_id = digests.digest_id(subscription.name, day.isoformat())
-        if self.store.delivery(delivery_id) is None:
+        yesterday = digests.digest_day(local_now)
+        for day in self._digest_days(subscription, yesterday, local_now):
+            if not self.store.unsent(digests.digest_id(subscription, day.isoformat()), now_ms):
+                continue
             notice = self.digest(subscription, day, now_ms)
             due_ms = digests.due_at_ms(subscription, local_now, list(notice.figures))
             if due_ms is not None and self._made_before(subscription, due_ms):
                 self.deliver(notice, subscription.channel, now_ms, report)
         for back in range(digests.FOLLOW_UP_DAYS):
-            self._follow_up(subscription, day - timedelta(days=back), now_ms, report)
+            self._follow_up(subscription, yesterday - timedelta(days=back), now_ms, report)
+
+    def _digest_days(self, subscription: Subscription, yesterday: date, local_now: datetime) -> list[date]:
+        """The days whose digest may go now: yesterday's at its local time (not before: nothing to read); when the day
+        closes, yesterday's and the days before it a late nightly run published late (a job rerun the next day), but
+        not days that ended more than a day before the subscription was made (their digests were never its)."""
+        if subscription.at is not None:
+            return [yesterday] if local_now.time() >= subscription.at else []
+        made_ms = datetime.fromisoformat(subscription.created_at).timestamp() * 1000 if subscription.created_at else 0
+        days = [yesterday - timedelta(days=back) for back in range(digests.FOLLOW_UP_DAYS)]
+        return [d for d in days if bk.day_bounds_ms(d, self.tz)[1] > made_ms - 86_400_000]
 
     @staticmethod
     def _made_before(subscription: Subscription, due_ms: int) -> bool:
@@ -124,7 +142,7 @@ class Notifier:
         return datetime.fromisoformat(subscription.created_at).timestamp() * 1000 < due_ms
 
     def _follow_up(self, subscription: Subscription, day: date, now_ms: int, report: RunReport) -> None:
-        sent = self.store.delivery(digests.digest_id(subscription.name, day.isoformat()))
+        sent = self.store.delivery(digests.digest_id(subscription, day.isoformat()))
         if sent is None or sent.status != "sent" or not sent.figures:
             return
         before = [Figure.from_json(doc) for doc in sent.figures]
@@ -135,7 +153,7 @@ class Notifier:
         kind, changed = found
         notice = replace(
             self._digest_notice(subscription, day, changed, now_ms, kind),
-            id=digests.follow_up_id(subscription.name, day.isoformat(), changed),
+            id=digests.follow_up_id(subscription, day.isoformat(), changed),
         )
         if self.deliver(notice, subscription.channel, now_ms, report) == "sent":
             # the digest's record now says what people were last told: a later change is compared with that
@@ -188,7 +206,7 @@ class Notifier:
                 "not published the day yet. A follow-up comes if its exact numbers fall outside them."
             )
         return Notice(
-            id=digests.digest_id(subscription.name, day.isoformat()),
+            id=digests.digest_id(subscription, day.isoformat()),
             kind=kind,
             title={
                 NoticeKind.FOLLOW_UP: f"Exact numbers for {when}",
@@ -246,6 +264,7 @@ class Notifier:
             run_id=stamp.run_id,
             link=self.link(metric.name, group, day - timedelta(days=7), day),
             ratio=metric.kind is Kind.RATIO,
+            stale=stamp.stale,
         )
 
     def link(self, metric: str, group: str | None, first: date, last: date) -> str:
@@ -260,7 +279,8 @@ class Notifier:
         metric = self.catalog.get(rule.metric)
         if metric is None:
             raise LookupError(f"{rule.metric} is no longer in the catalog")
-        state = RuleState.from_json(self.store.rule_state(rule.name) or {})
+        doc, version = self.store.rule_state(rule.name)
+        state = RuleState.from_json(doc)
         today = bk.local_date(now_ms, self.tz)
         if rule.scope is Scope.TODAY:
             figure = self.figure(metric, rule.group, today, now_ms)
@@ -285,13 +305,18 @@ class Notifier:
             ]
             state = replace(state, last_day=day.isoformat())
         limits = alerts.limits(rule, history)
-        seen = alerts.verdict(reading, limits)
+        # a stale estimate (the fold is behind the stream) is lower than it will be: it says nothing either way
+        seen = alerts.Verdict.UNSURE if figure.stale else alerts.verdict(reading, limits)
         state, action = alerts.step(state, seen, now_ms, rule.cooldown_minutes)
         if action is not None:
             assert limits is not None
             notice = self._alert_notice(rule, figure, limits, state, action, now_ms)
-            self.deliver(notice, rule.channel, now_ms, report)
-        self.store.put_rule_state(rule.name, state.to_json())
+            if self.deliver(notice, rule.channel, now_ms, report) is None:
+                return  # another run is sending it (its state goes with it), or died doing so: taken over when stale
+        try:
+            self.store.put_rule_state(rule.name, state.to_json(), version)
+        except StateChanged:
+            return  # another run evaluated it meanwhile, and wrote what it saw: this run's view is older
 
     def _slot(self, today: date, now_ms: int) -> int:
         """The 5-minute slot of the day now is in, by the elapsed part of the day (a 23- or 25-hour day has 288 too)."""
@@ -339,7 +364,7 @@ class Notifier:
             else f"Resolved: {figure.label} {value} {when} is no longer {limits.baseline}"
         )
         return Notice(
-            id=f"{'alert' if fired else 'resolved'}:{rule.name}:{state.episode}",
+            id=f"{'alert' if fired else 'resolved'}:{rule.name}:{generation(rule.created_at)}:{state.episode}",
             kind=NoticeKind.ALERT if fired else NoticeKind.RESOLVED,
             title=f"{figure.label} {rule.describe()}" if fired else f"Resolved: {figure.label} {rule.describe()}",
             summary=summary,
@@ -395,7 +420,7 @@ class Notifier:
         doc = self.store.get(CHANNEL, channel_name)
         if doc is None:
             return 0, f"no channel {channel_name!r}"
-        channel = channel_from_json(doc)
+        channel = Channel.from_json(doc)
         for attempts, wait in enumerate((*self.backoff_s, None), start=1):
             try:
                 self.sender.send(channel, notice)
@@ -406,18 +431,6 @@ class Notifier:
                     return attempts, error
                 self.sleep(wait)
         raise AssertionError("unreachable")
-
-
-def channel_from_json(doc: dict[str, Any]) -> Channel:
-    return Channel(
-        name=doc["name"],
-        kind=ChannelKind(doc["kind"]),
-        recipients=tuple(doc.get("recipients") or ()),
-        secret_id=doc.get("secret_id"),
-        target=doc.get("target"),
-        created_at=doc.get("created_at"),
-        created_by=doc.get("created_by"),
-    )
 
 
 def _reading(figure: Figure) -> Reading:

@@ -20,12 +20,11 @@ from headcount.core.alerts import AlertRule
 from headcount.core.catalog import Catalog, Granularity, Kind, Metric
 from headcount.core.digests import MAX_FIGURES, Subscription
 from headcount.core.merge import iso_utc
-from headcount.core.notices import Channel, ChannelKind, NoticeKind
+from headcount.core.notices import Channel, ChannelKind, NoticeKind, check_name
 from headcount.logic.errors import BadRequest, Conflict, NotFound, UnknownMetric
-from headcount.logic.notify import Notifier, channel_from_json
+from headcount.logic.notify import Notifier
 from headcount.views.notify_store import CHANNEL, RULE, RULE_STATE, SUBSCRIPTION, AlreadyExists, Delivery
 
-CHANNEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 EMAIL = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 MAX_RECIPIENTS = 50  # SES: 50 recipients a message
 
@@ -55,14 +54,14 @@ class NotifyAdmin:
         self, name: str, kind: str, *, url: str | None, recipients: list[str], by: str | None, now_ms: int
     ) -> tuple[Channel, str | None]:
         """The channel, and a webhook's signing secret (shown this once: the receiver verifies with it)."""
-        if not CHANNEL_NAME.fullmatch(name or ""):
-            raise BadRequest(f"channel name {name!r}: 1 to 64 letters, digits, '.', '_' or '-'")
+        try:
+            check_name("channel", name)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
         try:
             channel_kind = ChannelKind(kind)
         except ValueError:
             raise BadRequest(f"channel kind {kind!r}: one of {', '.join(k.value for k in ChannelKind)}") from None
-        if self.store.get(CHANNEL, name) is not None:
-            raise Conflict(f"a channel {name!r} exists")
         channel = Channel(name, channel_kind, created_at=iso_utc(now_ms), created_by=by)
         signing_secret = None
         if channel_kind is ChannelKind.EMAIL:
@@ -78,18 +77,24 @@ class NotifyAdmin:
                 target = self.check_target(url)
             except ValueError as exc:
                 raise BadRequest(f"`url`: {exc}") from None
+            channel = replace(channel, target=target)
+        # The name first (a conditional write), then the secret: two admins making one name cannot overwrite the
+        # secret of the channel that won
+        self._create(CHANNEL, name, {**channel.to_json(), "secret_id": None})
+        if channel.kind is not ChannelKind.EMAIL:
             secret: dict[str, Any] = {"url": url}
             if channel_kind is ChannelKind.WEBHOOK:
                 signing_secret = secret["signing_secret"] = self.new_signing_secret()
-            channel = replace(channel, target=target, secret_id=self.secrets.put(name, secret))
-        try:
-            self.store.create(CHANNEL, name, {**channel.to_json(), "secret_id": channel.secret_id})
-        except AlreadyExists:
-            raise Conflict(f"a channel {name!r} exists") from None
+            try:
+                channel = replace(channel, secret_id=self.secrets.put(name, secret))
+            except Exception:
+                self.store.delete(CHANNEL, name)  # no channel without its secret
+                raise
+            self.store.put(CHANNEL, name, {**channel.to_json(), "secret_id": channel.secret_id})
         return channel, signing_secret
 
     def channels(self) -> list[Channel]:
-        return [channel_from_json(doc) for doc in self.store.list(CHANNEL)]
+        return [Channel.from_json(doc) for doc in self.store.list(CHANNEL)]
 
     def delete_channel(self, name: str) -> Channel:
         doc = self.store.get(CHANNEL, name)
@@ -99,7 +104,7 @@ class NotifyAdmin:
         users += [r["name"] for r in self.store.list(RULE) if r["channel"] == name]
         if users:
             raise Conflict(f"channel {name!r} is used by {', '.join(sorted(users))}: delete them first")
-        channel = channel_from_json(doc)
+        channel = Channel.from_json(doc)
         self.store.delete(CHANNEL, name)
         if channel.secret_id:
             self.secrets.delete(channel.secret_id)
@@ -142,7 +147,8 @@ class NotifyAdmin:
         day = bk.local_date(now_ms, self.notifier.tz) - timedelta(days=1)
         notice = self.notifier.digest(subscription, day, now_ms, NoticeKind.TEST)
         notice = replace(notice, id=f"test:{name}:{now_ms}")
-        self.notifier.deliver(notice, subscription.channel, now_ms)
+        # One attempt, no backoff: the person waits for the answer (and API Gateway for 29 s at most)
+        replace(self.notifier, backoff_s=()).deliver(notice, subscription.channel, now_ms)
         delivery = self.store.delivery(notice.id)
         assert delivery is not None
         return delivery
@@ -164,7 +170,7 @@ class NotifyAdmin:
 
     def rules(self) -> list[tuple[AlertRule, dict[str, Any]]]:
         """Each rule with its state (firing or not, since when)."""
-        return [(AlertRule.from_json(doc), self.store.rule_state(doc["name"]) or {}) for doc in self.store.list(RULE)]
+        return [(AlertRule.from_json(doc), self.store.rule_state(doc["name"])[0]) for doc in self.store.list(RULE)]
 
     def delete_rule(self, name: str) -> AlertRule:
         doc = self.store.get(RULE, name)

@@ -34,6 +34,11 @@ class AlreadyExists(Exception):
     """A definition of that name is there already."""
 
 
+class StateChanged(Exception):
+    """A rule's state was written by another run since this one read it (two runs at once: the scheduled one and the
+    one after the nightly job)."""
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One notice to one channel, as recorded."""
@@ -93,6 +98,13 @@ class NotifyStore:
                 raise AlreadyExists(f"{kind} {name!r} exists") from None
             raise
 
+    def put(self, kind: str, name: str, doc: dict[str, Any]) -> None:
+        """A definition made (`create`) and now completed: a channel's secret id, once the secret exists."""
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={"pk": {"S": kind}, "sk": {"S": name}, "doc": {"S": orjson.dumps(doc).decode()}},
+        )
+
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         item = self.ddb.get_item(
             TableName=self.table, Key={"pk": {"S": kind}, "sk": {"S": name}}, ConsistentRead=True
@@ -109,16 +121,38 @@ class NotifyStore:
         return "Attributes" in old
 
     # rule states ------------------------------------------------------------------------------------------------
-    def rule_state(self, name: str) -> dict[str, Any] | None:
-        return self.get(RULE_STATE, name)
+    def rule_state(self, name: str) -> tuple[dict[str, Any], int]:
+        """A rule's state and its version (0: none yet)."""
+        item = self.ddb.get_item(
+            TableName=self.table, Key={"pk": {"S": RULE_STATE}, "sk": {"S": name}}, ConsistentRead=True
+        ).get("Item")
+        return (orjson.loads(item["doc"]["S"]), int(item["version"]["N"])) if item else ({}, 0)
 
-    def put_rule_state(self, name: str, state: dict[str, Any]) -> None:
-        self.ddb.put_item(
-            TableName=self.table,
-            Item={"pk": {"S": RULE_STATE}, "sk": {"S": name}, "doc": {"S": orjson.dumps(state).decode()}},
-        )
+    def put_rule_state(self, name: str, state: dict[str, Any], version: int) -> None:
+        """The state after `version` (what this run read); StateChanged if another run wrote it meanwhile."""
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": RULE_STATE},
+                    "sk": {"S": name},
+                    "doc": {"S": orjson.dumps(state).decode()},
+                    "version": {"N": str(version + 1)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR version = :read",
+                ExpressionAttributeValues={":read": {"N": str(version)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise StateChanged(f"rule {name}: its state changed since version {version}") from None
+            raise
 
     # deliveries -------------------------------------------------------------------------------------------------
+    def unsent(self, delivery_id: str, now_ms: int) -> bool:
+        """Whether a delivery is still to be sent: never claimed, or claimed by a run that died while sending it."""
+        found = self.delivery(delivery_id)
+        return found is None or (found.status == "sending" and found.updated_ms < now_ms - CLAIM_STALE_MS)
+
     def claim(self, delivery: Delivery, now_ms: int) -> bool:
         """Record `delivery` as being sent, unless it was (or is being) sent: False then. A claim older than
         CLAIM_STALE_MS still `sending` was left by a run that died, and is taken over."""

@@ -198,7 +198,6 @@ def test_the_serve_function_manages_the_channels_secrets_only(template):
         "secretsmanager:DeleteSecret",
         "secretsmanager:RestoreSecret",
         "secretsmanager:DescribeSecret",
-        "secretsmanager:TagResource",
     }
     assert (resources, condition) == ([_secrets_arn(names.DEFAULT_NAMES)], None)
 
@@ -233,7 +232,7 @@ def test_with_a_sender_both_send_email_as_that_address_only(with_email):
         function = _function(with_email, name)
         assert function["Environment"]["Variables"]["HEADCOUNT_EMAIL_FROM"] == SENDER  # trimmed
         [(actions, resources, condition)] = _grants(_statements(with_email, function), "ses")
-        assert actions == {"ses:SendEmail", "ses:SendRawEmail"}
+        assert actions == {"ses:SendEmail"}
         # the identity may be the address, its domain or a parent domain (and, in the sandbox, the recipients'):
         # the sender is held by the condition
         assert resources == [

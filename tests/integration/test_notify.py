@@ -46,6 +46,11 @@ AT_0900 = AT_0855 + 5 * 60_000
 MADE = AT_0855 - 2 * 86_400_000  # the subscriptions and rules are made before DAY
 
 
+def digest_of(subscription: str, day: date, made_ms: int = MADE) -> str:
+    """The id of a subscription's digest of a day (the subscription's generation: when it was made)."""
+    return f"digest:{subscription}:{made_ms}:{day}"
+
+
 def ms(day: date, hour: int, minute: int = 0) -> int:
     return int(datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC).timestamp() * 1000)
 
@@ -182,7 +187,7 @@ def test_a_closed_day_digest_waits_for_the_nightly_job_then_goes_once_with_the_p
     world.publish("matches_played", DAY, 1234, "run-1")
     report = world.notifier.run(AT_0900)
     # Then the digest went, with exactly the published numbers, exact, compared with the day before and a week before
-    assert report.sent == [f"digest:morning:{DAY}"]
+    assert report.sent == [digest_of("morning", DAY)]
     (digest,) = world.sender.of(NoticeKind.DIGEST)
     figures = {f.metric: f for f in digest.figures}
     assert (figures["active_players"].value, figures["matches_played"].value) == (512, 1234)
@@ -255,11 +260,11 @@ def test_a_subscription_sends_the_digests_that_become_due_after_it_was_made(worl
     assert world.notifier.run(AT_0900 + 5 * 60_000).sent == []
     # When the next day's 09:00 comes / Then the one at 09:00 sends the digest of the day after DAY
     next_day = DAY + timedelta(days=1)
-    assert world.notifier.run(AT_0900 + 86_400_000).sent == [f"digest:nine:{next_day}"]
+    assert world.notifier.run(AT_0900 + 86_400_000).sent == [digest_of("nine", next_day, made)]
     # When the nightly job publishes that day / Then the other sends it (and the first its follow-up: it said 0)
     world.publish("matches_played", next_day, 999, "run-2", at_ms=AT_0900 + 86_400_000 + 60_000)
     sent = world.notifier.run(AT_0900 + 86_400_000 + 300_000).sent
-    assert sent[0] == f"digest:closed:{next_day}" and sent[1].startswith(f"follow_up:nine:{next_day}:")
+    assert sent[0] == digest_of("closed", next_day, made) and sent[1].startswith(f"follow_up:nine:{made}:{next_day}:")
 
 
 def test_a_failing_channel_is_retried_then_dead_lettered_and_recorded_and_the_others_still_go(world):
@@ -272,11 +277,11 @@ def test_a_failing_channel_is_retried_then_dead_lettered_and_recorded_and_the_ot
     report = world.notifier.run(AT_0900)
     # Then the failing one was tried 3 times with backoff, recorded failed, dead-lettered; the other was sent
     assert world.sender.attempts["team"] == 3 and world.sleeps == [1.0, 4.0]
-    assert report.failed == [f"digest:to-team:{DAY}"] and report.sent == [f"digest:to-other:{DAY}"]
-    failed = world.store.delivery(f"digest:to-team:{DAY}")
+    assert report.failed == [digest_of("to-team", DAY)] and report.sent == [digest_of("to-other", DAY)]
+    failed = world.store.delivery(digest_of("to-team", DAY))
     assert failed.status == "failed" and failed.attempts == 3 and "503" in failed.error
     (dead,) = world.dead_letters()
-    assert dead["delivery"] == f"digest:to-team:{DAY}" and dead["notice"]["kind"] == "digest"
+    assert dead["delivery"] == digest_of("to-team", DAY) and dead["notice"]["kind"] == "digest"
     assert [d.status for d in world.admin.deliveries()] in (["failed", "sent"], ["sent", "failed"])
     # And a later run does not send the failed one again (it was dead-lettered)
     world.sender.failing.clear()
@@ -290,7 +295,7 @@ def test_a_refusal_that_cannot_pass_is_not_retried(world):
     world.sender.failing["team"] = False  # a 404: the webhook is gone
     world.notifier.run(AT_0900)
     assert world.sender.attempts["team"] == 1 and world.sleeps == []
-    assert world.store.delivery(f"digest:morning:{DAY}").status == "failed"
+    assert world.store.delivery(digest_of("morning", DAY)).status == "failed"
 
 
 # alert rules ----------------------------------------------------------------------------------------------------------
@@ -320,7 +325,7 @@ def test_a_today_alert_fires_once_when_the_low_bound_crosses_resolves_and_keeps_
         world.notifier.run(ms(TODAY, 11, minute))
     # Then it fired once, saying it is approximate and why it fired
     (fired,) = world.sender.of(NoticeKind.ALERT)
-    assert fired.id == "alert:busy:1" and not fired.figures[0].exact
+    assert fired.id == f"alert:busy:{MADE}:1" and not fired.figures[0].exact
     assert any("whole 95 % interval" in note for note in fired.notes)
     # When the value is wholly back below (a new day begins) / Then it resolves, once
     tomorrow = TODAY + timedelta(days=1)
@@ -328,11 +333,11 @@ def test_a_today_alert_fires_once_when_the_low_bound_crosses_resolves_and_keeps_
     world.notifier.run(ms(tomorrow, 0, 5))
     world.notifier.run(ms(tomorrow, 0, 10))
     (resolved,) = world.sender.of(NoticeKind.RESOLVED)
-    assert resolved.id == "resolved:busy:1"
+    assert resolved.id == f"resolved:busy:{MADE}:1"
     # When it is past again, 13 hours after the last alert (past the cooldown) / Then a second episode fires
     world.players("active_players", tomorrow, range(1300))
     world.notifier.run(ms(tomorrow, 0, 15))
-    assert [n.id for n in world.sender.of(NoticeKind.ALERT)] == ["alert:busy:1", "alert:busy:2"]
+    assert [n.id for n in world.sender.of(NoticeKind.ALERT)] == [f"alert:busy:{MADE}:1", f"alert:busy:{MADE}:2"]
 
 
 def test_the_cooldown_keeps_an_episode_and_its_end_quiet(world):
@@ -350,7 +355,7 @@ def test_the_cooldown_keeps_an_episode_and_its_end_quiet(world):
     # When it is past again at 13:30, after the cooldown / Then the third episode fires
     world.players("active_players", TODAY, range(1300))
     world.notifier.run(ms(TODAY, 13, 30))
-    assert [n.id for n in world.sender.of(NoticeKind.ALERT)] == ["alert:busy:1", "alert:busy:3"]
+    assert [n.id for n in world.sender.of(NoticeKind.ALERT)] == [f"alert:busy:{MADE}:1", f"alert:busy:{MADE}:3"]
 
 
 def test_a_change_rule_compares_today_so_far_with_the_same_elapsed_part_of_the_day_a_week_before(world):
@@ -453,14 +458,89 @@ def test_through_the_real_senders_a_5xx_and_a_timeout_are_retried_then_dead_lett
         report = world.notifier.run(AT_0900)
         # Then the failing ones were each tried 3 times, recorded failed and dead-lettered; the others were delivered
         assert len(sink.received("/hook/down")) == 3 and len(sink.received("/hook/slow")) == 3
-        assert sorted(report.failed) == [f"digest:to-down:{DAY}", f"digest:to-slow:{DAY}"]
-        assert sorted(report.sent) == [f"digest:to-chat:{DAY}", f"digest:to-fine:{DAY}"]
-        assert "503" in world.store.delivery(f"digest:to-down:{DAY}").error
+        assert sorted(report.failed) == [digest_of("to-down", DAY), digest_of("to-slow", DAY)]
+        assert sorted(report.sent) == [digest_of("to-chat", DAY), digest_of("to-fine", DAY)]
+        assert "503" in world.store.delivery(digest_of("to-down", DAY)).error
         assert sorted(d["delivery"] for d in world.dead_letters()) == report.failed
         # And the webhook that got it can verify it came from headcount; Slack got Block Kit
         (fine,) = sink.received("/hook/fine")
-        raw = orjson.dumps(fine["body"])  # (the sink parsed it: the same compact JSON the sender signed)
-        verify("whsec_sink", fine["headers"]["X-Headcount-Timestamp"], raw, fine["headers"]["X-Headcount-Signature"],
-               now_s=int(fine["headers"]["X-Headcount-Timestamp"]))  # fmt: skip
+        stamp, signature = fine["headers"]["X-Headcount-Timestamp"], fine["headers"]["X-Headcount-Signature"]
+        verify("whsec_sink", stamp, fine["raw"].encode(), signature, now_s=int(stamp))
         (chat,) = sink.received("/slack")
         assert chat["body"]["blocks"][0]["type"] == "header" and "matches_played" in str(chat["body"]["blocks"])
+
+
+# what the review of two runs at once, and of runs that die, asked for ------------------------------------------------
+def test_a_claim_left_sending_by_a_run_that_died_is_taken_over_once_stale(world):
+    from headcount.views.notify_store import CLAIM_STALE_MS, Delivery
+
+    # Given a digest at 09:00 that a run claimed at 09:00 and died sending (its claim still `sending`)
+    subscribe(world, when="09:00")
+    history(world)
+    left = Delivery(digest_of("morning", DAY), "sending", "team", "digest", "morning", None, str(DAY), 0, None,
+                    AT_0900, AT_0900, [], "")  # fmt: skip
+    assert world.store.claim(left, AT_0900)
+    # When a run goes while the claim may still be a live run's / Then it leaves it
+    assert world.notifier.run(AT_0900 + 5 * 60_000).sent == []
+    # When a run goes once the claim is stale / Then that run sends it, once
+    assert world.notifier.run(AT_0900 + CLAIM_STALE_MS + 60_000).sent == [digest_of("morning", DAY)]
+    assert world.notifier.run(AT_0900 + CLAIM_STALE_MS + 120_000).sent == []
+
+
+def test_a_rule_deleted_and_made_again_under_its_name_fires_again(world):
+    # Given a rule that fired, deleted
+    alert(world)
+    world.players("active_players", TODAY, range(1300))
+    world.notifier.run(ms(TODAY, 11))
+    world.admin.delete_rule("busy")
+    # When it is made again (later) and the value is still past / Then the new rule fires its own first episode
+    world.admin.create_rule(
+        {"name": "busy", "channel": "team", "metric": "active_players", "condition": "above", "threshold": 1000},
+        by="ana",
+        now_ms=ms(TODAY, 11, 30),
+    )
+    world.notifier.run(ms(TODAY, 11, 35))
+    assert [n.id for n in world.sender.of(NoticeKind.ALERT)] == [
+        f"alert:busy:{MADE}:1",
+        f"alert:busy:{ms(TODAY, 11, 30)}:1",
+    ]
+
+
+def test_two_runs_at_once_do_not_write_a_rules_state_over_each_other(world):
+    from headcount.views.notify_store import StateChanged
+
+    # Given a rule's state read by two runs (version 0), and written by the first
+    alert(world)
+    state, version = world.store.rule_state("busy")
+    world.store.put_rule_state("busy", {"firing": True}, version)
+    # When the second writes what it saw / Then it is refused, and the first's stays
+    with pytest.raises(StateChanged):
+        world.store.put_rule_state("busy", {"firing": False}, version)
+    assert world.store.rule_state("busy") == ({"firing": True}, 1)
+
+
+def test_a_run_out_of_time_claims_nothing_and_leaves_the_rest_to_the_next(world):
+    # Given a digest due, and a run with 10 s left
+    subscribe(world, when="09:00")
+    history(world)
+    report = world.notifier.run(AT_0900, remaining_ms=lambda: 10_000)
+    # Then it claimed nothing and says why; the next run sends it
+    assert report.sent == [] and isinstance(report.errors["subscription morning"], TimeoutError)
+    assert world.notifier.run(AT_0900 + 300_000, remaining_ms=lambda: 120_000).sent == [digest_of("morning", DAY)]
+
+
+def test_a_closed_day_the_nightly_job_published_a_day_late_still_gets_its_digest(world):
+    # Given a closed-day subscription, and the day before DAY published only now (a failed night, rerun the next day)
+    subscribe(world)
+    history(world)
+    before = DAY - timedelta(days=1)
+    world.publish("active_players", before, 400, "run-late", at_ms=AT_0900)
+    world.publish("matches_played", before, 1000, "run-late", at_ms=AT_0900)
+    # When the next run goes (DAY itself not published yet) / Then the late day's digest goes
+    assert world.notifier.run(AT_0900 + 60_000).sent == [digest_of("morning", before)]
+
+
+def test_a_today_rule_below_a_threshold_is_refused_it_would_fire_every_night(world):
+    with pytest.raises(BadRequest, match="every night"):
+        alert(world, condition="below")
+    alert(world, condition="below", scope="closed", name="quiet-day")  # on closed days it means what it says

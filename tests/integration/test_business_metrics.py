@@ -259,10 +259,44 @@ def test_the_handler_reports_the_schedules_time_from_dynamodb(business):
     # When EventBridge Scheduler invokes it with the run's scheduled time
     answer = invoke(business, {"scheduled_time": "2026-11-18T23:30:00Z"})
     # Then it put the zone's today at that time
-    assert answer == {"day": TODAY, "put": {"active_players": 4, "matches_played": 12}, "failed": []}
+    nothing = {"sent": [], "failed": [], "not_evaluated": []}  # (no digest or alert rule in this stack)
+    assert answer == {
+        "day": TODAY,
+        "put": {"active_players": 4, "matches_played": 12},
+        "failed": [],
+        "notified": nothing,
+    }
     cloudwatch = boto3.client("cloudwatch", region_name=names.REGION)
     assert datapoints(cloudwatch, "active_players")[0]["Maximum"] == 4.0
     assert datapoints(cloudwatch, "matches_played")[0]["Maximum"] == 12.0
+
+
+def test_after_the_nightly_job_the_handler_sends_what_is_due_and_puts_no_kpi(business, monkeypatch):
+    # Given a closed-day digest subscription whose day the nightly job just published (moto's tables and SES)
+    from headcount.functions.business.handler import runtime
+    from headcount.local.resources import LOCAL_EMAIL_FROM
+    from headcount.runtimes import notify_admin
+    from headcount.views.batch import BatchRow, DynamoBatchView
+
+    monkeypatch.setenv("HEADCOUNT_EMAIL_FROM", LOCAL_EMAIL_FROM)
+    runtime.cache_clear()
+    admin = notify_admin(runtime().settings, runtime().notifier)
+    admin.create_channel(
+        "mail", "email", url=None, recipients=["a@studio.example"], by=None, now_ms=NOW_MS - 86_400_000
+    )
+    admin.create_subscription(
+        {"name": "daily", "channel": "mail", "metrics": ["matches_played"]}, by=None, now_ms=NOW_MS - 86_400_000
+    )
+    batch = DynamoBatchView(names.BATCH_TABLE, clock=lambda: NOW_MS / 1000)
+    batch.publish(
+        "matches_played", YESTERDAY, [BatchRow("matches_played", YESTERDAY, YESTERDAY, "", 321, None)], "run-1"
+    )
+    # When EventBridge's rule on the job's success invokes it (no scheduled time: the event's)
+    answer = invoke(business, {"trigger": "nightly", "time": "2026-11-18T23:30:00Z"})
+    # Then the digest was sent by email (moto's SES), and no KPI was put (the schedule's run of the period does)
+    (sent,) = answer["notified"]["sent"]
+    assert sent.startswith("digest:daily:") and sent.endswith(YESTERDAY) and "put" not in answer
+    assert datapoints(boto3.client("cloudwatch", region_name=names.REGION), "matches_played") == []
 
 
 def test_the_handler_fails_when_no_kpi_could_be_read(business):

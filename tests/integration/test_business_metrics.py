@@ -274,6 +274,7 @@ def test_the_handler_reports_the_schedules_time_from_dynamodb(business):
 def test_after_the_nightly_job_the_handler_sends_what_is_due_and_puts_no_kpi(business, monkeypatch):
     # Given a closed-day digest subscription whose day the nightly job just published (moto's tables and SES)
     from headcount.functions.business.handler import runtime
+
     from headcount.local.resources import LOCAL_EMAIL_FROM
     from headcount.runtimes import notify_admin
     from headcount.views.batch import BatchRow, DynamoBatchView

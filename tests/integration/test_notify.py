@@ -544,3 +544,21 @@ def test_a_today_rule_below_a_threshold_is_refused_it_would_fire_every_night(wor
     with pytest.raises(BadRequest, match="every night"):
         alert(world, condition="below")
     alert(world, condition="below", scope="closed", name="quiet-day")  # on closed days it means what it says
+
+
+def test_a_stale_estimate_neither_fires_nor_resolves(world):
+    from dataclasses import replace as changed
+
+    # Given a rule "above 1,000", and 1,300 players today, but the shard's fold behind the records put into it
+    alert(world)
+    world.players("active_players", TODAY, range(1300))
+    status = world.realtime.statuses[SHARD]
+    world.realtime.statuses[SHARD] = changed(status, put_ms=status.watermark_ms + 120_000)
+    assert world.notifier.figure(CATALOG.get("active_players"), None, TODAY, ms(TODAY, 11)).stale
+    # When a run goes / Then it does not fire: the estimate is lower than it will be, it says nothing either way
+    world.notifier.run(ms(TODAY, 11))
+    assert world.sender.sent == []
+    # When the fold has caught up / Then it fires
+    world.realtime.statuses[SHARD] = changed(status, put_ms=None)
+    world.notifier.run(ms(TODAY, 11, 5))
+    assert len(world.sender.of(NoticeKind.ALERT)) == 1

@@ -2,8 +2,11 @@
 // platform, build or server fleet, each with its own throttle and quota. Here an admin lists them, creates one (its
 // value shown once, in this panel only while it is open) and revokes one (disabled: API Gateway refuses it within a
 // minute). Only admins see the panel's button (sign-in.js); the API's admin routes check the group themselves.
-import { api, reportPageError } from "./api.js";
+import { panelMessages } from "./admin-panel.js";
+import { api } from "./api.js";
 import { formatMoment, page } from "./state.js";
+
+const { say, refused } = panelMessages(page.keysPanel, page.keysMessage);
 
 export function listenForIngestKeys() {
   page.keysOpen.addEventListener("click", openPanel);
@@ -119,27 +122,6 @@ function showNewKey(key) {
   page.newKeyName.textContent = key?.name ?? "";
   page.newKeyValue.textContent = key?.value ?? "";
   page.newKeyCopy.textContent = "Copy";
-}
-
-/** An admin call the API refused: a 401 goes to the sign-in dialog (the panel closed), anything else is said here. */
-function refused(error, what) {
-  page.keysPanel.dataset.state = "error";
-  if (error.status === 401) {
-    page.keysPanel.close();
-    reportPageError(error);
-  } else if (error.status === 0) {
-    say(`${what}: the API does not answer. Try again in a moment.`);
-  } else if (error.status === 403) {
-    say(`${what}: access denied (${error.message}).`);
-  } else {
-    say(`${what}: ${error.message} (${error.status} ${error.code}).`);
-  }
-}
-
-function say(message, kind = "error") {
-  page.keysMessage.textContent = message;
-  page.keysMessage.className = kind;
-  page.keysMessage.hidden = !message;
 }
 
 function created(value) {

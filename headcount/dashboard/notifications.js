@@ -4,10 +4,13 @@
 // message shows without opening anything. Like the ingest keys' panel (ingest-keys.js): only admins see its button
 // (sign-in.js), the API's admin routes check the group themselves, a webhook's signing secret is shown once, here,
 // while the panel is open.
-import { api, reportPageError } from "./api.js";
+import { panelMessages } from "./admin-panel.js";
+import { api } from "./api.js";
 import { isAdmin, signedIn } from "./auth.js";
 import { formatNumber } from "./charts.js";
 import { formatMoment, page, state } from "./state.js";
+
+const { say, refused } = panelMessages(page.notifyPanel, page.notifyMessage);
 
 const FAILURE_DAYS = 7; // the button counts the failed deliveries of the last 7 days
 const KINDS = { follow_up: "follow-up" }; // a delivery's kind in words, when its name is not (digest, alert, test…)
@@ -446,27 +449,6 @@ async function remove(kind, name) {
 }
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
-
-/** An admin call the API refused: a 401 goes to the sign-in dialog (the panel closed), anything else is said here. */
-function refused(error, what) {
-  page.notifyPanel.dataset.state = "error";
-  if (error.status === 401) {
-    page.notifyPanel.close();
-    reportPageError(error);
-  } else if (error.status === 0) {
-    say(`${what}: the API does not answer. Try again in a moment.`);
-  } else if (error.status === 403) {
-    say(`${what}: access denied (${error.message}).`);
-  } else {
-    say(`${what}: ${error.message} (${error.status} ${error.code}).`);
-  }
-}
-
-function say(message, kind = "error") {
-  page.notifyMessage.textContent = message;
-  page.notifyMessage.className = kind;
-  page.notifyMessage.hidden = !message;
-}
 
 const $field = (selector) => document.querySelector(selector);
 const splitList = (value, separator = /[,;\s]+/) =>

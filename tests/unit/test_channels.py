@@ -20,7 +20,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from headcount.core.messages import email_message
-from headcount.core.notices import Channel, ChannelKind, Figure, Notice, NoticeKind
+from headcount.core.notices import Channel, ChannelKind
 from headcount.core.signing import verify
 from headcount.local.sink import LocalSink
 from headcount.views.channels import (
@@ -31,6 +31,7 @@ from headcount.views.channels import (
     Senders,
     check_target,
 )
+from support.notices import sample_notice
 
 NOW = 1_765_004_400.0
 SLACK_PATH = "/services/T0001/B0001/sEcReTtOkEn"  # a Slack webhook's path is its secret
@@ -149,34 +150,6 @@ def test_loopback_is_allowed_on_one_machine_and_still_no_other_private_range() -
 # --- sending to Slack and webhooks -------------------------------------------------------------------------------------
 
 
-def a_notice() -> Notice:
-    figure = Figure(
-        metric="active_players",
-        label="active_players",
-        group=None,
-        day="2026-12-05",
-        value=12345,
-        exact=True,
-        low=12345,
-        high=12345,
-        as_of="2026-12-06T03:12:00Z",
-        run_id="run-1",
-        link="https://headcount.example.com/#m=active_players",
-    )
-    return Notice(
-        id="digest:team-daily:2026-12-05",
-        kind=NoticeKind.DIGEST,
-        title="Yesterday, Sat 5 Dec 2026",
-        summary="12,345 active players yesterday",
-        timezone="Europe/Berlin",
-        sent_at="2026-12-06T07:00:00Z",
-        dashboard="https://headcount.example.com/",
-        figures=(figure,),
-        subscription="team-daily",
-        day="2026-12-05",
-    )
-
-
 @pytest.fixture
 def sink(tmp_path) -> Iterator[LocalSink]:
     with LocalSink(0, tmp_path / "sink" / "received.jsonl") as started:
@@ -205,13 +178,13 @@ def test_a_webhook_is_delivered_signed(sink, secrets) -> None:
     _, hook = channels(secrets, sink.url)
 
     # When a notice is sent
-    senders(secrets).send(hook, a_notice())
+    senders(secrets).send(hook, sample_notice())
 
     # Then the sink got the notice's JSON with headers whose signature verifies
     (got,) = sink.received(HOOK_PATH)
-    assert got["body"] == a_notice().to_json()
+    assert got["body"] == sample_notice().to_json()
     headers = got["headers"]
-    assert headers["X-Headcount-Delivery"] == a_notice().id
+    assert headers["X-Headcount-Delivery"] == sample_notice().id
     assert headers["X-Headcount-Timestamp"] == str(int(NOW))
     assert headers["User-Agent"] == "headcount-webhooks/1"
     assert headers["Host"] == sink.url.removeprefix("http://")
@@ -223,9 +196,9 @@ def test_a_webhook_is_delivered_signed(sink, secrets) -> None:
 
 def test_a_slack_message_is_delivered_as_block_kit(sink, secrets) -> None:
     slack, _ = channels(secrets, sink.url)
-    senders(secrets).send(slack, a_notice())
+    senders(secrets).send(slack, sample_notice())
     (got,) = sink.received(SLACK_PATH)
-    assert got["body"]["text"] == "12,345 active players yesterday"
+    assert got["body"]["text"] == sample_notice().summary
     assert got["body"]["blocks"][0]["type"] == "header"
 
 
@@ -239,13 +212,13 @@ def test_an_error_status_fails_retryable_or_not(sink, secrets, status, retryable
 
     # When a notice is sent, Then the attempt fails, retryable as the status says, without the URL's secret path
     with pytest.raises(DeliveryFailed) as failed:
-        senders(secrets).send(slack, a_notice())
+        senders(secrets).send(slack, sample_notice())
     assert failed.value.status == status and failed.value.retryable is retryable
     assert f"HTTP {status}" in str(failed.value)
     assert "sEcReTtOkEn" not in str(failed.value) and "/services" not in repr(failed.value)
     assert failed.value.__cause__ is None and failed.value.__context__ is None  # no chained error to log the URL
     # And the next attempt goes through
-    senders(secrets).send(slack, a_notice())
+    senders(secrets).send(slack, sample_notice())
     assert len(sink.received(SLACK_PATH)) == 2
 
 
@@ -256,7 +229,7 @@ def test_a_hang_beyond_the_timeout_fails_retryable(sink, secrets) -> None:
 
     # When a notice is sent, Then it fails soon, retryable
     with pytest.raises(DeliveryFailed, match="no answer within 0.5 s") as failed:
-        senders(secrets, timeout_s=0.5).send(hook, a_notice())
+        senders(secrets, timeout_s=0.5).send(hook, sample_notice())
     assert failed.value.retryable is True and failed.value.status is None
     assert HOOK_PATH not in str(failed.value)
 
@@ -268,7 +241,7 @@ def test_a_redirect_is_not_followed(sink, secrets) -> None:
 
     # When a notice is sent, Then it fails for good and nothing reaches the redirect's target
     with pytest.raises(DeliveryFailed, match="redirects are not followed") as failed:
-        senders(secrets).send(slack, a_notice())
+        senders(secrets).send(slack, sample_notice())
     assert failed.value.retryable is False and failed.value.status == 302
     assert sink.received("/redirected") == []
     assert "sEcReTtOkEn" not in str(failed.value)
@@ -282,7 +255,7 @@ def test_a_closed_port_fails_retryable(secrets) -> None:
     _, hook = channels(secrets, f"http://127.0.0.1:{port}")
 
     with pytest.raises(DeliveryFailed, match="connection failed") as failed:
-        senders(secrets).send(hook, a_notice())
+        senders(secrets).send(hook, sample_notice())
     assert failed.value.retryable is True
 
 
@@ -292,7 +265,7 @@ def test_a_url_refused_at_send_time_is_not_tried(sink, secrets) -> None:
 
     # When a notice is sent, Then it fails for good before any request, without the path
     with pytest.raises(DeliveryFailed, match="https only") as failed:
-        Senders(secrets, email_from=None, allow_loopback=False).send(hook, a_notice())
+        Senders(secrets, email_from=None, allow_loopback=False).send(hook, sample_notice())
     assert failed.value.retryable is False and HOOK_PATH not in str(failed.value)
     assert sink.received() == []
 
@@ -300,7 +273,7 @@ def test_a_url_refused_at_send_time_is_not_tried(sink, secrets) -> None:
 def test_a_host_that_stops_resolving_fails_retryable(secrets) -> None:
     _, hook = channels(secrets, "https://hooks.example.com")
     with pytest.raises(DeliveryFailed, match="does not resolve") as failed:
-        Senders(secrets, email_from=None, allow_loopback=False, resolve=failing_dns).send(hook, a_notice())
+        Senders(secrets, email_from=None, allow_loopback=False, resolve=failing_dns).send(hook, sample_notice())
     assert failed.value.retryable is True
 
 
@@ -308,7 +281,7 @@ def test_a_channel_whose_secret_is_gone_fails_for_good(secrets) -> None:
     slack, _ = channels(secrets, "http://127.0.0.1:9")
     secrets.delete(slack.secret_id)
     with pytest.raises(DeliveryFailed, match="secret is gone") as failed:
-        senders(secrets).send(slack, a_notice())
+        senders(secrets).send(slack, sample_notice())
     assert failed.value.retryable is False
 
 
@@ -409,7 +382,9 @@ def test_https_goes_to_the_checked_address_and_checks_the_certificate_for_the_ho
         return resolver("127.0.0.1")(host, port)
 
     # When a notice is sent, trusting the test CA
-    Senders(secrets, email_from=None, allow_loopback=True, resolve=resolve, ca_certs=str(ca)).send(hook, a_notice())
+    Senders(secrets, email_from=None, allow_loopback=True, resolve=resolve, ca_certs=str(ca)).send(
+        hook, sample_notice()
+    )
 
     # Then the request reached the server under the host's name, after one lookup
     assert received == [{"path": HOOK_PATH, "host": f"hooks.example.test:{port}"}]
@@ -424,7 +399,7 @@ def test_https_refuses_a_certificate_for_another_host(https_server, secrets) -> 
     # When a notice is sent, Then TLS fails and nothing is received
     with pytest.raises(DeliveryFailed, match="SSLError"):
         Senders(secrets, email_from=None, allow_loopback=True, resolve=resolver("127.0.0.1"), ca_certs=str(ca)).send(
-            hook, a_notice()
+            hook, sample_notice()
         )
     assert received == []
 
@@ -447,16 +422,16 @@ def test_an_email_is_sent_through_ses_with_both_parts(ses) -> None:
 
     # When a notice is sent
     sender = Senders(MemorySecrets(), email_from="headcount@example.com", allow_loopback=False, ses=ses)
-    sender.send(channel, a_notice())
+    sender.send(channel, sample_notice())
 
     # Then SES took one message to both, with the subject and both parts
-    expected = email_message(a_notice())
+    expected = email_message(sample_notice())
     (call,) = calls
     assert call["Message"]["Body"]["Text"] == {"Data": expected.text, "Charset": "UTF-8"}
     assert call["Message"]["Body"]["Html"] == {"Data": expected.html, "Charset": "UTF-8"}
     (sent,) = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
     assert sent.source == "headcount@example.com"
-    assert sent.subject == "12,345 active players yesterday"
+    assert sent.subject == expected.subject == sample_notice().summary
     assert sent.destinations["ToAddresses"] == ["ana@example.com", "bo@example.com"]
     assert sent.body == expected.html  # moto keeps the html part of a message that has one
 
@@ -465,14 +440,14 @@ def test_an_unverified_sender_is_rejected_for_good(ses) -> None:
     channel = Channel("team-mail", ChannelKind.EMAIL, recipients=("ana@example.com",))
     sender = Senders(MemorySecrets(), email_from="nobody@example.com", allow_loopback=False, ses=ses)
     with pytest.raises(DeliveryFailed, match="MessageRejected") as failed:
-        sender.send(channel, a_notice())
+        sender.send(channel, sample_notice())
     assert failed.value.retryable is False
 
 
 def test_email_without_a_sender_address_fails_for_good() -> None:
     channel = Channel("team-mail", ChannelKind.EMAIL, recipients=("ana@example.com",))
     with pytest.raises(DeliveryFailed, match="no sender address: HEADCOUNT_EMAIL_FROM") as failed:
-        Senders(MemorySecrets(), email_from=None, allow_loopback=False, ses=object()).send(channel, a_notice())
+        Senders(MemorySecrets(), email_from=None, allow_loopback=False, ses=object()).send(channel, sample_notice())
     assert failed.value.retryable is False
 
 
@@ -515,8 +490,8 @@ def test_secrets_manager_keeps_updates_deletes_and_restores_a_channels_secret() 
 def test_the_sink_records_for_other_readers_and_shows_a_page(sink, secrets) -> None:
     # Given a Slack message and a webhook delivered to the sink
     slack, hook = channels(secrets, sink.url)
-    senders(secrets).send(slack, a_notice())
-    senders(secrets).send(hook, a_notice())
+    senders(secrets).send(slack, sample_notice())
+    senders(secrets).send(hook, sample_notice())
 
     # Then another reader of its file (another process) sees both, oldest first
     other = LocalSink(0, sink.record_path)

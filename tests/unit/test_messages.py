@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import html
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -20,69 +19,17 @@ from headcount.core.messages import (
     slack_message,
     webhook_request,
 )
-from headcount.core.notices import Figure, Notice, NoticeKind
+from headcount.core.notices import NoticeKind
 from headcount.core.signing import verify
+from support.notices import DASHBOARD, approximate_figure, exact_figure
+from support.notices import sample_notice as notice
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "schemas" / "slack_block_kit.schema.json").read_text())
-DASHBOARD = "https://headcount.example.com/"
 
 
 def slack_errors(payload: dict) -> list[str]:
     validator = jsonschema.Draft202012Validator(SCHEMA)
     return [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(payload)]
-
-
-def exact_figure(**changes) -> Figure:
-    base = Figure(
-        metric="active_players",
-        label="active_players",
-        group=None,
-        day="2026-12-05",
-        value=12345,
-        exact=True,
-        low=12345,
-        high=12345,
-        as_of="2026-12-06T03:12:00Z",
-        run_id="run-2026-12-06",
-        link=f"{DASHBOARD}#metric=active_players&from=2026-12-05",
-        previous=12000,
-        week_ago=13000,
-    )
-    return replace(base, **changes)
-
-
-def approximate_figure(**changes) -> Figure:
-    base = Figure(
-        metric="matches",
-        label="matches_by_country · DE",
-        group="DE",
-        day="2026-12-06",
-        value=5012.4,
-        exact=False,
-        low=4890,
-        high=5140,
-        as_of="2026-12-06T14:05:30Z",
-        run_id=None,
-        link=f"{DASHBOARD}#metric=matches&group=DE",
-    )
-    return replace(base, **changes)
-
-
-def notice(*figures: Figure, **changes) -> Notice:
-    base = Notice(
-        id="digest:team-daily:2026-12-05",
-        kind=NoticeKind.DIGEST,
-        title="Yesterday, Sat 5 Dec 2026",
-        summary="12,345 active players yesterday (exact), 2.9 % more than Friday",
-        timezone="Europe/Berlin",
-        sent_at="2026-12-06T07:00:00Z",
-        dashboard=DASHBOARD,
-        figures=figures,
-        subscription="team-daily",
-        day="2026-12-05",
-        notes=("Matches are today's so far.",),
-    )
-    return replace(base, **changes)
 
 
 def all_text(payload: dict) -> str:

@@ -14,8 +14,9 @@ import jsonschema
 import pytest
 
 from headcount.core.messages import webhook_request
-from headcount.core.notices import Figure, Notice, NoticeKind
+from headcount.core.notices import NoticeKind
 from headcount.core.signing import SignatureError, new_signing_secret, sign, verify
+from support.notices import sample_notice
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SECRET = "whsec_test-secret"
@@ -96,36 +97,6 @@ def test_new_signing_secrets_are_long_random_and_prefixed() -> None:
 # --- the docs ------------------------------------------------------------------------------------------------------
 
 
-def sample_notice() -> Notice:
-    figure = Figure(
-        metric="active_players",
-        label="active_players",
-        group=None,
-        day="2026-12-05",
-        value=12345,
-        exact=True,
-        low=12345,
-        high=12345,
-        as_of="2026-12-06T03:12:00Z",
-        run_id="run-1",
-        link="https://headcount.example.com/#m=active_players",
-        previous=12000,
-        week_ago=None,
-    )
-    return Notice(
-        id="digest:team-daily:2026-12-05",
-        kind=NoticeKind.DIGEST,
-        title="Yesterday, Sat 5 Dec 2026 — ünïcode",
-        summary="12,345 active players",
-        timezone="Europe/Berlin",
-        sent_at="2026-12-06T07:00:00Z",
-        dashboard="https://headcount.example.com/",
-        figures=(figure,),
-        subscription="team-daily",
-        day="2026-12-05",
-    )
-
-
 def docs_code(language: str) -> str:
     (block,) = re.findall(rf"```{language}\n(.*?)```", (DOCS / "webhooks.md").read_text(), flags=re.S)
     return block
@@ -187,7 +158,7 @@ def test_the_webhook_schema_describes_the_body() -> None:
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     jsonschema.Draft202012Validator.check_schema(schema)
     for kind in NoticeKind:
-        doc = json.loads(webhook_request(Notice(**{**sample_notice().__dict__, "kind": kind}), SECRET, NOW)[0])
+        doc = json.loads(webhook_request(sample_notice(kind=kind), SECRET, NOW)[0])
         assert list(validator.iter_errors(doc)) == []
     doc.pop("id")
     assert list(validator.iter_errors(doc)) != []

@@ -115,6 +115,12 @@ class StackNames:
         return f"{self.prefix}-notifications"
 
     @property
+    def erasures_table(self) -> str:
+        """Requests to forget players, their receipts, and the players whose events are dropped
+        (headcount/views/erasure_store.py)."""
+        return f"{self.prefix}-erasures"
+
+    @property
     def delivery_dead_letters(self) -> str:
         """The queue of deliveries that failed after their retries (infra/notifications.py's alarm watches it)."""
         return f"{self.prefix}-delivery-dead-letters"
@@ -225,6 +231,11 @@ METRIC_TODAY_SO_FAR = "TodaySoFar"
 METRIC_DELIVERIES_FAILED = "DeliveriesFailed"
 METRIC_DELIVERIES_SENT = "DeliveriesSent"
 NOTIFICATIONS_TABLE = DEFAULT_NAMES.notifications_table
+# Erasure (headcount/logic/erasure.py): the business function puts, on each run, how many requests are older than the
+# deadline and not done (infra/erasure.py alarms on it), and the age of the oldest open one.
+ERASURES_TABLE = DEFAULT_NAMES.erasures_table
+METRIC_ERASURES_OVERDUE = "ErasuresOverdue"
+METRIC_ERASURE_OLDEST_HOURS = "ErasureOldestOpenHours"
 DELIVERY_DEAD_LETTERS = DEFAULT_NAMES.delivery_dead_letters
 CHANNEL_SECRETS = DEFAULT_NAMES.channel_secrets
 TODAY_SO_FAR_DIMENSION = "metric"

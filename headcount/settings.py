@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     # public address only (server-side request forgery: headcount/views/channels.py)
     allow_loopback_targets: bool = False
 
+    # erasure (headcount/logic/erasure.py): the requests' table, and when the nightly run erases them: when the oldest
+    # would otherwise wait longer than every_days, or max_pending are waiting; the alarm's deadline
+    erasures_table: str = names.ERASURES_TABLE
+    erasure_every_days: int = Field(default=7, ge=1, le=30)
+    erasure_max_pending: int = Field(default=50, ge=1)
+    erasure_deadline_days: int = Field(default=7, ge=1, le=30)
+
     @property
     def auth_configured(self) -> bool:
         return bool(self.user_pool_id and self.user_pool_client_id and self.ingest_usage_plan)

@@ -203,6 +203,14 @@ def _player_id(value: object) -> str:
     return value
 
 
+def timestamp_ms(value: object) -> int | None:
+    """An event's `ts` as epoch milliseconds, None if it is not a valid one (the erasure's day of a line)."""
+    try:
+        return _timestamp_ms(value)
+    except _Invalid:
+        return None
+
+
 def _timestamp_ms(value: object) -> int:
     if type(value) is int:  # not bool
         return value

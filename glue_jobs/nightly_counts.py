@@ -15,10 +15,16 @@ import sys
 import time
 from collections.abc import Sequence
 
+from headcount.batch.erasure import Erasure
 from headcount.batch.job import run_job
-from headcount.batch.plan import parse_options
+from headcount.batch.plan import JobResult, parse_options
 from headcount.batch.session import glue_spark, local_spark, on_glue
+from headcount.core.erasure import ErasurePolicy
+from headcount.logic.publishing import publish
+from headcount.views.batch import DynamoBatchView
 from headcount.views.catalog_file import load_catalog
+from headcount.views.erasure_store import DynamoErasureStore
+from headcount.views.realtime import DynamoRealtimeStore
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,22 +37,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     def say(message: str) -> None:
         print(f"nightly_counts: {message}", flush=True)
 
-    result = run_job(spark, options, progress=say)
-    if options.batch_table:
-        from headcount.logic.publishing import publish
-        from headcount.views.batch import DynamoBatchView
+    now_ms = int(time.time() * 1000)  # when the archive is read: the erasure takes the requests made before
+    store = DynamoErasureStore(options.erasures_table) if options.erasures_table else None
+    result = run_job(spark, options, progress=say, blocked=store.blocked() if store else frozenset())
+    if not options.batch_table:
+        return 0
+    view = DynamoBatchView(options.batch_table)
+    catalog = load_catalog(options.catalog_path)
 
-        published = publish(
-            options.lake,
-            result.days,
-            result.run_id,
-            DynamoBatchView(options.batch_table),
-            catalog=load_catalog(options.catalog_path),
-            kpi_days=result.kpi_days,
-        )
+    def publish_job(job: JobResult) -> None:
+        published = publish(options.lake, job.days, job.run_id, view, catalog=catalog, kpi_days=job.kpi_days)
         rows = sum(len(day_rows) for day_rows in published.values())
-        kpi_days = sum(len(days) for days in result.kpi_days.values())
-        say(f"published {rows} rows of {', '.join(result.days)} (and {kpi_days} KPI days) to {options.batch_table}")
+        kpi_days = sum(len(days) for days in job.kpi_days.values())
+        say(f"published {rows} rows of {', '.join(job.days)} (and {kpi_days} KPI days) to {options.batch_table}")
+
+    publish_job(result)
+    if store is not None:
+        realtime = DynamoRealtimeStore(options.realtime_table) if options.realtime_table else None
+        policy = ErasurePolicy(options.erasure_every_days, options.erasure_max_pending)
+        Erasure(spark, options, store, publish_job, realtime, policy, say=say).run(now_ms, options.erase_now)
     return 0
 
 

@@ -26,6 +26,7 @@ from headcount.settings import Settings
 from headcount.views.aws import client
 from headcount.views.batch import BatchView, DynamoBatchView
 from headcount.views.catalog_file import load_catalog
+from headcount.views.erasure_store import DynamoErasureStore, ErasureStore
 from headcount.views.channels import SecretsManagerSecrets, Senders, check_target
 from headcount.views.ingest_keys import IngestKeys
 from headcount.views.notify_store import DeadLetterQueue, NotifyStore
@@ -66,6 +67,7 @@ class ServeRuntime:
 
     settings: Settings
     service: MetricsService
+    erasures: ErasureStore  # the admin routes' requests to forget players and their receipts
 
     @cached_property
     def ingest(self) -> Ingest:
@@ -93,8 +95,13 @@ def serve_runtime(
     realtime: RealtimeStore | None = None,
     batch: BatchView | None = None,
     open_shards: Callable[[], Collection[str] | None] | None = None,
+    erasures: ErasureStore | None = None,
 ) -> ServeRuntime:
-    return ServeRuntime(settings, MetricsService(reads(settings, realtime, batch, open_shards)))
+    return ServeRuntime(
+        settings,
+        MetricsService(reads(settings, realtime, batch, open_shards)),
+        erasures if erasures is not None else DynamoErasureStore(settings.erasures_table),
+    )
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,7 @@ class BusinessRuntime:
     kpis: tuple[Metric, ...]  # what a run puts
     cloudwatch: Any  # a CloudWatch client (PutMetricData)
     notifier: Notifier  # digests and alerts
+    erasures: ErasureStore  # the requests to forget players: how late the open ones are (the alarm's metric)
 
 
 def business_runtime(
@@ -114,6 +122,7 @@ def business_runtime(
     batch: BatchView | None = None,
     open_shards: Callable[[], Collection[str] | None] | None = None,
     cloudwatch: Any | None = None,
+    erasures: ErasureStore | None = None,
 ) -> BusinessRuntime:
     service = MetricsService(reads(settings, realtime, batch, open_shards))  # a run's KPIs share one moment's reads
     return BusinessRuntime(
@@ -122,6 +131,7 @@ def business_runtime(
         today_so_far_metrics(service.catalog),
         cloudwatch if cloudwatch is not None else client("cloudwatch"),
         notifier(settings, service, settings.dashboard_url or ""),
+        erasures if erasures is not None else DynamoErasureStore(settings.erasures_table),
     )
 
 

@@ -65,9 +65,18 @@ def job_package_zip() -> Path:
     return target
 
 
-# The lake's prefixes the job reads, and those it writes (overwrites, and deletes in): its S3 grants, and nothing more.
+# The erasure run's sidecar (headcount/batch/erasure.py): what a run erased, beside the lake's tables.
+ERASURE_PREFIX = "erasure/"
+# The lake's prefixes the job reads, and those it writes (overwrites, and deletes in): its S3 grants, and nothing more
+# (but the erasure's in raw/, below).
 JOB_READS = (names.RAW_PREFIX,)
-JOB_WRITES = (names.COUNTS_PREFIX, names.ACTIVITY_PREFIX, names.PLAYERS_PREFIX, names.KPIS_PREFIX)
+JOB_WRITES = (names.COUNTS_PREFIX, names.ACTIVITY_PREFIX, names.PLAYERS_PREFIX, names.KPIS_PREFIX, ERASURE_PREFIX)
+# Erasure (infra/erasure.py) is the one write in raw/: the job rewrites an object that holds an erased player's lines
+# (a new current version of its key), then deletes the key's older versions, which still hold them. The lake is
+# versioned (infra/ingest.py): a rewrite alone leaves the old version for 30 days as a noncurrent one, and a
+# DeleteObject only adds a delete marker; DeleteObjectVersion is what removes the data. It lists the versions of raw/
+# keys only (ListBucketVersions, condition s3:prefix), and never deletes a key (DeleteObject) there.
+RAW_ERASURE_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObjectVersion", "s3:DeleteObjectVersion")
 # The job's S3 actions under its prefixes: Spark's writes (multipart uploads), the committer's renames (copy, then
 # delete), the overwrites of the day partitions it recomputes, the players tables' versions and manifests.
 JOB_WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
@@ -113,13 +122,15 @@ class Batch(Construct):
             "JobRole",
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description="The nightly counts job: reads the lake, writes counts/ and the KPIs' activity/, players/ and "
-            "kpis/, publishes to the batch view",
+            "kpis/, publishes to the batch view; erases players from raw/ and the views on request",
         )
         # What the job touches, nothing else (not AWSGlueServiceRole: glue:* on *, S3 writes to any aws-glue-* path).
         # It never calls the Glue Data Catalog (no --enable-glue-datacatalog, no DynamicFrames): no glue:* at all.
         self._grant_lake(role, lake)
+        self._grant_raw_erasure(role, lake)
         self.table.grant_read_write_data(role)  # the publish, into the batch view
         self._grant_logs_and_metrics(role)
+        self.role = role  # the erasures table and the real-time view grant it theirs (infra/erasure.py)
 
         self.job = glue.PySparkEtlJob(
             self,
@@ -136,6 +147,10 @@ class Batch(Construct):
                 "--lake": f"s3://{lake.bucket_name}/",
                 "--tz": tz,
                 "--batch_table": self.table.table_name,
+                # Erasure (infra/erasure.py, made after the job: it grants this role): the requests, and the view whose
+                # items of the erased days the job deletes. By name, both the stack's.
+                "--erasures_table": stack_names.erasures_table,
+                "--realtime_table": stack_names.realtime_table,
                 "--service": stack_names.powertools_service,  # the service dimension of its metrics (the alarms')
                 "--region": Stack.of(self).region,  # for boto3 and pyarrow (no bucket-region lookup)
                 "--additional-python-modules": self._job_wheels(role),
@@ -365,6 +380,21 @@ class Batch(Construct):
             )
         )
 
+    def _grant_raw_erasure(self, role: iam.Role, lake: s3.IBucket) -> None:
+        """Rewrite raw/ objects and delete their older versions (RAW_ERASURE_ACTIONS); list the versions in raw/."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucketVersions"],
+                resources=[lake.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{names.RAW_PREFIX}*"]}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(RAW_ERASURE_ACTIONS), resources=[lake.arn_for_objects(f"{names.RAW_PREFIX}*")]
+            )
+        )
+
     def _grant_logs_and_metrics(self, role: iam.Role) -> None:
         """Glue's logs of the job, and PutMetricData into the namespaces it puts into: the run's own metrics
         (headcount/batch/job.py) and Glue's job metrics."""
@@ -394,6 +424,11 @@ class Batch(Construct):
     def _acknowledge_role(self, role: iam.Role, lake: s3.IBucket) -> None:
         stack = Stack.of(self)
         reads = "The job reads every file of raw/ in the arrival days it computes (keys are only known at run time)."
+        erases = (
+            " On an erasure request it rewrites the raw/ files holding the players' lines and deletes those files' "
+            "older versions (PutObject, GetObjectVersion, DeleteObjectVersion; never DeleteObject): which files, only "
+            "the run knows."
+        )
         writes = (
             "The job writes, overwrites and deletes under this prefix only, its own output (day partitions, Spark's "
             "_temporary/ and staging folders, the players tables' versions); keys are only known at run time."
@@ -401,7 +436,7 @@ class Batch(Construct):
         acknowledge(
             role,
             {
-                **{f"IAM5[Resource::{arn_of(lake)}/{prefix}*]": reads for prefix in JOB_READS},
+                **{f"IAM5[Resource::{arn_of(lake)}/{prefix}*]": reads + erases for prefix in JOB_READS},
                 **{f"IAM5[Resource::{arn_of(lake)}/{prefix}*]": writes for prefix in JOB_WRITES},
                 f"IAM5[Resource::{log_groups(stack, GLUE_JOB_LOG_GROUPS)}]": "Glue writes a job's logs into its own "
                 "log groups /aws-glue/jobs/output and /error (continuous logging: /aws-glue/jobs/logs-v2), log streams "

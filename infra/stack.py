@@ -14,6 +14,7 @@ from infra.alarms import Alarms
 from infra.batch import Batch
 from infra.business import Business
 from infra.dashboard import Dashboard
+from infra.erasure import Erasure
 from infra.ingest import Ingest
 from infra.notifications import Notifications
 from infra.parameters import read_parameters
@@ -100,6 +101,18 @@ class HeadcountStack(Stack):
             dashboard_url=self.serving.app_url,
             email_from=params.email_from,
         )
+        # Erasure of players on request: taken by the serve function's admin routes (which drop blocked players' events
+        # at ingest too), watched by the business function, done by the nightly job
+        self.erasure = Erasure(
+            self,
+            "Erasure",
+            stack_names=stack_names,
+            serve=self.serving.function,
+            business=self.business.function,
+            job_role=self.batch.role,
+            realtime_table=self.realtime.table,
+            alarms=self.alarms,
+        )
         self.dashboard = Dashboard(
             self,
             "Dashboard",
@@ -169,6 +182,12 @@ class HeadcountStack(Stack):
             "DeliveryDeadLettersUrl",
             description="Deliveries that failed after their retries (alarm: deliveries-dead-lettered)",
             value=self.notifications.dead_letters.queue_url,
+        )
+        CfnOutput(
+            self,
+            "ErasuresTableName",
+            description="Requests to forget players, their receipts, and the blocked players (headcount forget)",
+            value=self.erasure.table.table_name,
         )
 
     @staticmethod

@@ -3,7 +3,7 @@ dashboard and the API's own documentation.
 
 A thin resolver: the routes are the areas' routers (metrics.py: the read routes; events.py: `POST /v1/events`;
 pages.py: health, the API page and the dashboard; admin.py: the ingest keys; notify_routes.py: digests and
-alerts). Every request passes its access check
+alerts; erasure_routes.py: requests to forget players). Every request passes its access check
 before anything else (access.py: what API Gateway passed, and the groups), then the parameters' check
 (middlewares.py); errors become answers in errors.py. The runtime is built once per container (runtime.py)."""
 
@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from headcount.observability import logger, metrics, report_request, tracer
 
-from . import admin, events, notify_routes, pages
+from . import admin, erasure_routes, events, notify_routes, pages
 from . import metrics as metric_routes
 from .access import refused
 from .errors import answer_errors
@@ -26,7 +26,7 @@ from .runtime import runtime
 
 app = APIGatewayRestResolver(enable_validation=True)
 app.use(middlewares=[known_parameters_only])
-for area in (pages, metric_routes, events, admin, notify_routes):
+for area in (pages, metric_routes, events, admin, notify_routes, erasure_routes):
     app.include_router(area.router)
 answer_errors(app)
 

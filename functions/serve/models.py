@@ -9,6 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from headcount.core.erasure import MAX_IDS_PER_REQUEST
+from headcount.core.events import MAX_ID_CHARS
+
 Source = Literal["batch", "realtime", "none"]
 DAY_PATTERN = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}|today|yesterday)$"
 DAY_HELP = "a day of the reporting time zone: YYYY-MM-DD, `today` or `yesterday`"
@@ -244,6 +247,54 @@ class DeliveryList(BaseModel):
     deliveries: list[DeliveryModel]
 
 
+ERASURE_ID_ITEMS = {  # how canonical_id (headcount/core/erasure.py) takes an id, as the schema says it
+    "anyOf": [{"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}, {"type": "integer"}]
+}
+
+
+class NewErasure(BaseModel):
+    """A request to forget players (GDPR art. 17): the nightly run erases them from every layer in its next batch."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Any here, the ids' rule checked by the logic (one message, whatever the id's type): a JSON string, or an integer
+    # taken as its decimal string as the events' player_id is; not a bool
+    player_ids: list[Any] = Field(
+        description=f"1 to {MAX_IDS_PER_REQUEST:,} player ids (once each) as the game sends them: strings, or integers "
+        '(123 and "123" are one player)',
+        json_schema_extra={"items": ERASURE_ID_ITEMS, "minItems": 1},
+    )
+    no_more: bool = Field(
+        default=False, strict=True, description="also drop the players' events from now on, at ingest and in the job"
+    )
+
+
+class ErasureReceipt(BaseModel):
+    """What a request became. It never holds a player id: one salted SHA-256 per player, so whoever holds an id can
+    check that the receipt covered it."""
+
+    receipt: str = Field(description="the receipt's id (GET /v1/admin/erasures/{receipt})")
+    state: Literal["pending", "running", "done", "failed"] = Field(
+        description="pending until the nightly run's batch takes it; failed: the next batch takes it again"
+    )
+    requested_at_ms: int
+    players: int = Field(description="how many players it names")
+    no_more: bool = Field(description="their events are dropped from now on")
+    batch: str | None = Field(description="the nightly run that took it")
+    steps: dict[str, int] = Field(
+        description="when each step of its batch finished (epoch ms): found, raw, lake, published, realtime"
+    )
+    removed: dict[str, Any] = Field(description="what its batch removed, in all (events, objects, days, items)")
+    nothing_found: bool = Field(description="done, and no event of these players was found")
+    error: str | None = Field(description="why its batch failed (failed)")
+    finished_at_ms: int | None
+    salt: str
+    hashes: list[str] = Field(description="per player, SHA-256 of the salt, a NUL and the player id (hex)")
+
+
+class ErasureList(BaseModel):
+    receipts: list[ErasureReceipt]
+
+
 class RejectedEvent(BaseModel):
     index: int
     reason: str = Field(description="a validator reason, or stream_throttled (send it again) / stream_unconfirmed")
@@ -262,7 +313,7 @@ def error_responses(*statuses: int) -> dict[int, dict]:
         401: "no valid token of the stack's user pool (sign in, or a tool's client credentials)",
         403: "not allowed: no valid ingest key (events), no role (reads), not an admin (admin routes)",
         409: "a key, channel, subscription or rule of that name exists; or the channel is in use",
-        404: "unknown metric, or no such key, channel, subscription or rule",
+        404: "unknown metric, or no such key, channel, subscription, rule or erasure receipt",
         405: "a method the route does not have",
         413: "body too large",
         503: "a store or the stream is unavailable, or a day is being republished: retry",

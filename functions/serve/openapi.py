@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn,
 
 from headcount import access
 
-from .models import KeyName, NewAlertRule, NewChannel, NewSubscription, PostedEvents
+from .models import KeyName, NewAlertRule, NewChannel, NewErasure, NewSubscription, PostedEvents
 
 DESCRIPTION = (
     "How many unique players: exact for finished days, approximate within seconds for today; every number says which, "
@@ -68,6 +68,7 @@ def openapi_document(app: APIGatewayRestResolver) -> bytes:
         ("/v1/admin/channels", NewChannel),
         ("/v1/admin/subscriptions", NewSubscription),
         ("/v1/admin/alerts", NewAlertRule),
+        ("/v1/admin/erasures", NewErasure),
     )
     for path, model in bodies:
         schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")

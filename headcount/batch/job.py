@@ -6,18 +6,26 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headcount import names
 from headcount.batch.kpi_job import update_kpis
-from headcount.batch.lake_io import path_exists, read_raw, write_counts, zeros_frame
+from headcount.batch.lake_io import (
+    erasure_written,
+    index_of,
+    path_exists,
+    read_raw,
+    write_counts,
+    write_index,
+    zeros_frame,
+)
 from headcount.batch.plan import JobOptions, JobResult, Plan, plan_run
 from headcount.batch.session import on_glue
-from headcount.batch.transforms import counts_of, events_of
+from headcount.batch.transforms import Archive, counts_of, events_of
 from headcount.batch.validation import ReasonCounts
 from headcount.views.catalog_file import load_catalog
-from headcount.views.lake import counts_uri, first_arrival_day, raw_partition_uri, raw_uri
+from headcount.views.lake import counts_uri, first_arrival_day, index_uri, raw_partition_uri, raw_uri
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -27,13 +35,32 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], None] | None = None) -> JobResult:
-    say = progress or (lambda _message: None)
-    started = time.monotonic()
-    catalog = load_catalog(options.catalog_path)
+def run_job(
+    spark: SparkSession,
+    options: JobOptions,
+    progress: Callable[[str], None] | None = None,
+    blocked: frozenset[str] = frozenset(),
+) -> JobResult:
+    """The nightly run of `options.day` (and the days back). `blocked`: the players erased with "no more"
+    (`blocked_hash`), whose events it drops."""
     plan = plan_run(
         options, lambda dt: path_exists(spark, raw_partition_uri(options.lake, dt)), first_arrival_day(options.lake)
     )
+    return run_plan(spark, options, plan, progress, blocked)
+
+
+def run_plan(
+    spark: SparkSession,
+    options: JobOptions,
+    plan: Plan,
+    progress: Callable[[str], None] | None = None,
+    blocked: frozenset[str] = frozenset(),
+    erased: Sequence[str] = (),
+) -> JobResult:
+    """Compute the plan's days (the nightly run's, or an erasure's: `erased` players leave the players tables)."""
+    say = progress or (lambda _message: None)
+    started = time.monotonic()
+    catalog = load_catalog(options.catalog_path)
     source = (
         f"from arrival partitions dt={plan.partitions[0]} .. dt={plan.partitions[-1]} ({len(plan.partitions)} days)"
         if plan.partitions
@@ -51,7 +78,8 @@ def run_job(spark: SparkSession, options: JobOptions, progress: Callable[[str], 
     rejected = spark.sparkContext.accumulator({}, ReasonCounts())
     kpi_days: dict[str, list[str]] = {}
     if plan.days:
-        kpi_days = _compute(spark, options, catalog, plan, rejected, say, started)
+        archive = Archive(erasure_written(options.lake, plan.partitions), blocked)
+        kpi_days = _compute(spark, options, catalog, plan, rejected, say, started, archive, erased)
 
     seconds = time.monotonic() - started
     say(f"run {options.run_id} done in {seconds:.1f} s")
@@ -85,18 +113,27 @@ def _compute(
     rejected: Any,
     say: Callable[[str], None],
     started: float,
+    archive: Archive,
+    erased: Sequence[str],
 ) -> dict[str, list[str]]:
-    """The counts, then the KPIs, of the plan's days; -> the days of the kpis partitions written, by metric."""
+    """The counts, then the KPIs, of the plan's days, and the players' index of the arrival partitions read; -> the
+    days of the kpis partitions written, by metric."""
     raw = read_raw(spark, options.lake, plan.partitions)
     # Kept: the counts and the KPIs read them, and validating twice would also count the rejected records twice.
-    events = events_of(raw, catalog, options.tz, plan.days, rejected).persist()
+    events = events_of(raw, catalog, options.tz, plan.days, rejected, archive).persist()
     try:
         zeros = zeros_frame(spark, catalog, plan.days, options.tz)
         write_counts(counts_of(events, zeros, catalog, options.run_id), options.lake)
         say(f"wrote {counts_uri(options.lake)} for {', '.join(plan.days)} in {time.monotonic() - started:.1f} s")
-        return update_kpis(spark, events, catalog, options.lake, plan.days, options.run_id, say)
+        written = update_kpis(spark, events, catalog, options.lake, plan.days, options.run_id, say, erased)
     finally:
         events.unpersist()
+    if plan.partitions:
+        write_index(index_of(raw), options.lake, plan.partitions)
+        say(
+            f"player index: wrote arrival days {plan.partitions[0]} .. {plan.partitions[-1]} to {index_uri(options.lake)}"
+        )
+    return written
 
 
 def run_metrics_wanted() -> bool:

@@ -63,8 +63,10 @@ def update_kpis(
     run_days: Sequence[str],
     run_id: str,
     say: Callable[[str], None],
+    erased: Sequence[str] = (),
 ) -> dict[str, list[str]]:
-    """The KPIs of a run from its deduplicated events; -> the days of the kpis partitions written, by metric."""
+    """The KPIs of a run from its deduplicated events; -> the days of the kpis partitions written, by metric.
+    `erased`: players an erasure removes from the players tables (their activity is gone from the run's days)."""
     bases = catalog.activity_metrics()
     if not bases:
         return {}
@@ -86,7 +88,7 @@ def update_kpis(
         if metric.kind is Kind.ROLLING:
             days, frame = _rolling(spark, lake, metric, base, run_days, days_of_base)
         elif metric.kind is Kind.NEW:
-            moved[metric.name] = _players(spark, lake, metric, base, run_days, days_of_base, run_id)
+            moved[metric.name] = _players(spark, lake, metric, base, run_days, days_of_base, run_id, erased)
             say(f"players: {metric.name}: {moved[metric.name].summary()}")
             days, frame = _new(spark, lake, metric, run_days, days_of_base, moved[metric.name])
         else:
@@ -135,12 +137,18 @@ def _players(
     run_days: Sequence[str],
     computed: list[str],
     run_id: str,
+    erased: Sequence[str] = (),
 ) -> Moved:
     """Update the players table of a new-players metric from the activity of the run's window: a new version of it,
-    named after the run (and unique: a run id given twice never overwrites the version being read)."""
+    named after the run (and unique: a run id given twice never overwrites the version being read). Erased players
+    are not carried over (their moves: from their first day to None)."""
     first, last = min(run_days), max(run_days)
     window = read_activity(spark, lake, base.name, [d for d in computed if first <= d <= last])
-    old = read_players(spark, lake, metric.name)
+    before = read_players(spark, lake, metric.name)
+    old = before
+    if erased:
+        gone = spark.createDataFrame([(player_id,) for player_id in erased], "player_id string")
+        old = before.join(gone, "player_id", "left_anti")
     later = read_activity(spark, lake, base.name, [])
     after = [d for d in computed if d > last]  # only when an older day is recomputed
     if after:
@@ -149,7 +157,7 @@ def _players(
             later = read_activity(spark, lake, base.name, after).join(unresolved, "player_id", "left_semi")
     version = f"{run_id}.{uuid.uuid4().hex[:8]}"
     new = stage_players(kpis.merge_players(old, window, later, first, last), lake, metric.name, version)
-    pairs = [(r["old_day"], r["new_day"], r["players"]) for r in kpis.moves(old, new).collect()]
+    pairs = [(r["old_day"], r["new_day"], r["players"]) for r in kpis.moves(before, new).collect()]
     switch_players(lake, metric.name, version)
     return Moved(sorted(pairs, key=lambda p: (p[0] or "", p[1] or "")))
 

@@ -14,6 +14,7 @@ from headcount.views.lake import (
     counts_uri,
     data_files,
     file_uri,
+    index_uri,
     lake_filesystem,
     partition_uri,
     players_uri,
@@ -43,6 +44,63 @@ def read_raw(spark: SparkSession, lake: str, partitions: Sequence[str]) -> DataF
         F.col("_metadata.file_path").alias("file_path"),
         F.expr("unix_millis(_metadata.file_modification_time)").alias("file_written_ms"),  # S3's LastModified on Glue
     )
+
+
+# ------------------------------------------------------------------------------------------ the players' index
+
+
+def index_of(raw: DataFrame) -> DataFrame:
+    """Raw lines -> (dt, hr, player_id): which archive hours hold a line of which player, whatever the line's verdict
+    (a rejected line holds the id too). Spark's JSON path reads an integer id as its decimal string, as the events do."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    hour = r"/dt=(\d{4}-\d{2}-\d{2})/hr=(\d{2})/[^/]*$"
+    player = F.get_json_object(F.col("line").cast("string"), "$.player_id")
+    return (
+        raw.select(
+            F.regexp_extract("file_path", hour, 1).alias("dt"),
+            F.regexp_extract("file_path", hour, 2).alias("hr"),
+            player.alias("player_id"),
+        )
+        .where(F.col("player_id").isNotNull() & (F.col("dt") != ""))
+        .distinct()
+    )
+
+
+def write_index(index: DataFrame, lake: str, dts: Sequence[str]) -> None:
+    """Overwrite these arrival days' partitions of the players' index (a day without lines gets an empty file: it is
+    indexed)."""
+    if not dts:
+        return
+    (
+        index.repartition("dt")
+        .sortWithinPartitions("dt", "player_id", "hr")
+        .write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy("dt")
+        .parquet(index_uri(lake))
+    )
+    filled = {r["dt"] for r in index.select("dt").distinct().collect()}
+    empty = index.sparkSession.createDataFrame([], INDEX_DDL)
+    for dt in sorted(set(dts) - filled):
+        empty.write.mode("overwrite").parquet(f"{index_uri(lake)}/dt={dt}")
+
+
+INDEX_DDL = "hr string, player_id string"
+
+
+def erasure_written(lake: str, partitions: Collection[str]) -> dict[str, int]:
+    """When the raw objects of these arrival days that erasures rewrote were first written (`raw_object_key` -> epoch
+    ms), from the erasure batches' plans (headcount/batch/erasure.py)."""
+    from headcount.batch.erasure import read_plans
+
+    days = set(partitions)
+    written: dict[str, int] = {}
+    for plan in read_plans(lake):
+        for key, ms in plan.written.items():
+            if key[3:13] in days:
+                written[key] = min(ms, written.get(key, ms))
+    return written
 
 
 def zeros_frame(spark: SparkSession, catalog: Catalog, days: Sequence[str], tz: str) -> DataFrame:

@@ -30,6 +30,11 @@ class JobOptions:
     region: str | None = (
         None  # the stack's: the region of the lake and the batch table (Glue's environment may not say)
     )
+    erasures_table: str | None = None  # Glue only: the erasure requests (headcount/batch/erasure.py)
+    realtime_table: str | None = None  # Glue only: whose items of erased players' days an erasure deletes
+    erase_now: bool = False  # run an erasure batch of the pending requests even if none is due yet
+    erasure_every_days: int = 7  # ErasurePolicy: no request waits longer for its batch
+    erasure_max_pending: int = 50  # ErasurePolicy: a batch as soon as this many wait
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)  # before Spark starts, not at publish time
@@ -100,6 +105,15 @@ def plan_run(
     )
 
 
+def plan_days(days: Collection[str], existing: Collection[str]) -> Plan:
+    """The plan of a run over given days (an erasure's: apart, any age): those with an arrival partition in the lake,
+    and the partitions they need."""
+    present = set(existing)
+    kept = sorted(d for d in set(days) if {dt.isoformat() for dt in arrival_days(date.fromisoformat(d))} & present)
+    needed = {dt.isoformat() for d in kept for dt in arrival_days(date.fromisoformat(d))} & present
+    return Plan(days=kept, skipped=sorted(set(days) - set(kept)), partitions=sorted(needed))
+
+
 def shift(day: str, days: int) -> str:
     """The ISO day `days` after (or before, negative) `day`."""
     return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
@@ -108,8 +122,8 @@ def shift(day: str, days: int) -> str:
 def rolling_days(run_days: Sequence[str], computed: Collection[str], window_days: int) -> list[str]:
     """The days whose rolling window holds a day of the run: the run's days, and the days after them (up to the last one
     plus window_days-1) already computed. `computed`: the days with activity in the lake."""
-    last = shift(max(run_days), window_days - 1)
-    return sorted(d for d in {*computed, *run_days} if min(run_days) <= d <= last)
+    windows = [(day, shift(day, window_days - 1)) for day in run_days]  # run days may be apart (an erasure's)
+    return sorted(d for d in {*computed, *run_days} if any(first <= d <= last for first, last in windows))
 
 
 def new_days(
@@ -140,7 +154,20 @@ def retention_days(
 
 
 _REQUIRED = ("day", "lake")
-_OPTIONAL = ("tz", "catalog", "run_id", "days_back", "batch_table", "service", "region")
+_OPTIONAL = (
+    "tz",
+    "catalog",
+    "run_id",
+    "days_back",
+    "batch_table",
+    "service",
+    "region",
+    "erasures_table",
+    "realtime_table",
+    "erase_now",
+    "erasure_every_days",
+    "erasure_max_pending",
+)
 
 
 def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
@@ -162,6 +189,11 @@ def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
         parser.add_argument("--batch_table", "--batch-table", default=None, help="publish to this DynamoDB table")
         parser.add_argument("--service", default=None, help="the service dimension of the run's metrics")
         parser.add_argument("--region", default=None, help="the AWS region of the lake and the batch table")
+        parser.add_argument("--erasures_table", "--erasures-table", default=None, help="erase the requests of this table")
+        parser.add_argument("--realtime_table", "--realtime-table", default=None, help="purge erased days from it")
+        parser.add_argument("--erase_now", "--erase-now", default=None, help="true: an erasure batch even if not due")
+        parser.add_argument("--erasure_every_days", default=None, help="a request waits at most this long (7)")
+        parser.add_argument("--erasure_max_pending", default=None, help="a batch as soon as this many wait (50)")
         args = vars(parser.parse_args(list(argv)))
     tz = args.get("tz") or "UTC"
     return JobOptions(
@@ -174,4 +206,9 @@ def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
         batch_table=args.get("batch_table") or None,
         service=args.get("service") or names.POWERTOOLS_SERVICE,
         region=args.get("region") or None,
+        erasures_table=args.get("erasures_table") or None,
+        realtime_table=args.get("realtime_table") or None,
+        erase_now=str(args.get("erase_now") or "").lower() == "true",
+        erasure_every_days=int(args.get("erasure_every_days") or 7),
+        erasure_max_pending=int(args.get("erasure_max_pending") or 50),
     )

@@ -3,7 +3,8 @@ cell and player -> the rows of the counts table. (The KPIs' steps, from the same
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -17,11 +18,17 @@ if TYPE_CHECKING:
 
 
 def validate(
-    raw: DataFrame, catalog: Catalog, tz: str, days: Sequence[str], rejected: Accumulator | None = None
+    raw: DataFrame,
+    catalog: Catalog,
+    tz: str,
+    days: Sequence[str],
+    rejected: Accumulator | None = None,
+    archive: Archive | None = None,
 ) -> DataFrame:
     """Raw lines (`line` binary, `file_path` string, `file_written_ms` bigint) -> valid events: event_id, hour_ms,
     line_md5, cells."""
-    validator = Validator(catalog, tz, frozenset(days), rejected)
+    archive = archive or Archive()
+    validator = Validator(catalog, tz, frozenset(days), rejected, archive.written, archive.blocked)
     return raw.select("line", "file_path", "file_written_ms").mapInArrow(validator, EVENTS_SCHEMA)
 
 
@@ -107,11 +114,25 @@ def finish(counts: DataFrame, run_id: str) -> DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class Archive:
+    """What the erasures left the job to know about the archive: when the objects they rewrote were first written
+    (`raw_object_key` -> epoch ms), and the players whose events are dropped (`blocked_hash`)."""
+
+    written: Mapping[str, int] = field(default_factory=dict)
+    blocked: frozenset[str] = frozenset()
+
+
 def events_of(
-    raw: DataFrame, catalog: Catalog, tz: str, days: Sequence[str], rejected: Accumulator | None = None
+    raw: DataFrame,
+    catalog: Catalog,
+    tz: str,
+    days: Sequence[str],
+    rejected: Accumulator | None = None,
+    archive: Archive | None = None,
 ) -> DataFrame:
     """Raw lines -> the deduplicated valid events, with their cells of the run's days (the counts' and the KPIs')."""
-    return dedupe(validate(raw, catalog, tz, days, rejected))
+    return dedupe(validate(raw, catalog, tz, days, rejected, archive))
 
 
 def counts_of(events: DataFrame, zeros: DataFrame, catalog: Catalog, run_id: str) -> DataFrame:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from headcount.core.buckets import bucket_of
 from headcount.core.catalog import Catalog, Kind
-from headcount.core.events import Rejection, parse_event
-from headcount.views.lake import hour_of_path
+from headcount.core.erasure import blocked_hash
+from headcount.core.events import Reason, Rejection, parse_event
+from headcount.views.lake import hour_of_path, raw_object_key
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 HOUR_MS = 3_600_000
 OUTSIDE_RAW_PARTITIONS = "outside_raw_partitions"  # a line of a file whose path names no dt=/hr= partition
+FORGOTTEN_PLAYER = "forgotten_player"  # an event of a player erased with "no more" (headcount/core/erasure.py)
 
 EVENTS_SCHEMA = (
     "event_id string, hour_ms bigint, line_md5 string, "
@@ -38,6 +40,10 @@ def arrival_window(hour_ms: int, written_ms: int) -> tuple[int, int]:
     return hour_ms, max(hour_ms + HOUR_MS - 1, written_ms)
 
 
+# What `event_row` answers for an event of a blocked player (not a Rejection: the fold never sees one)
+FORGOTTEN = Rejection(Reason.BAD_PLAYER_ID, "the player was erased with no more events")
+
+
 @dataclass(frozen=True)
 class Validator:
     """The Python stage: record lines in, one row per valid event out, with the (metric, bucket, group) cells of the kept
@@ -47,7 +53,12 @@ class Validator:
     tz: str
     days: frozenset[str]
     # {reason: records}: the fold's EventsRejected reasons, plus `outside_raw_partitions` for a file of no raw partition
+    # and `forgotten_player` for an event of a blocked player
     rejected: Accumulator | None = None
+    # When the raw objects an erasure rewrote were first written (`raw_object_key` -> epoch ms): their arrival bound
+    # stays what it was (a rewrite's own time would let through events the job rejected as future)
+    written: Mapping[str, int] = field(default_factory=dict)
+    blocked: frozenset[str] = frozenset()  # blocked_hash of the players erased with "no more": their events dropped
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
@@ -69,6 +80,8 @@ class Validator:
                 window = windows.get(path, ())
                 if window == ():
                     hour_ms = hour_of_path(path)
+                    if self.written:
+                        written_ms = self.written.get(raw_object_key(path) or "", written_ms)
                     window = windows[path] = None if hour_ms is None else arrival_window(hour_ms, written_ms)
                 if window is None:
                     rejected[OUTSIDE_RAW_PARTITIONS] += 1
@@ -76,6 +89,9 @@ class Validator:
                 hour_ms = window[0]
                 row = self.event_row(line, window)
                 if row is None:
+                    continue
+                if row is FORGOTTEN:
+                    rejected[FORGOTTEN_PLAYER] += 1
                     continue
                 if isinstance(row, Rejection):
                     rejected[row.reason.value] += 1
@@ -103,6 +119,8 @@ class Validator:
         event = parse_event(line, *window)
         if isinstance(event, Rejection):
             return event
+        if self.blocked and blocked_hash(event.player_id) in self.blocked:
+            return FORGOTTEN
         cells = []
         for metric in self.catalog.counted_for(event.type):
             bucket = bucket_of(event.ts_ms, metric.granularity, self.tz)

@@ -49,7 +49,9 @@ def canonical_id(value: object) -> str:
     if type(value) is int:
         value = str(value)
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_CHARS:
-        raise BadErasure(f"a player id is a non-empty string of at most {MAX_ID_CHARS} characters or an integer: {value!r}")
+        raise BadErasure(
+            f"a player id is a non-empty string of at most {MAX_ID_CHARS} characters or an integer: {value!r}"
+        )
     return value
 
 
@@ -176,7 +178,9 @@ class ErasurePolicy:
             return f"{len(eligible)} requests are waiting (a batch at {self.max_pending})"
         oldest = now_ms - min(eligible)
         if oldest + DAY_MS >= self.every_days * DAY_MS:
-            return f"the oldest request is {oldest / DAY_MS:.1f} days old (a batch at least every {self.every_days} days)"
+            return (
+                f"the oldest request is {oldest / DAY_MS:.1f} days old (a batch at least every {self.every_days} days)"
+            )
         return None
 
 
@@ -185,32 +189,33 @@ class ErasurePolicy:
 
 @dataclass(frozen=True)
 class Filtered:
-    """A raw object's bytes without the erased players' lines: how many went, and the ts (epoch ms, when the line had
-    a valid one) of each, which tells the days it counted in."""
+    """A raw object's bytes without the erased players' lines, and per erased player the ts (epoch ms; None where the
+    line had no valid one) of each line that went: how many, and the days they counted in."""
 
     data: bytes
-    removed: int
-    ts_ms: tuple[int, ...]
+    removed: dict[str, list[int | None]]
+
+    @property
+    def lines(self) -> int:
+        return sum(len(ts) for ts in self.removed.values())
 
 
 def filter_lines(data: bytes, ids: frozenset[str]) -> Filtered:
     """Drop every line (one event each; records are newline-terminated) whose player_id is one of `ids` (canonical),
     in whichever form it was sent; other lines, empty ones included, stay byte for byte. A line that names the
     player_id twice (rejected by the validator, `duplicate_key`) goes if either is an erased player."""
+    removed: dict[str, list[int | None]] = {}
     if not ids:
-        return Filtered(data, 0, ())
+        return Filtered(data, removed)
     lines = data.split(b"\n")
     kept: list[bytes] = []
-    ts: list[int] = []
     for line in lines:
-        if b"player_id" in line and _names_erased(line, ids):
-            ts_ms = _ts_ms(line)
-            if ts_ms is not None:
-                ts.append(ts_ms)
+        erased = [pid for pid in line_player_ids(line) if pid in ids] if b"player_id" in line else []
+        if erased:
+            removed.setdefault(erased[0], []).append(_ts_ms(line))
             continue
         kept.append(line)
-    removed = len(lines) - len(kept)
-    return Filtered(b"\n".join(kept) if removed else data, removed, tuple(ts))
+    return Filtered(b"\n".join(kept) if removed else data, removed)
 
 
 def line_player_ids(line: bytes) -> list[str]:
@@ -222,9 +227,14 @@ def line_player_ids(line: bytes) -> list[str]:
     if not isinstance(doc, dict):
         return []
     if line.count(b'"player_id"') > 1:  # orjson keeps the last of a repeated key; DuckDB and Athena read the first
-        pairs: list[tuple[str, object]] = []
-        json.loads(line, object_pairs_hook=lambda items: pairs.extend(items) or dict(items))
-        values = [v for k, v in pairs if k == "player_id"]
+        top: list[tuple[str, object]] = []
+
+        def keep(items: list[tuple[str, object]]) -> dict[str, object]:
+            top[:] = items  # the outermost object is the last one decoded
+            return dict(items)
+
+        json.loads(line, object_pairs_hook=keep)
+        values = [v for k, v in top if k == "player_id"]
     else:
         values = [doc.get("player_id")]
     found = []
@@ -236,35 +246,9 @@ def line_player_ids(line: bytes) -> list[str]:
     return found
 
 
-def _names_erased(line: bytes, ids: frozenset[str]) -> bool:
-    return any(pid in ids for pid in line_player_ids(line))
-
-
 def _ts_ms(line: bytes) -> int | None:
     try:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
     return timestamp_ms(doc.get("ts")) if isinstance(doc, dict) else None
-
-
-@dataclass
-class Removed:
-    """What a batch removed, in all (each receipt of the batch reports the batch's figures)."""
-
-    raw_objects_rewritten: int = 0
-    events: int = 0
-    object_versions_deleted: int = 0
-    days_recomputed: list[str] = field(default_factory=list)
-    realtime_items_purged: int = 0
-    realtime_days_left_to_expire: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "raw_objects_rewritten": self.raw_objects_rewritten,
-            "events": self.events,
-            "object_versions_deleted": self.object_versions_deleted,
-            "days_recomputed": list(self.days_recomputed),
-            "realtime_items_purged": self.realtime_items_purged,
-            "realtime_days_left_to_expire": list(self.realtime_days_left_to_expire),
-        }

@@ -34,8 +34,9 @@ TOOLS_TOKENS_PER_MONTH = 730
 BUSINESS_KPI_ITEM_BYTES = {"active_players": 8_264 + 1_000, "matches_played": 100, "new_players": 32 * 1024 + 100}
 BUSINESS_KPIS = len(BUSINESS_KPI_ITEM_BYTES)  # an anomaly detection alarm each, and one business-metrics-missing alarm
 NOTIFICATION_ALARMS = 2  # infra/notifications.py: deliveries failed, dead letters waiting (priced in docs/cost.md)
+ERASURE_ALARMS = 1  # infra/erasure.py: erasures overdue
 # CloudWatch alarms of the stack (tests/infra/test_alarms.py holds it)
-ALARMS = PIPELINE_ALARMS + BUSINESS_KPIS + 1 + NOTIFICATION_ALARMS
+ALARMS = PIPELINE_ALARMS + BUSINESS_KPIS + 1 + NOTIFICATION_ALARMS + ERASURE_ALARMS
 BUSINESS_MEMORY_MB = 512
 BUSINESS_RUN_S = 1.0  # an upper bound of a run (a few Queries and one PutMetricData; a cold start's imports included)
 BUSINESS_LOG_BYTES = 1_500  # a run's Powertools line (what it put), Lambda's START, END and REPORT lines

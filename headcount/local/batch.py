@@ -15,16 +15,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headcount import names
+from headcount.batch.erasure import Erasure, ErasureResult
 from headcount.batch.job import run_job
 from headcount.batch.plan import JobOptions, JobResult
 from headcount.batch.session import local_spark
 from headcount.core.catalog import Catalog, Granularity, Kind
+from headcount.core.erasure import ErasurePolicy
 from headcount.logic.publishing import publish
 from headcount.views.batch import BatchRow, BatchView
 from headcount.views.catalog_file import load_catalog
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from headcount.views.erasure_store import ErasureStore
+    from headcount.views.realtime import RealtimeStore
 
 
 @dataclass
@@ -33,6 +38,7 @@ class BatchSummary:
     publish_seconds: float
     rows: int
     totals: dict[str, dict[str, int]] = field(default_factory=dict)  # day -> metric -> the day's value
+    erasure: ErasureResult | None = None  # the erasure batch the run made, if one was due
 
     def lines(self) -> list[str]:
         job = self.job
@@ -49,6 +55,15 @@ class BatchSummary:
         if job.kpi_days:
             written = ", ".join(f"{metric} {len(days)}" for metric, days in job.kpi_days.items())
             out.append(f"  KPI days written: {written}")
+        if self.erasure is not None:
+            e = self.erasure
+            out.append(
+                f"erasure batch {e.batch}: {len(e.receipts)} requests done in {e.seconds:.1f} s: {e.events} events "
+                f"removed from {e.objects_rewritten + e.objects_deleted} raw objects ({e.versions_deleted} older "
+                f"versions deleted), {len(e.job.days) if e.job else 0} days recomputed, {e.realtime_items} real-time "
+                f"items purged"
+            )
+            out.extend(f"  receipt {r.id}: {r.state.value}" for r in e.receipts)
         return out
 
 
@@ -78,9 +93,11 @@ def run_batch(
     spark: SparkSession | None = None,
     days_back: int = 2,
     progress: Callable[[str], None] | None = None,
+    erasure: ErasureSetup | None = None,
 ) -> BatchSummary:
     """The nightly job for `day` (a day that has ended: `finished_day` says which) on a local Spark session, then the
-    publish (to the DynamoDB table `names.BATCH_TABLE` unless another batch view is given)."""
+    publish (to the DynamoDB table `names.BATCH_TABLE` unless another batch view is given), then, as on Glue, the
+    erasure batch when one is due (`erasure`)."""
     say = progress or (lambda _message: None)
     options = JobOptions(
         day=day,
@@ -90,28 +107,64 @@ def run_batch(
         run_id=run_id,
         days_back=days_back,
     )
-    own_session = spark is None
-    if spark is None:
-        say("starting Spark (local) ...")
-        spark = local_spark()
-    try:
-        result = run_job(spark, options, progress=say)
-    finally:
-        if own_session:
-            spark.stop()
     if batch_view is None:
         from headcount.views.batch import DynamoBatchView
 
         batch_view = DynamoBatchView(names.BATCH_TABLE)
     catalog = load_catalog(catalog_path)
-    started = time.monotonic()
-    published = publish(lake_dir, result.days, result.run_id, batch_view, catalog=catalog, kpi_days=result.kpi_days)
-    publish_seconds = time.monotonic() - started
+    view = batch_view
+
+    outcomes: list[tuple[dict[tuple[str, str], list[BatchRow]], float]] = []  # each publish's rows and seconds
+
+    def publish_job(job: JobResult) -> None:
+        started = time.monotonic()
+        published = publish(lake_dir, job.days, job.run_id, view, catalog=catalog, kpi_days=job.kpi_days)
+        seconds = time.monotonic() - started
+        rows = sum(len(r) for r in published.values())
+        counted = sum(1 for m in catalog.metrics if m.kind.counted)
+        kpi_partitions = sum(len(days) for days in job.kpi_days.values())
+        say(
+            f"published {rows} rows ({counted} metrics x {len(job.days)} days, {kpi_partitions} KPI days) "
+            f"in {seconds:.1f} s"
+        )
+        outcomes.append((published, seconds))
+
+    own_session = spark is None
+    if spark is None:
+        say("starting Spark (local) ...")
+        spark = local_spark()
+    try:
+        now_ms = erasure.clock() if erasure else 0  # when the archive is read: an erasure takes the requests before
+        result = run_job(spark, options, progress=say, blocked=erasure.store.blocked() if erasure else frozenset())
+        publish_job(result)
+        published, publish_seconds = outcomes[0]  # the night's (an erasure's publish comes after)
+        erased = None
+        if erasure is not None:
+            erased = Erasure(
+                spark,
+                options,
+                erasure.store,
+                publish_job,
+                erasure.realtime,
+                erasure.policy,
+                erasure.clock,
+                say,
+                erasure.on_step,
+            ).run(now_ms, erasure.force)
+    finally:
+        if own_session:
+            spark.stop()
     rows = sum(len(r) for r in published.values())
-    counted = sum(1 for m in catalog.metrics if m.kind.counted)
-    kpi_partitions = sum(len(days) for days in result.kpi_days.values())
-    say(
-        f"published {rows} rows ({counted} metrics x {len(result.days)} days, {kpi_partitions} KPI days) "
-        f"in {publish_seconds:.1f} s"
-    )
-    return BatchSummary(result, publish_seconds, rows, day_totals(catalog, published))
+    return BatchSummary(result, publish_seconds, rows, day_totals(catalog, published), erased)
+
+
+@dataclass
+class ErasureSetup:
+    """What a local nightly run needs to erase as the job does on Glue."""
+
+    store: ErasureStore
+    realtime: RealtimeStore | None = None
+    policy: ErasurePolicy = field(default_factory=ErasurePolicy)
+    force: bool = False  # `headcount batch --erase-now`
+    clock: Callable[[], int] = lambda: int(time.time() * 1000)
+    on_step: Callable[[str], None] = lambda _step: None

@@ -31,16 +31,15 @@ def create_stream(shards: int, stream: str = names.STREAM) -> None:
     raise TimeoutError(f"stream {stream} did not become ACTIVE")
 
 
-def create_table(name: str, ttl_attribute: str | None = None) -> None:
+def create_table(name: str, ttl_attribute: str | None = None, *, sort_key: bool = True) -> None:
+    """A table keyed by (`pk`, `sk`) strings, or `pk` alone without `sort_key`."""
     ddb = client("dynamodb")
+    keys = {"pk": "HASH", "sk": "RANGE"} if sort_key else {"pk": "HASH"}
     try:
         ddb.create_table(
             TableName=name,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
+            KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys.items()],
             BillingMode="PAY_PER_REQUEST",
         )
     except ClientError as exc:
@@ -74,6 +73,13 @@ def create_all(shards: int) -> None:
     create_table(names.BATCH_TABLE)
     create_queue(names.ON_FAILURE_QUEUE)
     create_notifications()
+    create_erasures()
+
+
+def create_erasures() -> None:
+    """The erasures' table: the requests to forget players, their receipts and the players whose events are dropped,
+    keyed by `pk` alone (headcount/views/erasure_store.py)."""
+    create_table(names.ERASURES_TABLE, sort_key=False)
 
 
 def create_notifications() -> str:

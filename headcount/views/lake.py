@@ -42,6 +42,18 @@ def counts_uri(lake: str | Path) -> str:
     return f"{lake_uri(lake)}/counts"
 
 
+def index_uri(lake: str | Path) -> str:
+    """The players' index of the raw archive, `player_index/dt=<arrival day>/` (player_id, hr): which archive hours hold
+    a player's lines, kept by the nightly job, so that an erasure reads those hours only (headcount/batch/erasure.py)."""
+    return f"{lake_uri(lake)}/player_index"
+
+
+def erasure_uri(lake: str | Path) -> str:
+    """The erasure batches' plans, `erasure/batches/<batch>.json`: the raw objects a batch rewrites (each with when it
+    was first written, which the job keeps reading as its arrival bound) and the days it recomputes. No player ids."""
+    return f"{lake_uri(lake)}/erasure"
+
+
 # The KPIs' tables, written by the nightly job (headcount/batch/kpis.py): `activity/metric=<m>/day=<D>/` and
 # `kpis/metric=<m>/day=<D>/` partitioned like that, `players/metric=<m>/` one folder per new-players metric.
 def activity_uri(lake: str | Path) -> str:
@@ -195,6 +207,25 @@ def raw_partition(arrival_epoch_s: float) -> str:
     """The partition (`dt=…/hr=…`, under raw/) of a record that arrived at this time."""
     t = time.gmtime(arrival_epoch_s)
     return f"dt={t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}/hr={t.tm_hour:02d}"
+
+
+_OBJECT_OF_PATH = re.compile(r"(dt=[^/]+/hr=[^/]+/[^/]+)$")
+
+
+def raw_object_key(path: str) -> str | None:
+    """A raw file's name within the archive, `dt=…/hr=…/<file>`, whatever the scheme and root of its path (Spark's
+    `file:`, `s3a://`, pyarrow's bucket/key): how an erasure's plan names the objects it rewrote."""
+    match = _OBJECT_OF_PATH.search(path)
+    return match.group(1) if match else None
+
+
+def arrival_days_of(lake: str | Path, table_uri: str | None = None) -> list[str]:
+    """The arrival days (dt) of the raw archive (or of another table partitioned by `dt=`), sorted."""
+    import pyarrow.fs as pafs
+
+    fs, path = lake_filesystem(table_uri or raw_uri(lake))
+    found = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    return sorted(i.base_name[3:] for i in found if i.type == pafs.FileType.Directory and i.base_name.startswith("dt="))
 
 
 def first_arrival_day(lake: str | Path) -> str | None:

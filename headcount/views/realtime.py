@@ -66,6 +66,10 @@ class RealtimeStore(Protocol):
 
     def day_items(self, metric: str, day: str) -> list[RealtimeItem]: ...
 
+    def delete_day(self, metric: str, day: str) -> int:
+        """Delete a day's items of a metric (every bucket, group and shard): the erasure, once the day is published
+        (a published day is served from the batch view only). -> how many were deleted."""
+
     def add_days(self, shard_id: str, days: set[str], expired: set[str]) -> None:
         """Record that the shard has (or is about to have) items on `days`, and no longer on `expired` ones."""
 
@@ -131,6 +135,22 @@ class DynamoRealtimeStore:
                 bucket, group, shard_id = keys.split_realtime_sort_key(attrs["sk"]["S"])
                 items.append(_from_attrs(ItemKey(metric, bucket, group, shard_id), attrs))
         return items
+
+    def delete_day(self, metric: str, day: str) -> int:
+        pages = self.ddb.get_paginator("query").paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.partition_key(metric, day)}},
+            ProjectionExpression="pk, sk",
+            ConsistentRead=True,
+        )
+        found = [{"pk": a["pk"], "sk": a["sk"]} for page in pages for a in page["Items"]]
+        for start in range(0, len(found), 25):  # BatchWriteItem's limit
+            requests = [{"DeleteRequest": {"Key": k}} for k in found[start : start + 25]]
+            while requests:  # unprocessed items (throttling) are sent again
+                answer = self.ddb.batch_write_item(RequestItems={self.table: requests})
+                requests = answer.get("UnprocessedItems", {}).get(self.table, [])
+        return len(found)
 
     def add_days(self, shard_id: str, days: set[str], expired: set[str]) -> None:
         # Two calls when both: one update cannot both add to and delete from the same set
@@ -216,6 +236,12 @@ class InMemoryRealtimeStore:
 
     def day_items(self, metric: str, day: str) -> list[RealtimeItem]:
         return [i for k, i in self.items.items() if k.metric == metric and k.day == day]
+
+    def delete_day(self, metric: str, day: str) -> int:
+        gone = [k for k in self.items if k.metric == metric and k.day == day]
+        for k in gone:
+            del self.items[k]
+        return len(gone)
 
     def add_days(self, shard_id: str, days: set[str], expired: set[str]) -> None:
         status = self.statuses.get(shard_id) or ShardStatus(shard_id, None, 0, frozenset())

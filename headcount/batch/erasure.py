@@ -1,0 +1,396 @@
+"""The erasure batch: the nightly run forgets the players of the pending requests, everywhere the lake and the views
+keep them, and writes each receipt as it goes.
+
+When: after the night's own days, if a batch is due (`ErasurePolicy.due`: the oldest request would otherwise wait longer
+than a week, or enough are waiting) or forced (`headcount batch --erase-now`). In order, each step stamped on the
+receipts:
+1. found: the archive hours holding the players' lines, from the players' index (`player_index/dt=/`: player_id, hr,
+   kept by every nightly run for the arrival days it reads; days never indexed are indexed first), so a batch reads
+   those hours' objects only, never all history. The batch's plan (the objects to rewrite, when each was first written,
+   the days their lines counted in; no ids) is written to the lake before anything changes.
+2. raw: each object rewritten without the players' lines (S3: a new version under the same key, then every older
+   version of the key deleted; an object left without lines is deleted with all its versions); the index's days of
+   those objects rewritten from them.
+3. lake: the days the lines counted in, recomputed by the nightly job's own code (counts, activity, the KPIs' days they
+   change), the players dropped from the players tables.
+4. published: those days republished as the batch view (each day's unique players one fewer where they were counted).
+5. realtime: the real-time items of those days (sketches, recent ids, Theta sketches) deleted: a published day is
+   served from the batch view only. A day not published yet (today) cannot lose one member of a sketch: its items
+   expire with their TTL, and the receipt names those days.
+A batch killed at any point leaves its receipts `running`; the next run takes the same batch up again from its plan.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from headcount.batch.lake_io import index_of, read_raw, write_index
+from headcount.batch.plan import JobOptions, JobResult, new_run_id, plan_days
+from headcount.core.buckets import bucket_of
+from headcount.core.catalog import Granularity, Kind
+from headcount.core.erasure import ErasurePolicy, Filtered, Receipt, State, filter_lines
+from headcount.views.catalog_file import load_catalog
+from headcount.views.lake import (
+    arrival_days_of,
+    data_files,
+    erasure_uri,
+    index_uri,
+    is_s3,
+    lake_filesystem,
+    raw_object_key,
+    raw_uri,
+    read_count_runs,
+    write_object,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from headcount.views.erasure_store import ErasureStore
+    from headcount.views.realtime import RealtimeStore
+
+READERS = 8  # objects read and rewritten at once (S3 GETs and PUTs are latency-bound)
+
+
+@dataclass
+class BatchPlan:
+    """What a batch changes, written before it changes anything (a rerun finishes the same work). No player ids."""
+
+    batch: str
+    objects: list[str] = field(default_factory=list)  # raw_object_key of each object holding a player's line
+    written: dict[str, int] = field(default_factory=dict)  # object -> when it was first written (epoch ms)
+    days: list[str] = field(default_factory=list)  # the local days the lines counted in
+    # per receipt: {"events": lines removed, "objects": objects holding them, "days": days they counted in}
+    receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        doc = {"batch": self.batch, "objects": self.objects, "written": self.written, "days": self.days}
+        return orjson.dumps({**doc, "receipts": self.receipts}, option=orjson.OPT_INDENT_2)
+
+    @staticmethod
+    def from_json(data: bytes) -> BatchPlan:
+        doc = orjson.loads(data)
+        return BatchPlan(
+            doc["batch"], list(doc["objects"]), dict(doc["written"]), list(doc["days"]), dict(doc.get("receipts", {}))
+        )
+
+    def count(self, receipt_id: str, found: dict[str, Filtered], ids: set[str], days_of: Any) -> None:
+        """Add what this try found of a receipt's players to what earlier tries of the batch did."""
+        lines = [ts for f in found.values() for pid, ts_list in f.removed.items() if pid in ids for ts in ts_list]
+        mine = self.receipts.setdefault(receipt_id, {"events": 0, "objects": 0, "days": []})
+        mine["events"] += len(lines)
+        mine["objects"] += sum(1 for f in found.values() if ids & f.removed.keys())
+        mine["days"] = sorted(set(mine["days"]) | days_of(lines))
+
+
+def plan_uri(lake: str, batch: str) -> str:
+    return f"{erasure_uri(lake)}/batches/{batch}.json"
+
+
+def read_plans(lake: str) -> list[BatchPlan]:
+    fs, _ = lake_filesystem(erasure_uri(lake))
+    return [BatchPlan.from_json(_read(fs, path)) for path in data_files(f"{erasure_uri(lake)}/batches", ".json")]
+
+
+def _read_plan(lake: str, batch: str) -> BatchPlan | None:
+    fs, path = lake_filesystem(plan_uri(lake, batch))
+    try:
+        return BatchPlan.from_json(_read(fs, path))
+    except FileNotFoundError:
+        return None
+
+
+def _read(fs: Any, path: str) -> bytes:
+    with fs.open_input_stream(path, compression=None) as stream:
+        return bytes(stream.read())
+
+
+@dataclass
+class ErasureResult:
+    batch: str
+    receipts: list[Receipt]
+    job: JobResult | None  # the recompute (None: no day to recompute)
+    objects_rewritten: int
+    objects_deleted: int
+    versions_deleted: int
+    events: int
+    realtime_items: int
+    left_to_expire: list[str]
+    seconds: float
+
+
+@dataclass
+class Erasure:
+    """One erasure batch's run: the lake, its stores, and how it publishes (the caller's: the nightly job's publish)."""
+
+    spark: SparkSession
+    options: JobOptions  # the nightly run's: lake, time zone, catalog
+    store: ErasureStore
+    publish: Callable[[JobResult], None]
+    realtime: RealtimeStore | None = None
+    policy: ErasurePolicy = field(default_factory=ErasurePolicy)
+    clock: Callable[[], int] = lambda: int(time.time() * 1000)
+    say: Callable[[str], None] = lambda _message: None
+    on_step: Callable[[str], None] = lambda _step: None  # called after each step (tests stop a batch there)
+
+    def run(self, now_ms: int, force: bool = False) -> ErasureResult | None:
+        """Erase what is due at `now_ms` (when the archive was last read: the night's run); None when nothing is."""
+        taken = self._take(now_ms, force)
+        if taken is None:
+            return None
+        batch, requests = taken
+        started = time.monotonic()
+        ids = frozenset(i for _receipt, request_ids in requests for i in request_ids)
+        receipts = [receipt for receipt, _ids in requests]
+        self.say(f"erasure {batch}: {len(receipts)} requests, {len(ids)} players")
+        try:
+            return self._erase(batch, requests, ids, receipts, started)
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            for receipt in receipts:  # the next run takes the batch up again
+                current = self.store.receipt(receipt.id) or receipt
+                self.store.save(replace(current, error=error))
+            raise
+
+    def _erase(
+        self,
+        batch: str,
+        requests: list[tuple[Receipt, list[str]]],
+        ids: frozenset[str],
+        receipts: list[Receipt],
+        started: float,
+    ) -> ErasureResult:
+        lake = self.options.lake
+        plan, found = self._find(batch, requests, ids)
+        receipts = self._stamp(receipts, "found")
+
+        rewritten, deleted, versions = self._rewrite(plan, ids)
+        touched = sorted({key[3:13] for key in plan.objects})
+        if touched:
+            write_index(index_of(read_raw(self.spark, lake, touched)), lake, touched)
+        self.say(
+            f"erasure {batch}: raw: rewrote {rewritten} objects, deleted {deleted} left empty, and {versions} older "
+            f"versions; index rewritten for {len(touched)} arrival days"
+        )
+        receipts = self._stamp(receipts, "raw")
+
+        days, left = self._days_to_recompute(plan.days)
+        job: JobResult | None = None
+        if days:
+            from headcount.batch.job import run_plan
+
+            recompute = replace(self.options, run_id=new_run_id_at(self.clock()), days_back=0)
+            present = arrival_days_of(lake)
+            job = run_plan(self.spark, recompute, plan_days(days, present), self.say, erased=sorted(ids))
+        receipts = self._stamp(receipts, "lake")
+        if job is not None:
+            self.publish(job)
+        receipts = self._stamp(receipts, "published")
+
+        purged = self._purge_realtime(job.days if job else [])
+        receipts = self._stamp(receipts, "realtime")
+
+        events = sum(mine["events"] for mine in plan.receipts.values())
+        finished_ms = self.clock()
+        done = []
+        for receipt, _request_ids in requests:
+            mine = plan.receipts.get(receipt.id, {"events": 0, "objects": 0, "days": []})
+            final = replace(
+                self.store.receipt(receipt.id) or receipt,
+                state=State.DONE,
+                error=None,
+                finished_ms=finished_ms,
+                removed={
+                    "events": mine["events"],
+                    "raw_objects_rewritten": mine["objects"],
+                    "days_recomputed": [d for d in mine["days"] if job and d in job.days],
+                    "realtime_days_left_to_expire": [d for d in mine["days"] if d in left],
+                    "batch": {
+                        "raw_objects_rewritten": rewritten,
+                        "raw_objects_deleted": deleted,
+                        "object_versions_deleted": versions,
+                        "days_recomputed": job.days if job else [],
+                        "kpi_days_recomputed": sum(len(d) for d in job.kpi_days.values()) if job else 0,
+                        "realtime_items_purged": purged,
+                    },
+                },
+            )
+            self.store.finish(final)
+            done.append(final)
+        seconds = time.monotonic() - started
+        self.say(
+            f"erasure {batch}: done in {seconds:.1f} s: {events} events of {len(ids)} players removed from "
+            f"{rewritten + deleted} raw objects, {len(job.days) if job else 0} days recomputed and republished, "
+            f"{purged} real-time items purged" + (f"; real-time days left to expire: {', '.join(left)}" if left else "")
+        )
+        return ErasureResult(batch, done, job, rewritten, deleted, versions, events, purged, left, seconds)
+
+    # ---------------------------------------------------------------------------------------------------- steps
+
+    def _take(self, now_ms: int, force: bool) -> tuple[str, list[tuple[Receipt, list[str]]]] | None:
+        """The batch to run: one a killed run left `running` (the same batch, its requests only), else the requests
+        made early enough for the archive read at `now_ms`, when a batch is due (or forced)."""
+        open_ = self.store.open_requests()
+        running = [(r, ids) for r, ids in open_ if r.state is State.RUNNING and r.batch]
+        if running:
+            batch = min(r.batch for r, _ids in running if r.batch)
+            self.say(f"erasure {batch}: taken up again (a run stopped during it)")
+            return batch, [(r, ids) for r, ids in running if r.batch == batch]
+        eligible = [(r, ids) for r, ids in open_ if r.requested_ms in self.policy.eligible([r.requested_ms], now_ms)]
+        reason = "forced" if force else self.policy.due([r.requested_ms for r, _ids in open_], now_ms)
+        if not eligible or reason is None:
+            if open_:
+                self.say(f"erasure: {len(open_)} requests open, no batch due yet")
+            return None
+        batch = new_run_id_at(now_ms)
+        self.say(f"erasure {batch}: a batch is due ({reason})")
+        taken = []
+        for receipt, ids in eligible:
+            running_receipt = replace(receipt, state=State.RUNNING, batch=batch, error=None)
+            self.store.save(running_receipt)
+            taken.append((running_receipt, ids))
+        return batch, taken
+
+    def _find(
+        self, batch: str, requests: list[tuple[Receipt, list[str]]], ids: frozenset[str]
+    ) -> tuple[BatchPlan, dict[str, Filtered]]:
+        """The objects holding the players' lines (through the index), and the batch's plan, written before any
+        object changes (merged with the plan of an earlier try of the same batch)."""
+        lake = self.options.lake
+        missing = sorted(set(arrival_days_of(lake)) - set(arrival_days_of(lake, index_uri(lake))))
+        if missing:
+            self.say(f"erasure {batch}: indexing {len(missing)} arrival days the index did not hold yet")
+            write_index(index_of(read_raw(self.spark, lake, missing)), lake, missing)
+        hours = _indexed_hours(lake, ids)
+        files = [path for dt, hr in sorted(hours) for path in data_files(f"{raw_uri(lake)}/dt={dt}/hr={hr}", "")]
+        fs, _ = lake_filesystem(raw_uri(lake))
+        with ThreadPoolExecutor(READERS) as pool:
+            results = list(pool.map(lambda path: (path, _filtered(fs, path, ids)), files))
+        found = {path: filtered for path, filtered in results if filtered.removed}
+        plan = _read_plan(lake, batch) or BatchPlan(batch)
+        for path in found:
+            key = raw_object_key(path)
+            if key and key not in plan.written:
+                plan.objects.append(key)
+                plan.written[key] = int(fs.get_file_info(path).mtime_ns // 1_000_000)
+        days = {d for f in found.values() for ts in f.removed.values() for d in self._days_of(ts)}
+        plan.days = sorted(days | set(plan.days))
+        for receipt, request_ids in requests:
+            plan.count(receipt.id, found, set(request_ids), self._days_of)
+        write_object(plan_uri(lake, batch), plan.to_json())
+        lines = sum(f.lines for f in found.values())
+        self.say(
+            f"erasure {batch}: found {lines} lines in {len(found)} raw objects of {len(hours)} archive hours; "
+            f"they counted in {len(plan.days)} days"
+        )
+        return plan, found
+
+    def _rewrite(self, plan: BatchPlan, ids: frozenset[str]) -> tuple[int, int, int]:
+        """Rewrite the plan's objects without the players' lines; -> (objects rewritten, deleted, versions deleted)."""
+        lake = self.options.lake
+        fs, _ = lake_filesystem(raw_uri(lake))
+
+        def one(key: str) -> tuple[int, int, int]:
+            uri = f"{raw_uri(lake)}/{key}"
+            _, path = lake_filesystem(uri)
+            try:
+                filtered = _filtered(fs, path, ids)
+            except FileNotFoundError:  # deleted by an earlier try of the batch
+                return 0, 0, _delete_versions(uri, keep_latest=False)
+            left = any(line.strip() for line in filtered.data.split(b"\n"))
+            if filtered.removed and left:
+                write_object(uri, gzip.compress(filtered.data), modified_s=plan.written[key] / 1000)
+            elif filtered.removed:
+                fs.delete_file(path)
+            return (
+                int(bool(filtered.removed) and left),
+                int(bool(filtered.removed) and not left),
+                _delete_versions(uri, keep_latest=left),
+            )
+
+        with ThreadPoolExecutor(READERS) as pool:
+            counts = list(pool.map(one, plan.objects))
+        return tuple(sum(c[i] for c in counts) for i in range(3))  # type: ignore[return-value]
+
+    def _days_to_recompute(self, days: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(the days to recompute: those the job has computed, all ended; the days left: not computed yet (their
+        nightly run will read the rewritten archive) or not ended, whose real-time items expire with their TTL)."""
+        computed = set(read_count_runs(self.options.lake))
+        today = bucket_of(self.clock(), Granularity.DAY, self.options.tz)
+        again = [d for d in days if d in computed and d < today]
+        return again, [d for d in days if d not in again]
+
+    def _purge_realtime(self, days: Sequence[str]) -> int:
+        if self.realtime is None or not days:
+            return 0
+        catalog = load_catalog(self.options.catalog_path)
+        holding_ids = [m.name for m in catalog.metrics if m.kind in (Kind.DISTINCT, Kind.NEW)]
+        purged = sum(self.realtime.delete_day(metric, day) for metric in holding_ids for day in days)
+        self.say(f"realtime: deleted {purged} items of {', '.join(holding_ids)} on {len(days)} published days")
+        return purged
+
+    def _stamp(self, receipts: list[Receipt], step: str) -> list[Receipt]:
+        at = self.clock()
+        stamped = [(self.store.receipt(r.id) or r).with_step(step, at) for r in receipts]
+        for receipt in stamped:
+            self.store.save(receipt)
+        self.on_step(step)
+        return stamped
+
+    def _days_of(self, ts_list: Sequence[int | None]) -> set[str]:
+        return {bucket_of(ts, Granularity.DAY, self.options.tz) for ts in ts_list if ts is not None}
+
+
+def new_run_id_at(now_ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return new_run_id(datetime.fromtimestamp(now_ms / 1000, UTC))
+
+
+def _filtered(fs: Any, path: str, ids: frozenset[str]) -> Filtered:
+    data = _read(fs, path)
+    return filter_lines(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data, ids)
+
+
+def _indexed_hours(lake: str, ids: frozenset[str]) -> set[tuple[str, str]]:
+    """The (dt, hr) archive hours the index says hold a line of these players."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    files = data_files(index_uri(lake), ".parquet")
+    if not files:
+        return set()
+    fs, base = lake_filesystem(index_uri(lake))
+    partitioning = ds.partitioning(pa.schema([("dt", pa.string())]), flavor="hive")
+    dataset = ds.dataset(files, filesystem=fs, format="parquet", partitioning=partitioning, partition_base_dir=base)
+    table = dataset.to_table(columns=["dt", "hr"], filter=ds.field("player_id").isin(sorted(ids)))
+    return set(zip(table.column("dt").to_pylist(), table.column("hr").to_pylist(), strict=True))
+
+
+def _delete_versions(uri: str, keep_latest: bool) -> int:
+    """Delete the older versions (and delete markers) of an S3 object, or all of them; a folder keeps none."""
+    if not is_s3(uri):
+        return 0
+    from headcount.views.aws import client
+
+    parts = urlsplit(uri)
+    bucket, key = parts.netloc, parts.path.lstrip("/")
+    s3 = client("s3")
+    doomed = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        for version in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            if version["Key"] == key and not (keep_latest and version.get("IsLatest")):
+                doomed.append({"Key": key, "VersionId": version["VersionId"]})
+    for start in range(0, len(doomed), 1000):
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True})
+        if answer.get("Errors"):
+            raise RuntimeError(f"could not delete versions of s3://{bucket}/{key}: {answer['Errors'][:3]}")
+    return len(doomed)

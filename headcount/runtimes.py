@@ -16,6 +16,7 @@ from typing import Any
 from headcount.core.catalog import Catalog, Metric
 from headcount.core.signing import new_signing_secret
 from headcount.logic.business import today_so_far_metrics
+from headcount.logic.erasure import BlockedPlayers
 from headcount.logic.folding import ShardMarks
 from headcount.logic.ingest import MARK_CALL_BUDGET_S, PUT_CALL_BUDGET_S, PutMarks
 from headcount.logic.notify import Notifier
@@ -26,8 +27,8 @@ from headcount.settings import Settings
 from headcount.views.aws import client
 from headcount.views.batch import BatchView, DynamoBatchView
 from headcount.views.catalog_file import load_catalog
-from headcount.views.erasure_store import DynamoErasureStore, ErasureStore
 from headcount.views.channels import SecretsManagerSecrets, Senders, check_target
+from headcount.views.erasure_store import DynamoErasureStore, ErasureStore
 from headcount.views.ingest_keys import IngestKeys
 from headcount.views.notify_store import DeadLetterQueue, NotifyStore
 from headcount.views.realtime import DynamoRealtimeStore, RealtimeStore
@@ -59,6 +60,7 @@ class Ingest:
 
     producer: Producer
     marks: PutMarks
+    blocked: BlockedPlayers  # players erased with "no more": their events are dropped
 
 
 @dataclass
@@ -74,7 +76,8 @@ class ServeRuntime:
         producer = Producer(client("kinesis", call_budget_s=PUT_CALL_BUDGET_S), self.settings.stream)
         # The marks' writes within a small budget too: a slow table must not hold the answer past API Gateway's 29 s
         store = DynamoRealtimeStore(self.settings.realtime_table, client("dynamodb", call_budget_s=MARK_CALL_BUDGET_S))
-        return Ingest(producer, PutMarks(store, int(self.settings.put_mark_every_s * 1000)))
+        marks = PutMarks(store, int(self.settings.put_mark_every_s * 1000))
+        return Ingest(producer, marks, BlockedPlayers(self.erasures))
 
     @cached_property
     def ingest_keys(self) -> IngestKeys:

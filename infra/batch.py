@@ -71,7 +71,7 @@ ERASURE_PREFIX = "erasure/"
 # (but the erasure's in raw/, below).
 JOB_READS = (names.RAW_PREFIX,)
 JOB_WRITES = (names.COUNTS_PREFIX, names.ACTIVITY_PREFIX, names.PLAYERS_PREFIX, names.KPIS_PREFIX, ERASURE_PREFIX)
-# Erasure (infra/erasure.py) is the one write in raw/: the job rewrites an object that holds an erased player's lines
+# Erasure (infra/erasure.py) is the job's one write in raw/: it rewrites an object that holds an erased player's lines
 # (a new current version of its key), then deletes the key's older versions, which still hold them. The lake is
 # versioned (infra/ingest.py): a rewrite alone leaves the old version for 30 days as a noncurrent one, and a
 # DeleteObject only adds a delete marker; DeleteObjectVersion is what removes the data. It lists the versions of raw/

@@ -29,7 +29,7 @@ from infra.shared import acknowledge
 # (BatchWriteItem of DeleteRequests, DeleteItem), so the API answers those days from the republished batch view.
 JOB_REALTIME_ACTIONS = ("dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 # The business function puts ErasuresOverdue every names.BUSINESS_EVERY_MINUTES (0 when nothing is late): the alarm
-# reads the hour's maximum, so one late request fires it within the hour and a run that failed does not clear it.
+# reads the hour's maximum, so one late request fires it within the hour.
 OVERDUE_PERIOD = Duration.hours(1)
 OVERDUE_ALARM = "erasures-overdue"
 RUNBOOK = 'docs/operations.md, "Erasure"'

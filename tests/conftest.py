@@ -50,6 +50,7 @@ def aws():
         resources.create_table(names.REALTIME_TABLE, ttl_attribute="expires_at")
         resources.create_table(names.BATCH_TABLE)
         resources.create_notifications()
+        resources.create_erasures()
         yield
     client.cache_clear()
 

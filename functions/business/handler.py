@@ -1,8 +1,9 @@
 """Business Lambda: every few minutes (EventBridge Scheduler), today's KPIs so far into CloudWatch, where the stack's
 anomaly detection alarms compare them with the same time of past days and weeks (headcount/logic/business.py); then
-the digests and alert rules (headcount/logic/notify.py). An EventBridge rule also runs it right after the nightly job
+the digests and alert rules (headcount/logic/notify.py), and how late the requests to forget players are (the erasure
+alarm's metrics, headcount/logic/erasure.py). An EventBridge rule also runs it right after the nightly job
 succeeds (`{"trigger": "nightly", "time": ...}`): then it sends what the published day made due, and puts no KPIs (the
-schedule's run of that period does).
+schedule's run of that period does; it puts the erasures' lateness, which the job's batch may just have lowered).
 
 "Now" is the schedule's time, not the clock: the schedule passes `<aws.scheduler.scheduled-time>` as `scheduled_time`
 (infra/business.py), so every 5-minute period holds one run's values even when an invocation starts a little late or
@@ -20,7 +21,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from headcount import names
-from headcount.logic.business import publish_today_so_far
+from headcount.logic.business import publish_erasure_lateness, publish_today_so_far
 from headcount.logic.notify import RunReport
 from headcount.observability import SERVICE, logger, tracer
 from headcount.runtimes import BusinessRuntime, business_runtime
@@ -54,6 +55,7 @@ def _now_ms(event: dict[str, Any]) -> int:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     business = runtime()
     now_ms = _now_ms(event)
+    _put_erasure_lateness(business, now_ms)
     if isinstance(event, dict) and event.get("trigger") == "nightly":
         return {"notified": _notify(business, now_ms, context)}
     result = publish_today_so_far(
@@ -70,6 +72,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if result.failed and not result.values:
         raise NothingPut(f"no KPI could be read: {', '.join(result.failed)}")
     return {"day": result.day.isoformat(), "put": put, "failed": sorted(result.failed), "notified": notified}
+
+
+def _put_erasure_lateness(business: BusinessRuntime, now_ms: int) -> None:
+    """The erasure requests' lateness into CloudWatch. When the erasures' table is out of reach it is logged and the
+    run's other work goes on (the alarm reads the hour's maximum: one run without the value does not clear it)."""
+    try:
+        late = publish_erasure_lateness(
+            business.erasures, business.cloudwatch, now_ms, business.settings.erasure_deadline_days, service=SERVICE
+        )
+    except Exception:  # noqa: BLE001 - logged; the KPIs and the notifications must still go
+        logger.exception("erasure lateness not put: the erasures' table could not be read")
+        return
+    logger.info(
+        "erasure lateness put into CloudWatch",
+        extra={"open": late.open, "overdue": late.overdue, "oldest_hours": round(late.oldest_hours, 1)},
+    )
 
 
 def _notify(business: BusinessRuntime, now_ms: int, context: LambdaContext) -> dict[str, list[str]]:

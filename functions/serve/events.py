@@ -33,7 +33,7 @@ def post_events():
     deadline = put_deadline(router.lambda_context.get_remaining_time_in_millis(), time.monotonic())
     ingest, now_ms = runtime().ingest, received_ms(router)
     before = dict(ingest.producer.last_sequence)
-    result = accept_events(body, now_ms, ingest.producer, deadline)
+    result = accept_events(body, now_ms, ingest.producer, deadline, ingest.blocked.hashes(time.monotonic()))
     report_posted(result)
     try:  # a hint for freshness, never a reason to fail the answer: the events are in
         ingest.marks.note([s for s, seq in ingest.producer.last_sequence.items() if before.get(s) != seq], now_ms)

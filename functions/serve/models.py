@@ -304,6 +304,9 @@ class RejectedEvent(BaseModel):
 class Accepted(BaseModel):
     accepted: int
     rejected: list[RejectedEvent]
+    dropped: int = Field(
+        0, description='of the accepted, the events of players erased with "no more": taken, never counted'
+    )
 
 
 def error_responses(*statuses: int) -> dict[int, dict]:

@@ -30,9 +30,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import orjson
-
-from headcount.batch.lake_io import index_of, read_raw, write_index
+from headcount.batch.erasure_plan import BatchPlan, plan_uri, read_bytes, read_plan
+from headcount.batch.lake_io import drop_replaced_players, index_of, read_raw, write_index
 from headcount.batch.plan import JobOptions, JobResult, new_run_id, plan_days
 from headcount.core.buckets import bucket_of
 from headcount.core.catalog import Granularity, Kind
@@ -41,7 +40,6 @@ from headcount.views.catalog_file import load_catalog
 from headcount.views.lake import (
     arrival_days_of,
     data_files,
-    erasure_uri,
     index_uri,
     is_s3,
     lake_filesystem,
@@ -58,59 +56,6 @@ if TYPE_CHECKING:
     from headcount.views.realtime import RealtimeStore
 
 READERS = 8  # objects read and rewritten at once (S3 GETs and PUTs are latency-bound)
-
-
-@dataclass
-class BatchPlan:
-    """What a batch changes, written before it changes anything (a rerun finishes the same work). No player ids."""
-
-    batch: str
-    objects: list[str] = field(default_factory=list)  # raw_object_key of each object holding a player's line
-    written: dict[str, int] = field(default_factory=dict)  # object -> when it was first written (epoch ms)
-    days: list[str] = field(default_factory=list)  # the local days the lines counted in
-    # per receipt: {"events": lines removed, "objects": objects holding them, "days": days they counted in}
-    receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def to_json(self) -> bytes:
-        doc = {"batch": self.batch, "objects": self.objects, "written": self.written, "days": self.days}
-        return orjson.dumps({**doc, "receipts": self.receipts}, option=orjson.OPT_INDENT_2)
-
-    @staticmethod
-    def from_json(data: bytes) -> BatchPlan:
-        doc = orjson.loads(data)
-        return BatchPlan(
-            doc["batch"], list(doc["objects"]), dict(doc["written"]), list(doc["days"]), dict(doc.get("receipts", {}))
-        )
-
-    def count(self, receipt_id: str, found: dict[str, Filtered], ids: set[str], days_of: Any) -> None:
-        """Add what this try found of a receipt's players to what earlier tries of the batch did."""
-        lines = [ts for f in found.values() for pid, ts_list in f.removed.items() if pid in ids for ts in ts_list]
-        mine = self.receipts.setdefault(receipt_id, {"events": 0, "objects": 0, "days": []})
-        mine["events"] += len(lines)
-        mine["objects"] += sum(1 for f in found.values() if ids & f.removed.keys())
-        mine["days"] = sorted(set(mine["days"]) | days_of(lines))
-
-
-def plan_uri(lake: str, batch: str) -> str:
-    return f"{erasure_uri(lake)}/batches/{batch}.json"
-
-
-def read_plans(lake: str) -> list[BatchPlan]:
-    fs, _ = lake_filesystem(erasure_uri(lake))
-    return [BatchPlan.from_json(_read(fs, path)) for path in data_files(f"{erasure_uri(lake)}/batches", ".json")]
-
-
-def _read_plan(lake: str, batch: str) -> BatchPlan | None:
-    fs, path = lake_filesystem(plan_uri(lake, batch))
-    try:
-        return BatchPlan.from_json(_read(fs, path))
-    except FileNotFoundError:
-        return None
-
-
-def _read(fs: Any, path: str) -> bytes:
-    with fs.open_input_stream(path, compression=None) as stream:
-        return bytes(stream.read())
 
 
 @dataclass
@@ -172,7 +117,8 @@ class Erasure:
         plan, found = self._find(batch, requests, ids)
         receipts = self._stamp(receipts, "found")
 
-        rewritten, deleted, versions = self._rewrite(plan, ids)
+        rewritten, deleted, versions = plan.add_raw(*self._rewrite(plan, ids))
+        write_object(plan_uri(lake, batch), plan.to_json())
         touched = sorted({key[3:13] for key in plan.objects})
         if touched:
             write_index(index_of(read_raw(self.spark, lake, touched)), lake, touched)
@@ -189,7 +135,16 @@ class Erasure:
 
             recompute = replace(self.options, run_id=new_run_id_at(self.clock()), days_back=0)
             present = arrival_days_of(lake)
-            job = run_plan(self.spark, recompute, plan_days(days, present), self.say, erased=sorted(ids))
+            job = run_plan(
+                self.spark, recompute, plan_days(days, present), self.say, erased=sorted(ids), kpi_days=plan.kpi_days
+            )
+            for metric, metric_days in job.kpi_days.items():
+                plan.kpi_days[metric] = sorted({*plan.kpi_days.get(metric, []), *metric_days})
+            write_object(plan_uri(lake, batch), plan.to_json())
+        catalog = load_catalog(self.options.catalog_path)
+        for metric in catalog.metrics:
+            if metric.kind is Kind.NEW:  # the versions the recompute replaced still hold the players
+                drop_replaced_players(lake, metric.name)
         receipts = self._stamp(receipts, "lake")
         if job is not None:
             self.publish(job)
@@ -275,7 +230,7 @@ class Erasure:
         with ThreadPoolExecutor(READERS) as pool:
             results = list(pool.map(lambda path: (path, _filtered(fs, path, ids)), files))
         found = {path: filtered for path, filtered in results if filtered.removed}
-        plan = _read_plan(lake, batch) or BatchPlan(batch)
+        plan = read_plan(lake, batch) or BatchPlan(batch)
         for path in found:
             key = raw_object_key(path)
             if key and key not in plan.written:
@@ -308,8 +263,8 @@ class Erasure:
             left = any(line.strip() for line in filtered.data.split(b"\n"))
             if filtered.removed and left:
                 write_object(uri, gzip.compress(filtered.data), modified_s=plan.written[key] / 1000)
-            elif filtered.removed:
-                fs.delete_file(path)
+            elif filtered.removed and not is_s3(uri):
+                fs.delete_file(path)  # (on S3: deleting every version of the key deletes the object, below)
             return (
                 int(bool(filtered.removed) and left),
                 int(bool(filtered.removed) and not left),
@@ -356,7 +311,7 @@ def new_run_id_at(now_ms: int) -> str:
 
 
 def _filtered(fs: Any, path: str, ids: frozenset[str]) -> Filtered:
-    data = _read(fs, path)
+    data = read_bytes(fs, path)
     return filter_lines(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data, ids)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headcount import names
@@ -56,8 +56,10 @@ def run_plan(
     progress: Callable[[str], None] | None = None,
     blocked: frozenset[str] = frozenset(),
     erased: Sequence[str] = (),
+    kpi_days: Mapping[str, Sequence[str]] | None = None,
 ) -> JobResult:
-    """Compute the plan's days (the nightly run's, or an erasure's: `erased` players leave the players tables)."""
+    """Compute the plan's days (the nightly run's, or an erasure's: `erased` players leave the players tables, and
+    `kpi_days` are written too, by metric)."""
     say = progress or (lambda _message: None)
     started = time.monotonic()
     catalog = load_catalog(options.catalog_path)
@@ -76,10 +78,10 @@ def run_plan(
             f"it is (has the archive stopped?)"
         )
     rejected = spark.sparkContext.accumulator({}, ReasonCounts())
-    kpi_days: dict[str, list[str]] = {}
+    written: dict[str, list[str]] = {}
     if plan.days:
         archive = Archive(erasure_written(options.lake, plan.partitions), blocked)
-        kpi_days = _compute(spark, options, catalog, plan, rejected, say, started, archive, erased)
+        written = _compute(spark, options, catalog, plan, rejected, say, started, archive, erased, kpi_days)
 
     seconds = time.monotonic() - started
     say(f"run {options.run_id} done in {seconds:.1f} s")
@@ -96,7 +98,7 @@ def run_plan(
         counts_uri(options.lake),
         seconds,
         dict(rejected.value),
-        kpi_days,
+        written,
         plan.without_input,
         options.service,
     )
@@ -115,6 +117,7 @@ def _compute(
     started: float,
     archive: Archive,
     erased: Sequence[str],
+    also: Mapping[str, Sequence[str]] | None,
 ) -> dict[str, list[str]]:
     """The counts, then the KPIs, of the plan's days, and the players' index of the arrival partitions read; -> the
     days of the kpis partitions written, by metric."""
@@ -125,7 +128,7 @@ def _compute(
         zeros = zeros_frame(spark, catalog, plan.days, options.tz)
         write_counts(counts_of(events, zeros, catalog, options.run_id), options.lake)
         say(f"wrote {counts_uri(options.lake)} for {', '.join(plan.days)} in {time.monotonic() - started:.1f} s")
-        written = update_kpis(spark, events, catalog, options.lake, plan.days, options.run_id, say, erased)
+        written = update_kpis(spark, events, catalog, options.lake, plan.days, options.run_id, say, erased, also)
     finally:
         events.unpersist()
     if plan.partitions:

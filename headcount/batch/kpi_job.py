@@ -13,7 +13,7 @@ rolling windows, the days D+k of the retention cells), and the players tables, n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,9 +64,12 @@ def update_kpis(
     run_id: str,
     say: Callable[[str], None],
     erased: Sequence[str] = (),
+    also: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, list[str]]:
     """The KPIs of a run from its deduplicated events; -> the days of the kpis partitions written, by metric.
-    `erased`: players an erasure removes from the players tables (their activity is gone from the run's days)."""
+    `erased`: players an erasure removes from the players tables (their activity is gone from the run's days); `also`:
+    more days to write, by metric (what an erasure's stopped try wrote and did not publish)."""
+    also = also or {}
     bases = catalog.activity_metrics()
     if not bases:
         return {}
@@ -85,15 +88,16 @@ def update_kpis(
     for metric in sorted(built, key=lambda m: m.kind is not Kind.NEW):
         base = catalog.base(metric)
         days_of_base = computed[base.name]
+        extra = [d for d in also.get(metric.name, ()) if d in days_of_base]
         if metric.kind is Kind.ROLLING:
-            days, frame = _rolling(spark, lake, metric, base, run_days, days_of_base)
+            days, frame = _rolling(spark, lake, metric, base, run_days, days_of_base, extra)
         elif metric.kind is Kind.NEW:
             moved[metric.name] = _players(spark, lake, metric, base, run_days, days_of_base, run_id, erased)
             say(f"players: {metric.name}: {moved[metric.name].summary()}")
-            days, frame = _new(spark, lake, metric, run_days, days_of_base, moved[metric.name])
+            days, frame = _new(spark, lake, metric, run_days, days_of_base, moved[metric.name], extra)
         else:
             assert metric.of is not None  # a retention metric's new-players metric (catalog)
-            days, frame = _retention(spark, lake, metric, base, run_days, days_of_base, moved[metric.of])
+            days, frame = _retention(spark, lake, metric, base, run_days, days_of_base, moved[metric.of], extra)
         rows.append(kpis.finish_kpis(frame, metric.name, run_id))
         written[metric.name] = days
     written = {m.name: written[m.name] for m in built}  # in catalog order
@@ -120,10 +124,16 @@ def described(catalog: Catalog, written: dict[str, list[str]]) -> str:
 
 
 def _rolling(
-    spark: SparkSession, lake: str, metric: Metric, base: Metric, run_days: Sequence[str], computed: list[str]
+    spark: SparkSession,
+    lake: str,
+    metric: Metric,
+    base: Metric,
+    run_days: Sequence[str],
+    computed: list[str],
+    extra: Sequence[str],
 ) -> tuple[list[str], DataFrame]:
     assert metric.window_days is not None  # every rolling metric has one (catalog)
-    days = rolling_days(run_days, computed, metric.window_days)
+    days = sorted({*rolling_days(run_days, computed, metric.window_days), *extra})
     first = shift(days[0], 1 - metric.window_days)
     activity = read_activity(spark, lake, base.name, [d for d in computed if first <= d <= days[-1]])
     return days, kpis.rolling_rows(activity, days, metric.window_days, metric.group_by is not None)
@@ -163,10 +173,16 @@ def _players(
 
 
 def _new(
-    spark: SparkSession, lake: str, metric: Metric, run_days: Sequence[str], computed: list[str], moved: Moved
+    spark: SparkSession,
+    lake: str,
+    metric: Metric,
+    run_days: Sequence[str],
+    computed: list[str],
+    moved: Moved,
+    extra: Sequence[str],
 ) -> tuple[list[str], DataFrame]:
     assert metric.lg_k is not None  # a new-players metric's Theta lg_k (catalog)
-    days = new_days(run_days, moved.days(), computed)
+    days = sorted({*new_days(run_days, moved.days(), computed), *extra})
     players = read_players(spark, lake, metric.name)
     cohorts = kpis.cohort_rows(players, days, metric.lg_k, metric.group_by is not None)
     segments = [(r["day"], r["value"], r["sketch"]) for r in kpis.seen_segments(players, days, metric.lg_k).collect()]
@@ -182,10 +198,11 @@ def _retention(
     run_days: Sequence[str],
     computed: list[str],
     moved: Moved,
+    extra: Sequence[str],
 ) -> tuple[list[str], DataFrame]:
     assert metric.of is not None
     ks = metric.returned_after
-    days = retention_days(run_days, moved.cohorts(), computed, ks)
+    days = retention_days(run_days, {*moved.cohorts(), *extra}, computed, ks)
     returned = sorted({shift(d, k) for d in days for k in ks} & set(computed))
     players = read_players(spark, lake, metric.of)
     activity = read_activity(spark, lake, base.name, returned)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
+from headcount.batch.erasure_plan import read_plans
 from headcount.batch.transforms import zero_rows
 from headcount.core.catalog import Catalog
 from headcount.core.lake_tables import ACTIVITY, PLAYERS, LakeTable
@@ -92,8 +93,6 @@ INDEX_DDL = "hr string, player_id string"
 def erasure_written(lake: str, partitions: Collection[str]) -> dict[str, int]:
     """When the raw objects of these arrival days that erasures rewrote were first written (`raw_object_key` -> epoch
     ms), from the erasure batches' plans (headcount/batch/erasure.py)."""
-    from headcount.batch.erasure import read_plans
-
     days = set(partitions)
     written: dict[str, int] = {}
     for plan in read_plans(lake):
@@ -220,7 +219,13 @@ def _versions_of(files: Collection[str]) -> set[str]:
     return {part.removeprefix("version=") for f in files for part in f.split("/") if part.startswith("version=")}
 
 
-def _drop_old_versions(lake: str, metric: str, keep: Collection[str]) -> None:
+def drop_replaced_players(lake: str, metric: str) -> None:
+    """Delete every version of a players table but the current one, at once: an erasure's (the versions it replaced
+    hold the erased players; a query reading one of them as it goes fails, and is run again)."""
+    _drop_old_versions(lake, metric, keep=_versions_of(read_players_manifest(lake, metric) or []), grace_s=0)
+
+
+def _drop_old_versions(lake: str, metric: str, keep: Collection[str], grace_s: float = PLAYERS_GRACE_S) -> None:
     """Delete the versions of a players table but `keep` (the current one and the one it replaced) whose files are all
     older than the grace period before the newest file of the table."""
     import pyarrow.fs as pafs
@@ -238,7 +243,7 @@ def _drop_old_versions(lake: str, metric: str, keep: Collection[str]) -> None:
         return
     now = max(newest.values())
     for version, written in sorted(newest.items()):
-        if version not in keep and written < now - PLAYERS_GRACE_S:
+        if version not in keep and written <= now - grace_s:
             fs.delete_dir(f"{base}/version={version}")
             marker = f"{base}/version={version}_$folder$"  # Glue's file system may leave one beside the folder
             if fs.get_file_info(marker).is_file:

@@ -189,7 +189,9 @@ def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
         parser.add_argument("--batch_table", "--batch-table", default=None, help="publish to this DynamoDB table")
         parser.add_argument("--service", default=None, help="the service dimension of the run's metrics")
         parser.add_argument("--region", default=None, help="the AWS region of the lake and the batch table")
-        parser.add_argument("--erasures_table", "--erasures-table", default=None, help="erase the requests of this table")
+        parser.add_argument(
+            "--erasures_table", "--erasures-table", default=None, help="erase the requests of this table"
+        )
         parser.add_argument("--realtime_table", "--realtime-table", default=None, help="purge erased days from it")
         parser.add_argument("--erase_now", "--erase-now", default=None, help="true: an erasure batch even if not due")
         parser.add_argument("--erasure_every_days", default=None, help="a request waits at most this long (7)")

@@ -3,8 +3,8 @@
 Each module mounts its commands (`add_commands`), each command names the function that runs it (`run`):
 `headcount.cli.stack` (up, demo, simulate, replay, report: the local stack) and `headcount.cli.batch` (batch, sql: the batch
 layer), `headcount.cli.cost` (cost: the AWS bill, measured on the local stack), `headcount.cli.access` (keys,
-token: the ingest keys, a token to read with) and `headcount.cli.notify` (channels, subscriptions, alerts,
-deliveries: digests and alerts).
+token: the ingest keys, a token to read with), `headcount.cli.notify` (channels, subscriptions, alerts,
+deliveries: digests and alerts) and `headcount.cli.erasure` (forget, erasures: requests to forget players).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 
 from pydantic import ValidationError
 
-from headcount.cli import access, batch, cost, notify, stack
+from headcount.cli import access, batch, cost, erasure, notify, stack
 from headcount.local.config import LocalConfig
 from headcount.settings import Settings
 
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     cost.add_commands(commands)
     access.add_commands(commands)
     notify.add_commands(commands)
+    erasure.add_commands(commands)
     args = parser.parse_args(argv)
     try:
         config = LocalConfig.from_env()

@@ -23,7 +23,16 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     batch.add_argument("--days-back", type=int, default=2, help="also recompute this many days before DAY (default 2)")
     batch.add_argument("--run-id", default=None, help="default: a new one")
-    batch.set_defaults(run=lambda args, config: run_batch_command(config, args.day, args.days_back, args.run_id))
+    batch.add_argument(
+        "--erase-now",
+        action="store_true",
+        help="also erase the pending requests to forget players now (by default the run erases them when a batch is "
+        "due: the oldest request would wait longer than HEADCOUNT_ERASURE_EVERY_DAYS, or "
+        "HEADCOUNT_ERASURE_MAX_PENDING are waiting)",
+    )
+    batch.set_defaults(
+        run=lambda args, config: run_batch_command(config, args.day, args.days_back, args.run_id, args.erase_now)
+    )
     sql = subparsers.add_parser(
         "sql", help="query the tables raw and counts: DuckDB over the local lake, or Athena with --athena"
     )
@@ -44,18 +53,23 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
 
 
-def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, run_id: str | None = None) -> int:
+def run_batch_command(
+    config: LocalConfig, day_text: str, days_back: int = 2, run_id: str | None = None, erase_now: bool = False
+) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from headcount.batch.plan import new_run_id
     from headcount.core.buckets import BadDate, DayNotOver, finished_day
+    from headcount.core.erasure import ErasurePolicy
     from headcount.core.keys import BadRunId, check_run_id
-    from headcount.local.batch import run_batch
+    from headcount.local.batch import ErasureSetup, run_batch
     from headcount.local.notifications import announce_nightly
     from headcount.logic.publishing import PublishError
     from headcount.settings import Settings
     from headcount.views.aws import client
     from headcount.views.batch import DynamoBatchView
+    from headcount.views.erasure_store import DynamoErasureStore
+    from headcount.views.realtime import DynamoRealtimeStore
 
     settings = Settings()
     now = datetime.now(UTC)  # the command's one reading of the clock: what `yesterday` is, and the run's id
@@ -94,6 +108,14 @@ def run_batch_command(config: LocalConfig, day_text: str, days_back: int = 2, ru
             catalog_path=settings.catalog_path,
             days_back=days_back,
             progress=say,
+            erasure=ErasureSetup(
+                DynamoErasureStore(settings.erasures_table),
+                DynamoRealtimeStore(settings.realtime_table),
+                ErasurePolicy(
+                    settings.erasure_every_days, settings.erasure_max_pending, settings.erasure_deadline_days
+                ),
+                force=erase_now,
+            ),
         )
     except PublishError as exc:
         print(f"headcount batch: {exc}", file=sys.stderr)

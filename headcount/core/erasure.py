@@ -210,7 +210,9 @@ def filter_lines(data: bytes, ids: frozenset[str]) -> Filtered:
     lines = data.split(b"\n")
     kept: list[bytes] = []
     for line in lines:
-        erased = [pid for pid in line_player_ids(line) if pid in ids] if b"player_id" in line else []
+        # (a key may be spelt with escapes, `"player\u005fid"`: every JSON reader takes it for player_id)
+        named = b"player_id" in line or b"\\" in line
+        erased = [pid for pid in line_player_ids(line) if pid in ids] if named else []
         if erased:
             removed.setdefault(erased[0], []).append(_ts_ms(line))
             continue
@@ -226,7 +228,8 @@ def line_player_ids(line: bytes) -> list[str]:
         return []
     if not isinstance(doc, dict):
         return []
-    if line.count(b'"player_id"') > 1:  # orjson keeps the last of a repeated key; DuckDB and Athena read the first
+    # orjson keeps the last of a repeated key; DuckDB and Athena read the first
+    if line.count(b'"player_id"') > 1 or b"\\" in line:
         top: list[tuple[str, object]] = []
 
         def keep(items: list[tuple[str, object]]) -> dict[str, object]:

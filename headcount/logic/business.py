@@ -4,7 +4,8 @@ Every few minutes the values of the catalog's ungrouped daily KPIs of kinds dist
 `matches_played`, `new_players`), for the reporting time zone's today at `now`, are read as the API answers them (the
 serving merge: the real-time view's approximate value until the nightly job publishes the day) and put into CloudWatch
 in one PutMetricData call: the anomaly detection alarms (infra/business.py) compare them with the same time of past
-days and weeks. A KPI that cannot be read is left out of the call (and reported), never the others.
+days and weeks. A KPI that cannot be read is left out of the call (and reported), never the others. Each run also
+puts how late the requests to forget players are (headcount/logic/erasure.py), which the erasure alarm watches.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any, Protocol
 from headcount import names
 from headcount.core import buckets as bk
 from headcount.core.catalog import Catalog, Granularity, Kind, Metric
+from headcount.logic.erasure import Lateness, lateness
 from headcount.logic.serving import Series
+from headcount.views.erasure_store import ErasureStore
 
 TODAY_SO_FAR_KINDS = (Kind.DISTINCT, Kind.COUNT, Kind.NEW)
 # PutMetricData takes up to 1,000 values a call: far more KPIs than a catalog has, so one call always holds them all.
@@ -128,3 +131,32 @@ def publish_today_so_far(
     if result.values:
         sink.put_metric_data(Namespace=names.POWERTOOLS_NAMESPACE, MetricData=metric_data(result, service))
     return result
+
+
+def publish_erasure_lateness(
+    store: ErasureStore, sink: MetricSink, now_ms: int, deadline_days: int, *, service: str
+) -> Lateness:
+    """How late the open requests to forget players are at `now_ms`, into CloudWatch in one call: how many are older
+    than `deadline_days` (what the alarm holds them to) and the oldest one's age in hours, stamped and dimensioned as
+    the KPIs are. A store or put that fails raises."""
+    late = lateness(store, now_ms, deadline_days)
+    stamp = datetime.fromtimestamp(now_ms / 1000, UTC)
+    values = (
+        (names.METRIC_ERASURES_OVERDUE, float(late.overdue), "Count"),
+        (names.METRIC_ERASURE_OLDEST_HOURS, late.oldest_hours, "None"),
+    )
+    sink.put_metric_data(
+        Namespace=names.POWERTOOLS_NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Dimensions": [{"Name": "service", "Value": service}],
+                "Timestamp": stamp,
+                "Value": value,
+                "Unit": unit,
+                "StorageResolution": STANDARD_RESOLUTION_S,
+            }
+            for metric, value, unit in values
+        ],
+    )
+    return late

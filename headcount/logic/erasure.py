@@ -4,10 +4,13 @@ ones are (the business function's metric, which the alarm watches). The erasure 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from headcount.core.erasure import DAY_MS, Receipt, canonical_ids
 from headcount.views.erasure_store import ErasureStore
+
+logger = logging.getLogger(__name__)
 
 
 def request_erasure(store: ErasureStore, player_ids: list[object], now_ms: int, no_more: bool = False) -> Receipt:
@@ -35,3 +38,23 @@ def lateness(store: ErasureStore, now_ms: int, deadline_days: int) -> Lateness:
         overdue=sum(1 for age in ages if age > deadline_days * DAY_MS),
         oldest_hours=max(ages, default=0) / 3_600_000,
     )
+
+
+class BlockedPlayers:
+    """The players erased with "no more" (their `blocked_hash`), as ingest checks them: read from the store at most
+    every `max_age_s` (a Scan of the few blocked items), so a block takes effect within that time. A failed read keeps
+    the last list (never fails a request)."""
+
+    def __init__(self, store: ErasureStore, max_age_s: float = 60.0) -> None:
+        self.store, self.max_age_s = store, max_age_s
+        self._hashes: frozenset[str] = frozenset()
+        self._read_at: float | None = None
+
+    def hashes(self, monotonic_now: float) -> frozenset[str]:
+        if self._read_at is None or monotonic_now - self._read_at >= self.max_age_s:
+            try:
+                self._hashes = self.store.blocked()
+            except Exception:  # noqa: BLE001 - whatever the store raises: the events still go in
+                logger.warning("could not read the blocked players; using the last list", exc_info=True)
+            self._read_at = monotonic_now
+        return self._hashes

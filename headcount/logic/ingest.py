@@ -13,11 +13,12 @@ count it twice in real time, and once in the nightly counts when it has an event
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 
 import orjson
 
+from headcount.core.erasure import blocked_hash
 from headcount.core.events import Reason, Rejection, parse_event, repeats_a_key
 from headcount.logic.errors import BadRequest, TooLarge
 from headcount.views.realtime import RealtimeStore
@@ -64,6 +65,8 @@ class Accepted:
 
     accepted: int
     rejected: list[RejectedEvent]
+    # of `accepted`, the events of players erased with "no more": taken (nothing to resend) and dropped, never put
+    dropped: int = 0
 
 
 def put_deadline(remaining_ms: int, monotonic_now: float) -> float:
@@ -73,26 +76,20 @@ def put_deadline(remaining_ms: int, monotonic_now: float) -> float:
 
 
 def accept_events(
-    body: bytes, now_ms: int, put_records: Callable[[list[dict]], dict], deadline: float | None = None
+    body: bytes,
+    now_ms: int,
+    put_records: Callable[[list[dict]], dict],
+    deadline: float | None = None,
+    blocked: Container[str] = frozenset(),
 ) -> Accepted:
     """Validate every event, put the valid ones into the stream (retrying throttled records until `deadline`,
     a time.monotonic()), and answer which ones are in and which are not, by index: an event is either accepted (in the
-    stream) or rejected with a reason, so the caller resends exactly the rejected ones."""
-    if len(body) > MAX_BODY_BYTES:
-        raise TooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY_BYTES} per request")
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not JSON: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
-        raise BadRequest('the body must be {"events": [...]}')
-    events = doc["events"]
-    if len(events) > MAX_EVENTS:
-        raise TooLarge(f"{len(events)} events; at most {MAX_EVENTS} per request")
-    # Parsing the body kept one value of a repeated key: find the events that had one, before they are re-serialized.
-    repeating = _events_repeating_a_key(body) if repeats_a_key(body, doc) else set()
+    stream) or rejected with a reason, so the caller resends exactly the rejected ones. An event of a player in
+    `blocked` (`blocked_hash`: erased with "no more") is accepted and dropped."""
+    events, repeating = _events_of(body)
     packs: dict[str, list[_Pack]] = {}  # by player: their events, in records of at most RECORD_BYTES
     rejected: list[RejectedEvent] = []
+    dropped = 0
     for index, event in enumerate(events):
         if index in repeating:
             rejected.append(RejectedEvent(index, Reason.DUPLICATE_KEY.value, "an object of the event repeats a key"))
@@ -101,6 +98,9 @@ def accept_events(
         verdict = parse_event(line, now_ms)
         if isinstance(verdict, Rejection):
             rejected.append(RejectedEvent(index, verdict.reason.value, verdict.detail))
+            continue
+        if blocked and blocked_hash(verdict.player_id) in blocked:
+            dropped += 1
             continue
         player = packs.setdefault(verdict.player_id, [])
         if not player or player[-1].size + len(line) > RECORD_BYTES:
@@ -120,7 +120,24 @@ def accept_events(
             rejected += [_undelivered(index, i in outcome.unanswered) for index in ordered[i].indices]
         rejected.sort(key=lambda r: r.index)
         accepted = sum(len(pack.indices) for pack in ordered) - sum(len(ordered[i].indices) for i in outcome.pending)
-    return Accepted(accepted, rejected)
+    return Accepted(accepted + dropped, rejected, dropped)
+
+
+def _events_of(body: bytes) -> tuple[list, set[int]]:
+    """The body's events, and the indexes of those that repeat a key; TooLarge or BadRequest for a bad body."""
+    if len(body) > MAX_BODY_BYTES:
+        raise TooLarge(f"the body is {len(body)} bytes; at most {MAX_BODY_BYTES} per request")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
+        raise BadRequest('the body must be {"events": [...]}')
+    events = doc["events"]
+    if len(events) > MAX_EVENTS:
+        raise TooLarge(f"{len(events)} events; at most {MAX_EVENTS} per request")
+    # Parsing the body kept one value of a repeated key: find the events that had one, before they are re-serialized.
+    return events, _events_repeating_a_key(body) if repeats_a_key(body, doc) else set()
 
 
 class _Pairs(dict):

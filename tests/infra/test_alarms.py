@@ -33,6 +33,8 @@ def test_every_alarm_exists_and_notifies_the_topic(template):
         # failed deliveries of digests and alerts (infra/notifications.py; tests/infra/test_notifications.py)
         "headcount-deliveries-failed",
         "headcount-deliveries-dead-lettered",
+        # erasure requests past their deadline (infra/erasure.py; tests/infra/test_erasure.py)
+        "headcount-erasures-overdue",
     }
     (topic_id,) = template.find_resources("AWS::SNS::Topic", {"Properties": {"TopicName": names.ALARM_TOPIC}})
     for alarm in alarms.values():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 from headcount import names
-from infra.batch import GLUE_METRICS_NAMESPACE, JOB_READS, JOB_WRITES
+from infra.batch import GLUE_METRICS_NAMESPACE, JOB_READS, JOB_WRITES, RAW_ERASURE_ACTIONS
 
 WRITES = ("s3:Put", "s3:Delete", "s3:Abort", "s3:Restore", "s3:Replicate", "s3:*")
 
@@ -65,11 +65,16 @@ def test_the_job_writes_and_deletes_only_under_its_own_prefixes_of_the_lake(temp
     writes = [s for s in statements if any(a.startswith(WRITES) for a in _listed(s["Action"]))]
     assert writes
     written = {_rendered(r) for s in writes for r in _listed(s["Resource"])}
-    # Then every write is an object of the lake under counts/, activity/, players/ or kpis/ (or EMRFS' folder marker
-    # beside one): nothing in raw/, nothing anywhere else in the lake or in another bucket
+    # Then every write is an object of the lake under counts/, activity/, players/, kpis/ or erasure/ (or EMRFS' folder
+    # marker beside one), or in raw/ the erasure's: nothing anywhere else in the lake or in another bucket
+    raw = f"{lake}/{names.RAW_PREFIX}*"
     allowed = {f"{lake}/{p}*" for p in JOB_WRITES} | {f"{lake}/{p.rstrip('/')}_$folder$" for p in JOB_WRITES}
-    assert written == allowed
-    assert not [r for r in written if r.startswith(f"{lake}/{names.RAW_PREFIX}") or r == f"{lake}/*"]
+    assert written == allowed | {raw}
+    assert f"{lake}/*" not in written
+    # and in raw/ only the erasure's rewrite and its deletion of old versions, never a DeleteObject
+    # (tests/infra/test_erasure.py)
+    in_raw = {a for s in writes if raw in map(_rendered, _listed(s["Resource"])) for a in _listed(s["Action"])}
+    assert in_raw == set(RAW_ERASURE_ACTIONS)
     # and reads of the lake are of its prefixes only, raw/ included
     reads = [s for s in statements if "s3:GetObject" in _listed(s["Action"])]
     read = {_rendered(r) for s in reads for r in _listed(s["Resource"])}

@@ -140,7 +140,12 @@ def test_the_default_prefix_keeps_the_names_of_today(synthesized):
     assert by_type == {
         "AWS::Kinesis::Stream": {"headcount-events"},
         "AWS::KinesisFirehose::DeliveryStream": {"headcount-archive"},
-        "AWS::DynamoDB::Table": {"headcount-realtime", "headcount-batch", "headcount-notifications"},
+        "AWS::DynamoDB::Table": {
+            "headcount-realtime",
+            "headcount-batch",
+            "headcount-notifications",
+            "headcount-erasures",
+        },
         "AWS::SQS::Queue": {"headcount-fold-failures", "headcount-delivery-dead-letters"},
         "AWS::Lambda::Function": {"headcount-fold", "headcount-serve", "headcount-business"},
         "AWS::Logs::LogGroup": {

@@ -93,6 +93,8 @@ def test_the_document_is_served_to_anyone_and_describes_every_route_its_credenti
         "/v1/admin/subscriptions/{name}/test",
         "/v1/admin/alerts",
         "/v1/admin/alerts/{name}",
+        "/v1/admin/erasures",
+        "/v1/admin/erasures/{receipt}",
         "/v1/admin/deliveries",
     }
     schemes = doc["components"]["securitySchemes"]
@@ -117,13 +119,21 @@ def test_the_document_is_served_to_anyone_and_describes_every_route_its_credenti
         ("/v1/admin/subscriptions", "post"): {"400", "401", "403", "404", "409"},
         ("/v1/admin/subscriptions/{name}/test", "post"): {"401", "403", "404"},
         ("/v1/admin/alerts", "post"): {"400", "401", "403", "404", "409"},
+        ("/v1/admin/erasures", "post"): {"400", "401", "403"},
     }
     for (path, method), statuses in errors.items():
         responses = doc["paths"][path][method]["responses"]
-        assert set(responses) - {"200", "201"} == {"500"} | statuses
+        assert set(responses) - {"200", "201", "202"} == {"500"} | statuses
         for status in statuses | {"500"}:
             assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
-    for path in ("/v1/events", "/v1/admin/keys", "/v1/admin/channels", "/v1/admin/subscriptions", "/v1/admin/alerts"):
+    for path in (
+        "/v1/events",
+        "/v1/admin/keys",
+        "/v1/admin/channels",
+        "/v1/admin/subscriptions",
+        "/v1/admin/alerts",
+        "/v1/admin/erasures",
+    ):
         assert doc["paths"][path]["post"]["requestBody"]["required"] is True
     point = doc["components"]["schemas"]["SeriesPoint"]["properties"]
     assert {"as_of", "stale", "run_id", "exact", "source", "low", "high"} <= set(point)

@@ -11,7 +11,14 @@ import pytest
 
 from headcount import names
 from headcount.cost import prices
-from headcount.cost.bill import ALARMS, BUSINESS_KPIS, NOTIFICATION_ALARMS, PIPELINE_ALARMS, business_lines
+from headcount.cost.bill import (
+    ALARMS,
+    BUSINESS_KPIS,
+    ERASURE_ALARMS,
+    NOTIFICATION_ALARMS,
+    PIPELINE_ALARMS,
+    business_lines,
+)
 from headcount.local.scheduler import BUSINESS_HANDLER, RateSchedule, ScheduledFunction, scheduled_event
 
 START = datetime(2026, 11, 18, 10, 2, 37, tzinfo=UTC).timestamp()
@@ -137,8 +144,8 @@ def test_the_local_stack_runs_the_handler_in_its_own_process_against_moto(moto_s
 
 def test_the_bill_prices_the_business_function_and_its_alarms():
     # Given the stack's 10 pipeline alarms, and per KPI an anomaly detection alarm, plus the missing-values one (and the
-    # 2 of digests and alerts, priced in docs/cost.md)
-    assert ALARMS == PIPELINE_ALARMS + BUSINESS_KPIS + 1 + NOTIFICATION_ALARMS == 16
+    # 2 of digests and alerts, priced in docs/cost.md, and the erasures-overdue one)
+    assert ALARMS == PIPELINE_ALARMS + BUSINESS_KPIS + 1 + NOTIFICATION_ALARMS + ERASURE_ALARMS == 17
     lines = {line.what: line for line in business_lines(n_shards=1)}
     runs = 730 * 12  # every 5 minutes, a 730-hour month
     assert lines["business function runs (every 5 min)"].monthly_units == runs

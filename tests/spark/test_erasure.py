@@ -1,0 +1,364 @@
+"""Forgetting players: an erasure batch removes them from the raw archive (and, on S3, every older object version),
+the lake's tables, the published days and the real-time items, and the numbers left equal an independent recount of
+the archive without them.
+
+The game: 10 Berlin days of simulated players, and three requests: `victim-1` (played on 5 days, a session after
+midnight too), `4242` (sent once as the JSON integer 4242, once as the string "4242": one player) and `ghost-9`, who
+never played. The first nightly run computes every day; the players play on the next day too (the real-time layer
+only: not computed yet). The erasure's first try is stopped after it recomputed the lake (before it published); the
+next nightly run takes the batch up again and finishes it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from headcount.core import sketches
+from headcount.core.catalog import Kind
+from headcount.core.deltas import Record
+from headcount.core.erasure import ErasurePolicy, Receipt, State, line_player_ids
+from headcount.local.batch import BatchSummary, ErasureSetup, run_batch
+from headcount.local.simulator import simulate_game
+from headcount.logic.erasure import request_erasure
+from headcount.logic.folding import fold_batch
+from headcount.views.aws import client
+from headcount.views.batch import InMemoryBatchView
+from headcount.views.catalog_file import load_catalog
+from headcount.views.erasure_store import MemoryErasureStore
+from headcount.views.lake import (
+    activity_uri,
+    data_files,
+    index_uri,
+    lake_filesystem,
+    players_uri,
+    raw_uri,
+    read_counts,
+    read_kpis,
+)
+from headcount.views.realtime import InMemoryRealtimeStore
+from support.exact_counts_sql import exact_counts
+from support.kpi_sql import KpiRecount, Run, archive_files
+from support.raw_lake import put_folder, write_raw
+
+TZ = "Europe/Berlin"
+FIRST = date(2026, 11, 1)
+DAYS = 10
+LAST = FIRST + timedelta(days=DAYS - 1)  # 2026-11-10, the nightly run's day
+TODAY = LAST + timedelta(days=1)  # when the erasure runs: not computed, not published
+VICTIM, NUMERIC, GHOST = "victim-1", "4242", "ghost-9"
+ERASED = {VICTIM, NUMERIC}
+VICTIM_DAYS = [1, 3, 4, 7, 9, 10]  # offsets from FIRST; 10 is TODAY
+NUMERIC_DAYS = [2, 5]
+CATALOG = load_catalog()
+BUCKET = "erasure"
+
+
+def local_ms(day: date, hour: int, minute: int = 0) -> int:
+    return int(datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(TZ)).timestamp() * 1000)
+
+
+NOW = local_ms(TODAY, 6)  # the erasure's nightly run
+REQUESTED = local_ms(TODAY, 3)
+ARCHIVED_UNTIL = NOW - 30 * 60_000  # what the archive holds when the erasure runs
+
+
+@dataclass
+class Erased:
+    lake: str
+    folder: Path  # the archive as it was, each file with its object's time
+    expected: Path  # the same without the erased players' lines (filtered by this test, not by the erasure)
+    before: dict
+    after: dict
+    view: InMemoryBatchView
+    realtime: InMemoryRealtimeStore
+    store: MemoryErasureStore
+    receipts: dict[str, Receipt]
+    stopped: Receipt  # a receipt as the stopped try left it
+    stopped_lake: dict  # the counts after the stopped try
+    first: BatchSummary
+    last: BatchSummary
+
+
+def planted_events() -> list[dict]:
+    events = []
+    for offset in VICTIM_DAYS:
+        day = FIRST + timedelta(days=offset)
+        session = {"type": "session_start", "player_id": VICTIM, "attrs": {"country": "IS", "platform": "ios"}}
+        events.append({**session, "event_id": f"v-s-{offset}", "ts": local_ms(day, 0, 20)})  # just after midnight
+        events.append(
+            {
+                "type": "match_end",
+                "player_id": VICTIM,
+                "event_id": f"v-m-{offset}",
+                "ts": local_ms(day, 21),
+                "attrs": {},
+            }
+        )
+    for n, offset in enumerate(NUMERIC_DAYS):
+        day = FIRST + timedelta(days=offset)
+        events.append(
+            {
+                "type": "session_start",
+                "player_id": 4242 if n == 0 else "4242",  # the same player, in both forms
+                "event_id": f"n-s-{offset}",
+                "ts": local_ms(day, 12),
+                "attrs": {"country": "NO"},
+            }
+        )
+    return events
+
+
+def archived(player_id: str) -> int:
+    """How many of a planted player's events were archived when the erasure ran."""
+    return sum(1 for e in planted_events() if str(e["player_id"]) == player_id and e["ts"] + 30_000 < ARCHIVED_UNTIL)
+
+
+def filtered_copy(folder: Path, target: Path) -> None:
+    """The archive without the erased players' lines, by plain JSON: each file keeps its name and time."""
+    for path in sorted(folder.rglob("*.gz")):
+        lines = gzip.decompress(path.read_bytes()).split(b"\n")
+        kept = [line for line in lines if not (set(line_ids(line)) & ERASED)]
+        out = target / path.relative_to(folder)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(gzip.compress(b"\n".join(kept)))
+        shutil.copystat(path, out)
+
+
+def line_ids(line: bytes) -> list[str]:
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return []
+    value = doc.get("player_id") if isinstance(doc, dict) else None
+    return [str(value)] if isinstance(value, (str, int)) and not isinstance(value, bool) else []
+
+
+def snapshot(lake: str) -> dict:
+    days = [(FIRST + timedelta(days=i)).isoformat() for i in range(DAYS)]
+    return {(r["metric"], r["bucket"], r["group_value"]): r["value"] for r in read_counts(lake, days).to_pylist()}
+
+
+def fold_realtime(game_records: list[tuple[bytes, int]], store: InMemoryRealtimeStore) -> None:
+    """The real-time layer of the last computed day and of today: every record of them, folded by the fold."""
+    start = local_ms(LAST, 0)
+    records = [
+        Record(data, i + 1, arrival) for i, (data, arrival) in enumerate(game_records) if arrival >= start - 3_600_000
+    ]
+    fold_batch(records, "shardId-000000000000", store, CATALOG, TZ, 35, now_ms=NOW)
+
+
+@pytest.fixture(scope="module", params=["folder", "s3"])
+def erased(request, spark, tmp_path_factory) -> Erased:
+    folder = tmp_path_factory.mktemp("erasure-archive")
+    game = simulate_game(CATALOG, TZ, FIRST, DAYS + 1, new_per_day=40, seed=23)
+    for event in planted_events():
+        game.play(event, event["ts"] + 30_000)
+    arrived = game.arrived(0, ARCHIVED_UNTIL)
+    write_raw(folder, arrived, name="arrived")
+    lake = str(tmp_path_factory.mktemp("erasure-lake"))
+    shutil.copytree(folder / "raw", Path(lake) / "raw", copy_function=shutil.copy2)
+    if request.param == "s3":
+        request.getfixturevalue("local_s3")
+        s3 = client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        lake = f"s3://{BUCKET}/lake"
+        put_folder(folder, lake)
+    expected = tmp_path_factory.mktemp("erasure-expected")
+    filtered_copy(folder, expected)
+
+    view, realtime, store = InMemoryBatchView(), InMemoryRealtimeStore(), MemoryErasureStore()
+    first = run_batch(lake, LAST, TZ, "run-1", batch_view=view, spark=spark, days_back=DAYS - 1)
+    fold_realtime(arrived, realtime)
+    before = snapshot(lake)
+    receipts = {
+        name: request_erasure(store, [value], REQUESTED)
+        for name, value in (("victim", VICTIM), ("numeric", int(NUMERIC)), ("ghost", GHOST))
+    }
+
+    def stop_after_lake(step: str) -> None:
+        if step == "lake":
+            raise KeyboardInterrupt("stopped after recomputing the lake")
+
+    setup = ErasureSetup(store, realtime, ErasurePolicy(max_pending=3), clock=lambda: NOW, on_step=stop_after_lake)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(lake, LAST, TZ, "run-2", batch_view=view, spark=spark, days_back=0, erasure=setup)
+    stopped = store.receipt(receipts["victim"].id)
+    stopped_lake = snapshot(lake)
+    setup = ErasureSetup(store, realtime, ErasurePolicy(max_pending=3), clock=lambda: NOW)
+    last = run_batch(lake, LAST, TZ, "run-3", batch_view=view, spark=spark, days_back=0, erasure=setup)
+    done = {name: store.receipt(r.id) for name, r in receipts.items()}
+    return Erased(
+        lake, folder, expected, before, snapshot(lake), view, realtime, store, done, stopped, stopped_lake, first, last
+    )
+
+
+def recount(folder: Path) -> dict:
+    days = [(FIRST + timedelta(days=i)).isoformat() for i in range(DAYS)]
+    dts = [(FIRST + timedelta(days=i)).isoformat() for i in range(-1, DAYS + 2)]
+    return {(m, b, g): v for m, b, g, v in exact_counts(folder, dts, days, TZ, CATALOG)}
+
+
+def nonzero(values: dict) -> dict:
+    return {k: v for k, v in values.items() if v}
+
+
+# ------------------------------------------------------------------------------------------------------ receipts
+
+
+@pytest.mark.spark
+def test_every_receipt_is_done_with_each_step_stamped_and_no_id_left(erased: Erased) -> None:
+    for name, receipt in erased.receipts.items():
+        assert receipt is not None and receipt.state is State.DONE, (name, receipt)
+        assert list(receipt.steps) == ["found", "raw", "lake", "published", "realtime"]
+        text = json.dumps(receipt.to_json())
+        assert VICTIM not in text and GHOST not in text and '"4242"' not in text
+    assert erased.store.held_ids() == {}, "a request's ids outlive it"
+    assert erased.receipts["victim"].covers(VICTIM) and erased.receipts["numeric"].covers(4242)
+
+
+@pytest.mark.spark
+def test_the_receipts_say_what_was_removed(erased: Erased) -> None:
+    victim, numeric, ghost = (erased.receipts[n] for n in ("victim", "numeric", "ghost"))
+    assert victim.removed["events"] == archived(VICTIM) == 2 * len(VICTIM_DAYS) - 1  # today's match is still to come
+    assert numeric.removed["events"] == archived(NUMERIC) == len(NUMERIC_DAYS)
+    computed = [(FIRST + timedelta(days=d)).isoformat() for d in VICTIM_DAYS if d < DAYS]
+    assert victim.removed["days_recomputed"] == computed
+    assert victim.removed["realtime_days_left_to_expire"] == [TODAY.isoformat()]
+    assert ghost.removed["events"] == 0 and ghost.to_json()["nothing_found"]
+    assert not victim.to_json()["nothing_found"]
+    assert victim.removed["batch"]["realtime_items_purged"] > 0
+
+
+@pytest.mark.spark
+def test_a_stopped_batch_left_its_receipts_running_and_the_lake_whole(erased: Erased) -> None:
+    assert erased.stopped is not None and erased.stopped.state is State.RUNNING
+    assert erased.stopped.error and "stopped after recomputing the lake" in erased.stopped.error
+    assert "lake" in erased.stopped.steps and "published" not in erased.stopped.steps
+    # the lake the stopped try left reads whole: each day's counts of one run, the recount of the archive it rewrote
+    assert nonzero(erased.stopped_lake) == recount(erased.expected)
+    assert erased.last.erasure is not None and erased.last.erasure.batch == erased.stopped.batch
+
+
+# ---------------------------------------------------------------------------------------------------- the archive
+
+
+def all_lines(lake: str) -> list[tuple[str, bytes]]:
+    fs, _ = lake_filesystem(raw_uri(lake))
+    out = []
+    for path in data_files(raw_uri(lake), ""):
+        with fs.open_input_stream(path, compression=None) as stream:
+            data = gzip.decompress(stream.read())
+        out.extend((path, line) for line in data.split(b"\n"))
+    return out
+
+
+@pytest.mark.spark
+def test_no_raw_object_holds_the_players_and_every_other_line_is_there(erased: Erased) -> None:
+    lines = all_lines(erased.lake)
+    assert not [line for _path, line in lines if set(line_player_ids(line)) & ERASED]
+    assert not [line for _path, line in lines if b"victim-1" in line or b'"4242"' in line or b": 4242" in line]
+    expected = sorted(
+        line for path in erased.expected.rglob("*.gz") for line in gzip.decompress(path.read_bytes()).split(b"\n")
+    )
+    assert sorted(line for _path, line in lines) == expected
+
+
+@pytest.mark.spark
+def test_no_older_object_version_holds_the_players(erased: Erased) -> None:
+    if not erased.lake.startswith("s3://"):
+        pytest.skip("a folder keeps no versions")
+    s3 = client("s3")
+    versions = s3.list_object_versions(Bucket=BUCKET, Prefix="lake/raw/")
+    assert not versions.get("DeleteMarkers")
+    for version in versions["Versions"]:
+        body = s3.get_object(Bucket=BUCKET, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+        for line in gzip.decompress(body).split(b"\n"):
+            assert not set(line_player_ids(line)) & ERASED, (version["Key"], version["IsLatest"])
+    assert erased.last.erasure is not None and erased.last.erasure.versions_deleted > 0
+
+
+# ------------------------------------------------------------------------------------------------------ the lake
+
+
+def table_rows(uri: str) -> list[dict]:
+    import pyarrow.dataset as ds
+
+    fs, _ = lake_filesystem(uri)
+    files = data_files(uri, ".parquet")
+    return ds.dataset(files, filesystem=fs, format="parquet").to_table().to_pylist() if files else []
+
+
+@pytest.mark.spark
+def test_no_lake_table_holds_the_players(erased: Erased) -> None:
+    for uri in (activity_uri(erased.lake), index_uri(erased.lake)):
+        rows = table_rows(uri)
+        assert rows and not [r for r in rows if r["player_id"] in ERASED], uri
+    # every version of the players tables still in the lake, not only the current one
+    rows = table_rows(players_uri(erased.lake))
+    assert rows and not [r for r in rows if r["player_id"] in ERASED]
+
+
+@pytest.mark.spark
+def test_every_days_counts_equal_the_recount_without_the_players(erased: Erased) -> None:
+    assert nonzero(erased.before) == recount(erased.folder)
+    assert nonzero(erased.after) == recount(erased.expected)
+
+
+@pytest.mark.spark
+def test_a_days_unique_players_go_down_by_one_where_a_player_was_counted(erased: Erased) -> None:
+    for i in range(DAYS):
+        day = (FIRST + timedelta(days=i)).isoformat()
+        gone = (i in VICTIM_DAYS) + (i in NUMERIC_DAYS)
+        key = ("active_players", day, "")
+        assert erased.before[key] - erased.after[key] == gone, day
+        published = {p.bucket: p.count for p in erased.view.days[("active_players", day)][2]}
+        assert published[day] == erased.after[key]
+    others = {k: v for k, v in erased.before.items() if k[0] == "ad_impressions"}
+    assert others == {k: erased.after[k] for k in others}, "a metric the players never counted in changed"
+
+
+@pytest.mark.spark
+def test_the_kpis_equal_the_recount_without_the_players(erased: Erased) -> None:
+    days = tuple((FIRST + timedelta(days=i)).isoformat() for i in range(DAYS))
+    recount_kpis = KpiRecount(CATALOG, TZ)
+    recount_kpis.add_run(Run(days, archive_files(erased.expected)))
+    expected = recount_kpis.rows()
+    table = {(r["metric"], r["bucket"], r["group_value"]): r["value"] for r in read_kpis(erased.lake).to_pylist()}
+    wrong = {k: (table.get(k), v) for k, v in expected.items() if table.get(k) != v}
+    assert not wrong, dict(list(wrong.items())[:8])
+
+
+@pytest.mark.spark
+def test_no_published_theta_sketch_holds_the_players(erased: Erased) -> None:
+    """A Theta sketch keeps the hashes of its members: none may be an erased player's (HLL keeps no members; its days
+    were rebuilt from the rewritten archive, as the counts above show)."""
+    hashes = {sketches._theta_hash(pid) for pid in ERASED}  # noqa: SLF001 - the library's hash of an id
+    for (metric, day), (_run, _at, rows) in erased.view.days.items():
+        if CATALOG.get(metric).kind is not Kind.NEW:
+            continue
+        for sketch in [erased.view.unions.get((metric, day)), *(r.sketch for r in rows)]:
+            if sketch is not None:
+                assert not hashes & set(sketches.theta_decode(sketch)), metric
+    assert erased.view.days, "nothing published"
+
+
+# -------------------------------------------------------------------------------------------------- real time
+
+
+@pytest.mark.spark
+def test_the_published_days_real_time_items_are_gone_and_todays_left_to_expire(erased: Erased) -> None:
+    holding_ids = {m.name for m in CATALOG.metrics if m.kind in (Kind.DISTINCT, Kind.NEW)}
+    days = {key.day for key in erased.realtime.items if key.metric in holding_ids}
+    assert LAST.isoformat() not in days, "a published day's real-time items (recent ids included) were kept"
+    assert TODAY.isoformat() in days
+    counts = {key.day for key in erased.realtime.items if key.metric not in holding_ids}
+    assert LAST.isoformat() in counts, "a count item (no ids) was deleted"

@@ -15,8 +15,9 @@ receipts:
    change), the players dropped from the players tables.
 4. published: those days republished as the batch view (each day's unique players one fewer where they were counted).
 5. realtime: the real-time items of those days (sketches, recent ids, Theta sketches) deleted: a published day is
-   served from the batch view only. A day not published yet (today) cannot lose one member of a sketch: its items
-   expire with their TTL, and the receipt names those days.
+   served from the batch view only. A day not published yet (today) cannot lose one member of a sketch: the receipt
+   names it (`realtime_days_left`), and its items are deleted by the first nightly run after the one that publishes
+   it (the day's TTL, 35 days, is the backstop should the job never publish it).
 A batch killed at any point leaves its receipts `running`; the next run takes the same batch up again from its plan.
 """
 
@@ -87,7 +88,9 @@ class Erasure:
     on_step: Callable[[str], None] = lambda _step: None  # called after each step (tests stop a batch there)
 
     def run(self, now_ms: int, force: bool = False) -> ErasureResult | None:
-        """Erase what is due at `now_ms` (when the archive was last read: the night's run); None when nothing is."""
+        """Erase what is due at `now_ms` (when the archive was last read: the night's run); None when nothing is.
+        First, the real-time items of days an earlier batch left (not published then) that are published now."""
+        self._purge_left()
         taken = self._take(now_ms, force)
         if taken is None:
             return None
@@ -167,7 +170,7 @@ class Erasure:
                     "events": mine["events"],
                     "raw_objects_rewritten": mine["objects"],
                     "days_recomputed": [d for d in mine["days"] if job and d in job.days],
-                    "realtime_days_left_to_expire": [d for d in mine["days"] if d in left],
+                    "realtime_days_left": [d for d in mine["days"] if d in left],
                     "batch": {
                         "raw_objects_rewritten": rewritten,
                         "raw_objects_deleted": deleted,
@@ -277,11 +280,31 @@ class Erasure:
 
     def _days_to_recompute(self, days: Sequence[str]) -> tuple[list[str], list[str]]:
         """(the days to recompute: those the job has computed, all ended; the days left: not computed yet (their
-        nightly run will read the rewritten archive) or not ended, whose real-time items expire with their TTL)."""
+        nightly run will read the rewritten archive, and the run after it purges their real-time items))."""
         computed = set(read_count_runs(self.options.lake))
         today = bucket_of(self.clock(), Granularity.DAY, self.options.tz)
         again = [d for d in days if d in computed and d < today]
         return again, [d for d in days if d not in again]
+
+    def _purge_left(self) -> None:
+        """The real-time items of the days batches left (their days were not published then: today) once the nightly
+        job has published them (the run before this one: the next night)."""
+        waiting = [r for r in self.store.receipts() if r.state is State.DONE and r.removed.get("realtime_days_left")]
+        if not waiting:
+            return
+        computed = set(read_count_runs(self.options.lake))
+        for receipt in waiting:
+            left = receipt.removed["realtime_days_left"]
+            ready = [d for d in left if d in computed]
+            if ready:
+                purged = self._purge_realtime(ready)
+                removed = {
+                    **receipt.removed,
+                    "realtime_days_left": [d for d in left if d not in ready],
+                    "realtime_items_purged_later": receipt.removed.get("realtime_items_purged_later", 0) + purged,
+                }
+                self.store.save(replace(receipt, removed=removed))
+                self.say(f"erasure: receipt {receipt.id}: purged the real-time items of {', '.join(ready)}")
 
     def _purge_realtime(self, days: Sequence[str]) -> int:
         if self.realtime is None or not days:

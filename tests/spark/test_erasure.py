@@ -79,6 +79,7 @@ class Erased:
     after: dict
     view: InMemoryBatchView
     realtime: InMemoryRealtimeStore
+    left: set  # the real-time items of today after the erasure
     store: MemoryErasureStore
     receipts: dict[str, Receipt]
     stopped: Receipt  # a receipt as the stopped try left it
@@ -196,8 +197,13 @@ def erased(request, spark, tmp_path_factory) -> Erased:
     setup = ErasureSetup(store, realtime, ErasurePolicy(max_pending=3), clock=lambda: NOW)
     last = run_batch(lake, LAST, TZ, "run-3", batch_view=view, spark=spark, days_back=0, erasure=setup)
     done = {name: store.receipt(r.id) for name, r in receipts.items()}
+    after = snapshot(lake)
+    left = {key for key in realtime.items if key.day == TODAY.isoformat()}
+    # the next night publishes today, then purges its real-time items
+    setup = ErasureSetup(store, realtime, ErasurePolicy(max_pending=3), clock=lambda: NOW + 86_400_000)
+    run_batch(lake, TODAY, TZ, "run-4", batch_view=view, spark=spark, days_back=0, erasure=setup)
     return Erased(
-        lake, folder, expected, before, snapshot(lake), view, realtime, store, done, stopped, stopped_lake, first, last
+        lake, folder, expected, before, after, view, realtime, left, store, done, stopped, stopped_lake, first, last
     )
 
 
@@ -232,7 +238,7 @@ def test_the_receipts_say_what_was_removed(erased: Erased) -> None:
     assert numeric.removed["events"] == archived(NUMERIC) == len(NUMERIC_DAYS)
     computed = [(FIRST + timedelta(days=d)).isoformat() for d in VICTIM_DAYS if d < DAYS]
     assert victim.removed["days_recomputed"] == computed
-    assert victim.removed["realtime_days_left_to_expire"] == [TODAY.isoformat()]
+    assert victim.removed["realtime_days_left"] == [TODAY.isoformat()]
     assert ghost.removed["events"] == 0 and ghost.to_json()["nothing_found"]
     assert not victim.to_json()["nothing_found"]
     assert victim.removed["batch"]["realtime_items_purged"] > 0
@@ -355,10 +361,12 @@ def test_no_published_theta_sketch_holds_the_players(erased: Erased) -> None:
 
 
 @pytest.mark.spark
-def test_the_published_days_real_time_items_are_gone_and_todays_left_to_expire(erased: Erased) -> None:
+def test_the_published_days_real_time_items_go_at_once_and_todays_once_it_is_published(erased: Erased) -> None:
     holding_ids = {m.name for m in CATALOG.metrics if m.kind in (Kind.DISTINCT, Kind.NEW)}
+    assert {key.metric for key in erased.left} & holding_ids, "today's items were deleted before it was published"
     days = {key.day for key in erased.realtime.items if key.metric in holding_ids}
-    assert LAST.isoformat() not in days, "a published day's real-time items (recent ids included) were kept"
-    assert TODAY.isoformat() in days
+    assert not days & {LAST.isoformat(), TODAY.isoformat()}, "real-time items (recent ids included) were kept"
     counts = {key.day for key in erased.realtime.items if key.metric not in holding_ids}
     assert LAST.isoformat() in counts, "a count item (no ids) was deleted"
+    victim = erased.store.receipt(erased.receipts["victim"].id)
+    assert victim.removed["realtime_days_left"] == [] and victim.removed["realtime_items_purged_later"] > 0

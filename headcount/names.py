@@ -201,6 +201,9 @@ COUNTS_PREFIX = "counts/"
 ACTIVITY_PREFIX = "activity/"
 PLAYERS_PREFIX = "players/"
 KPIS_PREFIX = "kpis/"
+# The erasure's (headcount/batch/erasure.py): the players' index of raw/ the nightly job keeps, the batches' plans
+PLAYER_INDEX_PREFIX = "player_index/"
+ERASURE_PREFIX = "erasure/"
 # Firehose's buffer interval (the local archiver flushes every 10 s). Firehose names a file's dt=/hr= after its OLDEST
 # record's arrival, so the nightly job bounds a file's arrivals by when the file was written, not by its hour's end.
 ARCHIVE_BUFFER_INTERVAL_S = 300

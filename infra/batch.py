@@ -22,6 +22,7 @@ from constructs import Construct
 
 from headcount import names
 from headcount.core.catalog import Catalog
+from headcount.core.erasure import ErasurePolicy
 from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, RAW, SYMLINK_INPUT_FORMAT, LakeTable
 from headcount.names import StackNames
 from headcount.views.catalog_file import load_catalog
@@ -65,12 +66,17 @@ def job_package_zip() -> Path:
     return target
 
 
-# The erasure run's sidecar (headcount/batch/erasure.py): what a run erased, beside the lake's tables.
-ERASURE_PREFIX = "erasure/"
 # The lake's prefixes the job reads, and those it writes (overwrites, and deletes in): its S3 grants, and nothing more
 # (but the erasure's in raw/, below).
 JOB_READS = (names.RAW_PREFIX,)
-JOB_WRITES = (names.COUNTS_PREFIX, names.ACTIVITY_PREFIX, names.PLAYERS_PREFIX, names.KPIS_PREFIX, ERASURE_PREFIX)
+JOB_WRITES = (
+    names.COUNTS_PREFIX,
+    names.ACTIVITY_PREFIX,
+    names.PLAYERS_PREFIX,
+    names.KPIS_PREFIX,
+    names.PLAYER_INDEX_PREFIX,
+    names.ERASURE_PREFIX,
+)
 # Erasure (infra/erasure.py) is the job's one write in raw/: it rewrites an object that holds an erased player's lines
 # (a new current version of its key), then deletes the key's older versions, which still hold them. The lake is
 # versioned (infra/ingest.py): a rewrite alone leaves the old version for 30 days as a noncurrent one, and a
@@ -105,11 +111,13 @@ class Batch(Construct):
         nightly_at: str,
         athena_scan_limit_bytes: int,
         catalog: Catalog | None = None,
+        erasure: ErasurePolicy | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # The KPI tables' metric partitions are the catalog's metrics. The stack has no catalog parameter: the job runs
         # with the catalog its package ships (headcount/catalog.json, no --catalog_path), so the tables are that one's.
         catalog = catalog if catalog is not None else load_catalog()
+        erasure = erasure or ErasurePolicy()
 
         self.table = pk_sk_table(self, "Table", stack_names.batch_table)
         self.database = glue.Database(self, "Database", database_name=stack_names.glue_database)
@@ -151,6 +159,8 @@ class Batch(Construct):
                 # items of the erased days the job deletes. By name, both the stack's.
                 "--erasures_table": stack_names.erasures_table,
                 "--realtime_table": stack_names.realtime_table,
+                "--erasure_every_days": str(erasure.every_days),
+                "--erasure_max_pending": str(erasure.max_pending),
                 "--service": stack_names.powertools_service,  # the service dimension of its metrics (the alarms')
                 "--region": Stack.of(self).region,  # for boto3 and pyarrow (no bucket-region lookup)
                 "--additional-python-modules": self._job_wheels(role),

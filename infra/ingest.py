@@ -11,6 +11,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from headcount import names
+from headcount.core.erasure import ErasurePolicy
 from headcount.names import StackNames
 from infra.shared import acknowledge, arn_of
 
@@ -22,6 +23,9 @@ ERROR_OUTPUT_PREFIX = f"{names.ARCHIVE_ERRORS_PREFIX}!{{firehose:error-output-ty
 # Fewer, larger files for Spark and Athena; the nightly job runs hours after the day ends, so 5 minutes late is fine.
 ARCHIVE_BUFFER_INTERVAL = Duration.seconds(names.ARCHIVE_BUFFER_INTERVAL_S)
 ARCHIVE_BUFFER_SIZE = Size.mebibytes(64)
+
+
+EXPIRE_WITHIN_ERASURE_DAYS = ErasurePolicy.deadline_days
 
 
 class Ingest(Construct):
@@ -86,11 +90,19 @@ class Ingest(Construct):
                         )
                     ],
                 ),
+                # Records Firehose could not deliver, and Athena's query results, may hold player ids and an erasure
+                # cannot edit them: they are gone within its deadline (7 days: docs/operations.md "Erasure").
                 s3.LifecycleRule(
-                    id="expire-archive-errors", prefix=names.ARCHIVE_ERRORS_PREFIX, expiration=Duration.days(90)
+                    id="expire-archive-errors",
+                    prefix=names.ARCHIVE_ERRORS_PREFIX,
+                    expiration=Duration.days(EXPIRE_WITHIN_ERASURE_DAYS - 1),
+                    noncurrent_version_expiration=Duration.days(1),
                 ),
                 s3.LifecycleRule(
-                    id="expire-athena-results", prefix=names.ATHENA_RESULTS_PREFIX, expiration=Duration.days(30)
+                    id="expire-athena-results",
+                    prefix=names.ATHENA_RESULTS_PREFIX,
+                    expiration=Duration.days(EXPIRE_WITHIN_ERASURE_DAYS - 1),
+                    noncurrent_version_expiration=Duration.days(1),
                 ),
             ],
             removal_policy=RemovalPolicy.RETAIN,

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from constructs import Node
 
 from headcount import access, names
+from headcount.core.erasure import ErasurePolicy
 from headcount.names import StackNames
 from infra.business import DEFAULT_BAND_WIDTH
 from infra.serving import THROTTLE_BURST_LIMIT, THROTTLE_RATE_LIMIT
@@ -48,6 +49,10 @@ EMAIL_FROM_CONTEXT = "headcount:emailFrom"
 TRACING_CONTEXT = "headcount:tracing"  # "active" (X-Ray traces of the functions and the API stage) or "off"
 # The business alarms' band, in standard deviations of CloudWatch's model of each KPI (infra/business.py)
 ANOMALY_BAND_CONTEXT = "headcount:anomalyBandWidth"
+# Erasure batches (headcount/batch/erasure.py): no request waits longer than this many days for its batch (at most the
+# deadline the alarm holds requests to, 7 days), or a batch as soon as this many requests wait
+ERASURE_EVERY_DAYS_CONTEXT = "headcount:erasureEveryDays"
+ERASURE_MAX_PENDING_CONTEXT = "headcount:erasureMaxPending"
 
 ON_DEMAND: Literal["on-demand"] = "on-demand"
 # The defaults, all in one place (the local runtime's own are in headcount/names.py: 4 shards, a 1 s window).
@@ -98,6 +103,8 @@ class Parameters:
     email_from: str | None = None  # None: email channels cannot send (they fail with that reason)
     tracing: bool = True
     anomaly_band_width: float = DEFAULT_ANOMALY_BAND_WIDTH
+    erasure_every_days: int = ErasurePolicy.every_days
+    erasure_max_pending: int = ErasurePolicy.max_pending
 
     @property
     def athena_scan_limit_bytes(self) -> int:
@@ -180,6 +187,16 @@ def read_parameters(node: Node) -> Parameters:
         tracing=_tracing(get(TRACING_CONTEXT)),
         anomaly_band_width=_number(
             ANOMALY_BAND_CONTEXT, get(ANOMALY_BAND_CONTEXT), defaults.anomaly_band_width, above=0
+        ),
+        erasure_every_days=_integer(
+            ERASURE_EVERY_DAYS_CONTEXT,
+            get(ERASURE_EVERY_DAYS_CONTEXT),
+            defaults.erasure_every_days,
+            1,
+            ErasurePolicy.deadline_days,
+        ),
+        erasure_max_pending=_integer(
+            ERASURE_MAX_PENDING_CONTEXT, get(ERASURE_MAX_PENDING_CONTEXT), defaults.erasure_max_pending, 1
         ),
     )
 

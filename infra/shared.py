@@ -10,6 +10,8 @@ from aws_cdk import Acknowledgment, DefaultStackSynthesizer, RemovalPolicy, Stac
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct, IConstruct
 
+from headcount.core.erasure import ErasurePolicy
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 PARTITION = "<AWS::Partition>"  # how cdk-nag spells the partition in a finding's id
@@ -66,6 +68,9 @@ def log_groups(stack: Stack, pattern: str) -> str:
     return f"arn:{partition}:logs:{region}:{account}:log-group:{pattern}"
 
 
+RECOVERY_PERIOD_DAYS = ErasurePolicy.deadline_days
+
+
 def pk_sk_table(
     scope: Construct, construct_id: str, table_name: str, ttl_attribute: str | None = None
 ) -> dynamodb.Table:
@@ -77,8 +82,10 @@ def pk_sk_table(
         partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
         sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        # Backups cannot be edited: a player an erasure deleted stays restorable for the recovery period, so it is
+        # the erasure's deadline (7 days, docs/operations.md "Erasure"), not the 35-day default
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
+            point_in_time_recovery_enabled=True, recovery_period_in_days=RECOVERY_PERIOD_DAYS
         ),
         time_to_live_attribute=ttl_attribute,
         removal_policy=RemovalPolicy.RETAIN,

@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
+from headcount.core.erasure import ErasurePolicy
 from headcount.logic.business import today_so_far_metrics
 from headcount.views.catalog_file import load_catalog
 from infra.alarms import Alarms
@@ -47,6 +48,7 @@ class HeadcountStack(Stack):
             tz=params.tz,
             nightly_at=params.nightly_at,
             athena_scan_limit_bytes=params.athena_scan_limit_bytes,
+            erasure=ErasurePolicy(params.erasure_every_days, params.erasure_max_pending),
         )
         self.serving = Serving(
             self,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from headcount import names
 from headcount.core.lake_tables import COUNTS, KPIS
 
 if TYPE_CHECKING:
@@ -45,13 +46,13 @@ def counts_uri(lake: str | Path) -> str:
 def index_uri(lake: str | Path) -> str:
     """The players' index of the raw archive, `player_index/dt=<arrival day>/` (player_id, hr): which archive hours hold
     a player's lines, kept by the nightly job, so that an erasure reads those hours only (headcount/batch/erasure.py)."""
-    return f"{lake_uri(lake)}/player_index"
+    return f"{lake_uri(lake)}/{names.PLAYER_INDEX_PREFIX.rstrip('/')}"
 
 
 def erasure_uri(lake: str | Path) -> str:
     """The erasure batches' plans, `erasure/batches/<batch>.json`: the raw objects a batch rewrites (each with when it
     was first written, which the job keeps reading as its arrival bound) and the days it recomputes. No player ids."""
-    return f"{lake_uri(lake)}/erasure"
+    return f"{lake_uri(lake)}/{names.ERASURE_PREFIX.rstrip('/')}"
 
 
 # The KPIs' tables, written by the nightly job (headcount/batch/kpis.py): `activity/metric=<m>/day=<D>/` and

@@ -11,6 +11,7 @@ import pytest
 from headcount import names
 from headcount.names import StackNames
 from infra import parameters
+from infra.parameters import ContextError
 from infra.batch import RAW_ERASURE_ACTIONS
 from infra.erasure import JOB_REALTIME_ACTIONS
 from tests.infra.conftest import DEPLOY_ENV, cdk_context, synthesize
@@ -214,3 +215,38 @@ def test_the_stack_outputs_the_tables_name(template):
     outputs = template.to_json()["Outputs"]
     table = _id(template, "AWS::DynamoDB::Table", TableName=names.ERASURES_TABLE)
     assert outputs["ErasuresTableName"]["Value"] == {"Ref": table}
+
+
+def test_the_job_writes_the_players_index(template):
+    grants = _job_grants(template)
+    assert {"s3:PutObject", "s3:GetObject"} <= _on(grants, f"{_lake(template)}/player_index/*")
+
+
+def test_what_an_erasure_cannot_edit_is_gone_within_its_deadline(template):
+    """Athena's results and Firehose's failed records expire (current and older versions) within the 7 days, and the
+    views' backups are kept that long only."""
+    (lake,) = [b for i, b in template.find_resources("AWS::S3::Bucket").items() if i.startswith("IngestLake")]
+    rules = {r["Id"]: r for r in lake["Properties"]["LifecycleConfiguration"]["Rules"]}
+    for rule in ("expire-archive-errors", "expire-athena-results"):
+        days = rules[rule]["ExpirationInDays"] + rules[rule]["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        assert days <= 7, rule
+    for name in (names.REALTIME_TABLE, names.BATCH_TABLE, names.NOTIFICATIONS_TABLE):
+        (table,) = template.find_resources("AWS::DynamoDB::Table", {"Properties": {"TableName": name}}).values()
+        assert table["Properties"]["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": True,
+            "RecoveryPeriodInDays": 7,
+        }
+
+
+def test_the_batching_of_erasures_is_a_context_parameter(tmp_path):
+    # Given a stack asked to erase every 3 days or at 20 requests / Then the job is told so
+    context = cdk_context(**{parameters.ERASURE_EVERY_DAYS_CONTEXT: "3", parameters.ERASURE_MAX_PENDING_CONTEXT: 20})
+    synthesized = synthesize(tmp_path, context, DEPLOY_ENV)
+    assert synthesized.error is None, synthesized.error
+    stack = json.loads((synthesized.outdir / f"{names.DEFAULT_NAMES.stack}.template.json").read_text())
+    (job,) = [r for r in stack["Resources"].values() if r["Type"] == "AWS::Glue::Job"]
+    assert job["Properties"]["DefaultArguments"]["--erasure_every_days"] == "3"
+    assert job["Properties"]["DefaultArguments"]["--erasure_max_pending"] == "20"
+    # And a batching longer than the deadline fails the synth, naming the key
+    with pytest.raises(ContextError, match=parameters.ERASURE_EVERY_DAYS_CONTEXT):
+        synthesize(tmp_path / "late", cdk_context(**{parameters.ERASURE_EVERY_DAYS_CONTEXT: 8}), DEPLOY_ENV)

@@ -46,6 +46,10 @@ CHANGED: dict[str, Any] = {  # every setting, none at its default
     "email_from": "ops@example-2.com",
     "dashboard_url": "https://dashboard-2.example/",
     "allow_loopback_targets": True,
+    "erasures_table": "erasures-2",
+    "erasure_every_days": 3,
+    "erasure_max_pending": 9,
+    "erasure_deadline_days": 5,
 }
 # The handlers run here without putting metrics (the fold stops at fold_batch, the catalog route puts none)
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -136,6 +140,15 @@ REACHES: dict[str, dict[str, Getter]] = {
         "business": lambda rt: rt.notifier.sender.allow_loopback,
         "serve, notifications": lambda rt: rt.notifier.sender.allow_loopback,
     },
+    "erasures_table": {
+        "serve": lambda rt: rt.erasures.table,
+        "serve, posting": lambda rt: rt.ingest.blocked.store.table,
+        "business": lambda rt: rt.erasures.table,
+    },
+    # the nightly job's (`headcount batch` locally; job arguments on AWS: infra/batch.py)
+    "erasure_every_days": {},
+    "erasure_max_pending": {},
+    "erasure_deadline_days": {"business": lambda rt: rt.settings.erasure_deadline_days},
 }
 
 

@@ -80,7 +80,11 @@ def player_days(lake: Path) -> dict[str, set[str]]:
     fs, base = lake_filesystem(folder)
     partitioning = ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive")
     dataset = ds.dataset(
-        data_files(folder, ".parquet"), filesystem=fs, format="parquet", partitioning=partitioning, partition_base_dir=base
+        data_files(folder, ".parquet"),
+        filesystem=fs,
+        format="parquet",
+        partitioning=partitioning,
+        partition_base_dir=base,
     )
     table = dataset.to_table(columns=["player_id", "day"])
     days: dict[str, set[str]] = {}
@@ -165,14 +169,11 @@ def main() -> None:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from headcount.batch.session import local_spark
     from headcount.core.buckets import day_bounds_ms
-    from headcount.core.erasure import ARCHIVE_SETTLE_MS, State
-    from headcount.local.batch import ErasureSetup, run_batch
+    from headcount.core.erasure import ARCHIVE_SETTLE_MS
+    from headcount.local.batch import run_batch
     from headcount.local.history import game_history, write_archive
-    from headcount.logic.erasure import request_erasure
     from headcount.views.batch import InMemoryBatchView
     from headcount.views.catalog_file import load_catalog
-    from headcount.views.erasure_store import MemoryErasureStore
-    from headcount.views.realtime import InMemoryRealtimeStore
 
     catalog = load_catalog()
     work = Path(tempfile.mkdtemp(prefix="headcount-erasure-"))
@@ -291,7 +292,7 @@ def run_case(
     summary = run_batch(
         lake,
         last,
-        "UTC",
+        TZ,
         f"erase-{case.key}",
         batch_view=copy.deepcopy(view),  # type: ignore[arg-type]
         spark=spark,  # type: ignore[arg-type]

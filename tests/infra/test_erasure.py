@@ -11,9 +11,9 @@ import pytest
 from headcount import names
 from headcount.names import StackNames
 from infra import parameters
-from infra.parameters import ContextError
 from infra.batch import RAW_ERASURE_ACTIONS
 from infra.erasure import JOB_REALTIME_ACTIONS
+from infra.parameters import ContextError
 from tests.infra.conftest import DEPLOY_ENV, cdk_context, synthesize
 
 DEV = StackNames("headcount-dev")

@@ -215,3 +215,37 @@ def test_publish_gives_a_new_players_day_its_union_row_and_refuses_kpis_of_anoth
         ("retention", "2026-10-25"): "old",
         ("weekly_active_players", "2026-10-26"): "r",
     }
+
+
+def test_an_erased_players_events_are_dropped_and_a_rewritten_files_bound_is_its_first_write() -> None:
+    import pyarrow as pa
+
+    from headcount.core.erasure import blocked_hash
+
+    # Given a file of hr=10 first written at 10:30 and rewritten by an erasure days later, holding an event of a player
+    # erased with "no more", one of another player, and one dated 10:50 (after the file's first write + 15 minutes)
+    path = "s3://lake/raw/dt=2026-01-01/hr=10/part-1.gz"
+    lines = [
+        json.dumps({"type": "session_start", "player_id": player, "ts": ms(ts)}).encode()
+        for player, ts in (
+            ("gone", "2026-01-01T10:10:00Z"),
+            (7, "2026-01-01T10:11:00Z"),
+            ("late", "2026-01-01T11:50:00Z"),
+        )
+    ]
+    batch = pa.RecordBatch.from_pydict(
+        {"line": lines, "file_path": [path] * 3, "file_written_ms": [ms("2026-01-04T09:00:00Z")] * 3}
+    )
+    validator = Validator(
+        load_catalog(),
+        "UTC",
+        frozenset({"2026-01-01"}),
+        written={"dt=2026-01-01/hr=10/part-1.gz": ms("2026-01-01T10:30:00Z")},
+        blocked=frozenset({blocked_hash("gone")}),
+    )
+    # When the job validates it
+    (out,) = list(validator(iter([batch])))
+    # Then only the other player's event is kept: the erased one is dropped, the late one is still too far ahead of
+    # the file's first write (as it was before the rewrite)
+    assert [cell["player_id"] for cells in out.column("cells").to_pylist() for cell in cells][:1] == ["7"]
+    assert out.num_rows == 1

@@ -185,3 +185,16 @@ def test_throttled_records_are_put_again_until_the_answer_must_go_and_for_a_seco
     assert put_deadline(29_000, monotonic_now=100.0) == 100.0 + 29 - ANSWER_MARGIN_S
     # and with almost no time left, a request still gets one second of tries, not none
     assert put_deadline(3_000, monotonic_now=100.0) == 101.0
+
+
+def test_the_events_of_a_player_erased_with_no_more_are_taken_and_dropped() -> None:
+    from headcount.core.erasure import blocked_hash
+
+    # Given a player erased with "no more" (in either form of the id)
+    stream = ThrottlingStream()
+    posted = [event(0), event(1, "4242"), {**event(2), "player_id": 4242}]
+    # When their events are posted with another player's
+    answer = accept_events(body(posted), NOW_MS, stream, blocked=frozenset({blocked_hash("4242")}))
+    # Then all are accepted (nothing to resend), theirs dropped: only the other player's reaches the stream
+    assert answer == Accepted(accepted=3, rejected=[], dropped=2)
+    assert [e["player_id"] for e in stored_events(stream)] == ["p-1"]

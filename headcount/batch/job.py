@@ -132,9 +132,11 @@ def _compute(
     finally:
         events.unpersist()
     if plan.partitions:
+        indexing = time.monotonic()
         write_index(index_of(raw), options.lake, plan.partitions)
         say(
-            f"player index: wrote arrival days {plan.partitions[0]} .. {plan.partitions[-1]} to {index_uri(options.lake)}"
+            f"player index: wrote arrival days {plan.partitions[0]} .. {plan.partitions[-1]} to "
+            f"{index_uri(options.lake)} in {time.monotonic() - indexing:.1f} s"
         )
     return written
 

@@ -28,7 +28,7 @@ TOOLS_READY := $(TOOLS)/.ready
 .DEFAULT_GOAL := all
 
 .PHONY: all tools lock run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api bench-kpis bench-kpi-fold \
-	bench-kpi-accuracy bench-lake bench-sketch-writes cost clean
+	bench-kpi-accuracy bench-lake bench-sketch-writes bench-erasure cost clean
 
 # The venv takes the lock's versions (requirements.lock, what the functions ship) for every package the lock has; pip
 # takes no hashes in a constraints file, so the constraints are the lock's name==version lines, derived here.
@@ -127,6 +127,9 @@ bench-lake: $(STAMP)  ## writing bench-batch's raw lake, vs reading it back
 
 bench-sketch-writes: $(STAMP)  ## a day sketch's sizes and write units: rewritten whole vs its recent ids
 	$(BIN)/python -m bench.sketch_writes $(ARGS)
+
+bench-erasure: $(STAMP)  ## an erasure batch on the demo's 35-day history, 1 to 100 players, vs the nightly run of one day
+	$(BIN)/python -m bench.erasure $(ARGS)
 
 cost: $(VENDORED)  ## the monthly AWS bill at both reference loads, measured on a metered local stack (docs/cost.md; ~40 min)
 	$(BIN)/headcount cost --load all

@@ -53,6 +53,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
 
 
+# The local archiver flushes every 10 s (headcount/local/archiver.py): a request older than this has every record that
+# arrived before it in the archive (on AWS the job waits for Firehose's buffer, up to 15 minutes)
+LOCAL_ARCHIVE_SETTLE_MS = 30_000
+
+
 def run_batch_command(
     config: LocalConfig, day_text: str, days_back: int = 2, run_id: str | None = None, erase_now: bool = False
 ) -> int:
@@ -112,7 +117,10 @@ def run_batch_command(
                 DynamoErasureStore(settings.erasures_table),
                 DynamoRealtimeStore(settings.realtime_table),
                 ErasurePolicy(
-                    settings.erasure_every_days, settings.erasure_max_pending, settings.erasure_deadline_days
+                    settings.erasure_every_days,
+                    settings.erasure_max_pending,
+                    settings.erasure_deadline_days,
+                    settle_ms=LOCAL_ARCHIVE_SETTLE_MS,
                 ),
                 force=erase_now,
             ),

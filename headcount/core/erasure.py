@@ -156,6 +156,7 @@ class ErasurePolicy:
     every_days: int = 7
     max_pending: int = 50
     deadline_days: int = 7
+    settle_ms: int = ARCHIVE_SETTLE_MS  # how long a record may take into the archive (the local archiver: seconds)
 
     def __post_init__(self) -> None:
         if not 1 <= self.every_days <= self.deadline_days:
@@ -165,8 +166,8 @@ class ErasurePolicy:
 
     def eligible(self, requested: Iterable[int], read_ms: int) -> list[int]:
         """The requests a batch can take when the archive was read (indexed) at `read_ms`: those made at least
-        ARCHIVE_SETTLE_MS earlier, so every record that arrived before them is in the archive."""
-        return [r for r in requested if r <= read_ms - ARCHIVE_SETTLE_MS]
+        `settle_ms` earlier, so every record that arrived before them is in the archive."""
+        return [r for r in requested if r <= read_ms - self.settle_ms]
 
     def due(self, requested: Iterable[int], now_ms: int) -> str | None:
         """Why a batch is due now (the nightly run, once a day), or None. A batch is due when the oldest eligible

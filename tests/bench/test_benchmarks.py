@@ -161,6 +161,19 @@ def test_kpis(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.spark
+def test_erasure(tmp_path: Path) -> None:
+    output = run_bench("erasure", tmp_path, "--tiny")
+    assert_prints(
+        output,
+        r"^reproduce with: make bench-erasure",
+        rf"^baseline: the nightly run of one day .*: {NUMBER} s",
+        rf"^\(d\) 10 players\s+10\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}x$",
+        rf"^\(d\) 10 players(\s+{NUMBER}){{8}}$",  # the stages: found, raw, lake, recompute, publish, realtime, total
+        r"^checks: all passed$",
+    )
+
+
 @pytest.mark.e2e
 def test_realtime(tmp_path: Path) -> None:
     output = run_bench("realtime", tmp_path, "--tiny")

@@ -123,25 +123,24 @@ class Erasure:
 
         rewritten, deleted, versions = plan.add_raw(*self._rewrite(plan, ids))
         write_object(plan_uri(lake, batch), plan.to_json())
-        touched = sorted({key[3:13] for key in plan.objects})
+        days, left = self._days_to_recompute(plan.days)
+        recomputed = plan_days(days, arrival_days_of(lake))
+        # The recompute writes the index of the arrival days it reads; the others of the objects rewritten, here
+        touched = sorted({key[3:13] for key in plan.objects} - set(recomputed.partitions))
         if touched:
             write_index(index_of(read_raw(self.spark, lake, touched)), lake, touched)
         self.say(
             f"erasure {batch}: raw: rewrote {rewritten} objects, deleted {deleted} left empty, and {versions} older "
-            f"versions; index rewritten for {len(touched)} arrival days"
+            f"versions"
         )
         receipts = self._stamp(receipts, "raw")
 
-        days, left = self._days_to_recompute(plan.days)
         job: JobResult | None = None
-        if days:
+        if recomputed.days:
             from headcount.batch.job import run_plan
 
             recompute = replace(self.options, run_id=new_run_id_at(self.clock()), days_back=0)
-            present = arrival_days_of(lake)
-            job = run_plan(
-                self.spark, recompute, plan_days(days, present), self.say, erased=sorted(ids), kpi_days=plan.kpi_days
-            )
+            job = run_plan(self.spark, recompute, recomputed, self.say, erased=sorted(ids), kpi_days=plan.kpi_days)
             for metric, metric_days in job.kpi_days.items():
                 plan.kpi_days[metric] = sorted({*plan.kpi_days.get(metric, []), *metric_days})
             write_object(plan_uri(lake, batch), plan.to_json())

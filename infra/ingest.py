@@ -26,6 +26,14 @@ ARCHIVE_BUFFER_SIZE = Size.mebibytes(64)
 
 
 EXPIRE_WITHIN_ERASURE_DAYS = ErasurePolicy.deadline_days
+# The lake's prefixes the nightly job writes that hold player ids or sketches of them
+DERIVED_PREFIXES = (
+    names.COUNTS_PREFIX,
+    names.ACTIVITY_PREFIX,
+    names.PLAYERS_PREFIX,
+    names.KPIS_PREFIX,
+    names.PLAYER_INDEX_PREFIX,
+)
 
 
 class Ingest(Construct):
@@ -89,6 +97,17 @@ class Ingest(Construct):
                             storage_class=s3.StorageClass.INTELLIGENT_TIERING, transition_after=Duration.days(30)
                         )
                     ],
+                ),
+                # The job's tables (ids in clear, sketches of them) are overwritten by every run and recomputed by an
+                # erasure: their replaced versions go the next day, not in 30 (raw/'s an erasure deletes itself)
+                *(
+                    s3.LifecycleRule(
+                        id=f"replaced-{prefix.rstrip('/').replace('_', '-')}",
+                        prefix=prefix,
+                        noncurrent_version_expiration=Duration.days(1),
+                        expired_object_delete_marker=True,
+                    )
+                    for prefix in DERIVED_PREFIXES
                 ),
                 # Records Firehose could not deliver, and Athena's query results, may hold player ids and an erasure
                 # cannot edit them: they are gone within its deadline (7 days: docs/operations.md "Erasure").

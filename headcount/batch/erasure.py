@@ -23,21 +23,38 @@ A batch killed at any point leaves its receipts `running`; the next run takes th
 
 from __future__ import annotations
 
+import calendar
 import gzip
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from headcount.batch.erasure_plan import BatchPlan, plan_uri, read_bytes, read_plan
-from headcount.batch.lake_io import drop_replaced_players, index_of, read_raw, write_index
+from headcount.batch.lake_io import (
+    computed_days,
+    drop_replaced_players,
+    index_of,
+    players_first_days,
+    read_raw,
+    write_index,
+)
 from headcount.batch.plan import JobOptions, JobResult, new_run_id, plan_days
 from headcount.core.buckets import bucket_of
 from headcount.core.catalog import Granularity, Kind
-from headcount.core.erasure import ErasurePolicy, Filtered, Receipt, State, filter_lines
+from headcount.core.erasure import (
+    ARCHIVE_SETTLE_MS,
+    DAY_MS,
+    STEPS,
+    ErasurePolicy,
+    Filtered,
+    Receipt,
+    State,
+    filter_lines,
+)
 from headcount.views.catalog_file import load_catalog
 from headcount.views.lake import (
     arrival_days_of,
@@ -103,9 +120,11 @@ class Erasure:
         try:
             return self._erase(batch, requests, ids, receipts, started)
         except BaseException as exc:  # failed (a run killed outright leaves them `running`): the next run goes on
-            error = f"{type(exc).__name__}: {exc}"[:500]
             for receipt in receipts:
                 current = self.store.receipt(receipt.id) or receipt
+                # The error's kind and the step it stopped in: its message (in the job's log) could quote an id
+                step = next((s for s in STEPS if s not in current.steps), "realtime")
+                error = f"{type(exc).__name__} in step {step} (the nightly job's log says more)"
                 self.store.save(replace(current, state=State.FAILED, error=error))
             raise
 
@@ -122,9 +141,11 @@ class Erasure:
         receipts = self._stamp(receipts, "found")
 
         rewritten, deleted, versions = plan.add_raw(*self._rewrite(plan, ids))
-        write_object(plan_uri(lake, batch), plan.to_json())
         days, left = self._days_to_recompute(plan.days)
         recomputed = plan_days(days, arrival_days_of(lake))
+        if not plan.kpi_days:  # recorded before the recompute changes the players tables (a stopped try's rerun
+            plan.kpi_days = self._kpi_days_of(ids)  # no longer finds the players' first days there)
+        write_object(plan_uri(lake, batch), plan.to_json())
         # The recompute writes the index of the arrival days it reads; the others of the objects rewritten, here
         touched = sorted({key[3:13] for key in plan.objects} - set(recomputed.partitions))
         if touched:
@@ -140,7 +161,15 @@ class Erasure:
             from headcount.batch.job import run_plan
 
             recompute = replace(self.options, run_id=new_run_id_at(self.clock()), days_back=0)
-            job = run_plan(self.spark, recompute, recomputed, self.say, erased=sorted(ids), kpi_days=plan.kpi_days)
+            job = run_plan(
+                self.spark,
+                recompute,
+                recomputed,
+                self.say,
+                blocked=self.store.blocked(),
+                erased=sorted(ids),
+                kpi_days=plan.kpi_days,
+            )
             for metric, metric_days in job.kpi_days.items():
                 plan.kpi_days[metric] = sorted({*plan.kpi_days.get(metric, []), *metric_days})
             write_object(plan_uri(lake, batch), plan.to_json())
@@ -233,9 +262,9 @@ class Erasure:
         """The objects holding the players' lines (through the index), and the batch's plan, written before any
         object changes (merged with the plan of an earlier try of the same batch)."""
         lake = self.options.lake
-        missing = sorted(set(arrival_days_of(lake)) - set(arrival_days_of(lake, index_uri(lake))))
+        missing = _unindexed_days(lake)
         if missing:
-            self.say(f"erasure {batch}: indexing {len(missing)} arrival days the index did not hold yet")
+            self.say(f"erasure {batch}: indexing {len(missing)} arrival days the index did not hold whole yet")
             write_index(index_of(read_raw(self.spark, lake, missing)), lake, missing)
         hours = _indexed_hours(lake, ids)
         files = [path for dt, hr in sorted(hours) for path in data_files(f"{raw_uri(lake)}/dt={dt}/hr={hr}", "")]
@@ -244,15 +273,15 @@ class Erasure:
             results = list(pool.map(lambda path: (path, _filtered(fs, path, ids)), files))
         found = {path: filtered for path, filtered in results if filtered.removed}
         plan = read_plan(lake, batch) or BatchPlan(batch)
-        for path in found:
-            key = raw_object_key(path)
-            if key and key not in plan.written:
-                plan.objects.append(key)
-                plan.written[key] = int(fs.get_file_info(path).mtime_ns // 1_000_000)
+        new = {path: f for path, f in found.items() if (raw_object_key(path) or path) not in plan.written}
+        for path in new:
+            key = raw_object_key(path) or path
+            plan.objects.append(key)
+            plan.written[key] = int(fs.get_file_info(path).mtime_ns // 1_000_000)
         days = {d for f in found.values() for ts in f.removed.values() for d in self._days_of(ts)}
         plan.days = sorted(days | set(plan.days))
-        for receipt, request_ids in requests:
-            plan.count(receipt.id, found, set(request_ids), self._days_of)
+        for receipt, request_ids in requests:  # (objects an earlier try found are counted already)
+            plan.count(receipt.id, new, set(request_ids), self._days_of)
         write_object(plan_uri(lake, batch), plan.to_json())
         lines = sum(f.lines for f in found.values())
         self.say(
@@ -261,32 +290,31 @@ class Erasure:
         )
         return plan, found
 
-    def _rewrite(self, plan: BatchPlan, ids: frozenset[str]) -> tuple[int, int, int]:
-        """Rewrite the plan's objects without the players' lines; -> (objects rewritten, deleted, versions deleted)."""
+    def _rewrite(self, plan: BatchPlan, ids: frozenset[str]) -> tuple[int, int]:
+        """Rewrite the plan's objects without the players' lines; -> (objects deleted, left without lines; older
+        versions deleted)."""
         lake = self.options.lake
         fs, _ = lake_filesystem(raw_uri(lake))
+        # Which are still there, by listing their hours (on S3 a read of a missing key is a 403 without s3:ListBucket)
+        hours = sorted({key.rsplit("/", 1)[0] for key in plan.objects})
+        present = {raw_object_key(p) for hour in hours for p in data_files(f"{raw_uri(lake)}/{hour}", "")}
 
-        def one(key: str) -> tuple[int, int, int]:
+        def one(key: str) -> tuple[int, int]:
             uri = f"{raw_uri(lake)}/{key}"
+            if key not in present:  # deleted by an earlier try of the batch (left without lines)
+                return 0, _delete_versions(uri, keep_latest=False)
             _, path = lake_filesystem(uri)
-            try:
-                filtered = _filtered(fs, path, ids)
-            except FileNotFoundError:  # deleted by an earlier try of the batch
-                return 0, 0, _delete_versions(uri, keep_latest=False)
+            filtered = _filtered(fs, path, ids)
             left = any(line.strip() for line in filtered.data.split(b"\n"))
             if filtered.removed and left:
                 write_object(uri, gzip.compress(filtered.data), modified_s=plan.written[key] / 1000)
             elif filtered.removed and not is_s3(uri):
                 fs.delete_file(path)  # (on S3: deleting every version of the key deletes the object, below)
-            return (
-                int(bool(filtered.removed) and left),
-                int(bool(filtered.removed) and not left),
-                _delete_versions(uri, keep_latest=left),
-            )
+            return int(bool(filtered.removed) and not left), _delete_versions(uri, keep_latest=left)
 
         with ThreadPoolExecutor(READERS) as pool:
             counts = list(pool.map(one, plan.objects))
-        return tuple(sum(c[i] for c in counts) for i in range(3))  # type: ignore[return-value]
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
     def _days_to_recompute(self, days: Sequence[str]) -> tuple[list[str], list[str]]:
         """(the days to recompute: those the job has computed, all ended; the days left: not computed yet (their
@@ -295,6 +323,26 @@ class Erasure:
         today = bucket_of(self.clock(), Granularity.DAY, self.options.tz)
         again = [d for d in days if d in computed and d < today]
         return again, [d for d in days if d not in again]
+
+    def _kpi_days_of(self, ids: frozenset[str]) -> dict[str, list[str]]:
+        """The KPI days erasing these players changes through their first days (read from the players tables before
+        the recompute drops them): each new-players metric's days from the earliest of them on (everyone seen up to
+        the day), and each retention metric's cohorts of those days."""
+        catalog = load_catalog(self.options.catalog_path)
+        lake = self.options.lake
+        days: dict[str, list[str]] = {}
+        for metric in catalog.metrics:
+            if metric.kind is not Kind.NEW:
+                continue
+            firsts = players_first_days(lake, metric.name, ids)
+            if not firsts:
+                continue
+            computed = computed_days(self.spark, lake, catalog.base(metric).name)
+            days[metric.name] = [d for d in computed if d >= min(firsts)]
+            for retention in catalog.metrics:
+                if retention.kind is Kind.RETENTION and retention.of == metric.name:
+                    days[retention.name] = sorted(set(firsts) & set(computed))
+        return days
 
     def _purge_left(self) -> None:
         """The real-time items of the days batches left (their days were not published then: today) once the nightly
@@ -344,6 +392,26 @@ def new_run_id_at(now_ms: int) -> str:
 def _filtered(fs: Any, path: str, ids: frozenset[str]) -> Filtered:
     data = read_bytes(fs, path)
     return filter_lines(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data, ids)
+
+
+def _unindexed_days(lake: str) -> list[str]:
+    """The arrival days of the archive the index does not hold whole: never indexed, or indexed before the day's
+    archive was complete (its end, and Firehose's buffer, had not passed: the nightly runs' last reading of a day is
+    whole; a day whose runs stopped midway, an outage, is not)."""
+    import pyarrow.fs as pafs
+
+    fs, base = lake_filesystem(index_uri(lake))
+    written: dict[str, float] = {}
+    for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+        parts = info.path[len(base) :].strip("/").split("/")
+        if info.type == pafs.FileType.File and len(parts) == 2 and parts[0].startswith("dt=") and info.mtime:
+            written[parts[0][3:]] = max(written.get(parts[0][3:], 0.0), info.mtime.timestamp())
+    complete = {
+        dt
+        for dt, at in written.items()
+        if at * 1000 >= calendar.timegm(date.fromisoformat(dt).timetuple()) * 1000 + DAY_MS + ARCHIVE_SETTLE_MS
+    }
+    return sorted(set(arrival_days_of(lake)) - complete)
 
 
 def _indexed_hours(lake: str, ids: frozenset[str]) -> set[tuple[str, str]]:

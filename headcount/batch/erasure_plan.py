@@ -25,14 +25,15 @@ class BatchPlan:
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the KPI days a try recomputed (before it published them): a try after it writes and publishes them again
     kpi_days: dict[str, list[str]] = field(default_factory=dict)
-    # what the tries did to the archive so far: raw objects rewritten and deleted, older versions deleted
+    # what the tries did to the archive so far: raw objects deleted (left without lines), older versions deleted (a
+    # try stopped while rewriting may leave some uncounted)
     raw: dict[str, int] = field(default_factory=dict)
 
-    def add_raw(self, rewritten: int, deleted: int, versions: int) -> tuple[int, int, int]:
-        """Add a try's figures; -> the batch's so far."""
-        for name, n in (("rewritten", rewritten), ("deleted", deleted), ("versions", versions)):
+    def add_raw(self, deleted: int, versions: int) -> tuple[int, int, int]:
+        """Add a try's figures; -> the batch's so far: (objects rewritten, deleted, versions deleted)."""
+        for name, n in (("deleted", deleted), ("versions", versions)):
             self.raw[name] = self.raw.get(name, 0) + n
-        return self.raw["rewritten"], self.raw["deleted"], self.raw["versions"]
+        return len(self.objects) - self.raw["deleted"], self.raw["deleted"], self.raw["versions"]
 
     def to_json(self) -> bytes:
         doc = {"batch": self.batch, "objects": self.objects, "written": self.written, "days": self.days}
@@ -53,7 +54,7 @@ class BatchPlan:
         )
 
     def count(self, receipt_id: str, found: dict[str, Filtered], ids: set[str], days_of: Any) -> None:
-        """Add what this try found of a receipt's players to what earlier tries of the batch did."""
+        """Add what this try found of a receipt's players, in objects new to the plan, to what earlier tries found."""
         lines = [ts for f in found.values() for pid, ts_list in f.removed.items() if pid in ids for ts in ts_list]
         mine = self.receipts.setdefault(receipt_id, {"events": 0, "objects": 0, "days": []})
         mine["events"] += len(lines)
@@ -71,11 +72,12 @@ def read_plans(lake: str) -> list[BatchPlan]:
 
 
 def read_plan(lake: str, batch: str) -> BatchPlan | None:
+    """A batch's plan, None before its first try wrote one. Found by listing: on S3 a read of a missing key without
+    s3:ListBucket on it (the job's is limited by prefix) is answered 403, not 404."""
     fs, path = lake_filesystem(plan_uri(lake, batch))
-    try:
-        return BatchPlan.from_json(read_bytes(fs, path))
-    except FileNotFoundError:
+    if path not in data_files(f"{erasure_uri(lake)}/batches", ".json"):
         return None
+    return BatchPlan.from_json(read_bytes(fs, path))
 
 
 def read_bytes(fs: Any, path: str) -> bytes:

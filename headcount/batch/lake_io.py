@@ -73,6 +73,7 @@ def write_index(index: DataFrame, lake: str, dts: Sequence[str]) -> None:
     indexed)."""
     if not dts:
         return
+    index = index.persist()  # written, then its days listed: the raw partitions read once
     (
         index.repartition("dt")
         .sortWithinPartitions("dt", "player_id", "hr")
@@ -82,6 +83,7 @@ def write_index(index: DataFrame, lake: str, dts: Sequence[str]) -> None:
         .parquet(index_uri(lake))
     )
     filled = {r["dt"] for r in index.select("dt").distinct().collect()}
+    index.unpersist()
     empty = index.sparkSession.createDataFrame([], INDEX_DDL)
     for dt in sorted(set(dts) - filled):
         empty.write.mode("overwrite").parquet(f"{index_uri(lake)}/dt={dt}")
@@ -188,6 +190,21 @@ def read_players(spark: SparkSession, lake: str, metric: str) -> DataFrame:
     if not files:
         return spark.createDataFrame([], PLAYERS.ddl)
     return spark.read.schema(PLAYERS.ddl).parquet(*files)
+
+
+def players_first_days(lake: str, metric: str, ids: Collection[str]) -> list[str]:
+    """The first days of these players in the current players table of a new-players metric (pyarrow, no Spark)."""
+    import pyarrow.dataset as ds
+
+    files = read_players_manifest(lake, metric) or []
+    if not files or not ids:
+        return []
+    fs, _ = lake_filesystem(files[0])
+    paths = [lake_filesystem(f)[1] for f in files]
+    table = ds.dataset(paths, filesystem=fs, format="parquet").to_table(
+        columns=["first_day"], filter=ds.field("player_id").isin(sorted(ids))
+    )
+    return sorted(set(table.column("first_day").to_pylist()))
 
 
 def stage_players(players: DataFrame, lake: str, metric: str, version: str) -> DataFrame:

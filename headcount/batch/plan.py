@@ -106,12 +106,11 @@ def plan_run(
 
 
 def plan_days(days: Collection[str], existing: Collection[str]) -> Plan:
-    """The plan of a run over given days (an erasure's: apart, any age): those with an arrival partition in the lake,
-    and the partitions they need."""
-    present = set(existing)
-    kept = sorted(d for d in set(days) if {dt.isoformat() for dt in arrival_days(date.fromisoformat(d))} & present)
-    needed = {dt.isoformat() for d in kept for dt in arrival_days(date.fromisoformat(d))} & present
-    return Plan(days=kept, skipped=sorted(set(days) - set(kept)), partitions=sorted(needed))
+    """The plan of a run over given days (an erasure's: apart, any age, each one the job computed before), and the
+    arrival partitions of them that exist. A day none of whose partitions is left (an erasure emptied them) is
+    computed all the same: a day of no events."""
+    needed = {dt.isoformat() for d in days for dt in arrival_days(date.fromisoformat(d))} & set(existing)
+    return Plan(days=sorted(set(days)), skipped=[], partitions=sorted(needed))
 
 
 def shift(day: str, days: int) -> str:

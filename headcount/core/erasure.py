@@ -26,6 +26,9 @@ MAX_IDS_PER_REQUEST = 1000
 # How long after its arrival a record may still be on its way into the raw archive: Firehose's buffer interval is at
 # most 900 s. A batch erases the requests made at least this long before the archive was read for it.
 ARCHIVE_SETTLE_MS = 20 * 60_000
+# How long after its nightly run starts a batch may end (the night's own days, then the batch; a 25-hour DST night):
+# a batch is due that much before a request would otherwise reach `every_days` at the next run
+BATCH_MARGIN_MS = 4 * 3_600_000
 
 
 class BadErasure(ValueError):
@@ -171,14 +174,16 @@ class ErasurePolicy:
 
     def due(self, requested: Iterable[int], now_ms: int) -> str | None:
         """Why a batch is due now (the nightly run, once a day), or None. A batch is due when the oldest eligible
-        request would be `every_days` old by the next nightly run, or `max_pending` are eligible."""
+        request would be `every_days` old by the end of the next nightly run (BATCH_MARGIN_MS after it starts), or
+        `max_pending` are eligible."""
         eligible = self.eligible(requested, now_ms)
         if not eligible:
             return None
         if len(eligible) >= self.max_pending:
             return f"{len(eligible)} requests are waiting (a batch at {self.max_pending})"
         oldest = now_ms - min(eligible)
-        if oldest + DAY_MS >= self.every_days * DAY_MS:
+        # by the next nightly run it would be a day older, and that run's batch ends hours after it starts
+        if oldest + DAY_MS + BATCH_MARGIN_MS >= self.every_days * DAY_MS:
             return (
                 f"the oldest request is {oldest / DAY_MS:.1f} days old (a batch at least every {self.every_days} days)"
             )

@@ -250,3 +250,13 @@ def test_the_batching_of_erasures_is_a_context_parameter(tmp_path):
     # And a batching longer than the deadline fails the synth, naming the key
     with pytest.raises(ContextError, match=parameters.ERASURE_EVERY_DAYS_CONTEXT):
         synthesize(tmp_path / "late", cdk_context(**{parameters.ERASURE_EVERY_DAYS_CONTEXT: 8}), DEPLOY_ENV)
+
+
+def test_the_jobs_tables_replaced_versions_go_the_next_day(template):
+    """An erasure recomputes the tables holding ids (or sketches of them): their replaced versions must not stay the
+    bucket's 30 days."""
+    (lake,) = [b for i, b in template.find_resources("AWS::S3::Bucket").items() if i.startswith("IngestLake")]
+    rules = lake["Properties"]["LifecycleConfiguration"]["Rules"]
+    for prefix in ("counts/", "activity/", "players/", "kpis/", "player_index/"):
+        (rule,) = [r for r in rules if r.get("Prefix") == prefix]
+        assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1 and rule["ExpiredObjectDeleteMarker"]

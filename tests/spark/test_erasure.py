@@ -5,8 +5,8 @@ the archive without them.
 The game: 10 Berlin days of simulated players, and three requests: `victim-1` (played on 5 days, a session after
 midnight too), `4242` (sent once as the JSON integer 4242, once as the string "4242": one player) and `ghost-9`, who
 never played. The first nightly run computes every day; the players play on the next day too (the real-time layer
-only: not computed yet). The erasure's first try is stopped after it recomputed the lake (before it published); the
-next nightly run takes the batch up again and finishes it.
+only: not computed yet). The erasure's first try is stopped in the middle of its recompute (the players tables already
+without the players, the KPIs not written yet); the next nightly run takes the batch up again and finishes it.
 """
 
 from __future__ import annotations
@@ -185,13 +185,27 @@ def erased(request, spark, tmp_path_factory) -> Erased:
         for name, value in (("victim", VICTIM), ("numeric", int(NUMERIC)), ("ghost", GHOST))
     }
 
-    def stop_after_lake(step: str) -> None:
-        if step == "lake":
-            raise KeyboardInterrupt("stopped after recomputing the lake")
+    erasing = []
 
-    setup = ErasureSetup(store, realtime, ErasurePolicy(max_pending=3), clock=lambda: NOW, on_step=stop_after_lake)
+    def stop_mid_recompute(message: str) -> None:
+        """The run's progress: stopped once the erasure's recompute has switched the players tables."""
+        erasing.extend([True] if ": raw: rewrote" in message else [])
+        if erasing and message.startswith("players:"):
+            raise KeyboardInterrupt("stopped in the recompute")
+
+    setup = ErasureSetup(store, realtime, ErasurePolicy(max_pending=3), clock=lambda: NOW)
     with pytest.raises(KeyboardInterrupt):
-        run_batch(lake, LAST, TZ, "run-2", batch_view=view, spark=spark, days_back=0, erasure=setup)
+        run_batch(
+            lake,
+            LAST,
+            TZ,
+            "run-2",
+            batch_view=view,
+            spark=spark,
+            days_back=0,
+            erasure=setup,
+            progress=stop_mid_recompute,
+        )
     stopped = store.receipt(receipts["victim"].id)
     stopped_lake = snapshot(lake)
     setup = ErasureSetup(store, realtime, ErasurePolicy(max_pending=3), clock=lambda: NOW)
@@ -247,8 +261,8 @@ def test_the_receipts_say_what_was_removed(erased: Erased) -> None:
 @pytest.mark.spark
 def test_a_stopped_batch_left_its_receipts_failed_and_the_lake_whole(erased: Erased) -> None:
     assert erased.stopped is not None and erased.stopped.state is State.FAILED
-    assert erased.stopped.error and "stopped after recomputing the lake" in erased.stopped.error
-    assert "lake" in erased.stopped.steps and "published" not in erased.stopped.steps
+    assert erased.stopped.error == "KeyboardInterrupt in step lake (the nightly job's log says more)"
+    assert "raw" in erased.stopped.steps and "lake" not in erased.stopped.steps
     # the lake the stopped try left reads whole: each day's counts of one run, the recount of the archive it rewrote
     assert nonzero(erased.stopped_lake) == recount(erased.expected)
     assert erased.last.erasure is not None and erased.last.erasure.batch == erased.stopped.batch

@@ -8,6 +8,7 @@ import pytest
 
 from headcount.core.erasure import (
     ARCHIVE_SETTLE_MS,
+    BATCH_MARGIN_MS,
     DAY_MS,
     MAX_IDS_PER_REQUEST,
     BadErasure,
@@ -129,9 +130,16 @@ def test_a_batch_waits_for_the_archive_to_settle():
 def test_a_batch_is_due_before_the_oldest_request_would_wait_longer_than_every_days():
     # Given a batch a week at least, or at 3 waiting
     policy = ErasurePolicy(every_days=7, max_pending=3, deadline_days=7)
-    # Then a request 6 days old is due tonight (tomorrow's run would be a week late), one of 5 days 23 hours not yet
-    assert policy.due([NOW_MS - 6 * DAY_MS + HOUR_MS], NOW_MS) is None
-    assert "6.0 days old" in (policy.due([NOW_MS - 6 * DAY_MS], NOW_MS) or "")
+    # Then a request 5 days 20 hours old is due tonight (tomorrow's run, and its batch's hours, would end past the
+    # week), one of 5 days 19 hours not yet
+    assert policy.due([NOW_MS - 6 * DAY_MS + 5 * HOUR_MS], NOW_MS) is None
+    assert "5.8 days old" in (policy.due([NOW_MS - 6 * DAY_MS + 4 * HOUR_MS], NOW_MS) or "")
+    # And a request made just after a nightly run started is taken by a run that ends before it is a week old: the
+    # first night it is due is at most 6 days 20 hours after it, and a batch ends within 4 hours of its night's start
+    nights = [NOW_MS + k * DAY_MS for k in range(8)]
+    request = NOW_MS + 60_000
+    first = next(night for night in nights if night >= request and policy.due([request], night))
+    assert first - request + BATCH_MARGIN_MS <= 7 * DAY_MS
     # And 3 settled requests are due at once; 2 settled and one still settling are not
     settled = [NOW_MS - HOUR_MS, NOW_MS - 2 * HOUR_MS]
     assert policy.due(settled, NOW_MS) is None

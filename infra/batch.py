@@ -82,7 +82,7 @@ JOB_WRITES = (
 # versioned (infra/ingest.py): a rewrite alone leaves the old version for 30 days as a noncurrent one, and a
 # DeleteObject only adds a delete marker; DeleteObjectVersion is what removes the data. It lists the versions of raw/
 # keys only (ListBucketVersions, condition s3:prefix), and never deletes a key (DeleteObject) there.
-RAW_ERASURE_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObjectVersion", "s3:DeleteObjectVersion")
+RAW_ERASURE_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObjectVersion")
 # The job's S3 actions under its prefixes: Spark's writes (multipart uploads), the committer's renames (copy, then
 # delete), the overwrites of the day partitions it recomputes, the players tables' versions and manifests.
 JOB_WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
@@ -436,7 +436,7 @@ class Batch(Construct):
         reads = "The job reads every file of raw/ in the arrival days it computes (keys are only known at run time)."
         erases = (
             " On an erasure request it rewrites the raw/ files holding the players' lines and deletes those files' "
-            "older versions (PutObject, GetObjectVersion, DeleteObjectVersion; never DeleteObject): which files, only "
+            "older versions (PutObject, DeleteObjectVersion; never DeleteObject): which files, only "
             "the run knows."
         )
         writes = (

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 
 from headcount import names
+from headcount.cli.options import aws_options
 from headcount.core.erasure import STEPS, BadErasure, Receipt, State, canonical_ids
 from headcount.local.config import LocalConfig
 
@@ -24,18 +25,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     forget.add_argument("--no-more", action="store_true", help="also drop their events from now on (ingest, the job)")
     forget.add_argument("--status", metavar="RECEIPT", help="print that receipt: its state, steps and what went")
-    _aws_options(forget)
+    aws_options(forget)
     forget.set_defaults(run=forget_command)
 
     erasures = commands.add_parser("erasures", help="the erasure requests' receipts, newest first")
-    _aws_options(erasures)
+    aws_options(erasures)
     erasures.set_defaults(run=erasures_command)
-
-
-def _aws_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--aws", action="store_true", help="the deployed stack's, not the local stack's")
-    parser.add_argument("--prefix", default=names.DEFAULT_NAMES.prefix, help="with --aws: the stack's headcount:prefix")
-    parser.add_argument("--region", default=None, help="with --aws: the stack's region (default: the environment's)")
 
 
 def forget_command(args: argparse.Namespace, config: LocalConfig) -> int:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from headcount import names
+from headcount.cli.options import aws_options
 from headcount.local.config import LocalConfig
 
 
@@ -22,7 +23,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     where.add_argument("--slack", metavar="URL", help="a Slack incoming webhook's URL (kept in Secrets Manager)")
     where.add_argument("--webhook", metavar="URL", help="an HTTPS endpoint, sent JSON signed with HMAC-SHA256")
     where.add_argument("--email", metavar="ADDRESSES", help="comma-separated email addresses (SES)")
-    _aws_options(channels)
+    aws_options(channels)
     channels.set_defaults(run=channels_command)
 
     subscriptions = commands.add_parser("subscriptions", help="daily digests of metrics and KPIs to a channel")
@@ -34,7 +35,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     subscriptions.add_argument(
         "--when", default="closed", help='"closed" (once the nightly job published the day, all exact) or a local HH:MM'
     )
-    _aws_options(subscriptions)
+    aws_options(subscriptions)
     subscriptions.set_defaults(run=subscriptions_command)
 
     alerts = commands.add_parser("alerts", help="alert rules on the catalog's metrics, today so far or closed days")
@@ -51,18 +52,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     alerts.add_argument("--margin", type=float, default=0.0, metavar="PERCENT", help="with --band: widen it")
     alerts.add_argument("--closed", action="store_true", help="on each published day, not today so far")
     alerts.add_argument("--cooldown", type=int, default=60, metavar="MINUTES")
-    _aws_options(alerts)
+    aws_options(alerts)
     alerts.set_defaults(run=alerts_command)
 
     deliveries = commands.add_parser("deliveries", help="what digests and alerts sent, and what failed")
-    _aws_options(deliveries)
+    aws_options(deliveries)
     deliveries.set_defaults(run=deliveries_command)
-
-
-def _aws_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--aws", action="store_true", help="the deployed stack's, not the local stack's")
-    parser.add_argument("--prefix", default=names.DEFAULT_NAMES.prefix, help="with --aws: the stack's headcount:prefix")
-    parser.add_argument("--region", default=None, help="with --aws: the stack's region (default: the environment's)")
 
 
 def channels_command(args: argparse.Namespace, config: LocalConfig) -> int:

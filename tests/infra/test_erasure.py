@@ -15,6 +15,7 @@ from infra.batch import RAW_ERASURE_ACTIONS
 from infra.erasure import JOB_REALTIME_ACTIONS
 from infra.parameters import ContextError
 from tests.infra.conftest import DEPLOY_ENV, cdk_context, synthesize
+from tests.infra.policy_text import rendered
 
 DEV = StackNames("headcount-dev")
 WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
@@ -32,18 +33,6 @@ def dev_template(tmp_path_factory) -> dict:
 
 def _listed(value: object) -> list:
     return value if isinstance(value, list) else [value]
-
-
-def _rendered(value: object) -> str:
-    """A policy resource as text: <logical id> for a reference or an ARN attribute, joins joined."""
-    if isinstance(value, str):
-        return value
-    assert isinstance(value, dict), value
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return f"<{value['Fn::GetAtt'][0]}>"
-    return "".join(_rendered(part) for part in value["Fn::Join"][1])
 
 
 def _id(template, kind: str, **properties) -> str:
@@ -68,7 +57,7 @@ def _function(template, name: str) -> dict:
 def _granted(template, role_id: str) -> set[tuple[str, str, str]]:
     """(action, resource, condition as JSON) of every statement of the policies attached to this role."""
     return {
-        (action, _rendered(resource), json.dumps(statement.get("Condition"), sort_keys=True))
+        (action, rendered(resource), json.dumps(statement.get("Condition"), sort_keys=True))
         for policy in template.find_resources("AWS::IAM::Policy").values()
         if {"Ref": role_id} in policy["Properties"]["Roles"]
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]

@@ -7,20 +7,9 @@ from fnmatch import fnmatchcase
 
 from headcount import names
 from infra.batch import GLUE_METRICS_NAMESPACE, JOB_READS, JOB_WRITES, RAW_ERASURE_ACTIONS
+from tests.infra.policy_text import rendered
 
 WRITES = ("s3:Put", "s3:Delete", "s3:Abort", "s3:Restore", "s3:Replicate", "s3:*")
-
-
-def _rendered(value: object) -> str:
-    """A policy resource as text: <logical id> for a reference or an ARN attribute, joins joined."""
-    if isinstance(value, str):
-        return value
-    assert isinstance(value, dict), value
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return f"<{value['Fn::GetAtt'][0]}>"
-    return "".join(_rendered(part) for part in value["Fn::Join"][1])
 
 
 def _listed(value: object) -> list:
@@ -64,7 +53,7 @@ def test_the_job_writes_and_deletes_only_under_its_own_prefixes_of_the_lake(temp
     lake = _lake(template)
     writes = [s for s in statements if any(a.startswith(WRITES) for a in _listed(s["Action"]))]
     assert writes
-    written = {_rendered(r) for s in writes for r in _listed(s["Resource"])}
+    written = {rendered(r) for s in writes for r in _listed(s["Resource"])}
     # Then every write is an object of the lake under counts/, activity/, players/, kpis/ or erasure/ (or EMRFS' folder
     # marker beside one), or in raw/ the erasure's: nothing anywhere else in the lake or in another bucket
     raw = f"{lake}/{names.RAW_PREFIX}*"
@@ -73,11 +62,11 @@ def test_the_job_writes_and_deletes_only_under_its_own_prefixes_of_the_lake(temp
     assert f"{lake}/*" not in written
     # and in raw/ only the erasure's rewrite and its deletion of old versions, never a DeleteObject
     # (tests/infra/test_erasure.py)
-    in_raw = {a for s in writes if raw in map(_rendered, _listed(s["Resource"])) for a in _listed(s["Action"])}
+    in_raw = {a for s in writes if raw in map(rendered, _listed(s["Resource"])) for a in _listed(s["Action"])}
     assert in_raw == set(RAW_ERASURE_ACTIONS)
     # and reads of the lake are of its prefixes only, raw/ included
     reads = [s for s in statements if "s3:GetObject" in _listed(s["Action"])]
-    read = {_rendered(r) for s in reads for r in _listed(s["Resource"])}
+    read = {rendered(r) for s in reads for r in _listed(s["Resource"])}
     prefixes = [p.rstrip("/") for p in (*JOB_READS, *JOB_WRITES)]
     assert read == {f"{lake}/{key}" for p in prefixes for key in (f"{p}/*", f"{p}_$folder$", p)}
 
@@ -86,14 +75,14 @@ def test_the_job_lists_only_its_prefixes_of_the_lake(template):
     _role, statements = _job_role(template)
     lake = _lake(template)
     listing = [s for s in statements if "s3:ListBucket" in _listed(s["Action"])]
-    (statement,) = [s for s in listing if _rendered(s["Resource"]) == lake]
+    (statement,) = [s for s in listing if rendered(s["Resource"]) == lake]
     listed = statement["Condition"]["StringLike"]["s3:prefix"]
     # Then it may list raw/, counts/, activity/, players/ and kpis/, and no other prefix (nor the bucket's root)
     for prefix in (*JOB_READS, *JOB_WRITES):
         assert any(fnmatchcase(f"{prefix}dt=2026-01-01/", p) for p in listed)
     assert not any(fnmatchcase(key, p) for p in listed for key in ("", "archive-errors/", "athena-results/x"))
     # and the only other listing is CDK's grant_read of the job's assets (the CDK bootstrap bucket)
-    others = [r for s in listing if s is not statement for r in map(_rendered, _listed(s["Resource"]))]
+    others = [r for s in listing if s is not statement for r in map(rendered, _listed(s["Resource"]))]
     assert all(r.startswith("arn:aws:s3:::cdk-") for r in others)
 
 
@@ -110,7 +99,7 @@ def test_put_metric_data_is_limited_to_the_jobs_namespaces(template):
 def test_the_job_writes_logs_only_to_glues_job_log_groups(template):
     _role, statements = _job_role(template)
     logs = [s for s in statements if any(a.startswith("logs:") for a in _listed(s["Action"]))]
-    resources = {_rendered(r) for s in logs for r in _listed(s["Resource"])}
+    resources = {rendered(r) for s in logs for r in _listed(s["Resource"])}
     assert resources == {"arn:aws:logs:us-east-1:123456789012:log-group:/aws-glue/jobs/*"}
     assert {a for s in logs for a in _listed(s["Action"])} == {
         "logs:CreateLogGroup",

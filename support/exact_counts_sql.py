@@ -265,7 +265,10 @@ cells AS (
 bucketed AS (
     SELECT metric, kind, player_id, group_value,
         CASE WHEN granularity = 'day' THEN strftime(local, '%Y-%m-%d')
-             ELSE strftime(local, '%Y-%m-%dT%H:00') || hc_offset_text((epoch_ms(local) - epoch_ms(utc)) // 60000)
+             WHEN granularity = 'hour'
+             THEN strftime(local, '%Y-%m-%dT%H:00') || hc_offset_text((epoch_ms(local) - epoch_ms(utc)) // 60000)
+             ELSE strftime(local, '%Y-%m-%dT%H:') || lpad(CAST(minute(local) // 15 * 15 AS VARCHAR), 2, '0')
+                  || hc_offset_text((epoch_ms(local) - epoch_ms(utc)) // 60000)
         END AS bucket
     FROM cells
 )

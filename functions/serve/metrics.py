@@ -25,6 +25,15 @@ router = Router()
 From = Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN, description=f"first day: {DAY_HELP}")]
 To = Annotated[str | None, Query(pattern=DAY_PATTERN, description=f"last day (default: from): {DAY_HELP}")]
 Group = Annotated[str | None, Query(max_length=64, description="one group of a grouped metric")]
+Tz = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="the time zone of the days and hours, today and yesterday: any IANA name (Asia/Kolkata, "
+        "America/Los_Angeles; default: the deployment's). Counts are exact in every zone; distinct players and the "
+        "KPIs are exact in the deployment's zone, and approximate in others (the answer's `note` says so)",
+    ),
+]
 Name = Annotated[str, Path(description="a metric of the catalog (GET /v1/metrics)")]
 READ_ERRORS = error_responses(400, 401, 403, 404, 503)
 
@@ -41,8 +50,8 @@ def list_metrics():
     description="Batch values are exact; real-time ones carry 95 % bounds. Every point says how fresh it is.",
     responses={**ok(SeriesResponse, "the points, bucket by bucket"), **READ_ERRORS},
 )
-def series(name: Name, from_: From = None, to: To = None, group: Group = None):
-    return json_response(series_json(runtime().service.series(name, from_, to, group, received_ms(router))))
+def series(name: Name, from_: From = None, to: To = None, group: Group = None, tz: Tz = None):
+    return json_response(series_json(runtime().service.series(name, from_, to, group, received_ms(router), tz)))
 
 
 @router.get(
@@ -50,8 +59,8 @@ def series(name: Name, from_: From = None, to: To = None, group: Group = None):
     summary="Unique count over a whole range of days (distinct metrics)",
     responses={**ok(DistinctResponse, "the union of the range's days"), **READ_ERRORS},
 )
-def distinct(name: Name, from_: From = None, to: To = None, group: Group = None):
-    return json_response(distinct_json(runtime().service.distinct(name, from_, to, group, received_ms(router))))
+def distinct(name: Name, from_: From = None, to: To = None, group: Group = None, tz: Tz = None):
+    return json_response(distinct_json(runtime().service.distinct(name, from_, to, group, received_ms(router), tz)))
 
 
 @router.get(
@@ -62,5 +71,5 @@ def distinct(name: Name, from_: From = None, to: To = None, group: Group = None)
     "95 % bounds; a cell whose day has not come yet is null.",
     responses={**ok(RetentionResponse, "cohorts, each with its size and its players back on each D+k"), **READ_ERRORS},
 )
-def retention(name: Name, from_: From = None, to: To = None, group: Group = None):
-    return json_response(retention_json(runtime().service.retention(name, from_, to, group, received_ms(router))))
+def retention(name: Name, from_: From = None, to: To = None, group: Group = None, tz: Tz = None):
+    return json_response(retention_json(runtime().service.retention(name, from_, to, group, received_ms(router), tz)))

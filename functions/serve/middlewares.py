@@ -11,8 +11,8 @@ from .render import error_response
 
 Middleware = Callable[[APIGatewayRestResolver, NextMiddleware], Response]
 QUERY_PARAMETERS = {
-    "/v1/metrics/": ("from", "to", "group"),
-    "/v1/retention/": ("from", "to", "group"),
+    "/v1/metrics/": ("from", "to", "group", "tz"),
+    "/v1/retention/": ("from", "to", "group", "tz"),
 }  # routes with parameters, by path prefix; others take none
 
 

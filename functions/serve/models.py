@@ -56,7 +56,10 @@ Number = int | float | None  # a ratio is a float, null when its denominator is 
 
 
 class SeriesPoint(BaseModel):
-    bucket: str = Field(description="the day (YYYY-MM-DD) or the hour with its offset (YYYY-MM-DDTHH:00+HH:MM)")
+    bucket: str = Field(
+        description="the day (YYYY-MM-DD) or the hour with its offset (YYYY-MM-DDTHH:00+HH:MM), in the answer's "
+        "timezone: a DST day has 23 or 25 hours"
+    )
     group: str | None = Field(None, description="the group (grouped metrics only)")
     value: Number
     exact: bool = Field(description="true for a published batch value")
@@ -70,8 +73,11 @@ class SeriesPoint(BaseModel):
 
 class SeriesResponse(BaseModel):
     metric: str
-    timezone: str
+    timezone: str = Field(description="the zone of the days and hours (tz=, or the deployment's)")
     points: list[SeriesPoint]
+    note: str | None = Field(
+        None, description="in a zone the batch layer does not compute: why its distinct players are approximate"
+    )
 
 
 class DistinctResponse(BaseModel):
@@ -87,6 +93,10 @@ class DistinctResponse(BaseModel):
     sources: list[Source]
     as_of: str | None = Field(description="the oldest as-of time of the range's days")
     stale: bool
+    timezone: str = Field(description="the zone of the range's days (tz=, or the deployment's)")
+    note: str | None = Field(
+        None, description="in a zone the batch layer does not compute: why its distinct players are approximate"
+    )
 
 
 class RetentionCell(BaseModel):

@@ -17,7 +17,8 @@ def series_json(answer: Series) -> bytes:
         if key not in as_of:
             as_of[key] = point.stamp.as_of
         points.append(point.to_json(as_of[key]))
-    return orjson.dumps({"metric": answer.metric, "timezone": answer.timezone, "points": points})
+    doc = {"metric": answer.metric, "timezone": answer.timezone, "points": points}
+    return orjson.dumps(doc | {"note": answer.note} if answer.note else doc)
 
 
 def distinct_json(answer: RangeDistinct) -> bytes:
@@ -33,7 +34,9 @@ def distinct_json(answer: RangeDistinct) -> bytes:
             "sources": answer.sources,
             "as_of": answer.stamp.as_of,
             "stale": answer.stamp.stale,
+            "timezone": answer.timezone,
         }
+        | ({"note": answer.note} if answer.note else {})
     )
 
 

@@ -2,14 +2,16 @@
 
 A day bucket is the local date, `2026-11-25`. An hour bucket is the local hour with its UTC offset,
 `2026-10-25T02:00+01:00`, so the repeated hour of a DST fall-back day is two distinct buckets and a day has 23, 24 or 25 of them.
-Every bucket starts with its local day, which is what partitions the stores.
+A quarter bucket (the sub-day metrics') is the local quarter hour with its offset, `2026-10-25T02:15+01:00`: 92, 96 or 100
+a day. Every bucket starts with its local day, which is what partitions the stores, and an hour or quarter bucket names
+its instant (`bucket_start_ms`), whatever zone asks.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from headcount.core.catalog import Granularity
 
@@ -18,6 +20,24 @@ SLOT_MS = 15 * 60 * 1000  # every UTC offset in use is a multiple of 15 minutes,
 
 class BadDate(ValueError):
     """A date parameter that is not YYYY-MM-DD, today or yesterday."""
+
+
+class BadZone(ValueError):
+    """A time zone that is not an IANA name this machine knows."""
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def check_zone(name: str) -> str:
+    """An IANA time zone name (`Asia/Kolkata`, `UTC`), or BadZone naming it."""
+    if name not in _zones():
+        raise BadZone(
+            f"{name!r} is not a time zone: give an IANA name such as Asia/Kolkata, America/Los_Angeles or UTC"
+        )
+    return name
 
 
 def bucket_of(ts_ms: int, granularity: Granularity, tz: str) -> str:
@@ -29,6 +49,8 @@ def _bucket_of_slot(slot: int, granularity: Granularity, tz: str) -> str:
     local = datetime.fromtimestamp(slot * SLOT_MS / 1000, ZoneInfo(tz))
     if granularity is Granularity.DAY:
         return local.date().isoformat()
+    if granularity is Granularity.QUARTER:
+        return _quarter_bucket(local)
     return _hour_bucket(local)
 
 
@@ -36,6 +58,20 @@ def _hour_bucket(local: datetime) -> str:
     # The local hour with the offset in force at this instant. Not `local.replace(minute=0)`: where a DST shift is
     # 30 minutes (Lord Howe), 01:30+10:30 would become 01:00+11:00, a different hour of UTC.
     return f"{local:%Y-%m-%dT%H}:00{local.isoformat(timespec='minutes')[-6:]}"
+
+
+def _quarter_bucket(local: datetime) -> str:
+    return local.isoformat(timespec="minutes")
+
+
+def bucket_start_ms(bucket: str) -> int:
+    """When an hour or quarter bucket starts (its offset makes it one instant, a DST day's repeated hour included)."""
+    return _start_ms(bucket)
+
+
+@lru_cache(maxsize=65536)
+def _start_ms(bucket: str) -> int:
+    return int(datetime.fromisoformat(bucket).timestamp()) * 1000
 
 
 def local_date(now_ms: int, tz: str) -> date:
@@ -92,9 +128,10 @@ def buckets_of_day(day: date, granularity: Granularity, tz: str) -> tuple[str, .
         return (day.isoformat(),)
     start_ms, end_ms = day_bounds_ms(day, tz)
     zone = ZoneInfo(tz)
+    name = _quarter_bucket if granularity is Granularity.QUARTER else _hour_bucket
     buckets: list[str] = []
     for slot_ms in range(start_ms, end_ms, SLOT_MS):
-        bucket = _hour_bucket(datetime.fromtimestamp(slot_ms / 1000, UTC).astimezone(zone))
+        bucket = name(datetime.fromtimestamp(slot_ms / 1000, UTC).astimezone(zone))
         if not buckets or buckets[-1] != bucket:
             buckets.append(bucket)
     return tuple(buckets)

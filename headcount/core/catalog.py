@@ -9,6 +9,10 @@ from enum import Enum
 from headcount.core.events import ATTR_KEY_RE, TYPE_RE
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Every distinct and count metric has a sub-day twin, `<name>~quarter`, kept by both layers like any metric but in
+# quarter hours of the reporting zone: every UTC offset in use is a multiple of 15 minutes, so any zone's day or hour is
+# a whole number of them (headcount/logic/zones.py answers other zones from them). Not listed: a storage detail.
+SUB_DAY_SUFFIX = "~quarter"
 NO_GROUP = ""  # the group of an ungrouped metric
 UNKNOWN_GROUP = "unknown"  # the group of an event without the group_by attribute
 
@@ -41,6 +45,7 @@ class Kind(str, Enum):
 class Granularity(str, Enum):
     DAY = "day"
     HOUR = "hour"
+    QUARTER = "quarter"  # the sub-day metrics' own (`SUB_DAY_SUFFIX`): a catalog's metrics are daily or hourly
 
 
 class CatalogError(ValueError):
@@ -61,6 +66,7 @@ class Metric:
     numerator: str | None = None  # ratio
     denominator: str | None = None  # ratio
     returned_after: tuple[int, ...] = ()  # retention: the k of "active on D+k", ascending
+    sub_day_of: str | None = None  # a sub-day twin: the metric it keeps in quarter hours
 
     def group_of(self, attrs: dict[str, str]) -> str:
         if self.group_by is None:
@@ -101,6 +107,14 @@ class Catalog:
 
     def get(self, name: str) -> Metric | None:
         return self._by_name.get(name)
+
+    def listed(self) -> tuple[Metric, ...]:
+        """The metrics as the API lists them: the catalog file's, without the sub-day twins."""
+        return tuple(m for m in self.metrics if m.sub_day_of is None)
+
+    def sub_day(self, metric: Metric) -> Metric | None:
+        """The quarter-hour twin of a distinct or count metric (None for the KPIs, or a catalog built without them)."""
+        return self._by_name.get(metric.name + SUB_DAY_SUFFIX)
 
     def for_event_type(self, event_type: str) -> tuple[Metric, ...]:
         """The metrics the fold keeps items of for events of this type (distinct, count and new)."""
@@ -166,7 +180,16 @@ def parse_catalog(doc: object) -> Catalog:
             resolved.append(_resolve(metric, by_name))
         except ValueError as exc:
             raise CatalogError(f"metric #{index} ({metric.name}): {exc}") from None
-    return Catalog(tuple(resolved))
+    return Catalog(tuple(resolved) + sub_day_metrics(resolved))
+
+
+def sub_day_metrics(metrics: list[Metric]) -> tuple[Metric, ...]:
+    """The sub-day twin of each distinct and count metric: the same events, players and groups, in quarter hours."""
+    return tuple(
+        replace(m, name=m.name + SUB_DAY_SUFFIX, granularity=Granularity.QUARTER, sub_day_of=m.name)
+        for m in metrics
+        if m.kind.counted
+    )
 
 
 def _resolve(metric: Metric, by_name: dict[str, Metric]) -> Metric:
@@ -228,7 +251,10 @@ def _metric(entry: dict) -> Metric:
         lg_k = int(entry.get("lg_k", DEFAULT_GROUPED_LG_K if group_by else DEFAULT_LG_K))
         if not 4 <= lg_k <= 21:
             raise ValueError("lg_k must be between 4 and 21")
-    return Metric(name, kind, event_type, Granularity(entry.get("granularity", "day")), field, group_by, lg_k)
+    granularity = Granularity(entry.get("granularity", "day"))
+    if granularity is Granularity.QUARTER:
+        raise ValueError("granularity is day or hour (every metric is also kept in quarter hours: any zone's days)")
+    return Metric(name, kind, event_type, granularity, field, group_by, lg_k)
 
 
 def _kpi(name: str, kind: Kind, entry: dict) -> Metric:

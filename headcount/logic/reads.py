@@ -133,6 +133,12 @@ class Reads:
         under the read (`retrying` reads again)."""
         return self.batch.union_sketches(metric, publications, group)
 
+    def row_sketches(
+        self, metric: str, publications: Iterable[Publication], group: str | None
+    ) -> dict[str, list[Partial]]:
+        """Each publication's rows with their sketches (or `group`'s); raises `RunReplaced` as `union_sketches` does."""
+        return self.batch.row_sketches(metric, publications, group)
+
     def retrying(self, metric: str, attempt: Callable[[], T]) -> T:
         """`attempt()`, read again when a republish replaced a run of `metric` while its sketches were read."""
         for _ in range(ATTEMPTS):

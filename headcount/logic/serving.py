@@ -9,7 +9,7 @@ a KPI goes to kpis.py; a ratio divides two series), each reading its range once 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from headcount.core import buckets as bk
@@ -19,6 +19,7 @@ from headcount.core.merge import Partial, Point, Stamp, distinct_over, merge_day
 from headcount.logic import kpis
 from headcount.logic.errors import BadRequest, UnknownMetric
 from headcount.logic.reads import RangeRead, Reads
+from headcount.logic.zones import ZoneAnswers, same_days, zone_note
 
 MAX_RANGE_DAYS = 400
 
@@ -30,6 +31,7 @@ class Series:
     metric: str
     timezone: str
     points: list[Point]
+    note: str | None = None  # why its distinct players are approximate in this zone (logic/zones.py)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class RangeDistinct:
     exact: bool
     sources: list[str]  # "batch", "realtime", or ["none"] without data
     stamp: Stamp  # the oldest of its days' as-of times; stale when a real-time day in it is
+    timezone: str = ""  # the zone of its days: `distinct` sets it
+    note: str | None = None  # as Series.note
 
 
 class MetricsService:
@@ -52,23 +56,65 @@ class MetricsService:
 
     def __init__(self, reads: Reads) -> None:
         self.reads, self.catalog, self.tz = reads, reads.catalog, reads.tz
+        self.zones = ZoneAnswers(reads)
 
     def list_metrics(self) -> list[Metric]:
-        return list(self.catalog.metrics)
+        return list(self.catalog.listed())
 
-    def series(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> Series:
+    def series(
+        self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int, zone: str | None = None
+    ) -> Series:
+        """`zone`: the days' and hours' time zone (default: the reporting one)."""
         metric = self._metric(name, group)
-        first, last = self._range(start, end, now_ms)
-        return Series(name, self.tz, self._points(metric, first, last, group, now_ms))
+        zone = self._zone(zone)
+        first, last = self._range(start, end, now_ms, zone)
+        if self._reporting(first, last, zone):
+            return Series(name, zone, self._points(metric, first, last, group, now_ms))
+        return Series(name, zone, self._zone_points(metric, first, last, group, now_ms, zone), zone_note(zone))
 
     def retention(
-        self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int
+        self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int, zone: str | None = None
     ) -> kpis.RetentionMatrix:
         """The cohort matrix of a retention metric: cohort days `start`..`end` × each k of its `returned_after`."""
         metric = self._metric(name, group)
         kpis.check_retention(metric)
-        first, last = self._range(start, end, now_ms)
-        return kpis.retention_matrix(self.reads, metric, first, last, group, now_ms)
+        zone = self._zone(zone)
+        first, last = self._range(start, end, now_ms, zone)
+        if not self._reporting(first, last, zone):
+            raise self._not_in_zone(metric, zone)
+        matrix = kpis.retention_matrix(self.reads, metric, first, last, group, now_ms)
+        return kpis.RetentionMatrix(matrix.metric, zone, matrix.returned_after, matrix.cohorts)
+
+    def _reporting(self, first: date, last: date, zone: str) -> bool:
+        """The reporting zone's answers serve `zone` (it is that zone, or has the same days and hours over the range)."""
+        return zone == self.tz or same_days(first, last, zone, self.tz)
+
+    def _not_in_zone(self, metric: Metric, zone: str) -> BadRequest:
+        return BadRequest(
+            f"{metric.name} is a {metric.kind.value} metric: it is computed in {self.tz} only (new players and "
+            f"retention in other zones, such as {zone}, are not kept yet)"
+        )
+
+    def _zone_points(
+        self, metric: Metric, first: date, last: date, group: str | None, now_ms: int, zone: str
+    ) -> list[Point]:
+        if metric.kind in (Kind.DISTINCT, Kind.COUNT):
+            return self.zones.points(metric, first, last, group, zone, now_ms)
+        if metric.kind is Kind.ROLLING:
+            return self.zones.rolling_points(metric, first, last, group, zone, now_ms)
+        if metric.kind is Kind.RATIO:
+            numerator, denominator = (self.catalog.get(n or "") for n in (metric.numerator, metric.denominator))
+            assert numerator is not None and denominator is not None  # the catalog checks it
+            part_group = group if denominator.group_by is not None else None
+            return ratio_points(
+                self._zone_points(numerator, first, last, group, now_ms, zone),
+                self._zone_points(denominator, first, last, part_group, now_ms, zone),
+            )
+        if metric.kind is Kind.RETENTION:
+            raise BadRequest(
+                f"{metric.name} is a retention metric: GET /v1/retention/{metric.name} answers its cohorts"
+            )
+        raise self._not_in_zone(metric, zone)
 
     def _points(self, metric: Metric, first: date, last: date, group: str | None, now_ms: int) -> list[Point]:
         if metric.kind is Kind.ROLLING:
@@ -101,11 +147,25 @@ class MetricsService:
             )
         return points
 
-    def distinct(self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int) -> RangeDistinct:
+    def distinct(
+        self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int, zone: str | None = None
+    ) -> RangeDistinct:
         metric = self._metric(name, group)
         if metric.kind is not Kind.DISTINCT:
             raise BadRequest(f"{name} is a {metric.kind.value} metric; /distinct is for distinct metrics")
-        first, last = self._range(start, end, now_ms)
+        zone = self._zone(zone)
+        first, last = self._range(start, end, now_ms, zone)
+        if not self._reporting(first, last, zone):
+            estimate, sources, stamp = self.zones.distinct(metric, first, last, group, zone, now_ms)
+            value, low, high = estimate.value, estimate.low, estimate.high
+            return RangeDistinct(name, first, last, value, low, high, False, sources, stamp, zone, zone_note(zone))
+        answer = self._reporting_distinct(metric, first, last, group, now_ms)
+        return replace(answer, timezone=zone)
+
+    def _reporting_distinct(
+        self, metric: Metric, first: date, last: date, group: str | None, now_ms: int
+    ) -> RangeDistinct:
+        name = metric.name
         # Exact only when the answer is one exact batch cell: one day of a daily metric, ungrouped or for one group.
         # Anything wider (several days, hours or groups, where one player can appear in several cells) is the union of
         # the sketches.
@@ -146,17 +206,25 @@ class MetricsService:
 
     def _metric(self, name: str, group: str | None) -> Metric:
         metric = self.catalog.get(name)
-        if metric is None:
+        if metric is None or metric.sub_day_of is not None:
             raise UnknownMetric(f"no metric named {name!r}")
         if group is not None and metric.group_by is None:
             # Not an empty answer: zeros would read as "nobody", and as exact ones on a published day.
             raise BadRequest(f"{name} has no groups; group= is for metrics with a group_by attribute")
         return metric
 
-    def _range(self, start: str | None, end: str | None, now_ms: int) -> tuple[date, date]:
+    def _zone(self, zone: str | None) -> str:
+        if zone is None:
+            return self.tz
         try:
-            first = bk.resolve_day(start or "today", now_ms, self.tz)
-            last = bk.resolve_day(end or start or "today", now_ms, self.tz)
+            return bk.check_zone(zone)
+        except bk.BadZone as exc:
+            raise BadRequest(str(exc)) from None
+
+    def _range(self, start: str | None, end: str | None, now_ms: int, zone: str) -> tuple[date, date]:
+        try:
+            first = bk.resolve_day(start or "today", now_ms, zone)
+            last = bk.resolve_day(end or start or "today", now_ms, zone)
         except bk.BadDate as exc:
             raise BadRequest(str(exc)) from None
         if first > last:

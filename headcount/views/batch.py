@@ -65,6 +65,10 @@ class BatchView(Protocol):
         """Each published day's union sketch of its rows (of `group`, or of all groups), by day. Raises RunReplaced
         when a republish removed a run in between: read the publications again."""
 
+    def row_sketches(self, metric: str, days: Iterable[Publication], group: str | None) -> dict[str, list[Partial]]:
+        """Each published day's rows with their sketches (of `group`, or of all groups; rows of 0 hold none and are
+        left out), by day: the quarter hours another zone's day is the union of. Raises RunReplaced as above."""
+
 
 MAX_CELLS_BYTES = 380_000  # a day's publication is one item (400 KB at most, its keys and run included)
 
@@ -84,6 +88,7 @@ class DynamoBatchView:
     day) of the metric's partition."""
 
     SKETCH_CACHE_ENTRIES = 8192  # finished days' union sketches kept in memory (at most ~8 KiB each)
+    ROWS_CACHE_DAYS = 1024  # finished days' rows with sketches (another zone's quarter hours), kept in memory
 
     def __init__(
         self, table: str, lease_s: float = 300.0, wait_s: float = 60.0, clock: Callable[[], float] = time.time
@@ -93,6 +98,7 @@ class DynamoBatchView:
         self.table, self.lease_s, self.wait_s, self.clock = table, lease_s, wait_s, clock
         self.ddb = client("dynamodb")
         self._sketches: OrderedDict[tuple[str, str, str, str | None], bytes | None] = OrderedDict()
+        self._rows: OrderedDict[tuple[str, str, str, str | None], list[Partial]] = OrderedDict()
 
     def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str, union: bytes | None = None) -> None:
         pk = keys.partition_key(metric, day)
@@ -186,6 +192,35 @@ class DynamoBatchView:
             pieces = by_day.get(p.day, [])
             found[p.day] = pieces[0] if len(pieces) == 1 else _union_bytes(pieces) if pieces else None
             self._remember((metric, p.day, p.run_id, group), found[p.day])
+        return found
+
+    def row_sketches(self, metric: str, days: Iterable[Publication], group: str | None) -> dict[str, list[Partial]]:
+        found: dict[str, list[Partial]] = {}
+        wanted: dict[tuple[str, str], tuple[str, Partial]] = {}  # (pk, sk) -> (day, cell)
+        unread: list[Publication] = []
+        for p in days:
+            key = (metric, p.day, p.run_id, group)
+            if key in self._rows:
+                self._rows.move_to_end(key)
+                found[p.day] = self._rows[key]
+                continue
+            pk = keys.partition_key(metric, p.day)
+            for cell in p.cells:
+                if cell.count and group in (None, cell.group):
+                    wanted[(pk, keys.batch_sort_key(p.run_id, cell.bucket, cell.group))] = (p.day, cell)
+            unread.append(p)
+        got = self._get_sketches(list(wanted))
+        if len(got) < len(wanted):
+            raise RunReplaced(f"a run of {metric} was replaced while it was read")
+        by_day: dict[str, list[Partial]] = {p.day: [] for p in unread}
+        for item_key, sketch in got.items():
+            day, cell = wanted[item_key]
+            by_day[day].append(Partial(cell.bucket, cell.group, cell.count, sketch))
+        for p in unread:
+            found[p.day] = by_day[p.day]
+            self._rows[(metric, p.day, p.run_id, group)] = by_day[p.day]
+            if len(self._rows) > self.ROWS_CACHE_DAYS:
+                self._rows.popitem(last=False)
         return found
 
     def _remember(self, key: tuple[str, str, str, str | None], sketch: bytes | None) -> None:
@@ -309,6 +344,9 @@ class InMemoryBatchView:
             pieces = [r.sketch for r in self.days[(metric, p.day)][2] if r.sketch and group in (None, r.group)]
             found[p.day] = (pieces[0] if len(pieces) == 1 else _union_bytes(pieces)) if pieces else None
         return found
+
+    def row_sketches(self, metric: str, days: Iterable[Publication], group: str | None) -> dict[str, list[Partial]]:
+        return {p.day: [r for r in self.days[(metric, p.day)][2] if r.count and group in (None, r.group)] for p in days}
 
 
 def _union_of(rows: list[BatchRow]) -> bytes | None:

@@ -33,7 +33,7 @@ from headcount.views.realtime import DynamoRealtimeStore, ItemKey, RealtimeItem
 from support.api_wsgi import NOW_MS, serve_app
 
 CREDENTIALS = {"Authorization": "Bearer a-token", "x-api-key": "an-ingest-key"}  # checked by the gateway, not here
-CATALOG = [m.name for m in load_catalog(None).metrics]
+CATALOG = [m.name for m in load_catalog(None).listed()]
 
 
 def _with_credentials(environ: dict, start_response):  # noqa: ANN202 - WSGI
@@ -193,7 +193,7 @@ def test_a_parameter_outside_the_schema_is_a_400_in_the_envelope_naming_it(api) 
     # A parameter the route does not take is named, not ignored (a typo would otherwise answer today)
     response = api.get("/v1/metrics/active_players?form=yesterday")
     assert response.status_code == 400 and json.loads(response.data)["error"]["message"] == (
-        "unknown parameter 'form' for /v1/metrics/active_players: it takes from, to, group"
+        "unknown parameter 'form' for /v1/metrics/active_players: it takes from, to, group, tz"
     )
 
 

@@ -58,7 +58,7 @@ NOW = datetime(2026, 11, 18, 11, 6, 40, tzinfo=UTC)
 
 
 def _metric_names(catalog: Any) -> list[str]:
-    return [m.name for m in catalog.metrics]
+    return [m.name for m in catalog.listed()]
 
 
 # Where each setting goes, per function (the runtime its handler builds, or what its handler does with it): "fold,

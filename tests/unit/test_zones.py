@@ -1,0 +1,223 @@
+"""Any zone per request: counts exact from the quarter hours, distinct players within their bounds, DST days' hours.
+
+Both layers are the real ones in memory: the fold's items (fold_batch) and the batch view's rows of the published days
+(each cell's exact value and its sketch, as the job publishes them). The expected numbers are counted again here, per
+zone day, straight from the events' timestamps (zoneinfo), not through the quarter hours.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from headcount.core import buckets as bk
+from headcount.core import sketches
+from headcount.core.catalog import Kind
+from headcount.core.deltas import Record
+from headcount.logic.errors import BadRequest
+from headcount.logic.folding import fold_batch
+from headcount.logic.reads import Reads
+from headcount.logic.serving import MetricsService
+from headcount.views.batch import BatchRow, InMemoryBatchView
+from headcount.views.catalog_file import load_catalog
+from headcount.views.realtime import InMemoryRealtimeStore
+
+CATALOG = load_catalog()
+ZONES = ["UTC", "America/Los_Angeles", "Europe/Berlin", "Asia/Tokyo", "Asia/Kolkata", "Asia/Kathmandu"]
+SHARD = "shardId-000000000000"
+# Berlin leaves summer time on 2026-10-25 (a 25-hour day); Los Angeles on 2026-11-01
+FIRST_UTC_DAY = date(2026, 10, 23)
+UTC_DAYS = 12  # 2026-10-23 .. 2026-11-03
+PUBLISHED_UTC_DAYS = 10  # the batch layer has published 10-23 .. 11-01; 11-02 and 11-03 are real-time only
+NOW_MS = int(datetime(2026, 11, 3, 23, 0, tzinfo=UTC).timestamp() * 1000)
+
+
+def ms(day: date, hour: int = 0, minute: int = 0) -> int:
+    return int(datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC).timestamp() * 1000)
+
+
+def game(seed: int, per_day: int = 400) -> list[dict]:
+    """Events over the UTC days, many of them in the minutes around each UTC midnight and each half and quarter hour
+    (where +5:30 and +5:45 days begin), a player playing on several days."""
+    rng = random.Random(seed)
+    events = []
+    start = ms(FIRST_UTC_DAY)
+    for i in range(per_day * UTC_DAYS):
+        if rng.random() < 0.3:  # around a UTC midnight, or a zone's midnight at :15, :30, :45
+            midnight = start + rng.randrange(1, UTC_DAYS) * 86_400_000 + rng.choice([0, 15, 30, 45]) * 60_000
+            ts = midnight + rng.randrange(-20 * 60_000, 20 * 60_000)
+        else:
+            ts = start + rng.randrange(UTC_DAYS * 86_400_000)
+        kind = rng.choice(["session_start", "session_start", "match_end", "ad_impression"])
+        player = f"p{rng.randrange(per_day * 3)}" if rng.random() < 0.5 else rng.randrange(10**6)  # int ids too
+        events.append(
+            {"event_id": f"e{seed}-{i}", "type": kind, "player_id": player, "ts": ts,
+             "attrs": {"country": rng.choice(["DE", "IN", "JP", "US"])}}
+        )  # fmt: skip
+    return events
+
+
+def stack(events: list[dict], tz: str = "UTC") -> MetricsService:
+    """The real-time layer folds every event; the batch layer publishes the reporting days that ended in the first
+    PUBLISHED_UTC_DAYS UTC days, as the nightly job would: each cell's exact value, and a distinct cell's sketch."""
+    store = InMemoryRealtimeStore()
+    records = [Record(json.dumps(e).encode(), 10**30 + i, e["ts"] + 1000) for i, e in enumerate(events)]
+    for i in range(0, len(records), 500):
+        fold_batch(records[i : i + 500], SHARD, store, CATALOG, tz, 35, now_ms=NOW_MS)
+    cells: dict[tuple[str, str], dict[tuple[str, str], list]] = defaultdict(lambda: defaultdict(list))
+    for e in events:
+        for metric in CATALOG.counted_for(e["type"]):
+            bucket = bk.bucket_of(e["ts"], metric.granularity, tz)
+            cells[(metric.name, bucket[:10])][(bucket, metric.group_of(e["attrs"]))].append(str(e["player_id"]))
+    batch = InMemoryBatchView(clock=lambda: NOW_MS / 1000 - 3600)
+    last_published = ms(FIRST_UTC_DAY + timedelta(days=PUBLISHED_UTC_DAYS))
+    for (name, day), by_cell in cells.items():
+        metric = CATALOG.get(name)
+        assert metric is not None
+        if bk.day_bounds_ms(date.fromisoformat(day), tz)[1] > last_published:
+            continue
+        rows = []
+        for (bucket, group), ids in sorted(by_cell.items()):
+            if metric.kind is Kind.COUNT:
+                rows.append(BatchRow(name, day, bucket, group, len(ids), None))
+            else:
+                assert metric.lg_k is not None
+                rows.append(BatchRow(name, day, bucket, group, len(set(ids)), sketches.of_values(ids, metric.lg_k)))
+        batch.publish(name, day, rows, "r1")
+    return MetricsService(Reads(CATALOG, store, batch, tz, max_age_s=0))
+
+
+def recount(events: list[dict], event_type: str, zone: str, distinct: bool) -> dict[str, int]:
+    """Per local day of `zone`: events, or distinct players, of a type."""
+    by_day: dict[str, list[str]] = defaultdict(list)
+    for e in events:
+        if e["type"] == event_type:
+            local = datetime.fromtimestamp(e["ts"] / 1000, ZoneInfo(zone)).date().isoformat()
+            by_day[local].append(str(e["player_id"]))
+    return {d: len(set(ids)) if distinct else len(ids) for d, ids in by_day.items()}
+
+
+def zone_range(zone: str) -> tuple[str, str]:
+    """The zone's days wholly inside the events' UTC days."""
+    first = bk.local_date(ms(FIRST_UTC_DAY) + 86_399_999, zone) + timedelta(days=1)
+    last = bk.local_date(ms(FIRST_UTC_DAY + timedelta(days=UTC_DAYS)) - 1, zone) - timedelta(days=1)
+    return first.isoformat(), last.isoformat()
+
+
+@pytest.mark.parametrize("reporting", ["UTC", "Europe/Berlin"])
+def test_every_zone_days_counts_equal_a_recount_and_are_exact_where_every_day_they_touch_is_published(reporting):
+    # Given a game's events around UTC midnights, quarter hours and two DST changes, in both layers
+    events = game(seed=7)
+    service = stack(events, reporting)
+    for zone in ZONES:
+        first, last = zone_range(zone)
+        # When matches are asked for in the zone
+        answer = service.series("matches_played", first, last, None, NOW_MS, zone)
+        # Then each of its days equals the recount of that zone's day
+        expected = recount(events, "match_end", zone, distinct=False)
+        assert answer.timezone == zone
+        assert {p.bucket: p.value for p in answer.points} == {d: expected.get(d, 0) for d in bk_days(first, last)}
+        # and is exact when the batch layer published every reporting day it overlaps, not after
+        for point in answer.points:
+            start, end = bk.day_bounds_ms(date.fromisoformat(point.bucket), zone)
+            published = bk.day_bounds_ms(bk.local_date(end - 1, reporting), reporting)[1] <= ms(
+                FIRST_UTC_DAY + timedelta(days=PUBLISHED_UTC_DAYS)
+            )
+            assert point.exact is published, (zone, point)
+            assert point.source == ("batch" if published else "realtime")
+        # and the hourly ad impressions of the zone's days sum to the same recount, hour by hour
+        hours = service.series("ad_impressions", first, last, None, NOW_MS, zone)
+        per_day = defaultdict(int)
+        for p in hours.points:
+            per_day[p.bucket[:10]] += p.value
+        assert dict(per_day) == {d: n for d, n in recount(events, "ad_impression", zone, False).items() if first <= d <= last} | {
+            d: 0 for d in bk_days(first, last) if d not in recount(events, "ad_impression", zone, False)
+        }  # fmt: skip
+
+
+def bk_days(first: str, last: str) -> list[str]:
+    return [d.isoformat() for d in bk.days(date.fromisoformat(first), date.fromisoformat(last))]
+
+
+def test_distinct_players_of_other_zones_lie_within_their_bounds_in_at_least_95_percent_of_seeded_trials():
+    inside = total = 0
+    for seed in range(6):
+        # Given a game (each trial its own players and times), reported in UTC
+        events = game(seed, per_day=300)
+        service = stack(events)
+        for zone in ZONES[1:]:
+            first, last = zone_range(zone)
+            expected = recount(events, "session_start", zone, distinct=True)
+            # When a zone's active players are asked for, day by day and over the whole range
+            answer = service.series("active_players", first, last, None, NOW_MS, zone)
+            whole = service.distinct("active_players", first, last, None, NOW_MS, zone)
+            # Then none is called exact, the answer says why, and the truth lies within the bounds
+            assert answer.note and "not computed exactly in " + zone in answer.note and whole.note
+            assert not any(p.exact for p in answer.points) and not whole.exact
+            for p in answer.points:
+                total += 1
+                inside += p.low <= expected.get(p.bucket, 0) <= p.high
+            truth = len({str(e["player_id"]) for e in events if e["type"] == "session_start"
+                         and first <= bk.bucket_of(e["ts"], CATALOG.get("active_players").granularity, zone) <= last})  # fmt: skip
+            total += 1
+            inside += whole.low <= truth <= whole.high
+    assert total > 250 and inside / total >= 0.95, (inside, total)
+
+
+def test_a_zone_with_the_reporting_zones_days_is_answered_exactly_by_the_reporting_zone():
+    # Given the batch layer's published UTC days
+    service = stack(game(seed=3))
+    # When active players are asked for in Etc/UTC, and in London in winter (UTC+0 there)
+    for zone in ("Etc/UTC", "Europe/London"):
+        answer = service.series("active_players", "2026-10-26", "2026-10-28", None, NOW_MS, zone)
+        # Then they are the reporting zone's exact numbers, without a note
+        assert answer.note is None and all(p.exact for p in answer.points), zone
+    # but London's summer days (to 10-24, +01:00) are not UTC's
+    assert service.series("active_players", "2026-10-24", "2026-10-24", None, NOW_MS, "Europe/London").note
+
+
+def test_a_dst_day_has_23_or_25_hours_in_its_zone():
+    service = stack(game(seed=5))
+    for zone, day, hours in [
+        ("Europe/Berlin", "2026-10-25", 25),
+        ("America/Los_Angeles", "2026-11-01", 25),
+        ("Asia/Kolkata", "2026-10-25", 24),
+        ("Europe/Berlin", "2026-10-24", 24),
+    ]:
+        points = service.series("ad_impressions", day, day, None, NOW_MS, zone).points
+        assert len(points) == hours, (zone, day)
+        assert len({bk.bucket_start_ms(p.bucket) for p in points}) == hours  # each hour its own instant
+    # and a spring-forward day, reported in Berlin, asked for in Los Angeles (its change is two weeks earlier)
+    spring = stack([], "Europe/Berlin")
+    assert len(spring.series("ad_impressions", "2027-03-28", None, None, NOW_MS, "Europe/Berlin").points) == 23
+    assert len(spring.series("ad_impressions", "2027-03-14", None, None, NOW_MS, "America/Los_Angeles").points) == 23
+
+
+def test_today_at_half_past_midnight_local_is_the_local_day():
+    # Given 00:30 in Kolkata on 11-03 (19:00 UTC on 11-02)
+    now = ms(date(2026, 11, 2), 19, 0)
+    service = stack(game(seed=2))
+    # When today and yesterday are asked for in Kolkata
+    today = service.series("matches_played", "today", None, None, now, "Asia/Kolkata")
+    yesterday = service.distinct("active_players", "yesterday", None, None, now, "Asia/Kolkata")
+    # Then they are Kolkata's days, not UTC's
+    assert [p.bucket for p in today.points] == ["2026-11-03"]
+    assert (yesterday.first, yesterday.timezone) == (date(2026, 11, 2), "Asia/Kolkata")
+    assert [p.bucket for p in service.series("matches_played", "today", None, None, now).points] == ["2026-11-02"]
+
+
+def test_an_unknown_zone_is_a_bad_request_naming_it_and_new_players_are_not_answered_in_other_zones():
+    service = stack([])
+    for bad in ("Mars/Olympus_Mons", "Asia", "../etc/passwd", ""):
+        with pytest.raises(BadRequest, match="is not a time zone"):
+            service.series("matches_played", "2026-11-01", None, None, NOW_MS, bad)
+    with pytest.raises(BadRequest, match="computed in UTC only"):
+        service.series("new_players", "2026-11-01", None, None, NOW_MS, "Asia/Tokyo")
+    # the rolling windows and the ratios are (approximate, as their days' players are)
+    stickiness = service.series("stickiness", "2026-11-01", None, None, NOW_MS, "Asia/Tokyo")
+    assert stickiness.note and [p.bucket for p in stickiness.points] == ["2026-11-01"]

@@ -28,7 +28,7 @@ TOOLS_READY := $(TOOLS)/.ready
 .DEFAULT_GOAL := all
 
 .PHONY: all tools lock run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api bench-kpis bench-kpi-fold \
-	bench-kpi-accuracy bench-lake bench-sketch-writes bench-erasure cost clean
+	bench-kpi-accuracy bench-lake bench-sketch-writes bench-erasure bench-zones cost clean
 
 # The venv takes the lock's versions (requirements.lock, what the functions ship) for every package the lock has; pip
 # takes no hashes in a constraints file, so the constraints are the lock's name==version lines, derived here.
@@ -118,6 +118,9 @@ bench-kpis: $(STAMP)  ## what the game KPIs add to the nightly job (with / witho
 
 bench-kpi-fold: $(STAMP)  ## what the game KPIs add to the fold: write units per 1,000 events and its time
 	$(BIN)/python -m bench.kpi_fold $(ARGS)
+
+bench-zones: $(STAMP)  ## what answering any time zone costs, by the sub-day twins' granularity (the fold, the nightly job)
+	$(BIN)/python -m bench.zones $(ARGS)
 
 bench-kpi-accuracy: $(STAMP)  ## the real-time retention's and new players' error by cohort size, over seeded trials
 	$(BIN)/python -m bench.kpi_accuracy $(ARGS)

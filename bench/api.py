@@ -27,9 +27,11 @@ import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from bench.local_stack import stack_config
+from headcount.core.buckets import buckets_of_day
+from headcount.core.catalog import Granularity
 from headcount.local.access import DEMO_KEY, tools_headers
 
 PORTS = {"moto_port": 60566, "kinesis_port": 60567, "api_port": 60080}  # bench/local_stack.py: HEADCOUNT_* replace them
@@ -58,8 +60,9 @@ def call(port: int, path: str, body: bytes | None = None) -> dict:
         return json.loads(response.read())
 
 
-def prefill(today: datetime, days: int) -> int:
-    """Publish `days` days before today as the nightly job would, written in bulk: rows, union rows, publications."""
+def prefill(today: datetime, days: int, zone: str | None = None) -> int:
+    """Publish `days` days before today as the nightly job would, written in bulk: rows, union rows, publications;
+    with `zone`, also the sub-day twins (quarter hours) of the metrics the zone lines ask for."""
     from headcount import names
     from headcount.core import sketches
     from headcount.views.batch import BatchRow, DynamoBatchView
@@ -71,6 +74,7 @@ def prefill(today: datetime, days: int) -> int:
     sketches.update_all(country, (f"p-{i}" for i in range(700)))
     players_b, country_b = sketches.encode(players), sketches.encode(country)
     cohort_b = sketches.theta_of_values((f"p-{i}" for i in range(2_000)), 12)
+    quarter_b = sketches.of_values((f"p-{i}" for i in range(1_500)), 14)
     seen_b = sketches.theta_of_values((f"p-{i}" for i in range(200_000)), 12)
     items: list[dict] = []
     for n in range(1, days + 1):
@@ -90,6 +94,13 @@ def prefill(today: datetime, days: int) -> int:
             "new_players": [BatchRow("new_players", day, day, "", 2_000, cohort_b)],
             "retention": [BatchRow("retention", day, f"{day}+{k}", "", 600 // k, None) for k in (1, 7, 30) if k < n],
         }
+        if zone:  # the twins of active_players, matches_played and ad_impressions (not the by-country one: 30x more)
+            quarters = buckets_of_day(date.fromisoformat(day), Granularity.QUARTER, "UTC")
+            rows["active_players~quarter"] = [
+                BatchRow("active_players~quarter", day, q, "", 1_500, quarter_b) for q in quarters
+            ]
+            for metric, value in (("matches_played~quarter", 430), ("ad_impressions~quarter", 240)):
+                rows[metric] = [BatchRow(metric, day, q, "", value, None) for q in quarters]
         for metric, metric_rows in rows.items():
             union = seen_b if metric == "new_players" else None
             run_items, publication = view.run_items(metric, day, metric_rows, run, union)
@@ -125,6 +136,11 @@ def main() -> None:
         "200 ms beyond",
     )
     parser.add_argument(
+        "--zone",
+        default="Asia/Kolkata",
+        help="the zone of the tz= lines (default Asia/Kolkata: +5:30, from the sub-day twins; '' for none)",
+    )
+    parser.add_argument(
         "--tiny",
         action="store_true",
         help="that it runs, in a minute (the tests'): --requests 5 --bare-requests 3 --events 2000 --ranges 31",
@@ -137,7 +153,7 @@ def main() -> None:
 
     reproduce = (
         f"{COMMAND} --requests {args.requests} --bare-requests {args.bare_requests} --events {args.events} "
-        f"--published-days {args.published_days} "
+        f"--published-days {args.published_days} --zone '{args.zone}' "
         f"--realtime-max-age {args.realtime_max_age:g} --ranges {args.ranges}"
     )
     print(f"reproduce with: {reproduce}", flush=True)
@@ -174,7 +190,7 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
         send(sim.records, producer)
         wait_caught_up(config, producer.last_sequence, "fold", timeout=600)
         started = time.monotonic()
-        written = prefill(now, args.published_days)
+        written = prefill(now, args.published_days, args.zone or None)
         print(
             f"published {args.published_days} day(s) before today ({written:,} items) in "
             f"{time.monotonic() - started:.0f} s",
@@ -218,6 +234,7 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
                 "matches_played",
                 "ad_impressions",
                 "new_players",
+                *(("active_players~quarter", "matches_played~quarter", "ad_impressions~quarter") if args.zone else ()),
             )
         }
         # The KPIs read their base metric's (rolling, stickiness) or their own (new players, retention) items
@@ -248,13 +265,27 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
                 ("new_players", f"/v1/metrics/new_players?from={first}&to=today"),
                 ("retention", f"/v1/retention/retention?from={first}&to=today"),
             ]
+            if args.zone:  # another zone: its days from the sub-day twins (the bare figures: the twins' reads)
+                tz = f"&tz={args.zone}"
+                zfirst = local_date(now_ms, args.zone) - timedelta(days=days - 1)  # its today may be UTC's tomorrow
+                routes += [
+                    ("active_players~quarter", f"/v1/metrics/active_players?from={zfirst}&to=today{tz}"),
+                    ("active_players~quarter", f"/v1/metrics/active_players/distinct?from={zfirst}&to=today{tz}"),
+                    ("matches_played~quarter", f"/v1/metrics/matches_played?from={zfirst}&to=today{tz}"),
+                    ("ad_impressions~quarter", f"/v1/metrics/ad_impressions?from={zfirst}&to=today{tz}"),
+                    ("active_players~quarter", f"/v1/metrics/weekly_active_players?from={zfirst}&to=today{tz}"),
+                    ("active_players~quarter", f"/v1/metrics/stickiness?from={zfirst}&to=today{tz}"),
+                ]
             for metric, path in routes:
                 bare = statistics.median(bare_publications(metric, days)) + statistics.median(bare_today[metric])
                 first_ms = timed(lambda path=path: call(port, path), 1)[0]  # the function's first request of this route
                 times = timed(lambda path=path: call(port, path), args.requests)
+                label = path.replace(str(first), f"<{days} days ago>")
+                if args.zone:
+                    label = label.replace(str(zfirst), f"<{days} days ago>")
                 lines.append(
                     (
-                        f"GET {path.replace(str(first), f'<{days} days ago>')} (first {first_ms:.0f} ms)",
+                        f"GET {label} (first {first_ms:.0f} ms)",
                         times,
                         bare,
                         target,

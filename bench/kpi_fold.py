@@ -68,7 +68,8 @@ def day_batches(hours: float, window_s: float, events_per_s: float, players: int
     return batches
 
 
-def run(batches: list[list[Record]], catalog: Catalog) -> Pass:
+def run(batches: list[list[Record]], catalog: Catalog, keep_store: bool = False):  # noqa: ANN201 - Pass, or with the store
+    """The fold of the batches; `keep_store`: (the Pass, the store the day left)."""
     store, marks, result = InMemoryRealtimeStore(), ShardMarks(), Pass()
     started = time.perf_counter()
     for records in batches:
@@ -87,7 +88,7 @@ def run(batches: list[list[Record]], catalog: Catalog) -> Pass:
         result.write_units += report.write_units
         result.items_written += report.items_written
     result.seconds = time.perf_counter() - started
-    return result
+    return (result, store) if keep_store else result
 
 
 def main() -> None:
@@ -105,7 +106,7 @@ def main() -> None:
         f"--events-per-s {args.events_per_s:g} --players {args.players}"
     )
     full = load_catalog()
-    before = Catalog(tuple(m for m in full.metrics if m.kind.counted))  # the catalog before the KPIs
+    before = Catalog(tuple(m for m in full.metrics if m.kind.counted))  # the catalog before the KPIs (with the twins)
     batches = day_batches(args.hours, args.window_s, args.events_per_s, args.players, seed=1)
     print(f"{len(batches):,} batches of {args.window_s:g} s, {sum(map(len, batches)):,} records")
     results = {"without the KPIs": run(batches, before), "with the KPIs": run(batches, full)}

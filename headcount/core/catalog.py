@@ -11,8 +11,10 @@ from headcount.core.events import ATTR_KEY_RE, TYPE_RE
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Every distinct and count metric has a sub-day twin, `<name>~quarter`, kept by both layers like any metric but in
 # quarter hours of the reporting zone: every UTC offset in use is a multiple of 15 minutes, so any zone's day or hour is
-# a whole number of them (headcount/logic/zones.py answers other zones from them). Not listed: a storage detail.
-SUB_DAY_SUFFIX = "~quarter"
+# a whole number of them (headcount/logic/zones.py answers other zones from them). Not listed: a storage detail. The
+# catalog's `"sub_day"` chooses them: "quarter" (the default), "hour" (whole-hour zones only: a quarter of the items)
+# or "off" (the reporting zone's days only); bench/zones.py measures what each costs.
+SUB_DAY_GRANULARITIES = {"quarter": "quarter", "hour": "hour", "off": None}
 NO_GROUP = ""  # the group of an ungrouped metric
 UNKNOWN_GROUP = "unknown"  # the group of an event without the group_by attribute
 
@@ -45,7 +47,7 @@ class Kind(str, Enum):
 class Granularity(str, Enum):
     DAY = "day"
     HOUR = "hour"
-    QUARTER = "quarter"  # the sub-day metrics' own (`SUB_DAY_SUFFIX`): a catalog's metrics are daily or hourly
+    QUARTER = "quarter"  # the sub-day twins' (catalog.py `sub_day`): a catalog's own metrics are daily or hourly
 
 
 class CatalogError(ValueError):
@@ -104,6 +106,7 @@ class Catalog:
                 folded.setdefault(metric.event_type, []).append(metric)
         self._by_type = {t: tuple(ms) for t, ms in folded.items()}
         self._counted = {t: tuple(m for m in ms if m.kind.counted) for t, ms in self._by_type.items()}
+        self._twins = {m.sub_day_of: m for m in metrics if m.sub_day_of is not None}
 
     def get(self, name: str) -> Metric | None:
         return self._by_name.get(name)
@@ -113,8 +116,8 @@ class Catalog:
         return tuple(m for m in self.metrics if m.sub_day_of is None)
 
     def sub_day(self, metric: Metric) -> Metric | None:
-        """The quarter-hour twin of a distinct or count metric (None for the KPIs, or a catalog built without them)."""
-        return self._by_name.get(metric.name + SUB_DAY_SUFFIX)
+        """The sub-day twin of a distinct or count metric (None for the KPIs, or a catalog without twins)."""
+        return self._twins.get(metric.name)
 
     def for_event_type(self, event_type: str) -> tuple[Metric, ...]:
         """The metrics the fold keeps items of for events of this type (distinct, count and new)."""
@@ -164,6 +167,9 @@ DISTINCT_FIELDS = ("player_id",)
 def parse_catalog(doc: object) -> Catalog:
     if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), list) or not doc["metrics"]:
         raise CatalogError('the catalog must be an object {"metrics": [...]} with at least one metric')
+    sub_day = doc.get("sub_day", "quarter")
+    if sub_day not in SUB_DAY_GRANULARITIES:
+        raise CatalogError(f"sub_day is {', '.join(map(repr, SUB_DAY_GRANULARITIES))}, not {sub_day!r}")
     metrics = []
     for index, entry in enumerate(doc["metrics"]):
         try:
@@ -180,13 +186,16 @@ def parse_catalog(doc: object) -> Catalog:
             resolved.append(_resolve(metric, by_name))
         except ValueError as exc:
             raise CatalogError(f"metric #{index} ({metric.name}): {exc}") from None
-    return Catalog(tuple(resolved) + sub_day_metrics(resolved))
+    granularity = SUB_DAY_GRANULARITIES[sub_day]
+    twins = sub_day_metrics(resolved, Granularity(granularity)) if granularity else ()
+    return Catalog(tuple(resolved) + twins)
 
 
-def sub_day_metrics(metrics: list[Metric]) -> tuple[Metric, ...]:
-    """The sub-day twin of each distinct and count metric: the same events, players and groups, in quarter hours."""
+def sub_day_metrics(metrics: list[Metric], granularity: Granularity = Granularity.QUARTER) -> tuple[Metric, ...]:
+    """The sub-day twin of each distinct and count metric: the same events, players and groups, in quarter hours (or
+    hours), named `<name>~quarter` (`<name>~hour`)."""
     return tuple(
-        replace(m, name=m.name + SUB_DAY_SUFFIX, granularity=Granularity.QUARTER, sub_day_of=m.name)
+        replace(m, name=f"{m.name}~{granularity.value}", granularity=granularity, sub_day_of=m.name)
         for m in metrics
         if m.kind.counted
     )

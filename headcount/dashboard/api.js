@@ -4,7 +4,7 @@
 // that does not answer or fails.
 import { accessToken, forgetSession, signedInAs } from "./auth.js";
 import { askToSignIn } from "./sign-in.js";
-import { page } from "./state.js";
+import { page, state } from "./state.js";
 
 const API = new URL(".", location.href);
 
@@ -21,6 +21,8 @@ class ApiError extends Error {
 export async function api(path, params = {}, { method = "GET", body, signedIn = true } = {}) {
   const url = new URL(path, API);
   for (const [name, value] of Object.entries(params)) if (value) url.searchParams.set(name, value);
+  // The read routes answer in the zone this person chose (zones.js): its days, hours, today and yesterday.
+  if (state.zone && /^v1\/(metrics\/|retention\/)/.test(path)) url.searchParams.set("tz", state.zone);
   const headers = {};
   if (signedIn) {
     const token = await accessToken();

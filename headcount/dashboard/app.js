@@ -3,7 +3,8 @@
 // (DAU/WAU/MAU, stickiness, new players, the retention triangle), whose metrics it finds by kind in the catalog.
 // Here: the refreshing, the catalog, and drawing the whole range again when it changes. The other modules:
 // auth.js (the session: tokens of the stack's user pool, in memory only), sign-in.js (its dialog and the top bar's
-// buttons), api.js (the API client), state.js (the page's elements and what it knows), tiles.js, range.js,
+// buttons), api.js (the API client), state.js (the page's elements and what it knows), zones.js (the zone picker),
+// tiles.js, range.js,
 // cards.js (the range's charts), kpi-cards.js (the game KPIs' cards), csv.js, ingest-keys.js and notifications.js
 // (the admins' panels: the ingest keys; the digests, alerts and what was sent);
 // charts.js, kpis.js and retention.js draw the plots, find the KPIs in the catalog and draw the retention triangle.
@@ -21,6 +22,7 @@ import { MAX_COHORTS } from "./retention.js";
 import { askToSignIn, describe, listenForSignIn, showSession } from "./sign-in.js";
 import { $, page, state } from "./state.js";
 import { loadRangeTile, refreshTiles } from "./tiles.js";
+import { listenForZone, useRememberedZone } from "./zones.js";
 
 const REFRESH_MS = 15_000;
 const CHART_REFRESH_TICKS = 4; // while the range ends today, the charts are drawn again every 4th refresh (a minute)
@@ -79,6 +81,7 @@ document.addEventListener("visibilitychange", () => {
 async function refresh(charts) {
   let linked = false;
   if (!state.catalog) {
+    useRememberedZone(); // this person's, before the first read
     if (!(await loadCatalog())) return;
     charts = true;
     linked = followLink(); // a message's link: its metric and days, once signed in
@@ -166,6 +169,13 @@ listenForSignIn(() => {
 });
 listenForIngestKeys();
 listenForNotifications();
+listenForZone(async (endedToday) => {
+  const days = daysIn(page.from.value, page.to.value);
+  await refreshTiles(); // today in the new zone
+  if (!state.today) return;
+  if (endedToday) setLastDays(days); // "the last 30 days" stay the last 30 days, the new zone's
+  loadRange();
+});
 page.bannerRetry.addEventListener("click", () => (signedIn() ? refresh(true) : start()));
 $("#copy-sql").addEventListener("click", async (event) => {
   await navigator.clipboard.writeText($("#sql-command").textContent);

@@ -139,7 +139,8 @@ function drawChart(card, chart, metric, points, { from, to, group }) {
   const format = valueFormat(metric, state.catalog);
   let drawn = null;
   const onHover = (idx) => drawn && showReadout(card, drawn, idx);
-  const common = { metric: metric.name, from, to, group, format, buckets: [...new Set(points.map((p) => p.bucket))] };
+  const buckets = [...new Set(points.map((p) => p.bucket))];
+  const common = { metric: metric.name, from, to, group, format, buckets, tz: state.timezone }; // the answer's zone
   if (metric.group_by && !group) {
     const plotted = groupsChart(target, points, { hourly, onHover, format, summable: metric.kind !== "ratio" });
     drawn = { ...common, ...plotted, grouped: true };

@@ -7,6 +7,7 @@ export const SIMULATE_HINT = "is the game sending? For test traffic, see headcou
 export const $ = (selector) => document.querySelector(selector);
 export const page = {
   zone: $("#zone"),
+  zonePick: $("#zone-pick"),
   from: $("#from"),
   to: $("#to"),
   quick: [...document.querySelectorAll(".quick button")],
@@ -95,8 +96,10 @@ export const page = {
 export const state = {
   catalog: null, // Map name -> metric, from GET v1/metrics
   kpis: null, // the KPI charts' metrics, found in the catalog by kind (findKpis)
-  timezone: null, // the API's reporting zone
-  today: null, // today's date in that zone, from the API's own answer
+  timezone: null, // the zone of the API's answers: the chosen one (zones.js), or the API's reporting zone
+  zone: null, // the zone this person chose (sent as tz= with every read), or null for the API's
+  reportingZone: null, // the API's own, learnt from an answer without tz=
+  today: null, // today's date in the answers' zone, from the API's own answer
   ticks: 0,
   timer: null,
   latest: new Map(), // chart id -> its newest request: an older answer arriving late is dropped
@@ -106,7 +109,16 @@ window.headcountDashboard = { charts: state.charts }; // for the console, and te
 
 export function noteAnswer(answer) {
   state.timezone = answer.timezone;
-  page.zone.textContent = `times and days in ${answer.timezone}, the API's reporting zone`;
+  if (!state.zone && state.reportingZone !== answer.timezone) {
+    state.reportingZone = answer.timezone;
+    page.zonePick.options[0].textContent = `the API's (${answer.timezone})`;
+  }
+  // In a zone the batch layer does not compute, distinct players are approximate: the answer's note says so.
+  page.zone.classList.toggle("approximate", Boolean(answer.note));
+  page.zone.title = answer.note ?? "";
+  page.zone.textContent = answer.note
+    ? `players approximate in ${answer.timezone}`
+    : `days and times in ${answer.timezone}${state.zone ? "" : ", the API's zone"}`;
 }
 
 function zoneFormat(options) {

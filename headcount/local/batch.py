@@ -71,7 +71,7 @@ def day_totals(catalog: Catalog, published: dict[tuple[str, str], list[BatchRow]
     """The day's exact value of each ungrouped metric of the counts table whose day total is known from its rows (not
     hourly distincts)."""
     totals: dict[str, dict[str, int]] = {}
-    for metric in catalog.metrics:
+    for metric in catalog.listed():
         if metric.group_by is not None or not metric.kind.counted:
             continue
         if metric.kind is Kind.DISTINCT and metric.granularity is not Granularity.DAY:
@@ -121,10 +121,11 @@ def run_batch(
         published = publish(lake_dir, job.days, job.run_id, view, catalog=catalog, kpi_days=job.kpi_days)
         seconds = time.monotonic() - started
         rows = sum(len(r) for r in published.values())
-        counted = sum(1 for m in catalog.metrics if m.kind.counted)
+        counted = sum(1 for m in catalog.listed() if m.kind.counted)
         kpi_partitions = sum(len(days) for days in job.kpi_days.values())
         say(
-            f"published {rows} rows ({counted} metrics x {len(job.days)} days, {kpi_partitions} KPI days) "
+            f"published {rows} rows ({counted} metrics and their quarter hours x {len(job.days)} days, "
+            f"{kpi_partitions} KPI days) "
             f"in {seconds:.1f} s"
         )
         outcomes.append((published, seconds))

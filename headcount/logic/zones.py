@@ -14,7 +14,8 @@ answered by the reporting zone's own answers, exact where those are.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -62,12 +63,28 @@ class ZoneDay:
         return Stamp(as_of, any(s.stale for s in self.stamps), runs.pop() if len(runs) == 1 else None)
 
 
+class Span:
+    """A range of a zone's days, and the reporting zone's days under it."""
+
+    def __init__(self, first: date, last: date, zone: str, tz: str) -> None:
+        self.zone, self.tz = zone, tz
+        self.start_ms, self.end_ms = bk.day_bounds_ms(first, zone)[0], bk.day_bounds_ms(last, zone)[1]
+        self.r_first, self.r_last = bk.local_date(self.start_ms, tz), bk.local_date(self.end_ms - 1, tz)
+        self.covering = {d: _covering(d, zone, tz) for d in bk.days(first, last)}  # zone day -> its reporting days
+
+
 class ZoneAnswers:
     """Series, range-distinct and rolling answers of plain and rolling metrics in `zone`, over `reads` (whose zone
-    is the reporting one)."""
+    is the reporting one). A zone day whose reporting days are all published does not change until a republish: its
+    quarter hours' union per bucket and group is kept in memory, keyed by their runs, so a range reads and unions the
+    quarter hours of each such day once (`CACHED_DAYS`)."""
+
+    CACHED_DAYS = 8192  # zone days of distinct metrics (a few KiB each: a union per bucket and group)
 
     def __init__(self, reads: Reads) -> None:
         self.reads = reads
+        self._finished: OrderedDict[tuple, dict[tuple[str, str], list[Partial]]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def zone_days(
         self, metric: Metric, first: date, last: date, group: str | None, zone: str, now_ms: int
@@ -75,44 +92,87 @@ class ZoneAnswers:
         """The zone's days `first`..`last` of a distinct or count metric, from its sub-day twin in both layers."""
         sub = self.reads.catalog.sub_day(metric)
         if sub is None:
-            raise BadRequest(f"{metric.name} is not kept in quarter hours: it is answered in {self.reads.tz} only")
-        tz = self.reads.tz
-        start_ms, end_ms = bk.day_bounds_ms(first, zone)[0], bk.day_bounds_ms(last, zone)[1]
-        r_first, r_last = bk.local_date(start_ms, tz), bk.local_date(end_ms - 1, tz)
-        sketched = metric.kind is Kind.DISTINCT
-
-        def attempt() -> tuple[RangeRead, dict[str, list[Partial]]]:
-            read = self.reads.read(sub, r_first, r_last, now_ms)
-            if sketched:
-                return read, self.reads.row_sketches(sub.name, read.publications.values(), group)
-            return read, {d: list(p.cells) for d, p in read.publications.items()}
-
-        read, published = self.reads.retrying(sub.name, attempt)
+            raise BadRequest(f"{metric.name} is kept in {self.reads.tz}'s days only (the catalog's sub_day is off)")
+        span = Span(first, last, zone, self.reads.tz)
+        if sub.granularity is Granularity.HOUR and any(bk.day_bounds_ms(d, zone)[0] % 3_600_000 for d in span.covering):
+            raise BadRequest(
+                f"{metric.name} is kept in whole hours (the catalog's sub_day is hour): {zone}'s days do not begin on "
+                "one, so they are not answered"
+            )
+        read, published, kept = self.reads.retrying(sub.name, lambda: self._read(sub, span, group, now_ms))
         days = {d: ZoneDay() for d in bk.days(first, last)}
-        for r_day in bk.days(r_first, r_last):
+        for day, r_days in span.covering.items():
+            for r_day in r_days:
+                days[day].published &= r_day in read.publications
+                days[day].stamps.append(read.stamp(date.fromisoformat(r_day), span.tz))
+            days[day].pieces.update(kept.get(day, {}))
+        for r_day in bk.days(span.r_first, span.r_last):
             key = r_day.isoformat()
             in_batch = key in read.publications
-            pieces: Iterable[Partial] = published[key] if in_batch else read.realtime.get(key, [])
-            r_start, r_end = bk.day_bounds_ms(r_day, tz)
-            for day in self._overlapping(days, r_start, r_end, zone):
-                days[day].published &= in_batch
-                days[day].stamps.append(read.stamp(r_day, tz))
-            for piece in pieces:
-                if group is not None and piece.group != group:
-                    continue
+            for piece in published.get(key, []) if in_batch else read.realtime.get(key, []):
                 at = bk.bucket_start_ms(piece.bucket)
-                if not start_ms <= at < end_ms:
+                if (group is not None and piece.group != group) or not span.start_ms <= at < span.end_ms:
                     continue
                 day = date.fromisoformat(bk.bucket_of(at, Granularity.DAY, zone))
-                days[day].pieces[(bk.bucket_of(at, metric.granularity, zone), piece.group)].append(piece)
-                days[day].realtime |= not in_batch
+                if day not in kept:
+                    days[day].pieces[(bk.bucket_of(at, metric.granularity, zone), piece.group)].append(piece)
+                    days[day].realtime |= not in_batch
+        if metric.kind is Kind.DISTINCT:
+            for day, zone_day in days.items():
+                key = self._key(sub, span, day, group, read)
+                if key is not None and day not in kept:
+                    zone_day.pieces = self._remember(key, zone_day.pieces, metric)
         return days
 
+    def _read(
+        self, sub: Metric, span: Span, group: str | None, now_ms: int
+    ) -> tuple[RangeRead, dict[str, list[Partial]], dict[date, dict[tuple[str, str], list[Partial]]]]:
+        """The twin's range in both layers; of a distinct metric, the finished zone days kept, and the rows with
+        sketches of the published days the others need."""
+        read = self.reads.read(sub, span.r_first, span.r_last, now_ms)
+        if sub.kind is not Kind.DISTINCT:
+            return read, {d: list(p.cells) for d, p in read.publications.items()}, {}
+        kept = {}
+        wanted: set[str] = set()
+        for day, r_days in span.covering.items():
+            key = self._key(sub, span, day, group, read)
+            found = self._recall(key) if key is not None else None
+            if found is not None:
+                kept[day] = found
+            else:
+                wanted |= {r for r in r_days if r in read.publications}
+        publications = [read.publications[r] for r in sorted(wanted)]
+        return read, self.reads.row_sketches(sub.name, publications, group), kept
+
     @staticmethod
-    def _overlapping(days: dict[date, ZoneDay], start_ms: int, end_ms: int, zone: str) -> list[date]:
-        first = bk.local_date(start_ms, zone)
-        last = bk.local_date(end_ms - 1, zone)
-        return [d for d in bk.days(first, last) if d in days]
+    def _key(sub: Metric, span: Span, day: date, group: str | None, read: RangeRead) -> tuple | None:
+        """What a finished zone day's union depends on: its reporting days and their runs (None: one is not
+        published)."""
+        r_days = span.covering[day]
+        runs = tuple(read.publications[r].run_id if r in read.publications else None for r in r_days)
+        return None if None in runs else (sub.name, span.zone, span.tz, day, group, r_days[0], runs)
+
+    def _recall(self, key: tuple) -> dict[tuple[str, str], list[Partial]] | None:
+        with self._lock:
+            found = self._finished.get(key)
+            if found is not None:
+                self._finished.move_to_end(key)
+            return found
+
+    def _remember(
+        self, key: tuple, pieces: dict[tuple[str, str], list[Partial]], metric: Metric
+    ) -> dict[tuple[str, str], list[Partial]]:
+        """One piece per bucket and group: the union of its quarter hours."""
+        assert metric.lg_k is not None
+        merged = {
+            cell: [Partial(cell[0], cell[1], sketch=sketches.encode(sketches.union(_decoded(ps), metric.lg_k)))]
+            for cell, ps in pieces.items()
+        }
+        with self._lock:
+            self._finished[key] = merged
+            if len(self._finished) > self.CACHED_DAYS:
+                self._finished.popitem(last=False)
+        return merged
 
     def points(self, metric: Metric, first: date, last: date, group: str | None, zone: str, now_ms: int) -> list[Point]:
         """Every bucket of the zone's days (23 or 25 hours on its DST days), as `merge_day` answers them."""
@@ -161,26 +221,58 @@ class ZoneAnswers:
         groups = sorted({g for d in days.values() for (_, g) in d.pieces}) if metric.group_by is not None else [None]
         if group is not None:
             groups = [group]
-        # per day and group: one sketch of the day (the union of its quarter hours)
-        day_unions: dict[tuple[date, str | None], sketches.hll_sketch] = {}
-        for day, zone_day in days.items():
-            for g in groups:
+        # per group, each day's sketch (the union of its quarter hours), then each window's union
+        span = list(days)
+        windows: dict[str | None, list[sketches.hll_sketch | None]] = {}
+        for g in groups:
+            per_day = []
+            for zone_day in days.values():
                 chosen = [p for (_, pg), ps in zone_day.pieces.items() if g in (None, pg) for p in ps]
-                if chosen:
-                    day_unions[(day, g)] = sketches.union(_decoded(chosen), base.lg_k)
+                per_day.append(sketches.union(_decoded(chosen), base.lg_k) if chosen else None)
+            windows[g] = window_unions(per_day, metric.window_days, base.lg_k)
         points: list[Point] = []
-        for day in bk.days(first, last):
-            window = [day - timedelta(days=i) for i in range(metric.window_days)]
+        for n, day in enumerate(span[metric.window_days - 1 :]):
+            window = span[n : n + metric.window_days]
             stamp = ZoneDay(stamps=[s for d in window for s in days[d].stamps]).stamp()
             sourced = [days[d] for d in window if days[d].pieces]
             source = "none" if not sourced else "batch" if all(d.published for d in sourced) else "realtime"
             for g in groups:
-                parts = [day_unions[(d, g)] for d in window if (d, g) in day_unions]
-                if not parts and g is not None and group is None:
+                union = windows[g][n]
+                if union is None and g is not None and group is None:
                     continue
-                est = sketches.estimate(sketches.union(parts, base.lg_k)) if parts else sketches.Estimate(0, 0, 0)
+                est = sketches.estimate(union) if union is not None else sketches.Estimate(0, 0, 0)
                 points.append(Point(day.isoformat(), g, est.value, False, source, est.low, est.high, stamp))
         return points
+
+
+def window_unions(days: list[sketches.hll_sketch | None], window: int, lg_k: int) -> list[sketches.hll_sketch | None]:
+    """The union of each `window` consecutive days (None: no sketch in it), the first ending at `days[window - 1]`.
+    In blocks of `window` days every window is a suffix of one block and a prefix of the next (van Herk / Gil-Werman):
+    three unions a day, not `window` (a year of MAU in another zone is 1,200 unions instead of 11,200)."""
+
+    def union(a: sketches.hll_sketch | None, b: sketches.hll_sketch | None) -> sketches.hll_sketch | None:
+        return a if b is None else b if a is None else sketches.union((a, b), lg_k)
+
+    prefix: list[sketches.hll_sketch | None] = [None] * len(days)
+    suffix: list[sketches.hll_sketch | None] = [None] * len(days)
+    for start in range(0, len(days), window):
+        end = min(start + window, len(days))
+        acc = None
+        for i in range(start, end):
+            prefix[i] = acc = union(acc, days[i])
+        acc = None
+        for i in range(end - 1, start - 1, -1):
+            suffix[i] = acc = union(acc, days[i])
+    return [
+        prefix[i] if (i - window + 1) % window == 0 else union(suffix[i - window + 1], prefix[i])
+        for i in range(window - 1, len(days))
+    ]
+
+
+def _covering(day: date, zone: str, tz: str) -> list[str]:
+    """The reporting zone's days a day of `zone` overlaps (one to three)."""
+    start_ms, end_ms = bk.day_bounds_ms(day, zone)
+    return [d.isoformat() for d in bk.days(bk.local_date(start_ms, tz), bk.local_date(end_ms - 1, tz))]
 
 
 def _decoded(pieces: Iterable[Partial]) -> Iterable[sketches.hll_sketch]:

@@ -122,6 +122,17 @@ def test_kpi_fold(tmp_path: Path) -> None:
     )
 
 
+def test_zones(tmp_path: Path) -> None:
+    output = run_bench("zones", tmp_path, "--tiny")
+    n = rf"\s+{NUMBER}"
+    assert_prints(
+        output,
+        r"^reproduce with: make bench-zones",
+        *(rf"^{variant}{n * 7}$" for variant in ("off", "hour", "quarter")),  # the fold: WRU, $, time, items, bytes
+        rf"^quarter{n * 4}$",  # the job (tiny: the default's only): time, rows, sketch bytes
+    )
+
+
 def test_lake(tmp_path: Path) -> None:
     output = run_bench("lake", tmp_path, "--tiny")
     assert_prints(

@@ -764,3 +764,37 @@ def user_pool_answer(user_pool, action: str, flow: str = ""):
         )
 
     return matches
+
+
+def test_a_zone_chosen_shows_that_zones_days_and_hours_and_is_remembered(
+    published_yesterday, read, open_page, screenshots
+):
+    # Given the dashboard drawn in the API's zone (UTC)
+    page = open_page()
+    wait_drawn(page)
+    assert page.inner_text("#zone-pick option:checked") == "the API's (UTC)"
+    # When the analyst chooses Kolkata (+5:30)
+    page.select_option("#zone-pick", "Asia/Kolkata")
+    page.wait_for_function(
+        """() => ["matches", "ads"].every((id) => {
+            const chart = window.headcountDashboard.charts[id];
+            return chart?.tz === "Asia/Kolkata" && document.querySelector(`[data-chart="${id}"]`).dataset.state !== "loading";
+        })"""
+    )
+    # Then its charts are the API's answers in Kolkata: Kolkata's days, and its hours (+05:30)
+    start, end = chosen_range(page)
+    for chart, metric in (("matches", "matches_played"), ("ads", "ad_impressions")):
+        _, rows = download_csv(page, chart)
+        assert rows == csv_rows(read(f"/v1/metrics/{metric}?from={start}&to={end}&tz=Asia/Kolkata")["points"])
+        assert rows and all(r["bucket"].endswith("+05:30") for r in rows if "T" in r["bucket"])
+    # and today is Kolkata's, and the top bar says players are approximate there
+    today = read("/v1/metrics/matches_played?from=today&tz=Asia/Kolkata")["points"][0]["bucket"]
+    assert end == today
+    assert page.inner_text("#zone") == "players approximate in Asia/Kolkata"
+    page.screenshot(path=screenshots / "zone-kolkata.png", full_page=True)
+    assert not page.script_errors
+    # When the page is opened again and the same person signs in: still Kolkata
+    page.reload()
+    sign_in(page, DEMO_USER)
+    page.wait_for_function("() => window.headcountDashboard.charts.ads?.tz === 'Asia/Kolkata'")
+    assert page.input_value("#zone-pick") == "Asia/Kolkata"

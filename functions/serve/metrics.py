@@ -30,8 +30,10 @@ Tz = Annotated[
     Query(
         max_length=64,
         description="the time zone of the days and hours, today and yesterday: any IANA name (Asia/Kolkata, "
-        "America/Los_Angeles; default: the deployment's). Counts are exact in every zone; distinct players and the "
-        "KPIs are exact in the deployment's zone, and approximate in others (the answer's `note` says so)",
+        "America/Los_Angeles; default: the deployment's, which the answer's `timezone` names). Counts are exact in "
+        "every zone once the batch layer has published the days under it; distinct players, rolling windows and "
+        "ratios are approximate in another zone (the answer's `note` says so); new players and retention are "
+        "answered in the deployment's zone only",
     ),
 ]
 Name = Annotated[str, Path(description="a metric of the catalog (GET /v1/metrics)")]

@@ -28,7 +28,8 @@ class BadZone(ValueError):
 
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    # not the machine's own (`localtime`) nor tzdata's placeholder (`Factory`)
+    return frozenset(available_timezones()) - {"localtime", "Factory", "posixrules"}
 
 
 def check_zone(name: str) -> str:

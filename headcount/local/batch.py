@@ -122,10 +122,11 @@ def run_batch(
         seconds = time.monotonic() - started
         rows = sum(len(r) for r in published.values())
         counted = sum(1 for m in catalog.listed() if m.kind.counted)
+        twins = sum(1 for m in catalog.metrics if m.sub_day_of is not None)
         kpi_partitions = sum(len(days) for days in job.kpi_days.values())
         say(
-            f"published {rows} rows ({counted} metrics and their quarter hours x {len(job.days)} days, "
-            f"{kpi_partitions} KPI days) "
+            f"published {rows} rows ({counted} metrics{' and their sub-day twins' if twins else ''} x "
+            f"{len(job.days)} days, {kpi_partitions} KPI days) "
             f"in {seconds:.1f} s"
         )
         outcomes.append((published, seconds))

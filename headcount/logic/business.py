@@ -68,7 +68,7 @@ def today_so_far_metrics(catalog: Catalog) -> tuple[Metric, ...]:
     count and new; the rolling, ratio and retention KPIs are built from these)."""
     return tuple(
         m
-        for m in catalog.metrics
+        for m in catalog.listed()
         if m.kind in TODAY_SO_FAR_KINDS and m.granularity is Granularity.DAY and m.group_by is None
     )
 

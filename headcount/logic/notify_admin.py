@@ -185,7 +185,7 @@ class NotifyAdmin:
     # ------------------------------------------------------------------------------------------------------------
     def _metric(self, name: str) -> Metric:
         metric = self.catalog.get(name)
-        if metric is None:
+        if metric is None or metric.sub_day_of is not None:  # a sub-day twin is a storage detail, not a figure
             raise UnknownMetric(f"no metric {name!r} in the catalog")
         if metric.kind is Kind.RETENTION:
             raise BadRequest(f"{name} is a retention metric: its cells are cohorts', not a day's figure")

@@ -10,7 +10,7 @@ a KPI goes to kpis.py; a ratio divides two series), each reading its range once 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 
 from headcount.core import buckets as bk
 from headcount.core.catalog import Granularity, Kind, Metric
@@ -68,7 +68,7 @@ class MetricsService:
         metric = self._metric(name, group)
         zone = self._zone(zone)
         first, last = self._range(start, end, now_ms, zone)
-        if self._reporting(first, last, zone):
+        if self._reporting(metric, first, last, zone):
             return Series(name, zone, self._points(metric, first, last, group, now_ms))
         return Series(name, zone, self._zone_points(metric, first, last, group, now_ms, zone), zone_note(zone))
 
@@ -80,14 +80,32 @@ class MetricsService:
         kpis.check_retention(metric)
         zone = self._zone(zone)
         first, last = self._range(start, end, now_ms, zone)
-        if not self._reporting(first, last, zone):
+        if not self._reporting(metric, first, last, zone):
             raise self._not_in_zone(metric, zone)
         matrix = kpis.retention_matrix(self.reads, metric, first, last, group, now_ms)
         return kpis.RetentionMatrix(matrix.metric, zone, matrix.returned_after, matrix.cohorts)
 
-    def _reporting(self, first: date, last: date, zone: str) -> bool:
-        """The reporting zone's answers serve `zone` (it is that zone, or has the same days and hours over the range)."""
-        return zone == self.tz or same_days(first, last, zone, self.tz)
+    def _reporting(self, metric: Metric, first: date, last: date, zone: str) -> bool:
+        """The reporting zone's answers serve `zone`: it is that zone, or has the same days and hours over every day
+        the answer reads (a rolling window's days before the range, a cohort's D+k after it)."""
+        if zone == self.tz:
+            return True
+        before, after = self._reach(metric)
+        return same_days(first - timedelta(days=before), last + timedelta(days=after), zone, self.tz)
+
+    def _reach(self, metric: Metric) -> tuple[int, int]:
+        """How many days before and after its range a metric's answer reads."""
+        if metric.kind is Kind.ROLLING:
+            assert metric.window_days is not None
+            return metric.window_days - 1, 0
+        if metric.kind is Kind.NEW:  # everyone seen before the day: the last publication before it, the days since
+            return kpis.LOOKBACK_DAYS, 0
+        if metric.kind is Kind.RETENTION:
+            return kpis.LOOKBACK_DAYS, max(metric.returned_after)
+        if metric.kind is Kind.RATIO:
+            parts = [self._reach(self.catalog.get(n or "")) for n in (metric.numerator, metric.denominator)]  # type: ignore[arg-type]
+            return max(b for b, _ in parts), max(a for _, a in parts)
+        return 0, 0
 
     def _not_in_zone(self, metric: Metric, zone: str) -> BadRequest:
         return BadRequest(
@@ -155,7 +173,7 @@ class MetricsService:
             raise BadRequest(f"{name} is a {metric.kind.value} metric; /distinct is for distinct metrics")
         zone = self._zone(zone)
         first, last = self._range(start, end, now_ms, zone)
-        if not self._reporting(first, last, zone):
+        if not self._reporting(metric, first, last, zone):
             estimate, sources, stamp = self.zones.distinct(metric, first, last, group, zone, now_ms)
             value, low, high = estimate.value, estimate.low, estimate.high
             return RangeDistinct(name, first, last, value, low, high, False, sources, stamp, zone, zone_note(zone))

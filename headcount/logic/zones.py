@@ -51,8 +51,18 @@ class ZoneDay:
 
     pieces: dict[tuple[str, str], list[Partial]] = field(default_factory=lambda: defaultdict(list))
     published: bool = True  # every reporting day it overlaps is published
+    batch: bool = False  # a piece came from the batch layer
     realtime: bool = False  # a piece came from the real-time layer
     stamps: list[Stamp] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        """`batch` when every reporting day under it is published; else `realtime` when a piece is the real-time
+        layer's, `batch` when the pieces are all the batch layer's (a day half published, its other half empty so
+        far), `none` without any."""
+        if self.published:
+            return "batch"
+        return "realtime" if self.realtime else "batch" if self.batch else "none"
 
     def stamp(self) -> Stamp:
         """The oldest as-of of its reporting days (unknown when one of them cannot say), stale when one is, and the
@@ -61,6 +71,11 @@ class ZoneDay:
         as_of = None if None in known or not known else min(k for k in known if k is not None)
         runs = {s.run_id for s in self.stamps}
         return Stamp(as_of, any(s.stale for s in self.stamps), runs.pop() if len(runs) == 1 else None)
+
+
+# A distinct metric's quarter hours read at once for another zone (BatchGetItem, the function's memory): 400 days of an
+# ungrouped metric (38,400); a grouped one's every group over long ranges is refused, one group (group=) is not.
+MAX_SKETCH_ROWS = 40_000
 
 
 class Span:
@@ -77,35 +92,31 @@ class ZoneAnswers:
     """Series, range-distinct and rolling answers of plain and rolling metrics in `zone`, over `reads` (whose zone
     is the reporting one). A zone day whose reporting days are all published does not change until a republish: its
     quarter hours' union per bucket and group is kept in memory, keyed by their runs, so a range reads and unions the
-    quarter hours of each such day once (`CACHED_DAYS`)."""
+    quarter hours of each such day once (up to `CACHED_BYTES`)."""
 
-    CACHED_DAYS = 8192  # zone days of distinct metrics (a few KiB each: a union per bucket and group)
+    CACHED_BYTES = 64 * 2**20  # the finished zone days' unions kept (a union per bucket and group: 0.1-8 KiB each)
 
     def __init__(self, reads: Reads) -> None:
         self.reads = reads
         self._finished: OrderedDict[tuple, dict[tuple[str, str], list[Partial]]] = OrderedDict()
+        self._finished_bytes = 0
         self._lock = threading.Lock()
 
     def zone_days(
         self, metric: Metric, first: date, last: date, group: str | None, zone: str, now_ms: int
     ) -> dict[date, ZoneDay]:
         """The zone's days `first`..`last` of a distinct or count metric, from its sub-day twin in both layers."""
-        sub = self.reads.catalog.sub_day(metric)
-        if sub is None:
-            raise BadRequest(f"{metric.name} is kept in {self.reads.tz}'s days only (the catalog's sub_day is off)")
         span = Span(first, last, zone, self.reads.tz)
-        if sub.granularity is Granularity.HOUR and any(bk.day_bounds_ms(d, zone)[0] % 3_600_000 for d in span.covering):
-            raise BadRequest(
-                f"{metric.name} is kept in whole hours (the catalog's sub_day is hour): {zone}'s days do not begin on "
-                "one, so they are not answered"
-            )
+        sub = self._twin(metric, span)
         read, published, kept = self.reads.retrying(sub.name, lambda: self._read(sub, span, group, now_ms))
         days = {d: ZoneDay() for d in bk.days(first, last)}
         for day, r_days in span.covering.items():
             for r_day in r_days:
                 days[day].published &= r_day in read.publications
                 days[day].stamps.append(read.stamp(date.fromisoformat(r_day), span.tz))
-            days[day].pieces.update(kept.get(day, {}))
+            if day in kept:
+                days[day].pieces.update(kept[day])
+                days[day].batch = bool(kept[day])
         for r_day in bk.days(span.r_first, span.r_last):
             key = r_day.isoformat()
             in_batch = key in read.publications
@@ -117,12 +128,26 @@ class ZoneAnswers:
                 if day not in kept:
                     days[day].pieces[(bk.bucket_of(at, metric.granularity, zone), piece.group)].append(piece)
                     days[day].realtime |= not in_batch
+                    days[day].batch |= in_batch
         if metric.kind is Kind.DISTINCT:
             for day, zone_day in days.items():
                 key = self._key(sub, span, day, group, read)
                 if key is not None and day not in kept:
                     zone_day.pieces = self._remember(key, zone_day.pieces, metric)
         return days
+
+    def _twin(self, metric: Metric, span: Span) -> Metric:
+        """The metric's sub-day twin, if its buckets begin where each of the span's days does."""
+        sub = self.reads.catalog.sub_day(metric)
+        if sub is None:
+            raise BadRequest(f"{metric.name} is kept in {span.tz}'s days only (the catalog's sub_day is off)")
+        edges = (edge for d in span.covering for edge in bk.day_bounds_ms(d, span.zone))
+        if sub.granularity is Granularity.HOUR and not all(_on_bucket(at, sub, span.tz) for at in edges):
+            raise BadRequest(
+                f"{metric.name} is kept in whole hours of {span.tz} (the catalog's sub_day is hour): "
+                f"{span.zone}'s days do not begin on one, so they are not answered"
+            )
+        return sub
 
     def _read(
         self, sub: Metric, span: Span, group: str | None, now_ms: int
@@ -142,6 +167,12 @@ class ZoneAnswers:
             else:
                 wanted |= {r for r in r_days if r in read.publications}
         publications = [read.publications[r] for r in sorted(wanted)]
+        rows = sum(1 for p in publications for c in p.cells if c.count and group in (None, c.group))
+        if rows > MAX_SKETCH_ROWS:
+            raise BadRequest(
+                f"{sub.sub_day_of} in {span.zone} over this range reads {rows:,} quarter-hour sketches, more than "
+                f"{MAX_SKETCH_ROWS:,} at once: ask for fewer days, or one group (group=)"
+            )
         return read, self.reads.row_sketches(sub.name, publications, group), kept
 
     @staticmethod
@@ -169,9 +200,11 @@ class ZoneAnswers:
             for cell, ps in pieces.items()
         }
         with self._lock:
-            self._finished[key] = merged
-            if len(self._finished) > self.CACHED_DAYS:
-                self._finished.popitem(last=False)
+            if key not in self._finished:
+                self._finished[key] = merged
+                self._finished_bytes += _size(merged)
+            while self._finished_bytes > self.CACHED_BYTES:
+                self._finished_bytes -= _size(self._finished.popitem(last=False)[1])
         return merged
 
     def points(self, metric: Metric, first: date, last: date, group: str | None, zone: str, now_ms: int) -> list[Point]:
@@ -180,7 +213,7 @@ class ZoneAnswers:
         points: list[Point] = []
         for day, zone_day in self.zone_days(metric, first, last, group, zone, now_ms).items():
             exact = zone_day.published and metric.kind is Kind.COUNT
-            source = "batch" if zone_day.published else "realtime" if zone_day.realtime else "none"
+            source = zone_day.source
             stamp = zone_day.stamp()
             by_bucket: dict[str, dict[str, list[Partial]]] = defaultdict(dict)
             for (bucket, cell_group), pieces in zone_day.pieces.items():
@@ -204,7 +237,9 @@ class ZoneAnswers:
         """Unique players over the zone's days: the union of every quarter hour's sketch in them."""
         days = self.zone_days(metric, first, last, group, zone, now_ms)
         pieces = [p for d in days.values() for ps in d.pieces.values() for p in ps]
-        sources = {"batch" if d.published else "realtime" for d in days.values() if d.pieces}
+        sources = {
+            layer for d in days.values() for layer, used in (("batch", d.batch), ("realtime", d.realtime)) if used
+        }
         stamps = [d.stamp() for d in days.values()]
         known = [s.as_of_ms for s in stamps]
         as_of = None if None in known else min(k for k in known if k is not None)
@@ -234,8 +269,8 @@ class ZoneAnswers:
         for n, day in enumerate(span[metric.window_days - 1 :]):
             window = span[n : n + metric.window_days]
             stamp = ZoneDay(stamps=[s for d in window for s in days[d].stamps]).stamp()
-            sourced = [days[d] for d in window if days[d].pieces]
-            source = "none" if not sourced else "batch" if all(d.published for d in sourced) else "realtime"
+            sources = {days[d].source for d in window} - {"none"}
+            source = "realtime" if "realtime" in sources else "batch" if sources else "none"
             for g in groups:
                 union = windows[g][n]
                 if union is None and g is not None and group is None:
@@ -267,6 +302,15 @@ def window_unions(days: list[sketches.hll_sketch | None], window: int, lg_k: int
         prefix[i] if (i - window + 1) % window == 0 else union(suffix[i - window + 1], prefix[i])
         for i in range(window - 1, len(days))
     ]
+
+
+def _size(pieces: dict[tuple[str, str], list[Partial]]) -> int:
+    return sum(len(p.sketch or b"") + 100 for ps in pieces.values() for p in ps)
+
+
+def _on_bucket(at_ms: int, sub: Metric, tz: str) -> bool:
+    """An instant is where one of the twin's buckets begins (an hour twin in Kolkata's reporting zone begins at :30 UTC)."""
+    return bk.bucket_start_ms(bk.bucket_of(at_ms, sub.granularity, tz)) == at_ms
 
 
 def _covering(day: date, zone: str, tz: str) -> list[str]:

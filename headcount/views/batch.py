@@ -88,7 +88,7 @@ class DynamoBatchView:
     day) of the metric's partition."""
 
     SKETCH_CACHE_ENTRIES = 8192  # finished days' union sketches kept in memory (at most ~8 KiB each)
-    ROWS_CACHE_DAYS = 1024  # finished days' rows with sketches (another zone's quarter hours), kept in memory
+    ROWS_CACHE_ROWS = 20_000  # finished days' rows with sketches (another zone's quarter hours), kept in memory
 
     def __init__(
         self, table: str, lease_s: float = 300.0, wait_s: float = 60.0, clock: Callable[[], float] = time.time
@@ -99,6 +99,7 @@ class DynamoBatchView:
         self.ddb = client("dynamodb")
         self._sketches: OrderedDict[tuple[str, str, str, str | None], bytes | None] = OrderedDict()
         self._rows: OrderedDict[tuple[str, str, str, str | None], list[Partial]] = OrderedDict()
+        self._rows_kept = 0  # rows in _rows
 
     def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str, union: bytes | None = None) -> None:
         pk = keys.partition_key(metric, day)
@@ -218,9 +219,12 @@ class DynamoBatchView:
             by_day[day].append(Partial(cell.bucket, cell.group, cell.count, sketch))
         for p in unread:
             found[p.day] = by_day[p.day]
-            self._rows[(metric, p.day, p.run_id, group)] = by_day[p.day]
-            if len(self._rows) > self.ROWS_CACHE_DAYS:
-                self._rows.popitem(last=False)
+            key = (metric, p.day, p.run_id, group)
+            if key not in self._rows:
+                self._rows[key] = by_day[p.day]
+                self._rows_kept += len(by_day[p.day])
+            while self._rows_kept > self.ROWS_CACHE_ROWS:
+                self._rows_kept -= len(self._rows.popitem(last=False)[1])
         return found
 
     def _remember(self, key: tuple[str, str, str, str | None], sketch: bytes | None) -> None:

@@ -172,6 +172,47 @@ def test_a_run_replaced_while_its_sketches_are_read_is_reported_not_served_half(
         DynamoBatchView(names.BATCH_TABLE).union_sketches(metric, old.values(), None)
 
 
+def test_a_days_rows_with_their_sketches_are_read_once_per_run_and_a_replaced_run_is_reported(aws) -> None:
+    from headcount.core import sketches
+    from headcount.views.batch import RunReplaced
+
+    # Given a day of a sub-day twin: quarter hours of two groups, one of them 0 (no sketch to read)
+    view = DynamoBatchView(names.BATCH_TABLE)
+    twin = "active_players_by_country~quarter"
+    quarters = [f"{DAY}T00:00+00:00", f"{DAY}T00:15+00:00"]
+    view.publish(
+        twin,
+        DAY,
+        [
+            BatchRow(twin, DAY, quarters[0], "DE", 3, sketch_of(range(3))),
+            BatchRow(twin, DAY, quarters[1], "DE", 0, None),
+            BatchRow(twin, DAY, quarters[1], "FR", 5, sketch_of(range(10, 15))),
+        ],
+        "run-1",
+    )
+    published = view.publications(twin, DAY, DAY)
+    calls: list[str] = []
+    ddb = client("dynamodb")
+    ddb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    try:
+        # When its rows are read: those with players, with their sketches, of a group when asked
+        rows = view.row_sketches(twin, published.values(), None)[DAY]
+        assert sorted((r.bucket, r.group, r.count) for r in rows) == [(quarters[0], "DE", 3), (quarters[1], "FR", 5)]
+        assert sketches.estimate(sketches.decode(next(r.sketch for r in rows if r.group == "FR"))).value == 5
+        assert [r.group for r in view.row_sketches(twin, published.values(), "DE")[DAY]] == ["DE"]
+        assert calls == ["BatchGetItem", "BatchGetItem"]
+        # and again: from memory, while the publication names the same run
+        calls.clear()
+        assert view.row_sketches(twin, published.values(), None)[DAY] == rows
+        assert calls == []
+    finally:
+        ddb.meta.events.unregister("before-call.dynamodb")
+    # A run replaced under the read is reported, not served half
+    view.publish(twin, DAY, [BatchRow(twin, DAY, quarters[0], "DE", 4, sketch_of(range(4)))], "run-2")
+    with pytest.raises(RunReplaced):
+        DynamoBatchView(names.BATCH_TABLE).row_sketches(twin, published.values(), None)
+
+
 def test_a_day_too_large_for_one_publication_is_refused_with_what_to_do(aws) -> None:
     import hashlib
 

@@ -21,7 +21,7 @@ from headcount.core import buckets as bk
 from headcount.core import sketches
 from headcount.core.catalog import CatalogError, Kind, parse_catalog
 from headcount.core.deltas import Record
-from headcount.logic.errors import BadRequest
+from headcount.logic.errors import BadRequest, UnknownMetric
 from headcount.logic.folding import fold_batch
 from headcount.logic.reads import Reads
 from headcount.logic.serving import MetricsService
@@ -229,12 +229,17 @@ def test_an_unknown_zone_is_a_bad_request_naming_it_and_new_players_are_not_answ
 def test_a_finished_zone_days_union_is_kept_until_a_republish_names_another_run():
     # Given Kolkata's active players of three finished days, asked for once
     service = stack(game(seed=11))
+    batch = service.reads.batch
+    read_days: list[str] = []  # the reporting days whose quarter hours' sketches are read
+    row_sketches = batch.row_sketches
+    batch.row_sketches = lambda m, pubs, g: row_sketches(m, [p for p in pubs if not read_days.append(p.day)], g)
     ask = lambda: service.series("active_players", "2026-10-26", "2026-10-28", None, NOW_MS, "Asia/Kolkata")  # noqa: E731
     before = ask()
-    # When asked again: the same answer (from the unions it kept)
-    assert ask() == before
+    assert read_days == ["2026-10-25", "2026-10-26", "2026-10-27", "2026-10-28"]  # (Kolkata's days begin at 18:30Z)
+    # When asked again: the same answer, from the unions it kept (no sketch read)
+    read_days.clear()
+    assert ask() == before and read_days == []
     # When the batch layer republishes UTC's 10-27 with 500 more players in its first quarter hour (Kolkata's 10-27)
-    batch = service.reads.batch
     twin = "active_players~quarter"
     newcomers = sketches.decode(sketches.of_values([f"late-{i}" for i in range(500)], 14))
     rows = [
@@ -246,9 +251,15 @@ def test_a_finished_zone_days_union_is_kept_until_a_republish_names_another_run(
     ]  # fmt: skip
     assert any(r.bucket == "2026-10-27T00:00+00:00" for r in rows)
     batch.publish(twin, "2026-10-27", rows, "r2")
-    # Then Kolkata's 10-27 has them, its 10-26 is as it was, and 10-28 (which also overlaps UTC's 10-27) is read again
+    # Then Kolkata's 10-27 and 10-28 (both overlap UTC's 10-27) are read again, not its 10-26
     after = {p.bucket: p for p in ask().points}
+    assert read_days == [
+        "2026-10-26",
+        "2026-10-27",
+        "2026-10-28",
+    ]  # 10-27's two Kolkata days, 10-26 and 10-28 with them
     was = {p.bucket: p for p in before.points}
+    # with the new players on Kolkata's 10-27 only
     assert after["2026-10-26"] == was["2026-10-26"]
     assert 480 <= after["2026-10-27"].value - was["2026-10-27"].value <= 520
     assert after["2026-10-28"].value == was["2026-10-28"].value
@@ -309,3 +320,43 @@ def test_a_rolling_window_in_another_zone_holds_its_zone_days_players():
         truth = {str(e["player_id"]) for e in events if e["type"] == "session_start"
                  and datetime.fromtimestamp(e["ts"] / 1000, ZoneInfo("Asia/Kathmandu")).date().isoformat() in window}  # fmt: skip
         assert p.low <= len(truth) <= p.high and not p.exact, (p, len(truth))
+
+
+def test_a_zone_day_half_published_and_half_empty_says_it_comes_from_the_batch_layer_not_exact():
+    # Given events up to the end of UTC's 11-01 (published); nothing since
+    events = [e for e in game(seed=13) if e["ts"] < ms(date(2026, 11, 2))]
+    service = stack(events)
+    # When Los Angeles' 11-01 is asked for (07:00Z 11-01 .. 08:00Z 11-02: its end is in UTC's unpublished 11-02)
+    [point] = service.series("matches_played", "2026-11-01", None, None, NOW_MS, "America/Los_Angeles").points
+    whole = service.distinct("active_players", "2026-11-01", None, None, NOW_MS, "America/Los_Angeles")
+    # Then its number is the batch layer's, not exact (the rest of its day may still come), and says so
+    assert point.value == recount(events, "match_end", "America/Los_Angeles", False)["2026-11-01"] > 0
+    assert (point.source, point.exact) == ("batch", False)
+    assert (whole.sources, whole.exact) == (["batch"], False)
+
+
+def test_a_zone_is_the_reporting_zones_only_where_every_day_the_answer_reads_is():
+    service = stack(game(seed=3))
+    # London is UTC from 10-25 on: its active players of 10-26 are UTC's, exact
+    assert service.series("active_players", "2026-10-26", None, None, NOW_MS, "Europe/London").note is None
+    # but its weekly players of 10-26 reach back to 10-20, in summer time: approximate, from the twins
+    weekly = service.series("weekly_active_players", "2026-10-26", None, None, NOW_MS, "Europe/London")
+    assert weekly.note and not weekly.points[0].exact
+    # and so does a ratio built on a window
+    assert service.series("stickiness", "2026-10-26", None, None, NOW_MS, "Europe/London").note
+
+
+def test_hour_twins_answer_only_zones_whose_days_begin_on_the_reporting_zones_hours():
+    doc = json.loads((Path(headcount.__file__).parent / "catalog.json").read_text())
+    hourly = parse_catalog(doc | {"sub_day": "hour"})
+    # Given a deployment reporting in Kolkata (+5:30), its twins in Kolkata's hours (:30 in UTC)
+    service = MetricsService(Reads(hourly, InMemoryRealtimeStore(), InMemoryBatchView(), "Asia/Kolkata", max_age_s=0))
+    # Then UTC's days, which begin at :00, are refused; Yangon's (+6:30) are answered, from the twins
+    with pytest.raises(BadRequest, match="whole hours of Asia/Kolkata"):
+        service.series("matches_played", "2026-11-01", None, None, NOW_MS, "UTC")
+    assert service.series("matches_played", "2026-11-01", None, None, NOW_MS, "Asia/Yangon").note
+    # (and Colombo's, +5:30 as Kolkata, are Kolkata's own)
+    assert service.series("matches_played", "2026-11-01", None, None, NOW_MS, "Asia/Colombo").note is None
+    # and the twins are no metric of the API's
+    with pytest.raises(UnknownMetric):
+        service.series("matches_played~hour", "2026-11-01", None, None, NOW_MS)

@@ -6,10 +6,10 @@ hours, which lie in one or two (at most three) of the reporting zone's days:
 - a count is the sum of its quarter hours: exact when the batch layer has published every reporting day it overlaps;
 - distinct players are the union of the quarter hours' sketches (HLL) of both layers: approximate, with the sketch
   library's 95 % bounds, even on published days (the job counts players per reporting day), and said so
-  (`ZONE_NOTE`);
+  (`zone_note`);
 - a rolling window is the union of its days' unions, as approximate.
-A zone whose days are the reporting zone's over the whole range (`Etc/UTC` for `UTC`, London in winter for UTC) is
-answered by the reporting zone's own answers, exact where those are.
+A zone whose days are the reporting zone's over every day an answer reads (`Etc/UTC` for `UTC`, London in winter for
+UTC) is answered by the reporting zone's own answers, exact where those are (serving.py).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def snapshot(config, truth):
 def assert_real_time_is(truth, numbers):
     """Every bucket of the truth is a real-time point: counts exactly, distinct counts within their bounds, and those
     bounds no wider than the sketch's error."""
-X
+    for metric in (m for m in CATALOG.listed() if m.kind.counted):  # what the simulator's truth counts
         points = {(p["bucket"], p.get("group", "")): p for p in numbers[metric.name]}
         for bucket, groups in truth[metric.name].items():
             for group, expected in groups.items():

@@ -165,6 +165,7 @@ function loadRange() {
 
 listenForSignIn(() => {
   state.catalog = null; // everything again, as this person may see it
+  state.latest.clear(); // and the answers still on their way to the last session's requests are not drawn
   start();
 });
 listenForIngestKeys();

@@ -102,11 +102,18 @@ def test_zero_rows_give_an_empty_day_a_zero_and_a_null_sketch(spark) -> None:
     zeros = spark.createDataFrame(zero_rows(CATALOG, [DAY], "UTC"), CELL_ROWS)
     empty = spark.createDataFrame([], CELL_ROWS)
     counts = aggregate(with_zeros(empty, zeros), CATALOG)
-    # Then every bucket of every ungrouped metric is a 0 without a sketch (24 hours of ad impressions), and grouped
-    # metrics have no rows (no group was seen); the KPI metrics are not in the counts table
+    # Then every bucket of every ungrouped metric is a 0 without a sketch (24 hours of ad impressions, 96 quarter hours
+    # of each sub-day twin), and grouped metrics have no rows (no group was seen); the KPI metrics are not in the counts
+    # table
+    quarters = [f"{DAY}T{h:02d}:{m:02d}+00:00" for h in range(24) for m in (0, 15, 30, 45)]
     expected = spark.createDataFrame(
         [(m, DAY, "", 0, None) for m in ("active_players", "matches_played")]
-        + [("ad_impressions", f"{DAY}T{h:02d}:00+00:00", "", 0, None) for h in range(24)],
+        + [("ad_impressions", f"{DAY}T{h:02d}:00+00:00", "", 0, None) for h in range(24)]
+        + [
+            (f"{m}~quarter", q, "", 0, None)
+            for m in ("active_players", "matches_played", "ad_impressions")
+            for q in quarters
+        ],
         "metric string, bucket string, group_value string, value bigint, sketch binary",
     )
     assertDataFrameEqual(counts, expected)

@@ -77,7 +77,9 @@ function showExploreMetric() {
 }
 
 function fillGroupPicker(groups) {
-  const { group_by: by, kind } = state.catalog.get(page.exploreMetric.value);
+  const metric = state.catalog?.get(page.exploreMetric.value);
+  if (!metric) return;
+  const { group_by: by, kind } = metric;
   const chosen = page.exploreGroup.value;
   page.exploreGroupLabel.hidden = !by;
   page.exploreGroup.replaceChildren(
@@ -130,7 +132,7 @@ export async function loadChart(chart, range) {
   }
   const group = explore ? page.exploreGroup.value : "";
   const answers = await answersFor(card, [[`v1/metrics/${encodeURIComponent(name)}`, { ...range, group }]]);
-  if (answers) drawChart(card, chart, metric, answers[0].points, { ...range, group });
+  if (answers && state.catalog) drawChart(card, chart, metric, answers[0].points, { ...range, group }); // (not meanwhile signed in again)
 }
 
 function drawChart(card, chart, metric, points, { from, to, group }) {

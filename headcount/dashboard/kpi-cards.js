@@ -73,7 +73,7 @@ export async function loadRetention(range) {
   }
   const from = daysIn(range.from, range.to) > MAX_COHORTS ? addDays(range.to, -(MAX_COHORTS - 1)) : range.from;
   const answers = await answersFor(card, [[`v1/retention/${encodeURIComponent(name)}`, { from, to: range.to }]]);
-  if (!answers) return;
+  if (!answers || !state.catalog) return; // (a sign-in meanwhile: the catalog is being read again)
   const [answer] = answers;
   const drawn = retentionTable(card.querySelector(".triangle-scroll"), answer, {
     moment: (iso) => formatMoment(iso, { ago: false }),

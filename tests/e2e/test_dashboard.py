@@ -100,6 +100,9 @@ def open_page(local_stack, browser):
         user: str | None = DEMO_USER, width: int = 1440, height: int = 900, clock: bool = False, init_script: str = ""
     ):
         context = browser.new_context(viewport={"width": width, "height": height}, locale="en-US")
+        # moto's Query reads the whole table, which the metrics' sub-day twins made larger: on a busy machine a page's
+        # first draw can take longer than Playwright's 30 s
+        context.set_default_timeout(90_000)
         contexts.append(context)
         if init_script:
             context.add_init_script(init_script)
@@ -107,7 +110,7 @@ def open_page(local_stack, browser):
         if clock:
             page.clock.install()
         errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("pageerror", lambda error: errors.append(f"{error}\n{error.stack}"))
         page.goto(f"http://127.0.0.1:{local_stack.api_port}/")
         page.script_errors = errors
         if user is not None:

@@ -42,9 +42,10 @@ def aws():
     from moto import mock_aws
 
     from headcount import names
-    from headcount.local import resources
+    from headcount.local import moto_server, resources
     from headcount.views.aws import client
 
+    moto_server.patch()  # as the local stack's moto: a Query reads its partition only
     client.cache_clear()
     with mock_aws():
         resources.create_table(names.REALTIME_TABLE, ttl_attribute="expires_at")

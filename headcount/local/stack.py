@@ -76,10 +76,11 @@ def start_kinesalite(config: LocalConfig) -> ChildProcess:
 
 
 def start_moto(config: LocalConfig) -> ChildProcess:
-    """moto server on the config's port (DynamoDB, SQS); its state lives in its memory only."""
+    """moto server on the config's port (DynamoDB, SQS); its state lives in its memory only. Its DynamoDB Query reads
+    the partition asked for, not the whole table (local/moto_server.py)."""
     return ChildProcess(
         "moto",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(config.moto_port)],
+        [sys.executable, "-m", "headcount.local.moto_server", "-H", "127.0.0.1", "-p", str(config.moto_port)],
         config.log_dir,
         env={**os.environ, **MOTO_ID_STRATEGIES},  # the user pool keeps its ids across a restart (local/access.py)
         pid_dir=config.pid_dir,

@@ -20,7 +20,7 @@ from headcount.batch.job import run_job
 from headcount.batch.plan import JobResult, parse_options
 from headcount.batch.session import glue_spark, local_spark, on_glue
 from headcount.core.erasure import ErasurePolicy
-from headcount.logic.publishing import publish
+from headcount.logic.publishing import publish_run
 from headcount.views.batch import DynamoBatchView
 from headcount.views.catalog_file import load_catalog
 from headcount.views.erasure_store import DynamoErasureStore
@@ -46,10 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     catalog = load_catalog(options.catalog_path)
 
     def publish_job(job: JobResult) -> None:
-        published = publish(options.lake, job.days, job.run_id, view, catalog=catalog, kpi_days=job.kpi_days)
+        published = publish_run(options.lake, job, view, catalog)
         rows = sum(len(day_rows) for day_rows in published.values())
         kpi_days = sum(len(days) for days in job.kpi_days.values())
-        say(f"published {rows} rows of {', '.join(job.days)} (and {kpi_days} KPI days) to {options.batch_table}")
+        zones = "".join(f"; in {zone}: {', '.join(run.days) or 'no day'}" for zone, run in job.zones.items())
+        say(
+            f"published {rows} rows of {', '.join(job.days)} (and {kpi_days} KPI days{zones}) to {options.batch_table}"
+        )
 
     publish_job(result)
     if store is not None:

@@ -201,6 +201,7 @@ COUNTS_PREFIX = "counts/"
 ACTIVITY_PREFIX = "activity/"
 PLAYERS_PREFIX = "players/"
 KPIS_PREFIX = "kpis/"
+ZONES_PREFIX = "zones/"  # zones/<zone>/counts/ ...: the same tables in each extra zone the nightly job computes
 # The erasure's (headcount/batch/erasure.py): the players' index of raw/ the nightly job keeps, the batches' plans
 PLAYER_INDEX_PREFIX = "player_index/"
 ERASURE_PREFIX = "erasure/"

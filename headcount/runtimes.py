@@ -102,7 +102,7 @@ def serve_runtime(
 ) -> ServeRuntime:
     return ServeRuntime(
         settings,
-        MetricsService(reads(settings, realtime, batch, open_shards)),
+        MetricsService(reads(settings, realtime, batch, open_shards), settings.computed_zones),
         erasures if erasures is not None else DynamoErasureStore(settings.erasures_table),
     )
 

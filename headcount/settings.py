@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from headcount import names
+from headcount.core.buckets import BadZone, check_zones
 
 
 class Settings(BaseSettings):
@@ -19,6 +20,9 @@ class Settings(BaseSettings):
     realtime_table: str = names.REALTIME_TABLE
     batch_table: str = names.BATCH_TABLE
     tz: str = "UTC"
+    # more zones the nightly job computes exactly (comma-separated IANA names, `Asia/Tokyo,America/Los_Angeles`): their
+    # distinct players and KPIs are exact on the days it has published; any other zone's are approximate
+    extra_zones: str = ""
     catalog_path: str | None = None
     ttl_days: int = 35
     # serve: who may call (headcount/access.py). API Gateway checks keys and tokens before the function; the function
@@ -60,6 +64,11 @@ class Settings(BaseSettings):
     erasure_deadline_days: int = Field(default=7, ge=1, le=30)
 
     @property
+    def computed_zones(self) -> tuple[str, ...]:
+        """The extra zones, each once, without the reporting zone."""
+        return tuple(z for z in self.extra_zones.split(",") if z)
+
+    @property
     def auth_configured(self) -> bool:
         return bool(self.user_pool_id and self.user_pool_client_id and self.ingest_usage_plan)
 
@@ -71,3 +80,11 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @field_validator("extra_zones")
+    @classmethod
+    def _known_zones(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            return ",".join(check_zones(value, info.data.get("tz", "UTC")))
+        except BadZone as exc:
+            raise ValueError(f"extra_zones: {exc}") from None

@@ -42,9 +42,9 @@ from headcount.batch.lake_io import (
     read_raw,
     write_index,
 )
-from headcount.batch.plan import JobOptions, JobResult, new_run_id, plan_days
+from headcount.batch.plan import JobOptions, JobResult, Plan, new_run_id, overlapping_days, plan_days
 from headcount.core.buckets import bucket_of
-from headcount.core.catalog import Granularity, Kind
+from headcount.core.catalog import Catalog, Granularity, Kind
 from headcount.core.erasure import (
     ARCHIVE_SETTLE_MS,
     DAY_MS,
@@ -66,6 +66,7 @@ from headcount.views.lake import (
     raw_uri,
     read_count_runs,
     write_object,
+    zone_lake,
 )
 
 if TYPE_CHECKING:
@@ -169,14 +170,15 @@ class Erasure:
                 blocked=self.store.blocked(),
                 erased=sorted(ids),
                 kpi_days=plan.kpi_days,
+                zone_plans=self._zone_plans(recomputed.days),
             )
-            for metric, metric_days in job.kpi_days.items():
-                plan.kpi_days[metric] = sorted({*plan.kpi_days.get(metric, []), *metric_days})
+            for kpi_days in (job.kpi_days, *(zone.kpi_days for zone in job.zones.values())):
+                for metric, metric_days in kpi_days.items():
+                    plan.kpi_days[metric] = sorted({*plan.kpi_days.get(metric, []), *metric_days})
             write_object(plan_uri(lake, batch), plan.to_json())
-        catalog = load_catalog(self.options.catalog_path)
-        for metric in catalog.metrics:
-            if metric.kind is Kind.NEW:  # the versions the recompute replaced still hold the players
-                drop_replaced_players(lake, metric.name)
+        for catalog, tables in self._catalogs():
+            for metric in catalog.new_metrics():  # the versions the recompute replaced still hold the players
+                drop_replaced_players(tables, metric.name)
         receipts = self._stamp(receipts, "lake")
         if job is not None:
             self.publish(job)
@@ -328,21 +330,32 @@ class Erasure:
         """The KPI days erasing these players changes through their first days (read from the players tables before
         the recompute drops them): each new-players metric's days from the earliest of them on (everyone seen up to
         the day), and each retention metric's cohorts of those days."""
-        catalog = load_catalog(self.options.catalog_path)
-        lake = self.options.lake
         days: dict[str, list[str]] = {}
-        for metric in catalog.metrics:
-            if metric.kind is not Kind.NEW:
-                continue
-            firsts = players_first_days(lake, metric.name, ids)
-            if not firsts:
-                continue
-            computed = computed_days(self.spark, lake, catalog.base(metric).name)
-            days[metric.name] = [d for d in computed if d >= min(firsts)]
-            for retention in catalog.metrics:
-                if retention.kind is Kind.RETENTION and retention.of == metric.name:
-                    days[retention.name] = sorted(set(firsts) & set(computed))
+        for catalog, tables in self._catalogs():
+            for metric in catalog.new_metrics():
+                firsts = players_first_days(tables, metric.name, ids)
+                if not firsts:
+                    continue
+                computed = computed_days(self.spark, tables, catalog.base(metric).name)
+                days[metric.name] = [d for d in computed if d >= min(firsts)]
+                for retention in catalog.metrics:
+                    if retention.kind is Kind.RETENTION and retention.of == metric.name:
+                        days[retention.name] = sorted(set(firsts) & set(computed))
         return days
+
+    def _catalogs(self) -> list[tuple[Catalog, str]]:
+        """The catalog and the lake of its tables, then its copy in each extra zone and that zone's tables."""
+        catalog, lake = load_catalog(self.options.catalog_path), self.options.lake
+        return [(catalog, lake), *((catalog.in_zone(z), zone_lake(lake, z)) for z in self.options.extra_zones)]
+
+    def _zone_plans(self, days: Sequence[str]) -> dict[str, Plan]:
+        """Each extra zone's days over the reporting days recomputed, that have ended there."""
+        existing = arrival_days_of(self.options.lake)
+        plans = {}
+        for zone in self.options.extra_zones:
+            today = bucket_of(self.clock(), Granularity.DAY, zone)
+            plans[zone] = plan_days([d for d in overlapping_days(days, self.options.tz, zone) if d < today], existing)
+        return plans
 
     def _purge_left(self) -> None:
         """The real-time items of the days batches left (their days were not published then: today) once the nightly

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from headcount import names
@@ -20,12 +21,20 @@ from headcount.batch.lake_io import (
     write_index,
     zeros_frame,
 )
-from headcount.batch.plan import JobOptions, JobResult, Plan, plan_run
+from headcount.batch.plan import JobOptions, JobResult, Plan, ZoneRun, plan_run
 from headcount.batch.session import on_glue
 from headcount.batch.transforms import Archive, counts_of, events_of
 from headcount.batch.validation import ReasonCounts
+from headcount.core.buckets import last_day_ended_by
 from headcount.views.catalog_file import load_catalog
-from headcount.views.lake import counts_uri, first_arrival_day, index_uri, raw_partition_uri, raw_uri
+from headcount.views.lake import (
+    counts_uri,
+    first_arrival_day,
+    index_uri,
+    raw_partition_uri,
+    raw_uri,
+    zone_lake,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -43,10 +52,14 @@ def run_job(
 ) -> JobResult:
     """The nightly run of `options.day` (and the days back). `blocked`: the players erased with "no more"
     (`blocked_hash`), whose events it drops."""
-    plan = plan_run(
-        options, lambda dt: path_exists(spark, raw_partition_uri(options.lake, dt)), first_arrival_day(options.lake)
-    )
-    return run_plan(spark, options, plan, progress, blocked)
+    exists = lambda dt: path_exists(spark, raw_partition_uri(options.lake, dt))  # noqa: E731
+    first = first_arrival_day(options.lake)
+    plan = plan_run(options, exists, first)
+    zone_plans = {
+        zone: plan_run(replace(options, tz=zone, day=last_day_ended_by(options.day, options.tz, zone)), exists, first)
+        for zone in options.extra_zones
+    }
+    return run_plan(spark, options, plan, progress, blocked, zone_plans=zone_plans)
 
 
 def run_plan(
@@ -57,9 +70,11 @@ def run_plan(
     blocked: frozenset[str] = frozenset(),
     erased: Sequence[str] = (),
     kpi_days: Mapping[str, Sequence[str]] | None = None,
+    zone_plans: Mapping[str, Plan] | None = None,
 ) -> JobResult:
     """Compute the plan's days (the nightly run's, or an erasure's: `erased` players leave the players tables, and
-    `kpi_days` are written too, by metric)."""
+    `kpi_days` are written too, by metric), then each extra zone's plan (`options.extra_zones`: its days, of the
+    catalog's copy in that zone)."""
     say = progress or (lambda _message: None)
     started = time.monotonic()
     catalog = load_catalog(options.catalog_path)
@@ -82,6 +97,19 @@ def run_plan(
     if plan.days:
         archive = Archive(erasure_written(options.lake, plan.partitions), blocked)
         written = _compute(spark, options, catalog, plan, rejected, say, started, archive, erased, kpi_days)
+    zones: dict[str, ZoneRun] = {}
+    for zone, zone_plan in (zone_plans or {}).items():
+        zones[zone] = ZoneRun(zone_plan.days)
+        if not zone_plan.days:
+            say(f"{zone}: no day to compute ({', '.join(zone_plan.skipped) or 'none'} left as they are)")
+            continue
+        say(f"{zone}: computing {', '.join(zone_plan.days)} of {zone} into {zone_lake(options.lake, zone)}")
+        archive = Archive(erasure_written(options.lake, zone_plan.partitions), blocked)
+        recounted = spark.sparkContext.accumulator({}, ReasonCounts())  # the rejected records were counted once
+        zone_written = _compute(
+            spark, options, catalog, zone_plan, recounted, say, started, archive, erased, kpi_days, zone=zone
+        )
+        zones[zone] = ZoneRun(zone_plan.days, zone_written)
 
     seconds = time.monotonic() - started
     say(f"run {options.run_id} done in {seconds:.1f} s")
@@ -101,6 +129,7 @@ def run_plan(
         written,
         plan.without_input,
         options.service,
+        zones,
     )
     if run_metrics_wanted():
         report_run(result, progress=say)
@@ -118,20 +147,25 @@ def _compute(
     archive: Archive,
     erased: Sequence[str],
     also: Mapping[str, Sequence[str]] | None,
+    zone: str | None = None,
 ) -> dict[str, list[str]]:
     """The counts, then the KPIs, of the plan's days, and the players' index of the arrival partitions read; -> the
-    days of the kpis partitions written, by metric."""
+    days of the kpis partitions written, by metric. `zone`: an extra zone's pass instead: its days, the catalog's copy
+    in it (`Catalog.in_zone`), its tables under `zone_lake`, and no index (the reporting zone's pass writes it)."""
+    tz, out = (options.tz, options.lake) if zone is None else (zone, zone_lake(options.lake, zone))
+    if zone is not None:
+        catalog = catalog.in_zone(zone)
     raw = read_raw(spark, options.lake, plan.partitions)
     # Kept: the counts and the KPIs read them, and validating twice would also count the rejected records twice.
-    events = events_of(raw, catalog, options.tz, plan.days, rejected, archive).persist()
+    events = events_of(raw, catalog, tz, plan.days, rejected, archive).persist()
     try:
-        zeros = zeros_frame(spark, catalog, plan.days, options.tz)
-        write_counts(counts_of(events, zeros, catalog, options.run_id), options.lake)
-        say(f"wrote {counts_uri(options.lake)} for {', '.join(plan.days)} in {time.monotonic() - started:.1f} s")
-        written = update_kpis(spark, events, catalog, options.lake, plan.days, options.run_id, say, erased, also)
+        zeros = zeros_frame(spark, catalog, plan.days, tz)
+        write_counts(counts_of(events, zeros, catalog, options.run_id), out)
+        say(f"wrote {counts_uri(out)} for {', '.join(plan.days)} in {time.monotonic() - started:.1f} s")
+        written = update_kpis(spark, events, catalog, out, plan.days, options.run_id, say, erased, also)
     finally:
         events.unpersist()
-    if plan.partitions:
+    if plan.partitions and zone is None:
         indexing = time.monotonic()
         write_index(index_of(raw), options.lake, plan.partitions)
         say(

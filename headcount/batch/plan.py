@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from headcount import names
 from headcount.batch.session import on_glue
-from headcount.core.buckets import finished_day
+from headcount.core.buckets import check_zones, day_bounds_ms, finished_day, local_date
+from headcount.core.buckets import days as bucket_days
 from headcount.core.keys import check_run_id
 
 ARRIVAL_DAYS_BEFORE, ARRIVAL_DAYS_AFTER = 1, 2  # an event of local day X arrives in dt X-1 .. X+2 (UTC)
@@ -35,6 +36,9 @@ class JobOptions:
     erase_now: bool = False  # run an erasure batch of the pending requests even if none is due yet
     erasure_every_days: int = 7  # ErasurePolicy: no request waits longer for its batch
     erasure_max_pending: int = 50  # ErasurePolicy: a batch as soon as this many wait
+    # more zones the run computes exactly besides `tz`, each over the same raw events as its own catalog
+    # (`Catalog.in_zone`: `<name>@<zone>`), its days those of the zone that have ended when `day` has
+    extra_zones: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)  # before Spark starts, not at publish time
@@ -63,6 +67,15 @@ class JobResult:
     kpi_days: dict[str, list[str]] = field(default_factory=dict)  # KPI metric -> the days of the kpis it wrote
     without_input: list[str] = field(default_factory=list)  # Plan.without_input
     service: str = names.POWERTOOLS_SERVICE  # JobOptions.service
+    zones: dict[str, ZoneRun] = field(default_factory=dict)  # what the run computed in each extra zone
+
+
+@dataclass(frozen=True)
+class ZoneRun:
+    """The days of an extra zone a run computed (of its metrics `<name>@<zone>`), and the days of their KPIs."""
+
+    days: list[str]
+    kpi_days: dict[str, list[str]] = field(default_factory=dict)
 
 
 def new_run_id(now: datetime) -> str:
@@ -111,6 +124,15 @@ def plan_days(days: Collection[str], existing: Collection[str]) -> Plan:
     computed all the same: a day of no events."""
     needed = {dt.isoformat() for d in days for dt in arrival_days(date.fromisoformat(d))} & set(existing)
     return Plan(days=sorted(set(days)), skipped=[], partitions=sorted(needed))
+
+
+def overlapping_days(days: Iterable[str], tz: str, zone: str) -> list[str]:
+    """The days of `zone` that overlap these days of `tz` (one to three each): those an erasure recomputes there."""
+    found: set[str] = set()
+    for day in days:
+        start_ms, end_ms = day_bounds_ms(date.fromisoformat(day), tz)
+        found |= {d.isoformat() for d in bucket_days(local_date(start_ms, zone), local_date(end_ms - 1, zone))}
+    return sorted(found)
 
 
 def shift(day: str, days: int) -> str:
@@ -166,6 +188,7 @@ _OPTIONAL = (
     "erase_now",
     "erasure_every_days",
     "erasure_max_pending",
+    "extra_zones",
 )
 
 
@@ -195,6 +218,12 @@ def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
         parser.add_argument("--erase_now", "--erase-now", default=None, help="true: an erasure batch even if not due")
         parser.add_argument("--erasure_every_days", default=None, help="a request waits at most this long (7)")
         parser.add_argument("--erasure_max_pending", default=None, help="a batch as soon as this many wait (50)")
+        parser.add_argument(
+            "--extra_zones",
+            "--extra-zones",
+            default=None,
+            help="more zones to compute exactly: Asia/Tokyo,Asia/Kolkata",
+        )
         args = vars(parser.parse_args(list(argv)))
     tz = args.get("tz") or "UTC"
     return JobOptions(
@@ -212,4 +241,5 @@ def parse_options(argv: Sequence[str], now_ms: int) -> JobOptions:
         erase_now=str(args.get("erase_now") or "").lower() == "true",
         erasure_every_days=int(args.get("erasure_every_days") or 7),
         erasure_max_pending=int(args.get("erasure_max_pending") or 50),
+        extra_zones=check_zones(args.get("extra_zones") or "", tz),
     )

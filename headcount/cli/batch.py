@@ -100,7 +100,9 @@ def run_batch_command(
         print(f"  {message}", flush=True)
 
     print(
-        f"batch: {day.isoformat()} in {settings.tz} (and the {days_back} days before), lake {config.lake}",
+        f"batch: {day.isoformat()} in {settings.tz} (and the {days_back} days before)"
+        + (f", and in {', '.join(settings.computed_zones)}" if settings.computed_zones else "")
+        + f", lake {config.lake}",
         flush=True,
     )
     try:
@@ -113,6 +115,7 @@ def run_batch_command(
             catalog_path=settings.catalog_path,
             days_back=days_back,
             progress=say,
+            extra_zones=settings.computed_zones,
             erasure=ErasureSetup(
                 DynamoErasureStore(settings.erasures_table),
                 DynamoRealtimeStore(settings.realtime_table),

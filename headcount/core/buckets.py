@@ -41,6 +41,20 @@ def check_zone(name: str) -> str:
     return name
 
 
+def check_zones(text: str, reporting: str) -> tuple[str, ...]:
+    """A comma-separated list of IANA names (the extra zones the nightly job computes: `Asia/Tokyo,Asia/Kolkata`), each
+    once, without the reporting zone (computed anyway); BadZone naming one that is not."""
+    zones = [check_zone(z.strip()) for z in text.split(",") if z.strip()]
+    return tuple(dict.fromkeys(z for z in zones if z != reporting))
+
+
+def last_day_ended_by(day: date, tz: str, zone: str) -> date:
+    """The last day of `zone` that has ended when `day` of `tz` has: the day of `zone` the nightly run of `day`
+    computes (Tokyo's same day for UTC, Los Angeles' day before)."""
+    end = datetime.fromtimestamp(day_bounds_ms(day, tz)[1] / 1000, ZoneInfo(zone))
+    return end.date() - timedelta(days=1)
+
+
 def bucket_of(ts_ms: int, granularity: Granularity, tz: str) -> str:
     return _bucket_of_slot(ts_ms // SLOT_MS, granularity, tz)
 

@@ -15,6 +15,10 @@ NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # catalog's `"sub_day"` chooses them: "quarter" (the default), "hour" (whole-hour zones only: a quarter of the items)
 # or "off" (the reporting zone's days only); bench/zones.py measures what each costs.
 SUB_DAY_GRANULARITIES = {"quarter": "quarter", "hour": "hour", "off": None}
+# The extra zones the nightly job computes exactly (HEADCOUNT_EXTRA_ZONES, `headcount:extraZones`) each have a copy of
+# the catalog's metrics, `<name>@<zone>` (`active_players@Asia.Tokyo`: `zone_token`), whose days are that zone's: the
+# job's counts, KPI and players tables and the batch view hold them like any metric (`Catalog.in_zone`). Not listed.
+ZONE_MARK = "@"
 NO_GROUP = ""  # the group of an ungrouped metric
 UNKNOWN_GROUP = "unknown"  # the group of an event without the group_by attribute
 
@@ -69,6 +73,7 @@ class Metric:
     denominator: str | None = None  # ratio
     returned_after: tuple[int, ...] = ()  # retention: the k of "active on D+k", ascending
     sub_day_of: str | None = None  # a sub-day twin: the metric it keeps in quarter hours
+    zone: str | None = None  # an extra zone's copy (`<name>@<zone>`): the zone of its days
 
     def group_of(self, attrs: dict[str, str]) -> str:
         if self.group_by is None:
@@ -115,6 +120,27 @@ class Catalog:
         """The metrics as the API lists them: the catalog file's, without the sub-day twins."""
         return tuple(m for m in self.metrics if m.sub_day_of is None)
 
+    def in_zone(self, zone: str) -> Catalog:
+        """The listed metrics as the nightly job computes them in an extra zone: each renamed `in_zone_name`, the
+        metrics it is built on too, without sub-day twins."""
+
+        def rename(name: str | None) -> str | None:
+            return None if name is None else in_zone_name(name, zone)
+
+        return Catalog(
+            tuple(
+                replace(
+                    m,
+                    name=in_zone_name(m.name, zone),
+                    of=rename(m.of),
+                    numerator=rename(m.numerator),
+                    denominator=rename(m.denominator),
+                    zone=zone,
+                )
+                for m in self.listed()
+            )
+        )
+
     def sub_day(self, metric: Metric) -> Metric | None:
         """The sub-day twin of a distinct or count metric (None for the KPIs, or a catalog without twins)."""
         return self._twins.get(metric.name)
@@ -153,6 +179,17 @@ class Catalog:
                 raise ValueError(f"{metric.name} is a {metric.kind.value} metric: it has no base")
             metric = self._by_name[metric.of]
         return metric
+
+
+def zone_token(zone: str) -> str:
+    """An IANA zone name as a metric name's suffix, a partition folder and a key (no `/`, no `+`): `Asia.Tokyo`,
+    `Etc.GMTplus5`."""
+    return zone.replace("/", ".").replace("+", "plus")
+
+
+def in_zone_name(name: str, zone: str) -> str:
+    """The name of a metric's copy in an extra zone: `active_players@Asia.Tokyo`."""
+    return f"{name}{ZONE_MARK}{zone_token(zone)}"
 
 
 DEFAULT_LG_K = 14

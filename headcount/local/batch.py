@@ -8,7 +8,7 @@ batch view.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -21,7 +21,7 @@ from headcount.batch.plan import JobOptions, JobResult
 from headcount.batch.session import local_spark
 from headcount.core.catalog import Catalog, Granularity, Kind
 from headcount.core.erasure import ErasurePolicy
-from headcount.logic.publishing import publish
+from headcount.logic.publishing import publish_run
 from headcount.views.batch import BatchRow, BatchView
 from headcount.views.catalog_file import load_catalog
 
@@ -94,10 +94,11 @@ def run_batch(
     days_back: int = 2,
     progress: Callable[[str], None] | None = None,
     erasure: ErasureSetup | None = None,
+    extra_zones: Sequence[str] = (),
 ) -> BatchSummary:
     """The nightly job for `day` (a day that has ended: `finished_day` says which) on a local Spark session, then the
     publish (to the DynamoDB table `names.BATCH_TABLE` unless another batch view is given), then, as on Glue, the
-    erasure batch when one is due (`erasure`)."""
+    erasure batch when one is due (`erasure`). `extra_zones`: more zones it computes exactly (JobOptions)."""
     say = progress or (lambda _message: None)
     options = JobOptions(
         day=day,
@@ -106,6 +107,7 @@ def run_batch(
         catalog_path=catalog_path,
         run_id=run_id,
         days_back=days_back,
+        extra_zones=tuple(extra_zones),
     )
     if batch_view is None:
         from headcount.views.batch import DynamoBatchView
@@ -118,7 +120,7 @@ def run_batch(
 
     def publish_job(job: JobResult) -> None:
         started = time.monotonic()
-        published = publish(lake_dir, job.days, job.run_id, view, catalog=catalog, kpi_days=job.kpi_days)
+        published = publish_run(lake_dir, job, view, catalog)
         seconds = time.monotonic() - started
         rows = sum(len(r) for r in published.values())
         counted = sum(1 for m in catalog.listed() if m.kind.counted)
@@ -126,8 +128,9 @@ def run_batch(
         kpi_partitions = sum(len(days) for days in job.kpi_days.values())
         say(
             f"published {rows} rows ({counted} metrics{' and their sub-day twins' if twins else ''} x "
-            f"{len(job.days)} days, {kpi_partitions} KPI days) "
-            f"in {seconds:.1f} s"
+            f"{len(job.days)} days, {kpi_partitions} KPI days"
+            + "".join(f"; in {zone} {len(run.days)} days" for zone, run in job.zones.items())
+            + f") in {seconds:.1f} s"
         )
         outcomes.append((published, seconds))
 

@@ -224,7 +224,10 @@ class LocalStack:
         self.access = create_access()
         self.rebuild_realtime()
         self.republished = republish(
-            config.lake, DynamoBatchView(settings.batch_table), load_catalog(settings.catalog_path)
+            config.lake,
+            DynamoBatchView(settings.batch_table),
+            load_catalog(settings.catalog_path),
+            settings.computed_zones,
         )
 
     def rebuild_realtime(self) -> None:

@@ -18,10 +18,12 @@ from headcount.core import sketches
 from headcount.core.catalog import Catalog, Kind, Metric
 from headcount.views.batch import BatchRow, BatchView
 from headcount.views.catalog_file import load_catalog
-from headcount.views.lake import read_count_runs, read_counts, read_kpis
+from headcount.views.lake import read_count_runs, read_counts, read_kpis, zone_lake
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from headcount.batch.plan import JobResult
 
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,22 @@ def publish(
                 f"the kpis of {name} {day} were written by run {min(kpi_day.runs - {run_id})}, not {run_id}"
             )
         published[(name, day)] = _publish_kpi_day(batch_view, metric, day, kpi_day, run_id)
+    return published
+
+
+def publish_run(
+    lake: str | Path, job: JobResult, batch_view: BatchView, catalog: Catalog | None = None
+) -> dict[tuple[str, str], list[BatchRow]]:
+    """Publish a run of the job (`publish`), then what it computed in each extra zone: the zone's copies of the
+    metrics (`<name>@<zone>`), from the zone's tables."""
+    catalog = catalog or load_catalog()
+    published = publish(lake, job.days, job.run_id, batch_view, catalog, job.kpi_days)
+    for zone, zone_run in job.zones.items():
+        if zone_run.days:
+            zone_catalog = catalog.in_zone(zone)
+            published |= publish(
+                zone_lake(lake, zone), zone_run.days, job.run_id, batch_view, zone_catalog, zone_run.kpi_days
+            )
     return published
 
 
@@ -148,13 +166,26 @@ class Republished:
     failed: dict[str, str] = field(default_factory=dict)  # day (or "metric day") -> why it could not be (real-time)
 
 
-def republish(lake: str | Path, batch_view: BatchView, catalog: Catalog | None = None) -> Republished:
+def republish(
+    lake: str | Path, batch_view: BatchView, catalog: Catalog | None = None, extra_zones: Sequence[str] = ()
+) -> Republished:
     """Publish every day of the counts table again, each with the run that wrote it, and every partition of the kpis
-    table with its run. For a batch view that lost its items (the local one lives in moto's memory) while the lake kept
-    the tables. A day that cannot be published (a damaged partition, rows of two runs) is reported and skipped: the
-    others still are. (A kpis partition without rows names no run: it stays unpublished.)"""
-    result = Republished()
+    table with its run; then each extra zone's tables likewise (their days named `<day> <zone>`). For a batch view that
+    lost its items (the local one lives in moto's memory) while the lake kept the tables. A day that cannot be
+    published (a damaged partition, rows of two runs) is reported and skipped: the others still are. (A kpis partition
+    without rows names no run: it stays unpublished.)"""
     catalog = catalog or load_catalog()
+    result = _republish(lake, batch_view, catalog)
+    for zone in extra_zones:
+        again = _republish(zone_lake(lake, zone), batch_view, catalog.in_zone(zone))
+        result.days |= {f"{day} {zone}": run for day, run in again.days.items()}
+        result.kpis |= again.kpis
+        result.failed |= {f"{key} {zone}": why for key, why in again.failed.items()}
+    return result
+
+
+def _republish(lake: str | Path, batch_view: BatchView, catalog: Catalog) -> Republished:
+    result = Republished()
     for day, run_id in sorted(read_count_runs(lake).items()):
         try:
             _publish_counts(lake, [str(day)], run_id, batch_view, catalog)

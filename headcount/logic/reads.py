@@ -100,6 +100,20 @@ class Reads:
         self._ahead: Moment | None = None  # the next moment, read ahead
         self._moment_lock = threading.Lock()
 
+    def in_zone(self, catalog: Catalog, tz: str) -> Reads:
+        """The same views read as another catalog in another zone (an extra zone's copies of the metrics)."""
+        return Reads(
+            catalog,
+            self.realtime,
+            self.batch,
+            tz,
+            self.open_shards,
+            self.stale_after_ms,
+            self.monotonic,
+            self.max_age_s,
+            self.ttl_days,
+        )
+
     def read(self, metric: Metric, first: date, last: date, now_ms: int) -> RangeRead:
         """Publications and shard statuses at once; then the real-time items of the unpublished days that have any
         (of a metric the fold keeps: rolling, ratio and retention metrics have publications only). Today is read in

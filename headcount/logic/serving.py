@@ -9,17 +9,19 @@ a KPI goes to kpis.py; a ratio divides two series), each reading its range once 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from headcount.core import buckets as bk
-from headcount.core.catalog import Granularity, Kind, Metric
+from headcount.core.catalog import Granularity, Kind, Metric, in_zone_name
 from headcount.core.kpis import ratio_points
 from headcount.core.merge import Partial, Point, Stamp, distinct_over, merge_day
 from headcount.logic import kpis
 from headcount.logic.errors import BadRequest, UnknownMetric
 from headcount.logic.reads import RangeRead, Reads
-from headcount.logic.zones import ZoneAnswers, same_days, zone_note
+from headcount.logic.zones import ZoneAnswers, computed_note, same_days, zone_note
 
 MAX_RANGE_DAYS = 400
 
@@ -54,9 +56,13 @@ class RangeDistinct:
 class MetricsService:
     """The answers of the read routes, over `reads` (the catalog and reporting zone are its)."""
 
-    def __init__(self, reads: Reads) -> None:
+    def __init__(self, reads: Reads, extra_zones: Sequence[str] = ()) -> None:
+        """`extra_zones`: the zones the nightly job computes exactly too (`Catalog.in_zone`)."""
         self.reads, self.catalog, self.tz = reads, reads.catalog, reads.tz
         self.zones = ZoneAnswers(reads)
+        self.extra_zones = tuple(extra_zones)
+        self._computed: dict[str, MetricsService] = {}
+        self._computed_lock = threading.Lock()
 
     def list_metrics(self) -> list[Metric]:
         return list(self.catalog.listed())
@@ -70,7 +76,52 @@ class MetricsService:
         first, last = self._range(start, end, now_ms, zone)
         if self._reporting(metric, first, last, zone):
             return Series(name, zone, self._points(metric, first, last, group, now_ms))
+        computed = self._computed_in(zone)
+        if computed is not None:
+            return self._computed_series(computed, metric, first, last, group, now_ms, zone)
         return Series(name, zone, self._zone_points(metric, first, last, group, now_ms, zone), zone_note(zone))
+
+    def _computed_in(self, zone: str) -> MetricsService | None:
+        """The answers in an extra zone the nightly job computes: of the catalog's copies in it, in its days."""
+        if zone not in self.extra_zones:
+            return None
+        with self._computed_lock:
+            if zone not in self._computed:
+                self._computed[zone] = MetricsService(self.reads.in_zone(self.catalog.in_zone(zone), zone))
+            return self._computed[zone]
+
+    def _computed_series(
+        self,
+        computed: MetricsService,
+        metric: Metric,
+        first: date,
+        last: date,
+        group: str | None,
+        now_ms: int,
+        zone: str,
+    ) -> Series:
+        """The zone's copy where the job published it (exact); the days it has not (today, yesterday before the job,
+        days before the zone was added), of a metric with sub-day twins, from them (approximate, with the note)."""
+        copy = computed.catalog.get(in_zone_name(metric.name, zone))
+        assert copy is not None  # the copy of every listed metric
+        points = computed._points(copy, first, last, group, now_ms)
+        pending = sorted({p.bucket[:10] for p in points if not p.exact})
+        if not pending or metric.kind in (Kind.NEW, Kind.RETENTION) or not self._has_twins(metric):
+            return Series(metric.name, zone, points)
+        start, end = date.fromisoformat(pending[0]), date.fromisoformat(pending[-1])
+        twins = [p for p in self._zone_points(metric, start, end, group, now_ms, zone) if p.bucket[:10] in pending]
+        kept = [p for p in points if p.bucket[:10] not in pending]
+        merged = sorted(kept + twins, key=lambda p: p.bucket[:10])  # stable: each day's points in their own order
+        return Series(metric.name, zone, merged, computed_note(zone))
+
+    def _has_twins(self, metric: Metric) -> bool:
+        """Its days in another zone can be answered from sub-day twins (of it, its base, or a ratio's parts)."""
+        if metric.kind is Kind.RATIO:
+            parts = (self.catalog.get(n or "") for n in (metric.numerator, metric.denominator))
+            return all(p is not None and self._has_twins(p) for p in parts)
+        if metric.kind is Kind.ROLLING:
+            metric = self.catalog.base(metric)
+        return metric.kind.counted and self.catalog.sub_day(metric) is not None
 
     def retention(
         self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int, zone: str | None = None
@@ -80,10 +131,15 @@ class MetricsService:
         kpis.check_retention(metric)
         zone = self._zone(zone)
         first, last = self._range(start, end, now_ms, zone)
-        if not self._reporting(metric, first, last, zone):
+        if self._reporting(metric, first, last, zone):
+            matrix = kpis.retention_matrix(self.reads, metric, first, last, group, now_ms)
+        elif (computed := self._computed_in(zone)) is not None:
+            copy = computed.catalog.get(in_zone_name(metric.name, zone))
+            assert copy is not None  # the copy of every listed metric
+            matrix = kpis.retention_matrix(computed.reads, copy, first, last, group, now_ms)
+        else:
             raise self._not_in_zone(metric, zone)
-        matrix = kpis.retention_matrix(self.reads, metric, first, last, group, now_ms)
-        return kpis.RetentionMatrix(matrix.metric, zone, matrix.returned_after, matrix.cohorts)
+        return kpis.RetentionMatrix(metric.name, zone, matrix.returned_after, matrix.cohorts)
 
     def _reporting(self, metric: Metric, first: date, last: date, zone: str) -> bool:
         """The reporting zone's answers serve `zone`: it is that zone, or has the same days and hours over every day
@@ -108,9 +164,10 @@ class MetricsService:
         return 0, 0
 
     def _not_in_zone(self, metric: Metric, zone: str) -> BadRequest:
+        computed = ", ".join((self.tz, *self.extra_zones))
         return BadRequest(
-            f"{metric.name} is a {metric.kind.value} metric: it is computed in {self.tz} only (new players and "
-            f"retention in other zones, such as {zone}, are not kept yet)"
+            f"{metric.name} is a {metric.kind.value} metric: it is computed in {computed} only (new players and "
+            f"retention in other zones, such as {zone}, are not kept: the deployment's extra zones add one)"
         )
 
     def _zone_points(
@@ -173,6 +230,14 @@ class MetricsService:
             raise BadRequest(f"{name} is a {metric.kind.value} metric; /distinct is for distinct metrics")
         zone = self._zone(zone)
         first, last = self._range(start, end, now_ms, zone)
+        computed = None if self._reporting(metric, first, last, zone) else self._computed_in(zone)
+        if computed is not None:
+            copy = computed.catalog.get(in_zone_name(metric.name, zone))
+            assert copy is not None  # the copy of every listed metric
+            published = computed.reads.read(copy, first, last, now_ms).publications
+            if all(d.isoformat() in published for d in bk.days(first, last)):  # else: from the twins, as any zone's
+                answer = computed._reporting_distinct(copy, first, last, group, now_ms)
+                return replace(answer, metric=name, timezone=zone)
         if not self._reporting(metric, first, last, zone):
             estimate, sources, stamp = self.zones.distinct(metric, first, last, group, zone, now_ms)
             value, low, high = estimate.value, estimate.low, estimate.high

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from headcount import names
+from headcount.core.catalog import zone_token
 from headcount.core.lake_tables import COUNTS, KPIS
 
 if TYPE_CHECKING:
@@ -33,6 +34,12 @@ def lake_uri(lake: str | Path) -> str:
     if "://" in lake:
         return lake.rstrip("/")
     return os.path.abspath(lake).rstrip("/")
+
+
+def zone_lake(lake: str | Path, zone: str) -> str:
+    """Where the nightly job keeps an extra zone's tables (`zones/Asia.Tokyo/`: counts, activity, kpis and players, as
+    the lake's, of the metrics `<name>@<zone>`); the raw archive and the players' index are the lake's."""
+    return f"{lake_uri(lake)}/{names.ZONES_PREFIX}{zone_token(zone)}"
 
 
 def raw_uri(lake: str | Path) -> str:

@@ -25,6 +25,7 @@ CHANGED: dict[str, Any] = {  # every setting, none at its default
     "realtime_table": "realtime-2",
     "batch_table": "batch-2",
     "tz": "Asia/Kolkata",
+    "extra_zones": "Asia/Tokyo,America/Los_Angeles",
     "catalog_path": None,  # a catalog of one metric: set by the fixture
     "ttl_days": 9,
     "user_pool_id": "us-east-1_Changed2",
@@ -86,6 +87,7 @@ REACHES: dict[str, dict[str, Getter]] = {
         "serve": lambda rt: rt.service.tz,
         "business": lambda rt: rt.service.tz,
     },
+    "extra_zones": {"serve": lambda rt: ",".join(rt.service.extra_zones)},
     "catalog_path": {
         "fold": lambda rt: _metric_names(rt.catalog),
         "fold, folding": lambda call: _metric_names(call["catalog"]),

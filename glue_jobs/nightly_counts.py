@@ -50,9 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = sum(len(day_rows) for day_rows in published.values())
         kpi_days = sum(len(days) for days in job.kpi_days.values())
         zones = "".join(f"; in {zone}: {', '.join(run.days) or 'no day'}" for zone, run in job.zones.items())
-        say(
-            f"published {rows} rows of {', '.join(job.days)} (and {kpi_days} KPI days{zones}) to {options.batch_table}"
-        )
+        say(f"published {rows} rows of {', '.join(job.days)} (and {kpi_days} KPI days{zones}) to {options.batch_table}")
 
     publish_job(result)
     if store is not None:

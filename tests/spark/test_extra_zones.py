@@ -181,7 +181,5 @@ def test_a_zone_not_configured_stays_approximate(computed) -> None:
 def _players_between(game: Game, day: str, zone: str) -> set[str]:
     start, end = bk.day_bounds_ms(date.fromisoformat(day), zone)
     return {
-        p.event["player_id"]
-        for p in game.events
-        if p.event["type"] == "session_start" and start <= p.event["ts"] < end
+        p.event["player_id"] for p in game.events if p.event["type"] == "session_start" and start <= p.event["ts"] < end
     }

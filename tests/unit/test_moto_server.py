@@ -44,9 +44,15 @@ def _answers(ddb) -> list:
     answers = []
     for query in QUERIES:
         pages = ddb.get_paginator("query").paginate(TableName="t", **query)
-        answers.append([{k: page.get(k) for k in ("Items", "Count", "ScannedCount", "LastEvaluatedKey")} for page in pages])
+        answers.append(
+            [{k: page.get(k) for k in ("Items", "Count", "ScannedCount", "LastEvaluatedKey")} for page in pages]
+        )
     answers.append(ddb.scan(TableName="t")["Items"])
-    answers.append(ddb.query(TableName="u", KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "k3"}})["Items"])
+    answers.append(
+        ddb.query(TableName="u", KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "k3"}})[
+            "Items"
+        ]
+    )
     return answers
 
 
@@ -57,14 +63,21 @@ def tables():
         for name, keys in (("t", ("pk", "sk")), ("u", ("pk",))):
             ddb.create_table(
                 TableName=name,
-                KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in zip(keys, ("HASH", "RANGE"))],
+                KeySchema=[
+                    {"AttributeName": k, "KeyType": t}
+                    for k, t in zip(keys, ("HASH", "RANGE")[: len(keys)], strict=True)
+                ],
                 AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
                 BillingMode="PAY_PER_REQUEST",
             )
         rng = random.Random(7)
         for i in range(300):  # partitions of 0 to 40 items, put in no order
             day = rng.choice(["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04"])
-            item = {"pk": {"S": f"m#{day}"}, "sk": {"S": f"b{rng.randrange(4)}#g{i}"}, "n": {"N": str(rng.randrange(40))}}
+            item = {
+                "pk": {"S": f"m#{day}"},
+                "sk": {"S": f"b{rng.randrange(4)}#g{i}"},
+                "n": {"N": str(rng.randrange(40))},
+            }
             ddb.put_item(TableName="t", Item=item)
         for i in range(10):
             ddb.put_item(TableName="u", Item={"pk": {"S": f"k{i}"}, "v": {"S": "x" * i}})

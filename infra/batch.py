@@ -21,9 +21,18 @@ from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
 
 from headcount import names
-from headcount.core.catalog import Catalog
+from headcount.core.catalog import Catalog, zone_token
 from headcount.core.erasure import ErasurePolicy
-from headcount.core.lake_tables import ACTIVITY, COUNTS, KPIS, PLAYERS, RAW, SYMLINK_INPUT_FORMAT, LakeTable
+from headcount.core.lake_tables import (
+    ACTIVITY,
+    COUNTS,
+    KPIS,
+    PLAYERS,
+    RAW,
+    SYMLINK_INPUT_FORMAT,
+    LakeTable,
+    zone_table,
+)
 from headcount.names import StackNames
 from headcount.views.catalog_file import load_catalog
 from infra import lock
@@ -76,6 +85,7 @@ JOB_WRITES = (
     names.KPIS_PREFIX,
     names.PLAYER_INDEX_PREFIX,
     names.ERASURE_PREFIX,
+    names.ZONES_PREFIX,  # the extra zones' counts/, activity/, players/ and kpis/
 )
 # Erasure (infra/erasure.py) is the job's one write in raw/: it rewrites an object that holds an erased player's lines
 # (a new current version of its key), then deletes the key's older versions, which still hold them. The lake is
@@ -109,6 +119,7 @@ class Batch(Construct):
         lake: s3.IBucket,
         tz: str,
         nightly_at: str,
+        extra_zones: tuple[str, ...] = (),
         athena_scan_limit_bytes: int,
         catalog: Catalog | None = None,
         erasure: ErasurePolicy | None = None,
@@ -124,6 +135,7 @@ class Batch(Construct):
         self.raw_table = self._raw_table(lake)
         self.counts_table = self._counts_table(lake)
         self.kpi_tables = self._kpi_tables(lake, catalog)
+        self.zone_tables = {zone: self._zone_tables(lake, catalog, zone) for zone in extra_zones}
 
         role = iam.Role(
             self,
@@ -154,6 +166,7 @@ class Batch(Construct):
             default_arguments={
                 "--lake": f"s3://{lake.bucket_name}/",
                 "--tz": tz,
+                **({"--extra_zones": ",".join(extra_zones)} if extra_zones else {}),
                 "--batch_table": self.table.table_name,
                 # Erasure (infra/erasure.py, made after the job: it grants this role): the requests, and the view whose
                 # items of the erased days the job deletes. By name, both the stack's.
@@ -261,6 +274,29 @@ class Batch(Construct):
             if table.defined_for(catalog):
                 tables[name] = self._parquet_table(
                     construct_id, lake, name=name, prefix=prefix, table=table, projection=table.projection(catalog)
+                )
+        return tables
+
+    def _zone_tables(self, lake: s3.IBucket, catalog: Catalog, zone: str) -> dict[str, glue.CfnTable]:
+        """An extra zone's copies of the job's tables (`counts_asia_tokyo` over zones/Asia.Tokyo/counts/), of the
+        catalog's copies of the metrics in that zone."""
+        zone_catalog, folder = catalog.in_zone(zone), f"{names.ZONES_PREFIX}{zone_token(zone)}/"
+        specs = [
+            (names.COUNTS_TABLE, names.COUNTS_PREFIX, COUNTS),
+            (names.ACTIVITY_TABLE, names.ACTIVITY_PREFIX, ACTIVITY),
+            (names.PLAYERS_TABLE, names.PLAYERS_PREFIX, PLAYERS),
+            (names.KPIS_TABLE, names.KPIS_PREFIX, KPIS),
+        ]
+        tables: dict[str, glue.CfnTable] = {}
+        for name, prefix, table in specs:
+            if table.defined_for(zone_catalog):
+                tables[name] = self._parquet_table(
+                    f"{name.title()}Table{zone_token(zone).replace('.', '')}",
+                    lake,
+                    name=zone_table(name, zone),
+                    prefix=folder + prefix,
+                    table=table,
+                    projection=table.projection(zone_catalog),
                 )
         return tables
 

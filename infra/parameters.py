@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from constructs import Node
 
 from headcount import access, names
+from headcount.core.buckets import BadZone, check_zones
 from headcount.core.erasure import ErasurePolicy
 from headcount.names import StackNames
 from infra.business import DEFAULT_BAND_WIDTH
@@ -25,6 +26,8 @@ from infra.users import RESERVED_DOMAIN_WORDS, Federation
 # The stack's prefix: every physical name starts with it (headcount/names.py StackNames), and so does the stack's
 PREFIX_CONTEXT = "headcount:prefix"
 TZ_CONTEXT = "headcount:tz"  # the reporting time zone: day and hour buckets, and when "yesterday" is
+# More zones the nightly job computes exactly: a list of IANA names (cdk.json) or one comma-separated string (-c)
+EXTRA_ZONES_CONTEXT = "headcount:extraZones"
 NIGHTLY_AT_CONTEXT = "headcount:nightlyAt"  # HH:MM in the reporting time zone
 SHARDS_CONTEXT = "headcount:shards"  # a shard count (provisioned stream), or "on-demand"
 BATCHING_WINDOW_CONTEXT = "headcount:batchingWindowS"  # the fold's MaximumBatchingWindowInSeconds, 0..300
@@ -88,6 +91,7 @@ class ContextError(ValueError):
 class Parameters:
     prefix: str = names.DEFAULT_PREFIX
     tz: str = DEFAULT_TZ
+    extra_zones: tuple[str, ...] = ()
     nightly_at: str = DEFAULT_NIGHTLY_AT
     shards: int | Literal["on-demand"] = DEFAULT_SHARDS
     batching_window_s: int = DEFAULT_BATCHING_WINDOW_S
@@ -144,6 +148,7 @@ def read_parameters(node: Node) -> Parameters:
         ZoneInfo(tz)  # an unknown zone fails the synth, not the first invocation
     except (ZoneInfoNotFoundError, ValueError):
         raise _error(TZ_CONTEXT, tz, "an IANA time zone such as UTC or Europe/Berlin") from None
+    extra_zones = _extra_zones(get(EXTRA_ZONES_CONTEXT), tz)
     nightly_at = str(get(NIGHTLY_AT_CONTEXT) or defaults.nightly_at)
     if not _HH_MM.match(nightly_at):
         raise _error(NIGHTLY_AT_CONTEXT, nightly_at, "HH:MM, 00:00 to 23:59")
@@ -158,6 +163,7 @@ def read_parameters(node: Node) -> Parameters:
     return Parameters(
         prefix=prefix,
         tz=tz,
+        extra_zones=extra_zones,
         nightly_at=nightly_at,
         shards=_shards(get(SHARDS_CONTEXT), defaults.shards),
         batching_window_s=_integer(
@@ -199,6 +205,16 @@ def read_parameters(node: Node) -> Parameters:
             ERASURE_MAX_PENDING_CONTEXT, get(ERASURE_MAX_PENDING_CONTEXT), defaults.erasure_max_pending, 1
         ),
     )
+
+
+def _extra_zones(value: Any, tz: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    try:
+        return check_zones(text, tz)
+    except BadZone as exc:
+        raise _error(EXTRA_ZONES_CONTEXT, value, f'IANA time zones, such as ["Asia/Tokyo"] ({exc})') from None
 
 
 def read_prefix(node: Node) -> str:

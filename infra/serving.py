@@ -87,6 +87,7 @@ class Serving(Construct):
         batch_table: dynamodb.ITable,
         stream: kinesis.IStream,
         tz: str,
+        extra_zones: tuple[str, ...] = (),
         throttle_rate: float = THROTTLE_RATE_LIMIT,
         throttle_burst: int = THROTTLE_BURST_LIMIT,
         ingest_rate: float = access.INGEST_RATE_LIMIT,
@@ -115,6 +116,7 @@ class Serving(Construct):
                 "HEADCOUNT_BATCH_TABLE": batch_table.table_name,
                 "HEADCOUNT_STREAM": stream.stream_name,
                 "HEADCOUNT_TZ": tz,
+                **({"HEADCOUNT_EXTRA_ZONES": ",".join(extra_zones)} if extra_zones else {}),
                 # Who may call (the function checks what API Gateway passed it against these; none of them secret)
                 "HEADCOUNT_USER_POOL_ID": self.users.pool.user_pool_id,
                 "HEADCOUNT_USER_POOL_CLIENT_ID": self.users.dashboard_client.user_pool_client_id,

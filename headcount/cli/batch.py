@@ -160,7 +160,9 @@ def run_sql_command(config: LocalConfig, query: str, athena: bool = False, prefi
         tables = AthenaTables(stack.glue_database, stack.athena_workgroup)
         errors = (BotoCoreError, ClientError, wr.exceptions.QueryFailed)
     else:
-        tables, errors = DuckDBTables(config.lake), (duckdb.Error,)
+        from headcount.settings import Settings
+
+        tables, errors = DuckDBTables(config.lake, Settings().computed_zones), (duckdb.Error,)
     try:
         result = tables.sql(query)
     except errors as exc:

@@ -11,10 +11,11 @@ Types are Hive's (the Glue Data Catalog's); Spark's DDL reads the same names. Th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from headcount.core.catalog import Catalog, Metric
+from headcount.core.catalog import Catalog, Metric, zone_token
 
 # Athena partition projection (Glue table parameters): new days and hours need no crawler or MSCK REPAIR.
 PROJECTION_FIRST_DAY = "2024-01-01"  # the first partition Athena's projection considers
@@ -126,3 +127,8 @@ KPIS = LakeTable(
     partitions={"metric": "string", "day": "string"},
     written_by=Catalog.stored_kpis,
 )
+
+
+def zone_table(table: str, zone: str) -> str:
+    """An extra zone's copy of a table, for SQL (Athena, `headcount sql`): `counts_asia_tokyo`, over zones/Asia.Tokyo/."""
+    return f"{table}_{re.sub(r'[^a-z0-9]+', '_', zone_token(zone).lower())}"

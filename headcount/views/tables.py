@@ -12,7 +12,7 @@ tables are defined in headcount/core/lake_tables.py; their columns, as the DuckD
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +27,7 @@ from headcount.core.lake_tables import (
     RAW,
     SYMLINK_INPUT_FORMAT,
     LakeTable,
+    zone_table,
 )
 from headcount.views.aws import client
 from headcount.views.lake import (
@@ -41,6 +42,7 @@ from headcount.views.lake import (
     players_uri,
     raw_uri,
     read_players_manifest,
+    zone_lake,
 )
 
 if TYPE_CHECKING:
@@ -83,10 +85,11 @@ class DuckDBTables:
     tables' current versions), listed at every query, so new files show up (a table without files yet is an empty
     view). The lake is a folder or S3 (read through pyarrow: DuckDB's own S3 extension is a download away)."""
 
-    def __init__(self, lake: str | Path) -> None:
+    def __init__(self, lake: str | Path, extra_zones: Sequence[str] = ()) -> None:
+        """`extra_zones`: their tables too, each named `zone_table` (`counts_asia_tokyo`)."""
         import duckdb
 
-        self.lake = str(lake)
+        self.lake, self.extra_zones = str(lake), tuple(extra_zones)
         self.con = duckdb.connect()
         if is_s3(self.lake):
             self.con.register_filesystem(_lake_file_system_class()(lake_filesystem(self.lake)[0]))
@@ -104,7 +107,10 @@ class DuckDBTables:
         else:
             raw = _no_rows(_duckdb_types({**RAW.columns, **RAW.partitions}))
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {names.RAW_TABLE} AS {raw}")
-        for table, (files, columns, partitions) in _parquet_tables(self.lake).items():
+        tables = _parquet_tables(self.lake)
+        for zone in self.extra_zones:
+            tables |= {zone_table(t, zone): spec for t, spec in _parquet_tables(zone_lake(self.lake, zone)).items()}
+        for table, (files, columns, partitions) in tables.items():
             view = _parquet_view([self._uri(f) for f in files], columns, partitions)
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {view}")
 

@@ -1,6 +1,8 @@
 """The stack's context parameters (infra/parameters.py): defaults, their effect on the template, and bad values refused at
 synth with the key and what it expects."""
 
+import json
+
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Match, Template
@@ -30,6 +32,7 @@ def tuned(tmp_path_factory) -> Template:
         parameters.INGEST_RATE_CONTEXT: "20",
         parameters.INGEST_BURST_CONTEXT: "40",
         parameters.INGEST_QUOTA_CONTEXT: "100000",
+        parameters.EXTRA_ZONES_CONTEXT: "Asia/Tokyo,America/Los_Angeles",
     }
     synthesized = synthesize(tmp_path_factory.mktemp("tuned"), cdk_context(**context), DEPLOY_ENV)
     assert synthesized.error is None, synthesized.error
@@ -86,6 +89,40 @@ def test_on_demand_makes_an_on_demand_stream_without_a_shard_count(tmp_path):
     (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
     body = "".join(p for p in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1] if isinstance(p, str))
     assert "shard(s)" not in body
+
+
+def test_extra_zones_reach_the_job_the_api_and_athena(tuned):
+    """The job computes them (its argument), the API answers them exactly (its setting), Athena has their tables, and
+    the job's role writes under zones/ (and nowhere new besides)."""
+    (job,) = tuned.find_resources("AWS::Glue::Job").values()
+    assert job["Properties"]["DefaultArguments"]["--extra_zones"] == "Asia/Tokyo,America/Los_Angeles"
+    tuned.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Environment": {"Variables": Match.object_like({"HEADCOUNT_EXTRA_ZONES": "Asia/Tokyo,America/Los_Angeles"})}},
+    )
+    tables = {
+        t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
+        for t in tuned.find_resources("AWS::Glue::Table").values()
+    }
+    for zone, folder in (("asia_tokyo", "Asia.Tokyo"), ("america_los_angeles", "America.Los_Angeles")):
+        assert {f"counts_{zone}", f"activity_{zone}", f"players_{zone}", f"kpis_{zone}"} <= set(tables)
+        location = tables[f"counts_{zone}"]["StorageDescriptor"]["Location"]
+        assert "".join(p for p in location["Fn::Join"][1] if isinstance(p, str)).endswith(f"/zones/{folder}/counts/")
+        metrics = tables[f"kpis_{zone}"]["Parameters"]["projection.metric.values"].split(",")
+        assert "weekly_active_players@" + folder in metrics and "weekly_active_players" not in metrics
+    policies = json.dumps(tuned.find_resources("AWS::IAM::Policy"))
+    assert "/zones/*" in policies
+
+
+def test_extra_zones_are_iana_names_each_once_without_the_reporting_zone():
+    read = _read(**{parameters.EXTRA_ZONES_CONTEXT: ["Asia/Kolkata", "UTC", "Asia/Kolkata", "America/New_York"]})
+    assert read.extra_zones == ("Asia/Kolkata", "America/New_York")
+    assert _read(**{parameters.EXTRA_ZONES_CONTEXT: "Asia/Kolkata, Asia/Tokyo"}).extra_zones == (
+        "Asia/Kolkata",
+        "Asia/Tokyo",
+    )
+    with pytest.raises(ContextError, match="headcount:extraZones.*'Mars/Olympus' is not a time zone"):
+        _read(**{parameters.EXTRA_ZONES_CONTEXT: "Asia/Tokyo,Mars/Olympus"})
 
 
 def test_batching_window_is_the_fold_mappings(tuned):

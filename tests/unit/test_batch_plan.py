@@ -81,3 +81,63 @@ def test_the_day_after_tomorrow_is_read_and_no_later_one():
     assert default.partitions == [(D + timedelta(days=i)).isoformat() for i in range(-3, 3)]
     assert alone.partitions == ["2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"]
     assert "2026-11-27" in default.partitions and "2026-11-28" not in default.partitions + alone.partitions
+
+
+def test_an_extra_zones_run_day_is_its_last_day_ended_with_the_reporting_days():
+    from headcount.core.buckets import last_day_ended_by
+
+    day = date(2026, 11, 1)
+    assert last_day_ended_by(day, "UTC", "Asia/Tokyo") == day  # ended at 15:00 UTC
+    assert last_day_ended_by(day, "UTC", "Asia/Kolkata") == day  # ended at 18:30 UTC
+    assert last_day_ended_by(day, "UTC", "America/Los_Angeles") == day - timedelta(days=1)  # 11-01 ends 08:00 UTC 11-02
+    assert last_day_ended_by(day, "UTC", "Etc/UTC") == day  # the same instant: ended
+    assert last_day_ended_by(day, "Asia/Tokyo", "UTC") == day - timedelta(days=1)  # Tokyo's 11-01 ends 15:00 UTC 11-01
+
+
+def test_the_days_of_a_zone_over_reporting_days_are_those_they_overlap():
+    from headcount.batch.plan import overlapping_days
+
+    assert overlapping_days(["2026-11-01"], "UTC", "Etc/UTC") == ["2026-11-01"]
+    assert overlapping_days(["2026-11-01"], "UTC", "Asia/Kolkata") == ["2026-11-01", "2026-11-02"]
+    assert overlapping_days(["2026-11-01", "2026-11-05"], "UTC", "America/Los_Angeles") == [
+        "2026-10-31",
+        "2026-11-01",
+        "2026-11-04",
+        "2026-11-05",
+    ]
+    # Kiribati (+14) and Niue (-11), 25 hours apart: Kiribati's 11-01 is Niue's 10-30 23:00 to 10-31 23:00
+    assert overlapping_days(["2026-11-01"], "Pacific/Kiritimati", "Pacific/Niue") == ["2026-10-30", "2026-10-31"]
+
+
+def test_extra_zones_are_options_of_the_job_checked_before_spark_starts():
+    from headcount.core.buckets import BadZone
+
+    now_ms = 1_793_000_000_000  # 2026-10-27
+    options = parse_options(
+        ["--day", "2026-10-20", "--lake", "/l", "--tz", "UTC", "--extra_zones", "Asia/Tokyo,UTC,Asia/Tokyo"], now_ms
+    )
+    assert options.extra_zones == ("Asia/Tokyo",)
+    assert parse_options(["--day", "2026-10-20", "--lake", "/l"], now_ms).extra_zones == ()
+    with pytest.raises(BadZone, match="'Asia/Tokio' is not a time zone"):
+        parse_options(["--day", "2026-10-20", "--lake", "/l", "--extra_zones", "Asia/Tokio"], now_ms)
+
+
+def test_a_catalogs_copy_in_a_zone_renames_each_metric_and_what_it_is_built_on():
+    from headcount.core.catalog import Kind
+    from headcount.core.lake_tables import zone_table
+    from headcount.views.catalog_file import load_catalog
+
+    catalog = load_catalog()
+    copy = catalog.in_zone("Etc/GMT+5")
+    assert [m.name for m in copy.metrics] == [f"{m.name}@Etc.GMTplus5" for m in catalog.listed()]
+    stickiness = copy.get("stickiness@Etc.GMTplus5")
+    assert stickiness is not None and stickiness.zone == "Etc/GMT+5"
+    assert (stickiness.numerator, stickiness.denominator) == (
+        "active_players@Etc.GMTplus5",
+        "monthly_active_players@Etc.GMTplus5",
+    )
+    retention = copy.get("retention@Etc.GMTplus5")
+    assert retention is not None and copy.base(retention).name == "active_players@Etc.GMTplus5"
+    assert not any(m.sub_day_of for m in copy.metrics) and copy.new_metrics()[0].kind is Kind.NEW
+    assert zone_table("counts", "America/Argentina/Buenos_Aires") == "counts_america_argentina_buenos_aires"
+    assert zone_table("kpis", "Etc/GMT+5") == "kpis_etc_gmtplus5"

@@ -8,7 +8,8 @@ only) or "quarter" (every zone: the default). For each, in one run:
    from 500,000 players a day, a batch per 2 s window): write units per 1,000 events, the month's write units and
    their price, the fold's time, and the real-time items and bytes the day leaves;
 2. the nightly job (glue_jobs/nightly_counts.py under local Spark, start-up included) over a lake of `--job-events`
-   events of one day (bench/lake.py): its time, and the rows and sketch bytes it publishes into the batch view a day.
+   events of one day (bench/lake.py): its time, and the rows and sketch bytes it publishes into the batch view a day;
+   then with the default twins and one, then two, extra zones the job computes exactly (`--extra_zones`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from headcount.cost.prices import DYNAMODB_STORAGE_GB_MONTH, DYNAMODB_WRITE_UNIT
 
 COMMAND = "make bench-zones  # = .venv/bin/python -m bench.zones"
 VARIANTS = ("off", "hour", "quarter")
+EXTRA_ZONES = ("Asia/Tokyo", "America/Los_Angeles")  # the job's variants with extra zones: the first, then both
 ITEM_OVERHEAD_BYTES = 120  # keys and attributes besides the value or sketch (as bench/sketch_writes.py)
 
 
@@ -76,26 +78,29 @@ def job(args: argparse.Namespace) -> None:
     from bench.lake import write_lake
 
     print(f"\nthe nightly job over {args.job_events:,} events of {DAY} (each variant its own run, start-up included)")
-    print(f"{'sub_day':<8} {'job s':>7} {'× off':>6} {'rows a day':>11} {'sketch MiB':>11}")
+    print(f"{'sub_day':<22} {'job s':>7} {'× off':>6} {'rows a day':>11} {'sketch MiB':>11}")
     work = Path(tempfile.mkdtemp(prefix="headcount-zones-"))
     try:
         lake = work / "lake"
         write_lake(lake, DAY, args.job_events)
         base = None
         # a first run not counted (the files into the page cache, the JVM's jars); tiny: the default's run only
-        for variant in ("quarter",) if args.tiny else ("off", *VARIANTS):
+        runs = [(v, ()) for v in ("off", *VARIANTS)] + [("quarter", EXTRA_ZONES[:n]) for n in (1, 2)]
+        for variant, zones in [("quarter", EXTRA_ZONES[:1])] if args.tiny else runs:
             catalog_path = work / f"catalog-{variant}.json"
             catalog_path.write_text(json.dumps(catalog_doc(variant)))
             for table in (p for p in lake.iterdir() if p.name != "raw"):  # each run from the archive alone
                 shutil.rmtree(table, ignore_errors=True)
             argv = [sys.executable, "-m", "glue_jobs.nightly_counts", "--day", DAY.isoformat(), "--lake", str(lake)]
-            seconds, _, _ = measure([*argv, "--tz", "UTC", "--catalog", str(catalog_path)], _spark_env())
+            argv += ["--tz", "UTC", "--catalog", str(catalog_path)]
+            seconds, _, _ = measure(argv + (["--extra_zones", ",".join(zones)] if zones else []), _spark_env())
             if base is None and not args.tiny:
                 base = 0.0  # the warm-up
                 continue
             base = base or seconds
             rows, sketch_bytes = _published(lake)
-            print(f"{variant:<8} {seconds:>7.1f} {seconds / base:>6.2f} {rows:>11,} {sketch_bytes / 2**20:>11.2f}")
+            label = variant + (f" + {len(zones)} extra zone{'s' if len(zones) > 1 else ''}" if zones else "")
+            print(f"{label:<22} {seconds:>7.1f} {seconds / base:>6.2f} {rows:>11,} {sketch_bytes / 2**20:>11.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -124,6 +129,7 @@ def main() -> None:
     parser.add_argument(
         "--tiny", action="store_true", help="--hours 0.05 --players 5000 --job-events 2000, the job with quarter only"
     )
+    parser.add_argument("--job-only", action="store_true", help="the nightly job's part only")
     args = parser.parse_args()
     if args.tiny:
         args.hours, args.players, args.job_events = 0.05, 5_000, 2_000
@@ -131,7 +137,8 @@ def main() -> None:
         f"reproduce with: {COMMAND} --hours {args.hours:g} --events-per-s {args.events_per_s:g} "
         f"--players {args.players} --job-events {args.job_events}"
     )
-    fold(args)
+    if not args.job_only:
+        fold(args)
     job(args)
 
 

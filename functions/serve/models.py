@@ -76,7 +76,9 @@ class SeriesResponse(BaseModel):
     timezone: str = Field(description="the zone of the days and hours (tz=, or the deployment's)")
     points: list[SeriesPoint]
     note: str | None = Field(
-        None, description="in a zone the batch layer does not compute: why its distinct players are approximate"
+        None,
+        description="in a zone the batch layer does not compute (or an extra zone's days it has not computed yet): "
+        "why its distinct players are approximate",
     )
 
 
@@ -95,7 +97,9 @@ class DistinctResponse(BaseModel):
     stale: bool
     timezone: str = Field(description="the zone of the range's days (tz=, or the deployment's)")
     note: str | None = Field(
-        None, description="in a zone the batch layer does not compute: why its distinct players are approximate"
+        None,
+        description="in a zone the batch layer does not compute (or an extra zone's days it has not computed yet): "
+        "why its distinct players are approximate",
     )
 
 

@@ -7,7 +7,10 @@ distinct metric's union row, the publication; the KPIs' too (rolling windows, ne
 retention cells). Then, through the local API gateway, measures p50/p99 of each GET route over 31, 365 and 400 days
 (`--ranges`), grouped and ungrouped, and of `POST /v1/events` with 500 events, next to bare DynamoDB calls of the same
 items in the same run: the Query of the range's publications, and the Query of today's real-time items of the metric.
-Targets on this machine: p99 <= 50 ms for every 31-day GET, <= 200 ms for 365 and 400 days.
+Targets on this machine: p99 <= 50 ms for every 31-day GET, <= 200 ms for 365 and 400 days. In another zone too:
+`--zone` (Asia/Kolkata, answered from the sub-day twins) and `--extra-zone` (Asia/Tokyo, a zone the nightly job computes
+exactly: the stack's HEADCOUNT_EXTRA_ZONES, its copies of the metrics published as the job publishes them);
+`--zones-only` measures only their lines.
 
 moto's Query looks at every item of the table (real DynamoDB reads only the partition), so on moto every Query costs
 more as the table grows. Requests share the function's reads for a second (`--realtime-max-age`) and the next second's
@@ -31,7 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from bench.local_stack import stack_config
 from headcount.core.buckets import buckets_of_day
-from headcount.core.catalog import Granularity
+from headcount.core.catalog import Granularity, in_zone_name
 from headcount.local.access import DEMO_KEY, tools_headers
 
 PORTS = {"moto_port": 60566, "kinesis_port": 60567, "api_port": 60080}  # bench/local_stack.py: HEADCOUNT_* replace them
@@ -60,9 +63,10 @@ def call(port: int, path: str, body: bytes | None = None) -> dict:
         return json.loads(response.read())
 
 
-def prefill(today: datetime, days: int, zone: str | None = None) -> int:
+def prefill(today: datetime, days: int, zone: str | None = None, extra_zone: str | None = None) -> int:
     """Publish `days` days before today as the nightly job would, written in bulk: rows, union rows, publications;
-    with `zone`, also the sub-day twins (quarter hours) of the metrics the zone lines ask for."""
+    with `zone`, also the sub-day twins (quarter hours) of the metrics the zone lines ask for; with `extra_zone`, the
+    copies of the metrics the job computes in it (`<name>@<zone>`, the same rows)."""
     from headcount import names
     from headcount.core import sketches
     from headcount.views.batch import BatchRow, DynamoBatchView
@@ -101,8 +105,15 @@ def prefill(today: datetime, days: int, zone: str | None = None) -> int:
             ]
             for metric, value in (("matches_played~quarter", 430), ("ad_impressions~quarter", 240)):
                 rows[metric] = [BatchRow(metric, day, q, "", value, None) for q in quarters]
+        if extra_zone:  # the same rows as the zone's copies (hourly buckets in its offset, as the job writes them)
+            copies = {in_zone_name(m, extra_zone): r for m, r in rows.items() if "~" not in m}
+            copies[in_zone_name("ad_impressions", extra_zone)] = [
+                BatchRow("ad_impressions", day, b, "", 900, None)
+                for b in buckets_of_day(date.fromisoformat(day), Granularity.HOUR, extra_zone)
+            ]
+            rows |= copies
         for metric, metric_rows in rows.items():
-            union = seen_b if metric == "new_players" else None
+            union = seen_b if metric.startswith("new_players") else None
             run_items, publication = view.run_items(metric, day, metric_rows, run, union)
             items += [*run_items, publication]
     chunks = [items[i : i + 25] for i in range(0, len(items), 25)]
@@ -141,6 +152,12 @@ def main() -> None:
         help="the zone of the tz= lines (default Asia/Kolkata: +5:30, from the sub-day twins; '' for none)",
     )
     parser.add_argument(
+        "--extra-zone",
+        default="Asia/Tokyo",
+        help="a zone the nightly job computes exactly (HEADCOUNT_EXTRA_ZONES; its lines read its copies; '' for none)",
+    )
+    parser.add_argument("--zones-only", action="store_true", help="only the lines of --zone and --extra-zone")
+    parser.add_argument(
         "--tiny",
         action="store_true",
         help="that it runs, in a minute (the tests'): --requests 5 --bare-requests 3 --events 2000 --ranges 31",
@@ -153,8 +170,9 @@ def main() -> None:
 
     reproduce = (
         f"{COMMAND} --requests {args.requests} --bare-requests {args.bare_requests} --events {args.events} "
-        f"--published-days {args.published_days} --zone '{args.zone}' "
-        f"--realtime-max-age {args.realtime_max_age:g} --ranges {args.ranges}"
+        f"--published-days {args.published_days} --zone '{args.zone}' --extra-zone '{args.extra_zone}' "
+        + ("--zones-only " if args.zones_only else "")
+        + f"--realtime-max-age {args.realtime_max_age:g} --ranges {args.ranges}"
     )
     print(f"reproduce with: {reproduce}", flush=True)
     with stack_config("headcount-bench-api-", **PORTS) as config:
@@ -177,6 +195,7 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
         "HEADCOUNT_BATCH_AT": "off",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "HEADCOUNT_REALTIME_MAX_AGE_S": str(args.realtime_max_age),
+        "HEADCOUNT_EXTRA_ZONES": args.extra_zone,
     }
     os.environ.update(env)
     with LocalStack(WorkerSettings(config, environment=env)) as stack:
@@ -190,7 +209,7 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
         send(sim.records, producer)
         wait_caught_up(config, producer.last_sequence, "fold", timeout=600)
         started = time.monotonic()
-        written = prefill(now, args.published_days, args.zone or None)
+        written = prefill(now, args.published_days, args.zone or None, args.extra_zone or None)
         print(
             f"published {args.published_days} day(s) before today ({written:,} items) in "
             f"{time.monotonic() - started:.0f} s",
@@ -238,6 +257,9 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
             )
         }
         # The KPIs read their base metric's (rolling, stickiness) or their own (new players, retention) items
+        if args.extra_zone:  # the copies have no real-time items: the bare read is the Query that finds none
+            bare_today[in_zone_name("active_players", args.extra_zone)] = bare_today["active_players"]
+            bare_today[in_zone_name("new_players", args.extra_zone)] = bare_today["new_players"]
         bare_today |= {
             "weekly_active_players": bare_today["active_players"],
             "monthly_active_players": bare_today["active_players"],
@@ -247,24 +269,34 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
         for days in ranges:
             first = today - timedelta(days=days - 1)
             target = 50.0 if days <= 31 else 200.0
-            routes = [
-                ("active_players", f"/v1/metrics/active_players?from={first}&to=today"),
-                ("active_players_by_country", f"/v1/metrics/active_players_by_country?from={first}&to=today"),
-                ("active_players_by_country", f"/v1/metrics/active_players_by_country?from={first}&to=today&group=C07"),
-                ("matches_played", f"/v1/metrics/matches_played?from={first}&to=today"),
-                ("ad_impressions", f"/v1/metrics/ad_impressions?from={first}&to=today"),
-                ("active_players", f"/v1/metrics/active_players/distinct?from={first}&to=today"),
-                ("active_players_by_country", f"/v1/metrics/active_players_by_country/distinct?from={first}&to=today"),
-                (
-                    "active_players_by_country",
-                    f"/v1/metrics/active_players_by_country/distinct?from={first}&to=today&group=C07",
-                ),
-                ("weekly_active_players", f"/v1/metrics/weekly_active_players?from={first}&to=today"),
-                ("monthly_active_players", f"/v1/metrics/monthly_active_players?from={first}&to=today"),
-                ("stickiness", f"/v1/metrics/stickiness?from={first}&to=today"),
-                ("new_players", f"/v1/metrics/new_players?from={first}&to=today"),
-                ("retention", f"/v1/retention/retention?from={first}&to=today"),
-            ]
+            routes = (
+                []
+                if args.zones_only
+                else [
+                    ("active_players", f"/v1/metrics/active_players?from={first}&to=today"),
+                    ("active_players_by_country", f"/v1/metrics/active_players_by_country?from={first}&to=today"),
+                    (
+                        "active_players_by_country",
+                        f"/v1/metrics/active_players_by_country?from={first}&to=today&group=C07",
+                    ),
+                    ("matches_played", f"/v1/metrics/matches_played?from={first}&to=today"),
+                    ("ad_impressions", f"/v1/metrics/ad_impressions?from={first}&to=today"),
+                    ("active_players", f"/v1/metrics/active_players/distinct?from={first}&to=today"),
+                    (
+                        "active_players_by_country",
+                        f"/v1/metrics/active_players_by_country/distinct?from={first}&to=today",
+                    ),
+                    (
+                        "active_players_by_country",
+                        f"/v1/metrics/active_players_by_country/distinct?from={first}&to=today&group=C07",
+                    ),
+                    ("weekly_active_players", f"/v1/metrics/weekly_active_players?from={first}&to=today"),
+                    ("monthly_active_players", f"/v1/metrics/monthly_active_players?from={first}&to=today"),
+                    ("stickiness", f"/v1/metrics/stickiness?from={first}&to=today"),
+                    ("new_players", f"/v1/metrics/new_players?from={first}&to=today"),
+                    ("retention", f"/v1/retention/retention?from={first}&to=today"),
+                ]
+            )
             if args.zone:  # another zone: its days from the sub-day twins (the bare figures: the twins' reads)
                 tz = f"&tz={args.zone}"
                 zfirst = local_date(now_ms, args.zone) - timedelta(days=days - 1)  # its today may be UTC's tomorrow
@@ -276,6 +308,17 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
                     ("active_players~quarter", f"/v1/metrics/weekly_active_players?from={zfirst}&to=today{tz}"),
                     ("active_players~quarter", f"/v1/metrics/stickiness?from={zfirst}&to=today{tz}"),
                 ]
+            if args.extra_zone:  # a zone the job computes: its copies' publications, exact
+                tz = f"&tz={args.extra_zone}"
+                xfirst = local_date(now_ms, args.extra_zone) - timedelta(days=days - 1)
+                active, new = (in_zone_name(m, args.extra_zone) for m in ("active_players", "new_players"))
+                routes += [
+                    (active, f"/v1/metrics/active_players?from={xfirst}&to=today{tz}"),
+                    (active, f"/v1/metrics/active_players/distinct?from={xfirst}&to=yesterday{tz}"),
+                    (active, f"/v1/metrics/stickiness?from={xfirst}&to=today{tz}"),
+                    (new, f"/v1/metrics/new_players?from={xfirst}&to=today{tz}"),
+                    (new, f"/v1/retention/retention?from={xfirst}&to=today{tz}"),
+                ]
             for metric, path in routes:
                 bare = statistics.median(bare_publications(metric, days)) + statistics.median(bare_today[metric])
                 first_ms = timed(lambda path=path: call(port, path), 1)[0]  # the function's first request of this route
@@ -283,6 +326,8 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
                 label = path.replace(str(first), f"<{days} days ago>")
                 if args.zone:
                     label = label.replace(str(zfirst), f"<{days} days ago>")
+                if args.extra_zone:
+                    label = label.replace(str(xfirst), f"<{days} days ago>")
                 lines.append(
                     (
                         f"GET {label} (first {first_ms:.0f} ms)",

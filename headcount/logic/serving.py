@@ -76,34 +76,26 @@ class MetricsService:
         first, last = self._range(start, end, now_ms, zone)
         if self._reporting(metric, first, last, zone):
             return Series(name, zone, self._points(metric, first, last, group, now_ms))
-        computed = self._computed_in(zone)
-        if computed is not None:
-            return self._computed_series(computed, metric, first, last, group, now_ms, zone)
+        if zone in self.extra_zones:
+            return self._computed_series(metric, first, last, group, now_ms, zone)
         return Series(name, zone, self._zone_points(metric, first, last, group, now_ms, zone), zone_note(zone))
 
-    def _computed_in(self, zone: str) -> MetricsService | None:
-        """The answers in an extra zone the nightly job computes: of the catalog's copies in it, in its days."""
-        if zone not in self.extra_zones:
-            return None
+    def _copy(self, metric: Metric, zone: str) -> tuple[MetricsService, Metric]:
+        """An extra zone's answers (of the catalog's copies of the metrics in it, in its days), and the metric's copy."""
         with self._computed_lock:
             if zone not in self._computed:
                 self._computed[zone] = MetricsService(self.reads.in_zone(self.catalog.in_zone(zone), zone))
-            return self._computed[zone]
+            computed = self._computed[zone]
+        copy = computed.catalog.get(in_zone_name(metric.name, zone))
+        assert copy is not None  # every listed metric has one
+        return computed, copy
 
     def _computed_series(
-        self,
-        computed: MetricsService,
-        metric: Metric,
-        first: date,
-        last: date,
-        group: str | None,
-        now_ms: int,
-        zone: str,
+        self, metric: Metric, first: date, last: date, group: str | None, now_ms: int, zone: str
     ) -> Series:
         """The zone's copy where the job published it (exact); the days it has not (today, yesterday before the job,
         days before the zone was added), of a metric with sub-day twins, from them (approximate, with the note)."""
-        copy = computed.catalog.get(in_zone_name(metric.name, zone))
-        assert copy is not None  # the copy of every listed metric
+        computed, copy = self._copy(metric, zone)
         points = computed._points(copy, first, last, group, now_ms)
         pending = sorted({p.bucket[:10] for p in points if not p.exact})
         if not pending or metric.kind in (Kind.NEW, Kind.RETENTION) or not self._has_twins(metric):
@@ -133,9 +125,8 @@ class MetricsService:
         first, last = self._range(start, end, now_ms, zone)
         if self._reporting(metric, first, last, zone):
             matrix = kpis.retention_matrix(self.reads, metric, first, last, group, now_ms)
-        elif (computed := self._computed_in(zone)) is not None:
-            copy = computed.catalog.get(in_zone_name(metric.name, zone))
-            assert copy is not None  # the copy of every listed metric
+        elif zone in self.extra_zones:
+            computed, copy = self._copy(metric, zone)
             matrix = kpis.retention_matrix(computed.reads, copy, first, last, group, now_ms)
         else:
             raise self._not_in_zone(metric, zone)
@@ -230,18 +221,17 @@ class MetricsService:
             raise BadRequest(f"{name} is a {metric.kind.value} metric; /distinct is for distinct metrics")
         zone = self._zone(zone)
         first, last = self._range(start, end, now_ms, zone)
-        computed = None if self._reporting(metric, first, last, zone) else self._computed_in(zone)
-        if computed is not None:
-            copy = computed.catalog.get(in_zone_name(metric.name, zone))
-            assert copy is not None  # the copy of every listed metric
-            published = computed.reads.read(copy, first, last, now_ms).publications
-            if all(d.isoformat() in published for d in bk.days(first, last)):  # else: from the twins, as any zone's
-                answer = computed._reporting_distinct(copy, first, last, group, now_ms)
-                return replace(answer, metric=name, timezone=zone)
         if not self._reporting(metric, first, last, zone):
+            if zone in self.extra_zones:  # its copy's, when the job has computed every day of the range there
+                computed, copy = self._copy(metric, zone)
+                published = computed.reads.read(copy, first, last, now_ms).publications
+                if all(d.isoformat() in published for d in bk.days(first, last)):
+                    answer = computed._reporting_distinct(copy, first, last, group, now_ms)
+                    return replace(answer, metric=name, timezone=zone)
             estimate, sources, stamp = self.zones.distinct(metric, first, last, group, zone, now_ms)
             value, low, high = estimate.value, estimate.low, estimate.high
-            return RangeDistinct(name, first, last, value, low, high, False, sources, stamp, zone, zone_note(zone))
+            note = computed_note(zone) if zone in self.extra_zones else zone_note(zone)
+            return RangeDistinct(name, first, last, value, low, high, False, sources, stamp, zone, note)
         answer = self._reporting_distinct(metric, first, last, group, now_ms)
         return replace(answer, timezone=zone)
 

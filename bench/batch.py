@@ -38,6 +38,11 @@ CountRow = tuple[str, str, str, int]  # metric, bucket, group_value, value: a co
 KpiRow = tuple[str, str, str | None, int]  # metric, bucket, group_value (None: a new metric's everyone-seen row), value
 
 
+def spark_env() -> dict[str, str]:
+    """The environment of the job's own process under local Spark (glue_jobs/nightly_counts.py)."""
+    return {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+
+
 def measure(argv: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     """Wall time, peak RSS of the whole process tree (JVM and Python workers included), and stdout."""
     started = time.monotonic()
@@ -170,7 +175,7 @@ def run(lake: Path, events: int) -> bool:
     )
 
     python = sys.executable
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": python}
+    env = spark_env()
     spark_s, spark_peak, spark_out = measure(
         [python, "-m", "glue_jobs.nightly_counts", "--day", DAY.isoformat(), "--lake", str(lake), "--tz", "UTC"], env
     )

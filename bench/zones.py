@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import headcount
-from bench.batch import DAY, measure
+from bench.batch import DAY, measure, spark_env
 from bench.kpi_fold import SECONDS_PER_MONTH, day_batches
 from bench.kpi_fold import run as fold_day
 from headcount.core.catalog import parse_catalog
@@ -93,7 +93,7 @@ def job(args: argparse.Namespace) -> None:
                 shutil.rmtree(table, ignore_errors=True)
             argv = [sys.executable, "-m", "glue_jobs.nightly_counts", "--day", DAY.isoformat(), "--lake", str(lake)]
             argv += ["--tz", "UTC", "--catalog", str(catalog_path)]
-            seconds, _, _ = measure(argv + (["--extra_zones", ",".join(zones)] if zones else []), _spark_env())
+            seconds, _, _ = measure(argv + (["--extra_zones", ",".join(zones)] if zones else []), spark_env())
             if base is None and not args.tiny:
                 base = 0.0  # the warm-up
                 continue
@@ -103,12 +103,6 @@ def job(args: argparse.Namespace) -> None:
             print(f"{label:<22} {seconds:>7.1f} {seconds / base:>6.2f} {rows:>11,} {sketch_bytes / 2**20:>11.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _spark_env() -> dict[str, str]:
-    import os
-
-    return {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
 
 
 def _published(lake: Path) -> tuple[int, int]:

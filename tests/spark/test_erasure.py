@@ -2,6 +2,8 @@
 the lake's tables, the published days and the real-time items, and the numbers left equal an independent recount of
 the archive without them.
 
+The deployment also computes Asia/Tokyo exactly (an extra zone): its tables and published copies lose the players too.
+
 The game: 10 Berlin days of simulated players, and three requests: `victim-1` (played on 5 days, a session after
 midnight too), `4242` (sent once as the JSON integer 4242, once as the string "4242": one player) and `ghost-9`, who
 never played. The first nightly run computes every day; the players play on the next day too (the real-time layer
@@ -42,6 +44,7 @@ from headcount.views.lake import (
     raw_uri,
     read_counts,
     read_kpis,
+    zone_lake,
 )
 from headcount.views.realtime import InMemoryRealtimeStore
 from support.exact_counts_sql import exact_counts
@@ -59,6 +62,7 @@ VICTIM_DAYS = [1, 3, 4, 7, 9, 10]  # offsets from FIRST; 10 is TODAY
 NUMERIC_DAYS = [2, 5]
 CATALOG = load_catalog()
 BUCKET = "erasure"
+ZONE = "Asia/Tokyo"  # an extra zone the job computes
 
 
 def local_ms(day: date, hour: int, minute: int = 0) -> int:
@@ -175,7 +179,7 @@ def erased(spark, local_s3, tmp_path_factory) -> Erased:
     filtered_copy(folder, expected)
 
     view, realtime, store = InMemoryBatchView(), InMemoryRealtimeStore(), MemoryErasureStore()
-    first = run_batch(lake, LAST, TZ, "run-1", batch_view=view, spark=spark, days_back=DAYS - 1)
+    first = run_batch(lake, LAST, TZ, "run-1", batch_view=view, spark=spark, days_back=DAYS - 1, extra_zones=[ZONE])
     fold_realtime(arrived, realtime)
     before = snapshot(lake)
     receipts = {
@@ -203,17 +207,20 @@ def erased(spark, local_s3, tmp_path_factory) -> Erased:
             days_back=0,
             erasure=setup,
             progress=stop_mid_recompute,
+            extra_zones=[ZONE],
         )
     stopped = store.receipt(receipts["victim"].id)
     stopped_lake = snapshot(lake)
     setup = ErasureSetup(store, realtime, ErasurePolicy(max_pending=3), clock=lambda: NOW)
-    last = run_batch(lake, LAST, TZ, "run-3", batch_view=view, spark=spark, days_back=0, erasure=setup)
+    last = run_batch(
+        lake, LAST, TZ, "run-3", batch_view=view, spark=spark, days_back=0, erasure=setup, extra_zones=[ZONE]
+    )
     done = {name: store.receipt(r.id) for name, r in receipts.items()}
     after = snapshot(lake)
     left = {key for key in realtime.items if key.day == TODAY.isoformat()}
     # the next night publishes today, then purges its real-time items
     setup = ErasureSetup(store, realtime, ErasurePolicy(max_pending=3), clock=lambda: NOW + 86_400_000)
-    run_batch(lake, TODAY, TZ, "run-4", batch_view=view, spark=spark, days_back=0, erasure=setup)
+    run_batch(lake, TODAY, TZ, "run-4", batch_view=view, spark=spark, days_back=0, erasure=setup, extra_zones=[ZONE])
     return Erased(
         lake, folder, expected, before, after, view, realtime, left, store, done, stopped, stopped_lake, first, last
     )
@@ -343,6 +350,31 @@ def test_a_days_unique_players_go_down_by_one_where_a_player_was_counted(erased:
 
 
 @pytest.mark.spark
+def test_an_extra_zones_tables_and_days_lose_the_players_too(erased: Erased) -> None:
+    """Tokyo's days the job computed (11-01 .. 11-10 there) equal the recount in Tokyo of the archive without them, as
+    tables and as published; its activity and players tables hold neither."""
+    tokyo = zone_lake(erased.lake, ZONE)
+    days = [(FIRST + timedelta(days=i)).isoformat() for i in range(DAYS)]
+    dts = [(FIRST + timedelta(days=i)).isoformat() for i in range(-2, DAYS + 2)]
+    expected = {
+        (m, b, g): v for m, b, g, v in exact_counts(erased.expected, dts, days, ZONE, CATALOG) if "~" not in m and v
+    }
+    table = {(r["metric"], r["bucket"], r["group_value"]): r["value"] for r in read_counts(tokyo, days).to_pylist()}
+    assert {(m.split("@")[0], b, g): v for (m, b, g), v in table.items() if v} == expected
+    published = {
+        (m.split("@")[0], p.bucket, p.group): p.count
+        for (m, day), (_run, _at, rows) in erased.view.days.items()
+        if m.endswith("@Asia.Tokyo") and day in days and CATALOG.get(m.split("@")[0]).kind.counted  # type: ignore[union-attr]
+        for p in rows
+        if p.count
+    }
+    assert published == expected
+    for uri in (activity_uri(tokyo), players_uri(tokyo)):
+        rows = table_rows(uri)
+        assert rows and not [r for r in rows if r["player_id"] in ERASED], uri
+
+
+@pytest.mark.spark
 def test_the_kpis_equal_the_recount_without_the_players(erased: Erased) -> None:
     days = tuple((FIRST + timedelta(days=i)).isoformat() for i in range(DAYS))
     recount_kpis = KpiRecount(CATALOG, TZ)
@@ -359,7 +391,7 @@ def test_no_published_theta_sketch_holds_the_players(erased: Erased) -> None:
     were rebuilt from the rewritten archive, as the counts above show)."""
     hashes = {sketches._theta_hash(pid) for pid in ERASED}  # noqa: SLF001 - the library's hash of an id
     for (metric, day), (_run, _at, rows) in erased.view.days.items():
-        if CATALOG.get(metric).kind is not Kind.NEW:
+        if CATALOG.get(metric.split("@")[0]).kind is not Kind.NEW:  # an extra zone's copies too
             continue
         for sketch in [erased.view.unions.get((metric, day)), *(r.sketch for r in rows)]:
             if sketch is not None:

@@ -32,8 +32,8 @@ Tz = Annotated[
         description="the time zone of the days and hours, today and yesterday: any IANA name (Asia/Kolkata, "
         "America/Los_Angeles; default: the deployment's, which the answer's `timezone` names). Counts are exact in "
         "every zone once the batch layer has published the days under it. The deployment's zone and its extra zones "
-        "(computed by the nightly job) are exact on published days; in any other zone, and on an extra zone's days "
-        "not computed yet, distinct players, rolling windows and ratios are approximate (the answer's `note` says so); "
+        "(computed by the nightly job) are exact on published days; in any other zone distinct players, rolling "
+        "windows and ratios are approximate (the answer's `note` says so); "
         "new players and retention are answered in the deployment's zone and its extra zones only",
     ),
 ]

@@ -77,8 +77,8 @@ class SeriesResponse(BaseModel):
     points: list[SeriesPoint]
     note: str | None = Field(
         None,
-        description="in a zone the batch layer does not compute (or an extra zone's days it has not computed yet): "
-        "why its distinct players are approximate",
+        description="in a zone the batch layer does not compute (neither the deployment's nor an extra zone): why its "
+        "distinct players are approximate",
     )
 
 
@@ -98,8 +98,8 @@ class DistinctResponse(BaseModel):
     timezone: str = Field(description="the zone of the range's days (tz=, or the deployment's)")
     note: str | None = Field(
         None,
-        description="in a zone the batch layer does not compute (or an extra zone's days it has not computed yet): "
-        "why its distinct players are approximate",
+        description="in a zone the batch layer does not compute (neither the deployment's nor an extra zone): why its "
+        "distinct players are approximate",
     )
 
 

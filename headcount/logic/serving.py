@@ -21,7 +21,7 @@ from headcount.core.merge import Partial, Point, Stamp, distinct_over, merge_day
 from headcount.logic import kpis
 from headcount.logic.errors import BadRequest, UnknownMetric
 from headcount.logic.reads import RangeRead, Reads
-from headcount.logic.zones import ZoneAnswers, computed_note, same_days, zone_note
+from headcount.logic.zones import ZoneAnswers, same_days, zone_note
 
 MAX_RANGE_DAYS = 400
 
@@ -94,7 +94,8 @@ class MetricsService:
         self, metric: Metric, first: date, last: date, group: str | None, now_ms: int, zone: str
     ) -> Series:
         """The zone's copy where the job published it (exact); the days it has not (today, yesterday before the job,
-        days before the zone was added), of a metric with sub-day twins, from them (approximate, with the note)."""
+        days before the zone was added), of a metric with sub-day twins, from them: approximate, as the reporting
+        zone's days not published yet are, and no note (the zone is computed)."""
         computed, copy = self._copy(metric, zone)
         points = computed._points(copy, first, last, group, now_ms)
         pending = sorted({p.bucket[:10] for p in points if not p.exact})
@@ -104,7 +105,7 @@ class MetricsService:
         twins = [p for p in self._zone_points(metric, start, end, group, now_ms, zone) if p.bucket[:10] in pending]
         kept = [p for p in points if p.bucket[:10] not in pending]
         merged = sorted(kept + twins, key=lambda p: p.bucket[:10])  # stable: each day's points in their own order
-        return Series(metric.name, zone, merged, computed_note(zone))
+        return Series(metric.name, zone, merged)  # as the reporting zone's days not published yet: no note
 
     def _has_twins(self, metric: Metric) -> bool:
         """Its days in another zone can be answered from sub-day twins (of it, its base, or a ratio's parts)."""
@@ -230,7 +231,7 @@ class MetricsService:
                     return replace(answer, metric=name, timezone=zone)
             estimate, sources, stamp = self.zones.distinct(metric, first, last, group, zone, now_ms)
             value, low, high = estimate.value, estimate.low, estimate.high
-            note = computed_note(zone) if zone in self.extra_zones else zone_note(zone)
+            note = None if zone in self.extra_zones else zone_note(zone)
             return RangeDistinct(name, first, last, value, low, high, False, sources, stamp, zone, note)
         answer = self._reporting_distinct(metric, first, last, group, now_ms)
         return replace(answer, timezone=zone)

@@ -36,14 +36,6 @@ def zone_note(zone: str) -> str:
     )
 
 
-def computed_note(zone: str) -> str:
-    """What an answer in an extra zone says when some of its days are not computed yet."""
-    return (
-        f"{zone} is computed exactly by the nightly job on the days it has published; the others' distinct players "
-        "are the union of quarter-hour sketches (approximate, with 95 % bounds)"
-    )
-
-
 def same_days(first: date, last: date, zone: str, tz: str) -> bool:
     """`zone`'s days and hours are `tz`'s over the range: the same instants, the same offsets."""
     return all(

@@ -100,9 +100,6 @@ def open_page(local_stack, browser):
         user: str | None = DEMO_USER, width: int = 1440, height: int = 900, clock: bool = False, init_script: str = ""
     ):
         context = browser.new_context(viewport={"width": width, "height": height}, locale="en-US")
-        # moto's Query reads the whole table, which the metrics' sub-day twins made larger: on a busy machine a page's
-        # first draw can take longer than Playwright's 30 s
-        context.set_default_timeout(90_000)
         contexts.append(context)
         if init_script:
             context.add_init_script(init_script)

@@ -129,7 +129,7 @@ def main() -> None:
         args.hours, args.players, args.job_events = 0.05, 5_000, 2_000
     print(
         f"reproduce with: {COMMAND} --hours {args.hours:g} --events-per-s {args.events_per_s:g} "
-        f"--players {args.players} --job-events {args.job_events}"
+        f"--players {args.players} --job-events {args.job_events}" + (" --job-only" if args.job_only else "")
     )
     if not args.job_only:
         fold(args)

@@ -12,10 +12,10 @@ Targets on this machine: p99 <= 50 ms for every 31-day GET, <= 200 ms for 365 an
 exactly: the stack's HEADCOUNT_EXTRA_ZONES, its copies of the metrics published as the job publishes them);
 `--zones-only` measures only their lines.
 
-moto's Query looks at every item of the table (real DynamoDB reads only the partition), so on moto every Query costs
-more as the table grows. Requests share the function's reads for a second (`--realtime-max-age`) and the next second's
-are read ahead, so under this steady traffic a route's time is the function's own work and the transfer: the ratio to
-the bare Queries says what sharing saves. Each line's p99 is of 200 requests (`--requests`), each bare figure the
+The local stack's moto reads only the partition a Query asks for, as DynamoDB does (headcount/local/moto_server.py:
+moto's own sorts the whole table for every Query). Requests share the function's reads for a second
+(`--realtime-max-age`) and the next second's are read ahead, so under this steady traffic a route's time is the
+function's own work and the transfer: the ratio to the bare Queries says what sharing saves. Each line's p99 is of 200 requests (`--requests`), each bare figure the
 median of 30 calls (`--bare-requests`). `--tiny`: a few requests over 31 days, that it runs (the tests': tests/bench).
 """
 
@@ -127,9 +127,7 @@ def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=200, help="requests per route and range (p99 of 200: not one outlier)"
     )
-    parser.add_argument(
-        "--bare-requests", type=int, default=30, help="bare calls per median (on moto each Query reads the whole table)"
-    )
+    parser.add_argument("--bare-requests", type=int, default=30, help="bare calls per median")
     parser.add_argument("--events", type=int, default=40_000, help="simulated events for yesterday and today")
     parser.add_argument(
         "--realtime-max-age",

@@ -121,7 +121,9 @@ def main() -> None:
     parser.add_argument("--players", type=int, default=500_000, help="daily players of the shard")
     parser.add_argument("--job-events", type=int, default=1_000_000, help="events of the nightly job's day")
     parser.add_argument(
-        "--tiny", action="store_true", help="--hours 0.05 --players 5000 --job-events 2000, the job with quarter only"
+        "--tiny",
+        action="store_true",
+        help="--hours 0.05 --players 5000 --job-events 2000, the job with quarter and one extra zone only",
     )
     parser.add_argument("--job-only", action="store_true", help="the nightly job's part only")
     args = parser.parse_args()

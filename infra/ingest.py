@@ -33,6 +33,7 @@ DERIVED_PREFIXES = (
     names.PLAYERS_PREFIX,
     names.KPIS_PREFIX,
     names.PLAYER_INDEX_PREFIX,
+    names.ZONES_PREFIX,  # the extra zones' own counts/, activity/, players/ and kpis/
 )
 
 

@@ -349,12 +349,15 @@ class Erasure:
         return [(catalog, lake), *((catalog.in_zone(z), zone_lake(lake, z)) for z in self.options.extra_zones)]
 
     def _zone_plans(self, days: Sequence[str]) -> dict[str, Plan]:
-        """Each extra zone's days over the reporting days recomputed, that have ended there."""
+        """Each extra zone's days over the reporting days recomputed that the job has computed there (as
+        `_days_to_recompute`: a day it never computed stays so, not one computed alone, without its history)."""
         existing = arrival_days_of(self.options.lake)
         plans = {}
         for zone in self.options.extra_zones:
+            computed = set(read_count_runs(zone_lake(self.options.lake, zone)))
             today = bucket_of(self.clock(), Granularity.DAY, zone)
-            plans[zone] = plan_days([d for d in overlapping_days(days, self.options.tz, zone) if d < today], existing)
+            again = [d for d in overlapping_days(days, self.options.tz, zone) if d in computed and d < today]
+            plans[zone] = plan_days(again, existing)
         return plans
 
     def _purge_left(self) -> None:

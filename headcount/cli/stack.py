@@ -234,6 +234,12 @@ def _print_up(config: LocalConfig, stack) -> None:  # noqa: ANN001 - LocalStack,
             f"  batch view: {len(stack.republished.kpis)} KPI day(s) of {metrics} metric(s) published again "
             f"from {endpoints['lake']}/kpis"
         )
+    for zone, again in stack.republished.zones.items():
+        if again.days or again.kpis:
+            print(
+                f"  batch view: {len(again.days)} day(s) and {len(again.kpis)} KPI day(s) of {zone} (an extra zone) "
+                f"published again from {endpoints['lake']}/zones/"
+            )
     for day, why in stack.republished.failed.items():
         print(f"  batch view: {day} not published again ({why}); it is answered from the real-time view", flush=True)
     print(

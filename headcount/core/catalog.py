@@ -73,7 +73,6 @@ class Metric:
     denominator: str | None = None  # ratio
     returned_after: tuple[int, ...] = ()  # retention: the k of "active on D+k", ascending
     sub_day_of: str | None = None  # a sub-day twin: the metric it keeps in quarter hours
-    zone: str | None = None  # an extra zone's copy (`<name>@<zone>`): the zone of its days
 
     def group_of(self, attrs: dict[str, str]) -> str:
         if self.group_by is None:
@@ -135,7 +134,6 @@ class Catalog:
                     of=rename(m.of),
                     numerator=rename(m.numerator),
                     denominator=rename(m.denominator),
-                    zone=zone,
                 )
                 for m in self.listed()
             )

@@ -164,23 +164,22 @@ class Republished:
     days: dict[str, str] = field(default_factory=dict)  # day -> the run whose counts were published again
     kpis: dict[tuple[str, str], str] = field(default_factory=dict)  # (KPI metric, day) -> the run of its partition
     failed: dict[str, str] = field(default_factory=dict)  # day (or "metric day") -> why it could not be (real-time)
+    zones: dict[str, Republished] = field(default_factory=dict)  # each extra zone's (its failures are in `failed` too)
 
 
 def republish(
     lake: str | Path, batch_view: BatchView, catalog: Catalog | None = None, extra_zones: Sequence[str] = ()
 ) -> Republished:
     """Publish every day of the counts table again, each with the run that wrote it, and every partition of the kpis
-    table with its run; then each extra zone's tables likewise (their days named `<day> <zone>`). For a batch view that
+    table with its run; then each extra zone's tables likewise (`zones`). For a batch view that
     lost its items (the local one lives in moto's memory) while the lake kept the tables. A day that cannot be
     published (a damaged partition, rows of two runs) is reported and skipped: the others still are. (A kpis partition
     without rows names no run: it stays unpublished.)"""
     catalog = catalog or load_catalog()
     result = _republish(lake, batch_view, catalog)
     for zone in extra_zones:
-        again = _republish(zone_lake(lake, zone), batch_view, catalog.in_zone(zone))
-        result.days |= {f"{day} {zone}": run for day, run in again.days.items()}
-        result.kpis |= again.kpis
-        result.failed |= {f"{key} {zone}": why for key, why in again.failed.items()}
+        result.zones[zone] = again = _republish(zone_lake(lake, zone), batch_view, catalog.in_zone(zone))
+        result.failed |= {f"{key} in {zone}": why for key, why in again.failed.items()}
     return result
 
 

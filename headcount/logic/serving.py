@@ -21,7 +21,7 @@ from headcount.core.merge import Partial, Point, Stamp, distinct_over, merge_day
 from headcount.logic import kpis
 from headcount.logic.errors import BadRequest, UnknownMetric
 from headcount.logic.reads import RangeRead, Reads
-from headcount.logic.zones import ZoneAnswers, same_days, zone_note
+from headcount.logic.zones import NoTwins, ZoneAnswers, same_days, zone_note
 
 MAX_RANGE_DAYS = 400
 
@@ -72,6 +72,8 @@ class MetricsService:
     ) -> Series:
         """`zone`: the days' and hours' time zone (default: the reporting one)."""
         metric = self._metric(name, group)
+        if metric.kind is Kind.RETENTION:
+            raise BadRequest(f"{name} is a retention metric: GET /v1/retention/{name} answers its cohorts")
         zone = self._zone(zone)
         first, last = self._range(start, end, now_ms, zone)
         if self._reporting(metric, first, last, zone):
@@ -99,10 +101,14 @@ class MetricsService:
         computed, copy = self._copy(metric, zone)
         points = computed._points(copy, first, last, group, now_ms)
         pending = sorted({p.bucket[:10] for p in points if not p.exact})
-        if not pending or metric.kind in (Kind.NEW, Kind.RETENTION) or not self._has_twins(metric):
+        if not pending or metric.kind is Kind.NEW or not self._has_twins(metric):
             return Series(metric.name, zone, points)
-        start, end = date.fromisoformat(pending[0]), date.fromisoformat(pending[-1])
-        twins = [p for p in self._zone_points(metric, start, end, group, now_ms, zone) if p.bucket[:10] in pending]
+        twins: list[Point] = []
+        try:
+            for start, end in _runs([date.fromisoformat(d) for d in pending]):  # each stretch of days on its own
+                twins += self._zone_points(metric, start, end, group, now_ms, zone)
+        except NoTwins:  # the catalog's twins cannot serve the zone (hours of another offset): the copy's own points
+            return Series(metric.name, zone, points)
         kept = [p for p in points if p.bucket[:10] not in pending]
         merged = sorted(kept + twins, key=lambda p: p.bucket[:10])  # stable: each day's points in their own order
         return Series(metric.name, zone, merged)  # as the reporting zone's days not published yet: no note
@@ -177,10 +183,6 @@ class MetricsService:
                 self._zone_points(numerator, first, last, group, now_ms, zone),
                 self._zone_points(denominator, first, last, part_group, now_ms, zone),
             )
-        if metric.kind is Kind.RETENTION:
-            raise BadRequest(
-                f"{metric.name} is a retention metric: GET /v1/retention/{metric.name} answers its cohorts"
-            )
         raise self._not_in_zone(metric, zone)
 
     def _points(self, metric: Metric, first: date, last: date, group: str | None, now_ms: int) -> list[Point]:
@@ -195,10 +197,6 @@ class MetricsService:
             return ratio_points(
                 self._points(numerator, first, last, group, now_ms),
                 self._points(denominator, first, last, part_group, now_ms),
-            )
-        if metric.kind is Kind.RETENTION:
-            raise BadRequest(
-                f"{metric.name} is a retention metric: GET /v1/retention/{metric.name} answers its cohorts"
             )
         read = self.reads.read(metric, first, last, now_ms)
         points: list[Point] = []
@@ -306,3 +304,14 @@ class MetricsService:
         if (last - first).days + 1 > MAX_RANGE_DAYS:
             raise BadRequest(f"the range spans more than {MAX_RANGE_DAYS} days")
         return first, last
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """Consecutive days as (first, last) stretches: [11-01, 11-02, 11-05] -> [(11-01, 11-02), (11-05, 11-05)]."""
+    stretches: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if stretches and day - stretches[-1][1] == timedelta(days=1):
+            stretches[-1] = (stretches[-1][0], day)
+        else:
+            stretches.append((day, day))
+    return stretches

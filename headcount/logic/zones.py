@@ -45,6 +45,10 @@ def same_days(first: date, last: date, zone: str, tz: str) -> bool:
     )
 
 
+class NoTwins(BadRequest):
+    """The catalog keeps no sub-day twins that can serve the zone (`sub_day` is off, or hours of another offset)."""
+
+
 @dataclass
 class ZoneDay:
     """One day of the zone: its sub-day pieces by the zone's bucket and group, and how exact and fresh they are."""
@@ -140,10 +144,10 @@ class ZoneAnswers:
         """The metric's sub-day twin, if its buckets begin where each of the span's days does."""
         sub = self.reads.catalog.sub_day(metric)
         if sub is None:
-            raise BadRequest(f"{metric.name} is kept in {span.tz}'s days only (the catalog's sub_day is off)")
+            raise NoTwins(f"{metric.name} is kept in {span.tz}'s days only (the catalog's sub_day is off)")
         edges = (edge for d in span.covering for edge in bk.day_bounds_ms(d, span.zone))
         if sub.granularity is Granularity.HOUR and not all(_on_bucket(at, sub, span.tz) for at in edges):
-            raise BadRequest(
+            raise NoTwins(
                 f"{metric.name} is kept in whole hours of {span.tz} (the catalog's sub_day is hour): "
                 f"{span.zone}'s days do not begin on one, so they are not answered"
             )

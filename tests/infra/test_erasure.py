@@ -11,7 +11,7 @@ import pytest
 from headcount import names
 from headcount.names import StackNames
 from infra import parameters
-from infra.batch import RAW_ERASURE_ACTIONS
+from infra.batch import JOB_WRITES, RAW_ERASURE_ACTIONS
 from infra.erasure import JOB_REALTIME_ACTIONS
 from infra.parameters import ContextError
 from tests.infra.conftest import DEPLOY_ENV, cdk_context, synthesize
@@ -245,6 +245,9 @@ def test_the_jobs_tables_replaced_versions_go_the_next_day(template):
     bucket's 30 days."""
     (lake,) = [b for i, b in template.find_resources("AWS::S3::Bucket").items() if i.startswith("IngestLake")]
     rules = lake["Properties"]["LifecycleConfiguration"]["Rules"]
-    for prefix in ("counts/", "activity/", "players/", "kpis/", "player_index/"):
+    # every prefix the job writes but the erasure's plans (no ids): the extra zones' tables too
+    written = [p for p in JOB_WRITES if p != names.ERASURE_PREFIX]
+    assert {"counts/", "activity/", "players/", "kpis/", "player_index/", "zones/"} <= set(written)
+    for prefix in written:
         (rule,) = [r for r in rules if r.get("Prefix") == prefix]
         assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1 and rule["ExpiredObjectDeleteMarker"]

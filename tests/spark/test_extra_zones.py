@@ -22,6 +22,7 @@ from headcount.core import sketches
 from headcount.core.catalog import Kind, in_zone_name
 from headcount.local.batch import BatchSummary, run_batch
 from headcount.local.simulator import Game, simulate_game
+from headcount.logic.errors import BadRequest
 from headcount.logic.reads import Reads
 from headcount.logic.serving import MetricsService
 from headcount.logic.zones import zone_note
@@ -152,6 +153,8 @@ def test_the_api_answers_a_computed_zone_exactly_on_the_days_the_job_published(c
     cells = {(c.day.isoformat(), r.k): r.cell for c in matrix.cohorts for r in c.returned}
     expected = {(b.split("+")[0], int(b.split("+")[1])): v for (m, b, _g), v in truth.kpis.items() if m == "retention"}
     assert expected and all(cells[key].exact and cells[key].value == v for key, v in expected.items())
+    with pytest.raises(BadRequest, match=r"^retention is a retention metric: GET /v1/retention/retention answers"):
+        api.series("retention", first, last, None, NOW_MS, zone)
     sizes = {c.day.isoformat(): c.size for c in matrix.cohorts}
     assert all(sizes[d].exact and sizes[d].value == truth.kpis[("new_players", d, "")] for d in ZONE_DAYS[zone])
 

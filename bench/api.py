@@ -69,6 +69,7 @@ def prefill(today: datetime, days: int, zone: str | None = None, extra_zone: str
     copies of the metrics the job computes in it (`<name>@<zone>`, the same rows)."""
     from headcount import names
     from headcount.core import sketches
+    from headcount.logic.zones import day_edges
     from headcount.views.batch import BatchRow, DynamoBatchView
 
     view = DynamoBatchView(names.BATCH_TABLE)
@@ -78,7 +79,8 @@ def prefill(today: datetime, days: int, zone: str | None = None, extra_zone: str
     sketches.update_all(country, (f"p-{i}" for i in range(700)))
     players_b, country_b = sketches.encode(players), sketches.encode(country)
     cohort_b = sketches.theta_of_values((f"p-{i}" for i in range(2_000)), 12)
-    quarter_b = sketches.of_values((f"p-{i}" for i in range(1_500)), 14)
+    # a quarter hour's 1,500 players, each quarter's 200 on from the last one's: the day's 20,000 players over its 96
+    quarter_b = [sketches.of_values((f"p-{(q * 200 + i) % 20_000}" for i in range(1_500)), 14) for q in range(100)]
     seen_b = sketches.theta_of_values((f"p-{i}" for i in range(200_000)), 12)
     items: list[dict] = []
     for n in range(1, days + 1):
@@ -101,7 +103,7 @@ def prefill(today: datetime, days: int, zone: str | None = None, extra_zone: str
         if zone:  # the twins of active_players, matches_played and ad_impressions (not the by-country one: 30x more)
             quarters = buckets_of_day(date.fromisoformat(day), Granularity.QUARTER, "UTC")
             rows["active_players~quarter"] = [
-                BatchRow("active_players~quarter", day, q, "", 1_500, quarter_b) for q in quarters
+                BatchRow("active_players~quarter", day, q, "", 1_500, quarter_b[i]) for i, q in enumerate(quarters)
             ]
             for metric, value in (("matches_played~quarter", 430), ("ad_impressions~quarter", 240)):
                 rows[metric] = [BatchRow(metric, day, q, "", value, None) for q in quarters]
@@ -114,7 +116,12 @@ def prefill(today: datetime, days: int, zone: str | None = None, extra_zone: str
             rows |= copies
         for metric, metric_rows in rows.items():
             union = seen_b if metric.startswith("new_players") else None
-            run_items, publication = view.run_items(metric, day, metric_rows, run, union)
+            edges = (
+                day_edges(metric_rows, date.fromisoformat(day), "UTC", 14)
+                if metric == "active_players~quarter"
+                else None
+            )
+            run_items, publication = view.run_items(metric, day, metric_rows, run, union, edges)
             items += [*run_items, publication]
     chunks = [items[i : i + 25] for i in range(0, len(items), 25)]
     with ThreadPoolExecutor(4) as pool:

@@ -130,6 +130,7 @@ def run_plan(
         plan.without_input,
         options.service,
         zones,
+        options.tz,
     )
     if run_metrics_wanted():
         report_run(result, progress=say)

@@ -68,6 +68,7 @@ class JobResult:
     without_input: list[str] = field(default_factory=list)  # Plan.without_input
     service: str = names.POWERTOOLS_SERVICE  # JobOptions.service
     zones: dict[str, ZoneRun] = field(default_factory=dict)  # what the run computed in each extra zone
+    tz: str = "UTC"  # JobOptions.tz: the zone of `days`
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from headcount.core.catalog import Granularity
 
+DAY_MS = 86_400_000
 SLOT_MS = 15 * 60 * 1000  # every UTC offset in use is a multiple of 15 minutes, so a slot lies within one local hour
 
 
@@ -30,6 +31,12 @@ class BadZone(ValueError):
 def _zones() -> frozenset[str]:
     # not the machine's own (`localtime`) nor tzdata's placeholder (`Factory`)
     return frozenset(available_timezones()) - {"localtime", "Factory", "posixrules"}
+
+
+@lru_cache(maxsize=1)
+def _zone_infos() -> tuple[tuple[str, ZoneInfo], ...]:
+    # kept: ZoneInfo's own cache holds a few zones only, and reading ~600 files again costs ~60 ms
+    return tuple((zone, ZoneInfo(zone)) for zone in sorted(_zones()))
 
 
 def check_zone(name: str) -> str:
@@ -134,6 +141,28 @@ def day_bounds_ms(day: date, tz: str) -> tuple[int, int]:
     nxt = day + timedelta(days=1)
     end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone)
     return int(start.timestamp()) * 1000, int(end.timestamp()) * 1000
+
+
+@lru_cache(maxsize=1024)
+def zone_day_cuts(day: date, tz: str) -> tuple[str, ...]:
+    """The quarter hours of `tz`'s day at which another zone's day begins (every IANA zone, on that date): where
+    some zone's day cuts this one, so where the batch view keeps the union of the quarter hours before and of those
+    from it on (zones.py). About 35 of a day's 96 for UTC: the whole hours and the :30 and :45 offsets in use."""
+    start_ms, end_ms = day_bounds_ms(day, tz)
+    cuts: set[int] = set()
+    for zone, info in _zone_infos():
+        offset = datetime.fromtimestamp(start_ms / 1000, info).utcoffset()
+        if offset is None or offset != datetime.fromtimestamp(end_ms / 1000, info).utcoffset():
+            # its offset changes during the day: its own days' bounds, around the date
+            starts = (day_bounds_ms(d, zone)[0] for d in (day - timedelta(days=1), day, day + timedelta(days=1)))
+            cuts.update(at for at in starts if start_ms < at < end_ms)
+            continue
+        offset_ms = int(offset.total_seconds()) * 1000
+        at = ((start_ms + offset_ms) // DAY_MS + 1) * DAY_MS - offset_ms  # its first midnight after the day's start
+        while at < end_ms:
+            cuts.add(at)
+            at += DAY_MS
+    return tuple(bucket_of(at, Granularity.QUARTER, tz) for at in sorted(cuts) if at % SLOT_MS == 0)
 
 
 @lru_cache(maxsize=4096)  # a year of hours is 8,760 buckets to name, on every request for it: named once

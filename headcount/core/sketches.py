@@ -11,7 +11,7 @@ them), built by the same Python library in both layers.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from datasketches import (
@@ -84,6 +84,18 @@ def union(sketches: Iterable[hll_sketch], lg_k: int) -> hll_sketch:
     for sketch in sketches:
         merged.update(sketch)
     return merged.get_result(tgt_hll_type.HLL_8)
+
+
+def unions_before(parts: Sequence[Iterable[hll_sketch]], at: Collection[int], lg_k: int) -> dict[int, bytes | None]:
+    """The stored union of `parts[:i]` for each `i` in `at` (None: no sketch before it), in one pass."""
+    merged, empty, found = hll_union(lg_k), True, {}
+    for i in range(len(parts) + 1):
+        if i in at:
+            found[i] = None if empty else merged.get_result(tgt_hll_type.HLL_4).serialize_compact()
+        for sketch in parts[i] if i < len(parts) else ():
+            merged.update(sketch)
+            empty = False
+    return found
 
 
 def estimate(sketch: hll_sketch) -> Estimate:

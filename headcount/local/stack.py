@@ -228,6 +228,7 @@ class LocalStack:
             DynamoBatchView(settings.batch_table),
             load_catalog(settings.catalog_path),
             settings.computed_zones,
+            tz=settings.tz,
         )
 
     def rebuild_realtime(self) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headcount.core import sketches
-from headcount.core.catalog import Catalog, Kind, Metric
+from headcount.core.catalog import Catalog, Granularity, Kind, Metric
+from headcount.logic.zones import day_edges
 from headcount.views.batch import BatchRow, BatchView
 from headcount.views.catalog_file import load_catalog
 from headcount.views.lake import read_count_runs, read_counts, read_kpis, zone_lake
@@ -40,13 +42,16 @@ def publish(
     batch_view: BatchView,
     catalog: Catalog | None = None,
     kpi_days: Mapping[str, Sequence[str]] | None = None,
+    *,
+    tz: str,
 ) -> dict[tuple[str, str], list[BatchRow]]:
     """Publish every metric of the counts table for every day (an empty list when a metric has no row that day), then
     the kpis partitions the run wrote: `kpi_days` (metric -> days, the job's `JobResult.kpi_days`), or when None every
     partition whose rows carry `run_id`. Returns what was published by (metric, day). Refuses a day whose rows another
-    run wrote (the job did not overwrite it)."""
+    run wrote (the job did not overwrite it). `tz`: the zone of the lake's days (a distinct sub-day twin's edges are
+    cut in it)."""
     catalog = catalog or load_catalog()
-    published = _publish_counts(lake, days, run_id, batch_view, catalog)
+    published = _publish_counts(lake, days, run_id, batch_view, catalog, tz)
     if kpi_days is None:
         kpi_days = _kpi_days_of_run(lake, run_id, catalog)
     wanted = [(metric, day) for metric, metric_days in kpi_days.items() for day in metric_days]
@@ -70,12 +75,12 @@ def publish_run(
     """Publish a run of the job (`publish`), then what it computed in each extra zone: the zone's copies of the
     metrics (`<name>@<zone>`), from the zone's tables."""
     catalog = catalog or load_catalog()
-    published = publish(lake, job.days, job.run_id, batch_view, catalog, job.kpi_days)
+    published = publish(lake, job.days, job.run_id, batch_view, catalog, job.kpi_days, tz=job.tz)
     for zone, zone_run in job.zones.items():
         if zone_run.days:
             zone_catalog = catalog.in_zone(zone)
             published |= publish(
-                zone_lake(lake, zone), zone_run.days, job.run_id, batch_view, zone_catalog, zone_run.kpi_days
+                zone_lake(lake, zone), zone_run.days, job.run_id, batch_view, zone_catalog, zone_run.kpi_days, tz=zone
             )
     return published
 
@@ -89,7 +94,7 @@ def _kpi_days_of_run(lake: str | Path, run_id: str, catalog: Catalog) -> dict[st
 
 
 def _publish_counts(
-    lake: str | Path, days: Sequence[str], run_id: str, batch_view: BatchView, catalog: Catalog
+    lake: str | Path, days: Sequence[str], run_id: str, batch_view: BatchView, catalog: Catalog, tz: str
 ) -> dict[tuple[str, str], list[BatchRow]]:
     if not days:
         return {}
@@ -109,10 +114,14 @@ def _publish_counts(
             )
     for (metric, day), day_rows in rows.items():
         day_rows.sort(key=lambda r: (r.bucket, r.group))
+        twin = catalog.get(metric)
+        edges = None
+        if twin is not None and twin.kind is Kind.DISTINCT and twin.granularity is Granularity.QUARTER:
+            assert twin.lg_k is not None
+            edges = day_edges(day_rows, date.fromisoformat(day), tz, twin.lg_k)
         try:
-            batch_view.publish(metric, day, day_rows, run_id)
+            batch_view.publish(metric, day, day_rows, run_id, edges=edges)
         except ValueError:
-            twin = catalog.get(metric)
             if twin is None or twin.sub_day_of is None:
                 raise
             # A sub-day twin has ~96 times its metric's cells: one with too many groups for an item is left out (other
@@ -168,7 +177,12 @@ class Republished:
 
 
 def republish(
-    lake: str | Path, batch_view: BatchView, catalog: Catalog | None = None, extra_zones: Sequence[str] = ()
+    lake: str | Path,
+    batch_view: BatchView,
+    catalog: Catalog | None = None,
+    extra_zones: Sequence[str] = (),
+    *,
+    tz: str,
 ) -> Republished:
     """Publish every day of the counts table again, each with the run that wrote it, and every partition of the kpis
     table with its run; then each extra zone's tables likewise (`zones`). For a batch view that
@@ -176,18 +190,18 @@ def republish(
     published (a damaged partition, rows of two runs) is reported and skipped: the others still are. (A kpis partition
     without rows names no run: it stays unpublished.)"""
     catalog = catalog or load_catalog()
-    result = _republish(lake, batch_view, catalog)
+    result = _republish(lake, batch_view, catalog, tz)
     for zone in extra_zones:
-        result.zones[zone] = again = _republish(zone_lake(lake, zone), batch_view, catalog.in_zone(zone))
+        result.zones[zone] = again = _republish(zone_lake(lake, zone), batch_view, catalog.in_zone(zone), zone)
         result.failed |= {f"{key} in {zone}": why for key, why in again.failed.items()}
     return result
 
 
-def _republish(lake: str | Path, batch_view: BatchView, catalog: Catalog) -> Republished:
+def _republish(lake: str | Path, batch_view: BatchView, catalog: Catalog, tz: str) -> Republished:
     result = Republished()
     for day, run_id in sorted(read_count_runs(lake).items()):
         try:
-            _publish_counts(lake, [str(day)], run_id, batch_view, catalog)
+            _publish_counts(lake, [str(day)], run_id, batch_view, catalog, tz)
         except (PublishError, ValueError, OSError) as exc:  # pyarrow's errors are OSError / ValueError subclasses
             result.failed[str(day)] = f"{type(exc).__name__}: {exc}"
         else:

@@ -153,6 +153,13 @@ class Reads:
         """Each publication's rows with their sketches (or `group`'s); raises `RunReplaced` as `union_sketches` does."""
         return self.batch.row_sketches(metric, publications, group)
 
+    def edge_sketches(
+        self, metric: str, wanted: Iterable[tuple[Publication, str]]
+    ) -> dict[tuple[str, str], bytes | None]:
+        """Published days' edges or unions (a sub-day twin's: zones.py), by (day, bucket); raises `RunReplaced` as
+        `union_sketches` does."""
+        return self.batch.edge_sketches(metric, wanted)
+
     def retrying(self, metric: str, attempt: Callable[[], T]) -> T:
         """`attempt()`, read again when a republish replaced a run of `metric` while its sketches were read."""
         for _ in range(ATTEMPTS):

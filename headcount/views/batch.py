@@ -14,7 +14,7 @@ import contextlib
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,16 +44,29 @@ class Publication:
     published_ms: int
     cells: tuple[Partial, ...]  # (bucket, group, value) of every row; no sketches
     has_union: bool = False  # the day has a union row (`run#*#`)
+    cuts: frozenset[str] = frozenset()  # a sub-day twin's: the quarter buckets it has both edges of (`edge_sketches`)
 
     def buckets_of(self, group: str | None) -> list[str]:
         return sorted({c.bucket for c in self.cells if group is None or c.group == group})
 
 
+Edges = Mapping[str, bytes | None]  # a sub-day twin's day: edge bucket (keys.edge_bucket) -> its union (None: empty)
+
+
 class BatchView(Protocol):
-    def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str, union: bytes | None = None) -> None:
+    def publish(
+        self,
+        metric: str,
+        day: str,
+        rows: list[BatchRow],
+        run_id: str,
+        union: bytes | None = None,
+        edges: Edges | None = None,
+    ) -> None:
         """Publish the day's rows as the run's. `union`: the day's union row (the sketch a range's union or a set
         operation needs); None: the HLL union of the rows' sketches (a distinct metric's). A new-players metric gives
-        its Theta sketch of every player seen up to the day."""
+        its Theta sketch of every player seen up to the day. `edges`: a distinct sub-day twin's unions of its quarter
+        hours before and from each cut (both of every cut), which another zone's day is made of."""
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
         """The day's rows, or None when the batch layer has not published it."""
@@ -68,6 +81,12 @@ class BatchView(Protocol):
     def row_sketches(self, metric: str, days: Iterable[Publication], group: str | None) -> dict[str, list[Partial]]:
         """Each published day's rows with their sketches (of `group`, or of all groups; rows of 0 hold none and are
         left out), by day: the quarter hours another zone's day is the union of. Raises RunReplaced as above."""
+
+    def edge_sketches(
+        self, metric: str, wanted: Iterable[tuple[Publication, str]]
+    ) -> dict[tuple[str, str], bytes | None]:
+        """Sketches of published days' edges (an edge bucket of `Publication.cuts`) or unions (`keys.UNION_BUCKET`),
+        by (day, bucket); None where empty. Raises RunReplaced as above."""
 
 
 MAX_CELLS_BYTES = 380_000  # a day's publication is one item (400 KB at most, its keys and run included)
@@ -97,15 +116,23 @@ class DynamoBatchView:
         machines share the lease, so it is wall time, not a monotonic one."""
         self.table, self.lease_s, self.wait_s, self.clock = table, lease_s, wait_s, clock
         self.ddb = client("dynamodb")
-        self._sketches: OrderedDict[tuple[str, str, str, str | None], bytes | None] = OrderedDict()
+        self._sketches: OrderedDict[tuple, bytes | None] = OrderedDict()  # (metric, day, run, group[, edge])
         self._rows: OrderedDict[tuple[str, str, str, str | None], list[Partial]] = OrderedDict()
         self._rows_kept = 0  # rows in _rows
 
-    def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str, union: bytes | None = None) -> None:
+    def publish(
+        self,
+        metric: str,
+        day: str,
+        rows: list[BatchRow],
+        run_id: str,
+        union: bytes | None = None,
+        edges: Edges | None = None,
+    ) -> None:
         pk = keys.partition_key(metric, day)
         self._acquire(pk, run_id)
         try:
-            items, publication = self.run_items(metric, day, rows, run_id, union)
+            items, publication = self.run_items(metric, day, rows, run_id, union, edges)
             self._batch_write([{"PutRequest": {"Item": item}} for item in items])
             self.ddb.put_item(TableName=self.table, Item=publication)
             # Only now can the rows of other runs go (earlier ones, or a crashed publish's): readers follow the publication.
@@ -119,14 +146,23 @@ class DynamoBatchView:
             self._release(pk, run_id)
 
     def run_items(
-        self, metric: str, day: str, rows: list[BatchRow], run_id: str, union: bytes | None = None
+        self,
+        metric: str,
+        day: str,
+        rows: list[BatchRow],
+        run_id: str,
+        union: bytes | None = None,
+        edges: Edges | None = None,
     ) -> tuple[list[dict], dict]:
-        """A run's items for a day: its rows (and a distinct metric's union row), and its publication."""
+        """A run's items for a day: its rows (and a distinct metric's union row, a twin's edges), and its
+        publication."""
         pk = keys.partition_key(metric, day)
         items = [_row_item(pk, r, run_id) for r in rows]
         union = union if union is not None else _union_of(rows)
         if union is not None:  # what a range's union needs of the day, in one item
             items.append({"pk": {"S": pk}, "sk": {"S": keys.union_sort_key(run_id)}, "sketch": {"B": union}})
+        edges = edges or {}
+        items += [_row_item(pk, BatchRow(metric, day, edge, "", 0, sketch), run_id) for edge, sketch in edges.items()]
         cells = zlib.compress(orjson.dumps([(r.bucket, r.group, r.value) for r in rows]))
         if len(cells) > MAX_CELLS_BYTES:
             raise ValueError(
@@ -141,6 +177,8 @@ class DynamoBatchView:
             "cells": {"B": cells},  # every cell's value: a few KiB for hundreds of groups
             "union": {"BOOL": union is not None},
         }
+        if edges:
+            publication["cuts"] = {"SS": sorted(_cuts(edges))}
         return items, publication
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
@@ -152,7 +190,7 @@ class DynamoBatchView:
             if publication is None:
                 return None
             items = self._query(pk, begins_with=f"{publication.run_id}{keys.SEP}")
-            rows = [r for r in map(_partial, items) if r.bucket != keys.UNION_BUCKET]
+            rows = [r for r in map(_partial, items) if keys.is_row_bucket(r.bucket)]
             if len(rows) == len(publication.cells):
                 return rows
         raise PublishInProgress(f"{pk} changed under every read: a publish is replacing it")
@@ -227,7 +265,32 @@ class DynamoBatchView:
                 self._rows_kept -= len(self._rows.popitem(last=False)[1])
         return found
 
-    def _remember(self, key: tuple[str, str, str, str | None], sketch: bytes | None) -> None:
+    def edge_sketches(
+        self, metric: str, wanted: Iterable[tuple[Publication, str]]
+    ) -> dict[tuple[str, str], bytes | None]:
+        found: dict[tuple[str, str], bytes | None] = {}
+        unread: dict[tuple[str, str], tuple[str, str, str]] = {}  # (pk, sk) -> (day, bucket, run)
+        for p, bucket in wanted:
+            key = (metric, p.day, p.run_id, None, bucket)
+            if key in self._sketches:
+                self._sketches.move_to_end(key)
+                found[(p.day, bucket)] = self._sketches[key]
+            else:
+                unread[(keys.partition_key(metric, p.day), keys.batch_sort_key(p.run_id, bucket, ""))] = (
+                    p.day,
+                    bucket,
+                    p.run_id,
+                )
+        got = self._get_sketches(list(unread))
+        if len(got) < len(unread):
+            raise RunReplaced(f"a run of {metric} was replaced while it was read")
+        for item_key, sketch in got.items():
+            day, bucket, run_id = unread[item_key]
+            found[(day, bucket)] = sketch
+            self._remember((metric, day, run_id, None, bucket), sketch)
+        return found
+
+    def _remember(self, key: tuple, sketch: bytes | None) -> None:
         self._sketches[key] = sketch
         if len(self._sketches) > self.SKETCH_CACHE_ENTRIES:
             self._sketches.popitem(last=False)
@@ -313,11 +376,21 @@ class InMemoryBatchView:
     def __init__(self, clock: Callable[[], float] = lambda: 0.0) -> None:
         self.days: dict[tuple[str, str], tuple[str, int, list[Partial]]] = {}
         self.unions: dict[tuple[str, str], bytes] = {}  # the union rows given to publish
+        self.edges: dict[tuple[str, str], dict[str, bytes | None]] = {}
         self.clock = clock
 
-    def publish(self, metric: str, day: str, rows: list[BatchRow], run_id: str, union: bytes | None = None) -> None:
+    def publish(
+        self,
+        metric: str,
+        day: str,
+        rows: list[BatchRow],
+        run_id: str,
+        union: bytes | None = None,
+        edges: Edges | None = None,
+    ) -> None:
         parts = [Partial(r.bucket, r.group, r.value, r.sketch) for r in rows]
         self.days[(metric, day)] = (run_id, int(self.clock() * 1000), parts)
+        self.edges[(metric, day)] = dict(edges or {})
         if union is not None:
             self.unions[(metric, day)] = union
         else:
@@ -334,6 +407,7 @@ class InMemoryBatchView:
                 at,
                 tuple(Partial(p.bucket, p.group, p.count) for p in parts),
                 (m, day) in self.unions or any(p.sketch for p in parts),
+                frozenset(_cuts(self.edges.get((m, day), {}))),
             )
             for (m, day), (run, at, parts) in sorted(self.days.items())
             if m == metric and first <= day <= last
@@ -351,6 +425,21 @@ class InMemoryBatchView:
 
     def row_sketches(self, metric: str, days: Iterable[Publication], group: str | None) -> dict[str, list[Partial]]:
         return {p.day: [r for r in self.days[(metric, p.day)][2] if r.count and group in (None, r.group)] for p in days}
+
+    def edge_sketches(
+        self, metric: str, wanted: Iterable[tuple[Publication, str]]
+    ) -> dict[tuple[str, str], bytes | None]:
+        found: dict[tuple[str, str], bytes | None] = {}
+        for p, bucket in wanted:
+            if bucket == keys.UNION_BUCKET:
+                found[(p.day, bucket)] = self.union_sketches(metric, [p], None)[p.day]
+            else:
+                found[(p.day, bucket)] = self.edges[(metric, p.day)][bucket]
+        return found
+
+
+def _cuts(edges: Edges) -> set[str]:
+    return {edge[1:] for edge in edges}
 
 
 def _union_of(rows: list[BatchRow]) -> bytes | None:
@@ -371,6 +460,7 @@ def _publication(item: dict) -> Publication:
         int(item["published_ms"]["N"]),
         tuple(Partial(bucket, group, value) for bucket, group, value in cells),
         item["union"]["BOOL"] if "union" in item else bool(cells),  # written before the flag: a union when cells
+        frozenset(item["cuts"]["SS"]) if "cuts" in item else frozenset(),
     )
 
 

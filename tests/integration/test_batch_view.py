@@ -213,6 +213,53 @@ def test_a_days_rows_with_their_sketches_are_read_once_per_run_and_a_replaced_ru
         DynamoBatchView(names.BATCH_TABLE).row_sketches(twin, published.values(), None)
 
 
+def test_a_twins_edges_are_published_with_its_rows_read_once_per_run_and_go_with_their_run(aws) -> None:
+    from headcount.core import sketches
+    from headcount.logic.zones import day_edges
+    from headcount.views.batch import RunReplaced
+
+    # Given a day of a sub-day twin published with its edges (players 0-2 at 02:00, 10-14 at 18:30)
+    view = DynamoBatchView(names.BATCH_TABLE)
+    twin = "active_players~quarter"
+    rows = [
+        BatchRow(twin, DAY, f"{DAY}T02:00+00:00", "", 3, sketch_of(range(3))),
+        BatchRow(twin, DAY, f"{DAY}T18:30+00:00", "", 5, sketch_of(range(10, 15))),
+    ]
+    edges = day_edges(rows, date.fromisoformat(DAY), "UTC", 12)
+    view.publish(twin, DAY, rows, "run-1", edges=edges)
+    publication = view.publications(twin, DAY, DAY)[DAY]
+    # Then the publication names its cuts, and its rows are only the rows (no edge among them)
+    assert f"{DAY}T18:30+00:00" in publication.cuts and f"{DAY}T18:35+00:00" not in publication.cuts
+    assert {f"<{c}" for c in publication.cuts} | {f">{c}" for c in publication.cuts} == set(edges)
+    assert sorted(p.bucket for p in view.day_rows(twin, DAY)) == [r.bucket for r in rows]
+    # When Kolkata's day (from 18:30 UTC) reads its part of the day, and the day before Kolkata's reads the rest
+    wanted = [(publication, f">{DAY}T18:30+00:00"), (publication, f"<{DAY}T18:30+00:00"), (publication, "*")]
+    got = view.edge_sketches(twin, wanted)
+    players = {bucket: sketches.estimate(sketches.decode(got[(DAY, bucket)])).value for _, bucket in wanted}
+    assert players == {f">{DAY}T18:30+00:00": 5, f"<{DAY}T18:30+00:00": 3, "*": 8}
+    # and before the first player: nobody
+    assert view.edge_sketches(twin, [(publication, f"<{DAY}T01:00+00:00")]) == {(DAY, f"<{DAY}T01:00+00:00"): None}
+    # Read again: from memory
+    calls: list[str] = []
+    ddb = client("dynamodb")
+    ddb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    try:
+        assert view.edge_sketches(twin, wanted) == got and calls == []
+    finally:
+        ddb.meta.events.unregister("before-call.dynamodb")
+    # A rerun published without edges leaves none of run-1's behind
+    view.publish(twin, DAY, rows[:1], "run-2")
+    assert view.publications(twin, DAY, DAY)[DAY].cuts == frozenset()
+    items = ddb.query(
+        TableName=names.BATCH_TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.partition_key(twin, DAY)}},
+    )["Items"]
+    assert sorted(i["sk"]["S"] for i in items) == ["run-2#*#", f"run-2#{DAY}T02:00+00:00#"]
+    with pytest.raises(RunReplaced):
+        DynamoBatchView(names.BATCH_TABLE).edge_sketches(twin, wanted[:1])
+
+
 def test_a_day_too_large_for_one_publication_is_refused_with_what_to_do(aws) -> None:
     import hashlib
 

@@ -440,7 +440,7 @@ def test_a_late_event_changes_its_cohort_its_retention_and_the_windows_holding_i
 
     # And a batch view that lost everything gets each partition back with the run that wrote it
     again = InMemoryBatchView()
-    result = republish(tmp_path, again)
+    result = republish(tmp_path, again, tz="UTC")
     assert result.kpis[("new_players", day(23))] == "run-3" and result.kpis[("new_players", day(21))] == "run-2"
     assert not result.failed
     assert again.day_rows("new_players", day(22)) == view.day_rows("new_players", day(22))

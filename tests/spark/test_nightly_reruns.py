@@ -114,11 +114,11 @@ def test_a_lost_batch_view_is_published_again_from_the_counts_table(first_run, a
     # Given the counts of a run, and a batch view that has lost them (moto keeps its state in memory only)
     lake, result, _files = first_run
     reference = InMemoryBatchView()
-    publish(lake, result.days, result.run_id, reference, kpi_days=result.kpi_days)
+    publish(lake, result.days, result.run_id, reference, kpi_days=result.kpi_days, tz=TZ)
     view = DynamoBatchView(names.BATCH_TABLE)
     assert view.day_rows("active_players", DAYS[-1]) is None
     # When the local stack starts again and republishes the lake's counts and kpis
-    republished = republish(lake, view)
+    republished = republish(lake, view, tz=TZ)
     # Then every day is back as the run that computed it published it, and every KPI partition
     assert republished.days == dict.fromkeys(DAYS, "run-a") and not republished.failed
     kpi_partitions = [(metric, day) for metric, days in result.kpi_days.items() for day in days]
@@ -136,7 +136,7 @@ def test_a_lost_batch_view_is_published_again_from_the_counts_table(first_run, a
     assert view.union_sketches("new_players", [publication], None) == {
         DAYS[-1]: reference.unions[("new_players", DAYS[-1])]
     }
-    assert republish(f"{lake}-none", view).days == {}
+    assert republish(f"{lake}-none", view, tz=TZ).days == {}
 
 
 @pytest.mark.spark
@@ -158,7 +158,7 @@ def test_a_damaged_day_does_not_keep_the_others_from_being_republished(first_run
         row |= {"value": pa.array([1], pa.int64()), "sketch": pa.array([None], pa.binary()), "run_id": [run]}
         pq.write_table(pa.table(row), damaged / f"part-{run}.parquet")
     # When they are published again
-    result = republish(tmp_path, DynamoBatchView(names.BATCH_TABLE))
+    result = republish(tmp_path, DynamoBatchView(names.BATCH_TABLE), tz=TZ)
     # Then the damaged day is reported and left unpublished, the others are published
     assert result.days == dict.fromkeys(DAYS, "run-a")
     assert list(result.failed) == ["2026-10-20"] and "PublishError" in result.failed["2026-10-20"]

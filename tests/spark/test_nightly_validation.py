@@ -157,8 +157,8 @@ def test_publish_refuses_rows_of_another_run(tmp_path: Path) -> None:
     )
     view = InMemoryBatchView()
     with pytest.raises(PublishError, match="written by run old"):
-        publish(tmp_path, ["2026-10-26"], "new", view)
-    rows = publish(tmp_path, ["2026-10-26"], "old", view)
+        publish(tmp_path, ["2026-10-26"], "new", view, tz=TZ)
+    rows = publish(tmp_path, ["2026-10-26"], "old", view, tz=TZ)
     assert [r.value for r in rows[("active_players", "2026-10-26")]] == [3]
     assert view.day_rows("matches_played", "2026-10-26") == []
 
@@ -189,7 +189,7 @@ def test_publish_gives_a_new_players_day_its_union_row_and_refuses_kpis_of_anoth
     view = InMemoryBatchView()
     # When the run is published with what it wrote
     kpi_days = {"new_players": ["2026-10-26"], "weekly_active_players": ["2026-10-25", "2026-10-26"]}
-    published = publish(tmp_path, [], "r", view, kpi_days=kpi_days)
+    published = publish(tmp_path, [], "r", view, kpi_days=kpi_days, tz=TZ)
     # Then the new-players day has its cohort as rows and everyone seen as its union, Theta bytes as written
     assert [(p.group, p.count, p.sketch) for p in view.day_rows("new_players", "2026-10-26")] == [("", 1, cohort)]
     assert view.unions[("new_players", "2026-10-26")] == seen
@@ -205,9 +205,9 @@ def test_publish_gives_a_new_players_day_its_union_row_and_refuses_kpis_of_anoth
         ("weekly_active_players", "2026-10-26"),
     ]
     with pytest.raises(PublishError, match="the kpis of retention 2026-10-25 were written by run old, not r"):
-        publish(tmp_path, [], "r", again, kpi_days={"retention": ["2026-10-25"]})
+        publish(tmp_path, [], "r", again, kpi_days={"retention": ["2026-10-25"]}, tz=TZ)
     # And republish takes each partition with its run
-    assert republish(tmp_path, InMemoryBatchView()).kpis == {
+    assert republish(tmp_path, InMemoryBatchView(), tz=TZ).kpis == {
         ("new_players", "2026-10-26"): "r",
         ("retention", "2026-10-25"): "old",
         ("weekly_active_players", "2026-10-26"): "r",

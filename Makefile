@@ -77,13 +77,17 @@ lock:  ## requirements.lock again from requirements.txt: every transitive packag
 run: $(VENDORED)  ## the whole pipeline locally: a simulated game (35 days of history, yesterday and today), print the answers, keep serving
 	$(BIN)/headcount demo
 
+# Two workers; tests that share a port or a stack in one (tests/conftest.py). `make test WORKERS=0`: one process.
+WORKERS ?= 2
+XDIST := $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadgroup --no-loadscope-reorder)
+
 test: lint $(TOOLS_READY)  ## lint + every test (unit, integration, Spark, e2e, infra), then the unit and integration tests again under shifted clocks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 	$(MAKE) --no-print-directory test-clock
 
 test-clock: $(VENDORED)  ## unit + integration tests 400 days ahead, then across a DST change of the reporting zone (support/shifted_clock.py)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration --clock=+400d
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration --clock=dst:Europe/Berlin
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(XDIST) tests/unit tests/integration --clock=+400d
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(XDIST) tests/unit tests/integration --clock=dst:Europe/Berlin
 
 lint: $(VENDORED)
 	$(BIN)/ruff check .

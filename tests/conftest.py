@@ -35,6 +35,23 @@ os.environ.update(
     }
 )
 
+# `make test` runs two workers (pytest-xdist: `-n 2 --dist loadgroup --no-loadscope-reorder`). Tests that share a fixed
+# port, a whole stack or a session fixture bound to one (tests/e2e's stacks, tests/reliability's, tests/spark's local S3)
+# run in one worker, a folder each; any other file's tests in one worker, a file each. The longest are handed out first.
+_TESTS = Path(__file__).resolve().parent
+_SHARED = ("spark", "e2e", "reliability")
+_LONGEST = ("spark", "e2e", "bench/test_benchmarks.py", "reliability")  # ~14, 13, 6 and 3 minutes
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def group(item: pytest.Item) -> str:
+        path = item.path.relative_to(_TESTS)
+        return path.parts[0] if path.parts[0] in _SHARED else path.as_posix()
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    items.sort(key=lambda item: _LONGEST.index(g) if (g := group(item)) in _LONGEST else len(_LONGEST))
+
 
 @pytest.fixture
 def aws():

@@ -178,7 +178,7 @@ class DynamoBatchView:
             "union": {"BOOL": union is not None},
         }
         if edges:
-            publication["cuts"] = {"SS": sorted(_cuts(edges))}
+            publication["cuts"] = {"B": zlib.compress(orjson.dumps(sorted(_cuts(edges))))}  # ~150 bytes, not ~1,000
         return items, publication
 
     def day_rows(self, metric: str, day: str) -> list[Partial] | None:
@@ -460,7 +460,7 @@ def _publication(item: dict) -> Publication:
         int(item["published_ms"]["N"]),
         tuple(Partial(bucket, group, value) for bucket, group, value in cells),
         item["union"]["BOOL"] if "union" in item else bool(cells),  # written before the flag: a union when cells
-        frozenset(item["cuts"]["SS"]) if "cuts" in item else frozenset(),
+        frozenset(orjson.loads(zlib.decompress(bytes(item["cuts"]["B"])))) if "cuts" in item else frozenset(),
     )
 
 

@@ -21,6 +21,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 from headcount.core import buckets as bk
 from headcount.core import keys, sketches
@@ -61,6 +62,7 @@ class ZoneDay:
     batch: bool = False  # a piece came from the batch layer
     realtime: bool = False  # a piece came from the real-time layer
     stamps: list[Stamp] = field(default_factory=list)
+    finished: tuple | None = None  # what its pieces depend on (ZoneAnswers._key) once every reporting day is published
 
     @property
     def source(self) -> str:
@@ -102,11 +104,13 @@ class ZoneAnswers:
     quarter hours of each such day once (up to `CACHED_BYTES`)."""
 
     CACHED_BYTES = 64 * 2**20  # the finished zone days' unions kept (a union per bucket and group: 0.1-8 KiB each)
+    WINDOWS_KEPT = 100_000  # finished rolling windows' estimates kept (a year of MAU in a zone: 400)
 
     def __init__(self, reads: Reads) -> None:
         self.reads = reads
         self._finished: OrderedDict[tuple, dict[tuple[str, str], list[Partial]]] = OrderedDict()
         self._finished_bytes = 0
+        self._windows: OrderedDict[tuple, sketches.Estimate | None] = OrderedDict()
         self._lock = threading.Lock()
 
     def zone_days(
@@ -123,11 +127,15 @@ class ZoneAnswers:
             for r_day in r_days:
                 days[day].published &= r_day in read.publications
                 days[day].stamps.append(read.stamp(date.fromisoformat(r_day), span.tz))
+            days[day].finished = self._key(sub, span, day, group, read, whole)
             if day in kept:
                 days[day].pieces.update(kept[day])
                 days[day].batch = bool(kept[day])
+        needed = {r for day, r_days in span.covering.items() if day not in kept for r in r_days}
         for r_day in bk.days(span.r_first, span.r_last):
             key = r_day.isoformat()
+            if key not in needed:  # every zone day it is under is kept
+                continue
             in_batch = key in read.publications
             for piece in published.get(key, []) if in_batch else read.realtime.get(key, []):
                 at = bk.bucket_start_ms(piece.bucket)
@@ -138,11 +146,9 @@ class ZoneAnswers:
                     days[day].pieces[(bk.bucket_of(at, metric.granularity, zone), piece.group)].append(piece)
                     days[day].realtime |= not in_batch
                     days[day].batch |= in_batch
-        if metric.kind is Kind.DISTINCT:
-            for day, zone_day in days.items():
-                key = self._key(sub, span, day, group, read, whole)
-                if key is not None and day not in kept:
-                    zone_day.pieces = self._remember(key, zone_day.pieces, metric)
+        for day, zone_day in days.items():
+            if zone_day.finished is not None and day not in kept:
+                zone_day.pieces = self._remember(zone_day.finished, zone_day.pieces, metric)
         return days
 
     def _twin(self, metric: Metric, span: Span) -> Metric:
@@ -164,9 +170,13 @@ class ZoneAnswers:
         """The twin's range in both layers; of a distinct metric, the finished zone days kept or made of their edges
         (`whole`), and the rows with sketches of the published days the others need."""
         read = self.reads.read(sub, span.r_first, span.r_last, now_ms)
-        if sub.kind is not Kind.DISTINCT:
-            return read, {d: list(p.cells) for d, p in read.publications.items()}, {}
         kept = {}
+        if sub.kind is not Kind.DISTINCT:
+            for day in span.covering:
+                key = self._key(sub, span, day, group, read, whole)
+                if key is not None and (found := self._recall(key)) is not None:
+                    kept[day] = found
+            return read, {d: list(p.cells) for d, p in read.publications.items()}, kept
         wanted: set[str] = set()
         edged: dict[date, list[tuple[Publication, str]]] = {}
         for day, r_days in span.covering.items():
@@ -212,12 +222,15 @@ class ZoneAnswers:
     def _remember(
         self, key: tuple, pieces: dict[tuple[str, str], list[Partial]], metric: Metric
     ) -> dict[tuple[str, str], list[Partial]]:
-        """One piece per bucket and group: the union of its quarter hours."""
-        assert metric.lg_k is not None
-        merged = {
-            cell: [Partial(cell[0], cell[1], sketch=sketches.encode(sketches.union(_decoded(ps), metric.lg_k)))]
-            for cell, ps in pieces.items()
-        }
+        """One piece per bucket and group: the union of its quarter hours (a count: their sum)."""
+        if metric.kind is Kind.COUNT:
+            merged = {cell: [Partial(cell[0], cell[1], sum(p.count or 0 for p in ps))] for cell, ps in pieces.items()}
+        else:
+            assert metric.lg_k is not None
+            merged = {
+                cell: [Partial(cell[0], cell[1], sketch=sketches.encode(sketches.union(_decoded(ps), metric.lg_k)))]
+                for cell, ps in pieces.items()
+            }
         with self._lock:
             if key not in self._finished:
                 self._finished[key] = merged
@@ -276,15 +289,33 @@ class ZoneAnswers:
         groups = sorted({g for d in days.values() for (_, g) in d.pieces}) if metric.group_by is not None else [None]
         if group is not None:
             groups = [group]
-        # per group, each day's sketch (the union of its quarter hours), then each window's union
+        # per group, each day's sketch (the union of its quarter hours), then each window's union; a window of finished
+        # days is estimated once, until a republish names another run for one of them
         span = list(days)
-        windows: dict[str | None, list[sketches.hll_sketch | None]] = {}
+        windows: dict[str | None, list] = {}  # per group, each window's estimate (None: nobody in it)
         for g in groups:
-            per_day = []
-            for zone_day in days.values():
-                chosen = [p for (_, pg), ps in zone_day.pieces.items() if g in (None, pg) for p in ps]
-                per_day.append(sketches.union(_decoded(chosen), base.lg_k) if chosen else None)
-            windows[g] = window_unions(per_day, metric.window_days, base.lg_k)
+            window_keys = [
+                _window_key(metric.name, g, [days[d].finished for d in span[n : n + metric.window_days]])
+                for n in range(len(span) - metric.window_days + 1)
+            ]
+            with self._lock:
+                found = [self._windows.get(k, _UNKNOWN) if k is not None else _UNKNOWN for k in window_keys]
+            missing = [n for n, est in enumerate(found) if est is _UNKNOWN]
+            if missing:  # the windows from the first not known to the last (those holding today, usually), only
+                low, high = missing[0], missing[-1] + metric.window_days
+                per_day = []
+                for zone_day in (days[d] for d in span[low:high]):
+                    chosen = [p for (_, pg), ps in zone_day.pieces.items() if g in (None, pg) for p in ps]
+                    per_day.append(sketches.union(_decoded(chosen), base.lg_k) if chosen else None)
+                unions = window_unions(per_day, metric.window_days, base.lg_k)
+                with self._lock:
+                    for n, union in enumerate(unions, start=low):
+                        found[n] = sketches.estimate(union) if union is not None else None
+                        if window_keys[n] is not None:
+                            self._windows[window_keys[n]] = found[n]
+                    while len(self._windows) > self.WINDOWS_KEPT:
+                        self._windows.popitem(last=False)
+            windows[g] = found
         points: list[Point] = []
         for n, day in enumerate(span[metric.window_days - 1 :]):
             window = span[n : n + metric.window_days]
@@ -292,10 +323,10 @@ class ZoneAnswers:
             sources = {days[d].source for d in window} - {"none"}
             source = "realtime" if "realtime" in sources else "batch" if sources else "none"
             for g in groups:
-                union = windows[g][n]
-                if union is None and g is not None and group is None:
+                window_est = windows[g][n]
+                if window_est is None and g is not None and group is None:
                     continue
-                est = sketches.estimate(union) if union is not None else sketches.Estimate(0, 0, 0)
+                est = window_est or sketches.Estimate(0, 0, 0)
                 points.append(Point(day.isoformat(), g, est.value, False, source, est.low, est.high, stamp))
         return points
 
@@ -368,6 +399,14 @@ def window_unions(days: list[sketches.hll_sketch | None], window: int, lg_k: int
     ]
 
 
+_UNKNOWN = object()  # a window not estimated yet (None: estimated, nobody in it)
+
+
+def _window_key(metric: str, group: str | None, days: list[tuple | None]) -> tuple | None:
+    """What a window's estimate depends on: its days' finished keys (None: one of them is not finished)."""
+    return None if None in days else (metric, group, tuple(days))
+
+
 def _size(pieces: dict[tuple[str, str], list[Partial]]) -> int:
     return sum(len(p.sketch or b"") + 100 for ps in pieces.values() for p in ps)
 
@@ -389,7 +428,14 @@ def _decoded(pieces: Iterable[Partial]) -> Iterable[sketches.hll_sketch]:
 
 def _union(metric: Metric, pieces: list[Partial]) -> sketches.Estimate:
     assert metric.lg_k is not None
+    if len(pieces) == 1 and pieces[0].sketch:  # a finished day's union, kept: estimated once
+        return _estimate_of(pieces[0].sketch, metric.lg_k)
     return sketches.estimate(sketches.union(_decoded(pieces), metric.lg_k))
+
+
+@lru_cache(maxsize=4096)  # keyed by the kept union's bytes (their hash is computed once): a year of days, a few metrics
+def _estimate_of(sketch: bytes, lg_k: int) -> sketches.Estimate:
+    return sketches.estimate(sketches.union([sketches.decode(sketch)], lg_k))
 
 
 def _combine(metric: Metric, pieces: list[Partial]) -> tuple[int, int, int]:

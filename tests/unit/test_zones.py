@@ -359,6 +359,47 @@ def all_published(day: str, zone: str, reporting: str) -> bool:
     return last <= ms(FIRST_UTC_DAY + timedelta(days=PUBLISHED_UTC_DAYS))
 
 
+def test_finished_zone_days_counts_and_windows_are_kept_until_a_republish_names_another_run():
+    # Given Kolkata's matches and weekly active players over finished days, asked for once
+    events = game(seed=12)
+    service = stack(events, edges=True)
+    batch = service.reads.batch
+    zone, first, last = "Asia/Kolkata", "2026-10-26", "2026-10-30"
+    matches = lambda: service.series("matches_played", first, last, None, NOW_MS, zone)  # noqa: E731
+    weekly = lambda: service.series("weekly_active_players", "2026-10-30", "2026-11-01", None, NOW_MS, zone)  # noqa: E731
+    before_matches, before_weekly = matches(), weekly()
+    assert before_matches.points[0].value == recount(events, "match_end", zone, distinct=False)[first]
+    # When asked again: the same answers, without a cell of the published days summed or a sketch unioned again
+    unions = []
+    union = sketches.union
+    sketches.union = lambda s, lg_k: unions.append(1) or union(s, lg_k)
+    try:
+        assert (matches(), weekly()) == (before_matches, before_weekly) and unions == []
+    finally:
+        sketches.union = union
+    # When the batch layer republishes UTC's 10-27 (Kolkata's 10-27 from 00:00 UTC on) with 7 more matches and 500 more
+    # players in its first quarter hour
+    newcomers = sketches.decode(sketches.of_values([f"late-{i}" for i in range(500)], 14))
+    for twin in ("matches_played~quarter", "active_players~quarter"):
+        rows = []
+        for p in batch.day_rows(twin, "2026-10-27"):
+            first_quarter = p.bucket == "2026-10-27T00:00+00:00"
+            sketch = p.sketch
+            if first_quarter and sketch:
+                sketch = sketches.encode(sketches.union([sketches.decode(sketch), newcomers], 14))
+            rows.append(BatchRow(twin, "2026-10-27", p.bucket, p.group, p.count + 7 * first_quarter, sketch))
+        assert any(r.bucket == "2026-10-27T00:00+00:00" for r in rows)
+        edges = day_edges(rows, date(2026, 10, 27), "UTC", 14) if twin.startswith("active") else None
+        batch.publish(twin, "2026-10-27", rows, "r2", edges=edges)
+    # Then the zone day it is under has the 7 matches more, the others as they were
+    after = {p.bucket: p.value for p in matches().points}
+    was = {p.bucket: p.value for p in before_matches.points}
+    assert after == {**was, "2026-10-27": was["2026-10-27"] + 7}
+    # and every week holding Kolkata's 10-27 about 500 players more
+    for old, new in zip(before_weekly.points, weekly().points, strict=True):
+        assert 470 <= new.value - old.value <= 530, (old, new)
+
+
 def test_the_catalogs_sub_day_choice_decides_which_zones_are_answered():
     doc = json.loads((Path(headcount.__file__).parent / "catalog.json").read_text())
     # Given the twins kept in whole hours: a whole-hour zone is answered, Kolkata's :30 days are refused, saying why

@@ -79,7 +79,7 @@ run: $(VENDORED)  ## the whole pipeline locally: a simulated game (35 days of hi
 
 # Two workers; tests that share a port or a stack in one (tests/conftest.py). `make test WORKERS=0`: one process.
 WORKERS ?= 2
-XDIST := $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadgroup --no-loadscope-reorder)
+XDIST := $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --no-loadscope-reorder)
 
 test: lint $(TOOLS_READY)  ## lint + every test (unit, integration, Spark, e2e, infra), then the unit and integration tests again under shifted clocks
 	$(BIN)/python -m pytest $(XDIST)

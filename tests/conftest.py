@@ -35,22 +35,33 @@ os.environ.update(
     }
 )
 
-# `make test` runs two workers (pytest-xdist: `-n 2 --dist loadgroup --no-loadscope-reorder`). Tests that share a fixed
-# port, a whole stack or a session fixture bound to one (tests/e2e's stacks, tests/reliability's, tests/spark's local S3)
-# run in one worker, a folder each; any other file's tests in one worker, a file each. The longest are handed out first.
-_TESTS = Path(__file__).resolve().parent
+# `make test` runs two workers (pytest-xdist: `-n 2 --no-loadscope-reorder`). Tests that share a fixed port, a whole
+# stack or a session fixture bound to one (tests/e2e's stacks, tests/reliability's, tests/spark's local S3) run in one
+# worker, a folder each; any other file's tests in one worker, a file each. The longest are handed out first.
 _SHARED = ("spark", "e2e", "reliability")
 _LONGEST = ("spark", "e2e", "bench/test_benchmarks.py", "reliability")  # ~14, 13, 6 and 3 minutes
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def group(item: pytest.Item) -> str:
-        path = item.path.relative_to(_TESTS)
-        return path.parts[0] if path.parts[0] in _SHARED else path.as_posix()
+def _group(nodeid: str) -> str:
+    """`tests/e2e/test_batch.py::test_x` -> `e2e`; `tests/unit/test_zones.py::test_y[UTC]` -> `unit/test_zones.py`."""
+    path = nodeid.split("::", 1)[0].split("/")[1:]  # without `tests/`
+    return path[0] if path[0] in _SHARED else "/".join(path)
 
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group(item)))
-    items.sort(key=lambda item: _LONGEST.index(g) if (g := group(item)) in _LONGEST else len(_LONGEST))
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: _LONGEST.index(g) if (g := _group(item.nodeid)) in _LONGEST else len(_LONGEST))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist's scheduling by scope, the scope a test's group (its own `loadgroup` does not work with pytest 9:
+    it renames `Item._nodeid`, which pytest 9 no longer reads)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    return ByGroup(config, log)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ def stack_config(prefix: str, moto_port: int, kinesis_port: int, api_port: int) 
             moto_port=int(os.environ.get("HEADCOUNT_MOTO_PORT", moto_port)),
             kinesis_port=int(os.environ.get("HEADCOUNT_KINESIS_PORT", kinesis_port)),
             api_port=int(os.environ.get("HEADCOUNT_API_PORT", api_port)),
+            sink_port=int(os.environ.get("HEADCOUNT_SINK_PORT", api_port + 11)),  # not `headcount up`'s 8091
         )
     finally:
         if not given:

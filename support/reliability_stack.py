@@ -14,7 +14,12 @@ from pathlib import Path
 from headcount.local.config import LocalConfig
 from support.stack_process import ingest_headers, read_headers
 
-PORTS = {"HEADCOUNT_MOTO_PORT": "24566", "HEADCOUNT_KINESIS_PORT": "24567", "HEADCOUNT_API_PORT": "28080"}
+PORTS = {
+    "HEADCOUNT_MOTO_PORT": "24566",
+    "HEADCOUNT_KINESIS_PORT": "24567",
+    "HEADCOUNT_API_PORT": "28080",
+    "HEADCOUNT_SINK_PORT": "28091",
+}
 
 
 def config_for(state: Path) -> LocalConfig:
@@ -23,6 +28,7 @@ def config_for(state: Path) -> LocalConfig:
         moto_port=int(PORTS["HEADCOUNT_MOTO_PORT"]),
         kinesis_port=int(PORTS["HEADCOUNT_KINESIS_PORT"]),
         api_port=int(PORTS["HEADCOUNT_API_PORT"]),
+        sink_port=int(PORTS["HEADCOUNT_SINK_PORT"]),
     )
 
 

@@ -22,12 +22,13 @@ from headcount.local.processes import port_in_use, stop_leftovers
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 600  # a tiny run takes seconds to a few minutes (the Spark ones, on 2 busy cores)
-# Not tests/e2e's (14566, 14567, 18080), test_cost's (15566), test_history's (16566), tests/reliability's (24566, 24567,
-# 28080), a benchmark's own (44566, 60566, 34566: the real runs) nor `headcount up`'s (4566, 4567, 8080)
+# Not tests/e2e's (14566, 14567, 18080, 18091), test_cost's (15566), test_history's (16566), tests/reliability's (24566,
+# 24567, 28080, 28091), a benchmark's own (44566, 60566, 34566: the real runs) nor `headcount up`'s (4566, 4567, 8080,
+# 8091): moto, kinesalite, the API and the local Slack and webhook sink
 STACK_PORTS = {
-    "realtime": (19566, 19567, 19080),
-    "api": (19666, 19667, 19180),
-    "soak": (19766, 19767, 19280),
+    "realtime": (19566, 19567, 19080, 19091),
+    "api": (19666, 19667, 19180, 19191),
+    "soak": (19766, 19767, 19280, 19291),
 }
 
 
@@ -38,8 +39,8 @@ def run_bench(name: str, tmp_path: Path, *args: str) -> str:
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
     state = tmp_path / "state"
     if name in STACK_PORTS:
-        moto, kinesis, api = STACK_PORTS[name]
-        busy = [port for port in (moto, kinesis, api) if port_in_use(port)]
+        moto, kinesis, api, sink = STACK_PORTS[name]
+        busy = [port for port in (moto, kinesis, api, sink) if port_in_use(port)]
         if busy:
             pytest.fail(f"ports {busy} are in use on 127.0.0.1: is another test run going on?")
         env |= {
@@ -47,6 +48,7 @@ def run_bench(name: str, tmp_path: Path, *args: str) -> str:
             "HEADCOUNT_MOTO_PORT": str(moto),
             "HEADCOUNT_KINESIS_PORT": str(kinesis),
             "HEADCOUNT_API_PORT": str(api),
+            "HEADCOUNT_SINK_PORT": str(sink),
         }
     process = subprocess.Popen(
         [sys.executable, "-m", f"bench.{name}", *args],

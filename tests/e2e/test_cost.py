@@ -12,7 +12,12 @@ from headcount.views.catalog_file import load_catalog
 
 pytestmark = pytest.mark.e2e  # starts processes of the local stack: `-m "not e2e"` leaves it out
 
-PORTS = {"moto_port": 15566, "kinesis_port": 15567, "api_port": 18180}  # none of the other tests' ports
+PORTS = {
+    "moto_port": 15566,
+    "kinesis_port": 15567,
+    "api_port": 18180,
+    "sink_port": 15591,
+}  # none of the other tests' ports
 
 
 def test_a_short_metered_run_bills_what_the_pipeline_did():

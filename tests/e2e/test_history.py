@@ -23,7 +23,12 @@ from support.stack_process import wait_healthy
 from tests.e2e.test_realtime import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
-PORTS = {"moto_port": 16566, "kinesis_port": 16567, "api_port": 18280}  # none of the other tests' ports
+PORTS = {
+    "moto_port": 16566,
+    "kinesis_port": 16567,
+    "api_port": 18280,
+    "sink_port": 16591,
+}  # none of the other tests' ports
 HISTORY_DAYS = 32  # the two oldest cohorts have their D+30 among them
 CATALOG = load_catalog()
 

@@ -200,7 +200,7 @@ def test_publish_gives_a_new_players_day_its_union_row_and_refuses_kpis_of_anoth
     )
     # And without the job's list, the partitions whose rows carry the run (the empty one names none)
     again = InMemoryBatchView()
-    assert sorted(publish(tmp_path, [], "r", again)) == [
+    assert sorted(publish(tmp_path, [], "r", again, tz=TZ)) == [
         ("new_players", "2026-10-26"),
         ("weekly_active_players", "2026-10-26"),
     ]

@@ -44,7 +44,8 @@ _LONGEST = ("spark", "e2e", "bench/test_benchmarks.py", "reliability")  # ~14, 1
 
 def _group(nodeid: str) -> str:
     """`tests/e2e/test_batch.py::test_x` -> `e2e`; `tests/unit/test_zones.py::test_y[UTC]` -> `unit/test_zones.py`."""
-    path = nodeid.split("::", 1)[0].split("/")[1:]  # without `tests/`
+    path = nodeid.split("::", 1)[0].split("/")
+    path = path[1:] if path[0] == "tests" and len(path) > 1 else path
     return path[0] if path[0] in _SHARED else "/".join(path)
 
 

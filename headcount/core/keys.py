@@ -7,9 +7,9 @@ Items of a metric's local day share a partition (`pk`), so a day, hourly buckets
   and one status item per shard (pk `~shards`, sk the shard id): how far the fold has applied it (its watermark) and
   which days it has items for, so a reader queries only the days that hold real-time data.
 - batch view: pk `metric#day`, sk `run#bucket#group` (value and sketch), and for distinct metrics the day's union of
-  its rows `run#*#` (the sketch a range's union needs), and for a sub-day twin the day's edges `run#<cut#` and
-  `run#>cut#` (the union of its quarter hours before and from each cut where another zone's day begins); while a run publishes, its lease `~lock` (run ids never
-  start with `~`). Its publication, the switch readers follow, lives in the metric's own partition: pk `metric`, sk
+  its rows `run#*#` (the sketch a range's union needs), and for a distinct sub-day twin the day's edges `run#<cut#`
+  and `run#>cut#` (the union of its quarter hours before and from each cut where another zone's day begins); while a
+  run publishes, its lease `~lock` (run ids never start with `~`). Its publication, the switch readers follow, lives in the metric's own partition: pk `metric`, sk
   the day, with the run, when it was published and every cell's exact value, so a range of days is one Query.
 """
 
@@ -19,7 +19,7 @@ SEP = "#"
 LOCK_SK = "~lock"  # a run's lease on publishing the day
 SHARDS_PK = "~shards"  # the real-time view's shard statuses (metric names never start with `~`)
 UNION_BUCKET = "*"  # the bucket of a day's union row (buckets are dates or hours)
-EDGE_BEFORE, EDGE_FROM = "<", ">"  # a day's edge bucket: `<` or `>` and a quarter bucket (buckets are dates or hours)
+EDGE_BEFORE, EDGE_FROM = "<", ">"  # a twin's edge bucket: `<` or `>` and a quarter bucket (`<2026-11-25T05:30+00:00`)
 RECENT_SUFFIX = "+recent"  # a distinct item's recent ids: its shard id with this suffix (shard ids hold no `+`)
 
 

@@ -308,11 +308,10 @@ class ZoneAnswers:
                     chosen = [p for (_, pg), ps in zone_day.pieces.items() if g in (None, pg) for p in ps]
                     per_day.append(sketches.union(_decoded(chosen), base.lg_k) if chosen else None)
                 unions = window_unions(per_day, metric.window_days, base.lg_k)
+                for n, union in enumerate(unions, start=low):
+                    found[n] = sketches.estimate(union) if union is not None else None
                 with self._lock:
-                    for n, union in enumerate(unions, start=low):
-                        found[n] = sketches.estimate(union) if union is not None else None
-                        if window_keys[n] is not None:
-                            self._windows[window_keys[n]] = found[n]
+                    self._windows.update((window_keys[n], found[n]) for n in missing if window_keys[n] is not None)
                     while len(self._windows) > self.WINDOWS_KEPT:
                         self._windows.popitem(last=False)
             windows[g] = found
@@ -334,7 +333,7 @@ class ZoneAnswers:
 def day_edges(rows: Iterable[BatchRow], day: date, tz: str, lg_k: int) -> dict[str, bytes | None]:
     """A distinct sub-day twin's day of `tz`: at each quarter hour where some zone's day begins (`zone_day_cuts`), the
     union of every group's quarter hours before it and of those from it on, by edge bucket (`keys.edge_bucket`;
-    None: nobody). Empty when a row is not one of the day's quarter hours (nothing to cut)."""
+    None: nobody). Empty when a row is not one of the day's quarter hours, or when nobody played that day."""
     quarters = bk.buckets_of_day(day, Granularity.QUARTER, tz)
     index = {q: i for i, q in enumerate(quarters)}
     parts: list[list[sketches.hll_sketch]] = [[] for _ in quarters]
@@ -343,6 +342,8 @@ def day_edges(rows: Iterable[BatchRow], day: date, tz: str, lg_k: int) -> dict[s
             return {}
         if row.sketch:
             parts[index[row.bucket]].append(sketches.decode(row.sketch))
+    if not any(parts):  # nobody that day: nothing to cut (a zone's day reads the day as empty)
+        return {}
     at = [index[cut] for cut in bk.zone_day_cuts(day, tz)]
     before = sketches.unions_before(parts, at, lg_k)
     after = sketches.unions_before(parts[::-1], [len(parts) - i for i in at], lg_k)
@@ -433,7 +434,7 @@ def _union(metric: Metric, pieces: list[Partial]) -> sketches.Estimate:
     return sketches.estimate(sketches.union(_decoded(pieces), metric.lg_k))
 
 
-@lru_cache(maxsize=4096)  # keyed by the kept union's bytes (their hash is computed once): a year of days, a few metrics
+@lru_cache(maxsize=2048)  # by a kept union's bytes (hashed once): a year of days of a few metrics, 16 MiB at most
 def _estimate_of(sketch: bytes, lg_k: int) -> sketches.Estimate:
     return sketches.estimate(sketches.union([sketches.decode(sketch)], lg_k))
 

@@ -10,13 +10,16 @@ Items of a metric's local day share a partition (`pk`), so a day, hourly buckets
   its rows `run#*#` (the sketch a range's union needs), and for a distinct sub-day twin the day's edges `run#<cut#`
   and `run#>cut#` (the union of its quarter hours before and from each cut where another zone's day begins); while a
   run publishes, its lease `~lock` (run ids never start with `~`). Its publication, the switch readers follow, lives in the metric's own partition: pk `metric`, sk
-  the day, with the run, when it was published and every cell's exact value, so a range of days is one Query.
+  the day, with the run, when it was published and every cell's exact value, so a range of days is one Query; and
+  its marker `~published` (sorting after every day), whose version each publish adds one to: a reader keeps the
+  publications it has read for as long as the version it read them under is the marker's.
 """
 
 from __future__ import annotations
 
 SEP = "#"
 LOCK_SK = "~lock"  # a run's lease on publishing the day
+PUBLISHED_SK = "~published"  # a metric's marker in its publications' partition: the version of its publications
 SHARDS_PK = "~shards"  # the real-time view's shard statuses (metric names never start with `~`)
 UNION_BUCKET = "*"  # the bucket of a day's union row (buckets are dates or hours)
 EDGE_BEFORE, EDGE_FROM = "<", ">"  # a twin's edge bucket: `<` or `>` and a quarter bucket (`<2026-11-25T05:30+00:00`)

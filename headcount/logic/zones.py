@@ -301,15 +301,16 @@ class ZoneAnswers:
             with self._lock:
                 found = [self._windows.get(k, _UNKNOWN) if k is not None else _UNKNOWN for k in window_keys]
             missing = [n for n, est in enumerate(found) if est is _UNKNOWN]
-            if missing:  # the windows from the first not known to the last (those holding today, usually), only
-                low, high = missing[0], missing[-1] + metric.window_days
+            # each run of windows not known (those holding today, usually; those before the first published day)
+            for low, last_window in _runs(missing):
                 per_day = []
-                for zone_day in (days[d] for d in span[low:high]):
+                for zone_day in (days[d] for d in span[low : last_window + metric.window_days]):
                     chosen = [p for (_, pg), ps in zone_day.pieces.items() if g in (None, pg) for p in ps]
                     per_day.append(sketches.union(_decoded(chosen), base.lg_k) if chosen else None)
                 unions = window_unions(per_day, metric.window_days, base.lg_k)
                 for n, union in enumerate(unions, start=low):
                     found[n] = sketches.estimate(union) if union is not None else None
+            if missing:
                 with self._lock:
                     self._windows.update((window_keys[n], found[n]) for n in missing if window_keys[n] is not None)
                     while len(self._windows) > self.WINDOWS_KEPT:
@@ -401,6 +402,17 @@ def window_unions(days: list[sketches.hll_sketch | None], window: int, lg_k: int
 
 
 _UNKNOWN = object()  # a window not estimated yet (None: estimated, nobody in it)
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Consecutive indices as (first, last) of each run: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
+    runs: list[tuple[int, int]] = []
+    for n in indices:
+        if runs and runs[-1][1] == n - 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
 
 
 def _window_key(metric: str, group: str | None, days: list[tuple | None]) -> tuple | None:

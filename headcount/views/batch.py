@@ -5,17 +5,22 @@ cell's exact value) is switched to the run, then the rows of other runs are dele
 day. A reader takes the publication, so it sees one whole run, the old or the new, never half of one or a mix (a rerun
 after late events changes some values while readers are reading). Publications of a metric share a partition, so the
 values of a range of days are one Query; sketches are read only where a union needs them, and a finished day's sketch
-is kept in memory until a republish names another run.
+is kept in memory until a republish names another run. A reader keeps the publications it has read too: each publish
+adds one to the metric's marker after writing the publication, and while the marker's version is the one they were
+read under (one GetItem), only days not read yet are queried.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
+import threading
 import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Protocol
 
 import orjson
@@ -51,6 +56,17 @@ class Publication:
 
 
 Edges = Mapping[str, bytes | None]  # a sub-day twin's day: edge bucket (keys.edge_bucket) -> its union (None: empty)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """A metric's publications a reader has read, of every day from `first` to `last`, under the marker's `version`."""
+
+    version: int
+    first: str
+    last: str
+    days: dict[str, Publication]
+    cells: int  # of the publications: what the reader's memory of them is capped by
 
 
 class BatchView(Protocol):
@@ -108,6 +124,7 @@ class DynamoBatchView:
 
     SKETCH_CACHE_ENTRIES = 8192  # finished days' union sketches kept in memory (at most ~8 KiB each)
     ROWS_CACHE_ROWS = 20_000  # finished days' rows with sketches (another zone's quarter hours), kept in memory
+    KNOWN_CELLS = 1_000_000  # publications' cells kept in memory (~80 bytes each), the least recently read metric's go
 
     def __init__(
         self, table: str, lease_s: float = 300.0, wait_s: float = 60.0, clock: Callable[[], float] = time.time
@@ -119,6 +136,8 @@ class DynamoBatchView:
         self._sketches: OrderedDict[tuple, bytes | None] = OrderedDict()  # (metric, day, run, group[, edge])
         self._rows: OrderedDict[tuple[str, str, str, str | None], list[Partial]] = OrderedDict()
         self._rows_kept = 0  # rows in _rows
+        self._known: OrderedDict[str, _Known] = OrderedDict()  # by metric
+        self._known_lock = threading.Lock()
 
     def publish(
         self,
@@ -135,6 +154,7 @@ class DynamoBatchView:
             items, publication = self.run_items(metric, day, rows, run_id, union, edges)
             self._batch_write([{"PutRequest": {"Item": item}} for item in items])
             self.ddb.put_item(TableName=self.table, Item=publication)
+            self._mark_published(metric)  # before any row a reader's kept publication names is deleted
             # Only now can the rows of other runs go (earlier ones, or a crashed publish's): readers follow the publication.
             stale = [
                 sk
@@ -186,7 +206,7 @@ class DynamoBatchView:
         being deleted) shows as missing rows, and the day is read again."""
         pk = keys.partition_key(metric, day)
         for _ in range(5):
-            publication = self.publications(metric, day, day).get(day)
+            publication = self._read_publications(metric, day, day).get(day)
             if publication is None:
                 return None
             items = self._query(pk, begins_with=f"{publication.run_id}{keys.SEP}")
@@ -196,10 +216,57 @@ class DynamoBatchView:
         raise PublishInProgress(f"{pk} changed under every read: a publish is replacing it")
 
     def published_run(self, metric: str, day: str) -> str | None:
-        publication = self.publications(metric, day, day).get(day)
+        publication = self._read_publications(metric, day, day).get(day)
         return publication.run_id if publication else None
 
     def publications(self, metric: str, first: str, last: str) -> dict[str, Publication]:
+        """The marker's version first: while it is the one the kept publications were read under, only the days
+        outside those read are queried (none, for a range read before). A publish between the marker's read and the
+        Query leaves publications newer than their version, which the next read replaces."""
+        version = self._published_version(metric)
+        with self._known_lock:
+            known = self._known.get(metric)
+            if known is not None and known.version == version:
+                self._known.move_to_end(metric)
+            else:
+                known = None
+        if known is None:
+            spans = [(first, last)]
+        else:
+            spans = [(first, _day_next(known.first, -1))] if first < known.first else []
+            spans += [(_day_next(known.last, 1), last)] if last > known.last else []
+        days = dict(known.days) if known is not None else {}
+        for span in spans:
+            days.update(self._read_publications(metric, *span))
+        if spans:
+            lo, hi = (first, last) if known is None else (min(first, known.first), max(last, known.last))
+            self._keep(metric, known, _Known(version, lo, hi, days, sum(len(p.cells) for p in days.values())))
+        return {day: p for day, p in days.items() if first <= day <= last}
+
+    def _published_version(self, metric: str) -> int:
+        marker = self._get(keys.publications_key(metric), keys.PUBLISHED_SK)
+        return int(marker["version"]["N"]) if marker else 0
+
+    def _mark_published(self, metric: str) -> None:
+        self.ddb.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": keys.publications_key(metric)}, "sk": {"S": keys.PUBLISHED_SK}},
+            UpdateExpression="ADD version :one SET published_ms = :at",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":at": {"N": str(int(self.clock() * 1000))}},
+        )
+
+    def _keep(self, metric: str, was: _Known | None, now: _Known) -> None:
+        """Keep what a read found, unless another read replaced what it started from in between."""
+        with self._known_lock:
+            if was is not None and self._known.get(metric) is not was:
+                return
+            self._known[metric] = now
+            self._known.move_to_end(metric)
+            kept = sum(k.cells for k in self._known.values())
+            while kept > self.KNOWN_CELLS and len(self._known) > 1:
+                kept -= self._known.popitem(last=False)[1].cells
+
+    def _read_publications(self, metric: str, first: str, last: str) -> dict[str, Publication]:
         items = self._query(keys.publications_key(metric), between=(first, last))
         return {item["sk"]["S"]: _publication(item) for item in items}
 
@@ -452,13 +519,18 @@ def _union_bytes(pieces: list[bytes]) -> bytes:
     return sketches.encode(sketches.union(decoded, max(s.lg_config_k for s in decoded)))
 
 
+def _day_next(day: str, days: int) -> str:
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+
+
 def _publication(item: dict) -> Publication:
     cells = orjson.loads(zlib.decompress(bytes(item["cells"]["B"])))
+    intern = sys.intern  # a bucket or group repeats across cells, days and metrics: kept once in memory
     return Publication(
         item["sk"]["S"],
         item["run_id"]["S"],
         int(item["published_ms"]["N"]),
-        tuple(Partial(bucket, group, value) for bucket, group, value in cells),
+        tuple(Partial(intern(bucket), intern(group), value) for bucket, group, value in cells),
         item["union"]["BOOL"] if "union" in item else bool(cells),  # written before the flag: a union when cells
         frozenset(orjson.loads(zlib.decompress(bytes(item["cuts"]["B"])))) if "cuts" in item else frozenset(),
     )

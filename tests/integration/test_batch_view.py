@@ -138,7 +138,7 @@ def test_a_range_of_days_is_one_query_and_a_finished_days_sketch_is_read_once_pe
     ddb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     try:
         published = view.publications(metric, "2026-11-01", "2026-11-30")
-        assert calls == ["Query"]
+        assert calls == ["GetItem", "Query"]  # the marker's version, then the range
         assert sorted(published) == days and published[days[0]].published_ms == 1_795_000_000_000
         # The union of a day's groups was written with the day: one item per day, read in one BatchGetItem
         calls.clear()
@@ -158,6 +158,55 @@ def test_a_range_of_days_is_one_query_and_a_finished_days_sketch_is_read_once_pe
     view.publish(metric, days[0], [BatchRow(metric, days[0], days[0], "DE", 1, sketch_of(range(1)))], "run-9")
     again = view.union_sketches(metric, view.publications(metric, days[0], days[0]).values(), None)
     assert sketches.estimate(sketches.decode(again[days[0]])).value == 1
+
+
+def test_publications_are_kept_while_the_markers_version_is_the_one_they_were_read_under(aws) -> None:
+    metric = "active_players_by_country"
+    writer, reader = DynamoBatchView(names.BATCH_TABLE), DynamoBatchView(names.BATCH_TABLE)  # the job; the API
+
+    def publish(day: str, de: int, run: str) -> None:
+        writer.publish(metric, day, [BatchRow(metric, day, day, "DE", de, None)], run)
+
+    def values(first: str, last: str) -> dict[str, int]:
+        return {d: p.cells[0].count for d, p in reader.publications(metric, first, last).items()}
+
+    for day in ("2026-11-20", "2026-11-21", "2026-11-22"):
+        publish(day, 10, f"run-{day}")
+    calls: list[str] = []
+    ddb = reader.ddb
+    ddb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    try:
+        assert values("2026-11-20", "2026-11-22") == {d: 10 for d in ("2026-11-20", "2026-11-21", "2026-11-22")}
+        assert calls == ["GetItem", "Query"]
+        # Read again, or a part of it: the marker's version only
+        calls.clear()
+        assert values("2026-11-21", "2026-11-22") == {"2026-11-21": 10, "2026-11-22": 10}
+        assert calls == ["GetItem"]
+        # A longer range: only the days not read yet are queried
+        calls.clear()
+        assert len(values("2026-11-01", "2026-11-25")) == 3
+        assert calls == ["GetItem", "Query", "Query"]  # 11-01..11-19 and 11-23..11-25
+        calls.clear()
+        assert len(values("2026-11-05", "2026-11-24")) == 3 and calls == ["GetItem"]
+        # The job publishes a new day and republishes one: the next read sees both
+        publish("2026-11-23", 7, "run-b")
+        publish("2026-11-20", 12, "run-c")
+        calls.clear()
+        assert values("2026-11-20", "2026-11-23") == {
+            "2026-11-20": 12,
+            "2026-11-21": 10,
+            "2026-11-22": 10,
+            "2026-11-23": 7,
+        }
+        assert calls == ["GetItem", "Query"]
+    finally:
+        ddb.meta.events.unregister("before-call.dynamodb")
+    # Past the cap on cells kept, the least recently read metric's publications go
+    reader.KNOWN_CELLS = 3
+    other = "matches_played"
+    writer.publish(other, "2026-11-20", [BatchRow(other, "2026-11-20", "2026-11-20", "", 5, None)], "run-m")
+    assert reader.publications(other, "2026-11-20", "2026-11-20")["2026-11-20"].cells[0].count == 5
+    assert list(reader._known) == [other]
 
 
 def test_a_run_replaced_while_its_sketches_are_read_is_reported_not_served_half(aws) -> None:

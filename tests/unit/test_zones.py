@@ -377,6 +377,19 @@ def test_finished_zone_days_counts_and_windows_are_kept_until_a_republish_names_
         assert (matches(), weekly()) == (before_matches, before_weekly) and unions == []
     finally:
         sketches.union = union
+    # A range whose first windows hold days before the first published one (and whose last ones hold today): asked
+    # again, only those windows are estimated again, not the finished ones between them (Kolkata's 10-24 .. 11-01)
+    service.series("weekly_active_players", "2026-10-20", "2026-11-03", None, NOW_MS, zone)
+    estimated = []
+    estimate = sketches.estimate
+    sketches.estimate = lambda s: estimated.append(1) or estimate(s)
+    try:
+        service.series("weekly_active_players", "2026-10-20", "2026-11-03", None, NOW_MS, zone)
+    finally:
+        sketches.estimate = estimate
+    # of the 15 windows, those ending 10-30, 10-31 and 11-01 hold finished days only, and those ending 10-20, 10-21 and
+    # 10-22 nobody (the game's first events are on Kolkata's 10-23): an empty window has no estimate to make
+    assert len(estimated) == 15 - 3 - 3
     # When the batch layer republishes UTC's 10-27 (Kolkata's 10-27 from 00:00 UTC on) with 7 more matches and 500 more
     # players in its first quarter hour
     newcomers = sketches.decode(sketches.of_values([f"late-{i}" for i in range(500)], 14))

@@ -8,7 +8,8 @@ retention cells). Then, through the local API gateway, measures p50/p99 of each 
 (`--ranges`), grouped and ungrouped, and of `POST /v1/events` with 500 events, next to bare DynamoDB calls of the same
 items in the same run: the Query of the range's publications, and the Query of today's real-time items of the metric.
 Targets on this machine: p99 <= 50 ms for every 31-day GET, <= 200 ms for 365 and 400 days. In another zone too:
-`--zone` (Asia/Kolkata, answered from the sub-day twins) and `--extra-zone` (Asia/Tokyo, a zone the nightly job computes
+`--zone` (Asia/Kolkata, answered from the sub-day twins; its new players and retention from the fold's quarter-hour
+Theta twin, which holds yesterday and today here, a deployment's 35 days) and `--extra-zone` (Asia/Tokyo, a zone the nightly job computes
 exactly: the stack's HEADCOUNT_EXTRA_ZONES, its copies of the metrics published as the job publishes them);
 `--zones-only` measures only their lines.
 
@@ -258,7 +259,16 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
                 "matches_played",
                 "ad_impressions",
                 "new_players",
-                *(("active_players~quarter", "matches_played~quarter", "ad_impressions~quarter") if args.zone else ()),
+                *(
+                    (
+                        "active_players~quarter",
+                        "matches_played~quarter",
+                        "ad_impressions~quarter",
+                        "new_players~quarter",
+                    )
+                    if args.zone
+                    else ()
+                ),
             )
         }
         # The KPIs read their base metric's (rolling, stickiness) or their own (new players, retention) items
@@ -312,6 +322,8 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
                     ("ad_impressions~quarter", f"/v1/metrics/ad_impressions?from={zfirst}&to=today{tz}"),
                     ("active_players~quarter", f"/v1/metrics/weekly_active_players?from={zfirst}&to=today{tz}"),
                     ("active_players~quarter", f"/v1/metrics/stickiness?from={zfirst}&to=today{tz}"),
+                    ("new_players~quarter", f"/v1/metrics/new_players?from={zfirst}&to=today{tz}"),
+                    ("new_players~quarter", f"/v1/retention/retention?from={zfirst}&to=today{tz}"),
                 ]
             if args.extra_zone:  # a zone the job computes: its copies' publications, exact
                 tz = f"&tz={args.extra_zone}"

@@ -126,16 +126,20 @@ def main() -> None:
         help="--hours 0.05 --players 5000 --job-events 2000, the job with quarter and one extra zone only",
     )
     parser.add_argument("--job-only", action="store_true", help="the nightly job's part only")
+    parser.add_argument("--fold-only", action="store_true", help="the fold's part only")
     args = parser.parse_args()
     if args.tiny:
         args.hours, args.players, args.job_events = 0.05, 5_000, 2_000
     print(
         f"reproduce with: {COMMAND} --hours {args.hours:g} --events-per-s {args.events_per_s:g} "
-        f"--players {args.players} --job-events {args.job_events}" + (" --job-only" if args.job_only else "")
+        f"--players {args.players} --job-events {args.job_events}"
+        + (" --job-only" if args.job_only else "")
+        + (" --fold-only" if args.fold_only else "")
     )
     if not args.job_only:
         fold(args)
-    job(args)
+    if not args.fold_only:
+        job(args)
 
 
 if __name__ == "__main__":

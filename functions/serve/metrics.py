@@ -33,8 +33,9 @@ Tz = Annotated[
         "America/Los_Angeles; default: the deployment's, which the answer's `timezone` names). Counts are exact in "
         "every zone once the batch layer has published the days under it. The deployment's zone and its extra zones "
         "(computed by the nightly job) are exact on published days; in any other zone distinct players, rolling "
-        "windows and ratios are approximate (the answer's `note` says so); "
-        "new players and retention are answered in the deployment's zone and its extra zones only",
+        "windows and ratios are approximate (the answer's `note` says so), and new players and retention are "
+        "estimated from the real-time layer's quarter-hour sketches, for the days it keeps (35 by default; older "
+        "days are null)",
     ),
 ]
 Name = Annotated[str, Path(description="a metric of the catalog (GET /v1/metrics)")]

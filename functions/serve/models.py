@@ -52,7 +52,10 @@ class MetricList(BaseModel):
     metrics: list[MetricInfo]
 
 
-Number = int | float | None  # a ratio is a float, null when its denominator is 0; every other kind an integer
+Number = (
+    int | float | None
+)  # a ratio is a float, null when its denominator is 0; new players in a zone not computed, null
+# on a day the real-time layer no longer keeps; every other value an integer
 
 
 class SeriesPoint(BaseModel):
@@ -78,7 +81,7 @@ class SeriesResponse(BaseModel):
     note: str | None = Field(
         None,
         description="in a zone the batch layer does not compute (neither the deployment's nor an extra zone): why its "
-        "distinct players are approximate",
+        "distinct players (or new players) are approximate",
     )
 
 
@@ -104,7 +107,10 @@ class DistinctResponse(BaseModel):
 
 
 class RetentionCell(BaseModel):
-    value: int | None = Field(description="null: the day has not come yet")
+    value: int | None = Field(
+        description="null: the day has not come yet (or, in a zone the batch layer does not compute, its cohort's "
+        "days are no longer kept)"
+    )
     exact: bool = Field(description="true when the batch layer published it")
     source: Source
     low: int | None = Field(description="95 % lower bound (Theta sketches: the library's)")
@@ -131,6 +137,11 @@ class RetentionResponse(BaseModel):
     timezone: str
     returned_after: list[int]
     cohorts: list[RetentionCohort]
+    note: str | None = Field(
+        None,
+        description="in a zone the batch layer does not compute (neither the deployment's nor an extra zone): how its "
+        "cells are estimated",
+    )
 
 
 class PostedEvents(BaseModel):

@@ -58,6 +58,7 @@ def retention_json(answer: RetentionMatrix) -> bytes:
             "returned_after": list(answer.returned_after),
             "cohorts": cohorts,
         }
+        | ({"note": answer.note} if answer.note else {})
     )
 
 

@@ -11,7 +11,9 @@ from headcount.core.events import ATTR_KEY_RE, TYPE_RE
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Every distinct and count metric has a sub-day twin, `<name>~quarter`, kept by both layers like any metric but in
 # quarter hours of the reporting zone: every UTC offset in use is a multiple of 15 minutes, so any zone's day or hour is
-# a whole number of them (headcount/logic/zones.py answers other zones from them). Not listed: a storage detail. The
+# a whole number of them (headcount/logic/zones.py answers other zones from them). A new-players metric has one too,
+# kept by the fold only: a Theta sketch of each quarter hour's players, of which another zone's new players and
+# retention are estimated for as long as the real-time layer keeps them (zone_kpis.py). Not listed: a storage detail. The
 # catalog's `"sub_day"` chooses them: "quarter" (the default), "hour" (whole-hour zones only: a quarter of the items)
 # or "off" (the reporting zone's days only); bench/zones.py measures what each costs.
 SUB_DAY_GRANULARITIES = {"quarter": "quarter", "hour": "hour", "off": None}
@@ -140,7 +142,8 @@ class Catalog:
         )
 
     def sub_day(self, metric: Metric) -> Metric | None:
-        """The sub-day twin of a distinct or count metric (None for the KPIs, or a catalog without twins)."""
+        """The sub-day twin of a distinct, count or new metric (None for the other KPIs, or a catalog without
+        twins)."""
         return self._twins.get(metric.name)
 
     def for_event_type(self, event_type: str) -> tuple[Metric, ...]:
@@ -152,8 +155,9 @@ class Catalog:
         return self._counted.get(event_type, ())
 
     def kpis(self) -> tuple[Metric, ...]:
-        """The KPI metrics (rolling, ratio, new, retention), in catalog order."""
-        return tuple(m for m in self.metrics if not m.kind.counted)
+        """The KPI metrics (rolling, ratio, new, retention), in catalog order; not a new metric's sub-day twin (the
+        fold's only)."""
+        return tuple(m for m in self.metrics if not m.kind.counted and m.sub_day_of is None)
 
     def stored_kpis(self) -> tuple[Metric, ...]:
         """The KPI metrics the nightly job writes rows of (rolling, new, retention; a ratio has none: the serving layer
@@ -227,12 +231,12 @@ def parse_catalog(doc: object) -> Catalog:
 
 
 def sub_day_metrics(metrics: list[Metric], granularity: Granularity = Granularity.QUARTER) -> tuple[Metric, ...]:
-    """The sub-day twin of each distinct and count metric: the same events, players and groups, in quarter hours (or
-    hours), named `<name>~quarter` (`<name>~hour`)."""
+    """The sub-day twin of each distinct, count and new metric: the same events, players and groups, in quarter hours
+    (or hours), named `<name>~quarter` (`<name>~hour`)."""
     return tuple(
         replace(m, name=f"{m.name}~{granularity.value}", granularity=granularity, sub_day_of=m.name)
         for m in metrics
-        if m.kind.counted
+        if m.kind.folded
     )
 
 

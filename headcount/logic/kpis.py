@@ -53,6 +53,7 @@ class RetentionMatrix:
     timezone: str
     returned_after: tuple[int, ...]
     cohorts: list[Cohort]
+    note: str | None = None  # in a zone the job does not compute: how its cells are estimated (zone_kpis.py)
 
 
 def rolling_points(

@@ -140,6 +140,10 @@ class Reads:
         }
         return RangeRead(published, fresh, realtime, now_ms - self.ttl_days * 86_400_000)
 
+    def publications(self, metric: Metric, first: date, last: date) -> dict[str, Publication]:
+        """The batch view's publications of a range, shared as `read`'s are, without any real-time items."""
+        return self._shared(self._current_moment(), ("publications", metric.name, first, last)).result()
+
     def union_sketches(
         self, metric: str, publications: Iterable[Publication], group: str | None
     ) -> dict[str, bytes | None]:

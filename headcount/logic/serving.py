@@ -21,6 +21,7 @@ from headcount.core.merge import Partial, Point, Stamp, distinct_over, merge_day
 from headcount.logic import kpis
 from headcount.logic.errors import BadRequest, UnknownMetric
 from headcount.logic.reads import RangeRead, Reads
+from headcount.logic.zone_kpis import ZoneKpis, zone_kpi_note
 from headcount.logic.zones import NoTwins, ZoneAnswers, same_days, zone_note
 
 MAX_RANGE_DAYS = 400
@@ -60,6 +61,7 @@ class MetricsService:
         """`extra_zones`: the zones the nightly job computes exactly too (`Catalog.in_zone`)."""
         self.reads, self.catalog, self.tz = reads, reads.catalog, reads.tz
         self.zones = ZoneAnswers(reads)
+        self.zone_kpis = ZoneKpis(reads)
         self.extra_zones = tuple(extra_zones)
         self._computed: dict[str, MetricsService] = {}
         self._computed_lock = threading.Lock()
@@ -80,7 +82,8 @@ class MetricsService:
             return Series(name, zone, self._points(metric, first, last, group, now_ms))
         if zone in self.extra_zones:
             return self._computed_series(metric, first, last, group, now_ms, zone)
-        return Series(name, zone, self._zone_points(metric, first, last, group, now_ms, zone), zone_note(zone))
+        note = zone_kpi_note(zone, self.reads.ttl_days) if metric.kind is Kind.NEW else zone_note(zone)
+        return Series(name, zone, self._zone_points(metric, first, last, group, now_ms, zone), note)
 
     def _copy(self, metric: Metric, zone: str) -> tuple[MetricsService, Metric]:
         """An extra zone's answers (of the catalog's copies of the metrics in it, in its days), and the metric's copy."""
@@ -136,7 +139,9 @@ class MetricsService:
             computed, copy = self._copy(metric, zone)
             matrix = kpis.retention_matrix(computed.reads, copy, first, last, group, now_ms)
         else:
-            raise self._not_in_zone(metric, zone)
+            matrix = self.zone_kpis.retention_matrix(metric, first, last, group, zone, now_ms)
+            note = zone_kpi_note(zone, self.reads.ttl_days)
+            return kpis.RetentionMatrix(metric.name, zone, matrix.returned_after, matrix.cohorts, note)
         return kpis.RetentionMatrix(metric.name, zone, matrix.returned_after, matrix.cohorts)
 
     def _reporting(self, metric: Metric, first: date, last: date, zone: str) -> bool:
@@ -161,13 +166,6 @@ class MetricsService:
             return max(b for b, _ in parts), max(a for _, a in parts)
         return 0, 0
 
-    def _not_in_zone(self, metric: Metric, zone: str) -> BadRequest:
-        computed = ", ".join((self.tz, *self.extra_zones))
-        return BadRequest(
-            f"{metric.name} is a {metric.kind.value} metric: it is computed in {computed} only (new players and "
-            f"retention in other zones, such as {zone}, are not kept: the deployment's extra zones add one)"
-        )
-
     def _zone_points(
         self, metric: Metric, first: date, last: date, group: str | None, now_ms: int, zone: str
     ) -> list[Point]:
@@ -175,15 +173,16 @@ class MetricsService:
             return self.zones.points(metric, first, last, group, zone, now_ms)
         if metric.kind is Kind.ROLLING:
             return self.zones.rolling_points(metric, first, last, group, zone, now_ms)
-        if metric.kind is Kind.RATIO:
-            numerator, denominator = (self.catalog.get(n or "") for n in (metric.numerator, metric.denominator))
-            assert numerator is not None and denominator is not None  # the catalog checks it
-            part_group = group if denominator.group_by is not None else None
-            return ratio_points(
-                self._zone_points(numerator, first, last, group, now_ms, zone),
-                self._zone_points(denominator, first, last, part_group, now_ms, zone),
-            )
-        raise self._not_in_zone(metric, zone)
+        if metric.kind is Kind.NEW:
+            return self.zone_kpis.new_points(metric, first, last, group, zone, now_ms)
+        assert metric.kind is Kind.RATIO  # a retention metric has no series (series() says so)
+        numerator, denominator = (self.catalog.get(n or "") for n in (metric.numerator, metric.denominator))
+        assert numerator is not None and denominator is not None  # the catalog checks it
+        part_group = group if denominator.group_by is not None else None
+        return ratio_points(
+            self._zone_points(numerator, first, last, group, now_ms, zone),
+            self._zone_points(denominator, first, last, part_group, now_ms, zone),
+        )
 
     def _points(self, metric: Metric, first: date, last: date, group: str | None, now_ms: int) -> list[Point]:
         if metric.kind is Kind.ROLLING:

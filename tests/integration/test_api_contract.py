@@ -176,6 +176,11 @@ def test_every_answer_has_the_documented_shape(api) -> None:
     assert [c.day for c in matrix.cohorts] == [p.bucket for p in series.points]
     assert [r.k for r in matrix.cohorts[0].returned] == matrix.returned_after == [1, 7, 30]
     assert matrix.cohorts[1].returned[0].value is None and matrix.cohorts[1].returned[0].source == "none"
+    # in a zone the job does not compute: new players and retention estimated, saying how
+    zoned = body("/v1/retention/retention?from=yesterday&to=today&tz=Asia/Kolkata", RetentionResponse)
+    assert zoned.note and "Asia/Kolkata" in zoned.note and not zoned.cohorts[0].size.exact
+    new = body("/v1/metrics/new_players?from=yesterday&to=today&tz=Asia/Kolkata", SeriesResponse)
+    assert new.note == zoned.note and not any(p.exact for p in new.points)
     body("/v1/retention/active_players", ErrorResponse, 400)
     body("/v1/metrics/retention", ErrorResponse, 400)
     body("/v1/metrics/active_players?from=someday", ErrorResponse, 400)

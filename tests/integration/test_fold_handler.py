@@ -108,8 +108,9 @@ def test_rejected_events_are_counted_by_reason_and_never_retried(aws, capsys):
     rejected = {doc["reason"]: doc["EventsRejected"] for doc in emf if "EventsRejected" in doc and "reason" in doc}
     assert rejected == {"not_json": [1.0], "bad_player_id": [1.0]}
     folded = next(doc for doc in emf if "EventsFolded" in doc)
-    # 5 items (the metrics of the events' types), their 5 sub-day twins' quarter hours and new_players' Theta item
-    assert folded["EventsFolded"] == [5.0] and folded["ItemsWritten"] == folded["ItemsTouched"] == [11.0]
+    # 5 items (the metrics of the events' types), their 5 sub-day twins' quarter hours and new_players' Theta items
+    # (the day's and its twin's quarter hour)
+    assert folded["EventsFolded"] == [5.0] and folded["ItemsWritten"] == folded["ItemsTouched"] == [12.0]
     assert folded["EventsRejected"] == [2.0] and "reason" not in folded
 
 

@@ -92,12 +92,14 @@ def test_the_publishers_counted_write_units_are_those_of_the_items_it_wrote(aws,
     rows = [BatchRow("active_players_by_country", day, day, c, 3000, sketches.encode(sketch)) for c in ("DE", "US")]
     view.publish("active_players_by_country", day, rows, "run-1")
     held = stored(names.BATCH_TABLE)
+    marker = held.pop(("active_players_by_country", keys.PUBLISHED_SK))  # the publications' version, by UpdateItem
     assert len(held) == 4  # two rows, the day's union row, the publication (the lease is gone)
     counted = lines(meter)
     written = sum(line["wru"] for line in counted if line["op"] in ("BatchWriteItem", "PutItem"))
     lease = [line for line in counted if line["op"] in ("PutItem", "DeleteItem") and line["wru"] == 1]
     # the rows, union and publication as held, plus the lease's put (well under a KiB)
     assert written == sum(units(i, 1024) for i in held.values()) + 1
+    assert [line["wru"] for line in counted if line["op"] == "UpdateItem"] == [units(marker, 1024)]
     assert {line["op"] for line in lease} >= {"PutItem", "DeleteItem"}
 
 

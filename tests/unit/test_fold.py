@@ -257,10 +257,10 @@ def test_a_few_new_players_join_the_recent_ids_and_the_sketch_is_written_whole_o
                    marks=marks)
         for b in range(40)
     ]  # fmt: skip
-    # Then most write only recent ids (of active_players, of its DE group, of new_players and of the two sub-day
+    # Then most write only recent ids (of active_players, of its DE group, of new_players and of the three sub-day
     # twins' quarter hour), a unit each; now and then a sketch is written whole (9 units for lg_k 14) and its ids emptied
     units = [r.write_units for r in reports]
-    assert units.count(5) > 20 and max(units) >= 9
+    assert units.count(6) > 20 and max(units) >= 9
     recent = [i for k, i in store.items.items() if k.metric == "active_players" and k.is_recent]
     assert len(recent) == 1 and len(recent[0].ids) < 60
     # and a reader's union of the sketch and the ids is the sketch of all 5,200 players, register for register

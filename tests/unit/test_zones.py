@@ -26,6 +26,7 @@ from headcount.logic.errors import BadRequest, UnknownMetric
 from headcount.logic.folding import fold_batch
 from headcount.logic.reads import Reads
 from headcount.logic.serving import MetricsService, RangeDistinct, Series
+from headcount.logic.zone_kpis import zone_kpi_note
 from headcount.logic.zones import day_edges, window_unions
 from headcount.views.batch import BatchRow, InMemoryBatchView
 from headcount.views.catalog_file import load_catalog
@@ -97,7 +98,27 @@ def stack(events: list[dict], tz: str = "UTC", edges: bool = False) -> MetricsSe
         batch.publish(
             name, day, rows, "r1", edges=day_edges(rows, date.fromisoformat(day), tz, metric.lg_k) if cut else None
         )
+    # new_players as the KPI job publishes it: the day's new players, and its union row, everyone seen up to the day
+    first_seen = first_days(events, tz)
+    for n in range(PUBLISHED_UTC_DAYS):
+        day = (FIRST_UTC_DAY + timedelta(days=n)).isoformat()
+        if bk.day_bounds_ms(date.fromisoformat(day), tz)[1] > last_published:
+            continue
+        new = [p for p, d in first_seen.items() if d == day]
+        seen = sketches.theta_of_values([p for p, d in first_seen.items() if d <= day], 12)
+        rows = [BatchRow("new_players", day, day, "", len(new), sketches.theta_of_values(new, 12))]
+        batch.publish("new_players", day, rows, "r1", union=seen)
     return MetricsService(Reads(CATALOG, store, batch, tz, max_age_s=0))
+
+
+def first_days(events: list[dict], zone: str) -> dict[str, str]:
+    """Each player's first session's day in `zone` (new_players counts active_players' event type)."""
+    first: dict[str, int] = {}
+    for e in events:
+        if e["type"] == "session_start":
+            player = str(e["player_id"])
+            first[player] = min(first.get(player, e["ts"]), e["ts"])
+    return {p: datetime.fromtimestamp(ts / 1000, ZoneInfo(zone)).date().isoformat() for p, ts in first.items()}
 
 
 def recount(events: list[dict], event_type: str, zone: str, distinct: bool) -> dict[str, int]:
@@ -177,6 +198,53 @@ def test_distinct_players_of_other_zones_lie_within_their_bounds_in_at_least_95_
     assert total > 250 and inside / total >= 0.95, (inside, total)
 
 
+def test_new_players_and_retention_of_other_zones_lie_within_their_bounds_in_at_least_95_percent_of_seeded_trials():
+    inside = total = 0
+    for seed in range(3):
+        # Given a game of more players than a Theta sketch keeps (4,096 at lg_k 12: estimates, not exact counts)
+        events = game(100 + seed, per_day=1200)
+        service = stack(events)
+        for zone in ZONES[1:]:
+            first, last = zone_range(zone)
+            first_day = first_days(events, zone)
+            active: dict[str, set[str]] = defaultdict(set)
+            for e in events:
+                if e["type"] == "session_start":
+                    active[bk.bucket_of(e["ts"], Granularity.DAY, zone)].add(str(e["player_id"]))
+            # When the zone's new players and retention are asked for
+            new = service.series("new_players", first, last, None, NOW_MS, zone)
+            matrix = service.retention("retention", first, last, None, NOW_MS, zone)
+            # Then none is called exact, both say why, and the truth lies within the bounds
+            assert new.note == matrix.note == zone_kpi_note(zone, 35)
+            assert not any(p.exact for p in new.points)
+            for p in new.points:
+                total += 1
+                inside += p.low <= sum(d == p.bucket for d in first_day.values()) <= p.high
+            for cohort in matrix.cohorts:
+                players = {p for p, d in first_day.items() if d == cohort.day.isoformat()}
+                assert cohort.size.low <= len(players) <= cohort.size.high
+                for returned in cohort.returned:
+                    if returned.day > bk.local_date(NOW_MS, zone):
+                        assert returned.cell.value is None  # the day has not come yet
+                        continue
+                    truth = len(players & active[returned.day.isoformat()])
+                    total += 1
+                    inside += returned.cell.low <= truth <= returned.cell.high and not returned.cell.exact
+    assert total > 150 and inside / total >= 0.95, (inside, total)
+
+
+def test_new_players_of_another_zone_have_no_value_once_the_real_time_layer_no_longer_holds_their_days():
+    events = game(seed=5)
+    service = stack(events)
+    # Given a day 40 days after the game's: Kolkata's days from 11-02 are more than 35 days before it
+    later = NOW_MS + 40 * 86_400_000
+    new = service.series("new_players", "2026-10-30", "2026-11-03", None, later, "Asia/Kolkata").points
+    matrix = service.retention("retention", "2026-10-30", "2026-10-30", None, later, "Asia/Kolkata")
+    # Then those days have no value (not 0), and no cohort of them a size
+    assert [p.value for p in new] == [None] * 5 and {p.source for p in new} == {"none"}
+    assert matrix.cohorts[0].size.value is None and all(r.cell.value is None for r in matrix.cohorts[0].returned)
+
+
 def test_a_zone_with_the_reporting_zones_days_is_answered_exactly_by_the_reporting_zone():
     # Given the batch layer's published UTC days
     service = stack(game(seed=3))
@@ -219,13 +287,13 @@ def test_today_at_half_past_midnight_local_is_the_local_day():
     assert [p.bucket for p in service.series("matches_played", "today", None, None, now).points] == ["2026-11-02"]
 
 
-def test_an_unknown_zone_is_a_bad_request_naming_it_and_new_players_are_not_answered_in_other_zones():
+def test_an_unknown_zone_is_a_bad_request_naming_it_and_every_metric_is_answered_in_other_zones():
     service = stack([])
     for bad in ("Mars/Olympus_Mons", "Asia", "../etc/passwd", ""):
         with pytest.raises(BadRequest, match="is not a time zone"):
             service.series("matches_played", "2026-11-01", None, None, NOW_MS, bad)
-    with pytest.raises(BadRequest, match="computed in UTC only"):
-        service.series("new_players", "2026-11-01", None, None, NOW_MS, "Asia/Tokyo")
+    new = service.series("new_players", "2026-11-01", None, None, NOW_MS, "Asia/Tokyo")
+    assert new.note == zone_kpi_note("Asia/Tokyo", 35) and [p.value for p in new.points] == [0]
     # the rolling windows and the ratios are (approximate, as their days' players are)
     stickiness = service.series("stickiness", "2026-11-01", None, None, NOW_MS, "Asia/Tokyo")
     assert stickiness.note and [p.bucket for p in stickiness.points] == ["2026-11-01"]

@@ -130,6 +130,40 @@ def prefill(today: datetime, days: int, zone: str | None = None, extra_zone: str
     return len(items)
 
 
+TWIN_DAYS = 35  # the real-time layer's retention (ttl_days): the days a zone's new players and retention read
+
+
+def prefill_realtime_twin(today: date, days_back: int = TWIN_DAYS, players_per_quarter: int = 900) -> int:
+    """The new metric's quarter-hour twin in the real-time view over the retention's days before yesterday (yesterday
+    and today are the simulated game's), as the fold leaves them: each shard's Theta sketch of its share of each quarter
+    hour's players, a third of them new that day; the days in the shards' statuses. What a zone's new players and
+    retention read in a deployment."""
+    from headcount import names
+    from headcount.core import sketches
+    from headcount.views.realtime import DynamoRealtimeStore, ItemKey, RealtimeItem
+
+    store = DynamoRealtimeStore(names.REALTIME_TABLE)
+    shards = [s.shard_id for s in store.shard_statuses()]
+    per_shard = players_per_quarter // len(shards)
+    days = [today - timedelta(days=n) for n in range(2, days_back)]
+    expires = int(time.time()) + 86_400 * 36
+    items = []
+    for n, day in enumerate(days):
+        for q, bucket in enumerate(buckets_of_day(day, Granularity.QUARTER, "UTC")):
+            for s, shard in enumerate(shards):
+                ids = [
+                    f"p-{(q * 300 + s * per_shard + i) % 20_000 if i % 3 else f'{n}-{q}-{s}-{i}'}"
+                    for i in range(per_shard)
+                ]
+                sketch = sketches.theta_of_values(ids, 12)
+                items.append(RealtimeItem(ItemKey("new_players~quarter", bucket, "", shard), 1, sketch=sketch))
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda item: store.write(item, None, expires), items))
+    for shard in shards:
+        store.add_days(shard, {d.isoformat() for d in days}, set())
+    return len(items)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -216,6 +250,11 @@ def measure(args: argparse.Namespace, config, ranges: list[int], reproduce: str)
         wait_caught_up(config, producer.last_sequence, "fold", timeout=600)
         started = time.monotonic()
         written = prefill(now, args.published_days, args.zone or None, args.extra_zone or None)
+        if args.zone:
+            twin_items = prefill_realtime_twin(today)
+            print(
+                f"the real-time view: {twin_items:,} items of new_players~quarter over {TWIN_DAYS - 2} days", flush=True
+            )
         print(
             f"published {args.published_days} day(s) before today ({written:,} items) in "
             f"{time.monotonic() - started:.0f} s",

@@ -65,6 +65,9 @@ class RangeRead:
     realtime: dict[str, list[Partial]]  # unpublished days with real-time items
 
     retained_from_ms: int  # real-time items of days that ended before this have expired (TTL)
+    # each real-time day's version: a hash of its items' keys and sequence numbers, which every write changes (what a
+    # result computed from the day's items is kept under: zone_kpis.py)
+    versions: dict[str, int] = field(default_factory=dict)
 
     def stamp(self, day: date, tz: str) -> Stamp:
         publication = self.publications.get(day.isoformat())
@@ -133,12 +136,10 @@ class Reads:
             if folded and d.isoformat() not in published and d.isoformat() in fresh.days and d not in early
         ]
         late = {day: self._shared(moment, ("items", metric.name, day)) for day in wanted}
-        realtime = {
-            day.isoformat(): future.result()
-            for day, future in {**early, **late}.items()
-            if day.isoformat() in fresh.days
-        }
-        return RangeRead(published, fresh, realtime, now_ms - self.ttl_days * 86_400_000)
+        days = {day.isoformat(): future.result() for day, future in {**early, **late}.items()}
+        realtime = {day: items for day, (items, _) in days.items() if day in fresh.days}
+        versions = {day: version for day, (_, version) in days.items() if day in fresh.days}
+        return RangeRead(published, fresh, realtime, now_ms - self.ttl_days * 86_400_000, versions)
 
     def publications(self, metric: Metric, first: date, last: date) -> dict[str, Publication]:
         """The batch view's publications of a range, shared as `read`'s are, without any real-time items."""
@@ -218,12 +219,16 @@ class Reads:
             for moment in (m for m in (self._moment, self._ahead) if m is not None):
                 moment.reads = {k: v for k, v in moment.reads.items() if k[:2] != ("publications", metric)}
 
-    def _read_realtime_day(self, metric: Metric, day: date, statuses: Future[list[ShardStatus]]) -> list[Partial]:
+    def _read_realtime_day(
+        self, metric: Metric, day: date, statuses: Future[list[ShardStatus]]
+    ) -> tuple[list[Partial], int]:
+        """The day's items as pieces, and the day's version (`RangeRead.versions`)."""
         statuses.result()  # the items are read after the statuses (queued before them): they hold what those promise
         items = self.realtime.day_items(metric.name, day.isoformat())
         assert metric.lg_k is not None or all(not i.ids for i in items)
         of_ids = sketches.theta_of_values if metric.kind is Kind.NEW else sketches.of_values
-        return [
+        pieces = [
             Partial(i.key.bucket, i.key.group, i.count, of_ids(i.ids, metric.lg_k) if i.ids else i.sketch)  # type: ignore[arg-type]
             for i in items
         ]
+        return pieces, hash(tuple(sorted((i.key.bucket, i.key.group, i.key.shard_id, i.sequence_number) for i in items)))

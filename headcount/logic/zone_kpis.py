@@ -8,17 +8,23 @@ of quarter hours, as for the other metrics (zones.py):
 - a cohort's players back on D+k are its sketch intersected with the players of D+k's quarter hours.
 All of it is approximate, with the library's 95 % bounds. The twin lives only in the real-time layer, which keeps a day
 `ttl_days` (35): an older day (or one whose players before it are gone) has no value, and the answer's note says so.
+A zone day's cohort and players are kept in memory under what they are made of (the runs and the real-time days'
+versions), so a request unions again only the days whose items changed since (today's, usually).
 """
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar
 
 from headcount.core import buckets as bk
 from headcount.core import kpis as core_kpis
+from headcount.core import sketches
 from headcount.core.catalog import Kind, Metric
 from headcount.core.kpis import Cell
 from headcount.core.merge import Point
@@ -42,9 +48,12 @@ class _Piece:
     sketch: bytes
 
 
+T = TypeVar("T")
+
+
 class ZonePlayers:
     """The quarter hours of a new metric's twin over a stretch of a zone's days, and for each day, who was seen before
-    it; read once for a request (`ZoneKpis`)."""
+    it and what that is made of; read once for a request (`ZoneKpis`)."""
 
     def __init__(self, reads: Reads, metric: Metric, first: date, last: date, zone: str, now_ms: int) -> None:
         twin = reads.catalog.sub_day(metric)
@@ -53,30 +62,23 @@ class ZonePlayers:
         assert metric.lg_k is not None
         self.metric, self.zone, self.tz, self.lg_k = metric, zone, reads.tz, metric.lg_k
         self.days = {d: bk.day_bounds_ms(d, zone) for d in bk.days(first, last)}
-        starts = {d: bk.local_date(start, reads.tz) for d, (start, _) in self.days.items()}  # the reporting day of each
-        r_last = bk.local_date(self.days[last][1] - 1, reads.tz)
-        published = reads.publications(metric, min(starts.values()) - timedelta(days=LOOKBACK_DAYS), r_last)
+        # the reporting days each zone day is over
+        self.under = {
+            d: list(bk.days(bk.local_date(s, self.tz), bk.local_date(e - 1, self.tz)))
+            for d, (s, e) in self.days.items()
+        }
+        r_last = self.under[last][-1]
+        published = reads.publications(metric, self.under[first][0] - timedelta(days=LOOKBACK_DAYS), r_last)
         # each zone day's last published reporting day before the one it begins in: its players seen up to it
         ordered = sorted(published)
-        self.latest = {d: _last_before(ordered, r.isoformat()) for d, r in starts.items()}
-        lows = [date.fromisoformat(p) + timedelta(days=1) for p in self.latest.values() if p is not None]
-        lows += [r for d, r in starts.items() if self.latest[d] is None]
-        twin_read = reads.read(twin, min(lows), r_last, now_ms)
-        self.retained_from_ms = twin_read.retained_from_ms
+        self.latest = {d: _last_before(ordered, under[0].isoformat()) for d, under in self.under.items()}
+        self.runs = {day: p.run_id for day, p in published.items()}
+        self.r_first = min(self._since(d) for d in self.days)
+        self._read = reads.read(twin, self.r_first, r_last, now_ms)
         self.stamps = {
-            d: ZoneDay(
-                stamps=[twin_read.stamp(r, reads.tz) for r in bk.days(starts[d], bk.local_date(end - 1, self.tz))]
-            ).stamp()
-            for d, (_, end) in self.days.items()
+            d: ZoneDay(stamps=[self._read.stamp(r, self.tz) for r in under]).stamp() for d, under in self.under.items()
         }
-        pieces = [
-            _Piece(bk.bucket_start_ms(p.bucket), p.group, p.sketch)
-            for items in twin_read.realtime.values()
-            for p in items
-            if p.sketch
-        ]
-        self.pieces = sorted(pieces, key=lambda p: p.start_ms)
-        self._starts = [p.start_ms for p in self.pieces]
+        self._by_day: dict[str, tuple[list[_Piece], list[int]]] = {}  # _day_pieces
         pubs = [published[p] for p in set(self.latest.values()) if p is not None]
         self.seen_up_to = (
             reads.retrying(metric.name, lambda: reads.union_sketches(metric.name, pubs, None)) if pubs else {}
@@ -84,41 +86,78 @@ class ZonePlayers:
 
     def kept(self, day: date) -> bool:
         """The real-time layer still holds the day's quarter hours and those since the players seen before it."""
-        latest = self.latest[day]
-        since = date.fromisoformat(latest) + timedelta(days=1) if latest else bk.local_date(self.days[day][0], self.tz)
-        return bk.day_bounds_ms(since, self.tz)[1] > self.retained_from_ms
+        return bk.day_bounds_ms(self._since(day), self.tz)[1] > self._read.retained_from_ms
 
-    def between(self, start_ms: int, end_ms: int, group: str | None = None) -> list[bytes]:
-        """The sketches of the quarter hours from `start_ms` to `end_ms` (of `group`; None: every group)."""
-        low, high = bisect_left(self._starts, start_ms), bisect_left(self._starts, end_ms)
-        return [p.sketch for p in self.pieces[low:high] if group is None or p.group == group]
+    def inputs(self, day: date) -> tuple:
+        """What the day's new players are made of: the run seen before it, and the real-time days since."""
+        latest = self.latest[day]
+        since = self._since(day) if latest else self.r_first
+        versions = tuple(self._read.versions.get(r.isoformat()) for r in bk.days(since, self.under[day][-1]))
+        return (self.metric.name, self.zone, day, latest, self.runs.get(latest or ""), versions)
+
+    def day_inputs(self, day: date) -> tuple:
+        """What the day's players are made of: the real-time days under it."""
+        return (
+            self.metric.name,
+            self.zone,
+            day,
+            tuple(self._read.versions.get(r.isoformat()) for r in self.under[day]),
+        )
 
     def groups(self, day: date) -> list[str]:
-        return sorted({p.group for p in self.pieces[self._slice(day)]})
+        return sorted({p.group for p in self._pieces_between(*self.days[day])})
 
     def seen_before(self, day: date) -> list[bytes | None]:
         """Everyone seen before the zone's day: the batch layer's players up to its last published day before it, and
         the quarter hours since."""
         latest = self.latest[day]
         if latest is None:
-            return list(self.between(0, self.days[day][0]))
+            return list(self._between(0, self.days[day][0]))
         since = bk.day_bounds_ms(date.fromisoformat(latest), self.tz)[1]
-        return [self.seen_up_to.get(latest), *self.between(since, self.days[day][0])]
+        return [self.seen_up_to.get(latest), *self._between(since, self.days[day][0])]
 
     def players(self, day: date, group: str | None = None) -> list[bytes]:
-        return self.between(*self.days[day], group)
+        return self._between(*self.days[day], group)
 
-    def _slice(self, day: date) -> slice:
-        start, end = self.days[day]
-        return slice(bisect_left(self._starts, start), bisect_left(self._starts, end))
+    def _since(self, day: date) -> date:
+        """The first reporting day whose quarter hours the day's new players read."""
+        latest = self.latest[day]
+        return date.fromisoformat(latest) + timedelta(days=1) if latest else self.under[day][0]
+
+    def _between(self, start_ms: int, end_ms: int, group: str | None = None) -> list[bytes]:
+        """The sketches of the quarter hours from `start_ms` to `end_ms` (of `group`; None: every group)."""
+        return [p.sketch for p in self._pieces_between(start_ms, end_ms) if group is None or p.group == group]
+
+    def _pieces_between(self, start_ms: int, end_ms: int) -> list[_Piece]:
+        first = bk.local_date(max(start_ms, bk.day_bounds_ms(self.r_first, self.tz)[0]), self.tz)
+        found: list[_Piece] = []
+        for r_day in bk.days(first, bk.local_date(end_ms - 1, self.tz)) if end_ms > start_ms else ():
+            pieces, starts = self._day_pieces(r_day.isoformat())
+            found += pieces[bisect_left(starts, start_ms) : bisect_left(starts, end_ms)]
+        return found
+
+    def _day_pieces(self, r_day: str) -> tuple[list[_Piece], list[int]]:
+        """A reporting day's pieces in time order, and their starts: made only for a day not kept (`ZoneKpis`)."""
+        if r_day not in self._by_day:
+            items = self._read.realtime.get(r_day, [])
+            pieces = sorted(
+                (_Piece(bk.bucket_start_ms(p.bucket), p.group, p.sketch) for p in items if p.sketch),
+                key=lambda p: p.start_ms,
+            )
+            self._by_day[r_day] = (pieces, [p.start_ms for p in pieces])
+        return self._by_day[r_day]
 
 
 class ZoneKpis:
     """New players' series and the retention matrix in a zone the job does not compute, over `reads` (whose zone is
     the reporting one)."""
 
+    KEPT = 2048  # zone days' cohorts, players and cells kept (a compact Theta sketch: at most 32 KiB at lg_k 12)
+
     def __init__(self, reads: Reads) -> None:
         self.reads = reads
+        self._kept: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
 
     def new_points(
         self, metric: Metric, first: date, last: date, group: str | None, zone: str, now_ms: int
@@ -156,41 +195,82 @@ class ZoneKpis:
                 returned = [Returned(k, day + timedelta(days=k), gone, None) for k in metric.returned_after]
                 cohorts.append(Cohort(day, group if grouped else None, gone, returned))
                 continue
-            before = players.seen_before(day)
             for g, size in self._new_cells(players, day, group).items():
-                cohort = core_kpis.new_players_sketch(players.players(day, g if grouped else None), before, new.lg_k)  # type: ignore[arg-type]
+                cohort, _ = self._cohort(players, day, g)
                 returned = []
                 for k in metric.returned_after:
                     back = day + timedelta(days=k)
                     if back > today:
                         cell = Cell.not_yet()
                     else:
-                        active = players.players(back)  # active in any group
-                        estimate = core_kpis.returned(cohort, active, metric.lg_k)
-                        cell = Cell.of_estimate(estimate, "realtime" if active else "none", players.stamps[back])
+                        active, present = self._players(players, back)
+                        estimate = self._returned(players, day, g, cohort, back, active)
+                        cell = Cell.of_estimate(estimate, "realtime" if present else "none", players.stamps[back])
                     rate = cell.value / size.value if size.value and cell.value is not None else None
                     returned.append(Returned(k, back, cell, rate))
                 cohorts.append(Cohort(day, g, size, returned))
         return RetentionMatrix(metric.name, zone, metric.returned_after, cohorts)
 
-    @staticmethod
-    def _new_cells(players: ZonePlayers, day: date, group: str | None) -> dict[str | None, Cell]:
+    def _new_cells(self, players: ZonePlayers, day: date, group: str | None) -> dict[str | None, Cell]:
         """The zone day's new players, per group (None: an ungrouped metric)."""
-        metric = players.metric
-        assert metric.lg_k is not None
         groups: Iterable[str | None]
-        if metric.group_by is None:
+        if players.metric.group_by is None:
             groups = [None]
         else:
             groups = [group] if group is not None else players.groups(day)
-        before = players.seen_before(day)
-        stamp = players.stamps[day]
         cells: dict[str | None, Cell] = {}
         for g in groups:
-            pieces = players.players(day, g)
-            estimate = core_kpis.new_players(pieces, before, metric.lg_k)
-            cells[g] = Cell.of_estimate(estimate, "realtime" if pieces else "none", stamp)
+            cohort, present = self._cohort(players, day, g)
+            estimate = sketches.theta_estimate(cohort)  # a compact sketch's: no union
+            cells[g] = Cell.of_estimate(estimate, "realtime" if present else "none", players.stamps[day])
         return cells
+
+    def _returned(
+        self,
+        players: ZonePlayers,
+        day: date,
+        group: str | None,
+        cohort: sketches.compact_theta_sketch,
+        back: date,
+        active: sketches.compact_theta_sketch,
+    ) -> sketches.Estimate:
+        """How many of the cohort (day, group) played on `back`: the intersection of its sketch with that day's."""
+
+        def compute() -> sketches.Estimate:
+            return sketches.theta_estimate(sketches.theta_intersect(cohort, active))
+
+        return self._memo(("returned", players.inputs(day), group, players.day_inputs(back)), compute)
+
+    def _cohort(self, players: ZonePlayers, day: date, group: str | None) -> tuple[sketches.compact_theta_sketch, bool]:
+        """The zone day's new players (of `group`): its players minus everyone seen before it; and whether it had
+        any piece."""
+
+        def compute() -> tuple[sketches.compact_theta_sketch, bool]:
+            pieces = players.players(day, group)
+            return core_kpis.new_players_sketch(pieces, players.seen_before(day), players.lg_k), bool(pieces)
+
+        return self._memo(("cohort", players.inputs(day), group), compute)
+
+    def _players(self, players: ZonePlayers, day: date) -> tuple[sketches.compact_theta_sketch, bool]:
+        """The zone day's players (every group); and whether it had any piece."""
+
+        def compute() -> tuple[sketches.compact_theta_sketch, bool]:
+            pieces = players.players(day)
+            return core_kpis.theta_of_pieces(pieces, players.lg_k), bool(pieces)
+
+        return self._memo(("players", players.day_inputs(day)), compute)
+
+    def _memo(self, key: tuple, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                return self._kept[key]  # type: ignore[return-value]
+        value = compute()
+        with self._lock:
+            self._kept[key] = value
+            while len(self._kept) > self.KEPT:
+                self._kept.popitem(last=False)
+        return value
 
 
 def _last_before(ordered: list[str], day: str) -> str | None:

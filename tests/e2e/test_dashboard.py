@@ -791,6 +791,12 @@ def test_a_zone_chosen_shows_that_zones_days_and_hours_and_is_remembered(
     today = read("/v1/metrics/matches_played?from=today&tz=Asia/Kolkata")["points"][0]["bucket"]
     assert end == today
     assert page.inner_text("#zone") == "players approximate in Asia/Kolkata"
+    # and new players and retention are drawn there too (estimated from the fold's quarter hours), not an error
+    for card in ("new-players", "retention"):
+        page.wait_for_function(
+            "(id) => document.querySelector(`[data-chart='${id}']`).dataset.state !== 'loading'", arg=card
+        )
+        assert page.get_attribute(f'[data-chart="{card}"]', "data-state") == "ready", card
     page.screenshot(path=screenshots / "zone-kolkata.png", full_page=True)
     assert not page.script_errors
     # When the page is opened again and the same person signs in: still Kolkata

@@ -233,6 +233,35 @@ def test_new_players_and_retention_of_other_zones_lie_within_their_bounds_in_at_
     assert total > 150 and inside / total >= 0.95, (inside, total)
 
 
+def test_another_zones_new_players_are_kept_until_the_real_time_days_under_them_change(monkeypatch):
+    events = game(seed=7)
+    service = stack(events)
+    zone = "Asia/Kolkata"
+    ask = lambda: {
+        p.bucket: p for p in service.series("new_players", "2026-10-30", "2026-11-03", None, NOW_MS, zone).points
+    }  # noqa: E731
+    before = ask()
+    # Asked again: no Theta sketch is unioned
+    unions = []
+    union = sketches.theta_union_of
+    monkeypatch.setattr(sketches, "theta_union_of", lambda s, lg_k: unions.append(1) or union(s, lg_k))
+    assert ask() == before and unions == []
+    # When 300 players never seen before play at 10:00 UTC on 11-03 (Kolkata's 11-03)
+    at = ms(date(2026, 11, 3), 10)
+    late = [
+        Record(json.dumps({"event_id": f"n{i}", "type": "session_start", "player_id": f"newcomer-{i}", "ts": at}).encode(), 10**31 + i, at)
+        for i in range(300)
+    ]  # fmt: skip
+    fold_batch(late, SHARD, service.reads.realtime, CATALOG, "UTC", 35, now_ms=NOW_MS)
+    # Then Kolkata's 11-03 has about 300 more, and only the days over UTC's 11-03 are unioned again
+    after = ask()
+    assert 290 <= after["2026-11-03"].value - before["2026-11-03"].value <= 310
+    assert {d: p.value for d, p in after.items() if d != "2026-11-03"} == {
+        d: p.value for d, p in before.items() if d != "2026-11-03"
+    }
+    assert 0 < len(unions) <= 2 * 2  # Kolkata's 11-03 (and 11-04, not asked): its players, everyone before it
+
+
 def test_new_players_of_another_zone_have_no_value_once_the_real_time_layer_no_longer_holds_their_days():
     events = game(seed=5)
     service = stack(events)

@@ -22,6 +22,7 @@ from headcount.core import buckets as bk
 from headcount.core import sketches
 from headcount.core.catalog import CatalogError, Granularity, Kind, parse_catalog
 from headcount.core.deltas import Record
+from headcount.core.merge import Point
 from headcount.logic.errors import BadRequest, UnknownMetric
 from headcount.logic.folding import fold_batch
 from headcount.logic.reads import Reads
@@ -237,9 +238,11 @@ def test_another_zones_new_players_are_kept_until_the_real_time_days_under_them_
     events = game(seed=7)
     service = stack(events)
     zone = "Asia/Kolkata"
-    ask = lambda: {
-        p.bucket: p for p in service.series("new_players", "2026-10-30", "2026-11-03", None, NOW_MS, zone).points
-    }  # noqa: E731
+
+    def ask() -> dict[str, Point]:
+        answer = service.series("new_players", "2026-10-30", "2026-11-03", None, NOW_MS, zone)
+        return {p.bucket: p for p in answer.points}
+
     before = ask()
     # Asked again: no Theta sketch is unioned
     unions = []

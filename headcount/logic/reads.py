@@ -3,7 +3,9 @@
 A range costs a few queries, not a few per day: the batch view's publications of the range (values, no sketches) in one
 Query, the shards' statuses in another (both at once), then the real-time items of only the unpublished days that hold
 any (usually today, and yesterday until the nightly job). Requests share these reads for `max_age_s` (1 s), and the
-next second's are read ahead, so under steady traffic a request waits for none of them. Sketches are read only where a
+next second's are read ahead, so under steady traffic a request waits for none of them (a day that ended over two days
+ago, which only late events change, is read again every five minutes: another zone's new players read the 35 days the
+real-time layer keeps). Sketches are read only where a
 union needs them (`union_sketches`), and a finished day's are kept by the batch view until a republish names another
 run; a republish under a read is retried here (`retrying`), once for every caller.
 
@@ -29,6 +31,11 @@ from headcount.views.batch import BatchView, Publication, PublishInProgress, Run
 from headcount.views.realtime import RealtimeStore
 
 READS_AT_ONCE = 8
+# A real-time day that ended this long ago changes only with late events: its items are read again every
+# SETTLED_MAX_AGE_S, not every moment (another zone's new players read the 35 days the real-time layer keeps)
+SETTLED_AFTER_MS = 2 * 86_400_000
+SETTLED_MAX_AGE_S = 300.0
+SETTLED_DAYS_KEPT = 256  # (metric, day) item reads kept
 ATTEMPTS = 3  # reads of a range a republish may replace before the answer is 503 `republishing`
 ReadKey = tuple[str, str, date] | tuple[str, str, date, date]  # what a moment reads: see Moment.reads
 T = TypeVar("T")
@@ -102,6 +109,7 @@ class Reads:
         self._moment: Moment | None = None
         self._ahead: Moment | None = None  # the next moment, read ahead
         self._moment_lock = threading.Lock()
+        self._settled: dict[tuple[str, date], tuple[float, Future]] = {}  # settled days' item reads: _day_items
 
     def in_zone(self, catalog: Catalog, tz: str) -> Reads:
         """The same views read as another catalog in another zone (an extra zone's copies of the metrics)."""
@@ -135,7 +143,7 @@ class Reads:
             for d in bk.days(first, last)
             if folded and d.isoformat() not in published and d.isoformat() in fresh.days and d not in early
         ]
-        late = {day: self._shared(moment, ("items", metric.name, day)) for day in wanted}
+        late = {day: self._day_items(moment, metric, day, now_ms) for day in wanted}
         days = {day.isoformat(): future.result() for day, future in {**early, **late}.items()}
         realtime = {day: items for day, (items, _) in days.items() if day in fresh.days}
         versions = {day: version for day, (_, version) in days.items() if day in fresh.days}
@@ -173,6 +181,22 @@ class Reads:
             except RunReplaced:
                 self._forget_publications(metric)
         raise PublishInProgress(f"{metric} is being republished under every read")
+
+    def _day_items(self, moment: Moment, metric: Metric, day: date, now_ms: int) -> Future:
+        """The moment's read of a day's real-time items; of a day settled (ended `SETTLED_AFTER_MS` ago), a read
+        shared for `SETTLED_MAX_AGE_S`."""
+        if self.max_age_s <= 0 or bk.day_bounds_ms(day, self.tz)[1] > now_ms - SETTLED_AFTER_MS:
+            return self._shared(moment, ("items", metric.name, day))
+        with self._moment_lock:
+            now, key = self.monotonic(), (metric.name, day)
+            found = self._settled.pop(key, None)
+            failed = found is not None and found[1].done() and found[1].exception() is not None
+            if found is None or failed or now - found[0] >= SETTLED_MAX_AGE_S:
+                found = (now, self._pool.submit(self._read_realtime_day, metric, day, moment.statuses))
+            self._settled[key] = found  # the most recently used last
+            while len(self._settled) > SETTLED_DAYS_KEPT:
+                del self._settled[next(iter(self._settled))]
+            return found[1]
 
     def _current_moment(self) -> Moment:
         """The moment to read from. Halfway through a moment's life, the next one is read ahead, in the background,
@@ -231,4 +255,6 @@ class Reads:
             Partial(i.key.bucket, i.key.group, i.count, of_ids(i.ids, metric.lg_k) if i.ids else i.sketch)  # type: ignore[arg-type]
             for i in items
         ]
-        return pieces, hash(tuple(sorted((i.key.bucket, i.key.group, i.key.shard_id, i.sequence_number) for i in items)))
+        return pieces, hash(
+            tuple(sorted((i.key.bucket, i.key.group, i.key.shard_id, i.sequence_number) for i in items))
+        )

@@ -81,6 +81,30 @@ def test_requests_within_a_second_share_the_statuses_and_todays_items() -> None:
     assert store.reads.count(TODAY) == 4 and store.reads.count("statuses") == 4
 
 
+def test_a_settled_days_real_time_items_are_read_again_every_five_minutes_not_every_second() -> None:
+    clock = [100.0]
+    svc, store, _ = service(clock)
+    store.add_days("shardId-0", {TODAY, YESTERDAY, "2026-11-10"}, set())
+    store.advance("shardId-0", NOW_MS - 3_000, 500)
+    store.write(RealtimeItem(ItemKey("matches_played", "2026-11-10", "", "shardId-0"), 1, count=4), None, 0)
+
+    def ask() -> int:
+        clock[0] += 1.0  # each request a second after the last: the moment's reads are not shared
+        points = svc.series("matches_played", "2026-11-10", "today", None, NOW_MS).points
+        return points[0].value
+
+    # Given a day that ended over two days ago (11-10), and yesterday and today (none published)
+    assert ask() == 4
+    # When asked again each second: yesterday and today are read again, 11-10 is not
+    store.write(RealtimeItem(ItemKey("matches_played", "2026-11-10", "", "shardId-0"), 2, count=5), 1, 0)  # late
+    for _ in range(3):
+        assert ask() == 4
+    assert store.reads.count("2026-11-10") == 1 and store.reads.count(TODAY) == store.reads.count(YESTERDAY) == 4
+    # Then five minutes on, 11-10 is read again, with its late event
+    clock[0] += 300
+    assert ask() == 5 and store.reads.count("2026-11-10") == 2
+
+
 def test_halfway_through_a_second_the_next_reads_are_made_ahead_of_what_requests_asked_for() -> None:
     clock = [100.0]
     svc, store, _ = service(clock)

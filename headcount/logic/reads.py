@@ -4,8 +4,8 @@ A range costs a few queries, not a few per day: the batch view's publications of
 Query, the shards' statuses in another (both at once), then the real-time items of only the unpublished days that hold
 any (usually today, and yesterday until the nightly job). Requests share these reads for `max_age_s` (1 s), and the
 next second's are read ahead, so under steady traffic a request waits for none of them (a day that ended over two days
-ago, which only late events change, is read again every five minutes: another zone's new players read the 35 days the
-real-time layer keeps). Sketches are read only where a
+ago, which only late events change, is read again every five minutes, in the background: another zone's new players
+read the 35 days the real-time layer keeps). Sketches are read only where a
 union needs them (`union_sketches`), and a finished day's are kept by the batch view until a republish names another
 run; a republish under a read is retried here (`retrying`), once for every caller.
 
@@ -109,7 +109,8 @@ class Reads:
         self._moment: Moment | None = None
         self._ahead: Moment | None = None  # the next moment, read ahead
         self._moment_lock = threading.Lock()
-        self._settled: dict[tuple[str, date], tuple[float, Future]] = {}  # settled days' item reads: _day_items
+        # settled days' item reads (_day_items): when the latest was made, it, and the last one that answered
+        self._settled: dict[tuple[str, date], tuple[float, Future, Future | None]] = {}
 
     def in_zone(self, catalog: Catalog, tz: str) -> Reads:
         """The same views read as another catalog in another zone (an extra zone's copies of the metrics)."""
@@ -184,19 +185,24 @@ class Reads:
 
     def _day_items(self, moment: Moment, metric: Metric, day: date, now_ms: int) -> Future:
         """The moment's read of a day's real-time items; of a day settled (ended `SETTLED_AFTER_MS` ago), a read
-        shared for `SETTLED_MAX_AGE_S`."""
+        shared for `SETTLED_MAX_AGE_S`, then read again in the background: requests keep the last read until the
+        next one has answered."""
         if self.max_age_s <= 0 or bk.day_bounds_ms(day, self.tz)[1] > now_ms - SETTLED_AFTER_MS:
             return self._shared(moment, ("items", metric.name, day))
         with self._moment_lock:
             now, key = self.monotonic(), (metric.name, day)
-            found = self._settled.pop(key, None)
-            failed = found is not None and found[1].done() and found[1].exception() is not None
-            if found is None or failed or now - found[0] >= SETTLED_MAX_AGE_S:
-                found = (now, self._pool.submit(self._read_realtime_day, metric, day, moment.statuses))
-            self._settled[key] = found  # the most recently used last
+            started, latest, answered = self._settled.pop(key, (now, None, None))
+            if latest is None or (latest.done() and latest.exception() is not None):
+                started, latest = now, self._pool.submit(self._read_realtime_day, metric, day, moment.statuses)
+            elif latest.done() and now - started >= SETTLED_MAX_AGE_S:
+                answered, started = latest, now
+                latest = self._pool.submit(self._read_realtime_day, metric, day, moment.statuses)
+            if latest.done():
+                answered = latest
+            self._settled[key] = (started, latest, answered)  # the most recently used last
             while len(self._settled) > SETTLED_DAYS_KEPT:
                 del self._settled[next(iter(self._settled))]
-            return found[1]
+            return answered if answered is not None else latest
 
     def _current_moment(self) -> Moment:
         """The moment to read from. Halfway through a moment's life, the next one is read ahead, in the background,

@@ -293,6 +293,8 @@ def _publish_days(ddb: object, catalog: Catalog, now: datetime) -> None:
             items, publication = view.run_items(metric.name, day, rows, f"cost-{day}", union)
             requests += [{"PutRequest": {"Item": item}} for item in [*items, publication]]
     view._batch_write(requests)  # noqa: SLF001 - the set-up writes in bulk what publish() writes a day at a time
+    for metric in {r["PutRequest"]["Item"]["pk"]["S"] for r in requests if "cells" in r["PutRequest"]["Item"]}:
+        view.mark_published(metric)
 
 
 def _drive(

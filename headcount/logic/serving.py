@@ -104,7 +104,7 @@ class MetricsService:
         computed, copy = self._copy(metric, zone)
         points = computed._points(copy, first, last, group, now_ms)
         pending = sorted({p.bucket[:10] for p in points if not p.exact})
-        if not pending or metric.kind is Kind.NEW or not self._has_twins(metric):
+        if not pending or not self._has_twins(metric):
             return Series(metric.name, zone, points)
         twins: list[Point] = []
         try:
@@ -123,7 +123,7 @@ class MetricsService:
             return all(p is not None and self._has_twins(p) for p in parts)
         if metric.kind is Kind.ROLLING:
             metric = self.catalog.base(metric)
-        return metric.kind.counted and self.catalog.sub_day(metric) is not None
+        return metric.kind.folded and self.catalog.sub_day(metric) is not None
 
     def retention(
         self, name: str, start: str | None, end: str | None, group: str | None, now_ms: int, zone: str | None = None

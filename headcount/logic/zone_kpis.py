@@ -30,7 +30,8 @@ from headcount.core.kpis import Cell
 from headcount.core.merge import Point
 from headcount.logic.kpis import LOOKBACK_DAYS, Cohort, RetentionMatrix, Returned
 from headcount.logic.reads import Reads
-from headcount.logic.zones import NoTwins, ZoneDay
+from headcount.logic.zones import Span, ZoneDay, twin_of
+from headcount.views.batch import Publication
 
 
 def zone_kpi_note(zone: str, ttl_days: int) -> str:
@@ -56,9 +57,7 @@ class ZonePlayers:
     it and what that is made of; read once for a request (`ZoneKpis`)."""
 
     def __init__(self, reads: Reads, metric: Metric, first: date, last: date, zone: str, now_ms: int) -> None:
-        twin = reads.catalog.sub_day(metric)
-        if twin is None:
-            raise NoTwins(f"{metric.name} is kept in {reads.tz}'s days only (the catalog's sub_day is off)")
+        twin = twin_of(reads.catalog, metric, Span(first, last, zone, reads.tz))
         assert metric.lg_k is not None
         self.metric, self.zone, self.tz, self.lg_k = metric, zone, reads.tz, metric.lg_k
         self.days = {d: bk.day_bounds_ms(d, zone) for d in bk.days(first, last)}
@@ -68,7 +67,17 @@ class ZonePlayers:
             for d, (s, e) in self.days.items()
         }
         r_last = self.under[last][-1]
-        published = reads.publications(metric, self.under[first][0] - timedelta(days=LOOKBACK_DAYS), r_last)
+
+        def attempt() -> tuple[dict[str, Publication], dict[str, bytes | None]]:
+            """The new metric's publications, and the union rows (everyone seen up to the day) of those seen before a
+            zone day; read again when a republish replaced one of them."""
+            published = reads.publications(metric, self.under[first][0] - timedelta(days=LOOKBACK_DAYS), r_last)
+            ordered = sorted(published)
+            latest = {_last_before(ordered, under[0].isoformat()) for under in self.under.values()} - {None}
+            pubs = [published[p] for p in latest if p is not None]
+            return published, reads.union_sketches(metric.name, pubs, None) if pubs else {}
+
+        published, self.seen_up_to = reads.retrying(metric.name, attempt)
         # each zone day's last published reporting day before the one it begins in: its players seen up to it
         ordered = sorted(published)
         self.latest = {d: _last_before(ordered, under[0].isoformat()) for d, under in self.under.items()}
@@ -79,10 +88,6 @@ class ZonePlayers:
             d: ZoneDay(stamps=[self._read.stamp(r, self.tz) for r in under]).stamp() for d, under in self.under.items()
         }
         self._by_day: dict[str, tuple[list[_Piece], list[int]]] = {}  # _day_pieces
-        pubs = [published[p] for p in set(self.latest.values()) if p is not None]
-        self.seen_up_to = (
-            reads.retrying(metric.name, lambda: reads.union_sketches(metric.name, pubs, None)) if pubs else {}
-        )
 
     def kept(self, day: date) -> bool:
         """The real-time layer still holds the day's quarter hours and those since the players seen before it."""
@@ -137,7 +142,8 @@ class ZonePlayers:
         return found
 
     def _day_pieces(self, r_day: str) -> tuple[list[_Piece], list[int]]:
-        """A reporting day's pieces in time order, and their starts: made only for a day not kept (`ZoneKpis`)."""
+        """A reporting day's pieces in time order, and their starts: made only when a zone day's answer is not kept
+        (`ZoneKpis`)."""
         if r_day not in self._by_day:
             items = self._read.realtime.get(r_day, [])
             pieces = sorted(
@@ -185,7 +191,7 @@ class ZoneKpis:
         new = self.reads.catalog.get(metric.of or "")
         assert new is not None and new.kind is Kind.NEW and metric.lg_k is not None
         today = bk.local_date(now_ms, zone)
-        top = max(first, min(today, last + timedelta(days=max(metric.returned_after))))
+        top = max(last, min(today, last + timedelta(days=max(metric.returned_after))))  # cohorts to come: empty
         players = ZonePlayers(self.reads, new, first, top, zone, now_ms)
         grouped = metric.group_by is not None
         cohorts: list[Cohort] = []

@@ -25,7 +25,7 @@ from functools import lru_cache
 
 from headcount.core import buckets as bk
 from headcount.core import keys, sketches
-from headcount.core.catalog import Granularity, Kind, Metric
+from headcount.core.catalog import Catalog, Granularity, Kind, Metric
 from headcount.core.merge import Partial, Point, Stamp
 from headcount.logic.errors import BadRequest
 from headcount.logic.reads import RangeRead, Reads
@@ -97,6 +97,20 @@ class Span:
         self.covering = {d: _covering(d, zone, tz) for d in bk.days(first, last)}  # zone day -> its reporting days
 
 
+def twin_of(catalog: Catalog, metric: Metric, span: Span) -> Metric:
+    """The metric's sub-day twin, if its buckets begin where each of the span's days does."""
+    sub = catalog.sub_day(metric)
+    if sub is None:
+        raise NoTwins(f"{metric.name} is kept in {span.tz}'s days only (the catalog's sub_day is off)")
+    edges = (edge for d in span.covering for edge in bk.day_bounds_ms(d, span.zone))
+    if sub.granularity is Granularity.HOUR and not all(_on_bucket(at, sub, span.tz) for at in edges):
+        raise NoTwins(
+            f"{metric.name} is kept in whole hours of {span.tz} (the catalog's sub_day is hour): "
+            f"{span.zone}'s days do not begin on one, so they are not answered"
+        )
+    return sub
+
+
 class ZoneAnswers:
     """Series, range-distinct and rolling answers of plain and rolling metrics in `zone`, over `reads` (whose zone
     is the reporting one). A zone day whose reporting days are all published does not change until a republish: its
@@ -120,7 +134,7 @@ class ZoneAnswers:
         `whole`: only each day's union of every group matters (one piece a day, keyed by the day and group ""), so a
         distinct metric's published days are read from their edges."""
         span = Span(first, last, zone, self.reads.tz)
-        sub = self._twin(metric, span)
+        sub = twin_of(self.reads.catalog, metric, span)
         read, published, kept = self.reads.retrying(sub.name, lambda: self._read(sub, span, group, now_ms, whole))
         days = {d: ZoneDay() for d in bk.days(first, last)}
         for day, r_days in span.covering.items():
@@ -150,19 +164,6 @@ class ZoneAnswers:
             if zone_day.finished is not None and day not in kept:
                 zone_day.pieces = self._remember(zone_day.finished, zone_day.pieces, metric)
         return days
-
-    def _twin(self, metric: Metric, span: Span) -> Metric:
-        """The metric's sub-day twin, if its buckets begin where each of the span's days does."""
-        sub = self.reads.catalog.sub_day(metric)
-        if sub is None:
-            raise NoTwins(f"{metric.name} is kept in {span.tz}'s days only (the catalog's sub_day is off)")
-        edges = (edge for d in span.covering for edge in bk.day_bounds_ms(d, span.zone))
-        if sub.granularity is Granularity.HOUR and not all(_on_bucket(at, sub, span.tz) for at in edges):
-            raise NoTwins(
-                f"{metric.name} is kept in whole hours of {span.tz} (the catalog's sub_day is hour): "
-                f"{span.zone}'s days do not begin on one, so they are not answered"
-            )
-        return sub
 
     def _read(
         self, sub: Metric, span: Span, group: str | None, now_ms: int, whole: bool

@@ -154,7 +154,7 @@ class DynamoBatchView:
             items, publication = self.run_items(metric, day, rows, run_id, union, edges)
             self._batch_write([{"PutRequest": {"Item": item}} for item in items])
             self.ddb.put_item(TableName=self.table, Item=publication)
-            self._mark_published(metric)  # before any row a reader's kept publication names is deleted
+            self.mark_published(metric)  # before any row a reader's kept publication names is deleted
             # Only now can the rows of other runs go (earlier ones, or a crashed publish's): readers follow the publication.
             stale = [
                 sk
@@ -247,7 +247,9 @@ class DynamoBatchView:
         marker = self._get(keys.publications_key(metric), keys.PUBLISHED_SK)
         return int(marker["version"]["N"]) if marker else 0
 
-    def _mark_published(self, metric: str) -> None:
+    def mark_published(self, metric: str) -> None:
+        """Add one to the metric's marker: readers read its publications again (`publish` does it; a writer of
+        publications in bulk, `run_items`, does it after them)."""
         self.ddb.update_item(
             TableName=self.table,
             Key={"pk": {"S": keys.publications_key(metric)}, "sk": {"S": keys.PUBLISHED_SK}},

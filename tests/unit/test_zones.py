@@ -277,6 +277,26 @@ def test_new_players_of_another_zone_have_no_value_once_the_real_time_layer_no_l
     assert matrix.cohorts[0].size.value is None and all(r.cell.value is None for r in matrix.cohorts[0].returned)
 
 
+def test_an_extra_zones_new_players_the_job_has_not_computed_yet_are_the_twins_estimates_without_a_note():
+    plain = stack(game(seed=8))
+    extra = MetricsService(plain.reads, ["Asia/Tokyo"])  # an extra zone whose copies the job has not published yet
+    ours = extra.series("new_players", "2026-11-01", "2026-11-04", None, NOW_MS, "Asia/Tokyo")
+    theirs = plain.series("new_players", "2026-11-01", "2026-11-04", None, NOW_MS, "Asia/Tokyo")
+    assert ours.note is None and theirs.note == zone_kpi_note("Asia/Tokyo", 35)
+    assert ours.points == theirs.points and any(p.value for p in ours.points)
+
+
+def test_cohorts_to_come_in_another_zone_are_empty_as_in_the_reporting_zone():
+    service = stack(game(seed=6))
+    # Given today (11-03 in UTC at 23:00, 11-04 in Kolkata) and 11-05 asked for
+    for zone in ("UTC", "Asia/Kolkata"):
+        matrix = service.retention("retention", "2026-11-04", "2026-11-05", None, NOW_MS, zone)
+        tomorrow = matrix.cohorts[-1]
+        # Then tomorrow's cohort has nobody yet and none of its days has come
+        assert (tomorrow.day, tomorrow.size.value) == (date(2026, 11, 5), 0)
+        assert all(r.cell.value is None for r in tomorrow.returned)
+
+
 def test_a_zone_with_the_reporting_zones_days_is_answered_exactly_by_the_reporting_zone():
     # Given the batch layer's published UTC days
     service = stack(game(seed=3))
@@ -522,6 +542,15 @@ def test_the_catalogs_sub_day_choice_decides_which_zones_are_answered():
     assert service.series("matches_played", "2026-11-01", None, None, NOW_MS, "Asia/Tokyo").points[0].value == 0
     with pytest.raises(BadRequest, match="Asia/Kolkata's days do not begin on"):
         service.series("matches_played", "2026-11-01", None, None, NOW_MS, "Asia/Kolkata")
+    with pytest.raises(BadRequest, match="Asia/Kolkata's days do not begin on"):  # new players' twin too
+        service.retention("retention", "2026-11-01", None, None, NOW_MS, "Asia/Kolkata")
+    assert service.series("new_players", "2026-11-01", None, None, NOW_MS, "Asia/Tokyo").points[0].value == 0
+    # The new metric's twin is the fold's only: not a KPI of the nightly job, not listed
+    new = hourly.sub_day(hourly.get("new_players"))
+    assert (new.name, new.kind, new.granularity) == ("new_players~hour", Kind.NEW, Granularity.HOUR)
+    for kpis in (hourly.kpis(), hourly.stored_kpis(), hourly.new_metrics(), hourly.activity_metrics(), hourly.listed()):
+        assert new not in kpis
+    assert new in hourly.for_event_type("session_start")
     # Given no twins: only the reporting zone's days
     off = parse_catalog(doc | {"sub_day": "off"})
     assert [m.name for m in off.metrics] == [m.name for m in off.listed()]

@@ -126,7 +126,9 @@ class Reads:
             self.ttl_days,
         )
 
-    def read(self, metric: Metric, first: date, last: date, now_ms: int) -> RangeRead:
+    def read(
+        self, metric: Metric, first: date, last: date, now_ms: int, settled_after_ms: int = SETTLED_AFTER_MS
+    ) -> RangeRead:
         """Publications and shard statuses at once; then the real-time items of the unpublished days that have any
         (of a metric the fold keeps: rolling, ratio and retention metrics have publications only). Today is read in
         the first round too when it is in the range (the batch layer never publishes it)."""
@@ -144,7 +146,7 @@ class Reads:
             for d in bk.days(first, last)
             if folded and d.isoformat() not in published and d.isoformat() in fresh.days and d not in early
         ]
-        late = {day: self._day_items(moment, metric, day, now_ms) for day in wanted}
+        late = {day: self._day_items(moment, metric, day, now_ms - settled_after_ms) for day in wanted}
         days = {day.isoformat(): future.result() for day, future in {**early, **late}.items()}
         realtime = {day: items for day, (items, _) in days.items() if day in fresh.days}
         versions = {day: version for day, (_, version) in days.items() if day in fresh.days}
@@ -183,11 +185,11 @@ class Reads:
                 self._forget_publications(metric)
         raise PublishInProgress(f"{metric} is being republished under every read")
 
-    def _day_items(self, moment: Moment, metric: Metric, day: date, now_ms: int) -> Future:
-        """The moment's read of a day's real-time items; of a day settled (ended `SETTLED_AFTER_MS` ago), a read
-        shared for `SETTLED_MAX_AGE_S`, then read again in the background: requests keep the last read until the
-        next one has answered."""
-        if self.max_age_s <= 0 or bk.day_bounds_ms(day, self.tz)[1] > now_ms - SETTLED_AFTER_MS:
+    def _day_items(self, moment: Moment, metric: Metric, day: date, settled_ms: int) -> Future:
+        """The moment's read of a day's real-time items; of a day settled (ended by `settled_ms`), a read shared for
+        `SETTLED_MAX_AGE_S`, then read again in the background: requests keep the last read until the next one has
+        answered."""
+        if self.max_age_s <= 0 or bk.day_bounds_ms(day, self.tz)[1] > settled_ms:
             return self._shared(moment, ("items", metric.name, day))
         with self._moment_lock:
             now, key = self.monotonic(), (metric.name, day)

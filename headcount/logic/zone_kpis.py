@@ -50,6 +50,9 @@ class _Piece:
 
 
 T = TypeVar("T")
+# The twin's days that ended this long ago are read again every 5 minutes (reads.py SETTLED_MAX_AGE_S), not each
+# second: up to 35 days of quarter hours, of which only today's change by more than a late event
+TWIN_SETTLED_AFTER_MS = 3_600_000
 
 
 class ZonePlayers:
@@ -83,7 +86,7 @@ class ZonePlayers:
         self.latest = {d: _last_before(ordered, under[0].isoformat()) for d, under in self.under.items()}
         self.runs = {day: p.run_id for day, p in published.items()}
         self.r_first = min(self._since(d) for d in self.days)
-        self._read = reads.read(twin, self.r_first, r_last, now_ms)
+        self._read = reads.read(twin, self.r_first, r_last, now_ms, settled_after_ms=TWIN_SETTLED_AFTER_MS)
         self.stamps = {
             d: ZoneDay(stamps=[self._read.stamp(r, self.tz) for r in under]).stamp() for d, under in self.under.items()
         }

@@ -3,9 +3,9 @@
 A range costs a few queries, not a few per day: the batch view's publications of the range (values, no sketches) in one
 Query, the shards' statuses in another (both at once), then the real-time items of only the unpublished days that hold
 any (usually today, and yesterday until the nightly job). Requests share these reads for `max_age_s` (1 s), and the
-next second's are read ahead, so under steady traffic a request waits for none of them (a day that ended over two days
-ago, which only late events change, is read again every five minutes, in the background: another zone's new players
-read the 35 days the real-time layer keeps). Sketches are read only where a
+next second's are read ahead, so under steady traffic a request waits for none of them (another zone's new players read
+the 35 days the real-time layer keeps: those that ended a while ago, which only late events change, are read again
+every five minutes, in the background: `settled_after_ms`). Sketches are read only where a
 union needs them (`union_sketches`), and a finished day's are kept by the batch view until a republish names another
 run; a republish under a read is retried here (`retrying`), once for every caller.
 
@@ -31,9 +31,7 @@ from headcount.views.batch import BatchView, Publication, PublishInProgress, Run
 from headcount.views.realtime import RealtimeStore
 
 READS_AT_ONCE = 8
-# A real-time day that ended this long ago changes only with late events: its items are read again every
-# SETTLED_MAX_AGE_S, not every moment (another zone's new players read the 35 days the real-time layer keeps)
-SETTLED_AFTER_MS = 2 * 86_400_000
+# A settled day (`read`'s settled_after_ms) is read again every SETTLED_MAX_AGE_S, not every moment
 SETTLED_MAX_AGE_S = 300.0
 SETTLED_DAYS_KEPT = 256  # (metric, day) item reads kept
 ATTEMPTS = 3  # reads of a range a republish may replace before the answer is 503 `republishing`
@@ -127,11 +125,13 @@ class Reads:
         )
 
     def read(
-        self, metric: Metric, first: date, last: date, now_ms: int, settled_after_ms: int = SETTLED_AFTER_MS
+        self, metric: Metric, first: date, last: date, now_ms: int, settled_after_ms: int | None = None
     ) -> RangeRead:
         """Publications and shard statuses at once; then the real-time items of the unpublished days that have any
         (of a metric the fold keeps: rolling, ratio and retention metrics have publications only). Today is read in
-        the first round too when it is in the range (the batch layer never publishes it)."""
+        the first round too when it is in the range (the batch layer never publishes it). `settled_after_ms`: the
+        items of a day that ended at least this long ago are read again every `SETTLED_MAX_AGE_S` (None: every
+        moment, as an answer's `as_of` promises)."""
         today = bk.local_date(now_ms, self.tz)
         folded = metric.kind.folded
         moment = self._current_moment()
@@ -146,7 +146,8 @@ class Reads:
             for d in bk.days(first, last)
             if folded and d.isoformat() not in published and d.isoformat() in fresh.days and d not in early
         ]
-        late = {day: self._day_items(moment, metric, day, now_ms - settled_after_ms) for day in wanted}
+        settled_ms = None if settled_after_ms is None else now_ms - settled_after_ms
+        late = {day: self._day_items(moment, metric, day, settled_ms) for day in wanted}
         days = {day.isoformat(): future.result() for day, future in {**early, **late}.items()}
         realtime = {day: items for day, (items, _) in days.items() if day in fresh.days}
         versions = {day: version for day, (_, version) in days.items() if day in fresh.days}
@@ -185,11 +186,11 @@ class Reads:
                 self._forget_publications(metric)
         raise PublishInProgress(f"{metric} is being republished under every read")
 
-    def _day_items(self, moment: Moment, metric: Metric, day: date, settled_ms: int) -> Future:
+    def _day_items(self, moment: Moment, metric: Metric, day: date, settled_ms: int | None) -> Future:
         """The moment's read of a day's real-time items; of a day settled (ended by `settled_ms`), a read shared for
         `SETTLED_MAX_AGE_S`, then read again in the background: requests keep the last read until the next one has
         answered."""
-        if self.max_age_s <= 0 or bk.day_bounds_ms(day, self.tz)[1] > settled_ms:
+        if self.max_age_s <= 0 or settled_ms is None or bk.day_bounds_ms(day, self.tz)[1] > settled_ms:
             return self._shared(moment, ("items", metric.name, day))
         with self._moment_lock:
             now, key = self.monotonic(), (metric.name, day)

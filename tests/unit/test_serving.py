@@ -88,19 +88,22 @@ def test_a_settled_days_real_time_items_are_read_again_every_five_minutes_not_ev
     store.add_days("shardId-0", {TODAY, YESTERDAY, "2026-11-10"}, set())
     store.advance("shardId-0", NOW_MS - 3_000, 500)
     store.write(RealtimeItem(ItemKey("matches_played", "2026-11-10", "", "shardId-0"), 1, count=4), None, 0)
+    metric = svc.catalog.get("matches_played")
 
-    def ask() -> int:
+    def ask(settled_after_ms: int | None = 2 * 86_400_000) -> int:
         clock[0] += 1.0  # each request a second after the last: the moment's reads are not shared
-        points = svc.series("matches_played", "2026-11-10", "today", None, NOW_MS).points
-        return points[0].value
+        read = svc.reads.read(metric, date(2026, 11, 10), date(2026, 11, 18), NOW_MS, settled_after_ms)
+        return read.realtime["2026-11-10"][0].count
 
-    # Given a day that ended over two days ago (11-10), and yesterday and today (none published)
+    # Given a day that ended over two days ago (11-10), and yesterday and today, read as settled after two days
     assert ask() == 4
     # When asked again each second: yesterday and today are read again, 11-10 is not
     store.write(RealtimeItem(ItemKey("matches_played", "2026-11-10", "", "shardId-0"), 2, count=5), 1, 0)  # late
     for _ in range(3):
         assert ask() == 4
     assert store.reads.count("2026-11-10") == 1 and store.reads.count(TODAY) == store.reads.count(YESTERDAY) == 4
+    # and a read that does not ask for it (every answer but another zone's new players) reads every day each second
+    assert ask(None) == 5 and store.reads.count("2026-11-10") == 2
     # Then five minutes on, 11-10 is read again in the background (the request is answered from the last read, unless
     # the new one has answered already), and the next requests have its late event
     clock[0] += 300
@@ -108,7 +111,7 @@ def test_a_settled_days_real_time_items_are_read_again_every_five_minutes_not_ev
     deadline = time.monotonic() + 5
     while ask() != 5 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert ask() == 5 and store.reads.count("2026-11-10") == 2
+    assert ask() == 5 and store.reads.count("2026-11-10") == 3
 
 
 def test_halfway_through_a_second_the_next_reads_are_made_ahead_of_what_requests_asked_for() -> None:

@@ -27,7 +27,7 @@ TOOLS_READY := $(TOOLS)/.ready
 # the CDK app refuses to synthesize without them).
 .DEFAULT_GOAL := all
 
-.PHONY: all tools lock run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api bench-kpis bench-kpi-fold \
+.PHONY: all tools lock run test test-clock lint fmt synth bench bench-realtime bench-batch bench-soak bench-api bench-dashboard bench-kpis bench-kpi-fold \
 	bench-kpi-accuracy bench-lake bench-sketch-writes bench-erasure bench-zones cost clean
 
 # The venv takes the lock's versions (requirements.lock, what the functions ship) for every package the lock has; pip
@@ -103,7 +103,7 @@ synth: $(VENDORED)  ## the CloudFormation template `cdk deploy` would ship (cdk.
 
 # Each benchmark prints what it measured and the command that reproduces it. `make test` runs every one at a tiny size
 # (tests/bench: that it runs and prints its figures); these are the real sizes, minutes each. ARGS=... passes arguments.
-bench: bench-realtime bench-batch bench-api  ## the main benchmarks, one after another
+bench: bench-realtime bench-batch bench-api bench-dashboard  ## the main benchmarks, one after another
 
 bench-realtime: $(VENDORED)  ## fold handler vs a bare loop; events/s, freshness and writes per 1,000 events through the local stack
 	$(BIN)/python -m bench.realtime $(ARGS)
@@ -113,6 +113,9 @@ bench-batch: $(VENDORED)  ## the nightly job on 10 million events vs DuckDB on t
 
 bench-api: $(VENDORED)  ## p50/p99 of every GET route over 31, 365 and 400 days and of POST /v1/events, next to bare DynamoDB queries
 	$(BIN)/python -m bench.api $(ARGS)
+
+bench-dashboard: $(VENDORED)  ## the dashboard opened after quiet in Chromium (its performance marks) and its API requests sent as it sends them
+	$(BIN)/python -u -m bench.dashboard $(ARGS)
 
 bench-soak: $(VENDORED)  ## 10 minutes of traffic with kills and service faults: nothing lost, lag and memory flat
 	$(BIN)/python -m bench.soak $(ARGS)

@@ -17,7 +17,9 @@ class ApiError extends Error {
 }
 
 /** The API's answer to `path` (relative to the API's root); `body`, when given, is sent as JSON. Every call but the
- * public ones (`signedIn: false`) carries the access token, as API Gateway's Cognito authorizer wants it. */
+ * public ones (`signedIn: false`) carries the access token, as API Gateway's Cognito authorizer wants it. Cards that
+ * ask for the same numbers at once (the players chart and the activity chart both draw active_players) share one
+ * request: each gets its own copy of the answer. */
 export async function api(path, params = {}, { method = "GET", body, signedIn = true } = {}) {
   const url = new URL(path, API);
   for (const [name, value] of Object.entries(params)) if (value) url.searchParams.set(name, value);
@@ -30,19 +32,38 @@ export async function api(path, params = {}, { method = "GET", body, signedIn = 
     headers.Authorization = `Bearer ${token}`;
   }
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  let response;
-  try {
-    response = await fetch(url, { method, headers, body: body && JSON.stringify(body), cache: "no-store" });
-  } catch {
-    throw new ApiError(0, "unreachable", `no answer from ${API.href}`);
+  const shared = method === "GET" && body === undefined ? `${url.href} ${headers.Authorization ?? ""}` : null;
+  let sent = shared && inFlight.get(shared);
+  if (!sent) {
+    sent = send(url, { method, headers, body: body && JSON.stringify(body), cache: "no-store" });
+    if (shared) {
+      inFlight.set(shared, sent);
+      sent.finally(() => inFlight.delete(shared)).catch(() => {});
+    }
   }
-  const answer = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = answer?.error ?? { code: `http_${response.status}`, message: response.statusText };
-    throw new ApiError(response.status, error.code, error.message);
+  const { ok, status, statusText, text } = await sent;
+  let answer = null;
+  try {
+    answer = JSON.parse(text);
+  } catch {}
+  if (!ok) {
+    const error = answer?.error ?? { code: `http_${status}`, message: statusText };
+    throw new ApiError(status, error.code, error.message);
   }
   page.banner.hidden = true;
   return answer;
+}
+
+const inFlight = new Map(); // a GET's URL and token -> its answer on the way (its text: each caller parses its own)
+
+async function send(url, init) {
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    throw new ApiError(0, "unreachable", `no answer from ${API.href}`);
+  }
+  return { ok: response.ok, status: response.status, statusText: response.statusText, text: await response.text() };
 }
 
 /** Errors about the whole page (the session, the API itself) go to the sign-in dialog or the banner: true if this

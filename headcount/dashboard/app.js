@@ -20,7 +20,7 @@ import { listenForNotifications, refreshFailures } from "./notifications.js";
 import { chosenRange, daysIn, setLastDays } from "./range.js";
 import { MAX_COHORTS } from "./retention.js";
 import { askToSignIn, describe, listenForSignIn, showSession } from "./sign-in.js";
-import { $, page, state } from "./state.js";
+import { $, MARKS, page, state } from "./state.js";
 import { loadRangeTile, refreshTiles } from "./tiles.js";
 import { listenForZone, useRememberedZone } from "./zones.js";
 
@@ -81,6 +81,8 @@ document.addEventListener("visibilitychange", () => {
 async function refresh(charts) {
   let linked = false;
   if (!state.catalog) {
+    performance.mark(MARKS.reading);
+    state.firstDraw = true;
     useRememberedZone(); // this person's, before the first read
     if (!(await loadCatalog())) return;
     charts = true;
@@ -156,9 +158,20 @@ function loadRange() {
   const days = daysIn(range.from, range.to);
   page.rangeLabel.textContent = `${formatDay(range.from)} – ${formatDay(range.to)} (${formatNumber(days)} day${days > 1 ? "s" : ""})`;
   page.kpiLabel.textContent = `the same range; the retention of its last ${MAX_COHORTS} cohorts at most`;
-  loadRangeTile(range);
-  CHARTS.forEach((chart) => (chart.lines ? loadLines(chart, range) : loadChart(chart, range)));
-  loadRetention(range);
+  const drawing = [
+    loadRangeTile(range),
+    ...CHARTS.map((chart) => (chart.lines ? loadLines(chart, range) : loadChart(chart, range))),
+    loadRetention(range),
+  ];
+  if (state.firstDraw) {
+    state.firstDraw = false;
+    Promise.allSettled(drawing).then(() =>
+      requestAnimationFrame(() => {
+        performance.mark(MARKS.drawn);
+        performance.measure(`${MARKS.reading} to drawn`, MARKS.reading, MARKS.drawn);
+      }),
+    );
+  }
 }
 
 // ---- the page's other buttons --------------------------------------------------------------------------------------

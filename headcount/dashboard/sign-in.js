@@ -14,7 +14,7 @@ import {
   startFederatedSignIn,
   whenSessionEnds,
 } from "./auth.js";
-import { page } from "./state.js";
+import { MARKS, page } from "./state.js";
 
 let challenge = null; // the user pool's NEW_PASSWORD_REQUIRED challenge under way: {username, session}
 
@@ -29,6 +29,7 @@ export function askToSignIn(message = "") {
   if (provider) page.federatedSignIn.textContent = `Sign in with ${provider}`;
   page.signIn.showModal();
   (page.userName.value ? page.password : page.userName).focus();
+  performance.mark(MARKS.askedToSignIn);
 }
 
 /** The dialog's and the top bar's buttons; `onSignedIn` runs once a session has begun. */
@@ -41,6 +42,7 @@ export function listenForSignIn(onSignedIn) {
       return;
     }
     page.signInSubmit.disabled = true;
+    performance.mark(MARKS.signingIn);
     showError("");
     try {
       const next = challenge

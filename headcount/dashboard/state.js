@@ -93,6 +93,16 @@ export const page = {
   retentionMetricLabel: $("#retention-metric-label"),
 };
 
+// The page's performance marks (the browser test and `make bench-dashboard` read them): the sign-in dialog shown, its
+// form sent, the first read once signed in (the catalog), and that read's range all drawn (every tile, chart and the
+// retention triangle, answered or failed; app.js also measures "headcount:reading to drawn").
+export const MARKS = {
+  askedToSignIn: "headcount:asked-to-sign-in",
+  signingIn: "headcount:signing-in",
+  reading: "headcount:reading",
+  drawn: "headcount:drawn",
+};
+
 export const state = {
   catalog: null, // Map name -> metric, from GET v1/metrics
   kpis: null, // the KPI charts' metrics, found in the catalog by kind (findKpis)
@@ -102,6 +112,7 @@ export const state = {
   today: null, // today's date in the answers' zone, from the API's own answer
   ticks: 0,
   timer: null,
+  firstDraw: false, // the next range drawn is the first since signing in (app.js marks when it is all drawn)
   latest: new Map(), // chart id -> its newest request: an older answer arriving late is dropped
   charts: {}, // chart id -> what it drew: {metric, from, to, group, buckets, rows (the CSV), plot (uPlot), legend}
 };

@@ -31,6 +31,13 @@ PID_PREFIX = "serve-"  # the function processes' pid records: serve-<pid>.pid
 DOMAIN_PREFIX = "/oauth2/"  # the local user pool domain's paths (its token endpoint, its hosted UI's authorize)
 
 
+class _Server(ThreadingHTTPServer):
+    """Connections of a burst wait to be accepted, as at API Gateway: socketserver's backlog of 5 dropped the rest,
+    which the clients' TCP sent again a second later (a dashboard's dozen requests at once)."""
+
+    request_queue_size = 128
+
+
 def _staged(path: str) -> str:
     """The local API answers at its root and, as the deployed one, under its stage (`/prod…`)."""
     stage = f"/{names.API_STAGE}"
@@ -178,7 +185,7 @@ class LocalApiGateway:
             def log_message(self, fmt: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), _Request)
+        self.server = _Server(("127.0.0.1", port), _Request)
         self.thread = threading.Thread(target=self.server.serve_forever, name="api", daemon=True)
 
     @property

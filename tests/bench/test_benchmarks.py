@@ -29,6 +29,7 @@ STACK_PORTS = {
     "realtime": (19566, 19567, 19080, 19091),
     "api": (19666, 19667, 19180, 19191),
     "soak": (19766, 19767, 19280, 19291),
+    "dashboard": (19866, 19867, 19380, 19391),
 }
 
 
@@ -213,6 +214,19 @@ def test_api(tmp_path: Path) -> None:
         rf"^GET /v1/metrics/active_players\?from=<31 days ago>&to=today \(first {NUMBER} ms\)\s+{NUMBER}\s+{NUMBER}",
         rf"^GET /v1/retention/retention\?from=<31 days ago>&to=today \(first {NUMBER} ms\)\s+{NUMBER}\s+{NUMBER}",
         rf"^POST /v1/events \(500 events; bare: one PutRecords of them\)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}",
+        r"\d+ target\(s\) missed",
+    )
+
+
+@pytest.mark.e2e
+def test_dashboard(tmp_path: Path) -> None:
+    output = run_bench("dashboard", tmp_path, "--tiny")
+    assert_prints(
+        output,
+        r"^reproduce with: make bench-dashboard",
+        rf"^  waited: to the form, then from sending it to drawn\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}",
+        rf"^  /v1/metrics/stickiness\?from=\S+\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}",
+        rf"^  every request\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}",
         r"\d+ target\(s\) missed",
     )
 

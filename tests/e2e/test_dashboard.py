@@ -205,6 +205,20 @@ def test_the_analyst_signs_in_and_the_tiles_show_the_apis_numbers(published_yest
     sign_in(page, DEMO_USER)
     wait_drawn(page)
 
+    # Then the page marks when it asked to sign in, sent the form, began reading and had the whole range drawn (what
+    # `make bench-dashboard` reads), in that order
+    page.wait_for_function("() => performance.getEntriesByName('headcount:drawn').length > 0")
+    marks = page.evaluate(
+        """() => Object.fromEntries(['asked-to-sign-in', 'signing-in', 'reading', 'drawn']
+             .map((m) => [m, performance.getEntriesByName(`headcount:${m}`).at(-1).startTime]))"""
+    )
+    assert marks["asked-to-sign-in"] < marks["signing-in"] < marks["reading"] < marks["drawn"], marks
+    print(f"the dashboard: reading to drawn {marks['drawn'] - marks['reading']:.0f} ms")
+    # and the two cards that draw active_players over the range (players, activity) shared one request
+    asked = page.evaluate("() => performance.getEntriesByType('resource').map((e) => e.name)")
+    ranges = [u for u in asked if re.search(r"/v1/metrics/active_players\?from=\d{4}-\d{2}-\d{2}&to=", u)]
+    assert len(ranges) == 1, ranges
+
     # Then the top bar says who is signed in, with "Sign out"
     assert page.is_visible("#who") and page.is_visible("#sign-out")
     # and each of today's tiles shows the API's number for today, formatted

@@ -46,6 +46,7 @@ PAGE_TARGET_MS = 1200.0  # navigation to drawn, p75
 BURST_TARGETS_MS = {31: 50.0, 400: 100.0}  # a burst's p99, by the route's days (up to 31; beyond)
 STEADY_TARGET_MS = 25.0
 EVERY = "every request"
+FLOOR_PORT_OFFSET = 2  # the floor's gateway: the API's port + 2 (+ 11 is the stack's sink)
 
 
 def main() -> None:
@@ -75,6 +76,7 @@ def measure(args: argparse.Namespace, config, ranges: list[int]) -> int:  # noqa
     from playwright.sync_api import sync_playwright
 
     from headcount.core.buckets import day_bounds_ms, local_date
+    from headcount.local.gateway import LocalApiGateway
     from headcount.local.shards import wait_caught_up
     from headcount.local.simulator import simulate
     from headcount.local.stack import LocalStack
@@ -103,6 +105,16 @@ def measure(args: argparse.Namespace, config, ranges: list[int]) -> int:  # noqa
             flush=True,
         )
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # The floor: the same gateway, its checks and two function instances, with a function that answers at once
+        floor_gateway = LocalApiGateway(
+            f"{__name__}.answer_at_once",
+            config.api_port + FLOOR_PORT_OFFSET,
+            str(config.log_dir / "floor.log"),
+            {},
+            access_checks=stack.gateway.access_checks,
+        )
+        floor_gateway.start()
+        floor_base = floor_gateway.url
         try:
             for days in ranges:
                 first = today - timedelta(days=days - 1)
@@ -111,16 +123,24 @@ def measure(args: argparse.Namespace, config, ranges: list[int]) -> int:  # noqa
                 recorded = load(chromium, url)  # a first load: the function's first requests, and the page's calls
                 answers = {call["url"]: call["body"] for call in recorded["calls"]}
                 waves, auth = page_waves(recorded["calls"])
-                send_waves(base, waves, auth)  # every function instance started (a deployed one is warm too)
+                for started in (base, floor_base):  # every function instance started (a deployed one is warm too)
+                    send_waves(started, waves, auth)
                 loads = [quiet(args.quiet_s, load, chromium, url) for _ in range(args.loads)]
                 replays = [quiet(args.quiet_s, load, chromium, url, answers) for _ in range(args.loads)]
                 failed += report_page(loads, replays)
                 bursts = [quiet(args.quiet_s, send_waves, base, waves, auth) for _ in range(args.bursts)]
                 steady = [send_waves(base, waves, auth) for _ in range(args.bursts)]
-                failed += report_api(waves, bursts, steady, days, first)
+                floor = [quiet(args.quiet_s, send_waves, floor_base, waves, auth) for _ in range(args.bursts)]
+                failed += report_api(waves, {"burst": bursts, "steady": steady, "floor": floor}, days, first)
         finally:
             chromium.close()
+            floor_gateway.stop()
     return failed
+
+
+def answer_at_once(event: dict, context: object) -> dict:
+    """The floor's function: an answer without any work."""
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
 
 
 def quiet(seconds: float, work, *args):  # noqa: ANN001, ANN002, ANN201
@@ -248,27 +268,32 @@ def send_waves(base: str, waves: list[list[str]], auth: str) -> dict[str, float]
     return times
 
 
-def report_api(waves: list[list[str]], bursts: list[dict], steady: list[dict], days: int, first: date) -> int:
+def report_api(waves: list[list[str]], runs: dict[str, list[dict]], days: int, first: date) -> int:
+    """Each request's p50 and p99 after quiet (burst), back to back (steady), and against the floor's function."""
     target = BURST_TARGETS_MS[31] if days <= 31 else BURST_TARGETS_MS[400]
+    at_once = ", ".join(str(len(w)) for w in waves)
     print(
-        f"\n  the API: the page's {sum(map(len, waves))} requests in {len(waves)} waves ({', '.join(str(len(w)) for w in waves)}"
-        f" at once), {len(bursts)} times (ms)"
+        f"\n  the API: the page's {sum(map(len, waves))} requests in {len(waves)} waves ({at_once} at once), "
+        f"{len(runs['burst'])} times each way (ms)"
     )
-    print(f"  {'':<72} {'burst p50':>9} {'p99':>6} {'steady p50':>10} {'p99':>6} {'ratio':>6}")
+    print(f"  {'':<72} {'burst p50':>9} {'p99':>6} {'steady p50':>10} {'p99':>6} {'floor p50':>9} {'p99':>6}")
     missed = 0
     for path in [*dict.fromkeys(path for wave in waves for path in wave), EVERY]:
-        b = [t for run in bursts for q, t in run.items() if path in (q, EVERY)]
-        s = [t for run in steady for q, t in run.items() if path in (q, EVERY)]
-        burst_ok, steady_ok = p(b, 99) <= target, p(s, 99) <= STEADY_TARGET_MS
+        times = {mode: [t for run in done for q, t in run.items() if path in (q, EVERY)] for mode, done in runs.items()}
+        figures = " ".join(
+            f"{statistics.median(times[mode]):>{width}.1f} {p(times[mode], 99):>6.1f}"
+            for mode, width in (("burst", 9), ("steady", 10), ("floor", 9))
+        )
+        burst_ok, steady_ok = p(times["burst"], 99) <= target, p(times["steady"], 99) <= STEADY_TARGET_MS
         missed += (not burst_ok) + (not steady_ok)
+        label = path.replace(str(first), f"<{days} days ago>")
         print(
-            f"  {path.replace(str(first), f'<{days} days ago>'):<72} {statistics.median(b):>9.1f} {p(b, 99):>6.1f} "
-            f"{statistics.median(s):>10.1f} {p(s, 99):>6.1f} {statistics.median(b) / statistics.median(s):>6.1f}  "
-            f"burst {'ok' if burst_ok else 'MISSED'}, steady {'ok' if steady_ok else 'MISSED'}"
+            f"  {label:<72} {figures}  burst {'ok' if burst_ok else 'MISSED'}, steady {'ok' if steady_ok else 'MISSED'}"
         )
     print(
-        f"  (targets: a burst's p99 <= {target:.0f} ms, steady p99 <= {STEADY_TARGET_MS:.0f} ms; ratio: burst p50 over "
-        "steady p50)"
+        f"  (targets: a burst's p99 <= {target:.0f} ms, steady p99 <= {STEADY_TARGET_MS:.0f} ms. floor: the same requests "
+        "after quiet through the same gateway, its checks and two function instances, to a function that answers at "
+        "once: what a dozen requests at once cost on this machine before any work)"
     )
     return missed
 

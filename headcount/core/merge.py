@@ -54,21 +54,33 @@ class Point:
     stamp: Stamp
 
     def to_json(self, as_of: str | None) -> dict[str, object]:
-        """`as_of`: the stamp's, formatted once per day by the caller (a year of hours is 8,760 points)."""
-        doc: dict[str, object] = {"bucket": self.bucket}
-        if self.group is not None:
-            doc["group"] = self.group
-        doc.update(
-            value=self.value,
-            exact=self.exact,
-            source=self.source,
-            low=self.low,
-            high=self.high,
-            as_of=as_of,
-            stale=self.stamp.stale,
-            run_id=self.stamp.run_id,
-        )
-        return doc
+        """`as_of`: the stamp's, formatted once per day by the caller (a year of hours is 8,760 points). Literals, not
+        `update`: a 400-day series of 30 groups is 12,000 of these."""
+        stamp = self.stamp
+        if self.group is None:
+            return {
+                "bucket": self.bucket,
+                "value": self.value,
+                "exact": self.exact,
+                "source": self.source,
+                "low": self.low,
+                "high": self.high,
+                "as_of": as_of,
+                "stale": stamp.stale,
+                "run_id": stamp.run_id,
+            }
+        return {
+            "bucket": self.bucket,
+            "group": self.group,
+            "value": self.value,
+            "exact": self.exact,
+            "source": self.source,
+            "low": self.low,
+            "high": self.high,
+            "as_of": as_of,
+            "stale": stamp.stale,
+            "run_id": stamp.run_id,
+        }
 
 
 def merge_day(

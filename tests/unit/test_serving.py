@@ -191,3 +191,57 @@ def test_a_range_distinct_unions_the_published_days_and_the_real_time_ones() -> 
     assert answer.stamp.as_of is None  # no shard has reported a watermark: nothing says how fresh today is
     one_day = svc.distinct("active_players", "yesterday", None, None, NOW_MS)
     assert (one_day.value, one_day.exact, one_day.first) == (300, True, date(2026, 11, 17))
+
+
+def test_a_published_days_points_are_merged_once_per_run(monkeypatch) -> None:
+    import headcount.logic.serving as serving
+
+    merged: list[str] = []
+    real_merge = serving.merge_day
+
+    def counting(metric, buckets, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        merged.append(buckets[0][:10])
+        return real_merge(metric, buckets, *args, **kwargs)
+
+    monkeypatch.setattr(serving, "merge_day", counting)
+    clock = [0.0]
+    svc, store, batch = service(clock)
+    for day, value in (("2026-11-15", 3), ("2026-11-16", 5), (YESTERDAY, 7)):
+        batch.publish("matches_played", day, [BatchRow("matches_played", day, day, "", value, None)], f"r-{day}")
+    store.add_days("shardId-0", {TODAY}, set())
+    store.advance("shardId-0", NOW_MS - 3_000, 500)
+    store.write(RealtimeItem(ItemKey("matches_played", TODAY, "", "shardId-0"), 1, count=4), None, 0)
+
+    first = svc.series("matches_played", "2026-11-15", "today", None, NOW_MS).points
+    assert sorted(merged) == ["2026-11-15", "2026-11-16", YESTERDAY, TODAY]
+    # Asked again: only today (not published) is merged; the published days' points are the same
+    merged.clear()
+    clock[0] += 5.0
+    again = svc.series("matches_played", "2026-11-15", "today", None, NOW_MS).points
+    assert merged == [TODAY]
+    assert again == first
+    # A republish of a day names another run: that day is merged again, and answers its new value
+    merged.clear()
+    batch.publish(
+        "matches_played", "2026-11-16", [BatchRow("matches_played", "2026-11-16", "2026-11-16", "", 9, None)], "r2"
+    )
+    clock[0] += 5.0
+    after = {p.bucket: p for p in svc.series("matches_played", "2026-11-15", "today", None, NOW_MS).points}
+    assert sorted(merged) == ["2026-11-16", TODAY]
+    assert (after["2026-11-16"].value, after["2026-11-16"].stamp.run_id) == (9, "r2")
+    assert after["2026-11-15"].value == 3
+
+
+def test_the_published_points_kept_are_bounded(monkeypatch) -> None:
+    import headcount.logic.serving as serving
+
+    monkeypatch.setattr(serving, "PUBLISHED_POINTS_KEPT", 48)  # two days of hours
+    clock = [0.0]
+    svc, _, batch = service(clock)
+    days = ["2026-11-14", "2026-11-15", "2026-11-16"]
+    for day in days:
+        batch.publish("ad_impressions", day, [BatchRow("ad_impressions", day, f"{day}T05:00+00:00", "", 2, None)], "r")
+    for day in days:  # one after another: the least recently asked for goes
+        svc.series("ad_impressions", day, day, None, NOW_MS)
+    assert [key[1] for key in svc._published] == days[1:]  # noqa: SLF001
+    assert svc._published_size == 48  # noqa: SLF001

@@ -18,6 +18,7 @@ from pathlib import Path
 from headcount import names
 from headcount.cost import prices as p
 from headcount.cost.run import Load, Measurement
+from headcount.logic.ingest import MAX_EVENTS as MAX_EVENTS_PER_REQUEST
 from headcount.views.aws import READ_UNIT_BYTES
 
 LAMBDA_MEMORY_MB = 1024  # both functions (infra/realtime.py, infra/serving.py)
@@ -41,6 +42,7 @@ BUSINESS_MEMORY_MB = 512
 BUSINESS_RUN_S = 1.0  # an upper bound of a run (a few Queries and one PutMetricData; a cold start's imports included)
 BUSINESS_LOG_BYTES = 1_500  # a run's Powertools line (what it put), Lambda's START, END and REPORT lines
 FOLD_LAYER, ARCHIVE_LAYER, SERVING_LAYER, OPERATIONS = "real-time", "archive+batch", "serving", "operations"
+INGEST_PATH = "/v1/events"
 
 
 @dataclass
@@ -58,6 +60,8 @@ class Usage:
     fold_ms: float = 0.0
     serve_requests: float = 0.0
     serve_ms: float = 0.0
+    ingest_requests: float = 0.0  # of serve_requests: the games' POST /v1/events
+    ingest_ms: float = 0.0
     wru: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # by "table/process"
     rru: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     waited_ms: list[int] = field(default_factory=list)
@@ -94,6 +98,9 @@ def usage_between(lines: Iterable[dict], windows: list[tuple[float, float]], eve
             else:
                 usage.serve_requests += 1
                 usage.serve_ms += line["ms"]
+                if line.get("method") == "POST" and line.get("path", "").endswith(INGEST_PATH):
+                    usage.ingest_requests += 1
+                    usage.ingest_ms += line["ms"]
             continue
         role = process_role(line["process"])
         if line["service"] == "kinesis" and "records" in line:
@@ -139,6 +146,7 @@ class Bill:
     events_per_month: float
     measured_s: float
     notes: list[str] = field(default_factory=list)
+    front_doors: list[FrontDoor] = field(default_factory=list)  # the ingest's, as run and its alternatives
 
     def total(self, layer: str | None = None) -> float:
         return sum(line.dollars for line in self.lines if layer is None or line.layer == layer)
@@ -281,6 +289,7 @@ def bill(run: Measurement, usage: Usage, disk: Disk, shards: int | str) -> Bill:
     lines += business_lines(n_shards)
 
     waited = sorted(usage.waited_ms) or [0]
+    doors = front_doors(usage, scale, cpu, disk.serve_log_bytes, load.events_per_request, events)
     return Bill(
         load,
         run.window_s,
@@ -291,7 +300,75 @@ def bill(run: Measurement, usage: Usage, disk: Disk, shards: int | str) -> Bill:
         events,
         usage.seconds,
         job_notes,
+        doors,
     )
+
+
+@dataclass(frozen=True)
+class FrontDoor:
+    """A way for games to send their events, priced from the run: what its requests cost a month (the API, its web
+    ACL, the serve function's invocations, duration, logs and its share of traces), and what checks it keeps."""
+
+    name: str
+    requests: float  # a month
+    dollars: float
+    checks: str
+
+
+def front_doors(
+    usage: Usage, scale: float, cpu: float, log_bytes: float, events_per_request: int, events: float
+) -> list[FrontDoor]:
+    """The ingest's front door as metered, and its alternatives priced from the same run: its requests and the serve
+    function's time per event are the metered ones (a request of more events costs its events' time; its fixed part
+    is then counted more than once, so the function lines are an upper bound). The dashboards' GETs are the same in
+    each and are not here."""
+    if not usage.ingest_requests:
+        return []
+    posts = usage.per_second(usage.ingest_requests) * scale
+    ms_per_event = usage.ingest_ms / max(1.0, usage.ingest_requests * events_per_request)
+    gets = usage.per_second(usage.serve_requests - usage.ingest_requests) * scale
+
+    def priced(requests: float, api_per_million: float, web_acl: bool) -> float:
+        duration_gb_s = events * ms_per_event / 1000 * cpu * LAMBDA_MEMORY_MB / 1024
+        traces = _traces(requests + gets) - _traces(gets)
+        return (
+            requests * (api_per_million + (p.WAF_REQUESTS_PER_MILLION if web_acl else 0.0)) / 1e6
+            + requests * p.LAMBDA_REQUESTS_PER_MILLION / 1e6
+            + duration_gb_s * p.LAMBDA_GB_SECOND
+            + requests * (log_bytes + PLATFORM_LOG_BYTES) / 1e9 * p.CLOUDWATCH_LOGS_INGEST_GB
+            + traces * p.XRAY_TRACES_PER_MILLION / 1e6
+        )
+
+    most = events / MAX_EVENTS_PER_REQUEST
+    keys = "the ingest key and its usage plan's rate and quota, the web ACL"
+    return [
+        FrontDoor(
+            f"REST API, {events_per_request} events a request (as run)",
+            posts,
+            priced(posts, p.API_GATEWAY_REQUESTS_PER_MILLION, True),
+            keys,
+        ),  # fmt: skip
+        FrontDoor(
+            f"REST API, {MAX_EVENTS_PER_REQUEST} events a request (the API's most)",
+            most,
+            priced(most, p.API_GATEWAY_REQUESTS_PER_MILLION, True),
+            keys,
+        ),  # fmt: skip
+        FrontDoor(
+            f"HTTP API + a Lambda authorizer, {events_per_request} events a request",
+            posts,
+            priced(posts, p.API_GATEWAY_HTTP_REQUESTS_PER_MILLION, False),
+            "the ingest key (the authorizer, its answer cached per key); no usage plan (a route's throttling for "
+            "all keys together), no web ACL (HTTP APIs take none)",
+        ),
+        FrontDoor(
+            "game servers PutRecords to the stream",
+            0.0,
+            0.0,
+            "IAM (a role per studio's servers, kinesis:PutRecords on the stream); the fold still validates each "
+            "event; no per-key rate or quota; game clients still need an API",
+        ),
+    ]
 
 
 def business_lines(n_shards: int) -> list[Line]:

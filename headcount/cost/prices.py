@@ -50,6 +50,8 @@ GLUE_MINIMUM_S = 60
 
 # API Gateway REST API
 API_GATEWAY_REQUESTS_PER_MILLION = 3.50  # first 333 million a month
+# API Gateway HTTP API (an alternative front door for the ingest: docs/cost.md "The front door")
+API_GATEWAY_HTTP_REQUESTS_PER_MILLION = 1.00  # first 300 million a month, per 512 KB of a request
 
 # CloudWatch
 CLOUDWATCH_LOGS_INGEST_GB = 0.50

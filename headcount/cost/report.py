@@ -62,6 +62,16 @@ def print_bill(b: Bill, say: Callable[[str], None]) -> None:
     )
     for note in b.notes:
         say(f"note: {note}")
+    if b.front_doors:
+        ingest = b.front_doors[0].dollars
+        say("\nthe ingest's front door, priced from this run (the dashboards' requests are the same in each):")
+        say(f"{'':<4}{'front door':<64} {'requests a month':>17} {'$ a month':>10} {'whole stack':>12}")
+        for door in b.front_doors:
+            say(
+                f"{'':<4}{door.name:<64} {door.requests:>17,.0f} {door.dollars:>10,.2f} "
+                f"{b.total() - ingest + door.dollars:>12,.2f}"
+            )
+            say(f"{'':<8}checks: {door.checks}")
 
 
 def print_curve(bills: list[Bill], say: Callable[[str], None]) -> None:

@@ -80,3 +80,48 @@ def test_a_batch_write_counts_the_requests_dynamodb_carried_out_not_those_it_ret
     # DynamoDB returned the first (3 units) as unprocessed: only the second's unit was spent
     parsed = {"UnprocessedItems": {"t": [{"PutRequest": {"Item": big}}]}}
     assert Meter(tmp_path, "test")._batch_write(params, parsed) == {"table": "t", "wru": 1}
+
+
+def test_the_ingests_front_doors_are_priced_from_the_runs_posts(tmp_path):
+    # Given 10 s of one shard's traffic: 1,000 events in 100 POSTs of 10 events (5 ms each), and 10 dashboard GETs
+    load = Load("test", events_per_s=100.0, daily_players=1000, shards=1, dashboards=1, events_per_request=10)
+    run = Measurement(load, 2.0, tmp_path, phases=[Phase(0.5, 100.0, 10.0, 110.0, 1000)])
+    meter = tmp_path / "meter"
+    meter.mkdir()
+    lines = [
+        *({"t": 100.0 + i / 10, "process": "stack", "kind": "invoke", "function": "serve", "ms": 5.0,
+           "method": "POST", "path": "/v1/events", "status": 200} for i in range(100)),
+        *({"t": 100.0 + i, "process": "stack", "kind": "invoke", "function": "serve", "ms": 20.0,
+           "method": "GET", "path": "/v1/metrics/active_players", "status": 200} for i in range(10)),
+    ]  # fmt: skip
+    (meter / "all.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    usage = usage_between(read_lines(meter), [(100.0, 110.0)], 1000, 10.0)
+    assert (usage.ingest_requests, usage.serve_requests) == (100, 110)
+    # When it is billed
+    b = bill(run, usage, Disk(0.0, 0.0, 50.0, 0.0, 0), shards=1)
+    doors = {door.name.split(",")[0]: door for door in b.front_doors}
+    month = prices.SECONDS_PER_MONTH
+    rest, most, http, stream = b.front_doors
+    # Then the REST API as run has the run's POSTs a month, and the API's and web ACL's prices per request in its cost
+    assert rest.requests == pytest.approx(10 * month)
+    assert (
+        rest.dollars > rest.requests * (prices.API_GATEWAY_REQUESTS_PER_MILLION + prices.WAF_REQUESTS_PER_MILLION) / 1e6
+    )
+    # 500 events a request: 50 times fewer requests, and cheaper
+    assert most.requests == pytest.approx(rest.requests / 50)
+    assert most.dollars < rest.dollars / 10
+    # an HTTP API: the same requests at its price, without the web ACL
+    assert http.requests == rest.requests
+    saved = (
+        rest.requests
+        * (
+            prices.API_GATEWAY_REQUESTS_PER_MILLION
+            - prices.API_GATEWAY_HTTP_REQUESTS_PER_MILLION
+            + prices.WAF_REQUESTS_PER_MILLION
+        )
+        / 1e6
+    )
+    assert rest.dollars - http.dollars == pytest.approx(saved)
+    # game servers writing to the stream: no front door to pay (the stream's PUT units are in the real-time layer)
+    assert (stream.requests, stream.dollars) == (0.0, 0.0)
+    assert "web ACL" in doors["REST API"].checks and "IAM" in stream.checks

@@ -43,6 +43,7 @@ BUSINESS_RUN_S = 1.0  # an upper bound of a run (a few Queries and one PutMetric
 BUSINESS_LOG_BYTES = 1_500  # a run's Powertools line (what it put), Lambda's START, END and REPORT lines
 FOLD_LAYER, ARCHIVE_LAYER, SERVING_LAYER, OPERATIONS = "real-time", "archive+batch", "serving", "operations"
 INGEST_PATH = "/v1/events"
+REST_CHECKS = "the ingest key and its usage plan's rate and quota, the web ACL"
 
 
 @dataclass
@@ -339,21 +340,14 @@ def front_doors(
             + traces * p.XRAY_TRACES_PER_MILLION / 1e6
         )
 
-    most = events / MAX_EVENTS_PER_REQUEST
-    keys = "the ingest key and its usage plan's rate and quota, the web ACL"
+    def rest(batched: int, requests: float, label: str = "") -> FrontDoor:
+        cost = priced(requests, p.API_GATEWAY_REQUESTS_PER_MILLION, True)
+        return FrontDoor(f"REST API, {batched} events a request{label}", requests, cost, REST_CHECKS)
+
+    batching = sorted({50, 100, MAX_EVENTS_PER_REQUEST} - {events_per_request})
     return [
-        FrontDoor(
-            f"REST API, {events_per_request} events a request (as run)",
-            posts,
-            priced(posts, p.API_GATEWAY_REQUESTS_PER_MILLION, True),
-            keys,
-        ),  # fmt: skip
-        FrontDoor(
-            f"REST API, {MAX_EVENTS_PER_REQUEST} events a request (the API's most)",
-            most,
-            priced(most, p.API_GATEWAY_REQUESTS_PER_MILLION, True),
-            keys,
-        ),  # fmt: skip
+        rest(events_per_request, posts, " (as run)"),
+        *(rest(n, events / n, " (the API's most)" if n == MAX_EVENTS_PER_REQUEST else "") for n in batching),
         FrontDoor(
             f"HTTP API + a Lambda authorizer, {events_per_request} events a request",
             posts,

@@ -99,9 +99,13 @@ def test_the_ingests_front_doors_are_priced_from_the_runs_posts(tmp_path):
     assert (usage.ingest_requests, usage.serve_requests) == (100, 110)
     # When it is billed
     b = bill(run, usage, Disk(0.0, 0.0, 50.0, 0.0, 0), shards=1)
-    doors = {door.name.split(",")[0]: door for door in b.front_doors}
     month = prices.SECONDS_PER_MONTH
-    rest, most, http, stream = b.front_doors
+    rest, fifty, hundred, most, http, stream = b.front_doors
+    assert [door.name for door in (fifty, hundred)] == [
+        "REST API, 50 events a request",
+        "REST API, 100 events a request",
+    ]
+    assert hundred.requests == pytest.approx(fifty.requests / 2)
     # Then the REST API as run has the run's POSTs a month, and the API's and web ACL's prices per request in its cost
     assert rest.requests == pytest.approx(10 * month)
     assert (
@@ -124,4 +128,4 @@ def test_the_ingests_front_doors_are_priced_from_the_runs_posts(tmp_path):
     assert rest.dollars - http.dollars == pytest.approx(saved)
     # game servers writing to the stream: no front door to pay (the stream's PUT units are in the real-time layer)
     assert (stream.requests, stream.dollars) == (0.0, 0.0)
-    assert "web ACL" in doors["REST API"].checks and "IAM" in stream.checks
+    assert "web ACL" in rest.checks and "web ACL" in most.checks and "IAM" in stream.checks

@@ -46,7 +46,6 @@ PAGE_TARGET_MS = 1200.0  # navigation to drawn, p75
 BURST_TARGETS_MS = {31: 50.0, 400: 100.0}  # a burst's p99, by the route's days (up to 31; beyond)
 STEADY_TARGET_MS = 25.0
 EVERY = "every request"
-FLOOR_PORT_OFFSET = 2  # the floor's gateway: the API's port + 2 (+ 11 is the stack's sink)
 
 
 def main() -> None:
@@ -108,7 +107,7 @@ def measure(args: argparse.Namespace, config, ranges: list[int]) -> int:  # noqa
         # The floor: the same gateway, its checks and two function instances, with a function that answers at once
         floor_gateway = LocalApiGateway(
             f"{__name__}.answer_at_once",
-            config.api_port + FLOOR_PORT_OFFSET,
+            0,  # a free port
             str(config.log_dir / "floor.log"),
             {},
             access_checks=stack.gateway.access_checks,

@@ -11,7 +11,8 @@ days, set through the page's link fragment `#from=…&to=…`):
    (headcount/dashboard/app.js: every tile, chart and the retention triangle drawn). Reported: navigation to drawn,
    reading (the first request after signing in) to drawn, and the slowest of its API calls (Resource Timing).
    Baseline, in the same run: the same loads with every API answer replayed from memory (what the page itself costs:
-   parsing, drawing), so `ratio` is what waiting for the API adds. Target: navigation to drawn p75 <= 1.2 s.
+   parsing, drawing), so `ratio` is what waiting for the API adds. Target: what a person waits, p75 <= 1.2 s: from
+   navigation to the sign-in form, then from sending it to drawn (the typing between is theirs).
 2. **The API as the page meets it**: the page's requests (recorded from a load) sent again through the local API
    gateway, each of the page's waves at once (the catalog, today's tiles, then the range's dozen), `--bursts` times
    after `--quiet-s` of quiet (every read the function shares has expired: `burst`), and as many times back to back
@@ -33,7 +34,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from bench.api import p, prefill
 from bench.local_stack import stack_config
@@ -43,7 +44,7 @@ PORTS = {"moto_port": 60666, "kinesis_port": 60667, "api_port": 60280}  # bench/
 COMMAND = "make bench-dashboard  # = .venv/bin/python -u -m bench.dashboard"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/run installs it)
 PAGE_TARGET_MS = 1200.0  # navigation to drawn, p75
-BURST_TARGETS_MS = {31: 50.0, 400: 100.0}  # a burst's p99, by the route's days (up to 31; beyond)
+BURST_TARGETS_MS = {31: 50.0, 400: 100.0}  # a burst's p99, by the days the route asks for (up to 31; beyond)
 STEADY_TARGET_MS = 25.0
 EVERY = "every request"
 
@@ -122,15 +123,15 @@ def measure(args: argparse.Namespace, config, ranges: list[int]) -> int:  # noqa
                 recorded = load(chromium, url)  # a first load: the function's first requests, and the page's calls
                 answers = {call["url"]: call["body"] for call in recorded["calls"]}
                 waves, auth = page_waves(recorded["calls"])
-                for started in (base, floor_base):  # every function instance started (a deployed one is warm too)
-                    send_waves(started, waves, auth)
+                for warmed in (base, floor_base):  # every function instance started (a deployed one is warm too)
+                    send_waves(warmed, waves, auth)
                 loads = [quiet(args.quiet_s, load, chromium, url) for _ in range(args.loads)]
                 replays = [quiet(args.quiet_s, load, chromium, url, answers) for _ in range(args.loads)]
                 failed += report_page(loads, replays)
                 bursts = [quiet(args.quiet_s, send_waves, base, waves, auth) for _ in range(args.bursts)]
                 steady = [send_waves(base, waves, auth) for _ in range(args.bursts)]
                 floor = [quiet(args.quiet_s, send_waves, floor_base, waves, auth) for _ in range(args.bursts)]
-                failed += report_api(waves, {"burst": bursts, "steady": steady, "floor": floor}, days, first)
+                failed += report_api(waves, {"burst": bursts, "steady": steady, "floor": floor}, days, first, today)
         finally:
             chromium.close()
             floor_gateway.stop()
@@ -244,16 +245,16 @@ def page_waves(calls: list[dict]) -> tuple[list[list[str]], str]:
         path = f"{split.path}?{split.query}" if split.query else split.path
         if not waves or call["start"] >= answered:
             waves.append([])
-            answered = call["end"]
+            answered = float("inf")
         waves[-1].append(path)
         answered = min(answered, call["end"])
     return waves, next(c["auth"] for c in calls if c["auth"])
 
 
-def send_waves(base: str, waves: list[list[str]], auth: str) -> dict[str, float]:
-    """Each wave's requests at once, the next wave when the last answered; each request's time in ms."""
+def send_waves(base: str, waves: list[list[str]], auth: str) -> list[tuple[str, float]]:
+    """Each wave's requests at once, the next wave when the last answered; each request's path and time in ms."""
     headers = {"Authorization": auth}
-    times: dict[str, float] = {}
+    times: list[tuple[str, float]] = []
 
     def get(path: str) -> tuple[str, float]:
         started = time.perf_counter()
@@ -263,13 +264,25 @@ def send_waves(base: str, waves: list[list[str]], auth: str) -> dict[str, float]
 
     with ThreadPoolExecutor(max(len(w) for w in waves)) as pool:
         for wave in waves:
-            times |= dict(pool.map(get, wave))
+            times += pool.map(get, wave)
     return times
 
 
-def report_api(waves: list[list[str]], runs: dict[str, list[dict]], days: int, first: date) -> int:
-    """Each request's p50 and p99 after quiet (burst), back to back (steady), and against the floor's function."""
-    target = BURST_TARGETS_MS[31] if days <= 31 else BURST_TARGETS_MS[400]
+def route_days(path: str, today: date) -> int:
+    """The days a request asks for (its from and to: dates, today or yesterday; none: today)."""
+    query = parse_qs(urlsplit(path).query)
+    named = {"today": today, "yesterday": today - timedelta(days=1)}
+
+    def day(name: str) -> date:
+        value = query.get(name, ["today"])[0]
+        return named[value] if value in named else date.fromisoformat(value)
+
+    return (day("to") - day("from")).days + 1
+
+
+def report_api(waves: list[list[str]], runs: dict[str, list[list]], days: int, first: date, today: date) -> int:
+    """Each request's p50 and p99 after quiet (burst), back to back (steady), and against the floor's function; the
+    burst target by the days each asks for."""
     at_once = ", ".join(str(len(w)) for w in waves)
     print(
         f"\n  the API: the page's {sum(map(len, waves))} requests in {len(waves)} waves ({at_once} at once), "
@@ -278,21 +291,25 @@ def report_api(waves: list[list[str]], runs: dict[str, list[dict]], days: int, f
     print(f"  {'':<72} {'burst p50':>9} {'p99':>6} {'steady p50':>10} {'p99':>6} {'floor p50':>9} {'p99':>6}")
     missed = 0
     for path in [*dict.fromkeys(path for wave in waves for path in wave), EVERY]:
-        times = {mode: [t for run in done for q, t in run.items() if path in (q, EVERY)] for mode, done in runs.items()}
+        times = {mode: [t for run in done for q, t in run if path in (q, EVERY)] for mode, done in runs.items()}
         figures = " ".join(
             f"{statistics.median(times[mode]):>{width}.1f} {p(times[mode], 99):>6.1f}"
             for mode, width in (("burst", 9), ("steady", 10), ("floor", 9))
         )
-        burst_ok, steady_ok = p(times["burst"], 99) <= target, p(times["steady"], 99) <= STEADY_TARGET_MS
-        missed += (not burst_ok) + (not steady_ok)
-        label = path.replace(str(first), f"<{days} days ago>")
-        print(
-            f"  {label:<72} {figures}  burst {'ok' if burst_ok else 'MISSED'}, steady {'ok' if steady_ok else 'MISSED'}"
-        )
+        verdict = ""
+        if path != EVERY:
+            target = BURST_TARGETS_MS[31] if route_days(path, today) <= 31 else BURST_TARGETS_MS[400]
+            burst_ok, steady_ok = p(times["burst"], 99) <= target, p(times["steady"], 99) <= STEADY_TARGET_MS
+            missed += (not burst_ok) + (not steady_ok)
+            verdict = (
+                f"  burst <= {target:.0f}: {'ok' if burst_ok else 'MISSED'}, steady: {'ok' if steady_ok else 'MISSED'}"
+            )
+        print(f"  {path.replace(str(first), f'<{days} days ago>'):<72} {figures}{verdict}")
     print(
-        f"  (targets: a burst's p99 <= {target:.0f} ms, steady p99 <= {STEADY_TARGET_MS:.0f} ms. floor: the same requests "
-        "after quiet through the same gateway, its checks and two function instances, to a function that answers at "
-        "once: what a dozen requests at once cost on this machine before any work)"
+        f"  (targets: a burst's p99 <= {BURST_TARGETS_MS[31]:.0f} ms for up to 31 days, <= {BURST_TARGETS_MS[400]:.0f} "
+        f"ms beyond; steady p99 <= {STEADY_TARGET_MS:.0f} ms. floor: the same requests after quiet through the same "
+        "gateway, its checks and two function instances, to a function that answers at once: what they cost on this "
+        "machine before any work)"
     )
     return missed
 

@@ -58,12 +58,14 @@ const inFlight = new Map(); // a GET's URL and token -> its answer on the way (i
 
 async function send(url, init) {
   let response;
+  let text;
   try {
     response = await fetch(url, init);
+    text = await response.text();
   } catch {
     throw new ApiError(0, "unreachable", `no answer from ${API.href}`);
   }
-  return { ok: response.ok, status: response.status, statusText: response.statusText, text: await response.text() };
+  return { ok: response.ok, status: response.status, statusText: response.statusText, text };
 }
 
 /** Errors about the whole page (the session, the API itself) go to the sign-in dialog or the banner: true if this

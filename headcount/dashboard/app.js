@@ -80,9 +80,9 @@ document.addEventListener("visibilitychange", () => {
 /** The tiles, and the charts too when asked (or when the catalog has only just been read). */
 async function refresh(charts) {
   let linked = false;
-  if (!state.catalog) {
+  const first = !state.catalog; // the first read since signing in: its range's drawing is marked
+  if (first) {
     performance.mark(MARKS.reading);
-    state.firstDraw = true;
     useRememberedZone(); // this person's, before the first read
     if (!(await loadCatalog())) return;
     charts = true;
@@ -92,7 +92,7 @@ async function refresh(charts) {
   await refreshTiles();
   if (!state.today) return;
   if (!page.from.value || !page.to.value) setLastDays(DEFAULT_RANGE_DAYS);
-  if (charts) loadRange();
+  if (charts) loadRange({ marked: first });
   if (linked) showLinked();
 }
 
@@ -152,7 +152,8 @@ page.quick.forEach((button) =>
 );
 [page.from, page.to].forEach((input) => input.addEventListener("change", () => loadRange()));
 
-function loadRange() {
+/** The range's tile, charts and triangle; `marked`: the performance mark "drawn" once all of them are (MARKS). */
+function loadRange({ marked = false } = {}) {
   const range = chosenRange();
   if (!range || !state.catalog) return;
   const days = daysIn(range.from, range.to);
@@ -163,8 +164,7 @@ function loadRange() {
     ...CHARTS.map((chart) => (chart.lines ? loadLines(chart, range) : loadChart(chart, range))),
     loadRetention(range),
   ];
-  if (state.firstDraw) {
-    state.firstDraw = false;
+  if (marked) {
     Promise.allSettled(drawing).then(() =>
       requestAnimationFrame(() => {
         performance.mark(MARKS.drawn);

@@ -112,7 +112,6 @@ export const state = {
   today: null, // today's date in the answers' zone, from the API's own answer
   ticks: 0,
   timer: null,
-  firstDraw: false, // the next range drawn is the first since signing in (app.js marks when it is all drawn)
   latest: new Map(), // chart id -> its newest request: an older answer arriving late is dropped
   charts: {}, // chart id -> what it drew: {metric, from, to, group, buckets, rows (the CSV), plot (uPlot), legend}
 };

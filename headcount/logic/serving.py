@@ -28,7 +28,7 @@ from headcount.views.batch import Publication
 
 MAX_RANGE_DAYS = 400
 # Points of published days kept (a published day's points change only with a republish, which names another run): a
-# 400-day series of 30 groups is 12,000 points, about 100 bytes each
+# 400-day series of 30 groups is 12,000 points; a point and its bucket string are about 170 bytes, so about 34 MB
 PUBLISHED_POINTS_KEPT = 200_000
 
 

@@ -241,7 +241,9 @@ def test_the_published_points_kept_are_bounded(monkeypatch) -> None:
     days = ["2026-11-14", "2026-11-15", "2026-11-16"]
     for day in days:
         batch.publish("ad_impressions", day, [BatchRow("ad_impressions", day, f"{day}T05:00+00:00", "", 2, None)], "r")
-    for day in days:  # one after another: the least recently asked for goes
-        svc.series("ad_impressions", day, day, None, NOW_MS)
-    assert [key[1] for key in svc._published] == days[1:]  # noqa: SLF001
+    svc.series("ad_impressions", days[0], days[0], None, NOW_MS)
+    svc.series("ad_impressions", days[1], days[1], None, NOW_MS)
+    svc.series("ad_impressions", days[0], days[0], None, NOW_MS)  # asked again: now the most recently used
+    svc.series("ad_impressions", days[2], days[2], None, NOW_MS)  # one day too many: the least recently asked for goes
+    assert [key[1] for key in svc._published] == [days[0], days[2]]  # noqa: SLF001
     assert svc._published_size == 48  # noqa: SLF001

@@ -31,9 +31,6 @@ from headcount.views.batch import BatchView, Publication, PublishInProgress, Run
 from headcount.views.realtime import RealtimeStore
 
 READS_AT_ONCE = 8
-# What a moment after a quiet spell reads of the last one's asks, at once, beside the requests' own reads (those it has
-# not begun when a request asks for them are the request's own from then on)
-READS_AHEAD_AT_ONCE = 2
 # A settled day (`read`'s settled_after_ms) is read again every SETTLED_MAX_AGE_S, not every moment
 SETTLED_MAX_AGE_S = 300.0
 SETTLED_DAYS_KEPT = 256  # (metric, day) item reads kept
@@ -54,7 +51,6 @@ class Moment:
     # ("publications", metric, first, last): the batch view's publications of a range
     reads: dict[ReadKey, Future] = field(default_factory=dict)
     used: set[ReadKey] = field(default_factory=set)  # what requests asked this moment for
-    quiet_reads: set[ReadKey] = field(default_factory=set)  # made after a quiet spell, of the last moment's asks
 
     def expired(self, now: float, max_age_s: float) -> bool:
         failed = self.statuses.done() and self.statuses.exception() is not None
@@ -108,7 +104,6 @@ class Reads:
         self.open_shards, self.stale_after_ms, self.monotonic = open_shards, stale_after_ms, monotonic
         self.max_age_s, self.ttl_days = max_age_s, ttl_days
         self._pool = ThreadPoolExecutor(READS_AT_ONCE, thread_name_prefix="reads")
-        self._ahead_pool = ThreadPoolExecutor(READS_AHEAD_AT_ONCE, thread_name_prefix="reads-ahead")
         self._moment: Moment | None = None
         self._ahead: Moment | None = None  # the next moment, read ahead
         self._moment_lock = threading.Lock()
@@ -217,10 +212,9 @@ class Reads:
         of what requests asked this one for: under steady traffic no request waits for a read it made within the last
         second, and none is served reads older than `max_age_s`. Not while this moment's own reads are still out: a
         store slower than half a moment would get more reads than requests. After a quiet spell (nothing read ahead,
-        or too long ago), a new moment reads what the last one's requests asked for, `READS_AHEAD_AT_ONCE` at a time
-        beside the requests' own reads: a dashboard opened again asks for a dozen ranges together, and the requests
-        behind the first find theirs read (one a request asks for before its read has begun is read as its own). What
-        no request of the new moment asks for is not read again after it."""
+        or too long ago), a new moment reads what the last one's requests asked for at once, in the background: a
+        dashboard opened again asks for a dozen ranges together, and the requests behind the first find theirs read.
+        What no request of the new moment asks for is not read again after it."""
         with self._moment_lock:
             now, max_age = self.monotonic(), self.max_age_s
             current, ahead = self._moment, self._ahead
@@ -231,8 +225,7 @@ class Reads:
                     last = current
                     current = Moment(now, self._pool.submit(self.realtime.shard_statuses))
                     for key in last.used if last is not None and max_age > 0 else ():
-                        self._submit(current, key, self._ahead_pool)
-                        current.quiet_reads.add(key)
+                        self._submit(current, key)
                 self._moment, self._ahead = current, None
             elif ahead is None and max_age > 0 and now - current.started >= max_age / 2 and current.settled():
                 self._ahead = Moment(now, self._pool.submit(self.realtime.shard_statuses))
@@ -246,22 +239,18 @@ class Reads:
             moment.used.add(key)
             known = moment.reads.get(key)
             failed = known is not None and known.done() and known.exception() is not None
-            # made after a quiet spell and not begun: the request's own read from now on (not behind the others)
-            waiting = key in moment.quiet_reads and known is not None and known.cancel()
-            if known is None or failed or waiting or self.max_age_s <= 0:
-                moment.quiet_reads.discard(key)
+            if known is None or failed or self.max_age_s <= 0:
                 self._submit(moment, key)
             return moment.reads[key]
 
-    def _submit(self, moment: Moment, key: ReadKey, pool: ThreadPoolExecutor | None = None) -> None:
-        pool = pool or self._pool
+    def _submit(self, moment: Moment, key: ReadKey) -> None:
         if key[0] == "items":  # ("items", metric, day)
             metric = self.catalog.get(key[1])
             assert metric is not None
-            moment.reads[key] = pool.submit(self._read_realtime_day, metric, key[2], moment.statuses)
+            moment.reads[key] = self._pool.submit(self._read_realtime_day, metric, key[2], moment.statuses)
         else:  # ("publications", metric, first, last)
             first, last = key[2].isoformat(), key[-1].isoformat()
-            moment.reads[key] = pool.submit(self.batch.publications, key[1], first, last)
+            moment.reads[key] = self._pool.submit(self.batch.publications, key[1], first, last)
 
     def _forget_publications(self, metric: str) -> None:
         """A republish replaced a run of `metric` under a read: its publications are read again."""

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import date
 
 from headcount.core import sketches
-from headcount.logic.reads import READS_AHEAD_AT_ONCE, Reads
+from headcount.logic.reads import Reads
 from headcount.logic.serving import MetricsService
 from headcount.views.batch import BatchRow, InMemoryBatchView
 from headcount.views.catalog_file import load_catalog
@@ -285,26 +285,3 @@ def test_after_a_quiet_spell_the_first_request_reads_what_the_last_ones_asked_fo
     svc.series("active_players", "today", None, None, NOW_MS)
     settled()
     assert store.asked[9:] == [("active_players", TODAY)]
-
-
-def test_a_read_made_after_a_quiet_spell_that_has_not_begun_is_the_requests_own() -> None:
-    clock = [100.0]
-    svc, store, _ = service(clock)
-    store.add_days("shardId-0", {TODAY}, set())
-    store.advance("shardId-0", NOW_MS - 3_000, 500)
-    for metric in ("active_players_by_country", "new_players", "matches_played", "active_players"):
-        svc.series(metric, "today", None, None, NOW_MS)
-    # Given the threads that read ahead busy (with other reads, say)
-    release = threading.Event()
-    for _ in range(READS_AHEAD_AT_ONCE):
-        svc.reads._ahead_pool.submit(release.wait, 10)  # noqa: SLF001
-    try:
-        # When the page comes back after quiet, its first request's moment queues the four's reads behind them
-        clock[0] = 160.0
-        done = threading.Event()
-        threading.Thread(target=lambda: (svc.series("active_players", "today", None, None, NOW_MS), done.set())).start()
-        # Then the request does not wait for them: its read had not begun, so it is made as its own
-        assert done.wait(5), "the request waited behind the reads made ahead of it"
-        assert svc.series("matches_played", "today", None, None, NOW_MS).metric == "matches_played"  # nor the next
-    finally:
-        release.set()

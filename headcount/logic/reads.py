@@ -211,21 +211,15 @@ class Reads:
         """The moment to read from. Halfway through a moment's life, the next one is read ahead, in the background,
         of what requests asked this one for: under steady traffic no request waits for a read it made within the last
         second, and none is served reads older than `max_age_s`. Not while this moment's own reads are still out: a
-        store slower than half a moment would get more reads than requests. After a quiet spell (nothing read ahead,
-        or too long ago), a new moment reads what the last one's requests asked for at once, in the background: a
-        dashboard opened again asks for a dozen ranges together, and the requests behind the first find theirs read.
-        What no request of the new moment asks for is not read again after it."""
+        store slower than half a moment would get more reads than requests."""
         with self._moment_lock:
             now, max_age = self.monotonic(), self.max_age_s
             current, ahead = self._moment, self._ahead
             if current is None or current.expired(now, max_age):
                 if ahead is not None and not ahead.expired(now, max_age):
                     current = ahead
-                else:  # after a quiet spell: what the last moment's requests asked for is read now, all at once
-                    last = current
+                else:
                     current = Moment(now, self._pool.submit(self.realtime.shard_statuses))
-                    for key in last.used if last is not None and max_age > 0 else ():
-                        self._submit(current, key)
                 self._moment, self._ahead = current, None
             elif ahead is None and max_age > 0 and now - current.started >= max_age / 2 and current.settled():
                 self._ahead = Moment(now, self._pool.submit(self.realtime.shard_statuses))

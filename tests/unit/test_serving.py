@@ -111,9 +111,7 @@ def test_a_settled_days_real_time_items_are_read_again_every_five_minutes_not_ev
     deadline = time.monotonic() + 5
     while ask() != 5 and time.monotonic() < deadline:
         time.sleep(0.01)
-    # (twice more: by the first moment after the pause, which reads what the last one's requests asked for, 11-10
-    # among them; and as a settled day, five minutes after its last read)
-    assert ask() == 5 and store.reads.count("2026-11-10") == 4
+    assert ask() == 5 and store.reads.count("2026-11-10") == 3
 
 
 def test_halfway_through_a_second_the_next_reads_are_made_ahead_of_what_requests_asked_for() -> None:
@@ -249,39 +247,3 @@ def test_the_published_points_kept_are_bounded(monkeypatch) -> None:
     svc.series("ad_impressions", days[2], days[2], None, NOW_MS)  # one day too many: the least recently asked for goes
     assert [key[1] for key in svc._published] == [days[0], days[2]]  # noqa: SLF001
     assert svc._published_size == 48  # noqa: SLF001
-
-
-def test_after_a_quiet_spell_the_first_request_reads_what_the_last_ones_asked_for_all_at_once() -> None:
-    clock = [100.0]
-    svc, store, _ = service(clock)
-    store.add_days("shardId-0", {TODAY}, set())
-    store.advance("shardId-0", NOW_MS - 3_000, 500)
-    tiles = ("active_players", "matches_played", "ad_impressions")
-
-    def settled() -> None:  # the moment's reads, made in the background, have all answered
-        deadline = time.monotonic() + 5
-        while not svc.reads._moment.settled() and time.monotonic() < deadline:  # noqa: SLF001
-            time.sleep(0.01)
-
-    for metric in tiles:  # a dashboard's tiles
-        svc.series(metric, "today", None, None, NOW_MS)
-    # When the page is opened again after a minute of quiet, its first request's moment reads all three at once
-    clock[0] = 160.0
-    svc.series("active_players", "today", None, None, NOW_MS)
-    settled()
-    assert sorted(store.asked[3:]) == sorted((metric, TODAY) for metric in tiles)
-    # and the requests behind it read nothing more
-    reads = len(store.reads)
-    for metric in tiles[1:]:
-        svc.series(metric, "today", None, None, NOW_MS)
-    assert len(store.reads) == reads
-    # What no request asked for in a moment is not read after the next quiet spell: at 220 only the players were
-    # asked for, so at 280 only they are read
-    clock[0] = 220.0
-    svc.series("active_players", "today", None, None, NOW_MS)
-    settled()
-    assert sorted(store.asked[6:]) == sorted((metric, TODAY) for metric in tiles)
-    clock[0] = 280.0
-    svc.series("active_players", "today", None, None, NOW_MS)
-    settled()
-    assert store.asked[9:] == [("active_players", TODAY)]

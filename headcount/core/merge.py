@@ -54,22 +54,9 @@ class Point:
     stamp: Stamp
 
     def to_json(self, as_of: str | None) -> dict[str, object]:
-        """`as_of`: the stamp's, formatted once per day by the caller (a year of hours is 8,760 points). Literals, not
+        """`as_of`: the stamp's, formatted once per day by the caller (a year of hours is 8,760 points). A literal, not
         `update`: a 400-day series of 30 groups is 12,000 of these."""
-        stamp = self.stamp
-        if self.group is None:
-            return {
-                "bucket": self.bucket,
-                "value": self.value,
-                "exact": self.exact,
-                "source": self.source,
-                "low": self.low,
-                "high": self.high,
-                "as_of": as_of,
-                "stale": stamp.stale,
-                "run_id": stamp.run_id,
-            }
-        return {
+        doc: dict[str, object] = {
             "bucket": self.bucket,
             "group": self.group,
             "value": self.value,
@@ -78,9 +65,12 @@ class Point:
             "low": self.low,
             "high": self.high,
             "as_of": as_of,
-            "stale": stamp.stale,
-            "run_id": stamp.run_id,
+            "stale": self.stamp.stale,
+            "run_id": self.stamp.run_id,
         }
+        if self.group is None:
+            del doc["group"]
+        return doc
 
 
 def merge_day(

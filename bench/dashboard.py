@@ -17,7 +17,9 @@ days, set through the page's link fragment `#from=…&to=…`):
    gateway, each of the page's waves at once (the catalog, today's tiles, then the range's dozen), `--bursts` times
    after `--quiet-s` of quiet (every read the function shares has expired: `burst`), and as many times back to back
    (`steady`: the function's shared reads are fresh and read ahead). Targets: a burst's p99 <= 50 ms for a route of up
-   to 31 days, <= 100 ms beyond; steady p99 <= 25 ms.
+   to 31 days, <= 100 ms beyond; steady p99 <= 25 ms. Two floors, in the same run: the same bursts to a function that
+   answers at once (`floor`: the gateway, its checks and two instances), and to one that makes only the reads the real
+   one makes for each request, through the same shared moments (`reads`: what the local views cost after quiet).
 
 `--tiny`: one load and a few bursts over 31 days and 3 published days, that it runs (the tests': tests/bench).
 """
@@ -25,6 +27,7 @@ days, set through the page's link fragment `#from=…&to=…`):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -34,6 +37,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from bench.api import p, prefill
@@ -113,8 +117,19 @@ def measure(args: argparse.Namespace, config, ranges: list[int]) -> int:  # noqa
             {},
             access_checks=stack.gateway.access_checks,
         )
+        recordings = config.state_dir / "reads-floor"
+        recordings.mkdir()
+        # The reads' floor: the same again, to a function that makes only the reads the real one makes for the request
+        reads_gateway = LocalApiGateway(
+            f"{__name__}.reads_only",
+            0,
+            str(config.log_dir / "reads-floor.log"),
+            {**stack.gateway.environment, "HEADCOUNT_BENCH_READS": str(recordings)},
+            access_checks=stack.gateway.access_checks,
+        )
         floor_gateway.start()
-        floor_base = floor_gateway.url
+        reads_gateway.start()
+        floor_base, reads_base = floor_gateway.url, reads_gateway.url
         try:
             for days in ranges:
                 first = today - timedelta(days=days - 1)
@@ -123,7 +138,9 @@ def measure(args: argparse.Namespace, config, ranges: list[int]) -> int:  # noqa
                 recorded = load(chromium, url)  # a first load: the function's first requests, and the page's calls
                 answers = {call["url"]: call["body"] for call in recorded["calls"]}
                 waves, auth = page_waves(recorded["calls"])
-                for warmed in (base, floor_base):  # every function instance started (a deployed one is warm too)
+                # every function instance started (a deployed one is warm too); the reads' floor records each request's
+                # reads at its first, and meets them all again
+                for warmed in (base, floor_base, reads_base, reads_base):
                     send_waves(warmed, waves, auth)
                 loads = [quiet(args.quiet_s, load, chromium, url) for _ in range(args.loads)]
                 replays = [quiet(args.quiet_s, load, chromium, url, answers) for _ in range(args.loads)]
@@ -131,16 +148,66 @@ def measure(args: argparse.Namespace, config, ranges: list[int]) -> int:  # noqa
                 bursts = [quiet(args.quiet_s, send_waves, base, waves, auth) for _ in range(args.bursts)]
                 steady = [send_waves(base, waves, auth) for _ in range(args.bursts)]
                 floor = [quiet(args.quiet_s, send_waves, floor_base, waves, auth) for _ in range(args.bursts)]
-                failed += report_api(waves, {"burst": bursts, "steady": steady, "floor": floor}, days, first, today)
+                reads = [quiet(args.quiet_s, send_waves, reads_base, waves, auth) for _ in range(args.bursts)]
+                runs = {"burst": bursts, "steady": steady, "floor": floor, "reads": reads}
+                failed += report_api(waves, runs, days, first, today)
         finally:
             chromium.close()
             floor_gateway.stop()
+            reads_gateway.stop()
     return failed
 
 
 def answer_at_once(event: dict, context: object) -> dict:
     """The floor's function: an answer without any work."""
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+
+
+def reads_only(event: dict, context: object) -> dict:
+    """The reads' floor function: the first time any instance meets a request (the warm-up), the real serve function
+    answers it while its reads (`Reads.read`, `Reads.publications`) are recorded, in a file that every instance reads
+    (`HEADCOUNT_BENCH_READS`: a folder); each time after, only those reads are made again, as of now, through the
+    instance's own shared moments, and the answer is `{}`: what the reads cost, without merging or rendering."""
+    from headcount.functions.serve.handler import handler
+    from headcount.functions.serve.runtime import runtime
+
+    from headcount.logic.reads import Reads
+
+    query = sorted((event.get("queryStringParameters") or {}).items())
+    recording = (
+        Path(os.environ["HEADCOUNT_BENCH_READS"]) / hashlib.sha256(f"{event['path']}?{query}".encode()).hexdigest()
+    )
+    reads = runtime().service.reads
+    if not recording.exists():
+        calls: list[list] = []
+        read, publications = Reads.read, Reads.publications
+
+        def recorded(method):  # noqa: ANN001, ANN202
+            def call(self: Reads, metric, first, last, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+                if self is not reads:
+                    raise RuntimeError("the reads' floor replays the deployment zone's reads only")
+                settled = kwargs.get("settled_after_ms", args[1] if len(args) > 1 else None)
+                calls.append([method.__name__, metric.name, first.isoformat(), last.isoformat(), settled])
+                return method(self, metric, first, last, *args, **kwargs)
+
+            return call
+
+        Reads.read, Reads.publications = recorded(read), recorded(publications)
+        try:
+            return handler(event, context)
+        finally:
+            Reads.read, Reads.publications = read, publications
+            written = recording.with_suffix(f".{os.getpid()}")
+            written.write_text(json.dumps(calls))
+            os.replace(written, recording)
+    now_ms = int(time.time() * 1000)  # as the request's own would be
+    for method, name, first, last, settled in json.loads(recording.read_text()):
+        metric, first, last = reads.catalog.get(name), date.fromisoformat(first), date.fromisoformat(last)
+        if method == "read":
+            reads.read(metric, first, last, now_ms, settled)
+        else:
+            reads.publications(metric, first, last)
+    return answer_at_once(event, context)
 
 
 def quiet(seconds: float, work, *args):  # noqa: ANN001, ANN002, ANN201
@@ -288,13 +355,16 @@ def report_api(waves: list[list[str]], runs: dict[str, list[list]], days: int, f
         f"\n  the API: the page's {sum(map(len, waves))} requests in {len(waves)} waves ({at_once} at once), "
         f"{len(runs['burst'])} times each way (ms)"
     )
-    print(f"  {'':<72} {'burst p50':>9} {'p99':>6} {'steady p50':>10} {'p99':>6} {'floor p50':>9} {'p99':>6}")
+    print(
+        f"  {'':<72} {'burst p50':>9} {'p99':>6} {'steady p50':>10} {'p99':>6} {'floor p50':>9} {'p99':>6} "
+        f"{'reads p50':>9} {'p99':>6}"
+    )
     missed = 0
     for path in [*dict.fromkeys(path for wave in waves for path in wave), EVERY]:
         times = {mode: [t for run in done for q, t in run if path in (q, EVERY)] for mode, done in runs.items()}
         figures = " ".join(
             f"{statistics.median(times[mode]):>{width}.1f} {p(times[mode], 99):>6.1f}"
-            for mode, width in (("burst", 9), ("steady", 10), ("floor", 9))
+            for mode, width in (("burst", 9), ("steady", 10), ("floor", 9), ("reads", 9))
         )
         verdict = ""
         if path != EVERY:
@@ -309,7 +379,8 @@ def report_api(waves: list[list[str]], runs: dict[str, list[list]], days: int, f
         f"  (targets: a burst's p99 <= {BURST_TARGETS_MS[31]:.0f} ms for up to 31 days, <= {BURST_TARGETS_MS[400]:.0f} "
         f"ms beyond; steady p99 <= {STEADY_TARGET_MS:.0f} ms. floor: the same requests after quiet through the same "
         "gateway, its checks and two function instances, to a function that answers at once: what they cost on this "
-        "machine before any work)"
+        "machine before any work; reads: the same after quiet to a function that makes only the reads the real one "
+        "makes for each request, through the same shared moments, and answers at once: the floor the local views set)"
     )
     return missed
 

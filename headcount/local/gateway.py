@@ -162,6 +162,7 @@ class LocalApiGateway:
         `user_pool_domain`: the local user pool domain's `/oauth2/…` (headcount/local/token_endpoint.py), served on
         this port too (on AWS the domain is a host of its own)."""
         self.function_name, self.clock, self.observe, self.pid_dir = function_name, clock, observe, pid_dir
+        self.environment = environment  # the function's (a benchmark's other functions run with it too)
         self.access_checks, self.user_pool_domain = access_checks, user_pool_domain
         self.invocations = 0  # how many requests reached the function: a refused one never does
         self._invocations_lock = threading.Lock()

@@ -226,8 +226,8 @@ def test_dashboard(tmp_path: Path) -> None:
         output,
         r"^reproduce with: make bench-dashboard",
         rf"^  waited: to the form, then from sending it to drawn\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}",
-        rf"^  /v1/metrics/stickiness\?from=.+?(\s+{NUMBER}){{6}}  burst <= 50: (ok|MISSED), steady: (ok|MISSED)$",
-        rf"^  every request(\s+{NUMBER}){{6}}$",
+        rf"^  /v1/metrics/stickiness\?from=.+?(\s+{NUMBER}){{8}}  burst <= 50: (ok|MISSED), steady: (ok|MISSED)$",
+        rf"^  every request(\s+{NUMBER}){{8}}$",
         r"\d+ target\(s\) missed",
     )
 

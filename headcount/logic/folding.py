@@ -186,13 +186,14 @@ def _apply(
     ids = set(recent.ids) if recent is not None and live else set()  # not live: already in the sketch
     if metric.kind is Kind.NEW:
         theta = sketches.ThetaState(metric.lg_k, stored)
-        grows, whole = theta.grows, theta.serialize
+        grown_by, whole = theta.grown_by, theta.serialize
     else:
         hll = sketches.decode(stored) if stored else sketches.new_sketch(metric.lg_k)
-        grows, whole = partial(sketches.grows, hll), partial(sketches.encode, hll)
-    for value in sorted(ids):  # the ids, then the batch: the sketch is built by updates only
-        grows(value)
-    grown = {value for value in delta.values[start:] if grows(value)}
+        grown_by, whole = partial(sketches.grown_by, hll), partial(sketches.encode, hll)
+    grown_by(sorted(ids))  # the ids, then the batch: the sketch is built by updates only
+    grown = set(
+        grown_by(dict.fromkeys(delta.values[start:]))
+    )  # each value once, first come first: a repeat adds nothing
     if not grown:
         return None
     ids |= grown

@@ -320,3 +320,23 @@ def test_new_players_theta_items_hold_exactly_the_sketch_of_the_days_players():
         everyone = sketches.theta_decode(sketches.theta_of_values((f"p{n}" for r in batches[: b + 1] for n in r), 12))
         assert (sorted(seen), seen.theta64) == (sorted(everyone), everyone.theta64)
     assert sketch is not None and recent is not None  # both paths taken: the whole sketch and the recent ids
+
+
+def test_the_write_units_counted_are_dynamodbs_for_the_item_written():
+    # The fold counts each write's units without making the item (realtime._write_units): they must be those of
+    # DynamoDB's rules applied to the item the DynamoDB store puts, across the KiB boundaries and for any text.
+    from headcount.views import realtime
+    from headcount.views.aws import write_units
+
+    rng = random.Random(7)
+    key = realtime.ItemKey("active_players", "2026-12-07T10:15", "Deutschland-ü", SHARD)
+    items = [realtime.RealtimeItem(key, 10**56 + n, count=n * 999_983) for n in range(20)]
+    items += [realtime.RealtimeItem(key, 10**40, sketch=rng.randbytes(n)) for n in range(700, 1100)]
+    items += [realtime.RealtimeItem(key, 10**40, sketch=rng.randbytes(n)) for n in range(1700, 2100)]
+    items += [
+        realtime.RealtimeItem(key.recent(), 7, ids=tuple(f"spieler-ß{i}" for i in range(n))) for n in range(1, 90)
+    ]
+    assert len({realtime._write_units(i, 1_800_000_000) for i in items}) >= 3  # noqa: SLF001 - the thing tested
+    for item in items:
+        for expires_at in (1_800_000_000, 9):
+            assert realtime._write_units(item, expires_at) == write_units(realtime._item_attrs(item, expires_at))  # noqa: SLF001

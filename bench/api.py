@@ -38,7 +38,7 @@ from headcount.core.buckets import buckets_of_day
 from headcount.core.catalog import Granularity, in_zone_name
 from headcount.local.access import DEMO_KEY, tools_headers
 
-PORTS = {"moto_port": 60566, "kinesis_port": 60567, "api_port": 60080}  # bench/local_stack.py: HEADCOUNT_* replace them
+PORTS = {"moto_port": 23566, "kinesis_port": 23567, "api_port": 23080}  # bench/local_stack.py: HEADCOUNT_* replace them
 COMMAND = "make bench-api  # = .venv/bin/python -m bench.api"
 COUNTRIES = [f"C{i:02d}" for i in range(30)]
 

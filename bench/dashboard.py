@@ -44,7 +44,7 @@ from bench.api import p, prefill
 from bench.local_stack import stack_config
 from headcount.local.access import DEMO_PASSWORD, DEMO_USER
 
-PORTS = {"moto_port": 60666, "kinesis_port": 60667, "api_port": 60280}  # bench/local_stack.py: HEADCOUNT_* replace them
+PORTS = {"moto_port": 25566, "kinesis_port": 25567, "api_port": 25080}  # bench/local_stack.py: HEADCOUNT_* replace them
 COMMAND = "make bench-dashboard  # = .venv/bin/python -u -m bench.dashboard"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/run installs it)
 PAGE_TARGET_MS = 1200.0  # navigation to drawn, p75

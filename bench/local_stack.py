@@ -1,9 +1,9 @@
 """Where a benchmark that starts the local stack runs it: on ports of its own and in a state folder of its own.
 
-Each such benchmark has its default ports (none shared with `headcount up`, the tests or another benchmark), and a
-fresh temporary state folder, removed at the end. HEADCOUNT_STATE_DIR, HEADCOUNT_MOTO_PORT, HEADCOUNT_KINESIS_PORT and
-HEADCOUNT_API_PORT replace them (tests/bench runs each benchmark on ports no other test uses, in its own tmp folder,
-which it keeps).
+Each such benchmark has its default ports (none shared with `headcount up`, the tests or another benchmark, and all
+below Linux's ephemeral range, 32768-60999, where an outgoing connection may hold one), and a fresh temporary state
+folder, removed at the end. HEADCOUNT_STATE_DIR, HEADCOUNT_MOTO_PORT, HEADCOUNT_KINESIS_PORT and HEADCOUNT_API_PORT
+replace them (tests/bench runs each benchmark on ports no other test uses, in its own tmp folder, which it keeps).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from headcount.views.catalog_file import load_catalog
 
 CATALOG = load_catalog()
 COMMAND = "make bench-realtime  # = .venv/bin/python -m bench.realtime"
-PORTS = {"moto_port": 44566, "kinesis_port": 44567, "api_port": 48080}  # bench/local_stack.py: HEADCOUNT_* replace them
+PORTS = {"moto_port": 21566, "kinesis_port": 21567, "api_port": 21080}  # bench/local_stack.py: HEADCOUNT_* replace them
 
 
 def lambda_event(records: list[tuple[bytes, str]], now_s: float) -> dict:

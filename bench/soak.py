@@ -30,7 +30,7 @@ import psutil
 from bench.local_stack import stack_config
 from headcount.local.access import tools_headers
 
-PORTS = {"moto_port": 34566, "kinesis_port": 34567, "api_port": 38080}  # bench/local_stack.py: HEADCOUNT_* replace them
+PORTS = {"moto_port": 22566, "kinesis_port": 22567, "api_port": 22080}  # bench/local_stack.py: HEADCOUNT_* replace them
 COMMAND = "make bench-soak  # = .venv/bin/python -m bench.soak"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import partial
+from functools import lru_cache, partial
 
 from headcount import names
 from headcount.core import keys, sketches
@@ -202,6 +202,7 @@ def _apply(
     return RealtimeItem(key, last, sketch=whole())
 
 
+@lru_cache(maxsize=1024)  # a batch's items share a few days
 def _expires_at(day: str, tz: str, ttl_days: int) -> int:
     """TTL: the end of the bucket's day plus the retention, by when the batch layer has long covered it."""
     _, end_ms = day_bounds_ms(date.fromisoformat(day), tz)

@@ -19,7 +19,9 @@ days, set through the page's link fragment `#from=…&to=…`):
    (`steady`: the function's shared reads are fresh and read ahead). Targets: a burst's p99 <= 50 ms for a route of up
    to 31 days, <= 100 ms beyond; steady p99 <= 25 ms. Two floors, in the same run: the same bursts to a function that
    answers at once (`floor`: the gateway, its checks and two instances), and to one that makes only the reads the real
-   one makes for each request, through the same shared moments (`reads`: what the local views cost after quiet).
+   one makes for each request that moments share (`Reads.read`, `Reads.publications`; a finished day's sketches are
+   kept by a warm function, so not made again), through the same shared moments (`reads`: the gateway's floor and
+   those reads after quiet, without merging or rendering).
 
 `--tiny`: one load and a few bursts over 31 days and 3 published days, that it runs (the tests': tests/bench).
 """
@@ -33,9 +35,11 @@ import os
 import signal
 import statistics
 import sys
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -108,29 +112,29 @@ def measure(args: argparse.Namespace, config, ranges: list[int]) -> int:  # noqa
             f"{time.monotonic() - started:.0f} s); the API at {base}, 4 shards",
             flush=True,
         )
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        # The floor: the same gateway, its checks and two function instances, with a function that answers at once
-        floor_gateway = LocalApiGateway(
-            f"{__name__}.answer_at_once",
-            0,  # a free port
-            str(config.log_dir / "floor.log"),
-            {},
-            access_checks=stack.gateway.access_checks,
-        )
-        recordings = config.state_dir / "reads-floor"
-        recordings.mkdir()
-        # The reads' floor: the same again, to a function that makes only the reads the real one makes for the request
-        reads_gateway = LocalApiGateway(
-            f"{__name__}.reads_only",
-            0,
-            str(config.log_dir / "reads-floor.log"),
-            {**stack.gateway.environment, "HEADCOUNT_BENCH_READS": str(recordings)},
-            access_checks=stack.gateway.access_checks,
-        )
-        floor_gateway.start()
-        reads_gateway.start()
-        floor_base, reads_base = floor_gateway.url, reads_gateway.url
-        try:
+        with ExitStack() as running:  # whatever started is stopped, in reverse, however the run ends
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            running.callback(chromium.close)
+            # Two floors: the same gateway, its checks and two function instances, with a function that answers at
+            # once; and with one that makes only the reads the real one makes for each request
+            recordings = tempfile.mkdtemp(prefix="reads-floor-", dir=config.state_dir)
+            floors = [
+                LocalApiGateway(
+                    f"{__name__}.{function}",
+                    0,
+                    str(config.log_dir / f"{function}.log"),
+                    environment,
+                    access_checks=stack.gateway.access_checks,
+                )  # fmt: skip
+                for function, environment in (
+                    ("answer_at_once", {}),
+                    ("reads_only", {**stack.gateway.environment, "HEADCOUNT_BENCH_READS": recordings}),
+                )
+            ]
+            for gateway in floors:  # on free ports
+                gateway.start()
+                running.callback(gateway.stop)
+            floor_base, reads_base = (gateway.url for gateway in floors)
             for days in ranges:
                 first = today - timedelta(days=days - 1)
                 url = f"{base}/#from={first}&to={today}"
@@ -151,10 +155,6 @@ def measure(args: argparse.Namespace, config, ranges: list[int]) -> int:  # noqa
                 reads = [quiet(args.quiet_s, send_waves, reads_base, waves, auth) for _ in range(args.bursts)]
                 runs = {"burst": bursts, "steady": steady, "floor": floor, "reads": reads}
                 failed += report_api(waves, runs, days, first, today)
-        finally:
-            chromium.close()
-            floor_gateway.stop()
-            reads_gateway.stop()
     return failed
 
 
@@ -194,12 +194,14 @@ def reads_only(event: dict, context: object) -> dict:
 
         Reads.read, Reads.publications = recorded(read), recorded(publications)
         try:
-            return handler(event, context)
+            answer = handler(event, context)
         finally:
             Reads.read, Reads.publications = read, publications
+        if answer["statusCode"] == 200:  # a failed answer's reads are not the request's: recorded at its next meeting
             written = recording.with_suffix(f".{os.getpid()}")
             written.write_text(json.dumps(calls))
-            os.replace(written, recording)
+            os.replace(written, recording)  # whole, at once: another instance may read it now
+        return answer
     now_ms = int(time.time() * 1000)  # as the request's own would be
     for method, name, first, last, settled in json.loads(recording.read_text()):
         metric, first, last = reads.catalog.get(name), date.fromisoformat(first), date.fromisoformat(last)
@@ -379,8 +381,9 @@ def report_api(waves: list[list[str]], runs: dict[str, list[list]], days: int, f
         f"  (targets: a burst's p99 <= {BURST_TARGETS_MS[31]:.0f} ms for up to 31 days, <= {BURST_TARGETS_MS[400]:.0f} "
         f"ms beyond; steady p99 <= {STEADY_TARGET_MS:.0f} ms. floor: the same requests after quiet through the same "
         "gateway, its checks and two function instances, to a function that answers at once: what they cost on this "
-        "machine before any work; reads: the same after quiet to a function that makes only the reads the real one "
-        "makes for each request, through the same shared moments, and answers at once: the floor the local views set)"
+        "machine before any work; reads: the same after quiet to a function that makes only the shared reads the real "
+        "one makes for each request, through the same shared moments, and answers at once: the gateway's floor and the "
+        "local views' after quiet)"
     )
     return missed
 

@@ -63,6 +63,8 @@ def last_day_ended_by(day: date, tz: str, zone: str) -> date:
 
 
 def bucket_of(ts_ms: int, granularity: Granularity, tz: str) -> str:
+    """A function of the 15-minute slot (every zone's offset is a multiple of 15 minutes): the fold finds a bucket's
+    delta by its slot (deltas.fold_records)."""
     return _bucket_of_slot(ts_ms // SLOT_MS, granularity, tz)
 
 

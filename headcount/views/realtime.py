@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from headcount.core import keys
 from headcount.core.freshness import ShardStatus
-from headcount.views.aws import KIB, attribute_size, batch_get, client
+from headcount.views.aws import batch_get, client, write_units
 
 
 class ItemKey(NamedTuple):  # a NamedTuple: hashed in C, and a batch hashes its keys tens of thousands of times
@@ -117,7 +117,7 @@ class DynamoRealtimeStore:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise StaleItem(f"{item.key} changed since it was read") from None
             raise
-        return _write_units(item, expires_at)
+        return write_units(attrs)
 
     def day_items(self, metric: str, day: str) -> list[RealtimeItem]:
         pages = self.ddb.get_paginator("query").paginate(
@@ -231,7 +231,7 @@ class InMemoryRealtimeStore:
             raise StaleItem(f"{item.key} changed since it was read")
         self.items[item.key] = item
         self.writes += 1
-        return _write_units(item, expires_at)
+        return write_units(_item_attrs(item, expires_at))
 
     def day_items(self, metric: str, day: str) -> list[RealtimeItem]:
         return [i for k, i in self.items.items() if k.metric == metric and k.day == day]
@@ -306,32 +306,6 @@ def _item_attrs(item: RealtimeItem, expires_at: int) -> dict:
     else:
         attrs["count"] = {"N": str(item.count)}
     return attrs
-
-
-# The attributes' names every item of `_item_attrs` has: pk, sk, metric, bucket, group, shard, seq, expires_at
-_NAMED = sum(map(len, ("pk", "sk", "metric", "bucket", "group", "shard", "seq", "expires_at")))
-
-
-def _write_units(item: RealtimeItem, expires_at: int) -> int:
-    """`write_units(_item_attrs(item, expires_at))`, without making the item (the fold counts every write's units):
-    DynamoDB's rules of views/aws.py, for the attributes `_item_attrs` writes (a test holds them equal)."""
-    key = item.key
-    named = len(key.metric.encode()) + len(key.bucket.encode()) + len(key.group.encode()) + len(key.shard_id.encode())
-    # pk (metric#day) and sk (bucket#group#shard) hold the four again, with the day and three separators
-    size = _NAMED + 2 * named + len(key.day.encode()) + 3 * len(keys.SEP.encode())
-    size += len(str(item.sequence_number)) + _number_size(expires_at)
-    if key.is_recent:
-        if item.ids:
-            size += len("ids") + sum(len(i.encode()) for i in item.ids)
-    elif item.sketch is not None:
-        size += len("sketch") + len(item.sketch)
-    else:
-        size += len("count") + _number_size(item.count or 0)
-    return max(1, -(-size // KIB))
-
-
-def _number_size(number: int) -> int:
-    return attribute_size({"N": str(number)})
 
 
 def _from_attrs(key: ItemKey, attrs: dict) -> RealtimeItem:

@@ -23,8 +23,8 @@ from headcount.local.processes import port_in_use, stop_leftovers
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 600  # a tiny run takes seconds to a few minutes (the Spark ones, on 2 busy cores)
 # Not tests/e2e's (14566, 14567, 18080, 18091), test_cost's (15566), test_history's (16566), tests/reliability's (24566,
-# 24567, 28080, 28091), a benchmark's own (21566, 22566, 23566, 25566: the real runs, below Linux's ephemeral ports) nor `headcount up`'s (4566, 4567, 8080,
-# 8091): moto, kinesalite, the API and the local Slack and webhook sink
+# 24567, 28080, 28091), a benchmark's own (21566, 22566, 23566, 25566: the real runs) nor `headcount up`'s (4566, 4567,
+# 8080, 8091): moto, kinesalite, the API and the local Slack and webhook sink
 STACK_PORTS = {
     "realtime": (19566, 19567, 19080, 19091),
     "api": (19666, 19667, 19180, 19191),

@@ -3,10 +3,12 @@
 import json
 import random
 
+import pytest
+
 from headcount.core import sketches
 from headcount.core.buckets import bucket_of
-from headcount.core.catalog import Granularity, Kind
-from headcount.core.deltas import Record
+from headcount.core.catalog import NO_GROUP, UNKNOWN_GROUP, Granularity, Kind
+from headcount.core.deltas import Record, fold_records
 from headcount.core.events import event_lines
 from headcount.logic.folding import ShardMarks, fold_batch
 from headcount.views.catalog_file import load_catalog
@@ -322,21 +324,38 @@ def test_new_players_theta_items_hold_exactly_the_sketch_of_the_days_players():
     assert sketch is not None and recent is not None  # both paths taken: the whole sketch and the recent ids
 
 
-def test_the_write_units_counted_are_dynamodbs_for_the_item_written():
-    # The fold counts each write's units without making the item (realtime._write_units): they must be those of
-    # DynamoDB's rules applied to the item the DynamoDB store puts, across the KiB boundaries and for any text.
-    from headcount.views import realtime
-    from headcount.views.aws import write_units
-
-    rng = random.Random(7)
-    key = realtime.ItemKey("active_players", "2026-12-07T10:15", "Deutschland-ü", SHARD)
-    items = [realtime.RealtimeItem(key, 10**56 + n, count=n * 999_983) for n in range(20)]
-    items += [realtime.RealtimeItem(key, 10**40, sketch=rng.randbytes(n)) for n in range(700, 1100)]
-    items += [realtime.RealtimeItem(key, 10**40, sketch=rng.randbytes(n)) for n in range(1700, 2100)]
-    items += [
-        realtime.RealtimeItem(key.recent(), 7, ids=tuple(f"spieler-ß{i}" for i in range(n))) for n in range(1, 90)
-    ]
-    assert len({realtime._write_units(i, 1_800_000_000) for i in items}) >= 3  # noqa: SLF001 - the thing tested
-    for item in items:
-        for expires_at in (1_800_000_000, 9):
-            assert realtime._write_units(item, expires_at) == write_units(realtime._item_attrs(item, expires_at))  # noqa: SLF001
+@pytest.mark.parametrize(
+    ("tz", "change_ms"),
+    [
+        ("America/New_York", 1_793_512_800_000),  # 2026-11-01 06:00 UTC: 02:00 EDT becomes 01:00 EST
+        ("Australia/Lord_Howe", 1_791_041_400_000),  # 2026-10-03 15:30 UTC: 02:00 becomes 02:30 (a half-hour shift)
+    ],
+)
+def test_each_delta_holds_the_records_of_its_bucket_and_group_in_order_across_a_clock_change(tz, change_ms):
+    # fold_records finds a metric's delta by its 15-minute slot (a bucket is a function of the slot in any zone);
+    # the reference here buckets every event by itself, in a zone whose clock changes within the batch.
+    rng = random.Random(3)
+    batch = []
+    for i in range(3000):
+        doc = {
+            "type": rng.choice(["session_start", "match_end", "ad_impression"]),
+            "player_id": f"p{rng.randrange(200)}",  # repeated players: a delta keeps every record's id, in order
+            "ts": change_ms + rng.randrange(-3 * 3_600_000, 3 * 3_600_000),
+            "attrs": rng.choice([{"country": rng.choice(["DE", "US"])}, {}]),  # no country: the unknown group
+        }
+        batch.append(Record(json.dumps(doc).encode(), 10**40 + i, change_ms + 3 * 3_600_000))
+    expected: dict[tuple[str, str, str], tuple[list[int], list[str]]] = {}
+    for record in batch:
+        doc = json.loads(record.data)
+        for metric in CATALOG.for_event_type(doc["type"]):
+            group = NO_GROUP if metric.group_by is None else doc["attrs"].get(metric.group_by, UNKNOWN_GROUP)
+            seqs, values = expected.setdefault(
+                (metric.name, bucket_of(doc["ts"], metric.granularity, tz), group), ([], [])
+            )
+            seqs.append(record.sequence_number)
+            if metric.kind.sketched:
+                values.append(doc["player_id"])
+    folded = fold_records(batch, CATALOG, tz)
+    assert folded.valid == len(batch)
+    assert {k: (d.sequence_numbers, d.values) for k, d in folded.deltas.items()} == expected
+    assert {(d.metric.name, d.bucket, d.group) for d in folded.deltas.values()} == set(expected)

@@ -360,8 +360,9 @@ def main() -> None:
     )
     print(
         f"    handler / catalog loop time ratio: {a['catalog_ratio']:.2f}x (target <= 1.5x); handler / HLL-only loop: "
-        f"{a['ratio']:.2f}x; handler / checked catalog loop: {a['checked_ratio']:.2f}x (the handler's own bookkeeping: "
-        "sequence numbers, the items' reads and writes, their write units, the shard's status)"
+        f"{a['ratio']:.2f}x; handler / checked catalog loop: {a['checked_ratio']:.2f}x (what the handler does beyond the "
+        "checks and updates: sequence numbers, buckets named in the zone, which values grow a sketch, recent ids, the "
+        "items' reads and writes with their write units, the shard's status, the Powertools decorators)"
     )
     b = whole_stack(args.events, args.steady_s)
     print(

@@ -191,9 +191,8 @@ def _apply(
         hll = sketches.decode(stored) if stored else sketches.new_sketch(metric.lg_k)
         grown_by, whole = partial(sketches.grown_by, hll), partial(sketches.encode, hll)
     grown_by(sorted(ids))  # the ids, then the batch: the sketch is built by updates only
-    grown = set(
-        grown_by(dict.fromkeys(delta.values[start:]))
-    )  # each value once, first come first: a repeat adds nothing
+    # each value once, in the order they came: a repeat adds nothing
+    grown = set(grown_by(dict.fromkeys(delta.values[start:])))
     if not grown:
         return None
     ids |= grown

@@ -167,7 +167,8 @@ def reads_only(event: dict, context: object) -> dict:
     """The reads' floor function: the first time any instance meets a request (the warm-up), the real serve function
     answers it while its reads (`Reads.read`, `Reads.publications`) are recorded, in a file that every instance reads
     (`HEADCOUNT_BENCH_READS`: a folder); each time after, only those reads are made again, as of now, through the
-    instance's own shared moments, and the answer is `{}`: what the reads cost, without merging or rendering."""
+    instance's own shared moments, and the answer is `{}`: what the reads cost, without merging or rendering. The
+    recorded days are dates: a run that crosses midnight makes the reads of the day before's `today`."""
     from headcount.functions.serve.handler import handler
     from headcount.functions.serve.runtime import runtime
 

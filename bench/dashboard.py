@@ -125,7 +125,7 @@ def measure(args: argparse.Namespace, config, ranges: list[int]) -> int:  # noqa
                     str(config.log_dir / f"{function}.log"),
                     environment,
                     access_checks=stack.gateway.access_checks,
-                )  # fmt: skip
+                )
                 for function, environment in (
                     ("answer_at_once", {}),
                     ("reads_only", {**stack.gateway.environment, "HEADCOUNT_BENCH_READS": recordings}),
